@@ -1,0 +1,189 @@
+"""`takeback up | down | status`: the whole local stack, started without Docker."""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+
+from infra.local import kafka, postgres
+from infra.local.processes import Process
+from infra.local.topics import describe_cluster, ensure_topics
+from infra.migrations.runner import upgrade
+from services.common.settings import Settings
+
+READY_TIMEOUT_S = 120.0
+POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class Service:
+    """A process of ours, healthy when its /healthz answers 200."""
+    name: str
+    module: str
+    port_setting: str
+
+    def port(self, settings: Settings) -> int:
+        return getattr(settings, self.port_setting)
+
+
+SERVICES = (
+    Service("streams", "streams.worker", "streams_metrics_port"),
+    Service("ledger", "services.ledger.entrypoints.worker", "ledger_metrics_port"),
+    Service("gateway", "services.gateway.entrypoints.server", "http_port"),
+)
+
+
+class Stack:
+    def __init__(self, settings: Settings, say=print):
+        self.settings = settings
+        self.say = say
+        self.run_dir = settings.state_dir / "run"
+        self.log_dir = settings.state_dir / "logs"
+        self.kafka = Process("kafka", self.run_dir, self.log_dir)
+
+    def process(self, service: Service) -> Process:
+        return Process(service.name, self.run_dir, self.log_dir)
+
+    # -- up -----------------------------------------------------------------
+    def up(self, services: tuple[Service, ...] = SERVICES) -> None:
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self._database_up()
+        self._kafka_up()
+        for service in services:
+            self._service_up(service)
+        self.say("stack is up")
+
+    def _database_up(self) -> None:
+        url = self.settings.database_url
+        if asyncio.run(_answers(url)):
+            self.say(f"postgres: using {_redact(url)}")
+        else:
+            cluster = self.local_cluster()
+            cluster.ensure_initialised()
+            cluster.start()
+            _wait(lambda: asyncio.run(_answers(cluster.superuser_url())), "postgres")
+            asyncio.run(_ensure_roles(cluster.superuser_url(), self.settings))
+            self.say(f"postgres: local cluster on {cluster.host}:{cluster.port}")
+        owner = self.settings.database_owner_url
+        upgrade(owner if asyncio.run(_answers(owner)) else url)
+        self.say("postgres: migrations at head")
+
+    def local_cluster(self) -> postgres.LocalCluster:
+        return postgres.LocalCluster(postgres.ensure_installed(), self.settings.state_dir, self.settings.database_url)
+
+    def _kafka_up(self) -> None:
+        s = self.settings
+        libs = kafka.ensure_jars(s.cache_dir)
+        props = kafka.server_properties(s.state_dir, s.kafka_bootstrap, s.kafka_controller_port, s.topic_partitions)
+        cluster_id = kafka.ensure_formatted(libs, s.state_dir, props)
+        kafka.start(self.kafka, libs, props)
+        _wait(lambda: asyncio.run(_kafka_answers(s.kafka_bootstrap)), "kafka")
+        created = asyncio.run(ensure_topics(s.kafka_bootstrap, s.topic_partitions, s.topic_retention_ms))
+        self.say(f"kafka {kafka.KAFKA_VERSION}: cluster {cluster_id} on {s.kafka_bootstrap}"
+                 + (f", created {len(created)} topics" if created else ""))
+
+    def _service_up(self, service: Service) -> None:
+        process = self.process(service)
+        process.start([sys.executable, "-m", service.module])
+        port = service.port(self.settings)
+        _wait(lambda: _healthy(port) or _died(process), service.name)
+        if process.pid() is None:
+            raise RuntimeError(f"{service.name} exited at start; see {process.log_file}")
+        self.say(f"{service.name}: healthy on port {port}")
+
+    # -- down ---------------------------------------------------------------
+    def down(self) -> None:
+        for service in reversed(SERVICES):
+            if self.process(service).stop():
+                self.say(f"{service.name}: stopped")
+        if self.kafka.stop():
+            self.say("kafka: stopped")
+        cluster = postgres.LocalCluster(postgres.find_bin_dir() or postgres.Path("/"), self.settings.state_dir,
+                                        self.settings.database_url)
+        if cluster.stop():
+            self.say("postgres: stopped")
+
+    # -- status -------------------------------------------------------------
+    def status(self) -> list[dict]:
+        s = self.settings
+        rows = [
+            {"part": "postgres", "healthy": asyncio.run(_answers(s.database_url)),
+             "where": _redact(s.database_url), "pid": Process("postgres", self.run_dir, self.log_dir).pid()},
+            {"part": "kafka", "healthy": asyncio.run(_kafka_answers(s.kafka_bootstrap)),
+             "where": s.kafka_bootstrap, "pid": self.kafka.pid()},
+        ]
+        for service in SERVICES:
+            port = service.port(s)
+            rows.append({"part": service.name, "healthy": _healthy(port),
+                         "where": f"{s.http_host}:{port}", "pid": self.process(service).pid()})
+        return rows
+
+
+def _wait(check, what: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(POLL_S)
+    raise RuntimeError(f"{what} did not become healthy within {timeout_s:.0f} s")
+
+
+def _died(process: Process) -> bool:
+    return process.pid() is None
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def _answers(url: str) -> bool:
+    try:
+        connection = await asyncpg.connect(url, timeout=2)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+async def _kafka_answers(bootstrap: str) -> bool:
+    try:
+        await asyncio.wait_for(describe_cluster(bootstrap), timeout=5)
+    except Exception:  # any failure to reach the broker means "not healthy yet"
+        return False
+    return True
+
+
+async def _ensure_roles(superuser_url: str, settings: Settings) -> None:
+    """Create the owner and service roles and the database, once."""
+    service, owner = urlsplit(settings.database_url), urlsplit(settings.database_owner_url)
+    database = service.path.lstrip("/")
+    connection = await asyncpg.connect(superuser_url)
+    try:
+        for role in (owner, service):
+            exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role.username)
+            verb = "ALTER" if exists else "CREATE"
+            password = role.password.replace("'", "''")
+            await connection.execute(f"{verb} ROLE \"{role.username}\" LOGIN PASSWORD '{password}'")
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await connection.execute(f'CREATE DATABASE "{database}" OWNER "{owner.username}"')
+    finally:
+        await connection.close()
+    connection = await asyncpg.connect(superuser_url.rsplit("/", 1)[0] + f"/{database}")
+    try:
+        await connection.execute(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC; '
+                                 f'GRANT CONNECT ON DATABASE "{database}" TO "{service.username}"')
+    finally:
+        await connection.close()
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.username}@{parts.hostname}:{parts.port}{parts.path}"

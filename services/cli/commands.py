@@ -1,0 +1,1 @@
+"""Commands beyond the stack's lifecycle; each module registers itself on `app`."""

@@ -1,0 +1,140 @@
+"""The `data` of each event in (contract section 3)."""
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from contracts.base import WireModel
+from contracts.enums import (
+    Category, Chemistry, Condition, ContractKind, CustodyReason, Material, PartyKind, RefundMethod,
+)
+from contracts.types import Currency, Identifier, Mass, Money, OpaqueRef, Text, Timestamp
+
+SALE_ITEMS_MAX = 500
+CANCELLED_SERIALS_MAX = 500
+LOT_SERIALS_MAX = 10_000
+RECOVERED_MATERIALS_MAX = 20
+
+
+def _no_repeats(serials: list[str]) -> list[str]:
+    seen: set[str] = set()
+    repeated = sorted({serial for serial in serials if serial in seen or seen.add(serial)})
+    if repeated:
+        raise PydanticCustomError(
+            "unique", "must not repeat a serial (repeated: {repeated})", {"repeated": ", ".join(repeated[:10])}
+        )
+    return serials
+
+
+UniqueSerials = Annotated[list[Identifier], AfterValidator(_no_repeats), Field(json_schema_extra={"uniqueItems": True})]
+
+
+class SaleItem(WireModel):
+    serial: Identifier
+    sku: Identifier
+    category: Category
+    chemistry: Chemistry
+    mass_kg: Mass
+    contract: ContractKind = "deposit"  # before `deposit`, so the lease rule can see it
+    deposit: Money
+    recycling_fee: Money
+
+    @field_validator("deposit")
+    @classmethod
+    def _no_deposit_on_lease(cls, deposit: int, info: ValidationInfo) -> int:
+        if info.data.get("contract") == "lease" and deposit != 0:
+            raise PydanticCustomError("lease_deposit", "deposit must be 0 for a lease")
+        return deposit
+
+
+class SaleRecorded(WireModel):
+    sale_id: Identifier
+    store_id: Identifier
+    currency: Currency
+    customer_ref: OpaqueRef | None = None
+    items: list[SaleItem] = Field(min_length=1, max_length=SALE_ITEMS_MAX)
+
+    @field_validator("items")
+    @classmethod
+    def _serials_unique(cls, items: list[SaleItem]) -> list[SaleItem]:
+        _no_repeats([item.serial for item in items])
+        return items
+
+
+class SaleCancelled(WireModel):
+    sale_id: Identifier
+    store_id: Identifier
+    serials: UniqueSerials = Field(min_length=1, max_length=CANCELLED_SERIALS_MAX)
+    reason: Text
+
+
+class Refund(WireModel):
+    method: RefundMethod
+    payee_ref: OpaqueRef | None = Field(default=None, validate_default=True)
+
+    @field_validator("payee_ref")
+    @classmethod
+    def _payee_for_bank_transfer(cls, payee_ref: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("method") == "bank_transfer" and payee_ref is None:
+            raise PydanticCustomError("payee_required", "payee_ref is required for bank_transfer")
+        return payee_ref
+
+
+class CollectionLogged(WireModel):
+    collection_id: Identifier
+    centre_id: Identifier
+    serial: Identifier
+    condition: Condition
+    mass_kg: Mass | None = None
+    refund: Refund | None = None
+
+
+class Party(WireModel):
+    kind: PartyKind
+    id: Identifier
+
+
+class CustodyTransferred(WireModel):
+    # `from` is a Python keyword: read `.from_`; build with `model_validate({"from": ...})`.
+    serial: Identifier
+    from_: Party = Field(alias="from")
+    to: Party
+    reason: CustodyReason
+
+
+class LotDispatched(WireModel):
+    lot_id: Identifier
+    centre_id: Identifier
+    recycler_id: Identifier
+    serials: UniqueSerials = Field(min_length=1, max_length=LOT_SERIALS_MAX)
+    gross_mass_kg: Mass
+
+
+class LotReceived(WireModel):
+    lot_id: Identifier
+    recycler_id: Identifier
+    serials_received: UniqueSerials = Field(min_length=0, max_length=LOT_SERIALS_MAX)
+    gross_mass_kg: Mass
+
+
+class RecoveredMaterial(WireModel):
+    material: Material
+    mass_kg: Mass
+
+
+class RecoveryConfirmed(WireModel):
+    lot_id: Identifier
+    recycler_id: Identifier
+    input_mass_kg: Mass
+    recovered: list[RecoveredMaterial] = Field(min_length=1, max_length=RECOVERED_MATERIALS_MAX)
+    cost: Money
+    currency: Currency
+
+
+class TermsPublished(WireModel):
+    sku: Identifier
+    deposit: Money
+    recycling_fee: Money
+    currency: Currency
+    effective_from: Timestamp

@@ -1,0 +1,139 @@
+"""The envelope (contract section 2) and one typed envelope per event type."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from contracts import data_in, data_out, topics
+from contracts.base import WireModel
+from contracts.enums import SourceKind
+from contracts.types import EventId, Identifier, Timestamp, Version
+
+EventType = Literal[topics.EVENT_TYPES]  # type: ignore[valid-type]
+
+
+class EventSource(WireModel):
+    kind: str
+    id: Identifier
+
+
+class Source(EventSource):
+    """Who sent an event in."""
+
+    kind: SourceKind
+
+
+class SchemeSource(EventSource):
+    """The source of every event out: the emitting service of the scheme."""
+
+    kind: Literal["scheme"]
+
+
+class Envelope(WireModel):
+    """Any event; each event type narrows `type`, `source` and `data` below."""
+
+    event_id: EventId
+    type: EventType
+    version: Version
+    occurred_at: Timestamp
+    source: EventSource
+    data: Any
+
+    def to_json_bytes(self) -> bytes:
+        """Compact JSON as it travels on the wire (masses as JSON numbers)."""
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class UntypedEvent(Envelope):
+    """What is checked of an event whose `type` is missing or not a string."""
+
+    source: Source
+    data: dict[str, Any]
+
+
+class SaleRecordedEvent(Envelope):
+    type: Literal["sale.recorded"]
+    source: Source
+    data: data_in.SaleRecorded
+
+
+class SaleCancelledEvent(Envelope):
+    type: Literal["sale.cancelled"]
+    source: Source
+    data: data_in.SaleCancelled
+
+
+class CollectionLoggedEvent(Envelope):
+    type: Literal["collection.logged"]
+    source: Source
+    data: data_in.CollectionLogged
+
+
+class CustodyTransferredEvent(Envelope):
+    type: Literal["custody.transferred"]
+    source: Source
+    data: data_in.CustodyTransferred
+
+
+class LotDispatchedEvent(Envelope):
+    type: Literal["lot.dispatched"]
+    source: Source
+    data: data_in.LotDispatched
+
+
+class LotReceivedEvent(Envelope):
+    type: Literal["lot.received"]
+    source: Source
+    data: data_in.LotReceived
+
+
+class RecoveryConfirmedEvent(Envelope):
+    type: Literal["recovery.confirmed"]
+    source: Source
+    data: data_in.RecoveryConfirmed
+
+
+class TermsPublishedEvent(Envelope):
+    type: Literal["terms.published"]
+    source: Source
+    data: data_in.TermsPublished
+
+
+class RefundInstructedEvent(Envelope):
+    type: Literal["refund.instructed"]
+    source: SchemeSource
+    data: data_out.RefundInstructed
+
+
+class EntryPostedEvent(Envelope):
+    type: Literal["entry.posted"]
+    source: SchemeSource
+    data: data_out.EntryPosted
+
+
+class EventRejectedEvent(Envelope):
+    type: Literal["event.rejected"]
+    source: SchemeSource
+    data: data_out.EventRejected
+
+
+class DiscrepancyOpenedEvent(Envelope):
+    type: Literal["discrepancy.opened"]
+    source: SchemeSource
+    data: data_out.DiscrepancyOpened
+
+
+_ENVELOPES: tuple[type[Envelope], ...] = (
+    SaleRecordedEvent, SaleCancelledEvent, CollectionLoggedEvent, CustodyTransferredEvent,
+    LotDispatchedEvent, LotReceivedEvent, RecoveryConfirmedEvent, TermsPublishedEvent,
+    RefundInstructedEvent, EntryPostedEvent, EventRejectedEvent, DiscrepancyOpenedEvent,
+)
+ENVELOPE_OF_TYPE: dict[str, type[Envelope]] = {
+    envelope.model_fields["type"].annotation.__args__[0]: envelope  # type: ignore[union-attr]
+    for envelope in _ENVELOPES
+}
+DATA_MODEL_OF_TYPE: dict[str, type[BaseModel]] = {
+    event_type: envelope.model_fields["data"].annotation  # type: ignore[misc]
+    for event_type, envelope in ENVELOPE_OF_TYPE.items()
+}
+assert tuple(ENVELOPE_OF_TYPE) == topics.EVENT_TYPES

@@ -1,0 +1,59 @@
+"""Internal wire schema: a posting the scheme asks the ledger to make.
+
+Travels on `takeback.internal.postings`, key = `posting_key`. The key is
+deterministic (derived from the cause), so the same posting asked twice is
+posted once. Lines follow contract section 5.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+POSTING_KINDS = ("sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery")
+POSTING_NAMESPACE = uuid.UUID("6f1d9a57-2a52-4c43-9d8e-1c6a3e0b7d21")
+
+
+class PostingLine(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    account: str = Field(min_length=1, max_length=200)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    debit: int = Field(ge=0)
+    credit: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _one_side(self) -> "PostingLine":
+        if (self.debit == 0) == (self.credit == 0):
+            raise ValueError("a line is either a debit or a credit, and not zero")
+        return self
+
+
+class PostingRequested(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    posting_key: str = Field(min_length=1, max_length=300)
+    kind: Literal["sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery"]
+    subject: str = Field(min_length=1, max_length=64)  # serial, or lot id for a recovery
+    caused_by: uuid.UUID = Field(strict=False)
+    effective_at: datetime = Field(strict=False)
+    reverses: str | None = None  # posting_key of the entry this one reverses
+    lines: list[PostingLine] = Field(min_length=2, max_length=16)
+
+    @model_validator(mode="after")
+    def _balanced(self) -> "PostingRequested":
+        totals: dict[str, int] = {}
+        for line in self.lines:
+            totals[line.currency] = totals.get(line.currency, 0) + line.debit - line.credit
+        unbalanced = sorted(c for c, total in totals.items() if total != 0)
+        if unbalanced:
+            raise ValueError(f"debits must equal credits per currency; off in {', '.join(unbalanced)}")
+        return self
+
+    @property
+    def entry_id(self) -> uuid.UUID:
+        return entry_id_for(self.posting_key)
+
+
+def entry_id_for(posting_key: str) -> uuid.UUID:
+    return uuid.uuid5(POSTING_NAMESPACE, f"entry:{posting_key}")

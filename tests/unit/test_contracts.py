@@ -1,0 +1,229 @@
+"""The wire contract: the examples of spec/contract.md parse, and bad input is named."""
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from contracts import generate, topics
+from contracts.events import (
+    ContractViolation, SaleRecordedEvent, canonical_hash, check_not_in_future,
+    check_source, dump_event, key_of, parse_event,
+)
+
+EVENT_ID = "2b7c1f0e-5d0a-4b53-9a8e-3c1f2d9e8a11"
+CAUSE_ID = "7d2b9c44-1a6e-4f0b-8c3d-5e6f7a8b9c0d"
+SCHEME = {"kind": "scheme", "id": "takeback-streams"}
+EXAMPLES = {  # type: (source, data), as in the contract
+    "sale.recorded": ({"kind": "pos", "id": "store-042"}, {
+        "sale_id": "S-1001", "store_id": "store-042", "currency": "EUR", "customer_ref": "c-9f2a",
+        "items": [{"serial": "BAT-000001", "sku": "EB-500", "category": "lmt", "chemistry": "li-ion-nmc",
+                   "mass_kg": 2.8, "deposit": 5000, "recycling_fee": 800, "contract": "deposit"}]}),
+    "sale.cancelled": ({"kind": "pos", "id": "store-042"}, {
+        "sale_id": "S-1001", "store_id": "store-042", "serials": ["BAT-000001"], "reason": "customer_withdrew"}),
+    "collection.logged": ({"kind": "return_centre", "id": "centre-7"}, {
+        "collection_id": "C-77", "centre_id": "centre-7", "serial": "BAT-000001", "condition": "damaged",
+        "mass_kg": 2.7, "refund": {"method": "bank_transfer", "payee_ref": "c-9f2a"}}),
+    "custody.transferred": ({"kind": "return_centre", "id": "centre-7"}, {
+        "serial": "BAT-000001", "from": {"kind": "return_centre", "id": "centre-7"},
+        "to": {"kind": "transporter", "id": "haul-3"}, "reason": "transport"}),
+    "lot.dispatched": ({"kind": "return_centre", "id": "centre-7"}, {
+        "lot_id": "L-12", "centre_id": "centre-7", "recycler_id": "rec-1", "serials": ["BAT-000001"],
+        "gross_mass_kg": 410.5}),
+    "lot.received": ({"kind": "recycler", "id": "rec-1"}, {
+        "lot_id": "L-12", "recycler_id": "rec-1", "serials_received": ["BAT-000001"], "gross_mass_kg": 409.8}),
+    "recovery.confirmed": ({"kind": "recycler", "id": "rec-1"}, {
+        "lot_id": "L-12", "recycler_id": "rec-1", "input_mass_kg": 409.8,
+        "recovered": [{"material": "lithium", "mass_kg": 6.1}, {"material": "cobalt", "mass_kg": 14.2}],
+        "cost": 61000, "currency": "EUR"}),
+    "terms.published": ({"kind": "finance", "id": "fin-1"}, {
+        "sku": "EB-500", "deposit": 5000, "recycling_fee": 800, "currency": "EUR",
+        "effective_from": "2026-01-01T00:00:00Z"}),
+    "refund.instructed": (SCHEME, {
+        "refund_id": "R-1", "serial": "BAT-000001", "centre_id": "centre-7", "amount": 5000, "currency": "EUR",
+        "method": "bank_transfer", "payee_ref": None, "caused_by": CAUSE_ID}),
+    "entry.posted": (SCHEME, {"entry_id": "E-1", "kind": "sale_item", "caused_by": CAUSE_ID, "lines": [
+        {"account": "clearing:store:store-042", "debit": 5800, "credit": 0, "currency": "EUR"},
+        {"account": "liability:deposits", "debit": 0, "credit": 5000, "currency": "EUR"},
+        {"account": "fund:recycling", "debit": 0, "credit": 800, "currency": "EUR"}]}),
+    "event.rejected": (SCHEME, {"rejected_event_id": None, "topic": "takeback.sales", "partition": 0,
+                                "offset": 42, "reason": "invalid_json", "message": "not JSON", "original": "{"}),
+    "discrepancy.opened": (SCHEME, {"discrepancy_id": "D-1", "kind": "mass_mismatch", "subject": "L-12",
+                                    "details": {"dispatched_kg": 410.5}, "caused_by": CAUSE_ID}),
+}
+
+
+def event(event_type: str, **changes) -> dict:
+    source, data = copy.deepcopy(EXAMPLES[event_type])
+    envelope = {"event_id": EVENT_ID, "type": event_type, "version": 1,
+                "occurred_at": "2026-11-24T10:15:00+01:00", "source": source, "data": data}
+    envelope.update(changes)
+    return envelope
+
+
+def violation(raw) -> ContractViolation:
+    with pytest.raises(ContractViolation) as caught:
+        parse_event(raw if isinstance(raw, bytes) else json.dumps(raw).encode())
+    return caught.value
+
+
+@pytest.mark.parametrize("event_type", topics.IN_EVENT_TYPES)
+def test_every_example_in_parses_checks_and_round_trips(event_type):
+    parsed = parse_event(json.dumps(event(event_type)).encode())
+    check_source(parsed)
+    assert parsed.type == event_type
+    assert key_of(parsed) == event(event_type)["data"][topics.KEY_FIELD_OF_TYPE[event_type]]
+    assert parse_event(dump_event(parsed)) == parsed
+
+
+@pytest.mark.parametrize("event_type", topics.OUT_EVENT_TYPES)
+def test_every_event_out_parses_with_the_whole_catalogue(event_type):
+    parsed = parse_event(json.dumps(event(event_type)).encode(), topics.EVENT_TYPES)
+    check_source(parsed)
+    assert parse_event(dump_event(parsed), topics.EVENT_TYPES) == parsed
+
+
+def test_masses_are_exact_decimals_and_json_numbers_on_the_way_out():
+    parsed = parse_event(json.dumps(event("sale.recorded")).encode())
+    assert isinstance(parsed, SaleRecordedEvent)
+    assert parsed.data.items[0].mass_kg == Decimal("2.8")
+    assert b'"mass_kg":2.8' in dump_event(parsed)
+
+
+@pytest.mark.parametrize("amount", [50.5, 50.0, "50", True, -1])
+def test_an_amount_that_is_not_a_non_negative_integer_is_named(amount):
+    raw = event("sale.recorded")
+    raw["data"]["items"][0]["deposit"] = amount
+    error = violation(raw)
+    assert error.reason == "schema_violation"
+    assert error.event_id is not None and str(error.event_id) == EVENT_ID
+    assert [e["field"] for e in error.errors] == ["data.items.0.deposit"]
+    assert error.message.startswith("data.items.0.deposit: must be")
+
+
+def test_the_message_names_the_rule_and_the_value():
+    raw = event("sale.recorded")
+    raw["data"]["items"][0]["deposit"] = 50.5
+    assert violation(raw).message == "data.items.0.deposit: must be an integer number of minor units (got 50.5)"
+
+
+@pytest.mark.parametrize("mass", ["2.8", True, 0, -1.5])
+def test_a_mass_must_be_a_positive_json_number(mass):
+    raw = event("lot.dispatched")
+    raw["data"]["gross_mass_kg"] = mass
+    assert violation(raw).errors[0]["rule"] == "mass"
+
+
+def test_a_lease_with_a_deposit_is_refused_and_without_one_accepted():
+    raw = event("sale.recorded")
+    raw["data"]["items"][0]["contract"] = "lease"
+    error = violation(raw)
+    assert error.errors[0]["field"] == "data.items.0.deposit"
+    assert "deposit must be 0 for a lease" in error.message
+    raw["data"]["items"][0]["deposit"] = 0
+    assert parse_event(json.dumps(raw).encode()).data.items[0].contract == "lease"
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-11-24T10:15:00", "2026-11-24", "2026-13-24T10:15:00Z", 1764000000])
+def test_occurred_at_needs_an_rfc3339_timestamp_with_an_offset(occurred_at):
+    error = violation(event("sale.recorded", occurred_at=occurred_at))
+    assert [e["field"] for e in error.errors] == ["occurred_at"]
+
+
+@pytest.mark.parametrize("serial", ["", "BAT 1", "BAT/1", "x" * 65, 17])
+def test_a_bad_identifier_is_named(serial):
+    raw = event("collection.logged")
+    raw["data"]["serial"] = serial
+    assert [(e["field"], e["rule"]) for e in violation(raw).errors] == [("data.serial", "identifier")]
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe{}", b"[1, 2]", b'{"a": NaN}', b'{"a": 1, "a": 2}'])
+def test_unreadable_input_is_invalid_json(raw):
+    assert violation(raw).reason == "invalid_json"
+
+
+@pytest.mark.parametrize("event_type", ["sale.refunded", "refund.instructed"])
+def test_a_type_outside_the_catalogue_of_events_in_is_unknown(event_type):
+    error = violation(event("sale.recorded", type=event_type))
+    assert (error.reason, str(error.event_id)) == ("unknown_type", EVENT_ID)
+
+
+def test_every_failing_field_is_named():
+    raw = event("sale.recorded", version=2, event_id="not-a-uuid")
+    raw["data"]["items"][0].update(deposit="50", category="car", surprise=1)
+    del raw["data"]["currency"]
+    error = violation(raw)
+    assert error.event_id is None
+    assert {e["field"] for e in error.errors} == {
+        "event_id", "version", "data.currency", "data.items.0.category", "data.items.0.deposit",
+        "data.items.0.surprise",
+    }
+    assert all(e["field"] in error.message for e in error.errors)
+
+
+def test_repeated_serials_in_a_sale_are_refused():
+    raw = event("sale.recorded")
+    raw["data"]["items"].append(raw["data"]["items"][0])
+    assert violation(raw).errors[0] == {
+        "field": "data.items", "rule": "unique", "message": "must not repeat a serial (repeated: BAT-000001)"
+    }
+
+
+def test_bank_transfer_needs_a_payee():
+    raw = event("collection.logged")
+    del raw["data"]["refund"]["payee_ref"]
+    assert violation(raw).errors[0]["field"] == "data.refund.payee_ref"
+
+
+def test_a_source_that_may_not_send_the_type_is_a_mismatch():
+    parsed = parse_event(json.dumps(event("lot.received", source={"kind": "return_centre", "id": "rec-1"})))
+    with pytest.raises(ContractViolation, match="source.kind") as caught:
+        check_source(parsed)
+    assert caught.value.reason == "source_mismatch"
+
+
+def test_a_field_that_is_not_the_source_id_is_a_mismatch():
+    parsed = parse_event(json.dumps(event("sale.recorded", source={"kind": "pos", "id": "store-043"})))
+    with pytest.raises(ContractViolation, match="data.store_id") as caught:
+        check_source(parsed)
+    assert caught.value.reason == "source_mismatch"
+
+
+def test_more_than_five_minutes_ahead_is_in_the_future():
+    parsed = parse_event(json.dumps(event("terms.published")))
+    now = datetime(2026, 11, 24, 9, 10, tzinfo=timezone.utc)  # occurred_at is 09:15 UTC
+    check_not_in_future(parsed, now)
+    with pytest.raises(ContractViolation) as caught:
+        check_not_in_future(parsed, now - timedelta(seconds=1))
+    assert caught.value.reason == "occurred_in_future"
+
+
+def test_an_unbalanced_entry_is_refused():
+    raw = event("entry.posted")
+    raw["data"]["lines"][0]["debit"] = 5700
+    with pytest.raises(ContractViolation) as caught:
+        parse_event(json.dumps(raw), topics.EVENT_TYPES)
+    assert caught.value.errors[0]["rule"] == "balanced"
+
+
+def test_a_line_with_both_debit_and_credit_is_refused():
+    raw = event("entry.posted")
+    raw["data"]["lines"][0]["credit"] = 1
+    with pytest.raises(ContractViolation) as caught:
+        parse_event(json.dumps(raw), topics.EVENT_TYPES)
+    assert caught.value.errors[0] == {
+        "field": "data.lines.0", "rule": "one_sided", "message": "exactly one of debit and credit must be > 0"
+    }
+
+
+def test_the_content_hash_ignores_key_order_and_spacing():
+    raw = event("sale.recorded")
+    reordered = json.loads(json.dumps(dict(reversed(list(raw.items())))))
+    assert canonical_hash(raw) == canonical_hash(reordered)
+    assert canonical_hash(raw) != canonical_hash(event("sale.recorded", version=2))
+
+
+def test_the_generated_schemas_and_asyncapi_are_up_to_date():
+    assert generate.stale_files() == [], "run: python -m contracts.generate"

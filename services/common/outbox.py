@@ -62,6 +62,17 @@ class Relay:
         self._wake.set()
 
     async def run_forever(self) -> None:
+        """Publish while holding the schema's advisory lock: one relay at a time keeps order."""
+        while True:
+            async with self.pool.acquire() as holder:
+                if await holder.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self.schema}"):
+                    try:
+                        await self._publish_loop()
+                    finally:
+                        await holder.execute("SELECT pg_advisory_unlock(hashtext($1))", f"outbox:{self.schema}")
+            await asyncio.sleep(1.0)
+
+    async def _publish_loop(self) -> None:
         while True:
             try:
                 sent = await self.publish_once()

@@ -1,0 +1,66 @@
+"""The faust app: one agent applies every topic in, in batches."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import faust
+from prometheus_client import Counter, Histogram
+
+from contracts import topics
+from services.common.logging import get_logger
+from services.common.settings import Settings
+from streams.service_layer.batch import Message, apply_batch
+
+log = get_logger(__name__)
+
+EVENTS_APPLIED = Counter("takeback_events_applied_total", "Events in applied", ["type"])
+EVENTS_REJECTED = Counter("takeback_events_rejected_total", "Events in rejected", ["reason"])
+EVENTS_DUPLICATE = Counter("takeback_events_duplicate_total", "Events in seen before (no-ops)")
+BATCH_SECONDS = Histogram("takeback_batch_seconds", "Time to apply one batch",
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+BATCH_SIZE = Histogram("takeback_batch_events", "Events per batch", buckets=(1, 10, 50, 100, 500, 1000, 5000))
+
+
+def create_app(settings: Settings, runtime: dict) -> faust.App:
+    """`runtime` carries the pool and the relay once started (clients are made at start-up)."""
+    app = faust.App(
+        "takeback-streams",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=max(4096, settings.batch_max_events * 2),
+        broker_max_poll_records=settings.batch_max_events,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    events_in = app.topic(*topics.INPUT_TOPICS, key_serializer="raw", value_serializer="raw",
+                          key_type=bytes, value_type=bytes)
+
+    @app.agent(events_in)
+    async def apply_events(stream):
+        await runtime["started"].wait()
+        async for batch in stream.take_events(settings.batch_max_events, settings.batch_max_wait_ms / 1000):
+            messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                                e.message.value) for e in batch]
+            started = time.perf_counter()
+            outcome = await apply_batch(runtime["pool"], messages)
+            BATCH_SECONDS.observe(time.perf_counter() - started)
+            BATCH_SIZE.observe(len(messages))
+            for kind, count in outcome.applied.items():
+                EVENTS_APPLIED.labels(kind).inc(count)
+            for reason, count in outcome.rejected.items():
+                EVENTS_REJECTED.labels(reason).inc(count)
+            EVENTS_DUPLICATE.inc(outcome.duplicates)
+            if outcome.outbox:
+                runtime["relay"].wake()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app, assigned, **kwargs):
+        runtime["ready"] = True
+        log.info("partitions_assigned", count=len(assigned))
+
+    return app

@@ -1,0 +1,63 @@
+"""Journal postings the scheme's events call for (contract section 5)."""
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from contracts.postings import PostingLine, PostingRequested
+
+
+def _line(account: str, currency: str, debit: int = 0, credit: int = 0) -> PostingLine:
+    return PostingLine(account=account, currency=currency, debit=debit, credit=credit)
+
+
+def _lines(debits: list[tuple[str, int]], credits: list[tuple[str, int]], currency: str) -> list[PostingLine]:
+    """Drop zero amounts (a line is never zero); debits equal credits by construction."""
+    assert sum(a for _, a in debits) == sum(a for _, a in credits), "a posting balances"
+    return [_line(acc, currency, debit=a) for acc, a in debits if a] + \
+        [_line(acc, currency, credit=a) for acc, a in credits if a]
+
+
+def sale_item(sale_id: str, store_id: str, serial: str, contract: str, deposit: int, fee: int,
+              currency: str, caused_by: UUID, at: datetime, suspense: bool) -> PostingRequested | None:
+    store = f"clearing:store:{store_id}"
+    if suspense:
+        kind, key = "sale_suspense", f"suspense:{sale_id}:{serial}"
+        credits = [(f"suspense:store:{store_id}", deposit + fee)]
+    elif contract == "lease":
+        kind, key = "sale_lease", f"sale:{sale_id}:{serial}"
+        credits = [("fund:recycling", fee)]
+    else:
+        kind, key = "sale", f"sale:{sale_id}:{serial}"
+        credits = [("liability:deposits", deposit), ("fund:recycling", fee)]
+    lines = _lines([(store, deposit + fee)], credits, currency)
+    if len(lines) < 2:
+        return None  # nothing charged: nothing to post
+    return PostingRequested(posting_key=key, kind=kind, subject=serial, caused_by=caused_by,
+                            effective_at=at, lines=lines)
+
+
+def cancellation(original: PostingRequested, caused_by: UUID, at: datetime, sale_id: str) -> PostingRequested:
+    """The exact reverse of the item's sale posting."""
+    reversed_lines = [_line(l.account, l.currency, debit=l.credit, credit=l.debit) for l in original.lines]
+    return PostingRequested(posting_key=f"cancel:{sale_id}:{original.subject}", kind="cancellation",
+                            subject=original.subject, caused_by=caused_by, effective_at=at,
+                            reverses=original.posting_key, lines=reversed_lines)
+
+
+def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: UUID,
+           at: datetime) -> PostingRequested | None:
+    lines = _lines([("liability:deposits", amount)], [(f"clearing:centre:{centre_id}", amount)], currency)
+    if len(lines) < 2:
+        return None
+    return PostingRequested(posting_key=f"refund:{serial}", kind="refund", subject=serial,
+                            caused_by=caused_by, effective_at=at, lines=lines)
+
+
+def recovery(lot_id: str, recycler_id: str, cost: int, currency: str, caused_by: UUID,
+             at: datetime) -> PostingRequested | None:
+    lines = _lines([("fund:recycling", cost)], [(f"payable:recycler:{recycler_id}", cost)], currency)
+    if len(lines) < 2:
+        return None
+    return PostingRequested(posting_key=f"recovery:{lot_id}", kind="recovery", subject=lot_id,
+                            caused_by=caused_by, effective_at=at, lines=lines)

@@ -1,0 +1,214 @@
+"""Apply a batch of events in one PostgreSQL transaction: inbox, effects, outbox.
+
+Every message ends applied or rejected. A duplicate (same event id, same
+content) is a no-op; the same id with other content is `event_id_conflict`.
+The transaction commits before the consumer acknowledges the batch, so a
+crash re-delivers it and the inbox turns the redelivery into no-ops.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from uuid import UUID
+
+import asyncpg
+
+from contracts import events as ev
+from services.common.logging import get_logger
+from services.common.outbox import OutboxMessage, write as write_outbox
+from streams.adapters import repository
+from streams.domain.errors import Rejected
+from streams.service_layer import events_out
+from streams.service_layer.handlers import HANDLERS
+from streams.service_layer.state import BatchState
+
+log = get_logger(__name__)
+RETRIES_MAX = 5  # concurrent workers touching the same new rows: retry the whole batch
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class Decoded:
+    message: Message
+    event: ev.Envelope | None = None
+    content_hash: bytes | None = None
+    event_id: UUID | None = None
+    violation: ev.ContractViolation | None = None
+
+
+@dataclass
+class Outcome:
+    applied: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    outbox: int = 0
+
+
+def decode(message: Message, now: datetime) -> Decoded:
+    decoded = Decoded(message)
+    try:
+        obj = ev.load_json(message.value)
+        decoded.content_hash = ev.canonical_hash(obj)
+        decoded.event_id = ev._event_id_of(obj)
+        event = ev.parse_event(obj)
+        ev.check_source(event)
+        ev.check_not_in_future(event, now)
+        decoded.event = event
+    except ev.ContractViolation as violation:
+        decoded.violation = violation
+    return decoded
+
+
+RETRYABLE = (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+async def apply_batch(pool: asyncpg.Pool, messages: list[Message]) -> Outcome:
+    """The whole batch in one transaction; if an event breaks it, one event a transaction."""
+    now = datetime.now(timezone.utc)
+    decoded = [decode(m, now) for m in messages]
+    try:
+        return await _in_transaction(pool, decoded)
+    except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+        raise  # the database is away: nothing was applied; the batch is delivered again
+    except Exception as error:  # a poison event: isolate it rather than stall the partition
+        log.error("batch_failed_isolating", events=len(decoded), error=repr(error))
+    total = Outcome()
+    for item in decoded:
+        try:
+            outcome = await _in_transaction(pool, [item])
+        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+            raise
+        except Exception as error:
+            log.error("event_failed", event_id=str(item.event_id), error=repr(error))
+            item.violation, item.event = ev.ContractViolation("processing_failed", repr(error)[:500]), None
+            outcome = await _in_transaction(pool, [item])
+        _add(total, outcome)
+    return total
+
+
+async def _in_transaction(pool: asyncpg.Pool, decoded: list[Decoded]) -> Outcome:
+    for attempt in range(1, RETRIES_MAX + 1):
+        try:
+            async with pool.acquire() as connection, connection.transaction():
+                return await _apply(connection, decoded)
+        except RETRYABLE as error:
+            if attempt == RETRIES_MAX:
+                raise
+            log.warning("batch_retry", attempt=attempt, error=type(error).__name__)
+            await asyncio.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _add(total: Outcome, part: Outcome) -> None:
+    for reason, count in part.rejected.items():
+        total.rejected[reason] = total.rejected.get(reason, 0) + count
+    for kind, count in part.applied.items():
+        total.applied[kind] = total.applied.get(kind, 0) + count
+    total.duplicates += part.duplicates
+    total.outbox += part.outbox
+
+
+async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outcome:
+    outcome, state = Outcome(), BatchState()
+    ids = [d.event_id for d in decoded if d.event_id is not None]
+    seen: dict[UUID, bytes] = {
+        row["event_id"]: bytes(row["content_hash"]) for row in await connection.fetch(
+            "SELECT event_id, content_hash FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids)}
+    await repository.load(connection, state, *_references(decoded))
+    for item in decoded:
+        message = item.message
+        if item.event_id is not None and item.event_id in seen:
+            if seen[item.event_id] == item.content_hash:
+                outcome.duplicates += 1
+            else:
+                _reject(state, outcome, item, "event_id_conflict",
+                        f"event_id {item.event_id} was already used for an event with other content",
+                        position_based=True)
+            continue
+        if item.violation is not None:
+            _reject(state, outcome, item, item.violation.reason, item.violation.message)
+        else:
+            _handle(state, outcome, item)
+        if item.event_id is not None:
+            seen[item.event_id] = item.content_hash
+    await repository.save(connection, state)
+    outcome.outbox = await write_outbox(connection, "scheme", state.outbox)
+    return outcome
+
+
+def _handle(state: BatchState, outcome: Outcome, item: Decoded) -> None:
+    event, message = item.event, item.message
+    try:
+        HANDLERS[event.type](state, event)
+    except Rejected as refusal:
+        _reject(state, outcome, item, refusal.reason, refusal.message)
+        return
+    state.inbox.append((event.event_id, item.content_hash, event.type, message.topic, message.partition,
+                        message.offset, event.occurred_at, "applied", None))
+    outcome.applied[event.type] = outcome.applied.get(event.type, 0) + 1
+
+
+def _reject(state: BatchState, outcome: Outcome, item: Decoded, reason: str, text: str,
+            position_based: bool = False) -> None:
+    m = item.message
+    if item.event_id is not None and not position_based:
+        rejection_id = events_out.stable_id("rejected", item.event_id)
+        event_type = item.event.type if item.event else _type_of(item)
+        state.inbox.append((item.event_id, item.content_hash, event_type, m.topic, m.partition, m.offset,
+                            item.event.occurred_at if item.event else None, "rejected", reason))
+    else:
+        rejection_id = events_out.stable_id("rejected", m.topic, m.partition, m.offset)
+    state.outbox.append(events_out.event_rejected(rejection_id, item.event_id, m.topic, m.partition, m.offset,
+                                                  m.key, reason, text, m.value))
+    outcome.rejected[reason] = outcome.rejected.get(reason, 0) + 1
+    log.info("event_rejected", event_id=str(item.event_id) if item.event_id else None, reason=reason,
+             topic=m.topic, partition=m.partition, offset=m.offset)
+
+
+def _type_of(item: Decoded) -> str:
+    try:
+        value = ev.load_json(item.message.value).get("type")
+    except ev.ContractViolation:
+        return "unknown"
+    return value if isinstance(value, str) else "unknown"
+
+
+def _references(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str], set[str]]:
+    serials: set[str] = set()
+    sale_ids: set[str] = set()
+    lot_ids: set[str] = set()
+    skus: set[str] = set()
+    for item in decoded:
+        event = item.event
+        if event is None:
+            continue
+        data = event.data
+        if event.type == "sale.recorded":
+            sale_ids.add(data.sale_id)
+            serials.update(i.serial for i in data.items)
+            skus.update(i.sku for i in data.items)
+        elif event.type == "sale.cancelled":
+            sale_ids.add(data.sale_id)
+            serials.update(data.serials)
+        elif event.type in ("collection.logged", "custody.transferred"):
+            serials.add(data.serial)
+        elif event.type == "lot.dispatched":
+            lot_ids.add(data.lot_id)
+            serials.update(data.serials)
+        elif event.type == "lot.received":
+            lot_ids.add(data.lot_id)
+            serials.update(data.serials_received)
+        elif event.type == "recovery.confirmed":
+            lot_ids.add(data.lot_id)
+        elif event.type == "terms.published":
+            skus.add(data.sku)
+    return serials, sale_ids, lot_ids, skus

@@ -1,0 +1,57 @@
+"""Events out (contract section 4): envelopes with ids stable across retries of the same effect."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime, timezone
+
+from contracts import topics
+from contracts.postings import PostingRequested
+from services.common.outbox import OutboxMessage
+
+NAMESPACE = uuid.UUID("0b4f3e64-8d6c-4f0e-9a55-3f5e0c1d2b7a")
+SOURCE = {"kind": "scheme", "id": "streams"}
+
+
+def stable_id(*parts: object) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, ":".join(str(p) for p in parts))
+
+
+def _message(event_type: str, event_id: uuid.UUID, key: str, data: dict) -> OutboxMessage:
+    envelope = {
+        "event_id": str(event_id), "type": event_type, "version": 1,
+        "occurred_at": datetime.now(timezone.utc).isoformat(), "source": SOURCE, "data": data,
+    }
+    value = json.dumps(envelope, separators=(",", ":"), default=str).encode()
+    return OutboxMessage(event_id, topics.TOPIC_OF_TYPE[event_type], key, value)
+
+
+def refund_instructed(refund_id: uuid.UUID, serial: str, centre_id: str, amount: int, currency: str,
+                      method: str, payee_ref: str | None, caused_by: uuid.UUID) -> OutboxMessage:
+    return _message("refund.instructed", stable_id("refund.instructed", caused_by), serial, {
+        "refund_id": str(refund_id), "serial": serial, "centre_id": centre_id, "amount": amount,
+        "currency": currency, "method": method, "payee_ref": payee_ref, "caused_by": str(caused_by)})
+
+
+def discrepancy_opened(discrepancy_id: uuid.UUID, kind: str, subject: str, details: dict,
+                       caused_by: uuid.UUID) -> OutboxMessage:
+    return _message("discrepancy.opened", stable_id("discrepancy.opened", discrepancy_id), subject, {
+        "discrepancy_id": str(discrepancy_id), "kind": kind, "subject": subject, "details": details,
+        "caused_by": str(caused_by)})
+
+
+def event_rejected(rejection_id: uuid.UUID, rejected_event_id: uuid.UUID | None, topic: str, partition: int,
+                   offset: int, key: bytes | None, reason: str, message: str, raw: bytes) -> OutboxMessage:
+    try:
+        original = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        original = base64.b64encode(raw).decode("ascii")
+    return _message("event.rejected", rejection_id, (key or b"").decode("utf-8", "replace"), {
+        "rejected_event_id": str(rejected_event_id) if rejected_event_id else None, "topic": topic,
+        "partition": partition, "offset": offset, "reason": reason, "message": message, "original": original})
+
+
+def posting_requested(posting: PostingRequested) -> OutboxMessage:
+    return OutboxMessage(stable_id("posting", posting.posting_key), topics.POSTINGS, posting.posting_key,
+                         posting.model_dump_json().encode())

@@ -1,0 +1,42 @@
+"""`python -m streams.worker`: the stream processor, its outbox relay and its health port."""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from services.common.db import create_pool
+from services.common.health import start_health_server
+from services.common.logging import configure_logging, get_logger
+from services.common.outbox import Relay, create_producer
+from services.common.settings import get_settings
+from streams.app import create_app
+
+log = get_logger(__name__)
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format, service="streams")
+    runtime: dict = {"ready": False}
+    app = create_app(settings, runtime)
+    runtime["started"] = asyncio.Event()
+
+    @app.task
+    async def start_clients() -> None:
+        runtime["pool"] = await create_pool(settings.database_url)
+        producer = create_producer(settings.kafka_bootstrap)
+        await producer.start()
+        relay = runtime["relay"] = Relay(runtime["pool"], producer, "scheme", settings.outbox_batch_max,
+                                         settings.outbox_poll_ms / 1000)
+        runtime["started"].set()
+        await start_health_server(settings.http_host, settings.streams_metrics_port,
+                                  lambda: runtime["ready"] and "pool" in runtime)
+        log.info("streams_started", metrics_port=settings.streams_metrics_port)
+        await relay.run_forever()
+
+    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", settings.log_level]
+    app.main()
+
+
+if __name__ == "__main__":
+    main()

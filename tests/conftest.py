@@ -29,8 +29,11 @@ def settings():
 
 @pytest.fixture(scope="session")
 def stack(settings):
+    import os
+    from infra.local.stack import SERVICES
+    only = os.environ.get("TAKEBACK_TEST_SERVICES_TEMP")
     stack = Stack(settings, say=lambda message: None)
-    stack.up()
+    stack.up(tuple(s for s in SERVICES if not only or s.name in only.split(",")))  # TEMP
     return stack
 
 
@@ -86,3 +89,62 @@ async def wait_for(check, timeout_s: float = WAIT_TIMEOUT_S, interval_s: float =
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class TopicReader:
+    """Reads a topic from the end offsets it had when made: finds what a test caused."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.bootstrap, self.topic = bootstrap, topic
+
+    async def __aenter__(self):
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                         auto_offset_reset="earliest")
+        await self.consumer.start()
+        from aiokafka.admin import AIOKafkaAdminClient
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            [described] = await admin.describe_topics([self.topic])
+        finally:
+            await admin.close()
+        partitions = [TopicPartition(self.topic, p["partition"]) for p in described["partitions"]]
+        assert partitions, f"topic {self.topic} has no partitions"
+        self.consumer.assign(partitions)
+        for tp, offset in (await self.consumer.end_offsets(partitions)).items():
+            self.consumer.seek(tp, offset)
+        self.seen: list = []
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.consumer.stop()
+
+    async def find(self, predicate, timeout_s: float = WAIT_TIMEOUT_S):
+        """The first message (decoded JSON, or raw bytes) that satisfies `predicate`."""
+        deadline = time.monotonic() + timeout_s
+        for value in self.seen:
+            if predicate(value):
+                return value
+        while time.monotonic() < deadline:
+            batches = await self.consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    try:
+                        value = json.loads(record.value)
+                    except ValueError:
+                        value = record.value
+                    self.seen.append(value)
+                    if predicate(value):
+                        return value
+        raise AssertionError(f"no matching message on {self.topic} within {timeout_s} s")
+
+
+@pytest.fixture
+def topic_reader(settings):
+    return lambda topic: TopicReader(settings.kafka_bootstrap, topic)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that restart the shared stack run last, so they slow nothing else."""
+    items.sort(key=lambda item: item.get_closest_marker("restarts_stack") is not None)

@@ -1,0 +1,100 @@
+"""docker-compose.yml cannot be started here (no Docker engine): check it against the code."""
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from infra.compose import init
+from infra.local import kafka, topics
+from infra.local.stack import SERVICES
+from services.common.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SVC = COMPOSE["services"]
+
+
+def default(field: str):
+    return Settings.model_fields[field].default
+
+
+def published(service: str) -> list[tuple[int, int]]:
+    """(host port, container port) of each published port."""
+    return [tuple(int(p) for p in spec.split(":")[-2:]) for spec in SVC[service].get("ports", [])]
+
+
+def env(service: str) -> dict[str, str]:
+    return {k: str(v) for k, v in (SVC[service].get("environment") or {}).items()}
+
+
+def test_services_of_the_stack_are_all_there():
+    assert {"kafka", "postgres", "init", *(s.name for s in SERVICES)} <= set(SVC)
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_each_service_runs_its_module_from_the_project_image_after_init(service):
+    spec = SVC[service.name]
+    assert spec["command"] == ["python", "-m", service.module]
+    assert spec["build"]["dockerfile"] == "infra/compose/Dockerfile"
+    assert spec["depends_on"]["init"]["condition"] == "service_completed_successfully"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_each_service_publishes_its_default_port_and_checks_healthz_there(service):
+    port = default(service.port_setting)
+    assert published(service.name) == [(port, port)]
+    assert f"http://127.0.0.1:{port}/healthz" in " ".join(SVC[service.name]["healthcheck"]["test"])
+    assert env(service.name)["TAKEBACK_HTTP_HOST"] == "0.0.0.0"
+
+
+def test_kafka_image_is_the_pinned_version_and_answers_where_the_settings_expect():
+    assert SVC["kafka"]["image"] == f"apache/kafka:{kafka.KAFKA_VERSION}"
+    advertised = dict(
+        listener.split("://") for listener in env("kafka")["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    )
+    assert advertised["EXTERNAL"] == default("kafka_bootstrap")  # from the host
+    assert advertised["INTERNAL"] == env("init")["TAKEBACK_KAFKA_BOOTSTRAP"]  # from the containers
+    host_port = int(default("kafka_bootstrap").rsplit(":", 1)[1])
+    assert published("kafka") == [(host_port, host_port)]
+
+
+def test_postgres_is_published_on_the_default_port_with_the_roles_the_services_use():
+    assert SVC["postgres"]["image"] == "postgres:15"
+    assert "pg_isready" in SVC["postgres"]["healthcheck"]["test"]
+    assert published("postgres") == [(urlsplit(default("database_url")).port, 5432)]
+    sql = (ROOT / "infra/compose/postgres-init.sql").read_text()
+    assert any(v.endswith("postgres-init.sql:/docker-entrypoint-initdb.d/10-takeback.sql:ro")
+               for v in SVC["postgres"]["volumes"])
+    for field in ("TAKEBACK_DATABASE_URL", "TAKEBACK_DATABASE_OWNER_URL"):
+        url = urlsplit(env("init")[field])
+        assert (url.hostname, url.port, url.path) == ("postgres", 5432, "/takeback")
+        assert f"CREATE ROLE {url.username} LOGIN PASSWORD '{url.password}'" in sql
+    owner = urlsplit(env("init")["TAKEBACK_DATABASE_OWNER_URL"]).username
+    assert f"CREATE DATABASE takeback OWNER {owner}" in sql
+
+
+def test_init_creates_the_contract_topics_and_migrates():
+    assert SVC["init"]["command"] == ["python", "-m", "infra.compose.init"]
+    assert {"kafka", "postgres"} <= set(SVC["init"]["depends_on"])
+    assert init.ensure_topics is topics.ensure_topics  # which creates topics.topic_names()
+    source = inspect.getsource(init.main)
+    assert "ensure_topics(" in source and "upgrade(s.database_owner_url)" in source
+    assert "topic_names()" in inspect.getsource(topics.ensure_topics)
+
+
+def test_every_takeback_variable_is_a_setting_with_a_valid_value(monkeypatch):
+    fields = set(Settings.model_fields)
+    for name, spec in SVC.items():
+        variables = {k: v for k, v in env(name).items() if k.startswith("TAKEBACK_")}
+        for key in variables:
+            assert re.sub("^TAKEBACK_", "", key).lower() in fields, f"{name}: {key} is not a setting"
+        for key, value in variables.items():
+            monkeypatch.setenv(key, value)
+        Settings()  # every value parses
+        for key in variables:
+            monkeypatch.delenv(key)

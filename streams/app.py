@@ -24,14 +24,19 @@ BATCH_SIZE = Histogram("takeback_batch_events", "Events per batch", buckets=(1, 
 
 def create_app(settings: Settings, runtime: dict) -> faust.App:
     """`runtime` carries the pool and the relay once started (clients are made at start-up)."""
+    datadir = settings.state_dir / "faust" / settings.streams_group
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        "takeback-streams",
+        settings.streams_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         web_enabled=False,
+        datadir=str(datadir),
         topic_disable_leader=True,
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        broker_session_timeout=10.0,  # a killed worker's partitions move on after 10 s, not 60
+        broker_heartbeat_interval=2.0,
         stream_buffer_maxsize=max(4096, settings.batch_max_events * 2),
         broker_max_poll_records=settings.batch_max_events,
         value_serializer="raw",

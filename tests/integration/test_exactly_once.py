@@ -1,0 +1,110 @@
+"""Exactly-once effects under at-least-once delivery: replays and crashes change nothing twice."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from contracts import topics
+from infra.local.processes import Process
+from infra.local.stack import SERVICES
+from tests.conftest import envelope, unique, wait_for
+from tests.integration.consumers import caught_up
+from tests.integration.scheme import Scheme, item
+
+SNAPSHOT_SQL = """
+SELECT (SELECT count(*) FROM scheme.inbox) AS inbox,
+       (SELECT count(*) FROM scheme.outbox) AS outbox,
+       (SELECT count(*) FROM scheme.custody_history) AS history,
+       (SELECT count(*) FROM scheme.refunds) AS refunds,
+       (SELECT count(*) FROM scheme.postings) AS postings,
+       (SELECT count(*) FROM scheme.discrepancies) AS discrepancies,
+       (SELECT md5(string_agg(concat_ws('|', serial, state, custodian_kind, custodian_id, deposit_refunded,
+                                        history_length), ',' ORDER BY serial)) FROM scheme.batteries) AS batteries
+"""
+
+
+async def snapshot(pool) -> dict:
+    return dict(await pool.fetchrow(SNAPSHOT_SQL))
+
+
+async def some_traffic(scheme: Scheme) -> None:
+    """A little of everything, good and bad, so the replay has something of each to re-read."""
+    serials = [unique("BAT") for _ in range(4)]
+    await scheme.applied(await scheme.sale([item(s) for s in serials]))
+    await scheme.applied(await scheme.collect(serials[0]))
+    await scheme.rejected(await scheme.collect(serials[0]), "already_returned")
+    await scheme.emit(envelope("sale.recorded", "pos", scheme.store, {"sale_id": "x"}), key="x")
+    await scheme.producer.send_and_wait(topics.SALES, b"{broken", key=b"x")
+
+
+async def test_replaying_every_input_topic_from_offset_zero_changes_nothing(stack, settings, producer, pool):
+    await some_traffic(Scheme(producer, pool))
+    await caught_up(settings.kafka_bootstrap, settings.streams_group)
+    await asyncio.sleep(1.5)  # the relay's last publication
+    before = await snapshot(pool)
+    group = unique("replay")
+    replay = Process(group, stack.run_dir, stack.log_dir)
+    replay.start([sys.executable, "-m", "streams.worker"],
+                 env={"TAKEBACK_STREAMS_GROUP": group, "TAKEBACK_STREAMS_METRICS_PORT": "8191"})
+    try:
+        await caught_up(settings.kafka_bootstrap, group)
+    finally:
+        replay.stop()
+    assert await snapshot(pool) == before
+
+
+async def test_a_worker_killed_mid_batch_ends_as_if_never_killed(stack, settings, producer, pool):
+    scheme = Scheme(producer, pool)
+    streams = stack.process(SERVICES[0])
+    sales = [[unique("BAT") for _ in range(5)] for _ in range(300)]
+    serials = [s for sale in sales for s in sale]
+
+    async def applied_count() -> int:
+        return await pool.fetchval("SELECT count(*) FROM scheme.batteries WHERE serial = ANY($1)", serials)
+
+    async def kill_mid_way(produce) -> None:
+        await produce()
+        await wait_for(applied_count, interval_s=0.01)
+        streams.kill()
+        stack._service_up(SERVICES[0])
+
+    async def sell():
+        await asyncio.gather(*[scheme.producer.send(topics.SALES, json.dumps(envelope(
+            "sale.recorded", "pos", scheme.store, {"sale_id": unique("S"), "store_id": scheme.store,
+                                                   "currency": "EUR", "items": [item(s) for s in sale]}
+        )).encode(), key=b"s") for sale in sales])
+        await scheme.producer.flush()
+
+    await kill_mid_way(sell)
+    await wait_for(lambda: _all(pool, "SELECT count(*) = $2 FROM scheme.batteries WHERE serial = ANY($1)",
+                                serials, len(serials)))
+
+    async def collect():
+        for serial in serials:
+            await scheme.producer.send(topics.COLLECTIONS, json.dumps(envelope(
+                "collection.logged", "return_centre", scheme.centre,
+                {"collection_id": unique("C"), "centre_id": scheme.centre, "serial": serial,
+                 "condition": "functional"})).encode(), key=serial.encode())
+        await scheme.producer.flush()
+
+    async def refunded() -> int:
+        return await pool.fetchval("SELECT count(*) FROM scheme.refunds WHERE serial = ANY($1)", serials)
+
+    await kill_mid_way(collect)
+    await wait_for(lambda: _all(pool, "SELECT count(*) = $2 FROM scheme.batteries WHERE serial = ANY($1) "
+                                      "AND state = 'collected'", serials, len(serials)))
+    assert await refunded() == len(serials)
+    assert await pool.fetchval("SELECT count(*) FROM scheme.custody_history WHERE serial = ANY($1)",
+                               serials) == 2 * len(serials)
+    assert await pool.fetchval("SELECT count(*) FROM scheme.postings WHERE subject = ANY($1)",
+                               serials) == 2 * len(serials)
+    assert await pool.fetchval("SELECT sum(amount) FROM scheme.refunds WHERE serial = ANY($1)",
+                               serials) == 5000 * len(serials)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM scheme.outbox WHERE topic = $1 AND key = ANY($2)", topics.REFUNDS,
+        serials) == len(serials)
+
+
+async def _all(pool, sql: str, *args) -> bool:
+    return await pool.fetchval(sql, *args)

@@ -1,0 +1,102 @@
+"""`takeback bench`: battery lives through the running stack, against the raw ceilings."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Callable
+
+import asyncpg
+
+from services.bench import ceilings, scenario
+from services.bench.memory import peak_rss_mb
+from services.common.outbox import create_producer
+from services.common.settings import Settings
+
+POLL_S = 0.2
+PHASE_TIMEOUT_S = 1800.0
+STATE_AFTER = {"sales": "in_use", "collections": "collected", "dispatches": "in_transit",
+               "receipts": "at_recycler", "recoveries": "recycled"}
+
+
+class Bench:
+    def __init__(self, settings: Settings, batteries: int, rate: float, progress: Callable[[str, int, int], None]):
+        self.settings, self.batteries, self.rate, self.progress = settings, batteries, rate, progress
+        self.names = scenario.Names(run=f"B{uuid.uuid4().hex[:8]}")
+        self.low, self.high = f"{self.names.run}-", f"{self.names.run}."  # the run's key range
+
+    async def run(self) -> dict:
+        pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=2)
+        producer = create_producer(self.settings.kafka_bootstrap)
+        await producer.start()
+        sent: list[tuple[str, bytes]] = []
+        try:
+            started = time.perf_counter()
+            for name, phase in scenario.PHASES:
+                sent += await self._produce(producer, name, phase(self.names, self.batteries))
+                await self._wait(pool, name, self._state_count(pool, STATE_AFTER[name]), self.batteries)
+            expected = scenario.expected_entries(self.batteries)
+            await self._wait(pool, "posted", self._entries(pool), expected)
+            elapsed = time.perf_counter() - started
+            p50, p95, p99 = await self._latency(pool)
+        finally:
+            await producer.stop()
+            await pool.close()
+        events = len(sent)
+        self.progress("ceiling: kafka", 0, 1)
+        kafka = await ceilings.kafka_events_per_second(self.settings.kafka_bootstrap, sent,
+                                                       self.settings.topic_partitions)
+        self.progress("ceiling: postgres", 0, 1)
+        postgres = await ceilings.postgres_events_per_second(
+            self.settings.database_url, events, scenario.journal_lines(self.batteries))
+        throughput = events / elapsed
+        return {
+            "batteries": self.batteries, "events": events, "seconds": round(elapsed, 2),
+            "events_per_second": round(throughput, 1), "rate_limit_events_per_second": self.rate or None,
+            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
+            "ceiling_kafka_events_per_second": round(kafka, 1),
+            "ceiling_postgres_events_per_second": round(postgres, 1),
+            "share_of_lower_ceiling": round(throughput / min(kafka, postgres), 3),
+            "journal_entries": scenario.expected_entries(self.batteries),
+            "peak_rss_mb": peak_rss_mb(self.settings.state_dir / "run"),
+        }
+
+    async def _produce(self, producer, name: str, messages) -> list[tuple[str, bytes]]:
+        sent, futures, started = [], [], time.perf_counter()
+        for topic, key, make in messages:
+            if self.rate:
+                ahead = len(sent) / self.rate - (time.perf_counter() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            value = scenario.encode(make())
+            futures.append(await producer.send(topic, value, key=key.encode()))
+            sent.append((key, value))
+            if len(sent) % 5000 == 0:
+                self.progress(f"produce {name}", len(sent), 0)
+        await asyncio.gather(*futures)
+        return sent
+
+    async def _wait(self, pool, name: str, count, expected: int) -> None:
+        deadline = time.monotonic() + PHASE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            done = await count()
+            self.progress(name, done, expected)
+            if done >= expected:
+                return
+            await asyncio.sleep(POLL_S)
+        raise TimeoutError(f"bench phase {name}: {done} of {expected} after {PHASE_TIMEOUT_S} s")
+
+    def _state_count(self, pool, state: str):
+        return lambda: pool.fetchval("SELECT count(*) FROM scheme.batteries WHERE serial >= $1 AND serial < $2 "
+                                     "AND state = $3", self.low, self.high, state)
+
+    def _entries(self, pool):
+        return lambda: pool.fetchval("SELECT count(*) FROM ledger.entries WHERE subject >= $1 AND subject < $2",
+                                     self.low, self.high)
+
+    async def _latency(self, pool) -> tuple[float, float, float]:
+        row = await pool.fetchrow(
+            "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
+            "(ORDER BY extract(epoch FROM posted_at - effective_at)) AS q "
+            "FROM ledger.entries WHERE subject >= $1 AND subject < $2", self.low, self.high)
+        return tuple(round(q * 1000, 1) for q in row["q"])

@@ -1,0 +1,96 @@
+"""Battery lives for the benchmark: sale, collection, lot dispatch, receipt, recovery."""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+ITEMS_PER_SALE = 10
+BATTERIES_PER_LOT = 100
+
+
+@dataclass(frozen=True)
+class Names:
+    run: str
+    store: str = "store-bench"
+    centre: str = "centre-bench"
+    recycler: str = "rec-bench"
+
+    def serial(self, i: int) -> str:
+        return f"{self.run}-{i:08d}"
+
+
+def _envelope(event_type: str, kind: str, source_id: str, data: dict) -> dict:
+    return {"event_id": str(uuid.uuid4()), "type": event_type, "version": 1,
+            "occurred_at": datetime.now(timezone.utc).isoformat(),
+            "source": {"kind": kind, "id": source_id}, "data": data}
+
+
+def encode(event: dict) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def sales(names: Names, batteries: int):
+    for first in range(0, batteries, ITEMS_PER_SALE):
+        items = [{"serial": names.serial(i), "sku": "EB-500", "category": "lmt", "chemistry": "li-ion-nmc",
+                  "mass_kg": 2.8, "deposit": 5000, "recycling_fee": 800, "contract": "deposit"}
+                 for i in range(first, min(first + ITEMS_PER_SALE, batteries))]
+        sale_id = f"{names.run}-S{first}"
+        yield "takeback.sales", sale_id, lambda s=sale_id, it=items: _envelope(
+            "sale.recorded", "pos", names.store,
+            {"sale_id": s, "store_id": names.store, "currency": "EUR", "items": it})
+
+
+def collections(names: Names, batteries: int):
+    for i in range(batteries):
+        serial = names.serial(i)
+        yield "takeback.collections", serial, lambda s=serial: _envelope(
+            "collection.logged", "return_centre", names.centre,
+            {"collection_id": f"C-{s}", "centre_id": names.centre, "serial": s, "condition": "functional"})
+
+
+def _lots(names: Names, batteries: int):
+    for first in range(0, batteries, BATTERIES_PER_LOT):
+        serials = [names.serial(i) for i in range(first, min(first + BATTERIES_PER_LOT, batteries))]
+        yield f"{names.run}-L{first}", serials
+
+
+def dispatches(names: Names, batteries: int):
+    for lot_id, serials in _lots(names, batteries):
+        yield "takeback.lots", lot_id, lambda l=lot_id, s=serials: _envelope(
+            "lot.dispatched", "return_centre", names.centre,
+            {"lot_id": l, "centre_id": names.centre, "recycler_id": names.recycler, "serials": s,
+             "gross_mass_kg": round(2.8 * len(s), 1)})
+
+
+def receipts(names: Names, batteries: int):
+    for lot_id, serials in _lots(names, batteries):
+        yield "takeback.lots", lot_id, lambda l=lot_id, s=serials: _envelope(
+            "lot.received", "recycler", names.recycler,
+            {"lot_id": l, "recycler_id": names.recycler, "serials_received": s,
+             "gross_mass_kg": round(2.8 * len(s), 1)})
+
+
+def recoveries(names: Names, batteries: int):
+    for lot_id, serials in _lots(names, batteries):
+        yield "takeback.recoveries", lot_id, lambda l=lot_id, n=len(serials): _envelope(
+            "recovery.confirmed", "recycler", names.recycler,
+            {"lot_id": l, "recycler_id": names.recycler, "input_mass_kg": round(2.8 * n, 1), "cost": 150 * n,
+             "currency": "EUR", "recovered": [{"material": "nickel", "mass_kg": round(0.3 * n, 1)},
+                                              {"material": "cobalt", "mass_kg": round(0.1 * n, 1)}]})
+
+
+PHASES = (("sales", sales), ("collections", collections), ("dispatches", dispatches),
+          ("receipts", receipts), ("recoveries", recoveries))
+
+
+def expected_entries(batteries: int) -> int:
+    """Journal entries the lives call for: one per sale item, one per refund, one per lot recovery."""
+    lots = -(-batteries // BATTERIES_PER_LOT)
+    return 2 * batteries + lots
+
+
+def journal_lines(batteries: int) -> int:
+    lots = -(-batteries // BATTERIES_PER_LOT)
+    return 3 * batteries + 2 * batteries + 2 * lots

@@ -1,0 +1,257 @@
+"""`takeback demo`: months of a realistic scheme through the running stack, over HTTP and Kafka.
+
+Stores, return centres and finance call the HTTP gateway with their own keys;
+the transporter and the recycler speak Kafka. Each simulated month goes in
+phases, each applied before the next (a collection after its sale, a recovery
+after its receipt), as real producers would see their events accepted.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from typing import Callable
+
+import asyncpg
+import httpx
+
+from contracts import topics
+from services.common.outbox import create_producer
+from services.common.settings import Settings
+from services.demo import world
+from services.demo.world import CENTRES, PRODUCTS, RECYCLER, STORES, TRANSPORTER, Battery, Lot, at, event
+from services.gateway.adapters.key_repository import PostgresKeyRepository
+from services.gateway.service_layer.keys import create_key
+
+HTTP_CONCURRENCY = 16
+APPLY_TIMEOUT_S = 300.0
+
+
+class Demo:
+    def __init__(self, settings: Settings, batteries: int, months: int, seed: int,
+                 progress: Callable[[str, int, int], None]):
+        self.settings, self.months, self.progress = settings, months, progress
+        self.per_month = max(1, batteries // months)
+        self.rng = random.Random(seed)
+        self.run = uuid.uuid4().hex[:6]
+        self.batteries: dict[str, Battery] = {}
+        self.lots: list[Lot] = []
+        self.sent_total = 0
+
+    async def run_all(self) -> dict:
+        self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=2)
+        self.keys = await self._keys()
+        self.http = httpx.AsyncClient(base_url=f"http://{self.settings.http_host}:{self.settings.http_port}",
+                                      timeout=30.0)
+        self.kafka = create_producer(self.settings.kafka_bootstrap)
+        await self.kafka.start()
+        self.gate = asyncio.Semaphore(HTTP_CONCURRENCY)
+        try:
+            await self._phase("terms", [self._http("finance", self._terms(p)) for p in PRODUCTS])
+            for month in range(self.months):
+                await self._month(month)
+            await self._close_lots(self.months)
+            await self._wait_for_ledger()
+            return await self._results()
+        finally:
+            await self.kafka.stop()
+            await self.http.aclose()
+            await self.pool.close()
+
+    # -- one simulated month ----------------------------------------------------
+    async def _month(self, m: int) -> None:
+        label = f"month {m + 1:2d}/{self.months}"
+        sales = [self._http(e["source"]["id"], e) for e in self._sales(m)]
+        returns = [self._http(e["source"]["id"], e) for e in self._collections(m)]
+        await self._phase(f"{label} sales and returns", sales + returns + self._receipts(m))
+        cancels = [self._http(e["source"]["id"], e) for e in self._cancellations(m)]
+        dispatches = [self._http(e["source"]["id"], e) for e in self._dispatches(m)]
+        await self._phase(f"{label} lots out", cancels + dispatches + self._recoveries(m))
+        await self._phase(f"{label} transport", self._transfers(m))
+
+    async def _close_lots(self, m: int) -> None:
+        await self._phase("last receipts", self._receipts(m))
+        await self._phase("last recoveries", self._recoveries(m))
+
+    def _sales(self, m: int) -> list[dict]:
+        out, left = [], self.per_month
+        while left > 0:
+            store, size = self.rng.choice(STORES), min(left, self.rng.choice([1, 1, 1, 2, 3]))
+            sale_id, when, items = f"S-{self.run}-{m}-{left}", at(m, self.months, self.rng), []
+            for _ in range(size):
+                product = self.rng.choice(PRODUCTS)
+                lease = self.rng.random() < 0.1
+                serial = f"BAT-{self.run}-{len(self.batteries) + len(items):06d}"
+                deposit = 0 if lease else product.deposit - (100 if self.rng.random() < 0.01 else 0)
+                items.append({"serial": serial, "sku": product.sku, "category": product.category,
+                              "chemistry": product.chemistry, "mass_kg": product.mass_kg, "deposit": deposit,
+                              "recycling_fee": product.recycling_fee, "contract": "lease" if lease else "deposit"})
+            for it in items:
+                product = next(p for p in PRODUCTS if p.sku == it["sku"])
+                self.batteries[it["serial"]] = Battery(it["serial"], product, it["contract"], m, store, sale_id)
+            if m == 3 and left <= 2:  # a store sells a serial that is already in the market
+                resold = next(b for b in self.batteries.values() if b.state == "in_use" and b.sold_month < m)
+                items.append({**items[0], "serial": resold.serial})
+            out.append(event("sale.recorded", "pos", store, when, {
+                "sale_id": sale_id, "store_id": store, "currency": "EUR", "customer_ref": f"c-{self.rng.randrange(10**6):06d}",
+                "items": items}))
+            left -= size
+        return out
+
+    def _cancellations(self, m: int) -> list[dict]:
+        fresh = [b for b in self.batteries.values() if b.sold_month == m and b.state == "in_use"]
+        out = []
+        for battery in self.rng.sample(fresh, k=max(1, len(fresh) // 50)) if fresh else []:
+            battery.state = "cancelled"
+            out.append(event("sale.cancelled", "pos", battery.store, at(m, self.months, self.rng), {
+                "sale_id": battery.sale_id, "store_id": battery.store, "serials": [battery.serial],
+                "reason": "customer_withdrew"}))
+        return out
+
+    def _collections(self, m: int) -> list[dict]:
+        out = []
+        for battery in list(self.batteries.values()):
+            returning = battery.state == "in_use" and battery.sold_month <= m - 2 and self.rng.random() < 0.09
+            if returning or (battery.state == "cancelled" and self.rng.random() < 0.05):
+                out.append(self._collection(battery.serial, m, battery.state == "in_use"
+                                            and battery.contract == "deposit"))
+                battery.state = "collected"
+        for i in range(max(1, len(out) // 40)):  # orphans and historic batteries
+            serial = f"OLD-{self.run}-{m}-{i}"
+            self.batteries[serial] = Battery(serial, self.rng.choice(PRODUCTS), "none", -1, "", "", "collected")
+            out.append(self._collection(serial, m, False))
+        return out
+
+    def _collection(self, serial: str, m: int, refund: bool) -> dict:
+        centre = self.rng.choice(CENTRES)
+        self.batteries[serial].holder = centre
+        data = {"collection_id": f"C-{serial}", "centre_id": centre, "serial": serial,
+                "condition": self.rng.choice(["functional", "functional", "damaged", "defective", "hazardous"]),
+                "mass_kg": self.batteries[serial].product.mass_kg}
+        if refund:
+            method = self.rng.choice(["cash", "card", "bank_transfer", "voucher"])
+            data["refund"] = {"method": method, **({"payee_ref": f"p-{serial[-6:]}"} if method == "bank_transfer" else {})}
+        return event("collection.logged", "return_centre", centre, at(m, self.months, self.rng), data)
+
+    def _dispatches(self, m: int) -> list[dict]:
+        out = []
+        for centre in CENTRES:
+            serials = [b.serial for b in self.batteries.values() if b.state == "collected" and b.holder == centre]
+            if not serials:
+                continue
+            mass = round(sum(self.batteries[s].product.mass_kg for s in serials) * 1.05, 1)
+            lot = Lot(f"L-{self.run}-{m}-{centre}", centre, serials, mass, m)
+            self.lots.append(lot)
+            for serial in serials:
+                self.batteries[serial].state = "in_transit"
+            out.append(event("lot.dispatched", "return_centre", centre, at(m, self.months, self.rng), {
+                "lot_id": lot.lot_id, "centre_id": centre, "recycler_id": RECYCLER, "serials": serials,
+                "gross_mass_kg": mass}))
+        return out
+
+    def _transfers(self, m: int) -> list:
+        out = []
+        for lot in (l for l in self.lots if l.month == m):
+            for serial in lot.serials:
+                out.append(self._kafka(event("custody.transferred", "transporter", TRANSPORTER,
+                                             at(m, self.months, self.rng), {
+                    "serial": serial, "from": {"kind": "return_centre", "id": lot.centre},
+                    "to": {"kind": "transporter", "id": TRANSPORTER}, "reason": "transport"})))
+        return out
+
+    def _receipts(self, m: int) -> list:
+        out = []
+        for index, lot in enumerate(l for l in self.lots if l.month == m - 1):
+            lot.received = list(lot.serials)
+            mass = lot.mass_kg
+            if index == 0 and m % 4 == 0 and len(lot.received) > 1:
+                lost = lot.received.pop()  # lost in transit
+                mass -= self.batteries[lost].product.mass_kg
+            if index == 1 and m % 5 == 0:
+                mass *= 0.95  # the scales disagree
+            out.append(self._kafka(event("lot.received", "recycler", RECYCLER, at(m, self.months, self.rng), {
+                "lot_id": lot.lot_id, "recycler_id": RECYCLER, "serials_received": lot.received,
+                "gross_mass_kg": round(mass, 1)})))
+        return out
+
+    def _recoveries(self, m: int) -> list:
+        out = []
+        for lot in (l for l in self.lots if l.month == m - 1):
+            masses: dict[str, float] = {}
+            for serial in lot.received:
+                product = self.batteries[serial].product
+                for material, share in world.RECOVERY_KG_PER_KG.get(product.chemistry, {}).items():
+                    masses[material] = masses.get(material, 0.0) + product.mass_kg * share
+            input_kg = round(sum(self.batteries[s].product.mass_kg for s in lot.received), 1) or 0.1
+            recovered = [{"material": k, "mass_kg": round(v, 3)} for k, v in sorted(masses.items()) if v >= 0.001]
+            out.append(self._kafka(event("recovery.confirmed", "recycler", RECYCLER, at(m, self.months, self.rng), {
+                "lot_id": lot.lot_id, "recycler_id": RECYCLER, "input_mass_kg": input_kg,
+                "recovered": recovered or [{"material": "other", "mass_kg": 0.001}],
+                "cost": int(input_kg * world.COST_PER_KG), "currency": "EUR"})))
+        return out
+
+    def _terms(self, product) -> dict:
+        return event("terms.published", "finance", "finance", at(0, self.months, self.rng), {
+            "sku": product.sku, "deposit": product.deposit, "recycling_fee": product.recycling_fee,
+            "currency": "EUR", "effective_from": "2020-01-01T00:00:00Z"})
+
+    # -- sending and waiting ----------------------------------------------------
+    async def _keys(self) -> dict[str, str]:
+        keys = {}
+        async with self.pool.acquire() as connection:
+            repository = PostgresKeyRepository(connection)
+            for kind, ids in (("pos", STORES), ("return_centre", CENTRES), ("finance", ["finance"])):
+                for source_id in ids:
+                    keys[source_id], _ = await create_key(repository, kind, source_id)
+        return keys
+
+    async def _http(self, source_id: str, envelope: dict) -> str:
+        async with self.gate:
+            response = await self.http.post("/v1/events", content=json.dumps(envelope).encode(), headers={
+                "Authorization": f"Bearer {self.keys[source_id]}", "Content-Type": "application/json"})
+        if response.status_code != 202:
+            raise RuntimeError(f"gateway refused {envelope['type']}: {response.status_code} {response.text}")
+        return envelope["event_id"]
+
+    async def _kafka(self, envelope: dict) -> str:
+        key = envelope["data"][topics.KEY_FIELD_OF_TYPE[envelope["type"]]]
+        await self.kafka.send_and_wait(topics.TOPIC_OF_TYPE[envelope["type"]], json.dumps(envelope).encode(),
+                                       key=key.encode())
+        return envelope["event_id"]
+
+    async def _phase(self, name: str, sends: list) -> None:
+        ids = [uuid.UUID(i) for i in await asyncio.gather(*sends)]
+        self.sent_total += len(ids)
+        deadline = time.monotonic() + APPLY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            done = await self.pool.fetchval("SELECT count(*) FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids)
+            self.progress(name, done, len(ids))
+            if done == len(ids):
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"demo phase {name}: events not applied within {APPLY_TIMEOUT_S} s")
+
+    async def _wait_for_ledger(self) -> None:
+        deadline = time.monotonic() + APPLY_TIMEOUT_S
+        total = await self.pool.fetchval("SELECT count(*) FROM scheme.postings")
+        while time.monotonic() < deadline:
+            pending = await self.pool.fetchval(
+                "SELECT count(*) FROM scheme.postings p WHERE NOT EXISTS "
+                "(SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)")
+            self.progress("ledger postings", total - pending, total)
+            if pending == 0:
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError("the ledger did not post every entry in time")
+
+    async def _results(self) -> dict:
+        finance = {"Authorization": f"Bearer {self.keys['finance']}"}
+        results = {"events_sent": self.sent_total, "batteries": len(self.batteries), "lots": len(self.lots)}
+        for name, path in (("reconciliation", "/v1/finance/reconciliation"), ("balances", "/v1/finance/balances"),
+                           ("collection", "/v1/reports/collection"), ("recovery", "/v1/reports/recovery")):
+            response = await self.http.get(path, headers=finance)
+            response.raise_for_status()
+            results[name] = response.json()
+        return results

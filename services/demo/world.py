@@ -1,0 +1,73 @@
+"""The demo's world: stores, centres, a transporter, the recycler, and what they sell and return."""
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+STORES = [f"store-{i:03d}" for i in range(1, 6)]
+CENTRES = [f"centre-{i:02d}" for i in range(1, 4)]
+TRANSPORTER, RECYCLER = "haul-1", "rec-1"
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    category: str
+    chemistry: str
+    mass_kg: float
+    deposit: int
+    recycling_fee: int
+
+
+PRODUCTS = [
+    Product("EB-500", "lmt", "li-ion-nmc", 2.8, 5000, 800),
+    Product("SC-250", "lmt", "li-ion-lfp", 1.2, 3000, 400),
+    Product("TL-18", "portable", "li-ion-nmc", 0.5, 1000, 150),
+    Product("CAR-12", "sli", "lead-acid", 15.0, 2500, 600),
+]
+# Recovered share of each kilogram of battery, by chemistry (what the recycler reports).
+RECOVERY_KG_PER_KG = {
+    "li-ion-nmc": {"lithium": 0.018, "cobalt": 0.045, "nickel": 0.11, "copper": 0.08, "aluminium": 0.05},
+    "li-ion-lfp": {"lithium": 0.012, "iron": 0.2, "copper": 0.09, "aluminium": 0.06},
+    "lead-acid": {"lead": 0.6},
+}
+COST_PER_KG = 150  # minor units the recycler charges per kilogram of input
+
+
+@dataclass
+class Battery:
+    serial: str
+    product: Product
+    contract: str
+    sold_month: int
+    store: str
+    sale_id: str
+    state: str = "in_use"
+    holder: str = ""  # the centre that collected it
+
+
+@dataclass
+class Lot:
+    lot_id: str
+    centre: str
+    serials: list[str]
+    mass_kg: float
+    month: int
+    received: list[str] = field(default_factory=list)
+
+
+def month_start(month: int, months: int) -> datetime:
+    """Month 0 is `months` months ago; the last month ends a day ago (nothing is in the future)."""
+    now = datetime.now(timezone.utc) - timedelta(days=1)
+    return now - timedelta(days=30 * (months - month))
+
+
+def at(month: int, months: int, rng: random.Random) -> str:
+    return (month_start(month, months) + timedelta(seconds=rng.randint(0, 29 * 86400))).isoformat()
+
+
+def event(event_type: str, kind: str, source_id: str, occurred_at: str, data: dict) -> dict:
+    return {"event_id": str(uuid.uuid4()), "type": event_type, "version": 1, "occurred_at": occurred_at,
+            "source": {"kind": kind, "id": source_id}, "data": data}

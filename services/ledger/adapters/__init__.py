@@ -1,0 +1,1 @@
+"""The ledger's ports to PostgreSQL, Kafka and Prometheus."""

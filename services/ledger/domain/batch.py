@@ -1,0 +1,84 @@
+"""A batch of posting messages, sorted into entries to post, repeats, and messages that cannot be posted."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.ledger.domain.errors import PostingKeyConflict, PostingRefused
+from services.ledger.domain.journal import Entry, read_posting
+
+
+@dataclass(frozen=True)
+class PostingMessage:
+    """One message read from the postings topic, where it was read."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class Unpostable:
+    message: PostingMessage
+    reason: str
+    error: str
+
+    @property
+    def key_text(self) -> str | None:
+        return self.message.key.decode("utf-8", "replace") if self.message.key is not None else None
+
+
+@dataclass
+class Batch:
+    """Distinct posting keys (the first message of a key wins), repeats counted, refusals kept."""
+
+    entries: list[Entry] = field(default_factory=list)
+    repeats: int = 0
+    unpostable: list[Unpostable] = field(default_factory=list)
+    _by_key: dict[str, Entry] = field(default_factory=dict)
+    _message_of: dict[str, PostingMessage | None] = field(default_factory=dict)
+
+    def add(self, entry: Entry, message: PostingMessage | None = None) -> None:
+        seen = self._by_key.get(entry.posting_key)
+        if seen is None:
+            self._by_key[entry.posting_key] = entry
+            self._message_of[entry.posting_key] = message
+            self.entries.append(entry)
+        elif seen.content_hash == entry.content_hash:
+            self.repeats += 1
+        else:
+            self._refuse(message, PostingKeyConflict("the same posting key twice in a batch, with other content",
+                                                     entry.posting_key))
+
+    def refuse(self, message: PostingMessage, refusal: PostingRefused) -> None:
+        self.unpostable.append(Unpostable(message, refusal.reason, str(refusal)))
+
+    def refuse_posted(self, entry: Entry) -> None:
+        """The key was posted before with other content: refuse the message that asked again."""
+        self._refuse(self._message_of.get(entry.posting_key),
+                     PostingKeyConflict("posted before with other content", entry.posting_key))
+
+    def _refuse(self, message: PostingMessage | None, refusal: PostingRefused) -> None:
+        if message is None:  # called with entries, not messages: the caller hears it
+            raise refusal
+        self.refuse(message, refusal)
+
+
+def sort_messages(messages: list[PostingMessage]) -> Batch:
+    batch = Batch()
+    for message in messages:
+        try:
+            entry = read_posting(message.key, message.value)
+        except PostingRefused as refusal:
+            batch.refuse(message, refusal)
+            continue
+        batch.add(entry, message)
+    return batch
+
+
+def batch_of_entries(entries: list[Entry]) -> Batch:
+    batch = Batch()
+    for entry in entries:
+        batch.add(entry)
+    return batch

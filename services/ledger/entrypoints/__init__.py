@@ -1,0 +1,1 @@
+"""Processes of the ledger: `python -m services.ledger.entrypoints.worker`."""

@@ -1,0 +1,146 @@
+"""The ledger worker: posts `takeback.internal.postings`, relays its outbox, reconciles periodically.
+
+    python -m services.ledger.entrypoints.worker
+
+Serves /healthz (ready once the consumer has joined its group and holds its
+partitions) and /metrics on settings.ledger_metrics_port. Any number of workers
+may post (the consumer group spreads the partitions); the one holding the
+leadership lock also relays the outbox and runs the periodic reconciliation.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import signal
+import time
+
+import asyncpg
+
+from services.common.health import start_health_server
+from services.common.logging import configure_logging, get_logger
+from services.common.settings import Settings, get_settings
+from services.ledger.adapters import metrics
+from services.ledger.adapters.leadership import Leadership
+from services.ledger.bootstrap import Ledger, bootstrap
+from services.ledger.service_layer.posting import post_messages
+from services.ledger.service_layer.reconciliation import run_reconciliation
+
+log = get_logger("services.ledger.worker")
+RETRY_PAUSE_S = 1.0
+RETRIES_LOGGED_MAX = 10  # then one line per RETRIES_LOGGED_MAX retries
+STOP_TIMEOUT_S = 20.0  # a batch in hand gets this long to be posted and committed at shutdown
+LEADERSHIP_CHECK_S = 5.0
+# The database is away or busy: the same batch is tried again (never skipped, never committed unposted).
+TRANSIENT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
+                    asyncpg.TransactionRollbackError)
+
+
+async def consume_until(ledger: Ledger, stop: asyncio.Event) -> None:
+    """One batch at a time: post it in one transaction, then commit its offsets; retry it until it goes in."""
+    consumer = ledger.consumer
+    while not stop.is_set():
+        messages = await consumer.next_batch()
+        if not messages:
+            continue
+        async with consumer.batch_lock:
+            await _post_until_done(ledger, messages)
+            await consumer.commit(messages)
+        ledger.relay.wake()
+
+
+async def _post_until_done(ledger: Ledger, messages) -> None:
+    for attempt in itertools.count(1):  # unbounded on purpose: a batch is posted or the worker is stopped
+        started = time.perf_counter()
+        try:
+            outcome = await post_messages(ledger.pool, messages)
+        except TRANSIENT_ERRORS as error:
+            metrics.BATCH_RETRIES.inc()
+            if attempt <= RETRIES_LOGGED_MAX or attempt % RETRIES_LOGGED_MAX == 0:
+                log.warning("ledger_batch_retry", attempt=attempt, messages=len(messages), error=str(error))
+            await asyncio.sleep(RETRY_PAUSE_S)
+            continue
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(messages))
+        metrics.POSTINGS.labels("posted").inc(len(outcome.posted))
+        metrics.POSTINGS.labels("repeated").inc(outcome.repeated)
+        metrics.POSTINGS.labels("unpostable").inc(outcome.unpostable)
+        for reason in outcome.refused:
+            metrics.UNPOSTABLE.labels(reason).inc()
+        log.debug("ledger_batch_posted", messages=len(messages), posted=len(outcome.posted),
+                  repeated=outcome.repeated, unpostable=outcome.unpostable)
+        return
+
+
+async def reconcile_forever(ledger: Ledger, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        started = time.perf_counter()
+        try:
+            run_id, result = await run_reconciliation(ledger.pool)
+        except Exception as error:  # a failed run is logged and retried next interval; the worker keeps posting
+            log.error("ledger_reconciliation_failed", error=str(error))
+            continue
+        failed = [check["name"] for check in result["checks"] if not check["ok"]]
+        metrics.RECONCILIATION_SECONDS.observe(time.perf_counter() - started)
+        metrics.RECONCILIATION_RUNS.labels(result["status"]).inc()
+        metrics.RECONCILIATION_FAILED_CHECKS.set(len(failed))
+        log.info("ledger_reconciliation_completed", run_id=str(run_id), status=result["status"], failed_checks=failed)
+        ledger.relay.wake()
+
+
+async def lead_when_possible(ledger: Ledger, leadership: Leadership) -> None:
+    """Relay the outbox and reconcile only while this worker holds the leadership (one of each per schema)."""
+    duties: list[asyncio.Task] = []
+    try:
+        while True:
+            leading = await leadership.try_lead()
+            if leading and not duties:
+                duties = [asyncio.create_task(ledger.relay.run_forever()),
+                          asyncio.create_task(reconcile_forever(ledger, ledger.settings.reconciliation_interval_s))]
+            elif not leading and duties:
+                await _cancel(duties)
+                duties = []
+            for duty in (d for d in duties if d.done()):
+                duty.result()  # a duty that died: re-raise, the worker exits non-zero
+            await asyncio.sleep(LEADERSHIP_CHECK_S)
+    finally:
+        await _cancel(duties)
+        await leadership.close()
+
+
+async def _cancel(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run(settings: Settings) -> None:
+    ledger = await bootstrap(settings)
+    health = await start_health_server(settings.http_host, settings.ledger_metrics_port, ledger.consumer.ready)
+    log.info("ledger_started", port=settings.ledger_metrics_port, batch_max_events=settings.batch_max_events)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    consuming = asyncio.create_task(consume_until(ledger, stop))
+    helpers = [asyncio.create_task(lead_when_possible(ledger, Leadership(settings.database_url)))]
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopped, consuming, *helpers], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    await asyncio.wait([consuming], timeout=STOP_TIMEOUT_S)
+    await _cancel([consuming, *helpers])
+    await health.cleanup()
+    await ledger.stop()
+    log.info("ledger_stopped")
+    for task in done - {stopped}:
+        task.result()  # a task that died: re-raise, exit non-zero
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format, service="ledger")
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

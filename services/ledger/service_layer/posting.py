@@ -1,0 +1,96 @@
+"""Post a batch of postings in one PostgreSQL transaction: entries, lines, movements, events, refusals.
+
+A posting seen again is a no-op (same key, same content); the same key with
+other content is refused and kept in `ledger.unpostable`, never skipped. A batch
+the database refuses as data (a constraint, an out-of-range value) is split and
+posted message by message, so one poison message cannot stall its partition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from contracts.postings import PostingRequested
+from services.common import outbox
+from services.common.logging import get_logger
+from services.ledger.adapters import events, journal_repository as journal
+from services.ledger.domain.batch import Batch, PostingMessage, batch_of_entries, sort_messages
+from services.ledger.domain.errors import RefusedByDatabase
+from services.ledger.domain.journal import entry_from_request, movements
+
+log = get_logger(__name__)
+# Errors of the data, not of the connection: the batch is split to find the message at fault.
+# (ValueError: a posting the contract's event model refuses; it must not stall the partition either.)
+DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError)
+
+
+@dataclass(frozen=True)
+class PostingOutcome:
+    posted: list[str]  # posting keys posted by this call
+    repeated: int  # postings already posted with the same content
+    refused: list[str]  # the reason of each message refused (and stored, once per offset)
+
+    @property
+    def unpostable(self) -> int:
+        return len(self.refused)
+
+    def __add__(self, other: "PostingOutcome") -> "PostingOutcome":
+        return PostingOutcome(self.posted + other.posted, self.repeated + other.repeated,
+                              self.refused + other.refused)
+
+
+async def post(pool: asyncpg.Pool, requests: list[PostingRequested]) -> PostingOutcome:
+    """Post parsed postings (a caller with models in hand; a conflict raises `PostingKeyConflict`)."""
+    return await post_batch(pool, batch_of_entries([entry_from_request(r) for r in requests]))
+
+
+async def post_messages(pool: asyncpg.Pool, messages: list[PostingMessage]) -> PostingOutcome:
+    """Post what the postings topic delivered; what cannot be posted is stored, with its error."""
+    try:
+        return await post_batch(pool, sort_messages(messages))
+    except DATA_ERRORS as error:
+        if len(messages) == 1:
+            return await _store_refused(pool, messages[0], error)
+        log.warning("ledger_batch_split", messages=len(messages), error=str(error))
+        outcome = PostingOutcome([], 0, [])
+        for message in messages:
+            outcome = outcome + await post_messages(pool, [message])
+        return outcome
+
+
+async def post_batch(pool: asyncpg.Pool, batch: Batch) -> PostingOutcome:
+    for entry in batch.entries:
+        assert entry.is_balanced(), f"entry {entry.posting_key} must balance before it is written"
+    async with pool.acquire() as connection, connection.transaction():
+        posted_at = await connection.fetchval("SELECT now()")
+        new_keys = await journal.insert_entries(connection, batch.entries, posted_at)
+        new = [entry for entry in batch.entries if entry.posting_key in new_keys]
+        seen = [entry for entry in batch.entries if entry.posting_key not in new_keys]
+        repeated = len(seen) - await _refuse_conflicts(connection, batch, seen)
+        await journal.insert_lines(connection, new, posted_at)
+        await journal.insert_movements(connection, movements(new), posted_at)
+        await outbox.write(connection, "ledger", [events.entry_posted(entry, posted_at) for entry in new])
+        await journal.insert_unpostable(connection, batch.unpostable)
+    for refused in batch.unpostable:
+        log.warning("ledger_posting_unpostable", key=refused.key_text, reason=refused.reason, error=refused.error,
+                    partition=refused.message.partition, offset=refused.message.offset)
+    return PostingOutcome([entry.posting_key for entry in new], repeated + batch.repeats,
+                          [refused.reason for refused in batch.unpostable])
+
+
+async def _refuse_conflicts(connection: asyncpg.Connection, batch: Batch, seen: list) -> int:
+    """Refuse postings whose key was posted with other content; how many were refused."""
+    if not seen:
+        return 0
+    hashes = await journal.posted_content_hashes(connection, [entry.posting_key for entry in seen])
+    conflicts = [e for e in seen if hashes.get(e.posting_key) not in (None, e.content_hash)]
+    for entry in conflicts:
+        batch.refuse_posted(entry)
+    return len(conflicts)
+
+
+async def _store_refused(pool: asyncpg.Pool, message: PostingMessage, error: Exception) -> PostingOutcome:
+    batch = Batch()
+    batch.refuse(message, RefusedByDatabase(f"{type(error).__name__}: {error}"))
+    return await post_batch(pool, batch)

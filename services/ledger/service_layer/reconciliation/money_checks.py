@@ -1,0 +1,104 @@
+"""The money invariants: the ledger (plus postings in flight) against the scheme's own records."""
+from __future__ import annotations
+
+import asyncpg
+
+from services.ledger.domain.checks import Check, add, money_check, offenders, sorted_money
+from services.ledger.service_layer.rows import jsonable
+from services.ledger.service_layer.reconciliation.snapshot import Snapshot
+
+LIABILITY, FUND = "liability:deposits", "fund:recycling"
+STORE_CLEARING, CENTRE_CLEARING = "clearing:store:", "clearing:centre:"
+
+
+# Each refund entry with the amount it takes off the deposit liability.
+REFUNDS_CTE = """
+    WITH refunds AS (
+        SELECT e.seq, e.posting_key, e.subject,
+               (sum(l.debit) FILTER (WHERE l.account = 'liability:deposits'))::bigint AS amount
+          FROM ledger.entries e JOIN ledger.lines l USING (entry_id)
+         WHERE e.kind = 'refund' GROUP BY e.entry_id)"""
+
+
+async def _per_currency(connection: asyncpg.Connection, sql: str) -> dict[str, int]:
+    return {row[0]: row[1] for row in await connection.fetch(sql)}
+
+
+async def deposit_liability(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
+    """Invariant 2: liability:deposits = deposits of the batteries in use under a deposit."""
+    expected = await _per_currency(connection, """
+        SELECT currency, sum(deposit_charged)::bigint FROM scheme.batteries
+         WHERE state = 'in_use' AND contract = 'deposit' GROUP BY currency""")
+    return money_check("deposit_liability", expected, snapshot.credit_net(LIABILITY),
+                       snapshot.credit_net(LIABILITY, in_flight=True), account=LIABILITY)
+
+
+async def recycling_fund(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
+    """Invariant 4: fund:recycling = fees of items in the market - recycling costs paid."""
+    fees = await _per_currency(connection, """
+        SELECT s.currency, sum(i.recycling_fee)::bigint FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id)
+         WHERE i.status = 'in_market' GROUP BY s.currency""")
+    costs = await _per_currency(
+        connection, "SELECT currency, sum(cost)::bigint FROM scheme.recoveries GROUP BY currency")
+    expected = add(fees, {currency: -cost for currency, cost in costs.items()})
+    return money_check("recycling_fund", expected, snapshot.credit_net(FUND), snapshot.credit_net(FUND, in_flight=True),
+                       account=FUND, fees_set_aside=sorted_money(fees), recycling_costs=sorted_money(costs))
+
+
+async def refunds_once(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
+    """Invariant 3: at most one refund entry per serial, each equal to the deposit charged at sale."""
+    twice = [jsonable(row) for row in await connection.fetch(f"""
+        {REFUNDS_CTE}
+        SELECT subject AS serial, count(*) AS refunds, array_agg(posting_key ORDER BY seq) AS posting_keys
+          FROM refunds GROUP BY subject HAVING count(*) > 1 ORDER BY max(seq) DESC""")]
+    wrong = [jsonable(row) for row in await connection.fetch(f"""
+        {REFUNDS_CTE}
+        SELECT r.subject AS serial, r.posting_key, r.amount, b.deposit_charged
+          FROM refunds r LEFT JOIN scheme.batteries b ON b.serial = r.subject
+         WHERE r.amount IS DISTINCT FROM b.deposit_charged ORDER BY r.seq DESC""")]
+    total = await connection.fetchval("SELECT count(*) FROM ledger.entries WHERE kind = 'refund'")
+    return Check("refunds_once", not twice and not wrong, 0, len(twice) + len(wrong),
+                 {"refund_entries": total, "refunded_twice": offenders(twice),
+                  "amount_not_deposit_charged": offenders(wrong)})
+
+
+async def store_settlement(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
+    """Per store: clearing debit - credit = deposits + fees of its items not cancelled (suspense included)."""
+    owed = {(row[0], row[1]): row[2] for row in await connection.fetch("""
+        SELECT s.store_id, s.currency, sum(i.deposit + i.recycling_fee)::bigint
+          FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id)
+         WHERE i.status <> 'cancelled' GROUP BY 1, 2""")}
+    ledger = {k: -v for k, v in snapshot.credit_net_by_party(STORE_CLEARING).items()}
+    in_flight = {k: -v for k, v in snapshot.credit_net_by_party(STORE_CLEARING, in_flight=True).items()}
+    return _settlement("store_settlement", "store_id", owed, ledger, in_flight)
+
+
+async def centre_settlement(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
+    """Per centre: clearing credit - debit = the refunds it paid out."""
+    paid = {(row[0], row[1]): row[2] for row in await connection.fetch(
+        "SELECT centre_id, currency, sum(amount)::bigint FROM scheme.refunds GROUP BY 1, 2")}
+    return _settlement("centre_settlement", "centre_id", paid, snapshot.credit_net_by_party(CENTRE_CLEARING),
+                       snapshot.credit_net_by_party(CENTRE_CLEARING, in_flight=True))
+
+
+def _settlement(name: str, party: str, expected: dict, ledger: dict, in_flight: dict) -> Check:
+    parties = sorted(set(expected) | set(ledger) | set(in_flight))
+    differing = [
+        {party: p, "currency": c, "expected": expected.get((p, c), 0), "ledger": ledger.get((p, c), 0),
+         "in_flight": in_flight.get((p, c), 0)}
+        for p, c in parties if expected.get((p, c), 0) != ledger.get((p, c), 0) + in_flight.get((p, c), 0)
+    ]
+    return Check(name, not differing, _total(expected), _total(add_pairs(ledger, in_flight)),
+                 {"parties": len({p for p, _ in parties}), "in_flight": _total(in_flight),
+                  "differing": offenders(differing)})
+
+
+def add_pairs(left: dict, right: dict) -> dict:
+    return {key: left.get(key, 0) + right.get(key, 0) for key in set(left) | set(right)}
+
+
+def _total(per_party: dict[tuple[str, str], int]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for (_, currency), amount in per_party.items():
+        totals[currency] = totals.get(currency, 0) + amount
+    return sorted_money(totals)

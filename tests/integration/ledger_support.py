@@ -1,0 +1,158 @@
+"""Helpers of the ledger's integration tests: scheme rows, postings, the worker, and a purge of test money.
+
+Fault tests work in XTS, the ISO 4217 code reserved for testing, and purge every
+XTS row with superuser rights afterwards (the same `session_replication_role =
+replica` that injects the faults), so the shared database reconciles again.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import asyncpg
+import httpx
+import pytest
+
+from contracts.postings import PostingRequested, entry_id_for
+from infra.local.stack import SERVICES, Stack
+from services.ledger.domain.journal import posted_event_id_for
+
+TEST_CURRENCY = "XTS"
+WORKER_READY_TIMEOUT_S = 60.0
+LEDGER_SERVICE = next(service for service in SERVICES if service.name == "ledger")
+
+
+@pytest.fixture(scope="session")
+def ledger_worker(stack, settings):
+    """The stack's ledger worker; started here when the stack was brought up without it."""
+    process = ensure_worker(settings)
+    yield
+    if process is not None:
+        process.stop()
+
+
+def worker_healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def ensure_worker(settings):
+    """The stack's ledger worker if it runs, else one started here; returns the process to stop, or None."""
+    port = LEDGER_SERVICE.port(settings)
+    if worker_healthy(port):
+        return None
+    process = Stack(settings, say=lambda message: None).process(LEDGER_SERVICE)
+    process.start([sys.executable, "-m", LEDGER_SERVICE.module])
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
+    while not worker_healthy(port):
+        assert process.pid() is not None, f"the ledger worker exited; see {process.log_file}"
+        assert time.monotonic() < deadline, "the ledger worker did not become healthy"
+        time.sleep(0.2)
+    return process
+
+
+def request(key: str, kind: str, subject: str, lines: list[tuple[str, int, int]], currency: str = TEST_CURRENCY,
+            reverses: str | None = None) -> PostingRequested:
+    return PostingRequested(
+        posting_key=key, kind=kind, subject=subject, caused_by=uuid.uuid4(), effective_at=datetime.now(timezone.utc),
+        reverses=reverses,
+        lines=[{"account": a, "currency": currency, "debit": d, "credit": c} for a, d, c in lines])
+
+
+async def ask(connection: asyncpg.Connection, postings: list[PostingRequested]) -> None:
+    """Record what the scheme asked the ledger to post (scheme.postings), as the stream processor does."""
+    await connection.executemany(
+        "INSERT INTO scheme.postings (posting_key, kind, subject, caused_by, effective_at, lines) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        [(p.posting_key, p.kind, p.subject, p.caused_by, p.effective_at, [line.model_dump() for line in p.lines])
+         for p in postings])
+
+
+@dataclass(frozen=True)
+class SoldBattery:
+    serial: str
+    sale_id: str
+    store_id: str
+    centre_id: str
+    deposit: int = 5000
+    fee: int = 800
+
+    def sale(self) -> PostingRequested:
+        return request(f"sale:{self.sale_id}:{self.serial}", "sale", self.serial, [
+            (f"clearing:store:{self.store_id}", self.deposit + self.fee, 0),
+            ("liability:deposits", 0, self.deposit), ("fund:recycling", 0, self.fee)])
+
+    def refund(self, key: str | None = None) -> PostingRequested:
+        return request(key or f"refund:{self.serial}", "refund", self.serial, [
+            ("liability:deposits", self.deposit, 0), (f"clearing:centre:{self.centre_id}", 0, self.deposit)])
+
+
+async def insert_sold(connection: asyncpg.Connection, battery: SoldBattery) -> None:
+    now = datetime.now(timezone.utc)
+    await connection.execute(
+        "INSERT INTO scheme.sales VALUES ($1, $2, $3, $4, $5)",
+        battery.sale_id, battery.store_id, TEST_CURRENCY, now, uuid.uuid4())
+    await connection.execute(
+        "INSERT INTO scheme.sale_items "
+        "VALUES ($1, $2, 'EB-500', 'lmt', 'li-ion-nmc', 2.8, $3, $4, 'deposit', 'in_market')",
+        battery.sale_id, battery.serial, battery.deposit, battery.fee)
+    await connection.execute(
+        """INSERT INTO scheme.batteries (serial, state, contract, sku, category, chemistry, mass_kg, currency,
+               deposit_charged, recycling_fee, sale_id, store_id, sold_at, custodian_kind, custodian_id, history_length)
+           VALUES ($1, 'in_use', 'deposit', 'EB-500', 'lmt', 'li-ion-nmc', 2.8, $2, $3, $4, $5, $6, $7,
+                   'customer', 'c-1', 1)""",
+        battery.serial, TEST_CURRENCY, battery.deposit, battery.fee, battery.sale_id, battery.store_id, now)
+    await _history(connection, battery.serial, 1, "sale.recorded", "customer", "c-1", "in_use")
+
+
+async def insert_refunded(connection: asyncpg.Connection, battery: SoldBattery) -> None:
+    await connection.execute(
+        "UPDATE scheme.batteries SET state = 'collected', deposit_refunded = deposit_charged, history_length = 2, "
+        "custodian_kind = 'return_centre', custodian_id = $2, collected_at = now() WHERE serial = $1",
+        battery.serial, battery.centre_id)
+    await _history(connection, battery.serial, 2, "collection.logged", "return_centre", battery.centre_id, "collected")
+    await connection.execute(
+        "INSERT INTO scheme.refunds VALUES ($1, $2, $3, $4, $5, 'cash', NULL, $6, now())",
+        uuid.uuid4(), battery.serial, battery.centre_id, battery.deposit, TEST_CURRENCY, uuid.uuid4())
+
+
+async def _history(connection, serial: str, seq: int, event_type: str, kind: str, party: str, state: str) -> None:
+    await connection.execute(
+        "INSERT INTO scheme.custody_history VALUES ($1, $2, now(), $3, $4, NULL, NULL, $5, $6, $7)",
+        serial, seq, uuid.uuid4(), event_type, kind, party, state)
+
+
+async def purge_test_currency(superuser_url: str) -> None:
+    """Remove every XTS row of both schemas, triggers off: the test's faults and money leave with it."""
+    connection = await asyncpg.connect(superuser_url)
+    try:
+        async with connection.transaction():
+            await connection.execute("SET LOCAL session_replication_role = replica")
+            keys = [r[0] for r in await connection.fetch(
+                "SELECT posting_key FROM scheme.postings WHERE lines @> $1::jsonb",
+                json.dumps([{"currency": TEST_CURRENCY}]))]
+            keys += [r[0] for r in await connection.fetch(
+                "SELECT DISTINCT e.posting_key FROM ledger.entries e JOIN ledger.lines l USING (entry_id) "
+                "WHERE l.currency = $1", TEST_CURRENCY)]
+            entry_ids = [entry_id_for(key) for key in keys]
+            await connection.execute("DELETE FROM ledger.account_movements WHERE currency = $1", TEST_CURRENCY)
+            await connection.execute("DELETE FROM ledger.lines WHERE entry_id = ANY($1::uuid[])", entry_ids)
+            await connection.execute("DELETE FROM ledger.entries WHERE entry_id = ANY($1::uuid[])", entry_ids)
+            await connection.execute("DELETE FROM ledger.outbox WHERE event_id = ANY($1::uuid[])",
+                                     [posted_event_id_for(key) for key in keys])
+            await connection.execute("DELETE FROM scheme.postings WHERE posting_key = ANY($1::text[])", keys)
+            serials = "SELECT serial FROM scheme.batteries WHERE currency = $1"
+            for table in ("custody_history", "collections", "refunds"):
+                await connection.execute(f"DELETE FROM scheme.{table} WHERE serial IN ({serials})", TEST_CURRENCY)
+            await connection.execute("DELETE FROM scheme.batteries WHERE currency = $1", TEST_CURRENCY)
+            await connection.execute("DELETE FROM scheme.sale_items WHERE sale_id IN "
+                                     "(SELECT sale_id FROM scheme.sales WHERE currency = $1)", TEST_CURRENCY)
+            await connection.execute("DELETE FROM scheme.sales WHERE currency = $1", TEST_CURRENCY)
+    finally:
+        await connection.close()

@@ -1,0 +1,205 @@
+"""The ledger on the real PostgreSQL and Kafka: balanced by construction, idempotent, append-only, fed by its worker."""
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+
+from contracts import topics
+from contracts.postings import PostingRequested, entry_id_for
+from services.ledger.domain.journal import posted_event_id_for
+from services.ledger.service_layer import balances, post
+from tests.conftest import send, unique, wait_for
+from tests.integration.ledger_support import ask, ledger_worker  # noqa: F401  (a fixture)
+
+ACCOUNTS = ("cash", "bank", "sales", "fees")
+
+
+@st.composite
+def balanced_lines(draw) -> list[tuple[str, str, int, int]]:
+    """(account, currency, debit, credit): per currency 1-3 debits and 1-2 credits with the same total."""
+    lines = []
+    for currency in draw(st.lists(st.sampled_from(["EUR", "USD", "GBP"]), min_size=1, max_size=2, unique=True)):
+        debits = draw(st.lists(st.integers(1, 10**9), min_size=1, max_size=3))
+        cut = draw(st.integers(0, sum(debits) - 1))
+        credits = [c for c in (cut, sum(debits) - cut) if c > 0]
+        lines += [(draw(st.sampled_from(ACCOUNTS)), currency, d, 0) for d in debits]
+        lines += [(draw(st.sampled_from(ACCOUNTS)), currency, 0, c) for c in credits]
+    return lines
+
+
+def requested(run: str, number: int, lines) -> PostingRequested:
+    return PostingRequested(
+        posting_key=f"prop:{run}:{number}", kind="sale", subject=f"prop-{run}", caused_by=uuid.uuid4(),
+        effective_at=datetime.now(timezone.utc),
+        lines=[{"account": f"prop:{run}:{a}", "currency": c, "debit": d, "credit": k} for a, c, d, k in lines])
+
+
+async def books_of(pool, run: str) -> tuple[dict, dict]:
+    """Balances of the run's accounts, from the movements and from the lines."""
+    body = await balances(pool)
+    movements = {(b["account"], b["currency"]): (b["debit"], b["credit"])
+                 for b in body["balances"] if b["account"].startswith(f"prop:{run}:")}
+    rows = await pool.fetch("SELECT account, currency, sum(debit)::bigint, sum(credit)::bigint FROM ledger.lines "
+                            "WHERE account LIKE $1 GROUP BY 1, 2", f"prop:{run}:%")
+    return movements, {(r[0], r[1]): (r[2], r[3]) for r in rows}
+
+
+@hypothesis_settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs=st.lists(balanced_lines(), min_size=1, max_size=6), data=st.data())
+async def test_any_sequence_of_valid_postings_keeps_every_entry_balanced_and_posting_twice_changes_nothing(
+        pool, specs, data):
+    run = uuid.uuid4().hex[:12]
+    postings = [requested(run, number, lines) for number, lines in enumerate(specs)]
+    sequence = postings + data.draw(st.lists(st.sampled_from(postings), max_size=4))  # some asked twice
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(sequence)), max_size=3)) | {len(sequence)})
+    async with pool.acquire() as connection:  # after every draw: an example aborted by hypothesis asks nothing
+        await ask(connection, postings)
+    start = 0
+    for cut in cuts:
+        await post(pool, sequence[start:cut])
+        start = cut
+
+    expected: Counter = Counter()
+    for posting in postings:
+        for line in posting.lines:
+            expected[(line.account, line.currency, "debit")] += line.debit
+            expected[(line.account, line.currency, "credit")] += line.credit
+    movements, lines = await books_of(pool, run)
+    assert movements == lines == {(a, c): (expected[(a, c, "debit")], expected[(a, c, "credit")])
+                                  for a, c, _ in expected}
+    unbalanced = await pool.fetch(
+        "SELECT e.posting_key FROM ledger.entries e JOIN ledger.lines l USING (entry_id) WHERE e.posting_key LIKE $1 "
+        "GROUP BY e.posting_key, l.currency HAVING sum(l.debit) <> sum(l.credit)", f"prop:{run}:%")
+    assert unbalanced == []
+    trial = await pool.fetch("SELECT currency, sum(debit) - sum(credit) AS net FROM ledger.lines GROUP BY currency")
+    assert all(row["net"] == 0 for row in trial)
+
+    again = await post(pool, sequence)
+    assert again.posted == [] and again.repeated == len(sequence)
+    assert await books_of(pool, run) == (movements, lines)
+    assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE posting_key LIKE $1",
+                               f"prop:{run}:%") == len(postings)
+
+
+@pytest.fixture
+async def posted(pool) -> PostingRequested:
+    run = uuid.uuid4().hex[:12]
+    posting = requested(run, 0, [("cash", "EUR", 100, 0), ("sales", "EUR", 0, 100)])
+    async with pool.acquire() as connection:
+        await ask(connection, [posting])
+    await post(pool, [posting])
+    return posting
+
+
+JOURNAL_TAMPERING = [
+    "UPDATE ledger.lines SET debit = debit + 1 WHERE entry_id = $1",
+    "DELETE FROM ledger.lines WHERE entry_id = $1",
+    "UPDATE ledger.entries SET kind = 'refund' WHERE entry_id = $1",
+    "DELETE FROM ledger.entries WHERE entry_id = $1",
+    "UPDATE ledger.account_movements SET debit = 0 WHERE account = (SELECT account FROM ledger.lines "
+    "WHERE entry_id = $1 AND line_no = 1)",
+    "DELETE FROM ledger.account_movements WHERE account = (SELECT account FROM ledger.lines "
+    "WHERE entry_id = $1 AND line_no = 1)",
+]
+
+
+@pytest.mark.parametrize("statement", JOURNAL_TAMPERING)
+async def test_the_service_role_may_not_update_or_delete_the_journal(pool, posted, statement):
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+        await pool.execute(statement, posted.entry_id)
+
+
+@pytest.mark.parametrize("statement", JOURNAL_TAMPERING)
+async def test_a_superuser_is_stopped_by_the_append_only_trigger(superuser_url, posted, statement):
+    connection = await asyncpg.connect(superuser_url)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await connection.execute(statement, posted.entry_id)
+    finally:
+        await connection.close()
+
+
+async def test_the_database_refuses_an_unbalanced_entry_and_one_without_lines(pool):
+    entry_id = uuid.uuid4()
+    insert_entry = ("INSERT INTO ledger.entries (entry_id, posting_key, kind, subject, caused_by, effective_at) "
+                    "VALUES ($1, $2, 'sale', 'BAT-X', $1, now())")
+    async with pool.acquire() as connection:
+        with pytest.raises(asyncpg.CheckViolationError, match="does not balance"):
+            async with connection.transaction():
+                await connection.execute(insert_entry, entry_id, unique("direct"))
+                await connection.execute(
+                    "INSERT INTO ledger.lines VALUES "
+                    "($1, 1, 'a', 'EUR', 100, 0, now()), ($1, 2, 'b', 'EUR', 0, 99, now())",
+                    entry_id)
+        with pytest.raises(asyncpg.CheckViolationError, match="fewer than two lines"):
+            async with connection.transaction():
+                await connection.execute(insert_entry, entry_id, unique("direct"))
+    assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE entry_id = $1", entry_id) == 0
+
+
+async def test_balances_as_of_a_past_instant(pool):
+    run = uuid.uuid4().hex[:12]
+    first, second = (requested(run, n, [("cash", "EUR", 10 * (n + 1), 0), ("sales", "EUR", 0, 10 * (n + 1))])
+                     for n in range(2))
+    async with pool.acquire() as connection:
+        await ask(connection, [first, second])
+    await post(pool, [first])
+    between = await pool.fetchval("SELECT now()")
+    await post(pool, [second])
+    then = {b["account"]: b["debit"] for b in (await balances(pool, between))["balances"] if run in b["account"]}
+    now = {b["account"]: b["debit"] for b in (await balances(pool))["balances"] if run in b["account"]}
+    assert then == {f"prop:{run}:cash": 10, f"prop:{run}:sales": 0}
+    assert now == {f"prop:{run}:cash": 30, f"prop:{run}:sales": 0}
+
+
+async def test_a_posting_on_the_topic_is_posted_once_and_announced_as_entry_posted(pool, producer, settings,
+                                                                                 ledger_worker):
+    posting = requested(uuid.uuid4().hex[:12], 0, [("cash", "EUR", 700, 0), ("fees", "EUR", 0, 700)])
+    async with pool.acquire() as connection:
+        await ask(connection, [posting])
+    announced = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await announced.start()
+    try:
+        partitions = [TopicPartition(topics.LEDGER, p) for p in range(settings.topic_partitions)]
+        announced.assign(partitions)
+        await announced.seek_to_end(*partitions)
+        for _ in range(2):  # delivered twice: posted once
+            await send(producer, topics.POSTINGS, posting.posting_key, posting.model_dump_json().encode())
+        event = await wait_for(lambda: _next_event(announced, posting.posting_key))
+    finally:
+        await announced.stop()
+    assert event["data"]["entry_id"] == str(entry_id_for(posting.posting_key))
+    assert event["source"] == {"kind": "scheme", "id": "ledger"}
+    assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE posting_key = $1", posting.posting_key) == 1
+
+
+async def _next_event(consumer: AIOKafkaConsumer, posting_key: str) -> dict | None:
+    fetched = await consumer.getmany(timeout_ms=200)
+    for record in (r for records in fetched.values() for r in records):
+        event = json.loads(record.value)
+        if event["event_id"] == str(posted_event_id_for(posting_key)):
+            return event
+    return None
+
+
+async def test_a_malformed_posting_is_kept_and_does_not_stall_its_partition(pool, producer, settings, ledger_worker):
+    poison_key = unique("poison")
+    posting = requested(uuid.uuid4().hex[:12], 0, [("cash", "EUR", 5, 0), ("fees", "EUR", 0, 5)])
+    async with pool.acquire() as connection:
+        await ask(connection, [posting])
+    await producer.send_and_wait(topics.POSTINGS, b'{"posting_key": 1.5', key=poison_key.encode(), partition=0)
+    await producer.send_and_wait(topics.POSTINGS, posting.model_dump_json().encode(),
+                                 key=posting.posting_key.encode(), partition=0)
+    await wait_for(lambda: pool.fetchval("SELECT 1 FROM ledger.entries WHERE posting_key = $1", posting.posting_key))
+    kept = await pool.fetchrow("SELECT value, error FROM ledger.unpostable WHERE key = $1", poison_key)
+    assert kept["value"] == b'{"posting_key": 1.5' and kept["error"].startswith("malformed_posting")
+    metrics = httpx.get(f"http://127.0.0.1:{settings.ledger_metrics_port}/metrics").text
+    assert 'takeback_ledger_unpostable_total{reason="malformed_posting"}' in metrics

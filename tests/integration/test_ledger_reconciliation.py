@@ -1,0 +1,153 @@
+"""Reconciliation names the injected faults, and stores and publishes each periodic run.
+
+Each test builds its own scheme rows and postings in XTS (the test currency),
+asserts on the named check's details containing ITS subject (never on the
+global status, which other tests' data may move), and purges its XTS rows.
+The refund test also shows the same subject absent from the offenders before
+the fault (a whole reconciliation reads the whole journal: once per test is enough).
+"""
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import pytest
+
+from contracts import topics
+from contracts.postings import entry_id_for
+from services.ledger.service_layer import post, reconcile, run_reconciliation
+from tests.conftest import send, unique, wait_for
+from tests.integration.ledger_support import (  # noqa: F401  (ledger_worker: a fixture)
+    TEST_CURRENCY, SoldBattery, ask, insert_refunded, insert_sold, ledger_worker, purge_test_currency,
+)
+
+
+@pytest.fixture
+async def clean(superuser_url):
+    await purge_test_currency(superuser_url)
+    yield
+    await purge_test_currency(superuser_url)
+
+
+def check(result: dict, name: str) -> dict:
+    return next(c for c in result["checks"] if c["name"] == name)
+
+
+def named(result: dict, name: str, offenders: str, field: str) -> list:
+    return [item[field] for item in check(result, name)["details"][offenders]["items"]]
+
+
+def battery() -> SoldBattery:
+    return SoldBattery(unique("BAT"), unique("S"), unique("store"), unique("centre"))
+
+
+async def test_an_entry_removed_with_superuser_rights_is_found_and_named(pool, superuser_url, clean):
+    sold = battery()
+    async with pool.acquire() as connection:
+        await insert_sold(connection, sold)
+        await ask(connection, [sold.sale()])
+    await post(pool, [sold.sale()])
+
+    tamper = await asyncpg.connect(superuser_url)
+    try:
+        async with tamper.transaction():
+            await tamper.execute("SET LOCAL session_replication_role = replica")
+            removed = entry_id_for(sold.sale().posting_key)
+            await tamper.execute("DELETE FROM ledger.lines WHERE entry_id = $1", removed)
+            await tamper.execute("DELETE FROM ledger.entries WHERE entry_id = $1", removed)
+    finally:
+        await tamper.close()
+
+    result = await reconcile(pool)
+    assert not check(result, "scheme_postings_in_ledger")["ok"]
+    assert sold.sale().posting_key in named(result, "scheme_postings_in_ledger", "removed_from_ledger", "posting_key")
+    assert f"clearing:store:{sold.store_id}" in named(result, "movements_match_lines", "accounts_differing", "account")
+    assert result["status"] == "discrepancies"
+
+
+async def test_a_battery_changed_behind_the_schemes_back_is_found_and_named(pool, clean):
+    sold = battery()
+    async with pool.acquire() as connection:
+        await insert_sold(connection, sold)
+        await ask(connection, [sold.sale()])
+    await post(pool, [sold.sale()])
+
+    await pool.execute("UPDATE scheme.batteries SET state = 'recycled' WHERE serial = $1", sold.serial)
+
+    result = await reconcile(pool)
+    assert not check(result, "custody_consistent")["ok"]
+    inconsistent = check(result, "custody_consistent")["details"]["inconsistent"]["items"]
+    assert {"serial": sold.serial, "state": "recycled", "last_recorded_state": "in_use"}.items() <= next(
+        item for item in inconsistent if item["serial"] == sold.serial).items()
+    assert check(result, "deposit_liability")["details"]["difference"][TEST_CURRENCY] == sold.deposit
+
+
+async def test_a_refund_posted_twice_by_a_broken_producer_is_found_and_named(pool, producer, clean, ledger_worker):
+    sold = battery()
+    async with pool.acquire() as connection:
+        await insert_sold(connection, sold)
+        await insert_refunded(connection, sold)
+        await ask(connection, [sold.sale(), sold.refund()])
+    for posting in (sold.sale(), sold.refund()):
+        await send(producer, topics.POSTINGS, posting.posting_key, posting.model_dump_json().encode())
+    await wait_for(lambda: _entries_about(pool, sold.serial, 2))
+    healthy = await reconcile(pool)
+    assert sold.serial not in named(healthy, "refunds_once", "refunded_twice", "serial")
+    assert sold.centre_id not in named(healthy, "centre_settlement", "differing", "centre_id")
+
+    again = sold.refund(key=f"refund:{sold.serial}:retry-{unique('r')}")  # a new key: the inbox is bypassed
+    await send(producer, topics.POSTINGS, again.posting_key, again.model_dump_json().encode())
+    await wait_for(lambda: _entries_about(pool, sold.serial, 3))
+
+    result = await reconcile(pool)
+    twice = next(i for i in check(result, "refunds_once")["details"]["refunded_twice"]["items"]
+                 if i["serial"] == sold.serial)
+    assert twice["refunds"] == 2 and again.posting_key in twice["posting_keys"]
+    untraced = check(result, "ledger_traced_to_scheme")["details"]["untraced"]["items"]
+    assert {"posting_key": again.posting_key, "problem": "not_asked_by_scheme"}.items() <= next(
+        item for item in untraced if item["posting_key"] == again.posting_key).items()
+    assert sold.centre_id in named(result, "centre_settlement", "differing", "centre_id")
+    assert check(result, "deposit_liability")["details"]["difference"][TEST_CURRENCY] == -sold.deposit
+
+
+async def _entries_about(pool, serial: str, count: int) -> bool:
+    return await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE subject = $1", serial) == count
+
+
+async def test_an_entry_whose_lines_differ_from_what_the_scheme_asked_is_named(pool, clean):
+    sold = battery()
+    asked, posted = sold.sale(), SoldBattery(sold.serial, sold.sale_id, sold.store_id, sold.centre_id, fee=900).sale()
+    async with pool.acquire() as connection:
+        await ask(connection, [asked])
+    await post(pool, [posted])
+    untraced = check(await reconcile(pool), "ledger_traced_to_scheme")["details"]["untraced"]["items"]
+    assert {"posting_key": asked.posting_key, "problem": "lines_differ"}.items() <= next(
+        item for item in untraced if item["posting_key"] == asked.posting_key).items()
+
+
+async def test_a_posting_not_yet_in_the_ledger_counts_as_in_flight(pool, clean):
+    sold = battery()
+    async with pool.acquire() as connection:
+        await insert_sold(connection, sold)
+        await ask(connection, [sold.sale()])  # asked for, not posted: still on its way
+    result = await reconcile(pool)
+    assert check(result, "deposit_liability")["details"]["in_flight"][TEST_CURRENCY] == sold.deposit
+    assert TEST_CURRENCY not in check(result, "deposit_liability")["details"]["difference"]
+    assert sold.store_id not in named(result, "store_settlement", "differing", "store_id")
+    assert check(result, "postings_delivered")["details"]["in_flight"] >= 1
+    await post(pool, [sold.sale()])
+
+
+async def test_a_periodic_run_is_stored_and_published_through_the_outbox(pool):
+    run_id, result = await run_reconciliation(pool)
+    stored = await pool.fetchrow("SELECT status, result FROM ledger.reconciliation_runs WHERE run_id = $1", run_id)
+    assert stored["status"] == result["status"] and stored["result"]["checks"] == result["checks"]
+    message = await pool.fetchrow("SELECT topic, key, value FROM ledger.outbox WHERE event_id = $1", run_id)
+    event = json.loads(message["value"])
+    assert message["topic"] == topics.RECONCILIATIONS
+    assert (event["type"], event["source"], event["data"]["status"]) == (
+        "reconciliation.completed", {"kind": "scheme", "id": "ledger"}, result["status"])
+    assert {c["name"] for c in result["checks"]} >= {
+        "entries_balanced", "trial_balance_zero", "ledger_traced_to_scheme", "scheme_postings_in_ledger",
+        "postings_delivered", "deposit_liability", "refunds_once", "recycling_fund", "events_accounted",
+        "custody_consistent", "store_settlement", "centre_settlement"}

@@ -1,0 +1,165 @@
+"""The ledger's pure rules: entries balance, postings are read strictly, batches dedupe, targets apply."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from contracts import topics
+from contracts.events import parse_event
+from contracts.postings import POSTING_NAMESPACE, entry_id_for
+from services.ledger.adapters import events
+from services.ledger.domain import ageing, composition, regulation
+from services.ledger.domain.batch import PostingMessage, batch_of_entries, sort_messages
+from services.ledger.domain.checks import BALANCED, DISCREPANCIES, Check, money_check, status_of
+from services.ledger.domain.errors import KeyMismatch, MalformedPosting, PostingKeyConflict, UnbalancedEntry
+from services.ledger.domain.journal import Entry, Line, movements, read_posting
+
+NOW = datetime(2026, 11, 24, 10, 15, tzinfo=timezone.utc)
+SALE_LINES = [
+    {"account": "clearing:store:store-042", "currency": "EUR", "debit": 5800, "credit": 0},
+    {"account": "liability:deposits", "currency": "EUR", "debit": 0, "credit": 5000},
+    {"account": "fund:recycling", "currency": "EUR", "debit": 0, "credit": 800},
+]
+
+
+def posting(key: str = "sale:S-1:BAT-1", lines: list | None = None, **fields) -> dict:
+    return {"posting_key": key, "kind": "sale", "subject": "BAT-1", "caused_by": str(uuid.UUID(int=1)),
+            "effective_at": NOW.isoformat(), "lines": lines or SALE_LINES, **fields}
+
+
+def message(value, key: str | None = "sale:S-1:BAT-1", offset: int = 0) -> PostingMessage:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return PostingMessage("takeback.internal.postings", 0, offset, key.encode() if key else None, raw)
+
+
+def entry(lines: tuple[Line, ...], key: str = "k") -> Entry:
+    return Entry(entry_id_for(key), key, "sale", "BAT-1", uuid.UUID(int=1), None, NOW, lines, b"h")
+
+
+def test_a_posting_is_read_into_an_entry_with_deterministic_ids():
+    read = read_posting(b"sale:S-1:BAT-1", json.dumps(posting()).encode())
+    assert read.entry_id == entry_id_for("sale:S-1:BAT-1")
+    assert read.posted_event_id == uuid.uuid5(POSTING_NAMESPACE, "entry.posted:sale:S-1:BAT-1")
+    assert read.is_balanced() and len(read.lines) == 3
+
+
+def test_entry_posted_is_a_valid_event_of_the_contract():
+    read = read_posting(b"sale:S-1:BAT-1", json.dumps(posting()).encode())
+    message = events.entry_posted(read, NOW)
+    parsed = parse_event(message.value, topics.EVENT_TYPES)
+    assert (message.topic, message.key, parsed.event_id) == (topics.LEDGER, str(read.entry_id), read.posted_event_id)
+    assert parsed.source.kind == "scheme" and parsed.data.entry_id == str(read.entry_id)
+    assert [line.model_dump() for line in parsed.data.lines] == [
+        {"account": line["account"], "debit": line["debit"], "credit": line["credit"], "currency": line["currency"]}
+        for line in SALE_LINES]
+
+
+def test_a_cancellation_points_at_the_entry_it_reverses():
+    reversed_lines = [{**line, "debit": line["credit"], "credit": line["debit"]} for line in SALE_LINES]
+    read = read_posting(b"cancel:S-1:BAT-1", json.dumps(posting(
+        "cancel:S-1:BAT-1", reversed_lines, kind="cancellation", reverses="sale:S-1:BAT-1")).encode())
+    assert read.reverses == entry_id_for("sale:S-1:BAT-1")
+
+
+@pytest.mark.parametrize("value, refusal", [
+    (b"not json", MalformedPosting),
+    (b"", MalformedPosting),
+    (posting(lines=[{**SALE_LINES[0], "debit": 58.0}, *SALE_LINES[1:]]), MalformedPosting),  # float money
+    (posting(lines=[{**SALE_LINES[0], "debit": 5801}, *SALE_LINES[1:]]), MalformedPosting),  # unbalanced
+    (posting(lines=[{**SALE_LINES[0], "account": "has space"}, *SALE_LINES[1:]]), MalformedPosting),
+    (posting(kind="gift"), MalformedPosting),
+    ({**posting(), "extra": 1}, MalformedPosting),
+])
+def test_a_malformed_posting_is_refused_with_a_reason(value, refusal):
+    with pytest.raises(refusal):
+        read_posting(b"sale:S-1:BAT-1", value if isinstance(value, bytes) else json.dumps(value).encode())
+
+
+def test_a_message_key_other_than_the_posting_key_is_refused():
+    with pytest.raises(KeyMismatch):
+        read_posting(b"another-key", json.dumps(posting()).encode())
+
+
+def test_an_entry_cannot_exist_unbalanced_or_with_one_line():
+    with pytest.raises(UnbalancedEntry):
+        entry((Line("a", "EUR", 10, 0), Line("b", "EUR", 0, 9)))
+    with pytest.raises(UnbalancedEntry):
+        entry((Line("a", "EUR", 10, 0), Line("b", "USD", 0, 10)))  # balanced in total, not per currency
+    with pytest.raises(MalformedPosting):
+        entry((Line("a", "EUR", 2**63, 0), Line("b", "EUR", 0, 2**63)))
+
+
+def test_a_batch_counts_repeats_and_refuses_a_key_reused_with_other_content():
+    other = posting(lines=[{**SALE_LINES[0], "debit": 5900}, {**SALE_LINES[1], "credit": 5100}, SALE_LINES[2]])
+    batch = sort_messages([message(posting()), message(posting(), offset=1), message(other, offset=2),
+                           message(b"{", key="x", offset=3)])
+    assert [e.posting_key for e in batch.entries] == ["sale:S-1:BAT-1"]
+    assert batch.repeats == 1
+    assert sorted(u.reason for u in batch.unpostable) == ["malformed_posting", "posting_key_conflict"]
+    first = read_posting(b"sale:S-1:BAT-1", json.dumps(posting()).encode())
+    with pytest.raises(PostingKeyConflict):
+        batch_of_entries([first, read_posting(b"sale:S-1:BAT-1", json.dumps(other).encode())])
+
+
+balanced_amounts = st.lists(st.integers(min_value=1, max_value=10**12), min_size=1, max_size=5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["EUR", "USD"]), balanced_amounts, st.sampled_from("abc")), min_size=1,
+                max_size=8))
+def test_movements_of_balanced_entries_net_to_zero_per_currency(specs):
+    entries = [entry((*(Line(f"debit:{name}", currency, a, 0) for a in amounts),
+                      Line(f"credit:{name}", currency, 0, sum(amounts))), key=str(i))
+               for i, (currency, amounts, name) in enumerate(specs)]
+    net: dict[str, int] = {}
+    for (_, currency), (debit, credit) in movements(entries).items():
+        net[currency] = net.get(currency, 0) + debit - credit
+    assert all(value == 0 for value in net.values())
+
+
+def test_a_money_check_counts_postings_in_flight_and_shows_them():
+    assert money_check("deposit_liability", {"EUR": 100}, {"EUR": 60}, {"EUR": 40}).ok
+    failed = money_check("deposit_liability", {"EUR": 100}, {"EUR": 60}, {})
+    assert not failed.ok and failed.details["difference"] == {"EUR": -40}
+    assert status_of([Check("a", True, 0, 0)]) == BALANCED
+    assert status_of([Check("a", True, 0, 0), Check("b", False, 0, 1)]) == DISCREPANCIES
+
+
+@pytest.mark.parametrize("category, year, percent", [
+    ("portable", 2022, None), ("portable", 2023, 45), ("portable", 2026, 45), ("portable", 2027, 63),
+    ("portable", 2030, 73), ("portable", 2040, 73), ("lmt", 2027, None), ("lmt", 2028, 51), ("lmt", 2031, 61),
+    ("ev", 2030, None),
+])
+def test_the_collection_target_in_force(category, year, percent):
+    target = regulation.target_in_force(regulation.COLLECTION_TARGETS.get(category, ()), year)
+    assert (target.percent if target else None) == percent
+
+
+def test_material_recovery_targets_of_annex_xii_part_c():
+    targets = regulation.MATERIAL_RECOVERY_TARGETS
+    assert [regulation.target_in_force(targets["lithium"], y).percent for y in (2027, 2031)] == [50, 80]
+    assert [regulation.target_in_force(targets["cobalt"], y).percent for y in (2027, 2031)] == [90, 95]
+    assert regulation.next_target(targets["nickel"], 2026).by_end_of == 2027
+    assert regulation.rate_percent(1, 3) == Decimal("33.33") and regulation.rate_percent(1, 0) is None
+    assert regulation.meets(Decimal("50.00"), targets["lithium"][0]) is True
+
+
+def test_material_content_and_recycling_cost_estimates():
+    content = composition.material_content_kg("lead-acid", Decimal("10"))
+    assert content["lead"] == Decimal("6.500")
+    assert composition.material_content_kg(None, Decimal("10")) == {}
+    assert composition.expected_recycling_cost("EUR", "li-ion-nmc", Decimal("2.801")) == 421  # rounded up
+    assert composition.expected_recycling_cost("XTS", "li-ion-nmc", Decimal("1")) is None
+
+
+@pytest.mark.parametrize("days, bucket", [(0, "0-90 d"), (90, "0-90 d"), (91, "91-365 d"), (365, "91-365 d"),
+                                          (366, "1-2 y"), (730, "1-2 y"), (731, "2-5 y"), (1827, ">5 y")])
+def test_liability_age_buckets(days, bucket):
+    assert ageing.age_bucket(days) == bucket
+    assert ageing.age_days(NOW - timedelta(days=days, hours=1), NOW) == days
+    assert ageing.age_days(NOW + timedelta(hours=1), NOW) == 0

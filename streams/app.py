@@ -8,7 +8,7 @@ import faust
 from prometheus_client import Counter, Histogram
 
 from contracts import topics
-from services.common.logging import get_logger
+from services.common.logging import get_logger, stdlib_logging_config
 from services.common.settings import Settings
 from streams.service_layer.batch import Message, apply_batch
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings, runtime: dict) -> faust.App:
         broker_max_poll_records=settings.batch_max_events,
         value_serializer="raw",
         key_serializer="raw",
+        logging_config=stdlib_logging_config(settings.log_level, settings.log_format, service="streams"),
     )
     events_in = app.topic(*topics.INPUT_TOPICS, key_serializer="raw", value_serializer="raw",
                           key_type=bytes, value_type=bytes)

@@ -32,11 +32,16 @@ class Bench:
         sent: list[tuple[str, bytes]] = []
         try:
             started = time.perf_counter()
+            phases: dict[str, float] = {}
             for name, phase in scenario.PHASES:
+                phase_started = time.perf_counter()
                 sent += await self._produce(producer, name, phase(self.names, self.batteries))
                 await self._wait(pool, name, self._state_count(pool, STATE_AFTER[name]), self.batteries)
+                phases[name] = round(time.perf_counter() - phase_started, 2)
             expected = scenario.expected_entries(self.batteries)
+            phase_started = time.perf_counter()
             await self._wait(pool, "posted", self._entries(pool), expected)
+            phases["ledger_tail"] = round(time.perf_counter() - phase_started, 2)
             elapsed = time.perf_counter() - started
             p50, p95, p99 = await self._latency(pool)
         finally:
@@ -58,6 +63,7 @@ class Bench:
             "ceiling_postgres_events_per_second": round(postgres, 1),
             "share_of_lower_ceiling": round(throughput / min(kafka, postgres), 3),
             "journal_entries": scenario.expected_entries(self.batteries),
+            "phase_seconds": phases,
             "peak_rss_mb": peak_rss_mb(self.settings.state_dir / "run"),
         }
 

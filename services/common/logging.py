@@ -29,5 +29,30 @@ def configure_logging(level: str = "info", fmt: str = "auto", service: str = "ta
     logging.basicConfig(level=max(logging.WARNING, logging.getLevelName(level.upper())), stream=sys.stderr)
 
 
+def stdlib_logging_config(level: str = "info", fmt: str = "auto", service: str = "takeback") -> dict:
+    """A dictConfig that renders other libraries' logs (faust, aiokafka) as JSON lines too."""
+    json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+
+    def add_service(_logger, _name, event_dict):
+        event_dict.setdefault("service", service)
+        return event_dict
+
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "processor": renderer,
+            "foreign_pre_chain": [
+                structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name, add_service,
+                structlog.processors.TimeStamper(fmt="iso", utc=True), structlog.processors.format_exc_info,
+            ],
+        }},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["default"], "level": level.upper()},
+    }
+
+
 def get_logger(name: str | None = None):
     return structlog.get_logger(name)

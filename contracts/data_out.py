@@ -1,14 +1,14 @@
 """The `data` of each event out (contract section 4)."""
 
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from contracts.base import WireModel
 from contracts.enums import RefundMethod
-from contracts.types import Account, Code, Currency, EventId, Identifier, Money, OpaqueRef
+from contracts.types import Account, Code, Currency, EventId, Identifier, Money, OpaqueRef, Timestamp
 
 ENTRY_LINES_MAX = 1000
 TOPIC_LENGTH_MAX = 249  # Kafka's own limit
@@ -78,3 +78,33 @@ class DiscrepancyOpened(WireModel):
     details: dict[str, Any]
     caused_by: EventId
 
+
+class ReconciliationCheck(WireModel):
+    """One invariant of the ledger against the scheme: whether it holds, what was expected and found, why."""
+
+    name: Code
+    ok: bool
+    expected: Any  # any JSON value, e.g. amounts per currency {"EUR": 5000}
+    actual: Any
+    details: Any  # the ledger writes an object (offenders, amounts in flight, ...)
+
+
+class ReconciliationCompleted(WireModel):
+    """One reconciliation run of the ledger (contract section 6), `run_id` being the event's `event_id`."""
+
+    run_id: EventId
+    status: Literal["balanced", "discrepancies"]
+    as_of: Timestamp
+    checks: list[ReconciliationCheck]
+    open_discrepancies: list[dict[str, Any]]  # the newest ones; open_discrepancies_by_kind counts them all
+    open_discrepancies_by_kind: dict[str, Count] | None = None
+
+    @model_validator(mode="after")
+    def _status_of_checks(self) -> "ReconciliationCompleted":
+        expected = "balanced" if all(check.ok for check in self.checks) else "discrepancies"
+        if self.status != expected:
+            raise PydanticCustomError(
+                "status_of_checks", "status must be {expected}: balanced exactly when every check is ok",
+                {"expected": expected},
+            )
+        return self

@@ -123,10 +123,17 @@ class DiscrepancyOpenedEvent(Envelope):
     data: data_out.DiscrepancyOpened
 
 
+class ReconciliationCompletedEvent(Envelope):
+    type: Literal["reconciliation.completed"]
+    source: SchemeSource
+    data: data_out.ReconciliationCompleted
+
+
 _ENVELOPES: tuple[type[Envelope], ...] = (
     SaleRecordedEvent, SaleCancelledEvent, CollectionLoggedEvent, CustodyTransferredEvent,
     LotDispatchedEvent, LotReceivedEvent, RecoveryConfirmedEvent, TermsPublishedEvent,
     RefundInstructedEvent, EntryPostedEvent, EventRejectedEvent, DiscrepancyOpenedEvent,
+    ReconciliationCompletedEvent,
 )
 ENVELOPE_OF_TYPE: dict[str, type[Envelope]] = {
     envelope.model_fields["type"].annotation.__args__[0]: envelope  # type: ignore[union-attr]

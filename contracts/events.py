@@ -17,15 +17,20 @@ from contracts.data_in import (
     CollectionLogged, CustodyTransferred, LotDispatched, LotReceived, Party, RecoveredMaterial,
     RecoveryConfirmed, Refund, SaleCancelled, SaleItem, SaleRecorded, TermsPublished,
 )
-from contracts.data_out import DiscrepancyOpened, EntryLine, EntryPosted, EventRejected, RefundInstructed
+from contracts.data_out import (
+    DiscrepancyOpened, EntryLine, EntryPosted, EventRejected, ReconciliationCheck, ReconciliationCompleted,
+    RefundInstructed,
+)
 from contracts.envelope import (
     DATA_MODEL_OF_TYPE, ENVELOPE_OF_TYPE, CollectionLoggedEvent, CustodyTransferredEvent,
     DiscrepancyOpenedEvent, EntryPostedEvent, Envelope, EventRejectedEvent, LotDispatchedEvent,
-    LotReceivedEvent, RecoveryConfirmedEvent, RefundInstructedEvent, SaleCancelledEvent, SaleRecordedEvent,
-    SchemeSource, Source, TermsPublishedEvent, UntypedEvent,
+    LotReceivedEvent, ReconciliationCompletedEvent, RecoveryConfirmedEvent, RefundInstructedEvent,
+    SaleCancelledEvent, SaleRecordedEvent, SchemeSource, Source, TermsPublishedEvent, UntypedEvent,
 )
 from contracts.errors import ContractViolation, format_errors, summarize
-from contracts.topics import IN_EVENT_TYPES, KEY_FIELD_OF_TYPE, SOURCE_ID_FIELD_OF_TYPE, SOURCE_KINDS_OF_TYPE
+from contracts.topics import (
+    FIXED_KEY_OF_TYPE, IN_EVENT_TYPES, KEY_FIELD_OF_TYPE, SOURCE_ID_FIELD_OF_TYPE, SOURCE_KINDS_OF_TYPE,
+)
 from contracts.types import as_uuid
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -73,9 +78,10 @@ def canonical_hash(raw_obj: Any) -> bytes:
 
 
 def key_of(envelope: Envelope) -> str | None:
-    """The Kafka message key of an event (None for event.rejected: use the original key)."""
+    """The Kafka message key of an event: its key field, else its fixed key (reconciliation.completed),
+    else None (event.rejected: use the original key)."""
     field = KEY_FIELD_OF_TYPE[envelope.type]
-    return None if field is None else getattr(envelope.data, field)
+    return FIXED_KEY_OF_TYPE.get(envelope.type) if field is None else getattr(envelope.data, field)
 
 
 def check_source(envelope: Envelope) -> None:
@@ -133,7 +139,9 @@ __all__ = [
     "SaleRecordedEvent", "SaleCancelledEvent", "CollectionLoggedEvent", "CustodyTransferredEvent",
     "LotDispatchedEvent", "LotReceivedEvent", "RecoveryConfirmedEvent", "TermsPublishedEvent",
     "RefundInstructedEvent", "EntryPostedEvent", "EventRejectedEvent", "DiscrepancyOpenedEvent",
+    "ReconciliationCompletedEvent",
     "SaleRecorded", "SaleItem", "SaleCancelled", "CollectionLogged", "Refund", "CustodyTransferred", "Party",
     "LotDispatched", "LotReceived", "RecoveryConfirmed", "RecoveredMaterial", "TermsPublished",
     "RefundInstructed", "EntryPosted", "EntryLine", "EventRejected", "DiscrepancyOpened",
+    "ReconciliationCompleted", "ReconciliationCheck",
 ]

@@ -20,6 +20,7 @@ _WRITERS_OF_TOPIC = {
     topics.LEDGER: "the scheme (out)",
     topics.REJECTIONS: "the scheme (out)",
     topics.DISCREPANCIES: "the scheme (out)",
+    topics.RECONCILIATIONS: "the scheme (out)",
 }
 
 
@@ -84,7 +85,14 @@ def _operation(topic: str) -> dict[str, Any]:
 
 def _message(event_type: str) -> dict[str, Any]:
     key_field = topics.KEY_FIELD_OF_TYPE[event_type]
-    key_description = f"data.{key_field}" if key_field else "the key of the rejected message"
+    fixed_key = topics.FIXED_KEY_OF_TYPE.get(event_type)
+    if key_field:
+        key: dict[str, Any] = {"type": "string", "description": f"data.{key_field}"}
+    elif fixed_key is not None:
+        key = {"type": "string", "const": fixed_key,
+               "description": f"the constant {fixed_key} (one partition, every event in order)"}
+    else:
+        key = {"type": "string", "description": "the key of the rejected message"}
     return {
         "name": event_type,
         "title": ENVELOPE_OF_TYPE[event_type].__name__,
@@ -92,7 +100,7 @@ def _message(event_type: str) -> dict[str, Any]:
         "payload": {"$ref": f"schemas/{schema_file_name(event_type)}"},
         "bindings": {
             "kafka": {
-                "key": {"type": "string", "description": key_description},
+                "key": key,
                 "bindingVersion": KAFKA_BINDING_VERSION,
             }
         },

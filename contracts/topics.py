@@ -11,9 +11,10 @@ LEDGER = "takeback.ledger"
 REJECTIONS = "takeback.rejections"
 DISCREPANCIES = "takeback.discrepancies"
 POSTINGS = "takeback.internal.postings"  # internal: scheme -> ledger posting requests
+RECONCILIATIONS = "takeback.reconciliations"  # the ledger (out): reconciliation.completed
 
 INPUT_TOPICS = (SALES, COLLECTIONS, CUSTODY, LOTS, RECOVERIES, TERMS)
-OUTPUT_TOPICS = (REFUNDS, LEDGER, REJECTIONS, DISCREPANCIES)
+OUTPUT_TOPICS = (REFUNDS, LEDGER, REJECTIONS, DISCREPANCIES, RECONCILIATIONS)
 INTERNAL_TOPICS = (POSTINGS,)
 
 SALE_RECORDED = "sale.recorded"
@@ -28,12 +29,13 @@ REFUND_INSTRUCTED = "refund.instructed"
 ENTRY_POSTED = "entry.posted"
 EVENT_REJECTED = "event.rejected"
 DISCREPANCY_OPENED = "discrepancy.opened"
+RECONCILIATION_COMPLETED = "reconciliation.completed"
 
 IN_EVENT_TYPES = (
     SALE_RECORDED, SALE_CANCELLED, COLLECTION_LOGGED, CUSTODY_TRANSFERRED,
     LOT_DISPATCHED, LOT_RECEIVED, RECOVERY_CONFIRMED, TERMS_PUBLISHED,
 )
-OUT_EVENT_TYPES = (REFUND_INSTRUCTED, ENTRY_POSTED, EVENT_REJECTED, DISCREPANCY_OPENED)
+OUT_EVENT_TYPES = (REFUND_INSTRUCTED, ENTRY_POSTED, EVENT_REJECTED, DISCREPANCY_OPENED, RECONCILIATION_COMPLETED)
 EVENT_TYPES = IN_EVENT_TYPES + OUT_EVENT_TYPES
 
 TOPIC_OF_TYPE: dict[str, str] = {
@@ -49,10 +51,12 @@ TOPIC_OF_TYPE: dict[str, str] = {
     ENTRY_POSTED: LEDGER,
     EVENT_REJECTED: REJECTIONS,
     DISCREPANCY_OPENED: DISCREPANCIES,
+    RECONCILIATION_COMPLETED: RECONCILIATIONS,
 }
 
 # The field of `data` whose value is the Kafka message key. An event.rejected
-# travels under the key of the event it rejects, so it has no key field.
+# travels under the key of the event it rejects, so it has no key field; a
+# reconciliation.completed has none either: its key is fixed (FIXED_KEY_OF_TYPE).
 KEY_FIELD_OF_TYPE: dict[str, str | None] = {
     SALE_RECORDED: "sale_id",
     SALE_CANCELLED: "sale_id",
@@ -66,6 +70,14 @@ KEY_FIELD_OF_TYPE: dict[str, str | None] = {
     ENTRY_POSTED: "entry_id",
     EVENT_REJECTED: None,
     DISCREPANCY_OPENED: "subject",
+    RECONCILIATION_COMPLETED: None,  # always FIXED_KEY_OF_TYPE's "ledger"
+}
+
+# The Kafka message key of the types sent under one constant key. The ledger
+# sends every reconciliation run under "ledger", so consumers read the runs in
+# the order they happened (one partition).
+FIXED_KEY_OF_TYPE: dict[str, str] = {
+    RECONCILIATION_COMPLETED: "ledger",
 }
 
 SOURCE_KINDS = ("pos", "return_centre", "transporter", "recycler", "finance")

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from contracts.events import (
     ContractViolation, SaleRecordedEvent, canonical_hash, check_not_in_future,
     check_source, dump_event, key_of, parse_event,
 )
+from services.ledger.adapters import events as ledger_events
 
 EVENT_ID = "2b7c1f0e-5d0a-4b53-9a8e-3c1f2d9e8a11"
 CAUSE_ID = "7d2b9c44-1a6e-4f0b-8c3d-5e6f7a8b9c0d"
@@ -52,6 +54,11 @@ EXAMPLES = {  # type: (source, data), as in the contract
                                 "offset": 42, "reason": "invalid_json", "message": "not JSON", "original": "{"}),
     "discrepancy.opened": (SCHEME, {"discrepancy_id": "D-1", "kind": "mass_mismatch", "subject": "L-12",
                                     "details": {"dispatched_kg": 410.5}, "caused_by": CAUSE_ID}),
+    "reconciliation.completed": ({"kind": "scheme", "id": "ledger"}, {
+        "run_id": EVENT_ID, "status": "balanced", "as_of": "2026-11-24T09:15:00+00:00",
+        "checks": [{"name": "deposit_liability", "ok": True, "expected": {"EUR": 5000}, "actual": {"EUR": 5000},
+                    "details": {"ledger": {"EUR": 5000}, "in_flight": {}, "difference": {}}}],
+        "open_discrepancies": [], "open_discrepancies_by_kind": {}}),
 }
 
 
@@ -216,6 +223,33 @@ def test_a_line_with_both_debit_and_credit_is_refused():
     assert caught.value.errors[0] == {
         "field": "data.lines.0", "rule": "one_sided", "message": "exactly one of debit and credit must be > 0"
     }
+
+
+def test_the_ledgers_reconciliation_completed_parses_with_the_whole_catalogue():
+    run_id = uuid.uuid4()
+    result = {
+        "status": "discrepancies", "as_of": "2026-11-24T09:15:00.123456+00:00",
+        "checks": [
+            {"name": "entries_balanced", "ok": True, "expected": 0, "actual": 0, "details": {}},
+            {"name": "deposit_liability", "ok": False, "expected": {"EUR": 5000}, "actual": {"EUR": 4200},
+             "details": {"ledger": {"EUR": 4200}, "in_flight": {}, "difference": {"EUR": -800}}},
+        ],
+        "open_discrepancies": [{"discrepancy_id": "D-1", "kind": "mass_mismatch", "subject": "L-12",
+                                "details": {"dispatched_kg": 410.5}, "caused_by": CAUSE_ID,
+                                "opened_at": "2026-11-24T09:00:00+00:00"}],
+        "open_discrepancies_by_kind": {"mass_mismatch": 1},
+    }
+    message = ledger_events.reconciliation_completed(run_id, result)
+    parsed = parse_event(message.value, types=topics.EVENT_TYPES)
+    check_source(parsed)
+    assert (parsed.type, parsed.data.run_id, parsed.event_id) == ("reconciliation.completed", run_id, run_id)
+    assert [check.ok for check in parsed.data.checks] == [True, False]
+    assert (message.topic, message.key) == (topics.TOPIC_OF_TYPE[parsed.type], key_of(parsed))
+    raw = json.loads(message.value)
+    raw["data"]["status"] = "balanced"  # yet a check failed
+    with pytest.raises(ContractViolation) as caught:
+        parse_event(raw, types=topics.EVENT_TYPES)
+    assert caught.value.errors[0]["rule"] == "status_of_checks"
 
 
 def test_the_content_hash_ignores_key_order_and_spacing():

@@ -101,6 +101,7 @@ class LocalCluster:
             "-c", f"unix_socket_directories={self.socket_dir}",
             "-c", "max_connections=200", "-c", "shared_buffers=256MB",
             "-c", "synchronous_commit=on", "-c", "fsync=on",
+            "-c", "shared_preload_libraries=pg_stat_statements",  # per-statement cost, for operators
         ]))
 
     def stop(self) -> bool:

@@ -13,7 +13,7 @@ from services.bench.memory import peak_rss_mb
 from services.common.outbox import create_producer
 from services.common.settings import Settings
 
-POLL_S = 0.2
+POLL_S = 0.5
 PHASE_TIMEOUT_S = 1800.0
 STATE_AFTER = {"sales": "in_use", "collections": "collected", "dispatches": "in_transit",
                "receipts": "at_recycler", "recoveries": "recycled"}

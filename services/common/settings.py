@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     batch_max_wait_ms: int = Field(default=50, ge=1, le=10_000)
     outbox_batch_max: int = Field(default=5000, ge=1, le=100_000)
     outbox_poll_ms: int = Field(default=50, ge=1, le=10_000)
-    reconciliation_interval_s: int = Field(default=60, ge=1)
+    reconciliation_interval_s: int = Field(default=300, ge=1)  # a full run reads the whole journal
     http_body_max_bytes: int = Field(default=1_048_576, ge=1024)
 
     # Logging.

@@ -145,6 +145,12 @@ async def test_the_database_refuses_an_unbalanced_entry_and_one_without_lines(po
     assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE entry_id = $1", entry_id) == 0
 
 
+async def test_the_database_refuses_lines_of_an_entry_that_does_not_exist(pool):
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="does not exist"):
+        await pool.execute("INSERT INTO ledger.lines VALUES "
+                           "($1, 1, 'a', 'EUR', 100, 0, now()), ($1, 2, 'b', 'EUR', 0, 100, now())", uuid.uuid4())
+
+
 async def test_balances_as_of_a_past_instant(pool):
     run = uuid.uuid4().hex[:12]
     first, second = (requested(run, n, [("cash", "EUR", 10 * (n + 1), 0), ("sales", "EUR", 0, 10 * (n + 1))])

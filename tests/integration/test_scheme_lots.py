@@ -50,8 +50,7 @@ async def test_a_lot_with_a_battery_not_collected_here_is_refused_whole_naming_i
     await scheme.rejected(lot, "custody_mismatch")
     message = await scheme.pool.fetchval(
         "SELECT convert_from(value, 'UTF8')::jsonb->'data'->>'message' FROM scheme.outbox "
-        "WHERE topic = 'takeback.rejections' AND convert_from(value, 'UTF8')::jsonb->'data'->>'rejected_event_id' = $1",
-        lot["event_id"])
+        "WHERE topic = 'takeback.rejections' AND key = $1", lot["data"]["lot_id"])
     assert in_use in message and serials[0] not in message
     assert await states(scheme, serials) == ["collected"] * 2
 

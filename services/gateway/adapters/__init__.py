@@ -1,0 +1,1 @@
+"""The gateway's ports to the world: PostgreSQL (keys, metrics), Kafka (events, lag)."""

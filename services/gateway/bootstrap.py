@@ -1,0 +1,64 @@
+"""Wiring: settings in, a `Gateway` out, with real clients (`running_gateway`) or fakes (`build_gateway`).
+
+Clients are created at start-up, never at import: the FastAPI app opens them in
+its lifespan and closes them on the way out.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.common.db import create_pool
+from services.common.settings import Settings
+from services.gateway.adapters.consumer_lag import ConsumerLagReader
+from services.gateway.adapters.event_publisher import KafkaEventPublisher, create_producer
+from services.gateway.adapters.key_repository import PostgresKeyRepository
+from services.gateway.entrypoints.metrics import GatewayMetrics
+from services.gateway.entrypoints.scheme_metrics import SchemeMetrics
+from services.gateway.service_layer.authentication import KeyVerifier
+from services.gateway.service_layer.ports import EventPublisher, KeyRepository
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    pool: asyncpg.Pool | None
+    publisher: EventPublisher
+    keys: KeyVerifier
+    metrics: GatewayMetrics
+    scheme_metrics: SchemeMetrics
+    ready: bool = False
+
+
+def build_gateway(settings: Settings, *, publisher: EventPublisher, key_repository: KeyRepository,
+                  pool: asyncpg.Pool | None = None, lag_reader: ConsumerLagReader | None = None,
+                  metrics: GatewayMetrics | None = None) -> Gateway:
+    metrics = metrics or GatewayMetrics()
+    return Gateway(settings=settings, pool=pool, publisher=publisher, keys=KeyVerifier(key_repository),
+                   metrics=metrics, scheme_metrics=SchemeMetrics(pool, lag_reader, metrics))
+
+
+@asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    """A gateway on the real PostgreSQL and Kafka, ready when entered; everything closed on exit."""
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(settings.database_url)
+        stack.push_async_callback(pool.close)
+        producer = create_producer(settings.kafka_bootstrap, settings.http_body_max_bytes)
+        stack.push_async_callback(producer.stop)
+        await producer.start()
+        lag_reader = ConsumerLagReader(settings.kafka_bootstrap)
+        stack.push_async_callback(lag_reader.stop)
+        await lag_reader.start()
+        metrics = GatewayMetrics()
+        gateway = build_gateway(settings, publisher=KafkaEventPublisher(producer, observe=metrics.produced),
+                                key_repository=PostgresKeyRepository(pool), pool=pool, lag_reader=lag_reader,
+                                metrics=metrics)
+        gateway.ready = True
+        try:
+            yield gateway
+        finally:
+            gateway.ready = False

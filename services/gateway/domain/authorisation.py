@@ -1,0 +1,46 @@
+"""What the holder of a key may do: send its own source's events, and (finance) read the books.
+
+Sending: the key's kind must be one that may send the event type
+(`contracts.topics.SOURCE_KINDS_OF_TYPE`); the envelope's source must be the key's
+own; and the data field that names the sender (e.g. `store_id`) must be the key's id.
+Reading: any valid key may read a battery; only finance keys read finance and reports.
+"""
+from __future__ import annotations
+
+from contracts.events import Envelope
+from contracts.topics import SOURCE_ID_FIELD_OF_TYPE, SOURCE_KINDS_OF_TYPE
+from services.gateway.domain.errors import Forbidden
+from services.gateway.domain.keys import KeyHolder
+
+
+def authorise_sending(holder: KeyHolder, envelope: Envelope) -> None:
+    """Refuse (403) unless this key may send this event, as this source."""
+    event_type = envelope.type
+    allowed = SOURCE_KINDS_OF_TYPE[event_type]
+    if holder.source_kind not in allowed:
+        raise Forbidden("type_not_allowed",
+                        f"a {holder.source_kind} key may not send {event_type} (only {', '.join(allowed)})",
+                        event_type=event_type)
+    source = (envelope.source.kind, envelope.source.id)
+    if source != (holder.source_kind, holder.source_id):
+        raise Forbidden("not_your_source",
+                        f"source {source[0]}/{source[1]} is not this key's source "
+                        f"{holder.source_kind}/{holder.source_id}", event_type=event_type)
+    field = SOURCE_ID_FIELD_OF_TYPE[event_type]
+    if field is not None and getattr(envelope.data, field) != holder.source_id:
+        raise Forbidden("source_mismatch",
+                        f"data.{field}: {getattr(envelope.data, field)!r} must be this key's source id "
+                        f"{holder.source_id!r}", event_type=event_type)
+
+
+def authorise_finance_reading(holder: KeyHolder) -> None:
+    """Refuse (403) unless this is a finance key."""
+    if holder.role != "finance":
+        raise Forbidden("finance_only",
+                        f"finance and report endpoints need a finance key; this is a {holder.role} key "
+                        f"of {holder.source_kind}/{holder.source_id}")
+
+
+def authorise_battery_reading(holder: KeyHolder) -> None:
+    """Any valid key may read a battery's state and custody (a holder needs it to act on it)."""
+    assert holder.key_id, "only a verified holder reaches authorisation"

@@ -1,0 +1,34 @@
+"""The FastAPI application: routes, refusals, access log; clients opened in the lifespan."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.common.settings import Settings
+from services.gateway.bootstrap import Gateway, running_gateway
+from services.gateway.entrypoints import events_api, ops_api, reads_api, refusals
+from services.gateway.entrypoints.access_log import AccessLog
+from services.gateway.entrypoints.openapi_document import DESCRIPTION, TITLE, VERSION, openapi_document
+
+GatewayFactory = Callable[[Settings], AbstractAsyncContextManager[Gateway]]
+
+
+def create_app(settings: Settings, gateway_factory: GatewayFactory = running_gateway) -> FastAPI:
+    """An app that connects nothing until it starts; `gateway_factory` swaps in fakes for unit tests."""
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with gateway_factory(settings) as gateway:
+            app.state.gateway = gateway
+            yield
+
+    app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None, generate_unique_id_function=lambda route: route.name)
+    app.include_router(events_api.router)
+    app.include_router(reads_api.router)
+    app.include_router(ops_api.router)
+    refusals.install(app)
+    app.add_middleware(AccessLog)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,100 @@
+"""Bodies of the HTTP API (contract section 6), for the OpenAPI document and the answers we build.
+
+Read-model bodies document what the streams and the ledger return; extra fields
+are allowed, so an addition there is not a breaking change here.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BatteryState = Literal["in_use", "cancelled", "collected", "in_transit", "at_recycler", "recycled"]
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["data.items.0.deposit"])
+    rule: str = Field(examples=["money"])
+    message: str
+
+
+class Refusal(BaseModel):
+    """Why a request was refused; `error` is a reason code, `errors` names every failing field."""
+
+    error: str = Field(examples=["schema_violation", "unknown_key", "type_not_allowed"])
+    message: str
+    errors: list[FieldError] = []
+
+
+class EventAccepted(BaseModel):
+    event_id: UUID
+    status: Literal["accepted"] = "accepted"
+
+
+class ReadBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class BatteryParty(ReadBody):
+    kind: str
+    id: str
+
+
+class HistoryStep(ReadBody):
+    at: datetime
+    event_id: UUID
+    event_type: str
+    from_: BatteryParty | None = Field(alias="from")
+    to: BatteryParty
+    state: BatteryState
+
+
+class Battery(ReadBody):
+    serial: str
+    state: BatteryState
+    contract: Literal["deposit", "lease"] | None
+    sku: str | None
+    category: str | None
+    chemistry: str | None
+    deposit_charged: int
+    deposit_refunded: int
+    currency: str | None
+    custodian: BatteryParty
+    history: list[HistoryStep]
+
+
+class BalanceLine(ReadBody):
+    account: str
+    currency: str
+    debit: int
+    credit: int
+
+
+class Balances(ReadBody):
+    as_of: datetime
+    balances: list[BalanceLine]
+
+
+class ReconciliationCheck(ReadBody):
+    name: str
+    ok: bool
+    expected: Any = None
+    actual: Any = None
+    details: Any = None
+
+
+class Reconciliation(ReadBody):
+    status: Literal["balanced", "discrepancies"]
+    as_of: datetime
+    checks: list[ReconciliationCheck]
+    open_discrepancies: list[dict[str, Any]] = []
+
+
+class Report(ReadBody):
+    """Collection: batteries sold, collected, collection rate; recovery: mass and rate per material."""
+
+
+class Health(BaseModel):
+    status: Literal["ok", "starting"]

@@ -1,0 +1,23 @@
+"""What the use cases need from the world; adapters implement these (PostgreSQL, Kafka, in-memory)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from services.gateway.domain.keys import StoredKey
+
+
+class KeyRepository(Protocol):
+    async def add(self, key: StoredKey) -> None: ...
+
+    async def get(self, key_id: str) -> StoredKey | None: ...
+
+    async def list(self) -> list[StoredKey]: ...
+
+    async def revoke(self, key_id: str, at: datetime) -> StoredKey | None:
+        """The key after revocation (unchanged if it was revoked before); None if unknown."""
+
+
+class EventPublisher(Protocol):
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        """Return only once the event log acknowledged the message (acks=all); raise EventLogUnavailable."""

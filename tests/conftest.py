@@ -29,11 +29,8 @@ def settings():
 
 @pytest.fixture(scope="session")
 def stack(settings):
-    import os
-    from infra.local.stack import SERVICES
-    only = os.environ.get("TAKEBACK_TEST_SERVICES_TEMP")
     stack = Stack(settings, say=lambda message: None)
-    stack.up(tuple(s for s in SERVICES if not only or s.name in only.split(",")))  # TEMP
+    stack.up()
     return stack
 
 

@@ -62,5 +62,7 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 def main() -> None:
+    import logging
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # "unable to connect" while a broker starts
     from services.cli import commands  # noqa: F401  (registers the remaining commands)
     app()

@@ -20,19 +20,33 @@ READY_TIMEOUT_S = 120.0
 POLL_S = 0.25
 
 
+REPLICA_PORT_STEP = 100  # replica i of a service listens on its port + 100 * i
+
+
 @dataclass(frozen=True)
 class Service:
-    """A process of ours, healthy when its /healthz answers 200."""
+    """A process of ours, healthy when its /healthz answers 200; some run as several replicas."""
     name: str
     module: str
     port_setting: str
+    replicas_setting: str | None = None
 
     def port(self, settings: Settings) -> int:
         return getattr(settings, self.port_setting)
 
+    def instances(self, settings: Settings) -> list[tuple[str, int, dict[str, str]]]:
+        """(process name, health port, environment) of each replica."""
+        count = getattr(settings, self.replicas_setting) if self.replicas_setting else 1
+        out = []
+        for index in range(count):
+            port = self.port(settings) + REPLICA_PORT_STEP * index
+            name = self.name if index == 0 else f"{self.name}-{index + 1}"
+            out.append((name, port, {f"TAKEBACK_{self.port_setting.upper()}": str(port)}))
+        return out
+
 
 SERVICES = (
-    Service("streams", "streams.worker", "streams_metrics_port"),
+    Service("streams", "streams.worker", "streams_metrics_port", "streams_workers"),
     Service("ledger", "services.ledger.entrypoints.worker", "ledger_metrics_port"),
     Service("gateway", "services.gateway.entrypoints.server", "http_port"),
 )
@@ -88,19 +102,21 @@ class Stack:
                  + (f", created {len(created)} topics" if created else ""))
 
     def _service_up(self, service: Service) -> None:
-        process = self.process(service)
-        process.start([sys.executable, "-m", service.module])
-        port = service.port(self.settings)
-        _wait(lambda: _healthy(port) or _died(process), service.name)
-        if process.pid() is None:
-            raise RuntimeError(f"{service.name} exited at start; see {process.log_file}")
-        self.say(f"{service.name}: healthy on port {port}")
+        for name, port, env in service.instances(self.settings):
+            process = Process(name, self.run_dir, self.log_dir)
+            process.start([sys.executable, "-m", service.module], env=env)
+            _wait(lambda: _healthy(port) or _died(process), name)
+            if process.pid() is None:
+                raise RuntimeError(f"{name} exited at start; see {process.log_file}")
+            self.say(f"{name}: healthy on port {port}")
 
     # -- down ---------------------------------------------------------------
     def down(self) -> None:
         for service in reversed(SERVICES):
-            if self.process(service).stop():
-                self.say(f"{service.name}: stopped")
+            replicas = sorted(self.run_dir.glob(f"{service.name}-*.pid"))
+            for process in [self.process(service), *(Process(p.stem, self.run_dir, self.log_dir) for p in replicas)]:
+                if process.stop():
+                    self.say(f"{process.name}: stopped")
         if self.kafka.stop():
             self.say("kafka: stopped")
         cluster = postgres.LocalCluster(postgres.find_bin_dir() or postgres.Path("/"), self.settings.state_dir,
@@ -118,9 +134,9 @@ class Stack:
              "where": s.kafka_bootstrap, "pid": self.kafka.pid()},
         ]
         for service in SERVICES:
-            port = service.port(s)
-            rows.append({"part": service.name, "healthy": _healthy(port),
-                         "where": f"{s.http_host}:{port}", "pid": self.process(service).pid()})
+            for name, port, _ in service.instances(s):
+                rows.append({"part": name, "healthy": _healthy(port), "where": f"{s.http_host}:{port}",
+                             "pid": Process(name, self.run_dir, self.log_dir).pid()})
         return rows
 
 

@@ -13,7 +13,8 @@ from services.bench.memory import peak_rss_mb
 from services.common.outbox import create_producer
 from services.common.settings import Settings
 
-POLL_S = 0.5
+POLL_S = 0.2
+CHUNK_BATTERIES = 5000  # a multiple of the lot and sale sizes
 PHASE_TIMEOUT_S = 1800.0
 STATE_AFTER = {"sales": "in_use", "collections": "collected", "dispatches": "in_transit",
                "receipts": "at_recycler", "recoveries": "recycled"}
@@ -32,16 +33,9 @@ class Bench:
         sent: list[tuple[str, bytes]] = []
         try:
             started = time.perf_counter()
-            phases: dict[str, float] = {}
-            for name, phase in scenario.PHASES:
-                phase_started = time.perf_counter()
-                sent += await self._produce(producer, name, phase(self.names, self.batteries))
-                await self._wait(pool, name, self._state_count(pool, STATE_AFTER[name]), self.batteries)
-                phases[name] = round(time.perf_counter() - phase_started, 2)
+            await self._waves(pool, producer, sent)
             expected = scenario.expected_entries(self.batteries)
-            phase_started = time.perf_counter()
-            await self._wait(pool, "posted", self._entries(pool), expected)
-            phases["ledger_tail"] = round(time.perf_counter() - phase_started, 2)
+            await self._wait(pool, "ledger entries posted", [self._entries(pool)], expected)
             elapsed = time.perf_counter() - started
             p50, p95, p99 = await self._latency(pool)
         finally:
@@ -63,11 +57,25 @@ class Bench:
             "ceiling_postgres_events_per_second": round(postgres, 1),
             "share_of_lower_ceiling": round(throughput / min(kafka, postgres), 3),
             "journal_entries": scenario.expected_entries(self.batteries),
-            "phase_seconds": phases,
             "peak_rss_mb": peak_rss_mb(self.settings.state_dir / "run"),
         }
 
-    async def _produce(self, producer, name: str, messages) -> list[tuple[str, bytes]]:
+    async def _waves(self, pool, producer, sent: list) -> None:
+        """Wave w holds stage s of chunk w - s: every stage of a life is busy at once, in order per battery."""
+        chunks = [range(first, min(first + CHUNK_BATTERIES, self.batteries))
+                  for first in range(0, self.batteries, CHUNK_BATTERIES)]
+        stages = len(scenario.PHASES)
+        for wave in range(len(chunks) + stages - 1):
+            waiting = []
+            for stage, (name, phase) in enumerate(scenario.PHASES):
+                if 0 <= wave - stage < len(chunks):
+                    chunk = chunks[wave - stage]
+                    sent += await self._produce(producer, phase(self.names, chunk))
+                    waiting.append(self._state_count(pool, STATE_AFTER[name], chunk))
+            await self._wait(pool, f"wave {wave + 1}/{len(chunks) + stages - 1}", waiting,
+                             sum(len(c) for c in chunks[max(0, wave - stages + 1):wave + 1]))
+
+    async def _produce(self, producer, messages) -> list[tuple[str, bytes]]:
         sent, futures, started = [], [], time.perf_counter()
         for topic, key, make in messages:
             if self.rate:
@@ -77,24 +85,23 @@ class Bench:
             value = scenario.encode(make())
             futures.append(await producer.send(topic, value, key=key.encode()))
             sent.append((key, value))
-            if len(sent) % 5000 == 0:
-                self.progress(f"produce {name}", len(sent), 0)
         await asyncio.gather(*futures)
         return sent
 
-    async def _wait(self, pool, name: str, count, expected: int) -> None:
+    async def _wait(self, pool, name: str, counts: list, expected: int) -> None:
         deadline = time.monotonic() + PHASE_TIMEOUT_S
         while time.monotonic() < deadline:
-            done = await count()
+            done = sum([await count() for count in counts])
             self.progress(name, done, expected)
             if done >= expected:
                 return
             await asyncio.sleep(POLL_S)
         raise TimeoutError(f"bench phase {name}: {done} of {expected} after {PHASE_TIMEOUT_S} s")
 
-    def _state_count(self, pool, state: str):
+    def _state_count(self, pool, state: str, chunk: range):
+        low, high = self.names.serial(chunk.start), self.names.serial(chunk.stop)
         return lambda: pool.fetchval("SELECT count(*) FROM scheme.batteries WHERE serial >= $1 AND serial < $2 "
-                                     "AND state = $3", self.low, self.high, state)
+                                     "AND state = $3", low, high, state)
 
     def _entries(self, pool):
         return lambda: pool.fetchval("SELECT count(*) FROM ledger.entries WHERE subject >= $1 AND subject < $2",

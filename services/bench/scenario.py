@@ -31,32 +31,32 @@ def encode(event: dict) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def sales(names: Names, batteries: int):
-    for first in range(0, batteries, ITEMS_PER_SALE):
+def sales(names: Names, batteries: range):
+    for first in range(batteries.start, batteries.stop, ITEMS_PER_SALE):
         items = [{"serial": names.serial(i), "sku": "EB-500", "category": "lmt", "chemistry": "li-ion-nmc",
                   "mass_kg": 2.8, "deposit": 5000, "recycling_fee": 800, "contract": "deposit"}
-                 for i in range(first, min(first + ITEMS_PER_SALE, batteries))]
+                 for i in range(first, min(first + ITEMS_PER_SALE, batteries.stop))]
         sale_id = f"{names.run}-S{first}"
         yield "takeback.sales", sale_id, lambda s=sale_id, it=items: _envelope(
             "sale.recorded", "pos", names.store,
             {"sale_id": s, "store_id": names.store, "currency": "EUR", "items": it})
 
 
-def collections(names: Names, batteries: int):
-    for i in range(batteries):
+def collections(names: Names, batteries: range):
+    for i in batteries:
         serial = names.serial(i)
         yield "takeback.collections", serial, lambda s=serial: _envelope(
             "collection.logged", "return_centre", names.centre,
             {"collection_id": f"C-{s}", "centre_id": names.centre, "serial": s, "condition": "functional"})
 
 
-def _lots(names: Names, batteries: int):
-    for first in range(0, batteries, BATTERIES_PER_LOT):
-        serials = [names.serial(i) for i in range(first, min(first + BATTERIES_PER_LOT, batteries))]
+def _lots(names: Names, batteries: range):
+    for first in range(batteries.start, batteries.stop, BATTERIES_PER_LOT):
+        serials = [names.serial(i) for i in range(first, min(first + BATTERIES_PER_LOT, batteries.stop))]
         yield f"{names.run}-L{first}", serials
 
 
-def dispatches(names: Names, batteries: int):
+def dispatches(names: Names, batteries: range):
     for lot_id, serials in _lots(names, batteries):
         yield "takeback.lots", lot_id, lambda l=lot_id, s=serials: _envelope(
             "lot.dispatched", "return_centre", names.centre,
@@ -64,7 +64,7 @@ def dispatches(names: Names, batteries: int):
              "gross_mass_kg": round(2.8 * len(s), 1)})
 
 
-def receipts(names: Names, batteries: int):
+def receipts(names: Names, batteries: range):
     for lot_id, serials in _lots(names, batteries):
         yield "takeback.lots", lot_id, lambda l=lot_id, s=serials: _envelope(
             "lot.received", "recycler", names.recycler,
@@ -72,7 +72,7 @@ def receipts(names: Names, batteries: int):
              "gross_mass_kg": round(2.8 * len(s), 1)})
 
 
-def recoveries(names: Names, batteries: int):
+def recoveries(names: Names, batteries: range):
     for lot_id, serials in _lots(names, batteries):
         yield "takeback.recoveries", lot_id, lambda l=lot_id, n=len(serials): _envelope(
             "recovery.confirmed", "recycler", names.recycler,

@@ -31,7 +31,6 @@ def bench(batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="batter
     if as_json:
         print_json(result)
         return
-    rows = [[k, v] for k, v in result.items() if k not in ("peak_rss_mb", "phase_seconds")]
-    rows += [[f"phase_seconds {name}", s] for name, s in result["phase_seconds"].items()]
+    rows = [[k, v] for k, v in result.items() if k != "peak_rss_mb"]
     rows += [[f"peak_rss_mb {name}", mb] for name, mb in result["peak_rss_mb"].items()]
     console.print(table("takeback bench", ["measure", "value"], rows))

@@ -8,7 +8,20 @@ from contracts.postings import PostingLine, PostingRequested
 
 
 def _line(account: str, currency: str, debit: int = 0, credit: int = 0) -> PostingLine:
-    return PostingLine(account=account, currency=currency, debit=debit, credit=credit)
+    assert debit >= 0 and credit >= 0, "amounts are never negative"
+    assert (debit == 0) != (credit == 0), "a line is a debit or a credit"
+    return PostingLine.model_construct(account=account, currency=currency, debit=debit, credit=credit)
+
+
+def _posting(**fields) -> PostingRequested:
+    """Built from amounts the contract models already validated; balanced by construction (asserted)."""
+    totals: dict[str, int] = {}
+    for line in fields["lines"]:
+        totals[line.currency] = totals.get(line.currency, 0) + line.debit - line.credit
+    assert all(total == 0 for total in totals.values()), "a posting balances per currency"
+    assert len(fields["lines"]) >= 2, "a posting has two lines or more"
+    fields.setdefault("reverses", None)
+    return PostingRequested.model_construct(**fields)
 
 
 def _lines(debits: list[tuple[str, int]], credits: list[tuple[str, int]], currency: str) -> list[PostingLine]:
@@ -33,14 +46,14 @@ def sale_item(sale_id: str, store_id: str, serial: str, contract: str, deposit: 
     lines = _lines([(store, deposit + fee)], credits, currency)
     if len(lines) < 2:
         return None  # nothing charged: nothing to post
-    return PostingRequested(posting_key=key, kind=kind, subject=serial, caused_by=caused_by,
+    return _posting(posting_key=key, kind=kind, subject=serial, caused_by=caused_by,
                             effective_at=at, lines=lines)
 
 
 def cancellation(original: PostingRequested, caused_by: UUID, at: datetime, sale_id: str) -> PostingRequested:
     """The exact reverse of the item's sale posting."""
     reversed_lines = [_line(l.account, l.currency, debit=l.credit, credit=l.debit) for l in original.lines]
-    return PostingRequested(posting_key=f"cancel:{sale_id}:{original.subject}", kind="cancellation",
+    return _posting(posting_key=f"cancel:{sale_id}:{original.subject}", kind="cancellation",
                             subject=original.subject, caused_by=caused_by, effective_at=at,
                             reverses=original.posting_key, lines=reversed_lines)
 
@@ -50,7 +63,7 @@ def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: U
     lines = _lines([("liability:deposits", amount)], [(f"clearing:centre:{centre_id}", amount)], currency)
     if len(lines) < 2:
         return None
-    return PostingRequested(posting_key=f"refund:{serial}", kind="refund", subject=serial,
+    return _posting(posting_key=f"refund:{serial}", kind="refund", subject=serial,
                             caused_by=caused_by, effective_at=at, lines=lines)
 
 
@@ -59,5 +72,5 @@ def recovery(lot_id: str, recycler_id: str, cost: int, currency: str, caused_by:
     lines = _lines([("fund:recycling", cost)], [(f"payable:recycler:{recycler_id}", cost)], currency)
     if len(lines) < 2:
         return None
-    return PostingRequested(posting_key=f"recovery:{lot_id}", kind="recovery", subject=lot_id,
+    return _posting(posting_key=f"recovery:{lot_id}", kind="recovery", subject=lot_id,
                             caused_by=caused_by, effective_at=at, lines=lines)

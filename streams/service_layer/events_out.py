@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from datetime import datetime, timezone
@@ -14,11 +15,19 @@ NAMESPACE = uuid.UUID("0b4f3e64-8d6c-4f0e-9a55-3f5e0c1d2b7a")
 SOURCE = {"kind": "scheme", "id": "streams"}
 
 
-def stable_id(*parts: object) -> uuid.UUID:
-    return uuid.uuid5(NAMESPACE, ":".join(str(p) for p in parts))
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 
-def _message(event_type: str, event_id: uuid.UUID, key: str, data: dict) -> OutboxMessage:
+def stable_id(*parts: object) -> str:
+    """uuid5(NAMESPACE, "a:b:c") as text, without building UUID objects on the hot path."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, parts)).encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _message(event_type: str, event_id: str, key: str, data: dict) -> OutboxMessage:
     envelope = {
         "event_id": str(event_id), "type": event_type, "version": 1,
         "occurred_at": datetime.now(timezone.utc).isoformat(), "source": SOURCE, "data": data,

@@ -9,7 +9,9 @@ from contracts import topics
 from infra.local.processes import Process
 from infra.local.stack import SERVICES
 from tests.conftest import envelope, unique, wait_for
-from tests.integration.consumers import caught_up
+from tests.integration.consumers import caught_up, lag
+
+REPLAY_EVENTS_PER_S_MIN = 300  # the slowest replay this test waits for, on a loaded 2-core machine
 from tests.integration.scheme import Scheme, item
 
 SNAPSHOT_SQL = """
@@ -48,7 +50,8 @@ async def test_replaying_every_input_topic_from_offset_zero_changes_nothing(stac
     replay.start([sys.executable, "-m", "streams.worker"],
                  env={"TAKEBACK_STREAMS_GROUP": group, "TAKEBACK_STREAMS_METRICS_PORT": "8191"})
     try:
-        await caught_up(settings.kafka_bootstrap, group)
+        everything = await lag(settings.kafka_bootstrap, group)  # a new group has read nothing yet
+        await caught_up(settings.kafka_bootstrap, group, timeout_s=max(120.0, everything / REPLAY_EVENTS_PER_S_MIN))
     finally:
         replay.stop()
     assert await snapshot(pool) == before

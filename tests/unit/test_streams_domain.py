@@ -1,0 +1,72 @@
+"""Pure rules of the stream processor: the battery's state machine, postings, stable ids."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from contracts.postings import PostingRequested
+from streams.domain import postings
+from streams.domain.battery import TRANSITIONS, Battery, Party
+from streams.domain.errors import AlreadyReturned, CustodyMismatch
+from streams.service_layer.events_out import NAMESPACE, stable_id
+
+NOW = datetime(2026, 11, 24, 10, 15, tzinfo=timezone.utc)
+CENTRE = Party("return_centre", "centre-7")
+
+
+def test_a_life_follows_the_transitions_and_is_recorded_in_order():
+    battery = Battery("BAT-1")
+    for event_type, party in [("sale.recorded", Party("customer", "c")), ("collection.logged", CENTRE),
+                              ("lot.dispatched", CENTRE), ("lot.received", Party("recycler", "r")),
+                              ("recovery.confirmed", Party("recycler", "r"))]:
+        battery.move(event_type, party, NOW, uuid.uuid4())
+    assert battery.state == "recycled"
+    assert [t.seq for t in battery.new_history] == [1, 2, 3, 4, 5]
+    assert [t.state for t in battery.new_history] == ["in_use", "collected", "in_transit", "at_recycler", "recycled"]
+
+
+@pytest.mark.parametrize("state", ["collected", "in_transit", "at_recycler", "recycled"])
+def test_a_returned_battery_cannot_be_collected_again(state):
+    battery = Battery("BAT-1", state=state, custodian=CENTRE, history_length=3)
+    with pytest.raises(AlreadyReturned):
+        battery.move("collection.logged", CENTRE, NOW, uuid.uuid4())
+    assert (battery.state, battery.history_length, battery.new_history) == (state, 3, [])
+
+
+def test_only_the_listed_transitions_exist():
+    states = [None, "in_use", "cancelled", "collected", "in_transit", "at_recycler", "recycled"]
+    types = {t for _, t in TRANSITIONS}
+    for state in states:
+        for event_type in types:
+            battery = Battery("B", state=state, custodian=CENTRE)
+            assert battery.can(event_type) == ((state, event_type) in TRANSITIONS)
+
+
+def test_a_transfer_from_someone_else_is_refused_and_changes_nothing():
+    battery = Battery("BAT-1", state="collected", custodian=CENTRE, history_length=2)
+    with pytest.raises(CustodyMismatch):
+        battery.transfer(Party("transporter", "other"), Party("transporter", "h"), NOW, uuid.uuid4())
+    assert battery.custodian == CENTRE and battery.new_history == []
+
+
+@pytest.mark.parametrize("contract,suspense", [("deposit", False), ("lease", False), ("deposit", True)])
+def test_postings_balance_and_cancellations_reverse_them_exactly(contract, suspense):
+    deposit = 0 if contract == "lease" else 5000
+    sale = postings.sale_item("S-1", "store-1", "BAT-1", contract, deposit, 800, "EUR", uuid.uuid4(), NOW, suspense)
+    PostingRequested.model_validate_json(sale.model_dump_json())  # the wire model's own checks agree
+    reversal = postings.cancellation(sale, uuid.uuid4(), NOW, "S-1")
+    assert {(l.account, l.debit, l.credit) for l in reversal.lines} == \
+        {(l.account, l.credit, l.debit) for l in sale.lines}
+    assert reversal.reverses == sale.posting_key
+
+
+def test_nothing_charged_posts_nothing():
+    assert postings.refund("BAT-1", "centre-7", 0, "EUR", uuid.uuid4(), NOW) is None
+
+
+@pytest.mark.parametrize("parts", [("refund", uuid.UUID(int=7)), ("rejected", "takeback.sales", 3, 17),
+                                   ("posting", "sale:S-1:BAT-ä")])
+def test_stable_ids_are_uuid5_of_their_parts(parts):
+    assert stable_id(*parts) == str(uuid.uuid5(NAMESPACE, ":".join(str(p) for p in parts)))

@@ -9,7 +9,7 @@ from infra.local.processes import Process
 
 KAFKA_VERSION = "4.4.0"  # newest release aiokafka 0.14 and faust-streaming 0.15 are tested against
 INFRA_DIR = Path(__file__).resolve().parents[1] / "kafka"
-HEAP = "-Xmx1g"
+HEAP = "-Xmx384m"  # a single local broker; keeps its resident memory under 500 MB
 
 
 def jars_dir(cache_dir: Path) -> Path:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import asyncpg
 
-from infra.local.topics import describe_cluster, ensure_topics
+from infra.local.probes import kafka_answers, postgres_answers
+from infra.local.topics import ensure_topics
 from infra.migrations.runner import upgrade
 from services.common.logging import configure_logging, get_logger
 from services.common.settings import get_settings
@@ -20,23 +20,6 @@ WAIT_TIMEOUT_S = 180.0
 POLL_S = 1.0
 
 log = get_logger(__name__)
-
-
-async def _postgres_answers(url: str) -> bool:
-    try:
-        connection = await asyncpg.connect(url, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
-        return False
-    await connection.close()
-    return True
-
-
-async def _kafka_answers(bootstrap: str) -> bool:
-    try:
-        await asyncio.wait_for(describe_cluster(bootstrap), timeout=10)
-    except Exception:  # any failure to reach the broker means "not up yet"
-        return False
-    return True
 
 
 def wait_for(what: str, check, timeout_s: float = WAIT_TIMEOUT_S) -> None:
@@ -51,8 +34,8 @@ def wait_for(what: str, check, timeout_s: float = WAIT_TIMEOUT_S) -> None:
 def main() -> None:
     s = get_settings()
     configure_logging(s.log_level, s.log_format, service="init")
-    wait_for("postgres", lambda: _postgres_answers(s.database_owner_url))
-    wait_for("kafka", lambda: _kafka_answers(s.kafka_bootstrap))
+    wait_for("postgres", lambda: postgres_answers(s.database_owner_url))
+    wait_for("kafka", lambda: kafka_answers(s.kafka_bootstrap))
     created = asyncio.run(ensure_topics(s.kafka_bootstrap, s.topic_partitions, s.topic_retention_ms))
     log.info("topics_ready", created=created)
     upgrade(s.database_owner_url)  # runs its own event loop, so not inside asyncio.run

@@ -12,7 +12,8 @@ import httpx
 
 from infra.local import kafka, postgres
 from infra.local.processes import Process
-from infra.local.topics import describe_cluster, ensure_topics
+from infra.local.probes import kafka_answers, postgres_answers
+from infra.local.topics import ensure_topics
 from infra.migrations.runner import upgrade
 from services.common.settings import Settings
 
@@ -74,17 +75,17 @@ class Stack:
 
     def _database_up(self) -> None:
         url = self.settings.database_url
-        if asyncio.run(_answers(url)):
+        if asyncio.run(postgres_answers(url)):
             self.say(f"postgres: using {_redact(url)}")
         else:
             cluster = self.local_cluster()
             cluster.ensure_initialised()
             cluster.start()
-            _wait(lambda: asyncio.run(_answers(cluster.superuser_url())), "postgres")
+            _wait(lambda: asyncio.run(postgres_answers(cluster.superuser_url())), "postgres")
             asyncio.run(_ensure_roles(cluster.superuser_url(), self.settings))
             self.say(f"postgres: local cluster on {cluster.host}:{cluster.port}")
         owner = self.settings.database_owner_url
-        upgrade(owner if asyncio.run(_answers(owner)) else url)
+        upgrade(owner if asyncio.run(postgres_answers(owner)) else url)
         self.say("postgres: migrations at head")
 
     def local_cluster(self) -> postgres.LocalCluster:
@@ -96,7 +97,7 @@ class Stack:
         props = kafka.server_properties(s.state_dir, s.kafka_bootstrap, s.kafka_controller_port, s.topic_partitions)
         cluster_id = kafka.ensure_formatted(libs, s.state_dir, props)
         kafka.start(self.kafka, libs, props)
-        _wait(lambda: asyncio.run(_kafka_answers(s.kafka_bootstrap)), "kafka")
+        _wait(lambda: asyncio.run(kafka_answers(s.kafka_bootstrap)), "kafka")
         created = asyncio.run(ensure_topics(s.kafka_bootstrap, s.topic_partitions, s.topic_retention_ms))
         self.say(f"kafka {kafka.KAFKA_VERSION}: cluster {cluster_id} on {s.kafka_bootstrap}"
                  + (f", created {len(created)} topics" if created else ""))
@@ -128,9 +129,9 @@ class Stack:
     def status(self) -> list[dict]:
         s = self.settings
         rows = [
-            {"part": "postgres", "healthy": asyncio.run(_answers(s.database_url)),
+            {"part": "postgres", "healthy": asyncio.run(postgres_answers(s.database_url)),
              "where": _redact(s.database_url), "pid": Process("postgres", self.run_dir, self.log_dir).pid()},
-            {"part": "kafka", "healthy": asyncio.run(_kafka_answers(s.kafka_bootstrap)),
+            {"part": "kafka", "healthy": asyncio.run(kafka_answers(s.kafka_bootstrap)),
              "where": s.kafka_bootstrap, "pid": self.kafka.pid()},
         ]
         for service in SERVICES:
@@ -158,23 +159,6 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-async def _answers(url: str) -> bool:
-    try:
-        connection = await asyncpg.connect(url, timeout=2)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
-        return False
-    await connection.close()
-    return True
-
-
-async def _kafka_answers(bootstrap: str) -> bool:
-    try:
-        await asyncio.wait_for(describe_cluster(bootstrap), timeout=5)
-    except Exception:  # any failure to reach the broker means "not healthy yet"
-        return False
-    return True
 
 
 async def _ensure_roles(superuser_url: str, settings: Settings) -> None:

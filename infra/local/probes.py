@@ -1,0 +1,25 @@
+"""Does a server answer? One probe per kind, shared by `takeback up` and the compose init."""
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from infra.local.topics import describe_cluster
+
+
+async def postgres_answers(url: str, timeout_s: float = 2.0) -> bool:
+    try:
+        connection = await asyncpg.connect(url, timeout=timeout_s)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+async def kafka_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    try:
+        await asyncio.wait_for(describe_cluster(bootstrap), timeout=timeout_s)
+    except Exception:  # any failure to reach the broker means "not up yet"
+        return False
+    return True

@@ -9,7 +9,9 @@ from infra.local.processes import Process
 
 KAFKA_VERSION = "4.4.0"  # newest release aiokafka 0.14 and faust-streaming 0.15 are tested against
 INFRA_DIR = Path(__file__).resolve().parents[1] / "kafka"
-HEAP = "-Xmx384m"  # a single local broker; keeps its resident memory under 500 MB
+# A single local broker: a small heap and bounded JVM areas keep it well under 500 MB resident.
+JVM_MEMORY = ("-Xms256m", "-Xmx256m", "-XX:MaxMetaspaceSize=96m", "-XX:ReservedCodeCacheSize=48m",
+              "-XX:MaxDirectMemorySize=128m", "-Xss512k")
 
 
 def jars_dir(cache_dir: Path) -> Path:
@@ -69,7 +71,7 @@ def server_properties(state_dir: Path, bootstrap: str, controller_port: int, par
 
 def _java(libs: Path, log_file: Path, *args: str) -> list[str]:
     return [
-        "java", HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        "java", *JVM_MEMORY, "-XX:+UseG1GC", "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={INFRA_DIR / 'log4j2.properties'}",
         f"-Dtakeback.kafka.logfile={log_file}",
         "-cp", f"{libs}/*", *args,

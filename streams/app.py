@@ -22,6 +22,28 @@ BATCH_SECONDS = Histogram("takeback_batch_seconds", "Time to apply one batch",
 BATCH_SIZE = Histogram("takeback_batch_events", "Events per batch", buckets=(1, 10, 50, 100, 500, 1000, 5000))
 
 
+RETRY_WAIT_MAX_S = 10.0
+
+
+async def apply_until_done(pool, messages: list[Message]):
+    """Apply the batch, waiting out a database outage; never hand an unapplied batch back.
+
+    `take_events` acknowledges a batch once the agent moves on, even when the
+    agent's body raised, so an error escaping here would commit offsets of
+    events never applied. Poison events are already isolated and rejected by
+    `apply_batch`; what reaches this loop is the database being away, and the
+    partition waits for it (nothing lost, nothing acknowledged early).
+    """
+    wait_s = 0.5
+    while True:
+        try:
+            return await apply_batch(pool, messages)
+        except Exception as error:  # the database is away or refused the batch: retry, do not ack
+            log.error("batch_retry_later", events=len(messages), error=repr(error), wait_s=wait_s)
+            await asyncio.sleep(wait_s)
+            wait_s = min(wait_s * 2, RETRY_WAIT_MAX_S)
+
+
 def create_app(settings: Settings, runtime: dict) -> faust.App:
     """`runtime` carries the pool and the relay once started (clients are made at start-up)."""
     datadir = settings.state_dir / "faust" / settings.streams_group
@@ -53,7 +75,7 @@ def create_app(settings: Settings, runtime: dict) -> faust.App:
             messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                                 e.message.value) for e in batch]
             started = time.perf_counter()
-            outcome = await apply_batch(runtime["pool"], messages)
+            outcome = await apply_until_done(runtime["pool"], messages)
             BATCH_SECONDS.observe(time.perf_counter() - started)
             BATCH_SIZE.observe(len(messages))
             for kind, count in outcome.applied.items():

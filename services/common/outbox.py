@@ -64,16 +64,17 @@ class Relay:
     async def run_forever(self) -> None:
         """Publish while holding the schema's advisory lock: one relay at a time keeps order."""
         while True:
-            async with self.pool.acquire() as holder:
-                if await holder.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self.schema}"):
-                    try:
-                        await self._publish_loop()
-                    finally:
-                        await holder.execute("SELECT pg_advisory_unlock(hashtext($1))", f"outbox:{self.schema}")
+            try:
+                async with self.pool.acquire() as holder:
+                    if await holder.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self.schema}"):
+                        await self._publish_loop(holder)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("outbox_relay_lost_database", schema=self.schema, error=str(error))
             await asyncio.sleep(1.0)
 
-    async def _publish_loop(self) -> None:
-        while True:
+    async def _publish_loop(self, holder: asyncpg.Connection) -> None:
+        """Publish while the lock's session lives; a lost session ends the loop (and the lock)."""
+        while not holder.is_closed():
             try:
                 sent = await self.publish_once()
             except (OSError, asyncpg.PostgresError) as error:
@@ -81,6 +82,7 @@ class Relay:
                 sent = 0
                 await asyncio.sleep(1.0)
             if sent < self.batch_max:
+                await holder.fetchval("SELECT 1")  # the lock's session is still there, or this raises
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll_s, IDLE_WAIT_MAX_S))

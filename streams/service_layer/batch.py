@@ -69,6 +69,9 @@ def decode(message: Message, now: datetime) -> Decoded:
 
 
 RETRYABLE = (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+# The database is away (refused, restarting, connection lost): nothing was applied; never a poison event.
+UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+               asyncpg.exceptions.OperatorInterventionError)
 
 
 async def apply_batch(pool: asyncpg.Pool, messages: list[Message]) -> Outcome:
@@ -77,15 +80,15 @@ async def apply_batch(pool: asyncpg.Pool, messages: list[Message]) -> Outcome:
     decoded = [decode(m, now) for m in messages]
     try:
         return await _in_transaction(pool, decoded)
-    except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
-        raise  # the database is away: nothing was applied; the batch is delivered again
+    except UNAVAILABLE:
+        raise  # the database is away: nothing was applied; the caller waits and tries again
     except Exception as error:  # a poison event: isolate it rather than stall the partition
         log.error("batch_failed_isolating", events=len(decoded), error=repr(error))
     total = Outcome()
     for item in decoded:
         try:
             outcome = await _in_transaction(pool, [item])
-        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+        except UNAVAILABLE:
             raise
         except Exception as error:
             log.error("event_failed", event_id=str(item.event_id), error=repr(error))

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
+import time
 
 from contracts import topics
 from infra.local.processes import Process
@@ -24,6 +26,12 @@ SELECT (SELECT count(*) FROM scheme.inbox) AS inbox,
        (SELECT md5(string_agg(concat_ws('|', serial, state, custodian_kind, custodian_id, deposit_refunded,
                                         history_length), ',' ORDER BY serial)) FROM scheme.batteries) AS batteries
 """
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 async def snapshot(pool) -> dict:
@@ -48,10 +56,14 @@ async def test_replaying_every_input_topic_from_offset_zero_changes_nothing(stac
     group = unique("replay")
     replay = Process(group, stack.run_dir, stack.log_dir)
     replay.start([sys.executable, "-m", "streams.worker"],
-                 env={"TAKEBACK_STREAMS_GROUP": group, "TAKEBACK_STREAMS_METRICS_PORT": "8191"})
+                 env={"TAKEBACK_STREAMS_GROUP": group, "TAKEBACK_STREAMS_METRICS_PORT": str(free_port())})
     try:
         everything = await lag(settings.kafka_bootstrap, group)  # a new group has read nothing yet
-        await caught_up(settings.kafka_bootstrap, group, timeout_s=max(120.0, everything / REPLAY_EVENTS_PER_S_MIN))
+        deadline = time.monotonic() + max(120.0, everything / REPLAY_EVENTS_PER_S_MIN)
+        while await lag(settings.kafka_bootstrap, group) > 0:
+            assert replay.pid() is not None, f"the replaying worker died; see {replay.log_file}"
+            assert time.monotonic() < deadline, "the replay did not catch up in time"
+            await asyncio.sleep(0.5)
     finally:
         replay.stop()
     assert await snapshot(pool) == before

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from services.common.logging import get_logger
 
@@ -70,6 +71,8 @@ class Relay:
                         await self._publish_loop(holder)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("outbox_relay_lost_database", schema=self.schema, error=str(error))
+            except Exception as error:  # the relay must outlive anything; what it did not mark it sends again
+                log.error("outbox_relay_failed", schema=self.schema, error=repr(error))
             await asyncio.sleep(1.0)
 
     async def _publish_loop(self, holder: asyncpg.Connection) -> None:
@@ -77,7 +80,7 @@ class Relay:
         while not holder.is_closed():
             try:
                 sent = await self.publish_once()
-            except (OSError, asyncpg.PostgresError) as error:
+            except (OSError, asyncpg.PostgresError, KafkaError) as error:  # the broker or database is away
                 log.warning("outbox_relay_retry", schema=self.schema, error=str(error))
                 sent = 0
                 await asyncio.sleep(1.0)

@@ -48,7 +48,7 @@ class Service:
 
 SERVICES = (
     Service("streams", "streams.worker", "streams_metrics_port", "streams_workers"),
-    Service("ledger", "services.ledger.entrypoints.worker", "ledger_metrics_port"),
+    Service("ledger", "services.ledger.entrypoints.worker", "ledger_metrics_port", "ledger_workers"),
     Service("gateway", "services.gateway.entrypoints.server", "http_port"),
 )
 

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     http_port: int = 8080
     streams_metrics_port: int = 8091
     streams_workers: int = Field(default=2, ge=1, le=32)  # processes in the consumer group (one per core)
+    ledger_workers: int = Field(default=2, ge=1, le=32)  # posting workers in the ledger's consumer group
     streams_group: str = "takeback-streams"  # the faust app id, which is also its consumer group
     ledger_metrics_port: int = 8092
 

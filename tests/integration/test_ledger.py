@@ -17,7 +17,7 @@ from contracts.postings import PostingRequested, entry_id_for
 from services.ledger.domain.journal import posted_event_id_for
 from services.ledger.service_layer import balances, post
 from tests.conftest import send, unique, wait_for
-from tests.integration.ledger_support import ask, ledger_worker  # noqa: F401  (a fixture)
+from tests.integration.ledger_support import LEDGER_SERVICE, ask, ledger_worker  # noqa: F401  (a fixture)
 
 ACCOUNTS = ("cash", "bank", "sales", "fees")
 
@@ -207,5 +207,6 @@ async def test_a_malformed_posting_is_kept_and_does_not_stall_its_partition(pool
     await wait_for(lambda: pool.fetchval("SELECT 1 FROM ledger.entries WHERE posting_key = $1", posting.posting_key))
     kept = await pool.fetchrow("SELECT value, error FROM ledger.unpostable WHERE key = $1", poison_key)
     assert kept["value"] == b'{"posting_key": 1.5' and kept["error"].startswith("malformed_posting")
-    metrics = httpx.get(f"http://127.0.0.1:{settings.ledger_metrics_port}/metrics").text
+    metrics = "".join(httpx.get(f"http://127.0.0.1:{port}/metrics").text  # whichever worker held the partition
+                      for _, port, _ in LEDGER_SERVICE.instances(settings))
     assert 'takeback_ledger_unpostable_total{reason="malformed_posting"}' in metrics

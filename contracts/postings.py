@@ -42,10 +42,7 @@ class PostingRequested(BaseModel):
 
     @model_validator(mode="after")
     def _balanced(self) -> "PostingRequested":
-        totals: dict[str, int] = {}
-        for line in self.lines:
-            totals[line.currency] = totals.get(line.currency, 0) + line.debit - line.credit
-        unbalanced = sorted(c for c, total in totals.items() if total != 0)
+        unbalanced = unbalanced_currencies(self.lines)
         if unbalanced:
             raise ValueError(f"debits must equal credits per currency; off in {', '.join(unbalanced)}")
         return self
@@ -53,6 +50,14 @@ class PostingRequested(BaseModel):
     @property
     def entry_id(self) -> uuid.UUID:
         return entry_id_for(self.posting_key)
+
+
+def unbalanced_currencies(lines: list[PostingLine]) -> list[str]:
+    """The currencies in which debits and credits differ: none for a posting that balances."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.currency] = totals.get(line.currency, 0) + line.debit - line.credit
+    return sorted(currency for currency, total in totals.items() if total != 0)
 
 
 def entry_id_for(posting_key: str) -> uuid.UUID:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from contracts.postings import PostingLine, PostingRequested
+from contracts.postings import PostingLine, PostingRequested, unbalanced_currencies
 
 
 def _line(account: str, currency: str, debit: int = 0, credit: int = 0) -> PostingLine:
@@ -15,10 +15,7 @@ def _line(account: str, currency: str, debit: int = 0, credit: int = 0) -> Posti
 
 def _posting(**fields) -> PostingRequested:
     """Built from amounts the contract models already validated; balanced by construction (asserted)."""
-    totals: dict[str, int] = {}
-    for line in fields["lines"]:
-        totals[line.currency] = totals.get(line.currency, 0) + line.debit - line.credit
-    assert all(total == 0 for total in totals.values()), "a posting balances per currency"
+    assert not unbalanced_currencies(fields["lines"]), "a posting balances per currency"
     assert len(fields["lines"]) >= 2, "a posting has two lines or more"
     fields.setdefault("reverses", None)
     return PostingRequested.model_construct(**fields)

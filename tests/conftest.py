@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from datetime import datetime, timezone
@@ -82,6 +83,13 @@ async def wait_for(check, timeout_s: float = WAIT_TIMEOUT_S, interval_s: float =
             return value
         await asyncio.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s} s (last value {value!r})")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def unique(prefix: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import httpx
 
 from infra.local.topics import describe_cluster
 
@@ -23,3 +24,11 @@ async def kafka_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
     except Exception:  # any failure to reach the broker means "not up yet"
         return False
     return True
+
+
+def service_healthy(port: int, host: str = "127.0.0.1") -> bool:
+    """A service of ours answers 200 on /healthz."""
+    try:
+        return httpx.get(f"http://{host}:{port}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False

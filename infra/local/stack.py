@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import asyncpg
-import httpx
 
 from infra.local import kafka, postgres
 from infra.local.processes import Process
-from infra.local.probes import kafka_answers, postgres_answers
+from infra.local.probes import kafka_answers, postgres_answers, service_healthy
 from infra.local.topics import ensure_topics
 from infra.migrations.runner import upgrade
 from services.common.settings import Settings
@@ -106,7 +105,7 @@ class Stack:
         for name, port, env in service.instances(self.settings):
             process = Process(name, self.run_dir, self.log_dir)
             process.start([sys.executable, "-m", service.module], env=env)
-            _wait(lambda: _healthy(port) or _died(process), name)
+            _wait(lambda: service_healthy(port) or _died(process), name)
             if process.pid() is None:
                 raise RuntimeError(f"{name} exited at start; see {process.log_file}")
             self.say(f"{name}: healthy on port {port}")
@@ -136,7 +135,7 @@ class Stack:
         ]
         for service in SERVICES:
             for name, port, _ in service.instances(s):
-                rows.append({"part": name, "healthy": _healthy(port), "where": f"{s.http_host}:{port}",
+                rows.append({"part": name, "healthy": service_healthy(port), "where": f"{s.http_host}:{port}",
                              "pid": Process(name, self.run_dir, self.log_dir).pid()})
         return rows
 
@@ -152,13 +151,6 @@ def _wait(check, what: str, timeout_s: float = READY_TIMEOUT_S) -> None:
 
 def _died(process: Process) -> bool:
     return process.pid() is None
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def _ensure_roles(superuser_url: str, settings: Settings) -> None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import asyncpg
-import httpx
 import pytest
 
 from contracts.postings import PostingRequested, entry_id_for
+from infra.local.probes import service_healthy
 from infra.local.stack import SERVICES, Stack
 from services.ledger.domain.journal import posted_event_id_for
 
@@ -35,22 +35,15 @@ def ledger_worker(stack, settings):
         process.stop()
 
 
-def worker_healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def ensure_worker(settings):
     """The stack's ledger worker if it runs, else one started here; returns the process to stop, or None."""
     port = LEDGER_SERVICE.port(settings)
-    if worker_healthy(port):
+    if service_healthy(port):
         return None
     process = Stack(settings, say=lambda message: None).process(LEDGER_SERVICE)
     process.start([sys.executable, "-m", LEDGER_SERVICE.module])
     deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
-    while not worker_healthy(port):
+    while not service_healthy(port):
         assert process.pid() is not None, f"the ledger worker exited; see {process.log_file}"
         assert time.monotonic() < deadline, "the ledger worker did not become healthy"
         time.sleep(0.2)

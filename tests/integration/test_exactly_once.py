@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import time
 
 from contracts import topics
 from infra.local.processes import Process
 from infra.local.stack import SERVICES
-from tests.conftest import envelope, unique, wait_for
+from tests.conftest import envelope, free_port, unique, wait_for
 from tests.integration.consumers import caught_up, lag
 
 REPLAY_EVENTS_PER_S_MIN = 300  # the slowest replay this test waits for, on a loaded 2-core machine
@@ -26,12 +25,6 @@ SELECT (SELECT count(*) FROM scheme.inbox) AS inbox,
        (SELECT md5(string_agg(concat_ws('|', serial, state, custodian_kind, custodian_id, deposit_refunded,
                                         history_length), ',' ORDER BY serial)) FROM scheme.batteries) AS batteries
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def snapshot(pool) -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,17 +22,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.common.settings import PROJECT_ROOT
 from services.gateway.adapters.key_repository import PostgresKeyRepository
 from services.gateway.service_layer.keys import create_key, revoke_key
-from tests.conftest import envelope, unique
+from tests.conftest import envelope, free_port, unique
 
 TEST_BODY_MAX_BYTES = 64 * 1024
 START_TIMEOUT_S = 30.0
 CONSUME_TIMEOUT_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,16 @@
-"""Internal wire schema: a posting the scheme asks the ledger to make.
+"""Internal wire schema: the postings the scheme asks the ledger to make.
 
-Travels on `takeback.internal.postings`, key = `posting_key`. The key is
-deterministic (derived from the cause), so the same posting asked twice is
-posted once. Lines follow contract section 5.
+Travels on `takeback.internal.postings` in one of two shapes:
+
+- one `PostingRequested`, key = its `posting_key`;
+- a `PostingBatch` (`{"postings": [...]}`, at most `POSTINGS_PER_MESSAGE_MAX`),
+  key = the batch's id. The stream workers send these: one message for the
+  postings of one applied batch of events instead of one message each, which
+  removes an outbox row, a produce and a consume per posting.
+
+Posting keys are deterministic (derived from the cause), so the same posting
+asked twice, alone or in any batch, is posted once. Lines follow contract
+section 5.
 """
 from __future__ import annotations
 
@@ -14,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 POSTING_KINDS = ("sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery")
 POSTING_NAMESPACE = uuid.UUID("6f1d9a57-2a52-4c43-9d8e-1c6a3e0b7d21")
+POSTINGS_PER_MESSAGE_MAX = 250  # a message of at most about 100 kB
 
 
 class PostingLine(BaseModel):
@@ -50,6 +59,12 @@ class PostingRequested(BaseModel):
     @property
     def entry_id(self) -> uuid.UUID:
         return entry_id_for(self.posting_key)
+
+
+class PostingBatch(BaseModel):
+    """Several postings in one message; each is posted (or refused) on its own."""
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    postings: list[PostingRequested] = Field(min_length=1, max_length=POSTINGS_PER_MESSAGE_MAX)
 
 
 def unbalanced_currencies(lines: list[PostingLine]) -> list[str]:

@@ -1,7 +1,10 @@
-"""Peak resident memory (VmHWM) of the stack's processes, from /proc."""
+"""Peak resident memory (VmHWM) and CPU time of the stack's processes, from /proc."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 def _peak_kb(pid: int) -> int:
@@ -21,15 +24,45 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _stack_pids(run_dir: Path) -> dict[str, int]:
+    pids = {}
+    for pid_file in sorted(run_dir.glob("*.pid")):
+        try:
+            pids[pid_file.stem] = int(pid_file.read_text().strip())
+        except ValueError:
+            continue
+    return pids
+
+
 def peak_rss_mb(run_dir: Path) -> dict[str, float]:
     """Per process name; for PostgreSQL the largest of its server processes."""
     peaks: dict[str, float] = {}
-    for pid_file in sorted(run_dir.glob("*.pid")):
-        try:
-            pid = int(pid_file.read_text().strip())
-        except ValueError:
-            continue
+    for name, pid in _stack_pids(run_dir).items():
         kb = max([_peak_kb(pid), *(_peak_kb(c) for c in _children(pid))])
         if kb:
-            peaks[pid_file.stem] = round(kb / 1024, 1)
+            peaks[name] = round(kb / 1024, 1)
     return peaks
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User + system time of the process, plus that of its children it has waited for."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0
+    return sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+
+
+def cpu_ticks(run_dir: Path) -> dict[str, int]:
+    """CPU ticks so far of each process of the stack and its live children (PostgreSQL's backends)."""
+    return {name: _cpu_ticks(pid) + sum(_cpu_ticks(c) for c in _children(pid))
+            for name, pid in _stack_pids(run_dir).items()}
+
+
+def own_cpu_ticks() -> int:
+    return _cpu_ticks(os.getpid())
+
+
+def cpu_seconds(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    """CPU seconds each process used between two readings (an exited backend's time is in the postmaster's)."""
+    return {name: round(max(0, after[name] - before.get(name, 0)) / TICKS_PER_S, 2) for name in after}

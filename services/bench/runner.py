@@ -9,7 +9,7 @@ from typing import Callable
 import asyncpg
 
 from services.bench import ceilings, scenario
-from services.bench.memory import peak_rss_mb
+from services.bench.memory import cpu_seconds, cpu_ticks, own_cpu_ticks, peak_rss_mb
 from services.common.outbox import create_producer
 from services.common.settings import Settings
 
@@ -33,12 +33,15 @@ class Bench:
         await producer.start()
         sent: list[tuple[str, bytes]] = []
         self.events = 0
+        run_dir = self.settings.state_dir / "run"
         try:
+            ticks_before, own_before = cpu_ticks(run_dir), own_cpu_ticks()
             started = time.perf_counter()
             await self._waves(pool, producer, sent)
             expected = scenario.expected_entries(self.batteries)
             await self._wait(pool, "ledger entries posted", [self._entries(pool)], expected)
             elapsed = time.perf_counter() - started
+            cpu = cpu_seconds({**ticks_before, "bench": own_before}, {**cpu_ticks(run_dir), "bench": own_cpu_ticks()})
             p50, p95, p99 = await self._latency(pool)
         finally:
             await producer.stop()
@@ -60,7 +63,9 @@ class Bench:
             "share_of_lower_ceiling": round(throughput / min(kafka, postgres), 3),
             "journal_entries": scenario.expected_entries(self.batteries),
             "ceiling_sample_events": len(sent),
-            "peak_rss_mb": peak_rss_mb(self.settings.state_dir / "run"),
+            "peak_rss_mb": peak_rss_mb(run_dir),
+            "cpu_seconds": cpu,
+            "cpu_ms_per_event": round(sum(cpu.values()) * 1000 / events, 3),
         }
 
     async def _waves(self, pool, producer, sent: list) -> None:

@@ -31,6 +31,7 @@ def bench(batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="batter
     if as_json:
         print_json(result)
         return
-    rows = [[k, v] for k, v in result.items() if k != "peak_rss_mb"]
-    rows += [[f"peak_rss_mb {name}", mb] for name, mb in result["peak_rss_mb"].items()]
+    per_process = ("peak_rss_mb", "cpu_seconds")
+    rows = [[k, v] for k, v in result.items() if k not in per_process]
+    rows += [[f"{measure} {name}", value] for measure in per_process for name, value in result[measure].items()]
     console.print(table("takeback bench", ["measure", "value"], rows))

@@ -1,9 +1,14 @@
 """Transactional outbox: rows written with the state change, published by a relay.
 
-The relay reads unpublished rows in order, produces them with an idempotent
-producer (acks=all), waits for every acknowledgement, then marks them published.
-A crash between produce and mark re-publishes the same event ids: consumers
-deduplicate on event_id, as the contract asks of everyone.
+Each row records the transaction that wrote it (`txid`). The relay publishes in
+windows of transactions (revision 0007): the rows of the transactions visible in
+the window's snapshot and not in the last done snapshot, in `seq` order. It
+produces them with an idempotent producer (acks=all), waits for every
+acknowledgement, then moves its one cursor row on; no outbox row is ever
+updated. A transaction still running when a window is taken falls in a later
+window, so nothing is skipped. A crash between produce and cursor re-publishes
+the same event ids: consumers deduplicate on event_id, as the contract asks of
+everyone.
 """
 from __future__ import annotations
 
@@ -94,21 +99,48 @@ class Relay:
 
     async def publish_once(self) -> int:
         async with self.pool.acquire() as connection:
+            done, window, after_seq = await connection.fetchrow(
+                f"SELECT done_snapshot::text, window_snapshot::text, after_seq FROM {self.schema}.outbox_relay")
+            if window is None:  # a new window: every transaction that has ended by now
+                window, after_seq = await connection.fetchval("SELECT pg_current_snapshot()::text"), 0
             rows = await connection.fetch(
                 f"""SELECT seq, topic, key, value FROM {self.schema}.outbox
-                    WHERE published_at IS NULL ORDER BY seq LIMIT $1""",
-                self.batch_max,
+                     WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot) AND txid < pg_snapshot_xmax($2::text::pg_snapshot)
+                       AND pg_visible_in_snapshot(txid, $2::text::pg_snapshot)
+                       AND NOT pg_visible_in_snapshot(txid, $1::text::pg_snapshot)
+                       AND seq > $3
+                     ORDER BY seq LIMIT $4""",
+                done, window, after_seq, self.batch_max,
             )
             if not rows:
-                return 0
+                if after_seq:  # the window was partly sent before: it is done now
+                    await self._move_cursor(connection, window, None, 0)
+                return 0  # an empty window moves nothing (no write while idle)
             futures = [
                 await self.producer.send(row["topic"], value=row["value"], key=row["key"].encode())
                 for row in rows
             ]
             await asyncio.gather(*futures)
-            await connection.execute(
-                f"UPDATE {self.schema}.outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                [row["seq"] for row in rows],
-            )
+            if len(rows) < self.batch_max:  # the window is sent
+                await self._move_cursor(connection, window, None, 0)
+            else:  # more in this window: remember how far
+                await self._move_cursor(connection, done, window, rows[-1]["seq"])
         self.published += len(rows)
         return len(rows)
+
+    async def backlog(self) -> int:
+        """Rows not published yet: not in the done snapshot, nor in the part of the window already sent."""
+        return await self.pool.fetchval(
+            f"""SELECT count(*) FROM {self.schema}.outbox o, {self.schema}.outbox_relay r
+                 WHERE o.txid >= pg_snapshot_xmin(r.done_snapshot)
+                   AND NOT pg_visible_in_snapshot(o.txid, r.done_snapshot)
+                   AND NOT (r.window_snapshot IS NOT NULL AND pg_visible_in_snapshot(o.txid, r.window_snapshot)
+                            AND o.seq <= r.after_seq)""")
+
+    async def _move_cursor(self, connection: asyncpg.Connection, done: str, window: str | None,
+                           after_seq: int) -> None:
+        await connection.execute(
+            f"""UPDATE {self.schema}.outbox_relay
+                   SET done_snapshot = $1::text::pg_snapshot, window_snapshot = $2::text::pg_snapshot, after_seq = $3,
+                       updated_at = now()""",
+            done, window, after_seq)

@@ -144,6 +144,7 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
         if item.event_id is not None:
             seen[item.event_id] = item.content_hash
     await repository.save(connection, state)
+    state.outbox.extend(events_out.postings_requested(state.postings))
     outcome.outbox = await write_outbox(connection, "scheme", state.outbox)
     return outcome
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import uuid
 from datetime import datetime, timezone
 
+import orjson
+
 from contracts import topics
-from contracts.postings import PostingRequested
+from contracts.postings import POSTINGS_PER_MESSAGE_MAX, PostingRequested
 from services.common.outbox import OutboxMessage
 
 NAMESPACE = uuid.UUID("0b4f3e64-8d6c-4f0e-9a55-3f5e0c1d2b7a")
@@ -32,7 +33,7 @@ def _message(event_type: str, event_id: str, key: str, data: dict) -> OutboxMess
         "event_id": str(event_id), "type": event_type, "version": 1,
         "occurred_at": datetime.now(timezone.utc).isoformat(), "source": SOURCE, "data": data,
     }
-    value = json.dumps(envelope, separators=(",", ":"), default=str).encode()
+    value = orjson.dumps(envelope, default=str)  # Decimal masses as strings, as before
     return OutboxMessage(event_id, topics.TOPIC_OF_TYPE[event_type], key, value)
 
 
@@ -61,6 +62,16 @@ def event_rejected(rejection_id: uuid.UUID, rejected_event_id: uuid.UUID | None,
         "partition": partition, "offset": offset, "reason": reason, "message": message, "original": original})
 
 
-def posting_requested(posting: PostingRequested) -> OutboxMessage:
-    return OutboxMessage(stable_id("posting", posting.posting_key), topics.POSTINGS, posting.posting_key,
-                         posting.model_dump_json().encode())
+def postings_requested(postings: list[PostingRequested]) -> list[OutboxMessage]:
+    """The batch's postings as `PostingBatch` messages of at most POSTINGS_PER_MESSAGE_MAX each.
+
+    A message's id and key derive from the posting keys it carries (unique in
+    the scheme), so the same postings make the same message.
+    """
+    messages = []
+    for start in range(0, len(postings), POSTINGS_PER_MESSAGE_MAX):
+        chunk = postings[start:start + POSTINGS_PER_MESSAGE_MAX]
+        message_id = stable_id("postings", chunk[0].posting_key, chunk[-1].posting_key, len(chunk))
+        value = b'{"postings":[' + b",".join(p.model_dump_json().encode() for p in chunk) + b"]}"
+        messages.append(OutboxMessage(message_id, topics.POSTINGS, message_id, value))
+    return messages

@@ -28,8 +28,7 @@ def open_discrepancy(state: BatchState, kind: str, subject: str, details: dict, 
 
 def post(state: BatchState, posting) -> None:
     if posting is not None:
-        state.postings.append(posting)
-        state.outbox.append(events_out.posting_requested(posting))
+        state.postings.append(posting)  # sent to the ledger together, once the batch is applied
 
 
 def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:

@@ -210,3 +210,39 @@ async def test_a_malformed_posting_is_kept_and_does_not_stall_its_partition(pool
     metrics = "".join(httpx.get(f"http://127.0.0.1:{port}/metrics").text  # whichever worker held the partition
                       for _, port, _ in LEDGER_SERVICE.instances(settings))
     assert 'takeback_ledger_unpostable_total{reason="malformed_posting"}' in metrics
+
+
+async def test_a_batch_of_postings_posts_each_and_keeps_the_one_that_is_malformed(pool, producer, ledger_worker):
+    run = uuid.uuid4().hex[:12]
+    good = [requested(run, n, [("cash", "EUR", 3 + n, 0), ("fees", "EUR", 0, 3 + n)]) for n in range(2)]
+    async with pool.acquire() as connection:
+        await ask(connection, good)
+    bad = json.loads(good[0].model_dump_json()) | {"posting_key": f"{run}:bad", "lines": []}
+    items = [json.loads(good[0].model_dump_json()), bad, json.loads(good[1].model_dump_json())]
+    key = unique("postings")
+    await producer.send_and_wait(topics.POSTINGS, json.dumps({"postings": items}).encode(), key=key.encode())
+    await wait_for(lambda: pool.fetchrow("SELECT error FROM ledger.unpostable WHERE key = $1", key))
+    posted = await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE posting_key = ANY($1::text[])",
+                                 [p.posting_key for p in good])
+    kept = await pool.fetchval("SELECT error FROM ledger.unpostable WHERE key = $1", key)
+    assert posted == 2
+    assert kept.startswith("malformed_posting") and "postings[1]" in kept and "lines" in kept
+
+
+async def test_a_batch_of_postings_sent_again_posts_nothing_twice(pool, producer, ledger_worker):
+    run = uuid.uuid4().hex[:12]
+    postings = [requested(run, n, [("cash", "EUR", 10 + n, 0), ("fees", "EUR", 0, 10 + n)]) for n in range(3)]
+    async with pool.acquire() as connection:
+        await ask(connection, postings)
+    value = b'{"postings":[' + b",".join(p.model_dump_json().encode() for p in postings) + b"]}"
+    for _ in range(2):
+        await producer.send_and_wait(topics.POSTINGS, value, key=unique("postings").encode())
+    keys = [p.posting_key for p in postings]
+    await wait_for(lambda: _count_is(pool, keys, 3))
+    assert await pool.fetchval("SELECT count(*) FROM ledger.lines l JOIN ledger.entries e USING (entry_id) "
+                               "WHERE e.posting_key = ANY($1::text[])", keys) == 6
+
+
+async def _count_is(pool, keys: list[str], expected: int) -> bool:
+    return await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE posting_key = ANY($1::text[])",
+                               keys) == expected

@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from contracts import topics
 from services.common.outbox import OutboxMessage
 from services.ledger.domain.journal import Entry
@@ -29,7 +31,7 @@ def entry_posted(entry: Entry, posted_at: datetime) -> OutboxMessage:
                        "currency": line.currency} for line in entry.lines],
         },
     }
-    value = json.dumps(event, separators=(",", ":")).encode()
+    value = orjson.dumps(event)
     return OutboxMessage(entry.posted_event_id, topics.LEDGER, str(entry.entry_id), value)
 
 

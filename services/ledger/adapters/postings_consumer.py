@@ -23,7 +23,10 @@ from services.ledger.domain.batch import PostingMessage
 
 log = get_logger(__name__)
 GROUP_ID = "takeback-ledger"
-FETCH_BYTES_MAX = 8 * 1024 * 1024
+# A batch is bounded by messages (batch_max) and by bytes: a message may carry up to 250 postings,
+# so about 2,500 postings a partition and 5,000 a fetch.
+FETCH_BYTES_MAX = 2 * 1024 * 1024
+PARTITION_FETCH_BYTES_MAX = 1024 * 1024
 
 
 class _WaitForBatch(ConsumerRebalanceListener):
@@ -48,6 +51,7 @@ class PostingsConsumer:
             bootstrap_servers=bootstrap, group_id=GROUP_ID, client_id="takeback-ledger",
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
             max_poll_records=batch_max, fetch_max_bytes=FETCH_BYTES_MAX,
+            max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
         )
 
     async def start(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.ledger.domain.errors import PostingKeyConflict, PostingRefused
-from services.ledger.domain.journal import Entry, read_posting
+from services.ledger.domain.journal import Entry, read_message
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,11 @@ class Batch:
                                                      entry.posting_key))
 
     def refuse(self, message: PostingMessage, refusal: PostingRefused) -> None:
+        """One record per message: a second refusal in the same message (a batch) adds its error to it."""
+        for index, kept in enumerate(self.unpostable):
+            if kept.message is message:
+                self.unpostable[index] = Unpostable(message, kept.reason, f"{kept.error}; {refusal}")
+                return
         self.unpostable.append(Unpostable(message, refusal.reason, str(refusal)))
 
     def refuse_posted(self, entry: Entry) -> None:
@@ -68,12 +73,11 @@ class Batch:
 def sort_messages(messages: list[PostingMessage]) -> Batch:
     batch = Batch()
     for message in messages:
-        try:
-            entry = read_posting(message.key, message.value)
-        except PostingRefused as refusal:
+        entries, refusals = read_message(message.key, message.value)
+        for refusal in refusals:
             batch.refuse(message, refusal)
-            continue
-        batch.add(entry, message)
+        for entry in entries:
+            batch.add(entry, message)
     return batch
 
 

@@ -12,11 +12,15 @@ from functools import cached_property
 
 from pydantic import ValidationError
 
-from contracts.postings import POSTING_NAMESPACE, PostingRequested, entry_id_for
+from contracts.postings import (
+    POSTING_NAMESPACE, POSTINGS_PER_MESSAGE_MAX, PostingBatch, PostingRequested, entry_id_for,
+)
 from contracts.types import ACCOUNT_LENGTH_MAX, MONEY_MINOR_UNITS_MAX
-from services.ledger.domain.errors import KeyMismatch, MalformedPosting, UnbalancedEntry
+from services.ledger.domain.errors import KeyMismatch, MalformedPosting, PostingRefused, UnbalancedEntry
 
 POSTING_VALUE_BYTES_MAX = 64 * 1024  # a posting has at most 16 lines: anything bigger is not one
+BATCH_VALUE_BYTES_MAX = POSTING_VALUE_BYTES_MAX * POSTINGS_PER_MESSAGE_MAX // 8
+BATCH_PREFIX = b'{"postings"'  # how a `PostingBatch` begins, as the scheme writes it
 ACCOUNT_PATTERN = re.compile(rf"[A-Za-z0-9._:-]{{1,{ACCOUNT_LENGTH_MAX}}}")  # contract section 5 names
 
 
@@ -109,6 +113,39 @@ def read_posting(key: bytes | None, value: bytes | None) -> Entry:
     if message_key != request.posting_key:
         raise KeyMismatch(f"message key {message_key!r} is not the posting key", request.posting_key)
     return entry_from_request(request)
+
+
+def read_message(key: bytes | None, value: bytes | None) -> tuple[list[Entry], list[PostingRefused]]:
+    """The entries a message asks for (one posting, or a `PostingBatch`), and what in it is refused.
+
+    In a batch, each posting stands alone: a malformed one is refused (named by
+    its index) and the others are posted. A batch that is not one at all (not
+    JSON, no list of postings) is refused whole.
+    """
+    if not value or not value.lstrip().startswith(BATCH_PREFIX):
+        try:
+            return [read_posting(key, value)], []
+        except PostingRefused as refusal:
+            return [], [refusal]
+    if len(value) > BATCH_VALUE_BYTES_MAX:
+        return [], [MalformedPosting(f"the value has {len(value)} bytes, more than {BATCH_VALUE_BYTES_MAX}")]
+    try:
+        return [entry_from_request(r) for r in PostingBatch.model_validate_json(value).postings], []
+    except ValidationError:
+        pass  # find which postings are at fault; post the others
+    try:
+        items = json.loads(value)["postings"]
+        assert isinstance(items, list) and 0 < len(items) <= POSTINGS_PER_MESSAGE_MAX
+    except (ValueError, KeyError, TypeError, AssertionError):
+        return [], [MalformedPosting(f"not a posting batch: postings must be a list of 1 to "
+                                     f"{POSTINGS_PER_MESSAGE_MAX} postings")]
+    entries, refused = [], []
+    for index, item in enumerate(items):
+        try:
+            entries.append(entry_from_request(PostingRequested.model_validate_json(json.dumps(item))))
+        except ValidationError as error:
+            refused.append(MalformedPosting(f"postings[{index}]: {_first_errors(error)}"))
+    return entries, refused
 
 
 def movements(entries: list[Entry]) -> dict[tuple[str, str], tuple[int, int]]:

@@ -47,9 +47,13 @@ async def post(pool: asyncpg.Pool, requests: list[PostingRequested]) -> PostingO
 
 async def post_messages(pool: asyncpg.Pool, messages: list[PostingMessage]) -> PostingOutcome:
     """Post what the postings topic delivered; what cannot be posted is stored, with its error."""
+    batch = None
     try:
-        return await post_batch(pool, sort_messages(messages))
+        batch = sort_messages(messages)
+        return await post_batch(pool, batch)
     except DATA_ERRORS as error:
+        if len(messages) == 1 and batch is not None and len(batch.entries) > 1:  # a batch of postings: one posting at a time
+            return await _post_one_by_one(pool, messages[0], batch)
         if len(messages) == 1:
             return await _store_refused(pool, messages[0], error)
         log.warning("ledger_batch_split", messages=len(messages), error=str(error))
@@ -90,7 +94,25 @@ async def _refuse_conflicts(connection: asyncpg.Connection, batch: Batch, seen: 
     return len(conflicts)
 
 
-async def _store_refused(pool: asyncpg.Pool, message: PostingMessage, error: Exception) -> PostingOutcome:
+async def _post_one_by_one(pool: asyncpg.Pool, message: PostingMessage, batch: Batch) -> PostingOutcome:
+    """Post each posting of one message alone; those the database refuses are stored with the message."""
+    outcome = PostingOutcome([], 0, [])
+    if batch.unpostable:
+        refusals = Batch()
+        refusals.unpostable.extend(batch.unpostable)
+        outcome = await post_batch(pool, refusals)
+    for entry in batch.entries:
+        single = Batch()
+        single.add(entry, message)
+        try:
+            outcome = outcome + await post_batch(pool, single)
+        except DATA_ERRORS as error:
+            outcome = outcome + await _store_refused(pool, message, f"{entry.posting_key}: {error}")
+    return outcome + PostingOutcome([], batch.repeats, [])
+
+
+async def _store_refused(pool: asyncpg.Pool, message: PostingMessage, error: Exception | str) -> PostingOutcome:
+    """Keep the message in `ledger.unpostable` (once per offset) with why the database refused it."""
     batch = Batch()
-    batch.refuse(message, RefusedByDatabase(f"{type(error).__name__}: {error}"))
+    batch.refuse(message, RefusedByDatabase(error if isinstance(error, str) else f"{type(error).__name__}: {error}"))
     return await post_batch(pool, batch)

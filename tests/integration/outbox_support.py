@@ -1,0 +1,43 @@
+"""An outbox of its own for a test: the same tables as the scheme's, in a throwaway schema."""
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from services.common.outbox import OutboxMessage, write
+from tests.conftest import unique
+
+TOPIC = "takeback.test.relay"
+
+
+async def create_outbox_schema(superuser_url: str) -> str:
+    schema = unique("relaytest").replace("-", "_")
+    admin = await asyncpg.connect(superuser_url)
+    try:
+        await admin.execute(f"""
+            CREATE SCHEMA {schema};
+            CREATE TABLE {schema}.outbox (LIKE scheme.outbox INCLUDING ALL);
+            CREATE TABLE {schema}.outbox_relay (LIKE scheme.outbox_relay INCLUDING ALL);
+            INSERT INTO {schema}.outbox_relay (done_snapshot) SELECT pg_current_snapshot();
+            GRANT USAGE ON SCHEMA {schema} TO takeback;
+            GRANT SELECT, INSERT ON {schema}.outbox TO takeback;
+            GRANT SELECT, UPDATE ON {schema}.outbox_relay TO takeback;
+            GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO takeback""")
+    finally:
+        await admin.close()
+    return schema
+
+
+async def drop_outbox_schema(superuser_url: str, schema: str) -> None:
+    admin = await asyncpg.connect(superuser_url)
+    try:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await admin.close()
+
+
+async def add(connection, schema: str, value: bytes = b'{"n": 1}') -> str:
+    event_id = str(uuid.uuid4())
+    await write(connection, schema, [OutboxMessage(event_id, TOPIC, "k", value)])
+    return event_id

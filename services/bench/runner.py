@@ -21,6 +21,18 @@ STATE_AFTER = {"sales": "in_use", "collections": "collected", "dispatches": "in_
                "receipts": "at_recycler", "recoveries": "recycled"}
 
 
+def interleave(parts: list[list]) -> list:
+    """The stages of a wave mixed evenly, as a day's traffic mixes sales, collections and lots.
+
+    Each stage keeps its own order; a stage of 500 sales is spread over the wave
+    instead of arriving as one burst of 5,000 postings.
+    """
+    placed = [((index + 0.5) / len(part), stage, item) for stage, part in enumerate(parts)
+              for index, item in enumerate(part)]
+    placed.sort(key=lambda p: (p[0], p[1]))
+    return [item for _, _, item in placed]
+
+
 class Bench:
     def __init__(self, settings: Settings, batteries: int, rate: float, progress: Callable[[str, int, int], None]):
         self.settings, self.batteries, self.rate, self.progress = settings, batteries, rate, progress
@@ -74,12 +86,13 @@ class Bench:
                   for first in range(0, self.batteries, CHUNK_BATTERIES)]
         stages = len(scenario.PHASES)
         for wave in range(len(chunks) + stages - 1):
-            waiting = []
+            waiting, parts = [], []
             for stage, (name, phase) in enumerate(scenario.PHASES):
                 if 0 <= wave - stage < len(chunks):
                     chunk = chunks[wave - stage]
-                    await self._produce(producer, phase(self.names, chunk), sent)
+                    parts.append(list(phase(self.names, chunk)))
                     waiting.append(self._state_count(pool, STATE_AFTER[name], chunk))
+            await self._produce(producer, interleave(parts), sent)
             await self._wait(pool, f"wave {wave + 1}/{len(chunks) + stages - 1}", waiting,
                              sum(len(c) for c in chunks[max(0, wave - stages + 1):wave + 1]))
 

@@ -106,6 +106,24 @@ def test_a_batch_counts_repeats_and_refuses_a_key_reused_with_other_content():
         batch_of_entries([first, read_posting(b"sale:S-1:BAT-1", json.dumps(other).encode())])
 
 
+def test_a_batch_message_yields_each_posting_and_refuses_by_index_the_malformed_ones():
+    postings = [posting(f"sale:S-1:BAT-{n}", subject=f"BAT-{n}") for n in range(3)]
+    postings[1]["lines"] = SALE_LINES[:1]  # one line: not a posting
+    batch = sort_messages([message({"postings": postings}, key="any-batch-id"),
+                           message({"postings": postings[:1]}, key="another", offset=1)])
+    assert [e.posting_key for e in batch.entries] == ["sale:S-1:BAT-0", "sale:S-1:BAT-2"]
+    assert batch.repeats == 1  # the second message repeats the first posting
+    [refused] = batch.unpostable
+    assert refused.reason == "malformed_posting" and "postings[1]" in refused.error
+    assert refused.message.offset == 0
+
+
+@pytest.mark.parametrize("value", [{"postings": []}, {"postings": "x"}, {"postings": [1]}, b'{"postings": [}'])
+def test_a_batch_message_that_is_not_one_is_refused_whole(value):
+    batch = sort_messages([message(value, key="k")])
+    assert batch.entries == [] and [u.reason for u in batch.unpostable] == ["malformed_posting"]
+
+
 balanced_amounts = st.lists(st.integers(min_value=1, max_value=10**12), min_size=1, max_size=5)
 
 

@@ -1,9 +1,8 @@
 """Loading a batch's slice of the records (row-locked) and writing it back, set-based."""
 from __future__ import annotations
 
-import json
-
 import asyncpg
+import orjson
 
 from streams.domain.battery import Battery, Party, Transition
 from streams.service_layer.state import BatchState, Lot, LotItem, Sale, SaleItem, Terms
@@ -59,9 +58,23 @@ async def _unnest_insert(connection, table: str, columns: list[tuple[str, str]],
     values = _columns(rows, len(columns))
     for i, (_, kind) in enumerate(columns):
         if kind == "jsonb":
-            values[i] = [json.dumps(v, separators=(",", ":"), default=str) for v in values[i]]
+            values[i] = [_json_text(v) for v in values[i]]
     await connection.execute(
         f"INSERT INTO {table} ({names}) SELECT {casts} FROM unnest({params}) AS t({aliases}) {conflict}", *values)
+
+
+async def _copy_insert(connection, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
+    """Rows that are only ever added: binary COPY, no array parameters to build and check element by element."""
+    if not rows:
+        return
+    assert all(kind != "jsonb" for _, kind in columns), "asyncpg has no binary COPY encoder for jsonb"
+    schema, name = table.split(".")
+    await connection.copy_records_to_table(name, schema_name=schema, records=rows,
+                                           columns=[column.strip('"') for column, _ in columns])
+
+
+def _json_text(value) -> str:
+    return orjson.dumps(value, default=str).decode()
 
 
 BATTERY_COLUMNS = [
@@ -136,28 +149,28 @@ async def _save_facts(connection, state: BatchState) -> None:
         [(t.sku, t.currency, t.effective_from, t.deposit, t.recycling_fee, t.event_id) for t in state.new_terms],
         "ON CONFLICT (sku, currency, effective_from) DO UPDATE SET deposit = EXCLUDED.deposit,"
         " recycling_fee = EXCLUDED.recycling_fee, event_id = EXCLUDED.event_id")
-    await _unnest_insert(connection, "scheme.collections", [
+    await _copy_insert(connection, "scheme.collections", [
         ("event_id", "uuid"), ("collection_id", "text"), ("serial", "text"), ("centre_id", "text"),
         ("condition", "text"), ("mass_kg", "numeric"), ("outcome", "text"), ("occurred_at", "timestamptz")],
         state.collections)
-    await _unnest_insert(connection, "scheme.refunds", [
+    await _copy_insert(connection, "scheme.refunds", [
         ("refund_id", "uuid"), ("serial", "text"), ("centre_id", "text"), ("amount", "bigint"),
         ("currency", "text"), ("method", "text"), ("payee_ref", "text"), ("caused_by", "uuid"),
         ("occurred_at", "timestamptz")], state.refunds)
-    await _unnest_insert(connection, "scheme.recoveries", [
+    await _copy_insert(connection, "scheme.recoveries", [
         ("lot_id", "text"), ("recycler_id", "text"), ("input_mass_kg", "numeric"), ("cost", "bigint"),
         ("currency", "text"), ("event_id", "uuid"), ("occurred_at", "timestamptz")], state.recoveries)
-    await _unnest_insert(connection, "scheme.recovered_materials", [
+    await _copy_insert(connection, "scheme.recovered_materials", [
         ("lot_id", "text"), ("material", "text"), ("mass_kg", "numeric")], state.recovered_materials)
     await _unnest_insert(connection, "scheme.discrepancies", [
         ("discrepancy_id", "uuid"), ("kind", "text"), ("subject", "text"), ("details", "jsonb"),
         ("caused_by", "uuid")], state.discrepancies, "ON CONFLICT (discrepancy_id) DO NOTHING")
-    await _unnest_insert(connection, "scheme.postings", [
+    await _unnest_insert(connection, "scheme.postings", [  # jsonb has no binary COPY encoder in asyncpg
         ("posting_key", "text"), ("kind", "text"), ("subject", "text"), ("caused_by", "uuid"),
         ("effective_at", "timestamptz"), ("lines", "jsonb")],
         [(p.posting_key, p.kind, p.subject, p.caused_by, p.effective_at,
-          [line.model_dump() for line in p.lines]) for p in state.postings])
-    await _unnest_insert(connection, "scheme.inbox", [
+          [line.as_dict() for line in p.lines]) for p in state.postings])
+    await _copy_insert(connection, "scheme.inbox", [
         ("event_id", "uuid"), ("content_hash", "bytea"), ("event_type", "text"), ("topic", "text"),
         ("partition", "int"), ("\"offset\"", "bigint"), ("occurred_at", "timestamptz"), ("outcome", "text"),
         ("reason", "text")], state.inbox)

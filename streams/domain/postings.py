@@ -1,35 +1,73 @@
-"""Journal postings the scheme's events call for (contract section 5)."""
+"""Journal postings the scheme's events call for (contract section 5).
+
+Built from amounts the contract models already validated, as plain frozen
+objects: a batch of sales builds tens of thousands of them, and pydantic
+models (even unvalidated) cost five times as much. `Posting.to_json` writes
+the wire form of `contracts.postings.PostingRequested`, which the ledger
+validates when it reads it (and `tests/unit/test_streams_domain.py` too).
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from contracts.postings import PostingLine, PostingRequested, unbalanced_currencies
+import orjson
+
+from contracts.postings import unbalanced_currencies
 
 
-def _line(account: str, currency: str, debit: int = 0, credit: int = 0) -> PostingLine:
+@dataclass(frozen=True, slots=True)
+class Line:
+    account: str
+    currency: str
+    debit: int
+    credit: int
+
+    def as_dict(self) -> dict:
+        return {"account": self.account, "currency": self.currency, "debit": self.debit, "credit": self.credit}
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    posting_key: str
+    kind: str
+    subject: str
+    caused_by: UUID
+    effective_at: datetime
+    lines: tuple[Line, ...]
+    reverses: str | None = None
+
+    def to_json(self) -> bytes:
+        """The `PostingRequested` wire form."""
+        return orjson.dumps({
+            "posting_key": self.posting_key, "kind": self.kind, "subject": self.subject,
+            "caused_by": self.caused_by, "effective_at": self.effective_at, "reverses": self.reverses,
+            "lines": [line.as_dict() for line in self.lines]})
+
+
+def _line(account: str, currency: str, debit: int = 0, credit: int = 0) -> Line:
     assert debit >= 0 and credit >= 0, "amounts are never negative"
     assert (debit == 0) != (credit == 0), "a line is a debit or a credit"
-    return PostingLine.model_construct(account=account, currency=currency, debit=debit, credit=credit)
+    return Line(account, currency, debit, credit)
 
 
-def _posting(**fields) -> PostingRequested:
-    """Built from amounts the contract models already validated; balanced by construction (asserted)."""
+def _posting(**fields) -> Posting:
+    """Balanced by construction (asserted)."""
     assert not unbalanced_currencies(fields["lines"]), "a posting balances per currency"
     assert len(fields["lines"]) >= 2, "a posting has two lines or more"
-    fields.setdefault("reverses", None)
-    return PostingRequested.model_construct(**fields)
+    return Posting(**fields)
 
 
-def _lines(debits: list[tuple[str, int]], credits: list[tuple[str, int]], currency: str) -> list[PostingLine]:
+def _lines(debits: list[tuple[str, int]], credits: list[tuple[str, int]], currency: str) -> tuple[Line, ...]:
     """Drop zero amounts (a line is never zero); debits equal credits by construction."""
     assert sum(a for _, a in debits) == sum(a for _, a in credits), "a posting balances"
-    return [_line(acc, currency, debit=a) for acc, a in debits if a] + \
-        [_line(acc, currency, credit=a) for acc, a in credits if a]
+    return tuple([_line(acc, currency, debit=a) for acc, a in debits if a] +
+                 [_line(acc, currency, credit=a) for acc, a in credits if a])
 
 
 def sale_item(sale_id: str, store_id: str, serial: str, contract: str, deposit: int, fee: int,
-              currency: str, caused_by: UUID, at: datetime, suspense: bool) -> PostingRequested | None:
+              currency: str, caused_by: UUID, at: datetime, suspense: bool) -> Posting | None:
     store = f"clearing:store:{store_id}"
     if suspense:
         kind, key = "sale_suspense", f"suspense:{sale_id}:{serial}"
@@ -47,16 +85,16 @@ def sale_item(sale_id: str, store_id: str, serial: str, contract: str, deposit: 
                             effective_at=at, lines=lines)
 
 
-def cancellation(original: PostingRequested, caused_by: UUID, at: datetime, sale_id: str) -> PostingRequested:
+def cancellation(original: Posting, caused_by: UUID, at: datetime, sale_id: str) -> Posting:
     """The exact reverse of the item's sale posting."""
-    reversed_lines = [_line(l.account, l.currency, debit=l.credit, credit=l.debit) for l in original.lines]
+    reversed_lines = tuple(_line(l.account, l.currency, debit=l.credit, credit=l.debit) for l in original.lines)
     return _posting(posting_key=f"cancel:{sale_id}:{original.subject}", kind="cancellation",
                             subject=original.subject, caused_by=caused_by, effective_at=at,
                             reverses=original.posting_key, lines=reversed_lines)
 
 
 def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: UUID,
-           at: datetime) -> PostingRequested | None:
+           at: datetime) -> Posting | None:
     lines = _lines([("liability:deposits", amount)], [(f"clearing:centre:{centre_id}", amount)], currency)
     if len(lines) < 2:
         return None
@@ -65,7 +103,7 @@ def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: U
 
 
 def recovery(lot_id: str, recycler_id: str, cost: int, currency: str, caused_by: UUID,
-             at: datetime) -> PostingRequested | None:
+             at: datetime) -> Posting | None:
     lines = _lines([("fund:recycling", cost)], [(f"payable:recycler:{recycler_id}", cost)], currency)
     if len(lines) < 2:
         return None

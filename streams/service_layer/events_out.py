@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 import orjson
 
 from contracts import topics
-from contracts.postings import POSTINGS_PER_MESSAGE_MAX, PostingRequested
+from contracts.postings import POSTINGS_PER_MESSAGE_MAX
 from services.common.outbox import OutboxMessage
+from streams.domain.postings import Posting
 
 NAMESPACE = uuid.UUID("0b4f3e64-8d6c-4f0e-9a55-3f5e0c1d2b7a")
 SOURCE = {"kind": "scheme", "id": "streams"}
@@ -62,7 +63,7 @@ def event_rejected(rejection_id: uuid.UUID, rejected_event_id: uuid.UUID | None,
         "partition": partition, "offset": offset, "reason": reason, "message": message, "original": original})
 
 
-def postings_requested(postings: list[PostingRequested]) -> list[OutboxMessage]:
+def postings_requested(postings: list[Posting]) -> list[OutboxMessage]:
     """The batch's postings as `PostingBatch` messages of at most POSTINGS_PER_MESSAGE_MAX each.
 
     A message's id and key derive from the posting keys it carries (unique in
@@ -72,6 +73,6 @@ def postings_requested(postings: list[PostingRequested]) -> list[OutboxMessage]:
     for start in range(0, len(postings), POSTINGS_PER_MESSAGE_MAX):
         chunk = postings[start:start + POSTINGS_PER_MESSAGE_MAX]
         message_id = stable_id("postings", chunk[0].posting_key, chunk[-1].posting_key, len(chunk))
-        value = b'{"postings":[' + b",".join(p.model_dump_json().encode() for p in chunk) + b"]}"
+        value = b'{"postings":[' + b",".join(p.to_json() for p in chunk) + b"]}"
         messages.append(OutboxMessage(message_id, topics.POSTINGS, message_id, value))
     return messages

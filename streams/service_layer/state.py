@@ -6,9 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from contracts.postings import PostingRequested
 from services.common.outbox import OutboxMessage
 from streams.domain.battery import Battery
+from streams.domain.postings import Posting
 
 
 @dataclass
@@ -80,7 +80,7 @@ class BatchState:
     recoveries: list[tuple] = field(default_factory=list)
     recovered_materials: list[tuple] = field(default_factory=list)
     discrepancies: list[tuple] = field(default_factory=list)
-    postings: list[PostingRequested] = field(default_factory=list)
+    postings: list[Posting] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
     inbox: list[tuple] = field(default_factory=list)
 

@@ -1,6 +1,7 @@
 """The ledger's pure rules: entries balance, postings are read strictly, batches dedupe, targets apply."""
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -11,13 +12,13 @@ from hypothesis import given, settings, strategies as st
 
 from contracts import topics
 from contracts.events import parse_event
-from contracts.postings import POSTING_NAMESPACE, entry_id_for
+from contracts.postings import POSTING_NAMESPACE, PostingRequested, entry_id_for
 from services.ledger.adapters import events
 from services.ledger.domain import ageing, composition, regulation
 from services.ledger.domain.batch import PostingMessage, batch_of_entries, sort_messages
 from services.ledger.domain.checks import BALANCED, DISCREPANCIES, Check, money_check, status_of
 from services.ledger.domain.errors import KeyMismatch, MalformedPosting, PostingKeyConflict, UnbalancedEntry
-from services.ledger.domain.journal import Entry, Line, movements, read_posting
+from services.ledger.domain.journal import Entry, Line, content_hash_of, movements, read_posting
 
 NOW = datetime(2026, 11, 24, 10, 15, tzinfo=timezone.utc)
 SALE_LINES = [
@@ -122,6 +123,16 @@ def test_a_batch_message_yields_each_posting_and_refuses_by_index_the_malformed_
 def test_a_batch_message_that_is_not_one_is_refused_whole(value):
     batch = sort_messages([message(value, key="k")])
     assert batch.entries == [] and [u.reason for u in batch.unpostable] == ["malformed_posting"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40), st.integers(1, 2**62))
+def test_the_content_hash_is_that_of_the_standard_canonical_json_for_any_text(key, subject, amount):
+    request = PostingRequested.model_validate({**posting(key, lines=[
+        {"account": "a", "currency": "EUR", "debit": amount, "credit": 0},
+        {"account": "b", "currency": "EUR", "debit": 0, "credit": amount}]), "subject": subject[:64]})
+    standard = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    assert content_hash_of(request) == hashlib.sha256(standard.encode()).digest()
 
 
 balanced_amounts = st.lists(st.integers(min_value=1, max_value=10**12), min_size=1, max_size=5)

@@ -55,7 +55,11 @@ def test_a_transfer_from_someone_else_is_refused_and_changes_nothing():
 def test_postings_balance_and_cancellations_reverse_them_exactly(contract, suspense):
     deposit = 0 if contract == "lease" else 5000
     sale = postings.sale_item("S-1", "store-1", "BAT-1", contract, deposit, 800, "EUR", uuid.uuid4(), NOW, suspense)
-    PostingRequested.model_validate_json(sale.model_dump_json())  # the wire model's own checks agree
+    wire = PostingRequested.model_validate_json(sale.to_json())  # the wire model's own checks agree
+    assert (wire.posting_key, wire.kind, wire.subject, wire.caused_by, wire.effective_at, wire.reverses) == \
+        (sale.posting_key, sale.kind, sale.subject, sale.caused_by, sale.effective_at, sale.reverses)
+    assert [l.model_dump() for l in wire.lines] == [l.as_dict() for l in sale.lines]
+    assert PostingRequested.model_validate_json(postings.cancellation(sale, uuid.uuid4(), NOW, "S-1").to_json())
     reversal = postings.cancellation(sale, uuid.uuid4(), NOW, "S-1")
     assert {(l.account, l.debit, l.credit) for l in reversal.lines} == \
         {(l.account, l.credit, l.debit) for l in sale.lines}

@@ -47,6 +47,21 @@ async def write(connection: asyncpg.Connection, schema: str, messages: list[Outb
     return int(result.split()[-1])
 
 
+async def write_new(connection: asyncpg.Connection, schema: str, messages: list[OutboxMessage]) -> int:
+    """Insert messages whose ids cannot have been written before (binary COPY, no conflict check).
+
+    For events whose id derives from something this same transaction creates for
+    the first time (the ledger's `entry.posted` of a new entry); anything else
+    uses `write`, which skips an id seen before.
+    """
+    if not messages:
+        return 0
+    await connection.copy_records_to_table(
+        "outbox", schema_name=schema, columns=["event_id", "topic", "key", "value"],
+        records=[(m.event_id, m.topic, m.key, m.value) for m in messages])
+    return len(messages)
+
+
 def create_producer(bootstrap: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,

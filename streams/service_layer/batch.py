@@ -58,13 +58,15 @@ def decode(message: Message, now: datetime) -> Decoded:
     try:
         obj = ev.load_json(message.value)
         decoded.content_hash = ev.canonical_hash(obj)
-        decoded.event_id = ev._event_id_of(obj)
         event = ev.parse_event(obj)
+        decoded.event_id = event.event_id
         ev.check_source(event)
         ev.check_not_in_future(event, now)
         decoded.event = event
     except ev.ContractViolation as violation:
         decoded.violation = violation
+        if decoded.content_hash is not None:  # readable JSON: the id it carries, if it is one
+            decoded.event_id = violation.event_id
     return decoded
 
 

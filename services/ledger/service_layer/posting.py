@@ -74,7 +74,8 @@ async def post_batch(pool: asyncpg.Pool, batch: Batch) -> PostingOutcome:
         repeated = len(seen) - await _refuse_conflicts(connection, batch, seen)
         await journal.insert_lines(connection, new, posted_at)
         await journal.insert_movements(connection, movements(new), posted_at)
-        await outbox.write(connection, "ledger", [events.entry_posted(entry, posted_at) for entry in new])
+        # An entry new in this transaction has never had its entry.posted written: no conflict to check.
+        await outbox.write_new(connection, "ledger", [events.entry_posted(entry, posted_at) for entry in new])
         await journal.insert_unpostable(connection, batch.unpostable)
     for refused in batch.unpostable:
         log.warning("ledger_posting_unpostable", key=refused.key_text, reason=refused.reason, error=refused.error,

@@ -23,10 +23,11 @@ from services.ledger.domain.batch import PostingMessage
 
 log = get_logger(__name__)
 GROUP_ID = "takeback-ledger"
-# A batch is bounded by messages (batch_max) and by bytes: a message may carry up to 250 postings,
-# so about 2,500 postings a partition and 5,000 a fetch.
-FETCH_BYTES_MAX = 2 * 1024 * 1024
-PARTITION_FETCH_BYTES_MAX = 1024 * 1024
+# A batch is bounded by messages (batch_max) and by bytes: a message may carry up to 250 postings
+# (about 100 kB), so about 1,300 postings a partition and 2,600 a fetch: one transaction of a few
+# hundred milliseconds at most, which the last posting of the batch waits for.
+FETCH_BYTES_MAX = 1024 * 1024
+PARTITION_FETCH_BYTES_MAX = 512 * 1024
 
 
 class _WaitForBatch(ConsumerRebalanceListener):

@@ -31,6 +31,10 @@ def test_bench_prints_every_promised_figure_for_a_small_run(stack):
     assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
     assert result["events_per_second"] > 0 and result["ceiling_kafka_events_per_second"] > 0
     assert {"streams", "ledger", "kafka", "postgres"} <= set(result["peak_rss_mb"])
+    working = {name: seconds for name, seconds in result["cpu_seconds"].items()
+               if name in ("streams", "postgres", "bench")}
+    assert len(working) == 3 and all(seconds > 0 for seconds in working.values()), result["cpu_seconds"]
+    assert result["cpu_ms_per_event"] == round(sum(result["cpu_seconds"].values()) * 1000 / result["events"], 3)
 
 
 @pytest.mark.slow

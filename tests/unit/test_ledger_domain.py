@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from contracts import topics
 from contracts.events import parse_event
@@ -125,8 +125,10 @@ def test_a_batch_message_that_is_not_one_is_refused_whole(value):
     assert batch.entries == [] and [u.reason for u in batch.unpostable] == ["malformed_posting"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40), st.integers(1, 2**62))
+@example("sale:S-1:BAT-1", "\x7f", 1)  # DEL: ASCII, yet escaped by the standard encoder
+@example("k\"ey", "\x1f\u00e9\U0001f50b", 5)
 def test_the_content_hash_is_that_of_the_standard_canonical_json_for_any_text(key, subject, amount):
     request = PostingRequested.model_validate({**posting(key, lines=[
         {"account": "a", "currency": "EUR", "debit": amount, "credit": 0},
@@ -192,3 +194,11 @@ def test_liability_age_buckets(days, bucket):
     assert ageing.age_bucket(days) == bucket
     assert ageing.age_days(NOW - timedelta(days=days, hours=1), NOW) == days
     assert ageing.age_days(NOW + timedelta(hours=1), NOW) == 0
+
+
+@pytest.mark.parametrize("took_s,expected_s", [(0.5, 300), (20, 300), (42, 378), (73, 657)])
+def test_periodic_reconciliation_takes_at_most_a_tenth_of_a_core(took_s, expected_s):
+    from services.ledger.entrypoints.worker import next_reconciliation_wait_s
+    wait_s = next_reconciliation_wait_s(300, took_s)
+    assert wait_s == pytest.approx(expected_s)
+    assert took_s / (took_s + wait_s) <= 0.1 + 1e-9

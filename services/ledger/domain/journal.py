@@ -22,6 +22,7 @@ from services.ledger.domain.errors import KeyMismatch, MalformedPosting, Posting
 POSTING_VALUE_BYTES_MAX = 64 * 1024  # a posting has at most 16 lines: anything bigger is not one
 BATCH_VALUE_BYTES_MAX = POSTING_VALUE_BYTES_MAX * POSTINGS_PER_MESSAGE_MAX // 8
 BATCH_PREFIX = b'{"postings"'  # how a `PostingBatch` begins, as the scheme writes it
+_ESCAPED_BY_STANDARD = re.compile(rb"[^\x20-\x7e]|\\")
 ACCOUNT_PATTERN = re.compile(rf"[A-Za-z0-9._:-]{{1,{ACCOUNT_LENGTH_MAX}}}")  # contract section 5 names
 
 
@@ -99,11 +100,12 @@ def content_hash_of(request: PostingRequested) -> bytes:
     """SHA-256 of the posting's canonical JSON: sorted keys, no spaces, non-ASCII escaped (stored; never change).
 
     orjson writes the same bytes as `json.dumps(..., sort_keys=True)` whenever nothing needed escaping
-    (pure ASCII, no backslash in its output), four times faster; otherwise the standard encoder decides.
+    (only printable ASCII and no backslash in its output: the standard encoder also escapes DEL and
+    everything beyond ASCII), four times faster; otherwise the standard encoder decides.
     """
     fields = request.model_dump(mode="json")
     canonical = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
-    if not canonical.isascii() or b"\\" in canonical:
+    if _ESCAPED_BY_STANDARD.search(canonical):  # an escape, or a byte the standard encoder would escape
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canonical).digest()
 

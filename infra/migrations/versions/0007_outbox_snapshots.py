@@ -3,7 +3,7 @@
 Before, the relay marked every row it published (`UPDATE ... SET published_at`),
 which cost PostgreSQL as much as writing the events. Now each row records the
 transaction that wrote it (`txid`), and the relay keeps one cursor row per
-outbox (`outbox_relay`), in the way of PgQ's batches:
+outbox (`outbox_relay`), batches of transactions defined by snapshots:
 
 - `done_snapshot`: every row written by a transaction visible in it is published;
 - `window_snapshot`: the window being published, the rows of the transactions

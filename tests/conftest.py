@@ -12,7 +12,6 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 

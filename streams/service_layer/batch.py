@@ -16,7 +16,7 @@ import asyncpg
 
 from contracts import events as ev
 from services.common.logging import get_logger
-from services.common.outbox import OutboxMessage, write as write_outbox
+from services.common.outbox import write as write_outbox
 from streams.adapters import repository
 from streams.domain.errors import Rejected
 from streams.service_layer import events_out
@@ -130,7 +130,6 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
             "SELECT event_id, content_hash FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids)}
     await repository.load(connection, state, *_references(decoded))
     for item in decoded:
-        message = item.message
         if item.event_id is not None and item.event_id in seen:
             if seen[item.event_id] == item.content_hash:
                 outcome.duplicates += 1

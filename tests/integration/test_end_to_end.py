@@ -1,8 +1,6 @@
 """End to end through HTTP only: a battery's whole life, read back, and a realistic mixed run that balances."""
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 

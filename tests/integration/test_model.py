@@ -6,7 +6,6 @@ order across topics does not matter; each round is applied before the next.
 """
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 

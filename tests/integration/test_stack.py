@@ -1,15 +1,12 @@
 """The local stack is the real thing: Kafka in KRaft mode and PostgreSQL, with the services on them."""
 from __future__ import annotations
 
-import json
-
 import asyncpg
 import pytest
 
-from contracts import topics
 from infra.local import kafka
 from infra.local.topics import describe_cluster, topic_names
-from tests.conftest import unique, wait_for
+from tests.conftest import unique
 from tests.integration.scheme import Scheme, item
 
 

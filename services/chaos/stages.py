@@ -1,0 +1,198 @@
+"""The stages of a battery's life in a chaos run; each plans its events and moves the model on.
+
+Every stage touches only its own chunk's batteries, so the events of one wave
+never depend on one another, whatever order the stack applies them in.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from services.chaos import bad_events
+from services.chaos.model import APPLIED, rejected, BatteryModel, LotModel, SoldItem, recovery_entry, refund_entry
+from services.chaos.plan import HTTP, KAFKA, Planned, planned
+
+HTTP_SHARE = 0.1  # of sales, returns and lots: the rest speak Kafka
+SALE_SIZES = (1, 1, 2, 3, 4)
+LEASE_SHARE = 0.1
+OFF_TERMS_SHARE = 0.02  # items charged other than the terms (a discrepancy, recorded as charged)
+CANCEL_SHARE = 0.03
+COLLECT_SHARE = 0.85
+ORPHAN_SHARE = 0.01
+CONDITIONS = ("functional", "functional", "damaged", "defective", "hazardous")
+REFUND_METHODS = ("cash", "card", "bank_transfer", "voucher")
+COST_PER_KG = 150
+
+
+def route(s) -> str:
+    return HTTP if s.rng.random() < HTTP_SHARE else KAFKA
+
+
+def terms(s) -> list[Planned]:
+    return [planned("terms.published", "finance", s.world.finance, {
+        "sku": p.sku, "deposit": p.deposit, "recycling_fee": p.recycling_fee, "currency": "EUR",
+        "effective_from": "2020-01-01T00:00:00Z"}, APPLIED, HTTP) for p in s.world.products]
+
+
+def sales(s, chunk: int) -> list[Planned]:
+    serials, out, sale_ids = s.new_serials(chunk), [], []
+    while serials:
+        size = min(len(serials), s.rng.choice(SALE_SIZES))
+        batch, serials = serials[:size], serials[size:]
+        out.append(_sale(s, chunk, batch))
+        sale_ids.append(out[-1].key)
+    s.sales[chunk] = sale_ids
+    return out + bad_events.of_sales(s, chunk)
+
+
+def _sale(s, chunk: int, serials: list[str]) -> Planned:
+    store, sale_id = s.rng.choice(s.world.stores), f"{serials[0]}-S{chunk}"
+    items, sold = [], []
+    for serial in serials:
+        product, lease = s.rng.choice(s.world.products), s.rng.random() < LEASE_SHARE
+        deposit = 0 if lease else product.deposit - (100 if s.rng.random() < OFF_TERMS_SHARE else 0)
+        items.append({"serial": serial, "sku": product.sku, "category": product.category,
+                      "chemistry": product.chemistry, "mass_kg": product.mass_kg, "deposit": deposit,
+                      "recycling_fee": product.recycling_fee, "contract": "lease" if lease else "deposit"})
+        sold.append(SoldItem(sale_id, store, serial, items[-1]["contract"], deposit, product.recycling_fee))
+        s.batteries[serial] = _battery(serial, sold[-1], product.mass_kg)
+    event = planned("sale.recorded", "pos", store, {"sale_id": sale_id, "store_id": store, "currency": "EUR",
+                                                    "items": items}, APPLIED, route(s))
+    for item in sold:
+        s.expect.post(item.sale_entry(event.event_id))
+        s.expect.accounts.add(f"clearing:store:{store}")
+    return event
+
+
+def _battery(serial: str, item: SoldItem | None, mass_kg: float, state: str = "in_use") -> BatteryModel:
+    return BatteryModel(serial, item, state, mass_kg)
+
+
+def returns(s, chunk: int) -> list[Planned]:
+    out = []
+    for battery in s.chunk_batteries(chunk, "in_use"):
+        draw = s.rng.random()
+        if draw < CANCEL_SHARE:
+            out.append(cancel(s, battery))
+        elif draw < CANCEL_SHARE + COLLECT_SHARE:
+            out.append(collect(s, battery))
+    s.collections[chunk] = [p for p in out if p.event_type == "collection.logged"]
+    return out + orphans(s, chunk) + bad_events.of_returns(s, chunk)
+
+
+def cancel(s, battery) -> Planned:
+    item = battery.item
+    event = planned("sale.cancelled", "pos", item.store, {
+        "sale_id": item.sale_id, "store_id": item.store, "serials": [battery.serial],
+        "reason": "customer_withdrew"}, APPLIED, route(s))
+    s.expect.post(item.cancellation_entry(event.event_id))
+    s.batteries[battery.serial] = replace(battery, state="cancelled")
+    return event
+
+
+def collect(s, battery, expected=APPLIED) -> Planned:
+    """A return at one of the run's centres; a battery in use under deposit is refunded in full."""
+    centre = s.rng.choice(s.world.centres)
+    refunded = battery.state == "in_use" and battery.item is not None and battery.item.contract == "deposit"
+    data = {"collection_id": f"C-{battery.serial}", "centre_id": centre, "serial": battery.serial,
+            "condition": s.rng.choice(CONDITIONS), "mass_kg": battery.mass_kg}
+    if refunded:
+        method = s.rng.choice(REFUND_METHODS)
+        data["refund"] = {"method": method, **({"payee_ref": f"p-{battery.serial}"} if method == "bank_transfer" else {})}
+    event = planned("collection.logged", "return_centre", centre, data, expected, route(s))
+    if expected == APPLIED:
+        if refunded:
+            s.expect.post(refund_entry(event.event_id, battery.serial, centre, battery.item.deposit))
+            s.expect.refunds[battery.serial] = battery.item.deposit
+            s.expect.accounts.add(f"clearing:centre:{centre}")
+        s.batteries[battery.serial] = replace(battery, state="collected", centre=centre)
+    return event
+
+
+def orphans(s, chunk: int) -> list[Planned]:
+    """Batteries never sold in the scheme, taken back free of charge (and sent on in the chunk's lots)."""
+    count = max(1, round(s.per_chunk * ORPHAN_SHARE))
+    out = []
+    for index in range(count):
+        serial = f"{s.world.run}-O{chunk:04d}-{index}"
+        s.batteries[serial] = _battery(serial, None, s.world.products[0].mass_kg, state="new")
+        s.chunk_serials[chunk].append(serial)
+        out.append(collect(s, s.batteries[serial]))
+    return out
+
+
+def lots_out(s, chunk: int) -> list[Planned]:
+    """One lot per centre of the chunk's collected batteries; then what came back after a cancellation."""
+    out = []
+    for centre in s.world.centres:
+        held = [b for b in s.chunk_batteries(chunk, "collected") if b.centre == centre]
+        if held:
+            out.append(_dispatch(s, chunk, centre, held))
+    late = [b for b in s.chunk_batteries(chunk, "cancelled") if s.rng.random() < 0.5]
+    out += [collect(s, b) for b in late]
+    gone = [b for b in s.chunk_batteries(chunk, "in_transit") if b.item is not None]
+    if gone:  # a battery returned twice: nothing is refunded twice
+        out.append(collect(s, s.rng.choice(gone), expected=rejected("already_returned")))
+    return out + bad_events.of_lots_out(s, chunk)
+
+
+def _dispatch(s, chunk: int, centre: str, held: list) -> Planned:
+    lot_id = f"{s.world.run}-L{chunk:04d}-{centre[-1]}"
+    serials = tuple(b.serial for b in held)
+    mass = round(sum(b.mass_kg for b in held), 1)
+    data = {"lot_id": lot_id, "centre_id": centre, "recycler_id": s.world.recycler, "serials": list(serials),
+            "gross_mass_kg": mass}
+    event = planned("lot.dispatched", "return_centre", centre, data, APPLIED, route(s))
+    s.lots.setdefault(chunk, []).append(LotModel(lot_id, centre, serials, mass, data))
+    for battery in held:
+        s.batteries[battery.serial] = replace(battery, state="in_transit")
+    return event
+
+
+def transport(s, chunk: int) -> list[Planned]:
+    """The transporter takes each lot's batteries from the centre."""
+    out = []
+    for lot in s.lots.get(chunk, []):
+        for serial in lot.serials:
+            out.append(planned("custody.transferred", "transporter", s.world.transporter, {
+                "serial": serial, "from": {"kind": "return_centre", "id": lot.centre},
+                "to": {"kind": "transporter", "id": s.world.transporter}, "reason": "transport"}, APPLIED))
+    return out + bad_events.of_transport(s, chunk)
+
+
+def receipts(s, chunk: int) -> list[Planned]:
+    """The recycler receives each lot; the chunk's first lot arrives one battery short."""
+    out, lots = [], s.lots.get(chunk, [])
+    for index, lot in enumerate(lots):
+        received = lot.serials[:-1] if index == 0 and len(lot.serials) > 1 else lot.serials
+        mass = round(sum(s.batteries[x].mass_kg for x in received), 1)
+        out.append(planned("lot.received", "recycler", s.world.recycler, {
+            "lot_id": lot.lot_id, "recycler_id": s.world.recycler, "serials_received": list(received),
+            "gross_mass_kg": mass}, APPLIED))
+        lots[index] = replace(lot, received=received)
+        for serial in received:
+            s.batteries[serial] = replace(s.batteries[serial], state="at_recycler")
+    return out
+
+
+def recoveries(s, chunk: int) -> list[Planned]:
+    out = []
+    for lot in s.lots.get(chunk, []):
+        input_kg = round(sum(s.batteries[x].mass_kg for x in lot.received), 1)
+        cost = int(input_kg * COST_PER_KG)
+        event = planned("recovery.confirmed", "recycler", s.world.recycler, {
+            "lot_id": lot.lot_id, "recycler_id": s.world.recycler, "input_mass_kg": input_kg, "cost": cost,
+            "currency": "EUR", "recovered": [{"material": "nickel", "mass_kg": round(0.1 * input_kg, 3) or 0.001}]},
+            APPLIED)
+        s.expect.post(recovery_entry(event.event_id, lot.lot_id, s.world.recycler, cost))
+        s.expect.accounts.add(f"payable:recycler:{s.world.recycler}")
+        for serial in lot.received:
+            s.batteries[serial] = replace(s.batteries[serial], state="recycled")
+        out.append(event)
+    return out
+
+
+def too_large(s) -> Planned:
+    return bad_events.too_large(s)
+
+
+STAGES = (sales, returns, lots_out, transport, receipts, recoveries)

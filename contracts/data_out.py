@@ -8,6 +8,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts.base import WireModel
 from contracts.enums import RefundMethod
+from contracts.limits import REJECTION_MESSAGE_CHARS_MAX, REJECTION_ORIGINAL_BYTES_MAX
 from contracts.types import Account, Code, Currency, EventId, Identifier, Money, OpaqueRef, Timestamp
 
 ENTRY_LINES_MAX = 1000
@@ -67,8 +68,12 @@ class EventRejected(WireModel):
     partition: Count
     offset: Count
     reason: Code
-    message: str
-    original: str  # the raw value, base64 if it is not UTF-8
+    message: str = Field(max_length=REJECTION_MESSAGE_CHARS_MAX)
+    # The raw value (base64 if it is not UTF-8), cut to its first REJECTION_ORIGINAL_BYTES_MAX bytes.
+    original: str = Field(max_length=REJECTION_ORIGINAL_BYTES_MAX)
+    original_bytes: Count | None = None  # the length of the whole original value
+    original_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")  # of the whole original value
+    original_truncated: bool = False  # `original` is a prefix of the value
 
 
 class DiscrepancyOpened(WireModel):

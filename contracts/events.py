@@ -28,8 +28,9 @@ from contracts.envelope import (
     SaleCancelledEvent, SaleRecordedEvent, SchemeSource, Source, TermsPublishedEvent, UntypedEvent,
 )
 from contracts.errors import ContractViolation, format_errors, summarize
+from contracts.limits import MESSAGE_VALUE_BYTES_MAX
 from contracts.topics import (
-    FIXED_KEY_OF_TYPE, IN_EVENT_TYPES, KEY_FIELD_OF_TYPE, SOURCE_ID_FIELD_OF_TYPE, SOURCE_KINDS_OF_TYPE,
+    TOPIC_OF_TYPE, FIXED_KEY_OF_TYPE, IN_EVENT_TYPES, KEY_FIELD_OF_TYPE, SOURCE_ID_FIELD_OF_TYPE, SOURCE_KINDS_OF_TYPE,
 )
 from contracts.types import as_uuid
 
@@ -100,6 +101,21 @@ def check_source(envelope: Envelope) -> None:
             f"data.{field}: {getattr(envelope.data, field)!r} must equal source.id {envelope.source.id!r}",
             envelope.event_id,
         )
+
+
+def check_size(raw: bytes | bytearray | memoryview) -> None:
+    """`too_large` above MESSAGE_VALUE_BYTES_MAX (contract 8.4); such a value is not parsed at all."""
+    if len(raw) > MESSAGE_VALUE_BYTES_MAX:
+        raise ContractViolation(
+            "too_large", f"the message value is {len(raw)} bytes; at most {MESSAGE_VALUE_BYTES_MAX} are accepted")
+
+
+def check_topic(envelope: Envelope, topic: str) -> None:
+    """`wrong_topic` if the event travels on a topic that does not carry its type (contract 8.4)."""
+    expected = TOPIC_OF_TYPE[envelope.type]
+    if topic != expected:
+        raise ContractViolation(
+            "wrong_topic", f"type: {envelope.type} travels on {expected}, not on {topic}", envelope.event_id)
 
 
 def check_not_in_future(envelope: Envelope, now: datetime) -> None:

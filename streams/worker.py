@@ -6,6 +6,7 @@ import sys
 
 from services.common.db import create_pool
 from services.common.health import start_health_server
+from services.common.health_report import HealthMonitor
 from services.common.logging import configure_logging, get_logger
 from services.common.outbox import Relay, create_producer
 from services.common.settings import get_settings
@@ -23,16 +24,17 @@ def main() -> None:
 
     @app.task
     async def start_clients() -> None:
-        runtime["pool"] = await create_pool(settings.database_url)
+        runtime["pool"] = await create_pool(settings.database_url, settings=settings)
         producer = create_producer(settings.kafka_bootstrap)
         await producer.start()
         relay = runtime["relay"] = Relay(runtime["pool"], producer, "scheme", settings.outbox_batch_max,
-                                         settings.outbox_poll_ms / 1000)
+                                         settings.outbox_poll_ms / 1000, settings.outbox_retention_hours * 3600)
         runtime["started"].set()
+        monitor = HealthMonitor(runtime["pool"], settings)
         await start_health_server(settings.http_host, settings.streams_metrics_port,
-                                  lambda: runtime["ready"] and "pool" in runtime)
+                                  lambda: runtime["ready"] and "pool" in runtime, lambda: monitor.report)
         log.info("streams_started", metrics_port=settings.streams_metrics_port)
-        await relay.run_forever()
+        await asyncio.gather(relay.run_forever(), monitor.run_forever())
 
     sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", settings.log_level]
     app.main()

@@ -11,6 +11,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -42,8 +43,9 @@ async def pool(stack, settings):
 
 
 @pytest.fixture(scope="session")
-def superuser_url(stack):
-    return stack.local_cluster().superuser_url("takeback")
+def superuser_url(stack, settings):
+    database = urlsplit(settings.database_url).path.lstrip("/")
+    return stack.local_cluster().superuser_url(database)
 
 
 @pytest.fixture(scope="session")

@@ -7,3 +7,6 @@ CREATE DATABASE takeback OWNER takeback_owner;
 \connect takeback
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT CONNECT ON DATABASE takeback TO takeback;
+-- Bounds of every session of the services' role (the services also set them on their own pools).
+ALTER ROLE takeback SET idle_in_transaction_session_timeout = '60s';
+ALTER ROLE takeback SET statement_timeout = '600s';

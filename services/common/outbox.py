@@ -13,16 +13,20 @@ everyone.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, errors
 from aiokafka.errors import KafkaError
+
+from contracts.limits import OUTPUT_MESSAGE_BYTES_MAX
 
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
 IDLE_WAIT_MAX_S = 0.5
+PRUNE_CHUNK_ROWS = 10_000  # what one call of prune_outbox deletes at most (revision 0009)
 
 
 @dataclass(frozen=True)
@@ -66,18 +70,45 @@ def create_producer(bootstrap: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
         linger_ms=5, max_batch_size=512 * 1024, compression_type=None,
+        max_request_size=OUTPUT_MESSAGE_BYTES_MAX + REQUEST_OVERHEAD_BYTES,
     )
 
 
+# What the broker or the producer says of one message that no retry will change: it is parked.
+PERMANENT_SEND_ERRORS = (errors.MessageSizeTooLargeError, errors.RecordTooLargeError,
+                         errors.RecordListTooLargeError, errors.CorruptRecordException,
+                         errors.InvalidTimestampError, errors.PolicyViolationError)
+REQUEST_OVERHEAD_BYTES = 64 * 1024  # record batch and request headers around the largest event out
+RETRY_WAIT_S = 1.0
+PRUNE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Row:
+    seq: int
+    event_id: object
+    topic: str
+    key: str
+    value: bytes
+
+
 class Relay:
-    """Publishes one schema's outbox; run exactly one per schema (it keeps order)."""
+    """Publishes one schema's outbox; run exactly one per schema (it keeps order).
+
+    One message that the broker will not take (too large, refused) is parked with
+    its reason and the rest of the window goes on. When the broker is away, the
+    rows it acknowledged are remembered and the retry sends only the others.
+    """
 
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, schema: str,
-                 batch_max: int, poll_s: float):
+                 batch_max: int, poll_s: float, retention_s: float | None = None):
         self.pool, self.producer, self.schema = pool, producer, schema
-        self.batch_max, self.poll_s = batch_max, poll_s
+        self.batch_max, self.poll_s, self.retention_s = batch_max, poll_s, retention_s
         self.published = 0
+        self.parked = 0
         self._wake = asyncio.Event()
+        self._unrecorded: set[int] = set()  # seqs Kafka acknowledged that the cursor does not cover yet
+        self._pruned_at = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -93,17 +124,18 @@ class Relay:
                 log.warning("outbox_relay_lost_database", schema=self.schema, error=str(error))
             except Exception as error:  # the relay must outlive anything; what it did not mark it sends again
                 log.error("outbox_relay_failed", schema=self.schema, error=repr(error))
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(RETRY_WAIT_S)
 
     async def _publish_loop(self, holder: asyncpg.Connection) -> None:
         """Publish while the lock's session lives; a lost session ends the loop (and the lock)."""
         while not holder.is_closed():
             try:
                 sent = await self.publish_once()
-            except (OSError, asyncpg.PostgresError, KafkaError) as error:  # the broker or database is away
+                await self._prune_when_due()
+            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, KafkaError) as error:  # broker or db away
                 log.warning("outbox_relay_retry", schema=self.schema, error=str(error))
                 sent = 0
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(RETRY_WAIT_S)
             if sent < self.batch_max:
                 await holder.fetchval("SELECT 1")  # the lock's session is still there, or this raises
                 self._wake.clear()
@@ -118,30 +150,84 @@ class Relay:
                 f"SELECT done_snapshot::text, window_snapshot::text, after_seq FROM {self.schema}.outbox_relay")
             if window is None:  # a new window: every transaction that has ended by now
                 window, after_seq = await connection.fetchval("SELECT pg_current_snapshot()::text"), 0
-            rows = await connection.fetch(
-                f"""SELECT seq, topic, key, value FROM {self.schema}.outbox
+            rows = [Row(*r) for r in await connection.fetch(
+                f"""SELECT seq, event_id, topic, key, value FROM {self.schema}.outbox
                      WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot) AND txid < pg_snapshot_xmax($2::text::pg_snapshot)
                        AND pg_visible_in_snapshot(txid, $2::text::pg_snapshot)
                        AND NOT pg_visible_in_snapshot(txid, $1::text::pg_snapshot)
                        AND seq > $3
                      ORDER BY seq LIMIT $4""",
                 done, window, after_seq, self.batch_max,
-            )
+            )]
             if not rows:
                 if after_seq:  # the window was partly sent before: it is done now
                     await self._move_cursor(connection, window, None, 0)
                 return 0  # an empty window moves nothing (no write while idle)
-            futures = [
-                await self.producer.send(row["topic"], value=row["value"], key=row["key"].encode())
-                for row in rows
-            ]
-            await asyncio.gather(*futures)
+            refused = await self._send(rows)
+            await self._park(connection, refused)
             if len(rows) < self.batch_max:  # the window is sent
                 await self._move_cursor(connection, window, None, 0)
             else:  # more in this window: remember how far
-                await self._move_cursor(connection, done, window, rows[-1]["seq"])
-        self.published += len(rows)
+                await self._move_cursor(connection, done, window, rows[-1].seq)
+        self._unrecorded.clear()
+        self.published += len(rows) - len(refused)
         return len(rows)
+
+    async def _send(self, rows: list[Row]) -> dict[int, str]:
+        """Send what Kafka has not acknowledged yet; return the refused rows' reasons; raise if the broker is away.
+
+        On a retry (the broker or the database was away) only the rows not acknowledged before are sent again.
+        """
+        acknowledged = self._unrecorded
+        pending: list[tuple[Row, asyncio.Future]] = []
+        refused: dict[int, str] = {}
+        for row in rows:
+            if row.seq in acknowledged:
+                continue
+            try:
+                future = await self.producer.send(row.topic, value=row.value, key=row.key.encode(),
+                                                  headers=[("takeback-outbox-seq", str(row.seq).encode())])
+            except PERMANENT_SEND_ERRORS as error:
+                refused[row.seq] = _reason(error)
+                continue
+            pending.append((row, future))
+        results = await asyncio.gather(*(future for _, future in pending), return_exceptions=True)
+        away: BaseException | None = None
+        for (row, _), result in zip(pending, results):
+            if isinstance(result, PERMANENT_SEND_ERRORS):
+                refused[row.seq] = _reason(result)
+            elif isinstance(result, BaseException):
+                away = away or result
+            else:
+                acknowledged.add(row.seq)
+        if away is not None:  # the broker is away: the caller waits and retries the others
+            raise away if isinstance(away, Exception) else KafkaError(repr(away))
+        return refused
+
+    async def _park(self, connection: asyncpg.Connection, refused: dict[int, str]) -> None:
+        """Rows the broker will not take: recorded with their reason (the relay goes on) and counted."""
+        if not refused:
+            return
+        await connection.execute(
+            f"""INSERT INTO {self.schema}.outbox_parked (seq, event_id, topic, key, value_bytes, reason)
+                SELECT o.seq, o.event_id, o.topic, left(o.key, 256), octet_length(o.value), r.reason
+                  FROM unnest($1::bigint[], $2::text[]) AS r(seq, reason) JOIN {self.schema}.outbox o USING (seq)
+                ON CONFLICT (seq) DO NOTHING""",
+            list(refused), list(refused.values()))
+        self.parked += len(refused)
+        for seq, reason in refused.items():
+            log.error("outbox_message_parked", schema=self.schema, seq=seq, reason=reason)
+
+    async def _prune_when_due(self) -> None:
+        """Sent rows older than the retention go, a bounded chunk at a time (never a parked one)."""
+        if self.retention_s is None or time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = time.monotonic()
+        deleted = await self.pool.fetchval(f"SELECT {self.schema}.prune_outbox(make_interval(secs => $1))",
+                                           float(self.retention_s))
+        if deleted:
+            log.info("outbox_pruned", schema=self.schema, rows=deleted)
+            self._pruned_at = 0.0 if deleted >= PRUNE_CHUNK_ROWS else self._pruned_at
 
     async def backlog(self) -> int:
         """Rows not published yet: not in the done snapshot, nor in the part of the window already sent."""
@@ -159,3 +245,7 @@ class Relay:
                    SET done_snapshot = $1::text::pg_snapshot, window_snapshot = $2::text::pg_snapshot, after_seq = $3,
                        updated_at = now()""",
             done, window, after_seq)
+
+
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:500]

@@ -7,8 +7,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.limits import MESSAGE_VALUE_BYTES_MAX
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,6 +21,9 @@ class Settings(BaseSettings):
     # Where things run.
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_controller_port: int = 9093
+    # Local Kafka nodes `takeback up` runs (`--brokers`): 1, or 3 for a replicated cluster. With more than
+    # one and a single bootstrap address, the bootstrap lists them all: node i on its port + 2 * i.
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
     database_url: str = "postgresql://takeback:takeback@127.0.0.1:55432/takeback"
     # Owns the schema and runs migrations; the services connect as the role above.
     database_owner_url: str = "postgresql://takeback_owner:takeback_owner@127.0.0.1:55432/takeback"
@@ -44,11 +49,25 @@ class Settings(BaseSettings):
     outbox_batch_max: int = Field(default=5000, ge=1, le=100_000)
     outbox_poll_ms: int = Field(default=50, ge=1, le=10_000)
     reconciliation_interval_s: int = Field(default=300, ge=1)  # a full run reads the whole journal
-    http_body_max_bytes: int = Field(default=1_048_576, ge=1024)
+    outbox_retention_hours: float = Field(default=168, ge=1)  # sent outbox rows older than this are pruned
+    relay_stuck_after_s: float = Field(default=60, gt=0)  # an outbox row unsent longer than this: unhealthy
+    # Every service connection: one forgotten transaction or runaway statement cannot hold back the relays'
+    # windows, vacuum, or a lock for long.
+    idle_in_transaction_timeout_s: int = Field(default=60, ge=1)
+    statement_timeout_s: int = Field(default=600, ge=1)
+    http_body_max_bytes: int = Field(default=MESSAGE_VALUE_BYTES_MAX, ge=1024, le=MESSAGE_VALUE_BYTES_MAX)
 
     # Logging.
     log_level: str = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+
+    @model_validator(mode="after")
+    def _bootstrap_lists_every_broker(self) -> "Settings":
+        addresses = [a.strip() for a in self.kafka_bootstrap.split(",") if a.strip()]
+        if self.kafka_brokers > 1 and len(addresses) == 1:
+            host, port = addresses[0].rsplit(":", 1)
+            self.kafka_bootstrap = ",".join(f"{host}:{int(port) + 2 * i}" for i in range(self.kafka_brokers))
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ its lifespan and closes them on the way out.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.common.db import create_pool
+from services.common.health_report import HealthMonitor
 from services.common.settings import Settings
 from services.gateway.adapters.consumer_lag import ConsumerLagReader
 from services.gateway.adapters.event_publisher import KafkaEventPublisher, create_producer
@@ -31,6 +33,7 @@ class Gateway:
     metrics: GatewayMetrics
     scheme_metrics: SchemeMetrics
     ready: bool = False
+    health: HealthMonitor | None = None  # the scheme's health report, refreshed in the background
 
 
 def build_gateway(settings: Settings, *, publisher: EventPublisher, key_repository: KeyRepository,
@@ -45,7 +48,7 @@ def build_gateway(settings: Settings, *, publisher: EventPublisher, key_reposito
 async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     """A gateway on the real PostgreSQL and Kafka, ready when entered; everything closed on exit."""
     async with AsyncExitStack() as stack:
-        pool = await create_pool(settings.database_url)
+        pool = await create_pool(settings.database_url, settings=settings)
         stack.push_async_callback(pool.close)
         producer = create_producer(settings.kafka_bootstrap, settings.http_body_max_bytes)
         stack.push_async_callback(producer.stop)
@@ -57,8 +60,11 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         gateway = build_gateway(settings, publisher=KafkaEventPublisher(producer, observe=metrics.produced),
                                 key_repository=PostgresKeyRepository(pool), pool=pool, lag_reader=lag_reader,
                                 metrics=metrics)
+        gateway.health = HealthMonitor(pool, settings)
+        monitoring = asyncio.create_task(gateway.health.run_forever())
         gateway.ready = True
         try:
             yield gateway
         finally:
             gateway.ready = False
+            monitoring.cancel()

@@ -30,10 +30,11 @@ class Ledger:
 
 
 async def bootstrap(settings: Settings) -> Ledger:
-    pool = await create_pool(settings.database_url)
+    pool = await create_pool(settings.database_url, settings=settings)
     producer = create_producer(settings.kafka_bootstrap)
     await producer.start()
     consumer = PostingsConsumer(settings.kafka_bootstrap, settings.batch_max_events, settings.batch_max_wait_ms)
     await consumer.start()
-    relay = Relay(pool, producer, OUTBOX_SCHEMA, settings.outbox_batch_max, settings.outbox_poll_ms / 1000)
+    relay = Relay(pool, producer, OUTBOX_SCHEMA, settings.outbox_batch_max, settings.outbox_poll_ms / 1000,
+                  settings.outbox_retention_hours * 3600)
     return Ledger(settings, pool, consumer, producer, relay)

@@ -105,6 +105,12 @@ async def save(connection: asyncpg.Connection, state: BatchState) -> None:
     await _save_facts(connection, state)
 
 
+async def record_offsets(connection: asyncpg.Connection, ranges: list[tuple[str, int, int, int]]) -> None:
+    """The input offsets this transaction gives an outcome to (applied, rejected or seen before)."""
+    await _unnest_insert(connection, "scheme.input_offsets", [
+        ("topic", "text"), ("partition", "int"), ("first_offset", "bigint"), ("last_offset", "bigint")], ranges, "")
+
+
 def _history_record(t: Transition) -> tuple:
     source = t.from_party
     return (t.serial, t.seq, t.at, t.event_id, t.event_type, source.kind if source else None,

@@ -24,6 +24,9 @@ from streams.service_layer.handlers import HANDLERS
 from streams.service_layer.state import BatchState
 
 log = get_logger(__name__)
+# Rejected by where the message was, not recorded against its event id: the same event sent again to the
+# right topic is applied, not taken for a duplicate of the rejected one.
+POSITION_BASED_REASONS = frozenset({"wrong_topic"})
 RETRIES_MAX = 5  # concurrent workers touching the same new rows: retry the whole batch
 
 
@@ -56,10 +59,12 @@ class Outcome:
 def decode(message: Message, now: datetime) -> Decoded:
     decoded = Decoded(message)
     try:
+        ev.check_size(message.value)
         obj = ev.load_json(message.value)
         decoded.content_hash = ev.canonical_hash(obj)
         event = ev.parse_event(obj)
         decoded.event_id = event.event_id
+        ev.check_topic(event, message.topic)
         ev.check_source(event)
         ev.check_not_in_future(event, now)
         decoded.event = event
@@ -139,15 +144,33 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
                         position_based=True)
             continue
         if item.violation is not None:
-            _reject(state, outcome, item, item.violation.reason, item.violation.message)
+            _reject(state, outcome, item, item.violation.reason, item.violation.message,
+                    position_based=item.violation.reason in POSITION_BASED_REASONS)
         else:
             _handle(state, outcome, item)
         if item.event_id is not None:
             seen[item.event_id] = item.content_hash
     await repository.save(connection, state)
+    await repository.record_offsets(connection, offset_ranges([d.message for d in decoded]))
     state.outbox.extend(events_out.postings_requested(state.postings))
     outcome.outbox = await write_outbox(connection, "scheme", state.outbox)
     return outcome
+
+
+def offset_ranges(messages: list[Message]) -> list[tuple[str, int, int, int]]:
+    """(topic, partition, first offset, last offset) of each run of consecutive offsets the batch read.
+
+    Recorded in the batch's transaction: every offset read ends with an outcome in the same commit, so
+    reconciliation can check the input partitions for offsets that never got one (a lost message).
+    """
+    ranges: list[list] = []
+    for m in sorted(messages, key=lambda m: (m.topic, m.partition, m.offset)):
+        last = ranges[-1] if ranges else None
+        if last is not None and (last[0], last[1]) == (m.topic, m.partition) and m.offset <= last[3] + 1:
+            last[3] = max(last[3], m.offset)
+        else:
+            ranges.append([m.topic, m.partition, m.offset, m.offset])
+    return [tuple(r) for r in ranges]
 
 
 def _handle(state: BatchState, outcome: Outcome, item: Decoded) -> None:

@@ -9,24 +9,13 @@ from datetime import datetime, timezone
 import orjson
 
 from contracts import topics
+from contracts.limits import REJECTION_KEY_BYTES_MAX, REJECTION_MESSAGE_CHARS_MAX, REJECTION_ORIGINAL_BYTES_MAX
 from contracts.postings import POSTINGS_PER_MESSAGE_MAX
+from services.common.ids import stable_id
 from services.common.outbox import OutboxMessage
 from streams.domain.postings import Posting
 
-NAMESPACE = uuid.UUID("0b4f3e64-8d6c-4f0e-9a55-3f5e0c1d2b7a")
 SOURCE = {"kind": "scheme", "id": "streams"}
-
-
-_NAMESPACE_BYTES = NAMESPACE.bytes
-
-
-def stable_id(*parts: object) -> str:
-    """uuid5(NAMESPACE, "a:b:c") as text, without building UUID objects on the hot path."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, parts)).encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _message(event_type: str, event_id: str, key: str, data: dict) -> OutboxMessage:
@@ -54,13 +43,41 @@ def discrepancy_opened(discrepancy_id: uuid.UUID, kind: str, subject: str, detai
 
 def event_rejected(rejection_id: uuid.UUID, rejected_event_id: uuid.UUID | None, topic: str, partition: int,
                    offset: int, key: bytes | None, reason: str, message: str, raw: bytes) -> OutboxMessage:
-    try:
-        original = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        original = base64.b64encode(raw).decode("ascii")
-    return _message("event.rejected", rejection_id, (key or b"").decode("utf-8", "replace"), {
+    """A rejection that always fits: the original cut to a bounded prefix, with its length and SHA-256."""
+    return _message("event.rejected", rejection_id, bounded_key(key), {
         "rejected_event_id": str(rejected_event_id) if rejected_event_id else None, "topic": topic,
-        "partition": partition, "offset": offset, "reason": reason, "message": message, "original": original})
+        "partition": partition, "offset": offset, "reason": reason,
+        "message": message[:REJECTION_MESSAGE_CHARS_MAX], **original_of(raw)})
+
+
+def bounded_key(key: bytes | None) -> str:
+    return (key or b"")[:REJECTION_KEY_BYTES_MAX].decode("utf-8", "ignore")
+
+
+def original_of(raw: bytes) -> dict:
+    """`original` (UTF-8 text, else base64) of at most REJECTION_ORIGINAL_BYTES_MAX characters, and what it cuts."""
+    text = _utf8_prefix(raw)
+    if text is None:  # base64 of a prefix whose encoding fits the bound
+        prefix = raw[:REJECTION_ORIGINAL_BYTES_MAX // 4 * 3]
+        text, kept = base64.b64encode(prefix).decode("ascii"), len(prefix)
+    else:
+        kept = len(text.encode("utf-8"))
+    return {"original": text, "original_bytes": len(raw), "original_sha256": hashlib.sha256(raw).hexdigest(),
+            "original_truncated": kept < len(raw)}
+
+
+def _utf8_prefix(raw: bytes) -> str | None:
+    """The value's first bytes as text, without a character cut in two at the end; None if not UTF-8."""
+    cut = raw[:REJECTION_ORIGINAL_BYTES_MAX]
+    try:
+        return cut.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if len(cut) == len(raw) or error.reason != "unexpected end of data":
+            return None
+        try:
+            return cut[:error.start].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
 
 def postings_requested(postings: list[Posting]) -> list[OutboxMessage]:

@@ -1,6 +1,7 @@
 """An outbox of its own for a test: the same tables as the scheme's, in a throwaway schema."""
 from __future__ import annotations
 
+import importlib
 import uuid
 
 import asyncpg
@@ -9,6 +10,9 @@ from services.common.outbox import OutboxMessage, write
 from tests.conftest import unique
 
 TOPIC = "takeback.test.relay"
+# The parking table and the pruning function of revision 0009, made in the test's schema.
+_REVISION_0009 = importlib.import_module("infra.migrations.versions.0009_outbox_parking_offsets")
+PARKING_AND_PRUNING, PRUNE_CHUNK_ROWS = _REVISION_0009.UPGRADE, _REVISION_0009.PRUNE_CHUNK_ROWS
 
 
 async def create_outbox_schema(superuser_url: str) -> str:
@@ -24,6 +28,7 @@ async def create_outbox_schema(superuser_url: str) -> str:
             GRANT SELECT, INSERT ON {schema}.outbox TO takeback;
             GRANT SELECT, UPDATE ON {schema}.outbox_relay TO takeback;
             GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO takeback""")
+        await admin.execute(PARKING_AND_PRUNING.format(s=schema, chunk=PRUNE_CHUNK_ROWS))
     finally:
         await admin.close()
     return schema

@@ -86,7 +86,7 @@ async def test_a_chunked_body_that_grows_too_large_is_413(http, store_key):
         for _ in range(TEST_BODY_MAX_BYTES // 1024 + 2):
             yield b" " * 1024
     response = await http.post("/v1/events", content=chunks(), headers=bearer(store_key[1]))
-    assert (response.status_code, response.json()["error"]) == (413, "body_too_large")
+    assert (response.status_code, response.json()["error"]) == (413, "too_large")
 
 
 def _as_is(event: dict) -> bytes:

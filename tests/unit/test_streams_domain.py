@@ -10,7 +10,7 @@ from contracts.postings import PostingRequested
 from streams.domain import postings
 from streams.domain.battery import TRANSITIONS, Battery, Party
 from streams.domain.errors import AlreadyReturned, CustodyMismatch
-from streams.service_layer.events_out import NAMESPACE, stable_id
+from services.common.ids import NAMESPACE, stable_id
 
 NOW = datetime(2026, 11, 24, 10, 15, tzinfo=timezone.utc)
 CENTRE = Party("return_centre", "centre-7")

@@ -32,7 +32,7 @@ class KafkaEventPublisher:
             await asyncio.wait_for(self.producer.send_and_wait(topic, value, key=key.encode()), self.timeout_s)
             self.observe(topic, time.perf_counter() - started)
         except MessageSizeTooLargeError:
-            raise BodyTooLarge("body_too_large", "the event is larger than the event log accepts") from None
+            raise BodyTooLarge("too_large", "the event is larger than the event log accepts") from None
         except (KafkaError, asyncio.TimeoutError) as error:
             raise EventLogUnavailable(
                 "event_log_unavailable",

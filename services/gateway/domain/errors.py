@@ -36,7 +36,7 @@ class Forbidden(Refused):
 
 
 class BodyTooLarge(Refused):
-    """413: body_too_large."""
+    """413: too_large (contract 8.4)."""
 
     status = 413
 

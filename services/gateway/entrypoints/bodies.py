@@ -98,3 +98,4 @@ class Report(ReadBody):
 
 class Health(BaseModel):
     status: Literal["ok", "starting"]
+    scheme: dict[str, Any] | None = None  # relays, parked events out, consumer lag, last reconciliation

@@ -51,10 +51,10 @@ async def read_body(request: Request, limit_bytes: int) -> bytes:
     """The body, refused (413) as soon as it is known to exceed the limit: by its length, or while reading."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
-        raise BodyTooLarge("body_too_large", f"the body is {declared} bytes; at most {limit_bytes} are accepted")
+        raise BodyTooLarge("too_large", f"the body is {declared} bytes; at most {limit_bytes} are accepted")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit_bytes:
-            raise BodyTooLarge("body_too_large", f"the body exceeds {limit_bytes} bytes")
+            raise BodyTooLarge("too_large", f"the body exceeds {limit_bytes} bytes")
     return bytes(body)

@@ -13,9 +13,13 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
 async def healthz(request: Request) -> JSONResponse:
-    """Liveness and readiness: 200 once Kafka and PostgreSQL clients are started."""
-    ready = gateway_of(request).ready
-    return JSONResponse({"status": "ok" if ready else "starting"}, status_code=200 if ready else 503)
+    """Liveness and readiness: 200 once Kafka and PostgreSQL clients are started; `scheme` is the health
+    report of the flow through the scheme (relays, parked events out, consumer lag, last reconciliation)."""
+    gateway = gateway_of(request)
+    body: dict = {"status": "ok" if gateway.ready else "starting"}
+    if gateway.health is not None and gateway.health.report is not None:
+        body["scheme"] = gateway.health.report
+    return JSONResponse(body, status_code=200 if gateway.ready else 503)
 
 
 @router.get("/metrics", response_class=Response,

@@ -17,13 +17,14 @@ import time
 import asyncpg
 
 from services.common.health import start_health_server
+from services.common.health_report import HealthMonitor
 from services.common.logging import configure_logging, get_logger
 from services.common.settings import Settings, get_settings
 from services.ledger.adapters import metrics
 from services.ledger.adapters.leadership import Leadership
 from services.ledger.bootstrap import Ledger, bootstrap
 from services.ledger.service_layer.posting import post_messages
-from services.ledger.service_layer.reconciliation import run_reconciliation
+from services.ledger.service_layer.reconciliation import input_offsets, run_reconciliation
 
 log = get_logger("services.ledger.worker")
 RETRY_PAUSE_S = 1.0
@@ -88,7 +89,7 @@ async def reconcile_forever(ledger: Ledger, interval_s: float) -> None:
         await asyncio.sleep(wait_s)
         started = time.perf_counter()
         try:
-            run_id, result = await run_reconciliation(ledger.pool)
+            run_id, result = await run_reconciliation(ledger.pool, input_offsets(ledger.settings))
         except Exception as error:  # a failed run is logged and retried next interval; the worker keeps posting
             log.error("ledger_reconciliation_failed", error=str(error))
             continue
@@ -131,13 +132,16 @@ async def _cancel(tasks: list[asyncio.Task]) -> None:
 
 async def run(settings: Settings) -> None:
     ledger = await bootstrap(settings)
-    health = await start_health_server(settings.http_host, settings.ledger_metrics_port, ledger.consumer.ready)
+    monitor = HealthMonitor(ledger.pool, settings)
+    health = await start_health_server(settings.http_host, settings.ledger_metrics_port, ledger.consumer.ready,
+                                       lambda: monitor.report)
     log.info("ledger_started", port=settings.ledger_metrics_port, batch_max_events=settings.batch_max_events)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     consuming = asyncio.create_task(consume_until(ledger, stop))
-    helpers = [asyncio.create_task(lead_when_possible(ledger, Leadership(settings.database_url)))]
+    helpers = [asyncio.create_task(lead_when_possible(ledger, Leadership(settings.database_url))),
+               asyncio.create_task(monitor.run_forever())]
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, consuming, *helpers], return_when=asyncio.FIRST_COMPLETED)
     stop.set()

@@ -14,7 +14,10 @@ from typing import Any
 
 import asyncpg
 
+from contracts import topics
 from services.common import outbox
+from services.common.kafka_offsets import KafkaOffsets
+from services.common.settings import Settings, get_settings
 from services.ledger.adapters import events
 from services.ledger.domain.checks import status_of
 from services.ledger.service_layer.reconciliation import journal_checks, money_checks, scheme_checks
@@ -43,14 +46,20 @@ CHECKS = (
 )
 
 
-async def reconcile(pool: asyncpg.Pool) -> dict[str, Any]:
-    """Contract section 6: `{"status", "as_of", "checks", "open_discrepancies"}` (+ `open_discrepancies_by_kind`)."""
+async def reconcile(pool: asyncpg.Pool, inputs: KafkaOffsets | None = None) -> dict[str, Any]:
+    """Contract section 6: `{"status", "as_of", "checks", "open_discrepancies"}` (+ `open_discrepancies_by_kind`).
+
+    The input topics' offsets are read from Kafka before the snapshot is taken: every
+    offset the streams committed by then was applied in a transaction the snapshot sees.
+    """
+    reading = await scheme_checks.read_inputs(inputs or input_offsets(get_settings()))
     async with pool.acquire() as connection:
         async with connection.transaction(isolation="repeatable_read", readonly=True):
             await connection.execute(f"SET LOCAL work_mem = '{RECONCILIATION_WORK_MEM}'; "
                                      "SET LOCAL hash_mem_multiplier = 1")
             snapshot = await take_snapshot(connection)
             checks = [await check(connection, snapshot) for check in CHECKS]
+            checks.append(await scheme_checks.offsets_accounted(connection, reading))
             discrepancies, by_kind = await _open_discrepancies(connection)
     return {
         "status": status_of(checks), "as_of": snapshot.as_of.isoformat(),
@@ -59,9 +68,14 @@ async def reconcile(pool: asyncpg.Pool) -> dict[str, Any]:
     }
 
 
-async def run_reconciliation(pool: asyncpg.Pool) -> tuple[uuid.UUID, dict[str, Any]]:
+def input_offsets(settings: Settings) -> KafkaOffsets:
+    return KafkaOffsets(settings.kafka_bootstrap, settings.streams_group, topics.INPUT_TOPICS)
+
+
+async def run_reconciliation(pool: asyncpg.Pool, inputs: KafkaOffsets | None = None
+                             ) -> tuple[uuid.UUID, dict[str, Any]]:
     """Reconcile, store the run and publish it (`reconciliation.completed`) through the ledger's outbox."""
-    result = await reconcile(pool)
+    result = await reconcile(pool, inputs)
     run_id = uuid.uuid4()
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute(

@@ -1,9 +1,16 @@
 """Checks of the scheme's own records: every event accounted for, custody records consistent."""
 from __future__ import annotations
 
+import json
+import uuid
+from dataclasses import dataclass
+
 import asyncpg
 
+from services.common.ids import stable_id
+from services.common.kafka_offsets import KafkaOffsets, PartitionOffsets
 from services.ledger.domain.checks import Check, offenders
+from services.ledger.domain.offsets import Span, offsets_in, uncovered
 from services.ledger.service_layer.rows import jsonable
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
 
@@ -42,3 +49,86 @@ async def custody_consistent(connection: asyncpg.Connection, snapshot: Snapshot)
     batteries = await connection.fetchval("SELECT count(*) FROM scheme.batteries")
     return Check("custody_consistent", not rows, 0, len(rows),
                  {"batteries": batteries, "inconsistent": offenders(rows)})
+
+
+# The runs of input offsets given an outcome, merged into islands per partition.
+ISLANDS_SQL = """
+    WITH r AS (
+        SELECT topic, partition, first_offset, last_offset,
+               max(last_offset) OVER (PARTITION BY topic, partition ORDER BY first_offset, last_offset
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_before
+          FROM scheme.input_offsets),
+    s AS (
+        SELECT *, count(*) FILTER (WHERE reach_before IS NULL OR first_offset > reach_before + 1)
+                  OVER (PARTITION BY topic, partition ORDER BY first_offset, last_offset) AS island
+          FROM r)
+    SELECT topic, partition, min(first_offset) AS first_offset, max(last_offset) AS last_offset
+      FROM s GROUP BY topic, partition, island ORDER BY topic, partition, first_offset"""
+GAP_OFFSETS_READ_MAX = 1000  # offsets without a recorded outcome read back from Kafka in one run
+
+
+@dataclass(frozen=True)
+class InputReading:
+    """The input partitions as Kafka saw them just before the snapshot, or why they could not be read."""
+    reader: KafkaOffsets | None
+    partitions: list[PartitionOffsets]
+    error: str | None = None
+
+
+async def read_inputs(reader: KafkaOffsets) -> InputReading:
+    try:
+        return InputReading(reader, await reader.partitions())
+    except Exception as error:  # the broker is away: the check says so instead of passing
+        return InputReading(None, [], f"the input topics' offsets could not be read: {error!r}")
+
+
+async def offsets_accounted(connection: asyncpg.Connection, reading: InputReading) -> Check:
+    """Every offset of every input partition below the streams' committed offset has an outcome.
+
+    Offsets without a recorded outcome (from before revision 0009, or lost) are read back
+    from Kafka: one whose event is in the inbox, or whose position-based rejection is in
+    the outbox, is accounted; one holding no data record (a transaction marker) too;
+    any other is lost, and named.
+    """
+    if reading.error is not None:
+        return Check("offsets_accounted", False, "every input offset with an outcome", None,
+                     {"error": reading.error})
+    islands: dict[tuple[str, int], list[Span]] = {}
+    for row in await connection.fetch(ISLANDS_SQL):
+        islands.setdefault((row["topic"], row["partition"]), []).append((row["first_offset"], row["last_offset"]))
+    gaps = {(p.topic, p.partition): uncovered(islands.get((p.topic, p.partition), []), p.log_start,
+                                              p.committed if p.committed is not None else p.log_start)
+            for p in reading.partitions}
+    lost, unread = await _verify_gaps(connection, reading.reader, gaps)
+    read_to = sum((p.committed or p.log_start) - p.log_start for p in reading.partitions)
+    return Check("offsets_accounted", not lost and not unread, 0, len(lost) + unread, {
+        "partitions": len(reading.partitions), "offsets_read": read_to,
+        "offsets_without_recorded_outcome": sum(last - first + 1 for spans in gaps.values() for first, last in spans),
+        "lost": offenders(lost), "not_verified": unread,
+        "in_flight": sum(p.end - (p.committed or p.log_start) for p in reading.partitions)})
+
+
+async def _verify_gaps(connection, reader: KafkaOffsets, gaps: dict[tuple[str, int], list[Span]]
+                       ) -> tuple[list[dict], int]:
+    wanted, unread = [], 0
+    for (topic, partition), spans in gaps.items():
+        offsets = offsets_in(spans, GAP_OFFSETS_READ_MAX - len(wanted))
+        unread += sum(last - first + 1 for first, last in spans) - len(offsets)
+        wanted.extend((topic, partition, offset) for offset in offsets)
+    values = await reader.messages(wanted) if wanted else {}
+    ids = {position: _event_id(value) for position, value in values.items()}
+    known = {row[0] for row in await connection.fetch(
+        "SELECT event_id FROM scheme.inbox WHERE event_id = ANY($1::uuid[]) UNION ALL "
+        "SELECT event_id FROM scheme.outbox WHERE event_id = ANY($2::uuid[])",
+        [i for i in ids.values() if i is not None],
+        [uuid.UUID(stable_id("rejected", *position)) for position in values])}
+    lost = [{"topic": t, "partition": p, "offset": o} for (t, p, o) in values
+            if ids[(t, p, o)] not in known and uuid.UUID(stable_id("rejected", t, p, o)) not in known]
+    return lost, unread
+
+
+def _event_id(value: bytes | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(json.loads(value)["event_id"]))
+    except (TypeError, ValueError, KeyError):
+        return None

@@ -8,6 +8,7 @@ from services.common.db import create_pool
 from services.common.health import start_health_server
 from services.common.health_report import HealthMonitor
 from services.common.logging import configure_logging, get_logger
+from services.common.outbox_tail import OutboxTail
 from services.common.outbox import Relay, create_producer
 from services.common.settings import get_settings
 from streams.app import create_app
@@ -28,7 +29,8 @@ def main() -> None:
         producer = create_producer(settings.kafka_bootstrap)
         await producer.start()
         relay = runtime["relay"] = Relay(runtime["pool"], producer, "scheme", settings.outbox_batch_max,
-                                         settings.outbox_poll_ms / 1000, settings.outbox_retention_hours * 3600)
+                                         settings.outbox_poll_ms / 1000, settings.outbox_retention_hours * 3600,
+                                         OutboxTail(settings.kafka_bootstrap))
         runtime["started"].set()
         monitor = HealthMonitor(runtime["pool"], settings)
         await start_health_server(settings.http_host, settings.streams_metrics_port,

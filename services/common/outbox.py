@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from contracts.limits import OUTPUT_MESSAGE_BYTES_MAX
 
 from services.common.logging import get_logger
+from services.common.outbox_tail import SEQ_HEADER, OutboxTail
 
 log = get_logger(__name__)
 IDLE_WAIT_MAX_S = 0.5
@@ -101,8 +102,8 @@ class Relay:
     """
 
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, schema: str,
-                 batch_max: int, poll_s: float, retention_s: float | None = None):
-        self.pool, self.producer, self.schema = pool, producer, schema
+                 batch_max: int, poll_s: float, retention_s: float | None = None, tail: OutboxTail | None = None):
+        self.pool, self.producer, self.schema, self.tail = pool, producer, schema, tail
         self.batch_max, self.poll_s, self.retention_s = batch_max, poll_s, retention_s
         self.published = 0
         self.parked = 0
@@ -119,12 +120,31 @@ class Relay:
             try:
                 async with self.pool.acquire() as holder:
                     if await holder.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self.schema}"):
+                        await self._take_over()
                         await self._publish_loop(holder)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("outbox_relay_lost_database", schema=self.schema, error=str(error))
             except Exception as error:  # the relay must outlive anything; what it did not mark it sends again
                 log.error("outbox_relay_failed", schema=self.schema, error=repr(error))
             await asyncio.sleep(RETRY_WAIT_S)
+
+    async def _take_over(self) -> None:
+        """Rows a relay that died had sent, but not recorded, are found in Kafka and not sent again."""
+        if self.tail is None:
+            return
+        rows = await self.pool.fetch(f"""
+            SELECT o.seq, o.topic FROM {self.schema}.outbox o, {self.schema}.outbox_relay r
+             WHERE o.txid >= pg_snapshot_xmin(r.done_snapshot) AND NOT pg_visible_in_snapshot(o.txid, r.done_snapshot)
+               AND NOT (r.window_snapshot IS NOT NULL AND pg_visible_in_snapshot(o.txid, r.window_snapshot)
+                        AND o.seq <= r.after_seq)
+             ORDER BY o.seq LIMIT $1""", self.batch_max)
+        try:
+            found = await self.tail.already_sent({row["topic"] for row in rows}, {row["seq"] for row in rows})
+        except Exception as error:  # Kafka is away: what was in flight may be sent again (at least once)
+            log.warning("outbox_relay_takeover_unread", schema=self.schema, error=repr(error))
+            return
+        self._unrecorded |= found
+        log.info("outbox_relay_took_over", schema=self.schema, unsent=len(rows), already_sent=len(found))
 
     async def _publish_loop(self, holder: asyncpg.Connection) -> None:
         """Publish while the lock's session lives; a lost session ends the loop (and the lock)."""
@@ -186,7 +206,7 @@ class Relay:
                 continue
             try:
                 future = await self.producer.send(row.topic, value=row.value, key=row.key.encode(),
-                                                  headers=[("takeback-outbox-seq", str(row.seq).encode())])
+                                                  headers=[(SEQ_HEADER, str(row.seq).encode())])
             except PERMANENT_SEND_ERRORS as error:
                 refused[row.seq] = _reason(error)
                 continue

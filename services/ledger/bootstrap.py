@@ -7,6 +7,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.common.db import create_pool
+from services.common.outbox_tail import OutboxTail
 from services.common.outbox import Relay, create_producer
 from services.common.settings import Settings
 from services.ledger.adapters.postings_consumer import PostingsConsumer
@@ -36,5 +37,5 @@ async def bootstrap(settings: Settings) -> Ledger:
     consumer = PostingsConsumer(settings.kafka_bootstrap, settings.batch_max_events, settings.batch_max_wait_ms)
     await consumer.start()
     relay = Relay(pool, producer, OUTBOX_SCHEMA, settings.outbox_batch_max, settings.outbox_poll_ms / 1000,
-                  settings.outbox_retention_hours * 3600)
+                  settings.outbox_retention_hours * 3600, OutboxTail(settings.kafka_bootstrap))
     return Ledger(settings, pool, consumer, producer, relay)

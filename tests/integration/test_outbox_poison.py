@@ -88,3 +88,27 @@ async def test_sent_rows_older_than_the_retention_are_pruned_and_parked_ones_kep
         await pool.fetchval(f"SELECT {outbox_schema}.prune_outbox(interval '1 minute')")
     with pytest.raises(Exception, match="permission denied"):
         await pool.execute(f"DELETE FROM {outbox_schema}.outbox")
+
+
+async def test_a_relay_taking_over_from_one_that_died_does_not_send_again_what_kafka_took(
+        pool, outbox_schema, relay_producer, topic_reader, settings):
+    from services.common.outbox import Row
+    from services.common.outbox_tail import OutboxTail
+    async with topic_reader(TOPIC) as reader, pool.acquire() as connection:
+        for name in ("a", "b", "c"):
+            await add(connection, outbox_schema, value(name))
+        rows = [Row(*r) for r in await pool.fetch(
+            f"SELECT seq, event_id, topic, key, value FROM {outbox_schema}.outbox ORDER BY seq")]
+        dead = Relay(pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
+        assert await dead._send(rows[:2]) == {}  # Kafka took "a" and "b"; the relay died before its cursor moved
+
+        heir = Relay(pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05,
+                     tail=OutboxTail(settings.kafka_bootstrap))
+        await heir._take_over()
+        assert await heir.publish_once() == 3
+        assert await heir.backlog() == 0
+        await add(connection, outbox_schema, value("end"))
+        assert await heir.publish_once() == 1
+        seen: list[str] = []
+        await reader.find(lambda v: isinstance(v, dict) and seen.append(v.get("id")) is None and "end" in seen)
+        assert seen == ["a", "b", "c", "end"]

@@ -1,17 +1,84 @@
-"""Apache Kafka in KRaft mode from Apache's own jars, fetched once into a cache."""
+"""Apache Kafka in KRaft mode from Apache's own jars, fetched once into a cache.
+
+One node by default (broker and controller, data in `.state/kafka/`). With
+`TAKEBACK_KAFKA_BROKERS=3` (`takeback up --brokers 3`), three such nodes on one
+machine form a cluster: node i (1-based) listens on the first bootstrap port +
+2 * (i - 1) and on the controller port + 2 * (i - 1), keeps its data in
+`.state/kafka/node-<i>/`, and all three are the controller quorum's voters.
+"""
 from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from infra.local.processes import Process
 
 KAFKA_VERSION = "4.4.0"  # newest release aiokafka 0.14 and faust-streaming 0.15 are tested against
 INFRA_DIR = Path(__file__).resolve().parents[1] / "kafka"
-# A single local broker: a small heap and bounded JVM areas keep it well under 500 MB resident.
+# Per node: a small heap and bounded JVM areas keep each broker well under 500 MB resident.
 JVM_MEMORY = ("-Xms256m", "-Xmx256m", "-XX:MaxMetaspaceSize=96m", "-XX:ReservedCodeCacheSize=48m",
               "-XX:MaxDirectMemorySize=128m", "-Xss512k")
+PORT_STEP = 2  # node i: bootstrap port + 2 * i, controller port + 2 * i (they interleave: 9092, 9093, 9094, ...)
+BROKERS_FILE = "brokers"  # in .state/kafka/: how many nodes the data was formatted for (absent: one)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One local Kafka node: a broker and a controller in one process."""
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+    count: int  # nodes in the cluster
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def name(self) -> str:
+        """Process (pid and log file) name: `kafka` alone, `kafka-<id>` in a cluster."""
+        return "kafka" if self.count == 1 else f"kafka-{self.node_id}"
+
+    def dir(self, state_dir: Path) -> Path:
+        return kafka_dir(state_dir) if self.count == 1 else kafka_dir(state_dir) / f"node-{self.node_id}"
+
+    def process(self, run_dir: Path, log_dir: Path) -> Process:
+        return Process(self.name, run_dir, log_dir)
+
+
+def kafka_dir(state_dir: Path) -> Path:
+    return state_dir / "kafka"
+
+
+def nodes(bootstrap: str, controller_port: int, count: int) -> list[Node]:
+    """The local nodes: the bootstrap list's own addresses when it names `count`, else from its first."""
+    addresses = [a.strip() for a in bootstrap.split(",") if a.strip()]
+    if len(addresses) != count:
+        host, port = addresses[0].rsplit(":", 1)
+        addresses = [f"{host}:{int(port) + PORT_STEP * i}" for i in range(count)]
+    out = []
+    for i, address in enumerate(addresses):
+        host, port = address.rsplit(":", 1)
+        out.append(Node(i + 1, host, int(port), controller_port + PORT_STEP * i, count))
+    return out
+
+
+def replication(count: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of `count` nodes: 3 and 2 from three up."""
+    factor = min(count, 3)
+    return factor, max(1, factor - 1)
+
+
+def formatted_for(state_dir: Path) -> int | None:
+    """How many nodes the data in .state/kafka was formatted for; None when it is not formatted."""
+    directory = kafka_dir(state_dir)
+    recorded = directory / BROKERS_FILE
+    if recorded.exists():
+        return int(recorded.read_text().strip())
+    return 1 if (directory / "cluster.id").exists() else None
 
 
 def jars_dir(cache_dir: Path) -> Path:
@@ -39,31 +106,33 @@ def ensure_jars(cache_dir: Path) -> Path:
     return libs
 
 
-def server_properties(state_dir: Path, bootstrap: str, controller_port: int, partitions: int) -> Path:
-    host, port = bootstrap.split(":")
-    data = state_dir / "kafka" / "data"
+def server_properties(state_dir: Path, cluster: list[Node], node: Node, partitions: int) -> Path:
+    factor, min_isr = replication(len(cluster))
+    voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in cluster)
     props = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{host}:{controller_port}",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://{node.address},CONTROLLER://{node.host}:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{node.address}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(data),
+        "log.dirs": str(node.dir(state_dir) / "data"),
         "num.partitions": str(partitions),
-        "offsets.topic.replication.factor": "1",
+        "offsets.topic.replication.factor": str(factor),
         "offsets.topic.num.partitions": "8",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "transaction.state.log.replication.factor": str(factor),
+        "transaction.state.log.min.isr": str(min_isr),
+        "share.coordinator.state.topic.replication.factor": str(factor),
+        "share.coordinator.state.topic.min.isr": str(min_isr),
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "true",
         "log.retention.hours": "-1",
     }
-    path = state_dir / "kafka" / "server.properties"
+    if len(cluster) > 1:  # what a topic made by a client without these settings gets
+        props |= {"default.replication.factor": str(factor), "min.insync.replicas": str(min_isr)}
+    path = node.dir(state_dir) / "server.properties"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
     return path
@@ -78,22 +147,36 @@ def _java(libs: Path, log_file: Path, *args: str) -> list[str]:
     ]
 
 
-def ensure_formatted(libs: Path, state_dir: Path, props: Path) -> str:
-    """Format the KRaft log dirs once; return the cluster id."""
-    id_file = state_dir / "kafka" / "cluster.id"
+def ensure_formatted(libs: Path, state_dir: Path, props: list[Path]) -> str:
+    """Format each node's KRaft log dir once, all with one cluster id; return the cluster id.
+
+    The id is chosen first and kept in `cluster.id.pending` until every node is formatted,
+    so a format that was interrupted is finished with the same id when `up` runs again.
+    """
+    directory = kafka_dir(state_dir)
+    id_file = directory / "cluster.id"
     if id_file.exists():
         return id_file.read_text().strip()
     log = state_dir / "logs" / "kafka-format.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    cluster_id = subprocess.run(
-        _java(libs, log, "kafka.tools.StorageTool", "random-uuid"),
-        check=True, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
-    subprocess.run(
-        _java(libs, log, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
-        check=True, capture_output=True, text=True,
-    )
-    id_file.write_text(cluster_id)
+    pending = directory / "cluster.id.pending"
+    if pending.exists():
+        cluster_id = pending.read_text().strip()
+    else:
+        cluster_id = subprocess.run(
+            _java(libs, log, "kafka.tools.StorageTool", "random-uuid"),
+            check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]
+        pending.write_text(cluster_id)
+    if len(props) > 1:  # recorded first: a format cut short is finished for as many nodes, or refused
+        (directory / BROKERS_FILE).write_text(f"{len(props)}\n")
+    for path in props:
+        subprocess.run(
+            _java(libs, log, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(path),
+                  "--ignore-formatted"),
+            check=True, capture_output=True, text=True,
+        )
+    pending.rename(id_file)
     return cluster_id
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ import asyncpg
 from infra.local import kafka, postgres
 from infra.local.processes import Process
 from infra.local.probes import kafka_answers, postgres_answers, service_healthy
-from infra.local.topics import ensure_topics
+from infra.local.topics import describe_cluster, ensure_topics
 from infra.migrations.runner import upgrade
 from services.common.settings import Settings
 
@@ -58,13 +59,20 @@ class Stack:
         self.say = say
         self.run_dir = settings.state_dir / "run"
         self.log_dir = settings.state_dir / "logs"
-        self.kafka = Process("kafka", self.run_dir, self.log_dir)
+        # As many nodes as the data was formatted for (so `status` and `down` need no setting), else as asked.
+        self.formatted_for = kafka.formatted_for(settings.state_dir)
+        count = self.formatted_for or settings.kafka_brokers
+        self.nodes = kafka.nodes(settings.kafka_bootstrap, settings.kafka_controller_port, count)
+        self.brokers = [node.process(self.run_dir, self.log_dir) for node in self.nodes]
+        self.kafka = self.brokers[0]
+        self.bootstrap = settings.kafka_bootstrap if count == 1 else ",".join(node.address for node in self.nodes)
 
     def process(self, service: Service) -> Process:
         return Process(service.name, self.run_dir, self.log_dir)
 
     # -- up -----------------------------------------------------------------
     def up(self, services: tuple[Service, ...] = SERVICES) -> None:
+        self._check_broker_count()
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         self._database_up()
         self._kafka_up()
@@ -90,21 +98,42 @@ class Stack:
     def local_cluster(self) -> postgres.LocalCluster:
         return postgres.LocalCluster(postgres.ensure_installed(), self.settings.state_dir, self.settings.database_url)
 
+    def _check_broker_count(self) -> None:
+        """Kafka's data serves the number of nodes it was formatted for: refuse another before touching it."""
+        asked, formatted = self.settings.kafka_brokers, self.formatted_for
+        if formatted is not None and formatted != asked:
+            where = kafka.kafka_dir(self.settings.state_dir)
+            raise RuntimeError(
+                f"Kafka's data in {where} was formatted for {formatted} broker{'s' if formatted > 1 else ''}, "
+                f"not {asked}: run `takeback up --brokers {formatted}` (or TAKEBACK_KAFKA_BROKERS={formatted}), "
+                f"or `takeback down` and remove {where} to start afresh without its events")
+
     def _kafka_up(self) -> None:
         s = self.settings
         libs = kafka.ensure_jars(s.cache_dir)
-        props = kafka.server_properties(s.state_dir, s.kafka_bootstrap, s.kafka_controller_port, s.topic_partitions)
+        props = [kafka.server_properties(s.state_dir, self.nodes, node, s.topic_partitions) for node in self.nodes]
         cluster_id = kafka.ensure_formatted(libs, s.state_dir, props)
-        kafka.start(self.kafka, libs, props)
-        _wait(lambda: asyncio.run(kafka_answers(s.kafka_bootstrap)), "kafka")
-        created = asyncio.run(ensure_topics(s.kafka_bootstrap, s.topic_partitions, s.topic_retention_ms))
-        self.say(f"kafka {kafka.KAFKA_VERSION}: cluster {cluster_id} on {s.kafka_bootstrap}"
+        for process, path in zip(self.brokers, props):
+            kafka.start(process, libs, path)
+        for node in self.nodes:
+            _wait(lambda: asyncio.run(kafka_answers(node.address)), node.name)
+        _wait(lambda: asyncio.run(_registered_brokers(self.bootstrap)) >= len(self.nodes), "kafka cluster")
+        factor, min_isr = kafka.replication(len(self.nodes))
+        created = asyncio.run(ensure_topics(self.bootstrap, s.topic_partitions, s.topic_retention_ms,
+                                            replication_factor=factor, min_insync_replicas=min_isr))
+        self.say(f"kafka {kafka.KAFKA_VERSION}: cluster {cluster_id} on {self.bootstrap}"
+                 + (f" ({len(self.nodes)} brokers, replication {factor}, min.insync.replicas {min_isr})"
+                    if len(self.nodes) > 1 else "")
                  + (f", created {len(created)} topics" if created else ""))
+
+    def kafka_env(self) -> dict[str, str]:
+        """What the services are told of Kafka: every broker of the local cluster."""
+        return {"TAKEBACK_KAFKA_BOOTSTRAP": self.bootstrap, "TAKEBACK_KAFKA_BROKERS": str(len(self.nodes))}
 
     def _service_up(self, service: Service) -> None:
         for name, port, env in service.instances(self.settings):
             process = Process(name, self.run_dir, self.log_dir)
-            process.start([sys.executable, "-m", service.module], env=env)
+            process.start([sys.executable, "-m", service.module], env={**self.kafka_env(), **env})
             _wait(lambda: service_healthy(port) or _died(process), name)
             if process.pid() is None:
                 raise RuntimeError(f"{name} exited at start; see {process.log_file}")
@@ -117,8 +146,14 @@ class Stack:
             for process in [self.process(service), *(Process(p.stem, self.run_dir, self.log_dir) for p in replicas)]:
                 if process.stop():
                     self.say(f"{process.name}: stopped")
-        if self.kafka.stop():
-            self.say("kafka: stopped")
+        # All nodes at once: a node stopping alone waits for a quorum that the others would leave.
+        brokers = {p.name: p for p in self.brokers}
+        brokers |= {p.stem: Process(p.stem, self.run_dir, self.log_dir) for p in self.run_dir.glob("kafka*.pid")}
+        with ThreadPoolExecutor(max_workers=len(brokers) or 1) as pool:
+            stopped = list(pool.map(lambda process: process.stop(), brokers.values()))
+        for name, was_running in zip(brokers, stopped):
+            if was_running:
+                self.say(f"{name}: stopped")
         cluster = postgres.LocalCluster(postgres.find_bin_dir() or postgres.Path("/"), self.settings.state_dir,
                                         self.settings.database_url)
         if cluster.stop():
@@ -130,14 +165,23 @@ class Stack:
         rows = [
             {"part": "postgres", "healthy": asyncio.run(postgres_answers(s.database_url)),
              "where": _redact(s.database_url), "pid": Process("postgres", self.run_dir, self.log_dir).pid()},
-            {"part": "kafka", "healthy": asyncio.run(kafka_answers(s.kafka_bootstrap)),
-             "where": s.kafka_bootstrap, "pid": self.kafka.pid()},
         ]
+        for node, process in zip(self.nodes, self.brokers):  # a row per broker
+            rows.append({"part": node.name, "healthy": asyncio.run(kafka_answers(node.address)),
+                         "where": node.address, "pid": process.pid()})
         for service in SERVICES:
             for name, port, _ in service.instances(s):
                 rows.append({"part": name, "healthy": service_healthy(port), "where": f"{s.http_host}:{port}",
                              "pid": Process(name, self.run_dir, self.log_dir).pid()})
         return rows
+
+
+def with_brokers(settings: Settings, count: int) -> Settings:
+    """The settings for `count` local Kafka nodes (`takeback up --brokers`): the bootstrap lists each one."""
+    if count == settings.kafka_brokers:
+        return settings
+    first = settings.kafka_bootstrap.split(",")[0].strip()
+    return Settings(**{**settings.model_dump(), "kafka_brokers": count, "kafka_bootstrap": first})
 
 
 def _wait(check, what: str, timeout_s: float = READY_TIMEOUT_S) -> None:
@@ -147,6 +191,14 @@ def _wait(check, what: str, timeout_s: float = READY_TIMEOUT_S) -> None:
             return
         time.sleep(POLL_S)
     raise RuntimeError(f"{what} did not become healthy within {timeout_s:.0f} s")
+
+
+async def _registered_brokers(bootstrap: str) -> int:
+    """Brokers the cluster's metadata lists (each registered with the controller quorum)."""
+    try:
+        return len((await asyncio.wait_for(describe_cluster(bootstrap), timeout=5.0))["brokers"])
+    except Exception:  # not reachable yet
+        return 0
 
 
 def _died(process: Process) -> bool:

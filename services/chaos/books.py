@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.chaos.database import DATABASE_AWAY
+from services.common.outage import DATABASE_AWAY
 from services.ledger.service_layer.reconciliation import reconcile
 
 OFFSETS_CHECK = "offsets_accounted"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.chaos.database import fetch_retrying
+from services.common.outage import fetch
 from services.chaos.events_out import EventsOut
 from services.chaos.model import balances
 from services.chaos.plan import CONFLICT, TOO_LARGE, Expectations
@@ -68,7 +68,7 @@ async def _outcomes(pool, expect: Expectations, out: EventsOut, positions: dict,
     found: dict[str, tuple[str, str | None]] = {}
     ids = [uuid.UUID(i) for i in expect.events]
     for first in range(0, len(ids), IDS_PER_QUERY):
-        rows = await fetch_retrying(pool, "SELECT event_id, outcome, reason FROM scheme.inbox "
+        rows = await fetch(pool, "SELECT event_id, outcome, reason FROM scheme.inbox "
                                           "WHERE event_id = ANY($1::uuid[])", ids[first:first + IDS_PER_QUERY])
         found.update({str(r["event_id"]): (r["outcome"], r["reason"]) for r in rows})
     missing = [i for i in expect.events if i not in found]
@@ -102,7 +102,7 @@ def _name(expect: Expectations, event_id: str) -> str:
 
 
 async def _refunds(pool, expect: Expectations, low: str, high: str, problems: list) -> Tally:
-    rows = await fetch_retrying(pool, "SELECT serial, count(*) AS n, sum(amount)::bigint AS amount "
+    rows = await fetch(pool, "SELECT serial, count(*) AS n, sum(amount)::bigint AS amount "
                                       "FROM scheme.refunds WHERE serial >= $1 AND serial < $2 GROUP BY serial",
                                 low, high)
     found = {r["serial"]: (r["n"], r["amount"]) for r in rows}
@@ -116,7 +116,7 @@ async def _refunds(pool, expect: Expectations, low: str, high: str, problems: li
 
 
 async def _entries(pool, expect: Expectations, low: str, high: str, problems: list) -> Tally:
-    rows = await fetch_retrying(pool, "SELECT caused_by::text AS caused_by, subject, count(*) AS n "
+    rows = await fetch(pool, "SELECT caused_by::text AS caused_by, subject, count(*) AS n "
                                       "FROM ledger.entries WHERE subject >= $1 AND subject < $2 "
                                       "GROUP BY caused_by, subject", low, high)
     found = {(r["caused_by"], r["subject"]): r["n"] for r in rows}
@@ -133,7 +133,7 @@ async def _entries(pool, expect: Expectations, low: str, high: str, problems: li
 
 async def _balances(pool, expect: Expectations, problems: list) -> Tally:
     accounts = sorted(expect.accounts)
-    rows = await fetch_retrying(pool, "SELECT account, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit "
+    rows = await fetch(pool, "SELECT account, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit "
                                       "FROM ledger.account_movements WHERE account = ANY($1::text[]) "
                                       "GROUP BY account", accounts)
     found = {r["account"]: (r["debit"], r["credit"]) for r in rows}

@@ -12,7 +12,7 @@ import uuid
 
 import asyncpg
 
-from services.chaos.database import DATABASE_AWAY, QUERY_TIMEOUT_S
+from services.common.outage import DATABASE_AWAY, QUERY_TIMEOUT_S
 from services.chaos.plan import NEW, Planned
 from services.common.logging import get_logger
 

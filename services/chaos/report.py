@@ -18,7 +18,7 @@ class Load:
     events: int
     events_kafka: int
     events_http: int
-    http_retries: int
+    sends_again: int  # sends made again (same bytes) while a part was away
     waves: int
     waves_done: int
     aborted: str | None
@@ -28,6 +28,7 @@ class Load:
 class Copies:
     events_out: int
     messages_out: int
+    missing: int  # refunds and entries the stack holds whose event out never reached its topic
 
     @property
     def extra(self) -> int:
@@ -57,10 +58,14 @@ class ChaosReport:
         done = Counter(s.blow.kind for s in self.struck if s.pid is not None)
         return {"postgres": done[POSTGRES], "broker": done[BROKER]}
 
+    @property
+    def lost(self) -> int:
+        return self.verdict.lost + self.copies.missing
+
     def failures(self) -> list[str]:
         v = self.verdict
         return [text for failed, text in (
-            (v.lost > 0, f"{v.lost} lost"),
+            (self.lost > 0, f"{self.lost} lost"),
             (v.doubled > 0, f"{v.doubled} doubled"),
             (v.wrong > 0, f"{v.wrong} effects other than the model's"),
             (not self.reconciliation.balanced, f"reconciliation {self.reconciliation.status}"),
@@ -73,7 +78,7 @@ class ChaosReport:
             **asdict(self.load), "kills": self.kills, "outages": self.outages,
             "struck": [{"kind": s.blow.kind, "target": s.blow.target, "pid": s.pid, "at_share": round(s.blow.at_share, 3),
                         "back_after_s": round(s.back_after_s, 2)} for s in self.struck],
-            "lost": self.verdict.lost, "doubled": self.verdict.doubled, "wrong": self.verdict.wrong,
+            "lost": self.lost, "events_out_missing": self.copies.missing, "doubled": self.verdict.doubled, "wrong": self.verdict.wrong,
             "outcomes": asdict(self.verdict.outcomes), "refunds": asdict(self.verdict.refunds),
             "entries": asdict(self.verdict.entries), "balances": asdict(self.verdict.balances),
             "problems": list(self.verdict.problems),

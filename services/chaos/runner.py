@@ -14,7 +14,7 @@ from contracts import topics
 from infra.local.stack import Stack
 from services.chaos import checker, events_out
 from services.chaos.books import reconcile_full
-from services.chaos.database import DATABASE_AWAY, fetch_retrying, open_pool
+from services.common.outage import create_client_pool, fetch
 from services.chaos.errors import ChaosError
 from services.chaos.killer import Killer, schedule, targets
 from services.chaos.monitor import OutcomeMonitor
@@ -54,7 +54,7 @@ class Chaos:
 
     async def run(self) -> ChaosReport:
         started = time.monotonic()
-        pool = await self._pool()
+        pool = await create_client_pool(self.settings.database_url)
         try:
             run = await self._prepare(pool)
             load, monitor, killer = await self._load(pool, run)
@@ -64,12 +64,6 @@ class Chaos:
             await pool.close()
         return ChaosReport(load, tuple(killer.struck), verdict, reconciliation, copies, monitor.stall_max_s,
                            time.monotonic() - started)
-
-    async def _pool(self) -> asyncpg.Pool:
-        try:
-            return await open_pool(self.settings.database_url)
-        except DATABASE_AWAY as error:
-            raise ChaosError(f"the stack's database does not answer ({error!r}); start it with `takeback up`") from None
 
     async def _prepare(self, pool: asyncpg.Pool) -> Run:
         stack = Stack(self.settings, say=lambda message: log.info("chaos_stack", message=message))
@@ -104,7 +98,7 @@ class Chaos:
         await asyncio.to_thread(_bring_up, run.stack)  # every part up before the checks
         counts = sender.counts
         return Load(run.world.run, self.seed, counts.kafka + counts.http, counts.kafka, counts.http,
-                    counts.http_retries, run.scenario.waves_total, waves_done, aborted), monitor, killer
+                    counts.retries, run.scenario.waves_total, waves_done, aborted), monitor, killer
 
     async def _drive(self, scenario: Scenario, sender: Sender, monitor: OutcomeMonitor,
                      killing: asyncio.Task) -> tuple[int, str | None]:
@@ -139,7 +133,8 @@ class Chaos:
                               and o.distinct(topics.LEDGER) >= entries, EVENTS_OUT_TIMEOUT_S)
         self.progress("events out read", 1, 1)
         verdict = await checker.check(pool, expect, out, positions, low, high)
-        return verdict, Copies(out.events, out.messages)
+        missing = max(0, refunds - out.distinct(topics.REFUNDS)) + max(0, entries - out.distinct(topics.LEDGER))
+        return verdict, Copies(out.events, out.messages, missing)
 
     async def _drain_ledger(self, pool: asyncpg.Pool, expected: int, low: str, high: str) -> None:
         """Until the ledger holds the entries the model expects, or posts nothing new for a while."""
@@ -175,7 +170,7 @@ async def _keys(pool: asyncpg.Pool, world: RunWorld) -> dict[str, str]:
 
 async def _counts(pool: asyncpg.Pool, low: str, high: str) -> tuple[int, int]:
     """(refunds, journal entries) of the run's serials and lots, as the stack holds them."""
-    [row] = await fetch_retrying(pool, "SELECT (SELECT count(*) FROM scheme.refunds WHERE serial >= $1 AND serial < $2)"
+    [row] = await fetch(pool, "SELECT (SELECT count(*) FROM scheme.refunds WHERE serial >= $1 AND serial < $2)"
                                        " AS refunds, (SELECT count(*) FROM ledger.entries WHERE subject >= $1 "
                                        "AND subject < $2) AS entries", low, high)
     return row["refunds"], row["entries"]

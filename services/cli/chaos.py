@@ -10,7 +10,9 @@ from services.chaos.errors import ChaosError
 from services.chaos.report import ChaosReport
 from services.chaos.runner import Chaos
 from services.cli.main import app, console, err, print_json, table
+from services.common.gateway_client import EventRefused
 from services.common.logging import configure_logging
+from services.common.outage import OutageTooLong
 from services.common.settings import get_settings
 
 
@@ -24,7 +26,7 @@ def chaos(events: int = typer.Option(20_000, min=200, help="events to send (abou
     configure_logging("warning", settings.log_format, service="chaos")
     try:
         report = _run(settings, events, kills, seed)
-    except ChaosError as error:
+    except (ChaosError, OutageTooLong, EventRefused) as error:
         err.print(f"[red]✗ chaos: {error}[/]")
         raise typer.Exit(1)
     if as_json:
@@ -54,11 +56,11 @@ def show(report: ChaosReport) -> None:
     kills = ", ".join(f"{kind} {n}" for kind, n in sorted(body["kills"].items())) or "none"
     outages = ", ".join(f"{kind} {n}" for kind, n in body["outages"].items())
     rows = [
-        ["events", f"{body['events']} ({body['events_kafka']} Kafka, {body['events_http']} HTTP, "
-                   f"{body['http_retries']} HTTP retries)"],
+        ["events", f"{body['events']} ({body['events_kafka']} Kafka, {body['events_http']} HTTP; "
+                   f"{body['sends_again']} sends made again)"],
         ["kills", f"{sum(body['kills'].values())}: {kills}"],
         ["outages", outages],
-        ["lost", body["lost"]],
+        ["lost", f"{body['lost']} (of which events out never published: {body['events_out_missing']})"],
         ["doubled (in the books)", body["doubled"]],
         ["other than the model", body["wrong"]],
         ["reconciliation", f"{body['reconciliation']} (offsets_accounted: {body['offsets_accounted']})"],

@@ -1,0 +1,44 @@
+"""Sending one event to the gateway (`POST /v1/events`) as a real client does: again, with the same
+bytes, while the gateway is down, busy (429) or failing (5xx); a refusal (4xx) is final."""
+from __future__ import annotations
+
+from typing import Callable
+
+import httpx
+
+from services.common.outage import OUTAGE_WINDOW_S, through_outage
+
+RETRYABLE_STATUS = (429, 500, 502, 503, 504)
+
+
+class GatewayAway(Exception):
+    """Not accepted this time; worth sending again (after `retry_after_s` if the gateway said so)."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None):
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
+class EventRefused(RuntimeError):
+    """The gateway refused the event for good (400, 401, 403, 413, 415)."""
+
+
+async def post_event(http: httpx.AsyncClient, body: bytes, key: str) -> None:
+    """One attempt: returns once the gateway answered 202 (durably in Kafka)."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    try:
+        response = await http.post("/v1/events", content=body, headers=headers)
+    except httpx.TransportError as error:
+        raise GatewayAway(f"{type(error).__name__}: {error}") from None
+    if response.status_code == 202:
+        return
+    if response.status_code in RETRYABLE_STATUS:
+        retry_after = response.headers.get("retry-after", "")
+        raise GatewayAway(f"HTTP {response.status_code}", float(retry_after) if retry_after.isdigit() else None)
+    raise EventRefused(f"the gateway refused the event: {response.status_code} {response.text[:300]}")
+
+
+async def send_event(http: httpx.AsyncClient, body: bytes, key: str, what: str,
+                     window_s: float = OUTAGE_WINDOW_S, on_retry: Callable[[], None] | None = None) -> None:
+    """`post_event` through an outage of the gateway (or of the database or broker behind it)."""
+    await through_outage(lambda: post_event(http, body, key), what, (GatewayAway,), window_s, on_retry)

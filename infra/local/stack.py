@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import asyncpg
+from aiokafka.client import AIOKafkaClient
 
 from infra.local import kafka, postgres
 from infra.local.processes import Process
-from infra.local.probes import kafka_answers, postgres_answers, service_healthy
+from infra.local.probes import postgres_answers, service_healthy
 from infra.local.topics import describe_cluster, ensure_topics
 from infra.migrations.runner import upgrade
 from services.common.settings import Settings
@@ -116,7 +117,7 @@ class Stack:
         for process, path in zip(self.brokers, props):
             kafka.start(process, libs, path)
         for node in self.nodes:
-            _wait(lambda: asyncio.run(kafka_answers(node.address)), node.name)
+            _wait(lambda: asyncio.run(_broker_answers(node)), node.name)
         _wait(lambda: asyncio.run(_registered_brokers(self.bootstrap)) >= len(self.nodes), "kafka cluster")
         factor, min_isr = kafka.replication(len(self.nodes))
         created = asyncio.run(ensure_topics(self.bootstrap, s.topic_partitions, s.topic_retention_ms,
@@ -167,7 +168,7 @@ class Stack:
              "where": _redact(s.database_url), "pid": Process("postgres", self.run_dir, self.log_dir).pid()},
         ]
         for node, process in zip(self.nodes, self.brokers):  # a row per broker
-            rows.append({"part": node.name, "healthy": asyncio.run(kafka_answers(node.address)),
+            rows.append({"part": node.name, "healthy": asyncio.run(_broker_answers(node)),
                          "where": node.address, "pid": process.pid()})
         for service in SERVICES:
             for name, port, _ in service.instances(s):
@@ -191,6 +192,21 @@ def _wait(check, what: str, timeout_s: float = READY_TIMEOUT_S) -> None:
             return
         time.sleep(POLL_S)
     raise RuntimeError(f"{what} did not become healthy within {timeout_s:.0f} s")
+
+
+async def _broker_answers(node: kafka.Node, timeout_s: float = 5.0) -> bool:
+    """This broker itself answers a metadata request and lists itself (registered, not fenced).
+
+    Asked alone: a probe through the cluster could be sent on to another broker, which is down.
+    """
+    client = AIOKafkaClient(bootstrap_servers=node.address, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout=timeout_s)
+        return any(broker.nodeId == node.node_id for broker in client.cluster.brokers())
+    except Exception:  # any failure to reach it means "not up"
+        return False
+    finally:
+        await client.close()
 
 
 async def _registered_brokers(bootstrap: str) -> int:

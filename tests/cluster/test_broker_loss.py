@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, ProducerClosed
 
 from contracts import topics
 from infra.local.stack import Stack
@@ -109,6 +110,7 @@ class Run:
     outcomes: dict[uuid.UUID, str] = field(default_factory=dict)
     pending: set[uuid.UUID] = field(default_factory=set)
     to_collect: list[str] = field(default_factory=list)  # serials whose sale was applied
+    tasks: set[asyncio.Task] = field(default_factory=set)  # sends in flight
     sale_serial: dict[uuid.UUID, str] = field(default_factory=dict)
     last_progress: float = 0.0
     stall: float = 0.0
@@ -135,14 +137,16 @@ async def send(producer: AIOKafkaProducer, run: Run, event: dict, kind: str) -> 
         try:
             await producer.send_and_wait(topic, value, key=key)
             break
-        except Exception as error:  # noqa: BLE001  (a timeout while leaders move: send it again)
+        except ProducerClosed:
+            raise
+        except KafkaError as error:  # a timeout while leaders move: send it again
             print(f"  t={run.now():5.1f} s resend {kind}: {error!r}")
             await asyncio.sleep(0.5)
     run.sent[event_id] = run.now()
 
 
 async def sender(producer: AIOKafkaProducer, run: Run, store: str, centre: str) -> None:
-    tick, in_flight = 0.1, set()
+    tick = 0.1
     while run.now() < SEND_FOR_S:
         started = run.now()
         for _ in range(int(SALES_PER_S * tick)):
@@ -150,15 +154,15 @@ async def sender(producer: AIOKafkaProducer, run: Run, store: str, centre: str) 
             sale = envelope("sale.recorded", "pos", store, {"sale_id": unique("S"), "store_id": store,
                                                            "currency": EUR, "items": [item(serial)]})
             run.sale_serial[uuid.UUID(sale["event_id"])] = serial
-            in_flight.add(asyncio.create_task(send(producer, run, sale, "sale")))
+            run.tasks.add(asyncio.create_task(send(producer, run, sale, "sale")))
         serials, run.to_collect = run.to_collect, []
         for serial in serials:
             collection = envelope("collection.logged", "return_centre", centre, {
                 "collection_id": unique("C"), "centre_id": centre, "serial": serial, "condition": "functional"})
-            in_flight.add(asyncio.create_task(send(producer, run, collection, "collection")))
-        in_flight = {task for task in in_flight if not task.done()}
+            run.tasks.add(asyncio.create_task(send(producer, run, collection, "collection")))
+        run.tasks = {task for task in run.tasks if not task.done()}
         await asyncio.sleep(max(0.0, tick - (run.now() - started)))
-    await asyncio.gather(*in_flight)
+    await asyncio.gather(*run.tasks)
 
 
 async def watcher(pool, run: Run) -> None:
@@ -196,13 +200,21 @@ async def test_one_broker_killed_under_load_loses_and_doubles_nothing(cluster):
     victim_id = await streams_coordinator(stack.bootstrap, settings.streams_group)
     victim = stack.brokers[victim_id - 1]
     pool = await create_pool(settings.database_url)
+    try:
+        await broker_lost_under_load(stack, pool, victim)
+    finally:
+        await pool.close()
+
+
+async def broker_lost_under_load(stack: Stack, pool, victim) -> None:
+    settings = stack.settings
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", enable_idempotence=True,
                                 request_timeout_ms=30_000)
     await producer.start()
     run = Run()
+    watching = asyncio.create_task(watcher(pool, run))
+    sending = asyncio.create_task(sender(producer, run, unique("store"), unique("centre")))
     try:
-        watching = asyncio.create_task(watcher(pool, run))
-        sending = asyncio.create_task(sender(producer, run, unique("store"), unique("centre")))
         await asyncio.sleep(KILL_AT_S)
         await asyncio.to_thread(victim.kill)
         run.killed_at = run.now()
@@ -220,55 +232,53 @@ async def test_one_broker_killed_under_load_loses_and_doubles_nothing(cluster):
             if run.to_collect:
                 await sender_tail(producer, run)
             await asyncio.sleep(0.2)
-        watching.cancel()
     finally:
+        for task in (watching, sending, *run.tasks):
+            task.cancel()
         await producer.stop()
     assert not run.pending, f"{len(run.pending)} events without an outcome {SETTLE_TIMEOUT_S:.0f} s after sending"
 
-    try:
-        sales = [e for e, kind in run.kinds.items() if kind == "sale"]
-        collections = [e for e, kind in run.kinds.items() if kind == "collection"]
-        during_outage = sum(1 for at in run.sent.values() if run.killed_at < at < run.restarted_at)
-        print(f"  sent {len(sales)} sales and {len(collections)} collections, {during_outage} acknowledged "
-              f"while {victim.name} was down; longest stall {run.stall:.1f} s (from t={run.stall_at:.1f} s), "
-              f"slowest event {run.latency:.1f} s from producer to outcome")
-        assert during_outage > 0, "no write went through with one broker down"
+    sales = [e for e, kind in run.kinds.items() if kind == "sale"]
+    collections = [e for e, kind in run.kinds.items() if kind == "collection"]
+    during_outage = sum(1 for at in run.sent.values() if run.killed_at < at < run.restarted_at)
+    print(f"  sent {len(sales)} sales and {len(collections)} collections, {during_outage} acknowledged "
+          f"while {victim.name} was down; longest stall {run.stall:.1f} s (from t={run.stall_at:.1f} s), "
+          f"slowest event {run.latency:.1f} s from producer to outcome")
+    assert during_outage > 0, "no write went through with one broker down"
 
-        # Every event sent: exactly one outcome (the inbox's key is the event id), and here each is applied.
-        rows = await pool.fetch("SELECT event_id, outcome, reason FROM scheme.inbox WHERE event_id = ANY($1::uuid[])",
-                                list(run.kinds))
-        assert len(rows) == len(run.kinds) == len({r["event_id"] for r in rows})
-        assert {r["outcome"] for r in rows} <= {"applied", "rejected"}
-        assert [(r["outcome"], r["reason"]) for r in rows if r["outcome"] != "applied"] == []
+    # Every event sent: exactly one outcome (the inbox's key is the event id), and here each is applied.
+    rows = await pool.fetch("SELECT event_id, outcome, reason FROM scheme.inbox WHERE event_id = ANY($1::uuid[])",
+                            list(run.kinds))
+    assert len(rows) == len(run.kinds) == len({r["event_id"] for r in rows})
+    assert {r["outcome"] for r in rows} <= {"applied", "rejected"}
+    assert [(r["outcome"], r["reason"]) for r in rows if r["outcome"] != "applied"] == []
 
-        # No refund doubled, no ledger entry doubled.
-        refunds = await pool.fetchrow("SELECT count(*) AS n, count(DISTINCT serial) AS serials FROM scheme.refunds")
-        assert refunds["n"] == refunds["serials"] == len(collections)
-        doubled = await pool.fetchval("SELECT count(*) FROM (SELECT posting_key FROM ledger.entries "
-                                      "GROUP BY posting_key HAVING count(*) > 1) d")
-        assert doubled == 0
+    # No refund doubled, no ledger entry doubled.
+    refunds = await pool.fetchrow("SELECT count(*) AS n, count(DISTINCT serial) AS serials FROM scheme.refunds")
+    assert refunds["n"] == refunds["serials"] == len(collections)
+    doubled = await pool.fetchval("SELECT count(*) FROM (SELECT posting_key FROM ledger.entries "
+                                  "GROUP BY posting_key HAVING count(*) > 1) d")
+    assert doubled == 0
 
-        # The ledger catches up and the books agree with the batteries.
-        deadline, result = time.monotonic() + SETTLE_TIMEOUT_S, None
-        while time.monotonic() < deadline:
-            result = await reconcile(pool)
-            if result["status"] == "balanced":
-                break
-            await asyncio.sleep(2)
-        assert result["status"] == "balanced", [c for c in result["checks"] if not c["ok"]]
-        entries = await pool.fetchval("SELECT count(*) FROM ledger.entries")
-        postings = await pool.fetchval("SELECT count(*) FROM scheme.postings")
-        assert entries == postings
+    # The ledger catches up and the books agree with the batteries.
+    deadline, result = time.monotonic() + SETTLE_TIMEOUT_S, None
+    while time.monotonic() < deadline:
+        result = await reconcile(pool)
+        if result["status"] == "balanced":
+            break
+        await asyncio.sleep(2)
+    assert result["status"] == "balanced", [c for c in result["checks"] if not c["ok"]]
+    entries = await pool.fetchval("SELECT count(*) FROM ledger.entries")
+    postings = await pool.fetchval("SELECT count(*) FROM scheme.postings")
+    assert entries == postings
 
-        assert run.stall < STALL_MAX_S, f"no outcome for {run.stall:.1f} s while events were pending"
+    assert run.stall < STALL_MAX_S, f"no outcome for {run.stall:.1f} s while events were pending"
 
-        # The restarted broker caught up: every partition of the scheme's topics is on three in-sync replicas.
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while (short := await under_replicated(stack.bootstrap)) and time.monotonic() < deadline:
-            await asyncio.sleep(1)
-        assert short == []
-    finally:
-        await pool.close()
+    # The restarted broker caught up: every partition of the scheme's topics is on three in-sync replicas.
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while (short := await under_replicated(stack.bootstrap)) and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+    assert short == []
 
 
 async def under_replicated(bootstrap: str) -> list[tuple[str, int, list[int]]]:

@@ -1,4 +1,10 @@
-"""`takeback bench`: battery lives through the running stack, against the raw ceilings."""
+"""`takeback bench`: battery lives through the running stack, against the raw ceilings.
+
+A restart of PostgreSQL or Kafka during the run is waited out: a send that
+failed is made again with the same bytes (the same event_id), a poll of the
+database is made again, within `outage.OUTAGE_WINDOW_S`; a longer outage ends
+the run with `OutageTooLong`, one sentence.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -6,10 +12,9 @@ import time
 import uuid
 from typing import Callable
 
-import asyncpg
-
 from services.bench import ceilings, scenario
 from services.bench.memory import cpu_seconds, cpu_ticks, own_cpu_ticks, peak_rss_mb
+from services.common import outage
 from services.common.outbox import create_producer
 from services.common.settings import Settings
 
@@ -43,7 +48,7 @@ class Bench:
         self.low, self.high = f"{self.names.run}-", f"{self.names.run}."  # the run's key range
 
     async def run(self) -> dict:
-        pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=2)
+        pool = await outage.create_client_pool(self.settings.database_url)
         producer = create_producer(self.settings.kafka_bootstrap)
         await producer.start()
         sent: list[tuple[str, bytes]] = []
@@ -57,17 +62,19 @@ class Bench:
             await self._wait(pool, "ledger entries posted", [self._entries(pool)], expected)
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds({**ticks_before, "bench": own_before}, {**cpu_ticks(run_dir), "bench": own_cpu_ticks()})
-            p50, p95, p99 = await self._latency(pool)
+            p50, p95, p99 = await outage.through_outage(lambda: self._latency(pool), "reading latency",
+                                                        outage.DATABASE_AWAY)
         finally:
             await producer.stop()
             await pool.close()
         events = self.events
         self.progress("ceiling: kafka", 0, 1)
-        kafka = await ceilings.kafka_events_per_second(self.settings.kafka_bootstrap, sent,
-                                                       self.settings.topic_partitions)
+        kafka = await outage.through_outage(lambda: ceilings.kafka_events_per_second(
+            self.settings.kafka_bootstrap, sent, self.settings.topic_partitions), "the Kafka ceiling", outage.BROKER_AWAY)
         self.progress("ceiling: postgres", 0, 1)
-        postgres = await ceilings.postgres_events_per_second(
-            self.settings.database_url, len(sent), scenario.journal_lines(self.batteries) * len(sent) // events)
+        postgres = await outage.through_outage(lambda: ceilings.postgres_events_per_second(
+            self.settings.database_url, len(sent), scenario.journal_lines(self.batteries) * len(sent) // events),
+            "the PostgreSQL ceiling", outage.DATABASE_AWAY)
         throughput = events / elapsed
         return {
             "batteries": self.batteries, "events": events, "seconds": round(elapsed, 2),
@@ -104,24 +111,31 @@ class Bench:
             previous_s = time.perf_counter() - started
 
     async def _produce(self, producer, messages, sample: list) -> None:
-        """Send as fast as allowed; keep a sample of what was sent for the ceilings."""
-        futures, started = [], time.perf_counter()
+        """Send as fast as allowed; keep a sample of what was sent for the ceilings.
+
+        A message the producer could not deliver (the broker was away longer than its own
+        retries) is sent again, the same bytes, until it is acknowledged."""
+        sends, started = [], time.perf_counter()
         for topic, key, make in messages:
             if self.rate:
-                ahead = len(futures) / self.rate - (time.perf_counter() - started)
+                ahead = len(sends) / self.rate - (time.perf_counter() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
             value = scenario.encode(make())
-            futures.append(await producer.send(topic, value, key=key.encode()))
+            sends.append((topic, key.encode(), value, await _send(producer, topic, key.encode(), value)))
             if len(sample) < CEILING_SAMPLE_MAX:
                 sample.append((key, value))
-        await asyncio.gather(*futures)
-        self.events += len(futures)
+        results = await asyncio.gather(*[future for *_, future in sends], return_exceptions=True)
+        for (topic, key, value, _), result in zip(sends, results):
+            if isinstance(result, BaseException):
+                await outage.through_outage(lambda t=topic, k=key, v=value: producer.send_and_wait(t, v, key=k),
+                                            f"sending to {topic}", outage.BROKER_AWAY)
+        self.events += len(sends)
 
     async def _wait(self, pool, name: str, counts: list, expected: int) -> None:
         deadline = time.monotonic() + PHASE_TIMEOUT_S
         while time.monotonic() < deadline:
-            done = sum([await count() for count in counts])
+            done = sum([await outage.through_outage(count, f"polling {name}", outage.DATABASE_AWAY) for count in counts])
             self.progress(name, done, expected)
             if done >= expected:
                 return
@@ -143,3 +157,9 @@ class Bench:
             "(ORDER BY extract(epoch FROM posted_at - effective_at)) AS q "
             "FROM ledger.entries WHERE subject >= $1 AND subject < $2", self.low, self.high)
         return tuple(round(q * 1000, 1) for q in row["q"])
+
+
+async def _send(producer, topic: str, key: bytes, value: bytes) -> asyncio.Future:
+    """The delivery future of one message; enqueueing itself waits out a broker that is away."""
+    return await outage.through_outage(lambda: producer.send(topic, value, key=key), f"sending to {topic}",
+                                       outage.BROKER_AWAY)

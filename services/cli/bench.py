@@ -8,6 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services.bench.runner import Bench
 from services.cli.main import app, console, err, print_json, table
+from services.cli.outcome import run_or_say
 from services.common.settings import get_settings
 
 DEFAULT_BATTERIES = 20_000  # about a minute on a 2-core machine with the whole stack on it
@@ -27,7 +28,7 @@ def bench(batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="batter
                 tasks[name] = progress.add_task(name, total=total or None)
             progress.update(tasks[name], completed=done)
 
-        result = asyncio.run(Bench(get_settings(), batteries, rate, report).run())
+        result = run_or_say(lambda: asyncio.run(Bench(get_settings(), batteries, rate, report).run()), "bench")
     if as_json:
         print_json(result)
         return

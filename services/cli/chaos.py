@@ -10,9 +10,7 @@ from services.chaos.errors import ChaosError
 from services.chaos.report import ChaosReport
 from services.chaos.runner import Chaos
 from services.cli.main import app, console, err, print_json, table
-from services.common.gateway_client import EventRefused
-from services.common.logging import configure_logging
-from services.common.outage import OutageTooLong
+from services.cli.outcome import run_or_say
 from services.common.settings import get_settings
 
 
@@ -22,13 +20,7 @@ def chaos(events: int = typer.Option(20_000, min=200, help="events to send (abou
           seed: int = typer.Option(1, help="seed of the load and of the kills' moments and targets"),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Sales, returns, lots and recoveries while workers, the gateway, a broker and PostgreSQL die; then check."""
-    settings = get_settings()
-    configure_logging("warning", settings.log_format, service="chaos")
-    try:
-        report = _run(settings, events, kills, seed)
-    except (ChaosError, OutageTooLong, EventRefused) as error:
-        err.print(f"[red]✗ chaos: {error}[/]")
-        raise typer.Exit(1)
+    report = run_or_say(lambda: _run(get_settings(), events, kills, seed), "chaos", (ChaosError,))
     if as_json:
         print_json(report.as_dict())
     else:

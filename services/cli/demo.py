@@ -7,6 +7,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.cli.main import app, console, err, print_json, table
+from services.cli.outcome import run_or_say
 from services.common.settings import get_settings
 from services.demo.runner import Demo
 
@@ -26,7 +27,8 @@ def demo(batteries: int = typer.Option(3000, min=50, help="batteries sold over t
                 tasks[name] = progress.add_task(name, total=total)
             progress.update(tasks[name], completed=done, total=total)
 
-        results = asyncio.run(Demo(get_settings(), batteries, months, seed, report).run_all())
+        results = run_or_say(lambda: asyncio.run(Demo(get_settings(), batteries, months, seed, report).run_all()),
+                             "demo")
     if as_json:
         print_json(results)
     else:

@@ -42,3 +42,20 @@ async def send_event(http: httpx.AsyncClient, body: bytes, key: str, what: str,
                      window_s: float = OUTAGE_WINDOW_S, on_retry: Callable[[], None] | None = None) -> None:
     """`post_event` through an outage of the gateway (or of the database or broker behind it)."""
     await through_outage(lambda: post_event(http, body, key), what, (GatewayAway,), window_s, on_retry)
+
+
+async def get_body(http: httpx.AsyncClient, path: str, key: str, what: str,
+                   window_s: float = OUTAGE_WINDOW_S) -> dict:
+    """A read of the gateway (a report, a battery), through an outage of the gateway or what is behind it."""
+    async def attempt() -> dict:
+        try:
+            response = await http.get(path, headers={"Authorization": f"Bearer {key}"})
+        except httpx.TransportError as error:
+            raise GatewayAway(f"{type(error).__name__}: {error}") from None
+        if response.status_code in RETRYABLE_STATUS:
+            raise GatewayAway(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise EventRefused(f"the gateway refused {path}: {response.status_code} {response.text[:300]}")
+        return response.json()
+
+    return await through_outage(attempt, what, (GatewayAway,), window_s)

@@ -4,6 +4,11 @@ Stores, return centres and finance call the HTTP gateway with their own keys;
 the transporter and the recycler speak Kafka. Each simulated month goes in
 phases, each applied before the next (a collection after its sale, a recovery
 after its receipt), as real producers would see their events accepted.
+
+A restart of PostgreSQL, Kafka or the gateway during the run is waited out:
+each send is made again with the same bytes (the same event_id), each read
+again, within `outage.OUTAGE_WINDOW_S`; a longer outage ends the run with
+`OutageTooLong`, one sentence.
 """
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ import time
 import uuid
 from typing import Callable
 
-import asyncpg
 import httpx
 
 from contracts import topics
+from services.common import outage
+from services.common.gateway_client import get_body, send_event
 from services.common.outbox import create_producer
 from services.common.settings import Settings
 from services.demo import world
@@ -41,8 +47,8 @@ class Demo:
         self.sent_total = 0
 
     async def run_all(self) -> dict:
-        self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=2)
-        self.keys = await self._keys()
+        self.pool = await outage.create_client_pool(self.settings.database_url)
+        self.keys = await outage.through_outage(self._keys, "creating the demo's API keys", outage.DATABASE_AWAY)
         self.http = httpx.AsyncClient(base_url=f"http://{self.settings.http_host}:{self.settings.http_port}",
                                       timeout=30.0)
         self.kafka = create_producer(self.settings.kafka_bootstrap)
@@ -208,17 +214,16 @@ class Demo:
         return keys
 
     async def _http(self, source_id: str, envelope: dict) -> str:
+        body = json.dumps(envelope).encode()  # the same bytes on every attempt
         async with self.gate:
-            response = await self.http.post("/v1/events", content=json.dumps(envelope).encode(), headers={
-                "Authorization": f"Bearer {self.keys[source_id]}", "Content-Type": "application/json"})
-        if response.status_code != 202:
-            raise RuntimeError(f"gateway refused {envelope['type']}: {response.status_code} {response.text}")
+            await send_event(self.http, body, self.keys[source_id], f"sending {envelope['type']} to the gateway")
         return envelope["event_id"]
 
     async def _kafka(self, envelope: dict) -> str:
-        key = envelope["data"][topics.KEY_FIELD_OF_TYPE[envelope["type"]]]
-        await self.kafka.send_and_wait(topics.TOPIC_OF_TYPE[envelope["type"]], json.dumps(envelope).encode(),
-                                       key=key.encode())
+        key = envelope["data"][topics.KEY_FIELD_OF_TYPE[envelope["type"]]].encode()
+        topic, body = topics.TOPIC_OF_TYPE[envelope["type"]], json.dumps(envelope).encode()
+        await outage.through_outage(lambda: self.kafka.send_and_wait(topic, body, key=key),
+                                    f"sending {envelope['type']} to Kafka", outage.BROKER_AWAY)
         return envelope["event_id"]
 
     async def _phase(self, name: str, sends: list) -> None:
@@ -226,7 +231,8 @@ class Demo:
         self.sent_total += len(ids)
         deadline = time.monotonic() + APPLY_TIMEOUT_S
         while time.monotonic() < deadline:
-            done = await self.pool.fetchval("SELECT count(*) FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids)
+            done = await outage.fetchval(self.pool, "SELECT count(*) FROM scheme.inbox WHERE event_id = ANY($1::uuid[])",
+                                         ids)
             self.progress(name, done, len(ids))
             if done == len(ids):
                 return
@@ -235,11 +241,10 @@ class Demo:
 
     async def _wait_for_ledger(self) -> None:
         deadline = time.monotonic() + APPLY_TIMEOUT_S
-        total = await self.pool.fetchval("SELECT count(*) FROM scheme.postings")
+        total = await outage.fetchval(self.pool, "SELECT count(*) FROM scheme.postings")
         while time.monotonic() < deadline:
-            pending = await self.pool.fetchval(
-                "SELECT count(*) FROM scheme.postings p WHERE NOT EXISTS "
-                "(SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)")
+            pending = await outage.fetchval(self.pool, "SELECT count(*) FROM scheme.postings p WHERE NOT EXISTS "
+                                            "(SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)")
             self.progress("ledger postings", total - pending, total)
             if pending == 0:
                 return
@@ -247,11 +252,8 @@ class Demo:
         raise TimeoutError("the ledger did not post every entry in time")
 
     async def _results(self) -> dict:
-        finance = {"Authorization": f"Bearer {self.keys['finance']}"}
         results = {"events_sent": self.sent_total, "batteries": len(self.batteries), "lots": len(self.lots)}
         for name, path in (("reconciliation", "/v1/finance/reconciliation"), ("balances", "/v1/finance/balances"),
                            ("collection", "/v1/reports/collection"), ("recovery", "/v1/reports/recovery")):
-            response = await self.http.get(path, headers=finance)
-            response.raise_for_status()
-            results[name] = response.json()
+            results[name] = await get_body(self.http, path, self.keys["finance"], f"reading {path}")
         return results

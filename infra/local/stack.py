@@ -232,6 +232,12 @@ async def _ensure_roles(superuser_url: str, settings: Settings) -> None:
             verb = "ALTER" if exists else "CREATE"
             password = role.password.replace("'", "''")
             await connection.execute(f"{verb} ROLE \"{role.username}\" LOGIN PASSWORD '{password}'")
+        # Every session of the services' role is bounded, whatever client opens it (the services also set
+        # these on their own pools): a forgotten transaction cannot hold back a relay's window or vacuum.
+        await connection.execute(
+            f'ALTER ROLE "{service.username}" SET idle_in_transaction_session_timeout = '
+            f"'{settings.idle_in_transaction_timeout_s}s'; "
+            f'ALTER ROLE "{service.username}" SET statement_timeout = \'{settings.statement_timeout_s}s\'')
         if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
             await connection.execute(f'CREATE DATABASE "{database}" OWNER "{owner.username}"')
     finally:

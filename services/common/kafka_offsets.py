@@ -42,8 +42,8 @@ class KafkaOffsets:
     async def _partitions(self) -> list[PartitionOffsets]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5_000)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        await admin.start()
         try:
+            await admin.start()
             await consumer.start()
             committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(self.group)).items()
                          if meta.offset >= 0}
@@ -65,8 +65,8 @@ class KafkaOffsets:
         if not wanted:
             return found
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        await consumer.start()
         try:
+            await consumer.start()
             by_partition: dict[TopicPartition, set[int]] = {}
             for topic, partition, offset in wanted:
                 by_partition.setdefault(TopicPartition(topic, partition), set()).add(offset)

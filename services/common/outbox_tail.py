@@ -31,9 +31,9 @@ class OutboxTail:
 
     async def _already_sent(self, topics: set[str], pending: set[int]) -> set[int]:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        await consumer.start()
         found: set[int] = set()
         try:
+            await consumer.start()
             partitions = [TopicPartition(topic, p) for topic in sorted(topics)
                           for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]
             consumer.assign(partitions)

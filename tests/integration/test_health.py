@@ -64,3 +64,22 @@ async def test_a_last_reconciliation_that_is_not_balanced_makes_status_fail(stac
     finally:
         await admin.execute("DELETE FROM ledger.reconciliation_runs WHERE run_id = $1", run_id)
         await admin.close()
+
+
+async def test_every_session_of_the_services_role_is_bounded(settings):
+    """Set on the role (any client) and on the services' pools: a forgotten transaction ends on its own."""
+    from services.common.db import create_pool
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        role = [await connection.fetchval(f"SHOW {name}")
+                for name in ("idle_in_transaction_session_timeout", "statement_timeout")]
+    finally:
+        await connection.close()
+    pool = await create_pool(settings.database_url, max_size=1, settings=settings)
+    try:
+        service = [await pool.fetchval("SELECT extract(epoch FROM current_setting($1)::interval)", name)
+                   for name in ("idle_in_transaction_session_timeout", "statement_timeout")]
+    finally:
+        await pool.close()
+    assert "0" not in role
+    assert service == [settings.idle_in_transaction_timeout_s, settings.statement_timeout_s]

@@ -11,7 +11,8 @@ import asyncpg
 import httpx
 
 from contracts import topics
-from infra.local.stack import Stack
+from infra.local import kafka as local_kafka
+from infra.local.stack import Stack, with_brokers
 from services.chaos import checker, events_out
 from services.chaos.books import reconcile_full
 from services.common.outage import create_client_pool, fetch
@@ -66,6 +67,7 @@ class Chaos:
                            time.monotonic() - started)
 
     async def _prepare(self, pool: asyncpg.Pool) -> Run:
+        self.settings = _as_formatted(self.settings)
         stack = Stack(self.settings, say=lambda message: log.info("chaos_stack", message=message))
         down = [row["part"] for row in await asyncio.to_thread(stack.status) if not row["healthy"]]
         if down:
@@ -148,6 +150,12 @@ class Chaos:
                 last, idle_since = posted, time.monotonic()
             await asyncio.sleep(0.5)
         log.warning("chaos_ledger_not_drained", posted=last, expected=expected)
+
+
+def _as_formatted(settings: Settings) -> Settings:
+    """The settings of the stack as its Kafka data was formatted (one broker, or a cluster of several)."""
+    formatted = local_kafka.formatted_for(settings.state_dir)
+    return with_brokers(settings, formatted) if formatted and formatted != settings.kafka_brokers else settings
 
 
 def _bring_up(stack: Stack) -> None:

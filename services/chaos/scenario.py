@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from services.chaos import stages
+from services.chaos import bad_events, lots, stages
 from services.chaos.model import BatteryModel, LotModel
 from services.chaos.plan import Expectations, Planned, Wave
 from services.chaos.world import RunWorld
@@ -22,6 +22,10 @@ EVENTS_PER_CHUNK_FIXED = 15  # lots, receipts, recoveries and the deliberately b
 EVENTS_PER_CHUNK = 1600  # about this many events a wave
 CHUNKS_MIN, CHUNKS_MAX = 3, 400
 BATTERIES_PER_CHUNK_MIN = 8
+
+
+# Stage s of chunk c is planned in wave c + 1 + s: a battery's life, one stage a wave.
+STAGES = (stages.sales, stages.returns, lots.lots_out, lots.transport, lots.receipts, lots.recoveries)
 
 
 @dataclass
@@ -46,7 +50,7 @@ class Scenario:
 
     @property
     def waves_total(self) -> int:
-        return 1 + self.chunks + len(stages.STAGES) - 1
+        return 1 + self.chunks + len(STAGES) - 1
 
     def waves(self) -> Iterator[Wave]:
         """Planned lazily, one wave at a time: the model moves on as each wave is planned."""
@@ -54,12 +58,12 @@ class Scenario:
         middle = self.waves_total // 2
         for number in range(1, self.waves_total):
             events: list[Planned] = []
-            for stage in reversed(range(len(stages.STAGES))):  # the oldest chunk first
+            for stage in reversed(range(len(STAGES))):  # the oldest chunk first
                 chunk = number - 1 - stage
                 if 0 <= chunk < self.chunks:
-                    events += stages.STAGES[stage](self, chunk)
+                    events += STAGES[stage](self, chunk)
             if number == middle:
-                events.append(stages.too_large(self))
+                events.append(bad_events.too_large(self))
             self.rng.shuffle(events)  # the stages interleave, as a day's traffic does
             yield Wave(number, tuple(self.expect.add(p) for p in events))
 

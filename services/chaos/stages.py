@@ -1,4 +1,4 @@
-"""The stages of a battery's life in a chaos run; each plans its events and moves the model on.
+"""The first stages of a battery's life in a chaos run (sold, cancelled, returned); the lot stages are in `lots`.
 
 Every stage touches only its own chunk's batteries, so the events of one wave
 never depend on one another, whatever order the stack applies them in.
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from services.chaos import bad_events
-from services.chaos.model import APPLIED, rejected, BatteryModel, LotModel, SoldItem, recovery_entry, refund_entry
+from services.chaos.model import APPLIED, BatteryModel, SoldItem, refund_entry
 from services.chaos.plan import HTTP, KAFKA, Planned, planned
 
 HTTP_SHARE = 0.1  # of sales, returns and lots: the rest speak Kafka
@@ -20,7 +20,6 @@ COLLECT_SHARE = 0.85
 ORPHAN_SHARE = 0.01
 CONDITIONS = ("functional", "functional", "damaged", "defective", "hazardous")
 REFUND_METHODS = ("cash", "card", "bank_transfer", "voucher")
-COST_PER_KG = 150
 
 
 def route(s) -> str:
@@ -118,81 +117,3 @@ def orphans(s, chunk: int) -> list[Planned]:
         s.chunk_serials[chunk].append(serial)
         out.append(collect(s, s.batteries[serial]))
     return out
-
-
-def lots_out(s, chunk: int) -> list[Planned]:
-    """One lot per centre of the chunk's collected batteries; then what came back after a cancellation."""
-    out = []
-    for centre in s.world.centres:
-        held = [b for b in s.chunk_batteries(chunk, "collected") if b.centre == centre]
-        if held:
-            out.append(_dispatch(s, chunk, centre, held))
-    late = [b for b in s.chunk_batteries(chunk, "cancelled") if s.rng.random() < 0.5]
-    out += [collect(s, b) for b in late]
-    gone = [b for b in s.chunk_batteries(chunk, "in_transit") if b.item is not None]
-    if gone:  # a battery returned twice: nothing is refunded twice
-        out.append(collect(s, s.rng.choice(gone), expected=rejected("already_returned")))
-    return out + bad_events.of_lots_out(s, chunk)
-
-
-def _dispatch(s, chunk: int, centre: str, held: list) -> Planned:
-    lot_id = f"{s.world.run}-L{chunk:04d}-{centre[-1]}"
-    serials = tuple(b.serial for b in held)
-    mass = round(sum(b.mass_kg for b in held), 1)
-    data = {"lot_id": lot_id, "centre_id": centre, "recycler_id": s.world.recycler, "serials": list(serials),
-            "gross_mass_kg": mass}
-    event = planned("lot.dispatched", "return_centre", centre, data, APPLIED, route(s))
-    s.lots.setdefault(chunk, []).append(LotModel(lot_id, centre, serials, mass, data))
-    for battery in held:
-        s.batteries[battery.serial] = replace(battery, state="in_transit")
-    return event
-
-
-def transport(s, chunk: int) -> list[Planned]:
-    """The transporter takes each lot's batteries from the centre."""
-    out = []
-    for lot in s.lots.get(chunk, []):
-        for serial in lot.serials:
-            out.append(planned("custody.transferred", "transporter", s.world.transporter, {
-                "serial": serial, "from": {"kind": "return_centre", "id": lot.centre},
-                "to": {"kind": "transporter", "id": s.world.transporter}, "reason": "transport"}, APPLIED))
-    return out + bad_events.of_transport(s, chunk)
-
-
-def receipts(s, chunk: int) -> list[Planned]:
-    """The recycler receives each lot; the chunk's first lot arrives one battery short."""
-    out, lots = [], s.lots.get(chunk, [])
-    for index, lot in enumerate(lots):
-        received = lot.serials[:-1] if index == 0 and len(lot.serials) > 1 else lot.serials
-        mass = round(sum(s.batteries[x].mass_kg for x in received), 1)
-        out.append(planned("lot.received", "recycler", s.world.recycler, {
-            "lot_id": lot.lot_id, "recycler_id": s.world.recycler, "serials_received": list(received),
-            "gross_mass_kg": mass}, APPLIED))
-        lots[index] = replace(lot, received=received)
-        for serial in received:
-            s.batteries[serial] = replace(s.batteries[serial], state="at_recycler")
-    return out
-
-
-def recoveries(s, chunk: int) -> list[Planned]:
-    out = []
-    for lot in s.lots.get(chunk, []):
-        input_kg = round(sum(s.batteries[x].mass_kg for x in lot.received), 1)
-        cost = int(input_kg * COST_PER_KG)
-        event = planned("recovery.confirmed", "recycler", s.world.recycler, {
-            "lot_id": lot.lot_id, "recycler_id": s.world.recycler, "input_mass_kg": input_kg, "cost": cost,
-            "currency": "EUR", "recovered": [{"material": "nickel", "mass_kg": round(0.1 * input_kg, 3) or 0.001}]},
-            APPLIED)
-        s.expect.post(recovery_entry(event.event_id, lot.lot_id, s.world.recycler, cost))
-        s.expect.accounts.add(f"payable:recycler:{s.world.recycler}")
-        for serial in lot.received:
-            s.batteries[serial] = replace(s.batteries[serial], state="recycled")
-        out.append(event)
-    return out
-
-
-def too_large(s) -> Planned:
-    return bad_events.too_large(s)
-
-
-STAGES = (sales, returns, lots_out, transport, receipts, recoveries)

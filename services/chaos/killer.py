@@ -44,6 +44,7 @@ class Struck:
     blow: Blow
     pid: int | None  # None: it was not running, nothing was killed
     back_after_s: float  # from the kill until the stack was up again
+    also_down: tuple[str, ...] = ()  # other parts found dead when the stack was brought back: they died on their own
 
 
 def targets(stack: Stack) -> dict[str, list[str]]:
@@ -54,6 +55,12 @@ def targets(stack: Stack) -> dict[str, list[str]]:
     if len(brokers) > 1:
         kinds[BROKER] = sorted(brokers)
     return kinds
+
+
+def processes(stack: Stack) -> list[str]:
+    """Every process of the stack by name: PostgreSQL, each broker, each service replica."""
+    brokers = [p.name for p in getattr(stack, "brokers", [])] or ["kafka"]
+    return [POSTGRES, *brokers, *(n for kind, names in targets(stack).items() if kind != BROKER for n in names)]
 
 
 def schedule(rng: random.Random, kills: int, kinds: dict[str, list[str]], stop_postgres: bool) -> list[Blow]:
@@ -87,10 +94,15 @@ class Killer:
         pid = await asyncio.to_thread(self._kill, blow)
         log.info("chaos_killed", kind=blow.kind, target=blow.target, pid=pid, down_s=round(blow.down_s, 2))
         await asyncio.sleep(blow.down_s)
+        also_down = tuple(name for name in self._down() if name != blow.target)
         await asyncio.to_thread(self._bring_back)
         back_after_s = time.monotonic() - started
-        log.info("chaos_back", kind=blow.kind, target=blow.target, after_s=round(back_after_s, 2))
-        return Struck(blow, pid, back_after_s)
+        log.info("chaos_back", kind=blow.kind, target=blow.target, after_s=round(back_after_s, 2), also_down=also_down)
+        return Struck(blow, pid, back_after_s, also_down)
+
+    def _down(self) -> list[str]:
+        """Processes of the stack that are not running (a pid file whose process is gone, or none)."""
+        return [n for n in processes(self.stack) if Process(n, self.stack.run_dir, self.stack.log_dir).pid() is None]
 
     def _kill(self, blow: Blow) -> int | None:
         process = Process(blow.target, self.stack.run_dir, self.stack.log_dir)

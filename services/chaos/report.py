@@ -62,6 +62,11 @@ class ChaosReport:
     def lost(self) -> int:
         return self.verdict.lost + self.copies.missing
 
+    @property
+    def died_on_their_own(self) -> dict[str, int]:
+        """Parts found dead that the run had not killed (they still came back with the stack)."""
+        return dict(Counter(name for s in self.struck for name in s.also_down))
+
     def failures(self) -> list[str]:
         v = self.verdict
         return [text for failed, text in (
@@ -76,8 +81,10 @@ class ChaosReport:
     def as_dict(self) -> dict:
         return {
             **asdict(self.load), "kills": self.kills, "outages": self.outages,
+            "died_on_their_own": self.died_on_their_own,
             "struck": [{"kind": s.blow.kind, "target": s.blow.target, "pid": s.pid, "at_share": round(s.blow.at_share, 3),
-                        "back_after_s": round(s.back_after_s, 2)} for s in self.struck],
+                        "back_after_s": round(s.back_after_s, 2), "also_down": list(s.also_down)}
+                       for s in self.struck],
             "lost": self.lost, "events_out_missing": self.copies.missing, "doubled": self.verdict.doubled, "wrong": self.verdict.wrong,
             "outcomes": asdict(self.verdict.outcomes), "refunds": asdict(self.verdict.refunds),
             "entries": asdict(self.verdict.entries), "balances": asdict(self.verdict.balances),

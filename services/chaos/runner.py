@@ -17,7 +17,7 @@ from services.chaos import checker, events_out
 from services.chaos.books import reconcile_full
 from services.common.outage import create_client_pool, fetch
 from services.chaos.errors import ChaosError
-from services.chaos.killer import Killer, schedule, targets
+from services.chaos.killer import Killer, processes, schedule, targets
 from services.chaos.monitor import OutcomeMonitor
 from services.chaos.report import ChaosReport, Copies, Load
 from services.chaos.scenario import Scenario
@@ -69,7 +69,9 @@ class Chaos:
     async def _prepare(self, pool: asyncpg.Pool) -> Run:
         self.settings = _as_formatted(self.settings)
         stack = Stack(self.settings, say=lambda message: log.info("chaos_stack", message=message))
-        down = [row["part"] for row in await asyncio.to_thread(stack.status) if not row["healthy"]]
+        parts = set(processes(stack))  # the processes; not the health report's other rows (lag, relays)
+        down = [row["part"] for row in await asyncio.to_thread(stack.status) if row["part"] in parts
+                and not row["healthy"]]
         if down:
             raise ChaosError(f"the stack is not up ({', '.join(down)} down); start it with `takeback up`")
         bootstrap = getattr(stack, "bootstrap", self.settings.kafka_bootstrap)

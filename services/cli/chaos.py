@@ -52,6 +52,8 @@ def show(report: ChaosReport) -> None:
                    f"{body['sends_again']} sends made again)"],
         ["kills", f"{sum(body['kills'].values())}: {kills}"],
         ["outages", outages],
+        ["died on their own", ", ".join(f"{name} {n}" for name, n in sorted(body["died_on_their_own"].items()))
+         or "none"],
         ["lost", f"{body['lost']} (of which events out never published: {body['events_out_missing']})"],
         ["doubled (in the books)", body["doubled"]],
         ["other than the model", body["wrong"]],

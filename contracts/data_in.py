@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from contracts.base import WireModel
@@ -31,6 +31,11 @@ UniqueSerials = Annotated[list[Identifier], AfterValidator(_no_repeats), Field(j
 
 
 class SaleItem(WireModel):
+    # The lease rule below, in the JSON Schema too.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"contract": {"const": "lease"}}, "required": ["contract"]},
+        "then": {"properties": {"deposit": {"const": 0}}}})
+
     serial: Identifier
     sku: Identifier
     category: Category
@@ -70,6 +75,11 @@ class SaleCancelled(WireModel):
 
 
 class Refund(WireModel):
+    # The payee rule below, in the JSON Schema too.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"method": {"const": "bank_transfer"}}, "required": ["method"]},
+        "then": {"properties": {"payee_ref": {"type": "string"}}, "required": ["payee_ref"]}})
+
     method: RefundMethod
     payee_ref: OpaqueRef | None = Field(default=None, validate_default=True)
 

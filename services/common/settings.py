@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     idle_in_transaction_timeout_s: int = Field(default=60, ge=1)
     statement_timeout_s: int = Field(default=600, ge=1)
     http_body_max_bytes: int = Field(default=MESSAGE_VALUE_BYTES_MAX, ge=1024, le=MESSAGE_VALUE_BYTES_MAX)
+    # Gateway rate limits (token buckets): requests per key, and failed authentications per client address.
+    http_key_rate_per_s: float = Field(default=200, gt=0)
+    http_key_burst: int = Field(default=2000, ge=1)
+    http_auth_failure_rate_per_s: float = Field(default=1, gt=0)
+    http_auth_failure_burst: int = Field(default=30, ge=1)
 
     # Logging.
     log_level: str = "info"

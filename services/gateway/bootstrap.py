@@ -6,7 +6,7 @@ its lifespan and closes them on the way out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -18,10 +18,14 @@ from services.common.settings import Settings
 from services.gateway.adapters.consumer_lag import ConsumerLagReader
 from services.gateway.adapters.event_publisher import KafkaEventPublisher, create_producer
 from services.gateway.adapters.key_repository import PostgresKeyRepository
+from services.gateway.adapters.reconciliation_runs import InMemoryReconciliationRuns, PostgresReconciliationRuns
 from services.gateway.entrypoints.metrics import GatewayMetrics
 from services.gateway.entrypoints.scheme_metrics import SchemeMetrics
 from services.gateway.service_layer.authentication import KeyVerifier
-from services.gateway.service_layer.ports import EventPublisher, KeyRepository
+from services.gateway.service_layer import reads
+from services.gateway.service_layer.ports import EventPublisher, KeyRepository, ReconciliationRuns
+from services.gateway.service_layer.rate_limiting import RateLimiter
+from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
 
 
 @dataclass
@@ -32,16 +36,25 @@ class Gateway:
     keys: KeyVerifier
     metrics: GatewayMetrics
     scheme_metrics: SchemeMetrics
+    limits: RateLimiter
+    reconciliations: ReconciliationRunner  # runs on request, one at a time
     ready: bool = False
     health: HealthMonitor | None = None  # the scheme's health report, refreshed in the background
 
 
 def build_gateway(settings: Settings, *, publisher: EventPublisher, key_repository: KeyRepository,
                   pool: asyncpg.Pool | None = None, lag_reader: ConsumerLagReader | None = None,
-                  metrics: GatewayMetrics | None = None) -> Gateway:
+                  metrics: GatewayMetrics | None = None, reconcile: Callable[[], Awaitable[dict]] | None = None,
+                  reconciliation_runs: ReconciliationRuns | None = None) -> Gateway:
     metrics = metrics or GatewayMetrics()
+    limits = RateLimiter.from_settings(settings, on_limited=metrics.limited)
+    metrics.watch(limits)
+    runs = reconciliation_runs or (PostgresReconciliationRuns(pool) if pool else InMemoryReconciliationRuns())
+    runner = ReconciliationRunner(reconcile or reads.reconciler(pool, settings), runs,
+                                  on_finished=metrics.reconciliation_finished)
     return Gateway(settings=settings, pool=pool, publisher=publisher, keys=KeyVerifier(key_repository),
-                   metrics=metrics, scheme_metrics=SchemeMetrics(pool, lag_reader, metrics))
+                   metrics=metrics, scheme_metrics=SchemeMetrics(pool, lag_reader, metrics), limits=limits,
+                   reconciliations=runner)
 
 
 @asynccontextmanager

@@ -15,6 +15,13 @@ from tests.integration.test_gateway_support import (  # noqa: F401
 )
 
 
+JSON = {"Content-Type": "application/json"}
+
+
+def json_bearer(key: str) -> dict[str, str]:
+    return {**bearer(key), **JSON}
+
+
 @pytest.fixture
 async def store_key(new_key):
     store = unique("store")
@@ -26,7 +33,7 @@ async def test_an_accepted_event_is_in_its_topic_under_its_key_byte_for_byte(htt
     event = sale(store)
     raw = json.dumps(event, indent=1).encode()  # not compact: the bytes must travel unchanged
     before = await end_offsets(settings, topics.SALES)
-    response = await http.post("/v1/events", content=raw, headers=bearer(key))
+    response = await http.post("/v1/events", content=raw, headers=json_bearer(key))
     assert response.status_code == 202, response.text
     assert response.json() == {"event_id": event["event_id"], "status": "accepted"}
     [message] = carrying(await messages_since(settings, before), event["event_id"])
@@ -41,7 +48,7 @@ async def test_a_schema_violation_names_every_failing_field_and_rule(http, store
     event["data"]["items"][0]["deposit"] = 50.0
     del event["data"]["items"][0]["sku"]
     event["data"]["items"][0]["colour"] = "red"
-    response = await http.post("/v1/events", json=event, headers=bearer(key))
+    response = await http.post("/v1/events", json=event, headers=json_bearer(key))
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["error"] == "schema_violation"
@@ -58,7 +65,7 @@ async def test_a_schema_violation_names_every_failing_field_and_rule(http, store
     (json.dumps({"type": "refund.instructed"}).encode(), "unknown_type"),
 ])
 async def test_what_is_not_an_event_in_is_400(http, store_key, raw, reason):
-    response = await http.post("/v1/events", content=raw, headers=bearer(store_key[1]))
+    response = await http.post("/v1/events", content=raw, headers=json_bearer(store_key[1]))
     assert (response.status_code, response.json()["error"]) == (400, reason), response.text
 
 
@@ -66,7 +73,7 @@ async def test_an_event_from_the_future_is_400(http, store_key):
     store, key = store_key
     event = sale(store)
     event["occurred_at"] = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
-    response = await http.post("/v1/events", json=event, headers=bearer(key))
+    response = await http.post("/v1/events", json=event, headers=json_bearer(key))
     assert (response.status_code, response.json()["error"]) == (400, "occurred_in_future")
 
 
@@ -85,7 +92,7 @@ async def test_a_chunked_body_that_grows_too_large_is_413(http, store_key):
     async def chunks():
         for _ in range(TEST_BODY_MAX_BYTES // 1024 + 2):
             yield b" " * 1024
-    response = await http.post("/v1/events", content=chunks(), headers=bearer(store_key[1]))
+    response = await http.post("/v1/events", content=chunks(), headers=json_bearer(store_key[1]))
     assert (response.status_code, response.json()["error"]) == (413, "too_large")
 
 
@@ -122,6 +129,6 @@ async def test_nothing_of_a_refused_request_reaches_kafka(http, settings, new_ke
     event = sale(store)
     before = await end_offsets(settings, topics.SALES)
     response = await http.post("/v1/events", content=body_of(event),
-                               headers={} if key_sent == "none" else bearer(key))
+                               headers=JSON if key_sent == "none" else json_bearer(key))
     assert response.status_code == status, response.text
     assert carrying(await messages_since(settings, before), event["event_id"]) == []

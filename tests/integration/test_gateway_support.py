@@ -33,21 +33,23 @@ CONSUME_TIMEOUT_S = 10.0
 class RunningGateway:
     url: str
     log_path: Path
+    pid: int
 
 
 @pytest.fixture(scope="module")
-def gateway(stack, tmp_path_factory):
+def gateway(stack, tmp_path_factory, request):
+    """The module's own gateway; a module may add settings in a `GATEWAY_ENV` dict (e.g. rate limits)."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
     env = {**os.environ, "TAKEBACK_HTTP_PORT": str(port), "TAKEBACK_HTTP_BODY_MAX_BYTES": str(TEST_BODY_MAX_BYTES),
-           "TAKEBACK_LOG_FORMAT": "json"}
+           "TAKEBACK_LOG_FORMAT": "json", **getattr(request.module, "GATEWAY_ENV", {})}
     with open(log_path, "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "services.gateway.entrypoints.server"],
                                   cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, server, log_path)
-        yield RunningGateway(url, log_path)
+        yield RunningGateway(url, log_path, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=15)

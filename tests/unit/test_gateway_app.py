@@ -40,7 +40,7 @@ def client(fakes):
 def key_for(repository: InMemoryKeyRepository, kind: str, source_id: str) -> dict[str, str]:
     plaintext, stored = issue_key(kind, source_id, default_role(kind))
     repository.keys[stored.key_id] = stored  # the app's own loop runs in the client's thread
-    return {"Authorization": f"Bearer {plaintext}"}
+    return {"Authorization": f"Bearer {plaintext}", "Content-Type": "application/json"}
 
 
 def terms(source_id: str = "finance-1") -> bytes:

@@ -7,25 +7,36 @@ Reading: any valid key may read a battery; only finance keys read finance and re
 """
 from __future__ import annotations
 
+from typing import Any
+
 from contracts.events import Envelope
 from contracts.topics import SOURCE_ID_FIELD_OF_TYPE, SOURCE_KINDS_OF_TYPE
 from services.gateway.domain.errors import Forbidden
 from services.gateway.domain.keys import KeyHolder
 
 
-def authorise_sending(holder: KeyHolder, envelope: Envelope) -> None:
-    """Refuse (403) unless this key may send this event, as this source."""
-    event_type = envelope.type
+def authorise_claim(holder: KeyHolder, event_type: str, source: Any) -> None:
+    """Refuse (403) from what an event not yet validated claims: a type this key's kind may not send, or a
+    source (kind and id, if both are strings) other than the key's. What is malformed is left to validation,
+    so a key learns nothing of how the events it may not send are checked."""
     allowed = SOURCE_KINDS_OF_TYPE[event_type]
     if holder.source_kind not in allowed:
         raise Forbidden("type_not_allowed",
                         f"a {holder.source_kind} key may not send {event_type} (only {', '.join(allowed)})",
                         event_type=event_type)
-    source = (envelope.source.kind, envelope.source.id)
-    if source != (holder.source_kind, holder.source_id):
+    if not isinstance(source, dict) or not isinstance(source.get("kind"), str) or not isinstance(
+            source.get("id"), str):
+        return
+    if (source["kind"], source["id"]) != (holder.source_kind, holder.source_id):
         raise Forbidden("not_your_source",
-                        f"source {source[0]}/{source[1]} is not this key's source "
+                        f"source {source['kind'][:64]}/{source['id'][:64]} is not this key's source "
                         f"{holder.source_kind}/{holder.source_id}", event_type=event_type)
+
+
+def authorise_sending(holder: KeyHolder, envelope: Envelope) -> None:
+    """Refuse (403) unless this key may send this event, as this source."""
+    event_type = envelope.type
+    authorise_claim(holder, event_type, {"kind": envelope.source.kind, "id": envelope.source.id})
     field = SOURCE_ID_FIELD_OF_TYPE[event_type]
     if field is not None and getattr(envelope.data, field) != holder.source_id:
         raise Forbidden("source_mismatch",

@@ -61,3 +61,32 @@ class NotFound(Refused):
     """404: unknown_battery (or another unknown subject)."""
 
     status = 404
+
+
+class UnsupportedMediaType(Refused):
+    """415: unsupported_media_type, a body that is not `application/json` (contract 8.4)."""
+
+    status = 415
+
+
+class TooManyRequests(Refused):
+    """429: rate_limited (this key) or too_many_failed_authentications (this address); retry after."""
+
+    status = 429
+
+    def __init__(self, reason: str, message: str, retry_after_s: int) -> None:
+        super().__init__(reason, message)
+        assert retry_after_s >= 1, "Retry-After is at least one second"
+        self.retry_after_s = retry_after_s
+
+
+class ReconciliationUnavailable(Refused):
+    """503: no reconciliation run could be made now (the database or Kafka is away); retry."""
+
+    status = 503
+
+
+class InvalidRequest(Refused):
+    """400: invalid_request, a parameter breaks its rule, or the query holds one the operation does not take."""
+
+    status = 400

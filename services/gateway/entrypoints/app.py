@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.common.settings import Settings
 from services.gateway.bootstrap import Gateway, running_gateway
-from services.gateway.entrypoints import events_api, ops_api, reads_api, refusals
+from services.gateway.entrypoints import events_api, ops_api, reads_api, reconciliation_api, refusals
 from services.gateway.entrypoints.access_log import AccessLog
 from services.gateway.entrypoints.openapi_document import DESCRIPTION, TITLE, VERSION, openapi_document
 
@@ -21,12 +21,16 @@ def create_app(settings: Settings, gateway_factory: GatewayFactory = running_gat
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with gateway_factory(settings) as gateway:
             app.state.gateway = gateway
-            yield
+            try:
+                yield
+            finally:
+                await gateway.reconciliations.close()
 
     app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None, generate_unique_id_function=lambda route: route.name)
     app.include_router(events_api.router)
     app.include_router(reads_api.router)
+    app.include_router(reconciliation_api.router)
     app.include_router(ops_api.router)
     refusals.install(app)
     app.add_middleware(AccessLog)

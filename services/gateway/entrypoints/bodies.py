@@ -90,6 +90,19 @@ class Reconciliation(ReadBody):
     as_of: datetime
     checks: list[ReconciliationCheck]
     open_discrepancies: list[dict[str, Any]] = []
+    run_id: UUID | None = None  # the stored run this is
+
+
+class ReconciliationRun(BaseModel):
+    """A reconciliation run asked for over HTTP (or any stored run): its state, and its result once completed."""
+
+    run_id: UUID
+    state: Literal["queued", "running", "completed", "failed"]
+    requested_at: datetime | None = Field(description="When it was asked for (null for a run the ledger made)")
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None = Field(description="Why it failed (state `failed`)")
+    result: Reconciliation | None = Field(default=None, description="The run's result, once `completed`")
 
 
 class Report(ReadBody):

@@ -6,11 +6,12 @@ from fastapi.responses import JSONResponse
 
 from contracts.events import ENVELOPE_OF_TYPE
 from contracts.topics import IN_EVENT_TYPES
-from services.gateway.domain.errors import BodyTooLarge
+from services.gateway.domain.errors import BodyTooLarge, UnsupportedMediaType
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.entrypoints.access_log import log_fields
-from services.gateway.entrypoints.bodies import EventAccepted, Refusal
-from services.gateway.entrypoints.dependencies import gateway_of, key_holder
+from services.gateway.entrypoints.bodies import EventAccepted
+from services.gateway.entrypoints.dependencies import authorised, gateway_of
+from services.gateway.entrypoints.responses import refusals
 from services.gateway.service_layer.accept_event import accept_event
 
 router = APIRouter()
@@ -25,26 +26,41 @@ EVENT_BODY = {
         "discriminator": {"propertyName": "type", "mapping": _SCHEMA_OF_TYPE},
     }}},
 }
-REFUSALS = {
-    400: {"model": Refusal, "description": "Not an event of the contract: every failing field and rule"},
-    401: {"model": Refusal, "description": "No key, or a malformed, unknown or revoked key"},
-    403: {"model": Refusal, "description": "This key may not send this type, or not as this source"},
-    413: {"model": Refusal, "description": "Body larger than the limit (TAKEBACK_HTTP_BODY_MAX_BYTES)"},
-    503: {"model": Refusal, "description": "Kafka did not acknowledge in time; retry with the same event_id"},
-}
+REFUSALS = refusals(
+    400, 401, 403, 413, 415, 429, 503,
+    s400="Not an event of the contract: every failing field and rule (including the rules JSON Schema cannot "
+         "state: serials unique within a sale, occurred_at at most 5 minutes ahead of the gateway's clock)",
+    s403="This key may not send this type, or not as this source (checked before the rest of the event)",
+    s503="Kafka did not acknowledge in time; retry with the same event_id")
+JSON_MEDIA_TYPE = "application/json"
+JSON_CHARSETS = ("utf-8", "utf8")
 
 
 @router.post("/v1/events", status_code=202, response_model=EventAccepted, responses=REFUSALS,
              openapi_extra={"requestBody": EVENT_BODY}, tags=["events"])
-async def post_event(request: Request, holder: KeyHolder = Depends(key_holder)) -> JSONResponse:
+async def post_event(request: Request, holder: KeyHolder = Depends(authorised)) -> JSONResponse:
     """Send one event as the key's own source. The raw body is produced unchanged to the type's topic
-    under the contract's key, so it is the same event a Kafka producer would have written."""
+    under the contract's key, so it is the same event a Kafka producer would have written.
+    The body must be `Content-Type: application/json` (UTF-8), else 415."""
     gateway = gateway_of(request)
+    check_media_type(request.headers.get("content-type"))
     raw = await read_body(request, gateway.settings.http_body_max_bytes)
     event_id, event_type = await accept_event(raw, holder, gateway.publisher)
     gateway.metrics.event_accepted(event_type)
     log_fields(request).update(event_id=str(event_id), event_type=event_type)
     return JSONResponse({"event_id": str(event_id), "status": "accepted"}, status_code=202)
+
+
+def check_media_type(content_type: str | None) -> None:
+    """415 unless the body is declared `application/json`, with no parameter but a UTF-8 charset."""
+    media_type, *parameters = [part.strip() for part in (content_type or "").split(";")]
+    charsets = [value.strip('"').lower() for name, _, value in (p.partition("=") for p in parameters)
+                if name.strip().lower() == "charset"]
+    if (media_type.lower() != JSON_MEDIA_TYPE or len(charsets) != len(parameters)
+            or any(charset not in JSON_CHARSETS for charset in charsets)):
+        raise UnsupportedMediaType("unsupported_media_type",
+                                   f"the body must be {JSON_MEDIA_TYPE} (optionally with charset=utf-8), "
+                                   f"not {(content_type or 'undeclared')[:100]!r}")
 
 
 async def read_body(request: Request, limit_bytes: int) -> bytes:

@@ -41,6 +41,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         schemas.update(events)
         for operation in _operations(document):
             _bad_input_is_400(operation["responses"])
+            for parameter in operation.get("parameters", []):
+                _absent_is_not_null(parameter)
         app.openapi_schema = document
     return app.openapi_schema
 
@@ -56,3 +58,13 @@ def _bad_input_is_400(responses: dict[str, Any]) -> None:
             "description": "A parameter breaks its rule: every failing field is named",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}},
         }
+
+
+def _absent_is_not_null(parameter: dict[str, Any]) -> None:
+    """An optional parameter is left out, never sent as null: its schema is the non-null branch alone."""
+    schema = parameter["schema"]
+    branches = schema.get("anyOf", [])
+    if parameter.get("required") or {"type": "null"} not in branches:
+        return
+    [branch] = [b for b in branches if b != {"type": "null"}]
+    parameter["schema"] = {**{k: v for k, v in schema.items() if k != "anyOf"}, **branch}

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from services.common.logging import get_logger
-from services.gateway.domain.errors import Refused
+from services.gateway.domain.errors import Refused, TooManyRequests
 from services.gateway.entrypoints.access_log import log_fields
 
 log = get_logger(__name__)
@@ -25,6 +25,8 @@ async def on_refused(request: Request, refused: Refused) -> JSONResponse:
     if request.url.path == EVENTS_PATH and request.method == "POST":
         request.app.state.gateway.metrics.event_refused(refused.event_type, refused.reason)
     headers = {"WWW-Authenticate": 'Bearer realm="takeback"'} if refused.status == 401 else None
+    if isinstance(refused, TooManyRequests):
+        headers = {"Retry-After": str(refused.retry_after_s)}
     return JSONResponse(refusal_body(refused.reason, refused.message, refused.errors), refused.status, headers)
 
 

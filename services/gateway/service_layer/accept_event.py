@@ -1,4 +1,5 @@
-"""Accept one event over HTTP: parse by the contract, authorise for the key, produce the raw bytes.
+"""Accept one event over HTTP: authorise what it claims, parse by the contract, authorise it all for the key,
+produce the raw bytes.
 
 The bytes produced are the bytes received, so the event's content hash is the same
 as if the producer had written to Kafka itself. Nothing refused reaches Kafka.
@@ -10,7 +11,7 @@ from uuid import UUID
 
 from contracts.events import ContractViolation, check_not_in_future, check_source, key_of, load_json, parse_event
 from contracts.topics import IN_EVENT_TYPES, TOPIC_OF_TYPE
-from services.gateway.domain.authorisation import authorise_sending
+from services.gateway.domain.authorisation import authorise_claim, authorise_sending
 from services.gateway.domain.errors import BadEvent, Forbidden
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.service_layer.ports import EventPublisher
@@ -24,6 +25,8 @@ async def accept_event(raw: bytes, holder: KeyHolder, publisher: EventPublisher,
     try:
         obj = load_json(raw)
         event_type = obj["type"] if obj.get("type") in IN_EVENT_TYPES else None
+        if event_type is not None:
+            authorise_claim(holder, event_type, obj.get("source"))
         envelope = parse_event(obj)
         authorise_sending(holder, envelope)
         check_source(envelope)

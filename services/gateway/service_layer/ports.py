@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Protocol
+from uuid import UUID
 
 from services.gateway.domain.keys import StoredKey
 
@@ -21,3 +22,13 @@ class KeyRepository(Protocol):
 class EventPublisher(Protocol):
     async def publish(self, topic: str, key: str, value: bytes) -> None:
         """Return only once the event log acknowledged the message (acks=all); raise EventLogUnavailable."""
+
+
+class ReconciliationRuns(Protocol):
+    """Completed reconciliation runs: each result is the contract's body plus its `run_id`."""
+
+    async def latest(self) -> dict | None: ...
+
+    async def get(self, run_id: UUID) -> dict | None: ...
+
+    async def store(self, run_id: UUID, result: dict) -> None: ...

@@ -7,14 +7,18 @@ lacks one of them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from uuid import UUID
 
 import asyncpg
 
+from services.common.settings import Settings
 from services.gateway.domain.authorisation import authorise_battery_reading, authorise_finance_reading
 from services.gateway.domain.errors import NotFound, NotWiredYet
 from services.gateway.domain.keys import KeyHolder
+from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
 
 # Where each read model lives: (module, function).
 READ_MODELS: dict[str, tuple[str, str]] = {
@@ -62,9 +66,38 @@ async def balances(pool: asyncpg.Pool, holder: KeyHolder, as_of: datetime | None
     return await read_model("balances")(pool, as_of=as_of)
 
 
-async def reconciliation(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
+async def reconciliation(runner: ReconciliationRunner, holder: KeyHolder) -> dict:
+    """The latest completed run (made now if there is none yet): never a run per request."""
     authorise_finance_reading(holder)
-    return await read_model("reconciliation")(pool)
+    return await runner.latest_or_made_now()
+
+
+def request_reconciliation(runner: ReconciliationRunner, holder: KeyHolder) -> dict:
+    """A fresh run, queued (or the one already queued): its state, to follow at its URL."""
+    authorise_finance_reading(holder)
+    return runner.request().as_dict()
+
+
+async def reconciliation_run(runner: ReconciliationRunner, holder: KeyHolder, run_id: UUID) -> dict:
+    """A run's state, and its result once completed: one made here, or any stored (the ledger's too)."""
+    authorise_finance_reading(holder)
+    run = runner.find(run_id)
+    stored = await runner.runs.get(run_id) if run is None or run.state == "completed" else None
+    if run is None and stored is None:
+        raise NotFound("unknown_run", f"no reconciliation run {run_id} is known to this gateway or stored")
+    body = run.as_dict() if run is not None else {
+        "run_id": str(run_id), "state": "completed", "requested_at": None, "started_at": None,
+        "finished_at": None, "error": None}
+    return {**body, "result": stored}
+
+
+def reconciler(pool: asyncpg.Pool, settings: Settings) -> Callable[[], Awaitable[dict]]:
+    """A full reconciliation of the books against the scheme, as the ledger's leader runs it."""
+    async def reconcile_now() -> dict:
+        reconcile = read_model("reconciliation")
+        inputs = importlib.import_module(READ_MODELS["reconciliation"][0]).input_offsets(settings)
+        return await reconcile(pool, inputs)
+    return reconcile_now
 
 
 async def collection_report(pool: asyncpg.Pool, holder: KeyHolder, year: int | None, category: str | None) -> dict:

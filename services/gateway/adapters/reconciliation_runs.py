@@ -1,0 +1,59 @@
+"""Reconciliation runs in PostgreSQL (`ledger.reconciliation_runs`): the latest, one by id, a new one stored.
+
+The ledger's leader stores its periodic runs there too; the gateway reads them all
+and adds the runs finance asks for. The result is the contract's body, as jsonb.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+READ_TIMEOUT_S = 5.0
+
+_LATEST_SQL = "SELECT run_id, result FROM ledger.reconciliation_runs ORDER BY as_of DESC, run_id LIMIT 1"
+_BY_ID_SQL = "SELECT run_id, result FROM ledger.reconciliation_runs WHERE run_id = $1"
+_STORE_SQL = ("INSERT INTO ledger.reconciliation_runs (run_id, as_of, status, result) "
+              "VALUES ($1, $2::timestamptz, $3, $4)")
+
+
+class PostgresReconciliationRuns:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def latest(self) -> dict[str, Any] | None:
+        """The run with the latest `as_of`, its result with its `run_id`; None if there is none."""
+        return _with_id(await self.pool.fetchrow(_LATEST_SQL, timeout=READ_TIMEOUT_S))
+
+    async def get(self, run_id: UUID) -> dict[str, Any] | None:
+        return _with_id(await self.pool.fetchrow(_BY_ID_SQL, run_id, timeout=READ_TIMEOUT_S))
+
+    async def store(self, run_id: UUID, result: dict[str, Any]) -> None:
+        await self.pool.execute(_STORE_SQL, run_id, datetime.fromisoformat(result["as_of"]), result["status"], result)
+
+
+class InMemoryReconciliationRuns:
+    def __init__(self) -> None:
+        self.runs: dict[UUID, dict[str, Any]] = {}
+
+    async def latest(self) -> dict[str, Any] | None:
+        if not self.runs:
+            return None
+        return max(self.runs.values(), key=lambda result: datetime.fromisoformat(result["as_of"]))
+
+    async def get(self, run_id: UUID) -> dict[str, Any] | None:
+        return self.runs.get(run_id)
+
+    async def store(self, run_id: UUID, result: dict[str, Any]) -> None:
+        assert run_id not in self.runs, "run ids are unique"
+        self.runs[run_id] = {**result, "run_id": str(run_id)}
+
+
+def _with_id(row: asyncpg.Record | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    result = row["result"]
+    assert isinstance(result, dict), "a stored result is a JSON object"
+    return {**result, "run_id": str(row["run_id"])}

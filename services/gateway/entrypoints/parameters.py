@@ -1,0 +1,52 @@
+"""Query and path parameters, parsed strictly: the text the contract allows, nothing a parser would guess.
+
+- An instant is RFC 3339 with an offset (`2026-11-24T10:15:00+01:00`, `...Z`), in the
+  years 1970 to 2999; `0.5`, `1700000000` or a naive time are 400 (rule `instant`).
+- A year is four digits from `YEAR_MIN` to `YEAR_MAX`; `2026.0`, ` 2026` or `+2026` are 400 (rule `year`).
+- A UUID is its canonical 8-4-4-4-12 text (rule `uuid`).
+Each type's JSON Schema (in the OpenAPI document) states the same rule.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from contracts.types import as_uuid
+
+INSTANT_YEAR_MIN, INSTANT_YEAR_MAX = 1970, 2999
+YEAR_MIN, YEAR_MAX = 2000, 2100
+_INSTANT_PATTERN = (r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+                    r"(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$")
+_INSTANT = re.compile(_INSTANT_PATTERN)
+_YEAR = re.compile(r"^\d{4}$")
+INSTANT_RULE = f"must be an RFC 3339 instant with an offset, such as 2026-11-24T10:15:00+01:00, in the years " \
+               f"{INSTANT_YEAR_MIN} to {INSTANT_YEAR_MAX}"
+YEAR_RULE = f"must be a year of four digits from {YEAR_MIN} to {YEAR_MAX}"
+
+
+def _instant(value: Any) -> datetime:
+    if not isinstance(value, str) or not _INSTANT.fullmatch(value):
+        raise PydanticCustomError("instant", INSTANT_RULE)
+    try:
+        return datetime.fromisoformat(value.upper())
+    except ValueError:
+        raise PydanticCustomError("instant", "must be a real date and time (" + INSTANT_RULE + ")") from None
+
+
+def _year(value: Any) -> int:
+    if not isinstance(value, str) or not _YEAR.fullmatch(value) or not YEAR_MIN <= int(value) <= YEAR_MAX:
+        raise PydanticCustomError("year", YEAR_RULE)
+    return int(value)
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant), WithJsonSchema(
+    {"type": "string", "format": "date-time", "pattern": _INSTANT_PATTERN})]
+Year = Annotated[int, BeforeValidator(_year), WithJsonSchema(
+    {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX})]
+Uuid = Annotated[UUID, BeforeValidator(as_uuid), WithJsonSchema(
+    {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"})]

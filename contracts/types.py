@@ -20,6 +20,7 @@ ACCOUNT_LENGTH_MAX = 200
 TEXT_LENGTH_MAX = 1000
 
 _IDENTIFIER = re.compile(rf"[A-Za-z0-9._:-]{{1,{IDENTIFIER_LENGTH_MAX}}}")
+IDENTIFIER_PATTERN = _IDENTIFIER  # sources, stores, centres, lots, sales, skus, serials
 _ACCOUNT = re.compile(rf"[A-Za-z0-9._:-]{{1,{ACCOUNT_LENGTH_MAX}}}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _CURRENCY = re.compile(r"[A-Z]{3}")

@@ -10,6 +10,8 @@ from prometheus_client import Counter, Histogram
 from contracts import topics
 from services.common.logging import get_logger, stdlib_logging_config
 from services.common.settings import Settings
+from services.common.kafka import credentials
+from streams.adapters.signing_keys import SigningKeys
 from streams.service_layer.batch import Message, apply_batch
 
 log = get_logger(__name__)
@@ -25,7 +27,7 @@ BATCH_SIZE = Histogram("takeback_batch_events", "Events per batch", buckets=(1, 
 RETRY_WAIT_MAX_S = 10.0
 
 
-async def apply_until_done(pool, messages: list[Message]):
+async def apply_until_done(pool, messages: list[Message], keys: SigningKeys):
     """Apply the batch, waiting out a database outage; never hand an unapplied batch back.
 
     `take_events` acknowledges a batch once the agent moves on, even when the
@@ -37,11 +39,25 @@ async def apply_until_done(pool, messages: list[Message]):
     wait_s = 0.5
     while True:
         try:
-            return await apply_batch(pool, messages)
+            return await apply_batch(pool, messages, keys)
         except Exception as error:  # the database is away or refused the batch: retry, do not ack
             log.error("batch_retry_later", events=len(messages), error=repr(error), wait_s=wait_s)
             await asyncio.sleep(wait_s)
             wait_s = min(wait_s * 2, RETRY_WAIT_MAX_S)
+
+
+def broker_credentials(settings: Settings) -> dict:
+    """faust's SASL/SCRAM-SHA-512 credentials (and TLS) from the settings, as every other client has them."""
+    found = credentials(settings)
+    if found is None:
+        return {}
+    ssl_context = None
+    if settings.kafka_security_protocol == "SASL_SSL":
+        from aiokafka.helpers import create_ssl_context
+        ssl_context = create_ssl_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    return {"broker_credentials": faust.SASLCredentials(
+        username=found[0], password=found[1], mechanism=faust.types.auth.SASLMechanism.SCRAM_SHA_512,
+        ssl_context=ssl_context)}
 
 
 def create_app(settings: Settings, runtime: dict) -> faust.App:
@@ -51,6 +67,7 @@ def create_app(settings: Settings, runtime: dict) -> faust.App:
     app = faust.App(
         settings.streams_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        **broker_credentials(settings),
         web_enabled=False,
         datadir=str(datadir),
         topic_disable_leader=True,
@@ -73,9 +90,9 @@ def create_app(settings: Settings, runtime: dict) -> faust.App:
         await runtime["started"].wait()
         async for batch in stream.take_events(settings.batch_max_events, settings.batch_max_wait_ms / 1000):
             messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                                e.message.value) for e in batch]
+                                e.message.value, tuple(e.message.headers or ())) for e in batch]
             started = time.perf_counter()
-            outcome = await apply_until_done(runtime["pool"], messages)
+            outcome = await apply_until_done(runtime["pool"], messages, runtime["keys"])
             BATCH_SECONDS.observe(time.perf_counter() - started)
             BATCH_SIZE.observe(len(messages))
             for kind, count in outcome.applied.items():

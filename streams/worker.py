@@ -8,9 +8,11 @@ from services.common.db import create_pool
 from services.common.health import start_health_server
 from services.common.health_report import HealthMonitor
 from services.common.logging import configure_logging, get_logger
+from services.common.kafka import client_options
 from services.common.outbox_tail import OutboxTail
 from services.common.outbox import Relay, create_producer
 from services.common.settings import get_settings
+from streams.adapters.signing_keys import SigningKeys
 from streams.app import create_app
 
 log = get_logger(__name__)
@@ -26,11 +28,12 @@ def main() -> None:
     @app.task
     async def start_clients() -> None:
         runtime["pool"] = await create_pool(settings.database_url, settings=settings)
-        producer = create_producer(settings.kafka_bootstrap)
+        runtime["keys"] = SigningKeys(runtime["pool"])
+        producer = create_producer(settings.kafka_bootstrap, client_options(settings))
         await producer.start()
         relay = runtime["relay"] = Relay(runtime["pool"], producer, "scheme", settings.outbox_batch_max,
                                          settings.outbox_poll_ms / 1000, settings.outbox_retention_hours * 3600,
-                                         OutboxTail(settings.kafka_bootstrap))
+                                         OutboxTail(settings.kafka_bootstrap, client_options(settings)))
         runtime["started"].set()
         monitor = HealthMonitor(runtime["pool"], settings)
         await start_health_server(settings.http_host, settings.streams_metrics_port,

@@ -8,6 +8,7 @@ machine form a cluster: node i (1-based) listens on the first bootstrap port +
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ INFRA_DIR = Path(__file__).resolve().parents[1] / "kafka"
 JVM_MEMORY = ("-Xms256m", "-Xmx256m", "-XX:MaxMetaspaceSize=96m", "-XX:ReservedCodeCacheSize=48m",
               "-XX:MaxDirectMemorySize=128m", "-Xss512k")
 PORT_STEP = 2  # node i: bootstrap port + 2 * i, controller port + 2 * i (they interleave: 9092, 9093, 9094, ...)
+SECURED_FILE = "secured"  # in .state/kafka/: the data holds the operator's SCRAM credential
 BROKERS_FILE = "brokers"  # in .state/kafka/: how many nodes the data was formatted for (absent: one)
 
 
@@ -106,7 +108,35 @@ def ensure_jars(cache_dir: Path) -> Path:
     return libs
 
 
-def server_properties(state_dir: Path, cluster: list[Node], node: Node, partitions: int) -> Path:
+def security_properties(admin_password: str) -> dict[str, str]:
+    """Clients authenticate with SASL/SCRAM-SHA-512 and are authorised by ACLs; anonymous ones are refused.
+
+    Brokers talk to each other as the operator (`admin`, a super user) over SCRAM; the controller
+    listener takes PLAIN with the operator's password (SCRAM credentials live in the metadata the
+    controllers serve, so they cannot authenticate the controllers themselves).
+    """
+    scram = f'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" ' \
+            f'password="{admin_password}";'
+    plain = f'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" ' \
+            f'password="{admin_password}" user_admin="{admin_password}";'
+    return {
+        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": plain,
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": scram,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:admin",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
+def server_properties(state_dir: Path, cluster: list[Node], node: Node, partitions: int,
+                      admin_password: str | None = None) -> Path:
+    """The node's configuration; with `admin_password`, authenticated and authorised (the default)."""
     factor, min_isr = replication(len(cluster))
     voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in cluster)
     props = {
@@ -130,12 +160,28 @@ def server_properties(state_dir: Path, cluster: list[Node], node: Node, partitio
         "auto.create.topics.enable": "true",
         "log.retention.hours": "-1",
     }
+    if admin_password is not None:
+        listener = "SASL_PLAINTEXT"
+        props |= {"listeners": f"{listener}://{node.address},CONTROLLER://{node.host}:{node.controller_port}",
+                  "advertised.listeners": f"{listener}://{node.address}", **security_properties(admin_password)}
     if len(cluster) > 1:  # what a topic made by a client without these settings gets
         props |= {"default.replication.factor": str(factor), "min.insync.replicas": str(min_isr)}
     path = node.dir(state_dir) / "server.properties"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the operator's password
+    with os.fdopen(descriptor, "w") as out:
+        out.write("".join(f"{k}={v}\n" for k, v in props.items()))
+    os.chmod(path, 0o600)
     return path
+
+
+def is_secured(state_dir: Path) -> bool:
+    """The data was formatted, or upgraded, with the operator's SCRAM credential."""
+    return (kafka_dir(state_dir) / SECURED_FILE).exists()
+
+
+def mark_secured(state_dir: Path) -> None:
+    (kafka_dir(state_dir) / SECURED_FILE).write_text("SCRAM-SHA-512\n")
 
 
 def _java(libs: Path, log_file: Path, *args: str) -> list[str]:
@@ -147,7 +193,7 @@ def _java(libs: Path, log_file: Path, *args: str) -> list[str]:
     ]
 
 
-def ensure_formatted(libs: Path, state_dir: Path, props: list[Path]) -> str:
+def ensure_formatted(libs: Path, state_dir: Path, props: list[Path], admin_password: str | None = None) -> str:
     """Format each node's KRaft log dir once, all with one cluster id; return the cluster id.
 
     The id is chosen first and kept in `cluster.id.pending` until every node is formatted,
@@ -170,12 +216,15 @@ def ensure_formatted(libs: Path, state_dir: Path, props: list[Path]) -> str:
         pending.write_text(cluster_id)
     if len(props) > 1:  # recorded first: a format cut short is finished for as many nodes, or refused
         (directory / BROKERS_FILE).write_text(f"{len(props)}\n")
+    scram = ["--add-scram", f"SCRAM-SHA-512=[name=admin,password={admin_password}]"] if admin_password else []
     for path in props:
-        subprocess.run(
+        subprocess.run(  # the output names the credential's keys: it is not logged
             _java(libs, log, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(path),
-                  "--ignore-formatted"),
+                  "--ignore-formatted", *scram),
             check=True, capture_output=True, text=True,
         )
+    if admin_password:
+        mark_secured(state_dir)
     pending.rename(id_file)
     return cluster_id
 

@@ -18,9 +18,9 @@ async def postgres_answers(url: str, timeout_s: float = 2.0) -> bool:
     return True
 
 
-async def kafka_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
+async def kafka_answers(bootstrap: str, timeout_s: float = 5.0, options: dict | None = None) -> bool:
     try:
-        await asyncio.wait_for(describe_cluster(bootstrap), timeout=timeout_s)
+        await asyncio.wait_for(describe_cluster(bootstrap, options), timeout=timeout_s)
     except Exception:  # any failure to reach the broker means "not up yet"
         return False
     return True

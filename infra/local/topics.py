@@ -26,13 +26,13 @@ def topic_names() -> list[str]:
 
 
 async def ensure_topics(bootstrap: str, partitions: int, retention_ms: int, replication_factor: int = 1,
-                        min_insync_replicas: int = 1) -> list[str]:
+                        min_insync_replicas: int = 1, options: dict | None = None) -> list[str]:
     """Create missing topics; return the names created. Existing ones are left as they are.
 
     On a cluster of three brokers: replication factor 3 and `min.insync.replicas` 2, so an
     event acknowledged with `acks=all` is on two brokers at least and writes go on with one down.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **(options or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -58,8 +58,8 @@ async def ensure_topics(bootstrap: str, partitions: int, retention_ms: int, repl
         await admin.close()
 
 
-async def describe_cluster(bootstrap: str) -> dict:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000)
+async def describe_cluster(bootstrap: str, options: dict | None = None) -> dict:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000, **(options or {}))
     await admin.start()
     try:
         return await admin.describe_cluster()

@@ -11,9 +11,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 CEILING_TOPIC = "takeback.bench.ceiling"
 
 
-async def kafka_events_per_second(bootstrap: str, messages: list[tuple[str, bytes]], partitions: int) -> float:
-    """Produce (acks=all, idempotent) and consume the same messages; events over the whole span."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def kafka_events_per_second(bootstrap: str, messages: list[tuple[str, bytes]], partitions: int,
+                                  options: dict | None = None) -> float:
+    """Produce (acks=all, idempotent) and consume the same messages, authenticated like every client (`options`);
+    events over the whole span."""
+    options = options or {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     await admin.start()
     try:
         if CEILING_TOPIC not in await admin.list_topics():
@@ -21,9 +24,9 @@ async def kafka_events_per_second(bootstrap: str, messages: list[tuple[str, byte
     finally:
         await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                                max_batch_size=512 * 1024)
+                                max_batch_size=512 * 1024, **options)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                fetch_max_bytes=50 * 1024 * 1024)
+                                fetch_max_bytes=50 * 1024 * 1024, **options)
     await producer.start()
     await consumer.start()
     try:

@@ -15,7 +15,7 @@ from typing import Callable
 from services.bench import ceilings, scenario
 from services.bench.memory import cpu_seconds, cpu_ticks, own_cpu_ticks, peak_rss_mb
 from services.common import outage
-from services.common.outbox import create_producer
+from services.common.kafka import client_options, events_producer
 from services.common.settings import Settings
 
 POLL_S = 0.2
@@ -49,7 +49,8 @@ class Bench:
 
     async def run(self) -> dict:
         pool = await outage.create_client_pool(self.settings.database_url)
-        producer = create_producer(self.settings.kafka_bootstrap)
+        producer = events_producer(self.settings, acks="all", enable_idempotence=True, linger_ms=5,
+                                     max_batch_size=512 * 1024)
         await producer.start()
         sent: list[tuple[str, bytes]] = []
         self.events = 0
@@ -70,7 +71,8 @@ class Bench:
         events = self.events
         self.progress("ceiling: kafka", 0, 1)
         kafka = await outage.through_outage(lambda: ceilings.kafka_events_per_second(
-            self.settings.kafka_bootstrap, sent, self.settings.topic_partitions), "the Kafka ceiling", outage.BROKER_AWAY)
+            self.settings.kafka_bootstrap, sent, self.settings.topic_partitions, client_options(self.settings)),
+            "the Kafka ceiling", outage.BROKER_AWAY)
         self.progress("ceiling: postgres", 0, 1)
         postgres = await outage.through_outage(lambda: ceilings.postgres_events_per_second(
             self.settings.database_url, len(sent), scenario.journal_lines(self.batteries) * len(sent) // events),

@@ -5,3 +5,4 @@ from services.cli import report  # noqa: E402,F401  (takeback report ...: the le
 from services.cli import bench  # noqa: E402,F401
 from services.cli import demo  # noqa: E402,F401
 from services.cli import chaos  # noqa: E402,F401
+from services.cli import kafka_credentials  # noqa: E402,F401  (takeback kafka-credentials)

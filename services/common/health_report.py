@@ -14,6 +14,7 @@ import asyncpg
 from prometheus_client import Gauge
 
 from contracts import topics
+from services.common.kafka import client_options
 from services.common.kafka_offsets import LEDGER_GROUP, KafkaOffsets
 from services.common.logging import get_logger
 from services.common.settings import Settings
@@ -84,7 +85,8 @@ async def consumer_lag(settings: Settings) -> dict[str, int | None]:
     lag: dict[str, int | None] = {}
     for group, names in groups.items():
         try:
-            lag[group] = sum(p.lag for p in await KafkaOffsets(settings.kafka_bootstrap, group, names).partitions())
+            lag[group] = sum(p.lag for p in await KafkaOffsets(settings.kafka_bootstrap, group, names,
+                                                          client_options(settings)).partitions())
         except Exception as error:  # the broker is away: say so, do not guess
             log.warning("consumer_lag_unreadable", group=group, error=repr(error))
             lag[group] = None

@@ -33,15 +33,17 @@ class PartitionOffsets:
 class KafkaOffsets:
     """Offsets of a set of topics for one consumer group, and the raw messages at given offsets."""
 
-    def __init__(self, bootstrap: str, group: str, topics: tuple[str, ...]) -> None:
+    def __init__(self, bootstrap: str, group: str, topics: tuple[str, ...], options: dict | None = None) -> None:
         self.bootstrap, self.group, self.topics = bootstrap, group, topics
+        self.options = options or {}  # client options: credentials (services.common.kafka.client_options)
 
     async def partitions(self) -> list[PartitionOffsets]:
         return await asyncio.wait_for(self._partitions(), READ_TIMEOUT_S)
 
     async def _partitions(self) -> list[PartitionOffsets]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5_000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5_000, **self.options)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                    **self.options)
         try:
             await admin.start()
             await consumer.start()
@@ -64,7 +66,8 @@ class KafkaOffsets:
         found: dict[tuple[str, int, int], bytes | None] = {}
         if not wanted:
             return found
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                    **self.options)
         try:
             await consumer.start()
             by_partition: dict[TopicPartition, set[int]] = {}

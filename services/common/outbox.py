@@ -67,9 +67,10 @@ async def write_new(connection: asyncpg.Connection, schema: str, messages: list[
     return len(messages)
 
 
-def create_producer(bootstrap: str) -> AIOKafkaProducer:
+def create_producer(bootstrap: str, options: dict | None = None) -> AIOKafkaProducer:
+    """The relays' producer; `options` are the client's credentials (services.common.kafka.client_options)."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(options or {}),
         linger_ms=5, max_batch_size=512 * 1024, compression_type=None,
         max_request_size=OUTPUT_MESSAGE_BYTES_MAX + REQUEST_OVERHEAD_BYTES,
     )

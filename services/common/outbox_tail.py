@@ -20,8 +20,8 @@ TIMEOUT_S = 15.0
 
 
 class OutboxTail:
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, bootstrap: str, options: dict | None = None) -> None:
+        self.bootstrap, self.options = bootstrap, options or {}
 
     async def already_sent(self, topics: set[str], pending: set[int]) -> set[int]:
         """The seqs of `pending` found in the tail of `topics`."""
@@ -30,7 +30,8 @@ class OutboxTail:
         return await asyncio.wait_for(self._already_sent(topics, pending), TIMEOUT_S)
 
     async def _already_sent(self, topics: set[str], pending: set[int]) -> set[int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                    **self.options)
         found: set[int] = set()
         try:
             await consumer.start()

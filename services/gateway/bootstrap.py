@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.common.db import create_pool
+from services.common.kafka import client_options
 from services.common.health_report import HealthMonitor
 from services.common.settings import Settings
 from services.gateway.adapters.consumer_lag import ConsumerLagReader
@@ -63,10 +64,10 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     async with AsyncExitStack() as stack:
         pool = await create_pool(settings.database_url, settings=settings)
         stack.push_async_callback(pool.close)
-        producer = create_producer(settings.kafka_bootstrap, settings.http_body_max_bytes)
+        producer = create_producer(settings)
         stack.push_async_callback(producer.stop)
         await producer.start()
-        lag_reader = ConsumerLagReader(settings.kafka_bootstrap)
+        lag_reader = ConsumerLagReader(settings.kafka_bootstrap, options=client_options(settings))
         stack.push_async_callback(lag_reader.stop)
         await lag_reader.start()
         metrics = GatewayMetrics()

@@ -17,7 +17,9 @@ import asyncpg
 from contracts import events as ev
 from services.common.logging import get_logger
 from services.common.outbox import write as write_outbox
+from services.common.kafka import SIGNATURE_HEADER, SIGNER_HEADER, verify
 from streams.adapters import repository
+from streams.adapters.signing_keys import SIGNER_KIND, SigningKeys
 from streams.domain.errors import Rejected
 from streams.service_layer import events_out
 from streams.service_layer.handlers import HANDLERS
@@ -37,6 +39,10 @@ class Message:
     offset: int
     key: bytes | None
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def header(self, name: str) -> bytes | None:
+        return next((value for key, value in self.headers if key == name), None)
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Decoded:
     content_hash: bytes | None = None
     event_id: UUID | None = None
     violation: ev.ContractViolation | None = None
+    by_position: bool = False  # rejected for where or how it came, not recorded against its event id
 
 
 @dataclass
@@ -81,10 +88,15 @@ UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.Po
                asyncpg.exceptions.OperatorInterventionError)
 
 
-async def apply_batch(pool: asyncpg.Pool, messages: list[Message]) -> Outcome:
-    """The whole batch in one transaction; if an event breaks it, one event a transaction."""
+async def apply_batch(pool: asyncpg.Pool, messages: list[Message], keys: SigningKeys | None = None) -> Outcome:
+    """The whole batch in one transaction; if an event breaks it, one event a transaction.
+
+    With `keys`, every event must be signed by its source, or by the gateway or the operator.
+    """
     now = datetime.now(timezone.utc)
     decoded = [decode(m, now) for m in messages]
+    if keys is not None:
+        await check_signatures(decoded, keys)
     try:
         return await _in_transaction(pool, decoded)
     except UNAVAILABLE:
@@ -145,7 +157,7 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
             continue
         if item.violation is not None:
             _reject(state, outcome, item, item.violation.reason, item.violation.message,
-                    position_based=item.violation.reason in POSITION_BASED_REASONS)
+                    position_based=item.by_position or item.violation.reason in POSITION_BASED_REASONS)
         else:
             _handle(state, outcome, item)
         if item.event_id is not None:
@@ -155,6 +167,31 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
     state.outbox.extend(events_out.postings_requested(state.postings))
     outcome.outbox = await write_outbox(connection, "scheme", state.outbox)
     return outcome
+
+
+async def check_signatures(decoded: list[Decoded], keys: SigningKeys) -> None:
+    """Contract 8.4: a credential writes only as the source it was made for.
+
+    The signature is checked after the event was read (so a replayed duplicate stays a
+    no-op) and a failure is rejected by position: the event sent again, signed, applies.
+    """
+    def signer_of(item: Decoded) -> tuple[str, str]:
+        by = item.message.header(SIGNER_HEADER)
+        if by is not None:
+            return SIGNER_KIND, by.decode("utf-8", "replace")
+        return item.event.source.kind, item.event.source.id
+    readable = [item for item in decoded if item.event is not None]
+    found = await keys.get({signer_of(item) for item in readable})
+    for item in readable:
+        kind, signer = signer_of(item)
+        secret = found.get((kind, signer))
+        if secret is None or not verify(secret, item.message.value, item.message.header(SIGNATURE_HEADER)):
+            who = f"the {signer}" if kind == SIGNER_KIND else f"source {kind}/{signer}"
+            item.violation = ev.ContractViolation(
+                "source_mismatch", f"not signed by {who}: header {SIGNATURE_HEADER} is missing or not made with "
+                f"its key (the credential may not speak for source {item.event.source.kind}/{item.event.source.id})",
+                item.event_id)
+            item.event, item.by_position = None, True
 
 
 def offset_ranges(messages: list[Message]) -> list[tuple[str, int, int, int]]:

@@ -8,14 +8,15 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts import topics
+from tests.conftest import kafka_options
 
 CATCH_UP_TIMEOUT_S = 120.0
 
 
 async def lag(bootstrap: str, group: str, names=topics.INPUT_TOPICS) -> int:
     """Messages on `names` that `group` has not committed yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_options())
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_options())
     await admin.start()
     await consumer.start()
     try:

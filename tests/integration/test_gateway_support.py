@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.common.settings import PROJECT_ROOT
 from services.gateway.adapters.key_repository import PostgresKeyRepository
 from services.gateway.service_layer.keys import create_key, revoke_key
-from tests.conftest import envelope, free_port, unique
+from tests.conftest import kafka_options, envelope, free_port, unique
 
 TEST_BODY_MAX_BYTES = 64 * 1024
 START_TIMEOUT_S = 30.0
@@ -41,7 +41,7 @@ def gateway(stack, tmp_path_factory, request):
     """The module's own gateway; a module may add settings in a `GATEWAY_ENV` dict (e.g. rate limits)."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
-    env = {**os.environ, "TAKEBACK_HTTP_PORT": str(port), "TAKEBACK_HTTP_BODY_MAX_BYTES": str(TEST_BODY_MAX_BYTES),
+    env = {**os.environ, **stack.database_env("gateway"), "TAKEBACK_HTTP_PORT": str(port), "TAKEBACK_HTTP_BODY_MAX_BYTES": str(TEST_BODY_MAX_BYTES),
            "TAKEBACK_LOG_FORMAT": "json", **getattr(request.module, "GATEWAY_ENV", {})}
     with open(log_path, "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "services.gateway.entrypoints.server"],
@@ -80,10 +80,10 @@ async def http(gateway_url):
 
 
 @pytest.fixture
-def new_key(pool):
-    """`await new_key(kind, id, role=None, revoked=False)` -> the plaintext key."""
+def new_key(owner_pool):
+    """`await new_key(kind, id, role=None, revoked=False)` -> the plaintext key, made as the owner role makes them."""
     async def make(kind: str, source_id: str, role: str | None = None, revoked: bool = False) -> str:
-        repository = PostgresKeyRepository(pool)
+        repository = PostgresKeyRepository(owner_pool)
         plaintext, stored = await create_key(repository, kind, source_id, role)
         if revoked:
             await revoke_key(repository, stored.key_id)
@@ -104,7 +104,7 @@ def sale(store: str, source_id: str | None = None, serial: str | None = None) ->
 
 
 async def end_offsets(settings, topic: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **kafka_options())
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])
@@ -112,7 +112,7 @@ async def end_offsets(settings, topic: str) -> dict[TopicPartition, int]:
         await admin.close()
     partitions = [TopicPartition(topic, partition["partition"]) for partition in described["partitions"]]
     assert partitions, f"topic {topic} has no partitions"
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **kafka_options(), group_id=None)
     await consumer.start()
     try:
         return await consumer.end_offsets(partitions)
@@ -122,7 +122,7 @@ async def end_offsets(settings, topic: str) -> dict[TopicPartition, int]:
 
 async def messages_since(settings, since: dict[TopicPartition, int]) -> list:
     """Every message written after `since` (up to the end offsets now), from every partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **kafka_options(), group_id=None,
                                 enable_auto_commit=False)
     await consumer.start()
     try:

@@ -9,12 +9,13 @@ import json
 
 import pytest
 
+from services.common.kafka import client_options
 from services.common.outbox import Relay, create_producer
 from tests.integration.outbox_support import TOPIC, add, create_outbox_schema, drop_outbox_schema
 
 
 @pytest.fixture
-async def outbox_schema(superuser_url, pool):
+async def outbox_schema(superuser_url, streams_pool):
     schema = await create_outbox_schema(superuser_url)
     yield schema
     await drop_outbox_schema(superuser_url, schema)
@@ -22,7 +23,7 @@ async def outbox_schema(superuser_url, pool):
 
 @pytest.fixture
 async def relay_producer(settings):
-    producer = create_producer(settings.kafka_bootstrap)
+    producer = create_producer(settings.kafka_bootstrap, client_options(settings))
     await producer.start()
     await producer.send_and_wait(TOPIC, b"{}")  # the topic exists before a reader looks for its end
     yield producer
@@ -38,13 +39,13 @@ async def sent_ids(reader, count: int) -> list[str]:
 
 
 async def test_a_row_written_before_a_later_commit_is_sent_once_its_transaction_commits(
-        pool, outbox_schema, relay_producer, topic_reader):
-    relay = Relay(pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
-    async with topic_reader(TOPIC) as reader, pool.acquire() as slow:
+        streams_pool, outbox_schema, relay_producer, topic_reader):
+    relay = Relay(streams_pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
+    async with topic_reader(TOPIC) as reader, streams_pool.acquire() as slow:
         transaction = slow.transaction()
         await transaction.start()
         await add(slow, outbox_schema, value=json.dumps({"id": "early"}).encode())
-        async with pool.acquire() as fast:
+        async with streams_pool.acquire() as fast:
             await add(fast, outbox_schema, value=json.dumps({"id": "late"}).encode())
 
         assert await relay.publish_once() == 1  # only what has committed
@@ -57,16 +58,16 @@ async def test_a_row_written_before_a_later_commit_is_sent_once_its_transaction_
 
 
 async def test_a_window_bigger_than_a_batch_is_sent_in_order_across_relays_without_repeats(
-        pool, outbox_schema, relay_producer, topic_reader):
+        streams_pool, outbox_schema, relay_producer, topic_reader):
     names = [f"row-{i}" for i in range(7)]
     async with topic_reader(TOPIC) as reader:
-        async with pool.acquire() as connection, connection.transaction():
+        async with streams_pool.acquire() as connection, connection.transaction():
             for name in names:
                 await add(connection, outbox_schema, value=json.dumps({"id": name}).encode())
-        first = Relay(pool, relay_producer, outbox_schema, batch_max=3, poll_s=0.05)
+        first = Relay(streams_pool, relay_producer, outbox_schema, batch_max=3, poll_s=0.05)
         assert await first.publish_once() == 3
         assert await first.backlog() == 4
-        second = Relay(pool, relay_producer, outbox_schema, batch_max=3, poll_s=0.05)  # after a restart
+        second = Relay(streams_pool, relay_producer, outbox_schema, batch_max=3, poll_s=0.05)  # after a restart
         assert [await second.publish_once() for _ in range(3)] == [3, 1, 0]
         assert await second.backlog() == 0
         assert await sent_ids(reader, 7) == names

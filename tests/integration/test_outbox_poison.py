@@ -6,12 +6,13 @@ import json
 import pytest
 
 from contracts.limits import OUTPUT_MESSAGE_BYTES_MAX
+from services.common.kafka import client_options
 from services.common.outbox import Relay, create_producer
 from tests.integration.outbox_support import TOPIC, add, create_outbox_schema, drop_outbox_schema
 
 
 @pytest.fixture
-async def outbox_schema(superuser_url, pool):
+async def outbox_schema(superuser_url, streams_pool):
     schema = await create_outbox_schema(superuser_url)
     yield schema
     await drop_outbox_schema(superuser_url, schema)
@@ -19,7 +20,7 @@ async def outbox_schema(superuser_url, pool):
 
 @pytest.fixture
 async def relay_producer(settings):
-    producer = create_producer(settings.kafka_bootstrap)
+    producer = create_producer(settings.kafka_bootstrap, client_options(settings))
     await producer.start()
     await producer.send_and_wait(TOPIC, b"{}")  # the topic exists before a reader looks for its end
     yield producer
@@ -31,9 +32,9 @@ def value(name: str, size: int = 0) -> bytes:
 
 
 async def test_an_event_out_too_large_to_send_is_parked_and_the_rest_of_the_window_goes_on(
-        pool, outbox_schema, relay_producer, topic_reader):
-    relay = Relay(pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
-    async with topic_reader(TOPIC) as reader, pool.acquire() as connection:
+        streams_pool, outbox_schema, relay_producer, topic_reader):
+    relay = Relay(streams_pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
+    async with topic_reader(TOPIC) as reader, streams_pool.acquire() as connection:
         await add(connection, outbox_schema, value("before"))
         huge = await add(connection, outbox_schema, value("huge", 2 * OUTPUT_MESSAGE_BYTES_MAX))
         await add(connection, outbox_schema, value("after"))
@@ -41,7 +42,8 @@ async def test_an_event_out_too_large_to_send_is_parked_and_the_rest_of_the_wind
         assert await relay.publish_once() == 3
         assert await relay.publish_once() == 0  # nothing is retried: the window is done
         assert await relay.backlog() == 0
-        parked = await pool.fetch(f"SELECT event_id::text, reason, value_bytes FROM {outbox_schema}.outbox_parked")
+        parked = await streams_pool.fetch(
+            f"SELECT event_id::text, reason, value_bytes FROM {outbox_schema}.outbox_parked")
         assert [(row["event_id"], "TooLarge" in row["reason"]) for row in parked] == [(huge, True)]
         assert parked[0]["value_bytes"] > 2 * OUTPUT_MESSAGE_BYTES_MAX
         assert relay.parked == 1
@@ -51,12 +53,12 @@ async def test_an_event_out_too_large_to_send_is_parked_and_the_rest_of_the_wind
 
 
 async def test_a_retry_after_a_failure_sends_only_what_kafka_did_not_acknowledge(
-        pool, outbox_schema, relay_producer, topic_reader):
-    relay = Relay(pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
-    async with topic_reader(TOPIC) as reader, pool.acquire() as connection:
+        streams_pool, outbox_schema, relay_producer, topic_reader):
+    relay = Relay(streams_pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
+    async with topic_reader(TOPIC) as reader, streams_pool.acquire() as connection:
         for name in ("a", "b", "c"):
             await add(connection, outbox_schema, value(name))
-        rows = await pool.fetch(f"SELECT seq FROM {outbox_schema}.outbox ORDER BY seq")
+        rows = await streams_pool.fetch(f"SELECT seq FROM {outbox_schema}.outbox ORDER BY seq")
         relay._unrecorded.add(rows[0]["seq"])  # Kafka acknowledged "a" before the cursor could move
         assert await relay.publish_once() == 3
         await add(connection, outbox_schema, value("d"))
@@ -67,9 +69,9 @@ async def test_a_retry_after_a_failure_sends_only_what_kafka_did_not_acknowledge
 
 
 async def test_sent_rows_older_than_the_retention_are_pruned_and_parked_ones_kept(
-        pool, outbox_schema, relay_producer, superuser_url):
-    relay = Relay(pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05, retention_s=3600)
-    async with pool.acquire() as connection:
+        streams_pool, outbox_schema, relay_producer, superuser_url):
+    relay = Relay(streams_pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05, retention_s=3600)
+    async with streams_pool.acquire() as connection:
         await add(connection, outbox_schema, value("old"))
         await add(connection, outbox_schema, value("huge", 2 * OUTPUT_MESSAGE_BYTES_MAX))
         await relay.publish_once()
@@ -81,29 +83,29 @@ async def test_sent_rows_older_than_the_retention_are_pruned_and_parked_ones_kep
     finally:
         await admin.close()
     await relay._prune_when_due()
-    left = await pool.fetch(f"SELECT convert_from(value, 'UTF8')::jsonb->>'id' AS id FROM {outbox_schema}.outbox "
-                            "ORDER BY seq")
+    left = await streams_pool.fetch(f"SELECT convert_from(value, 'UTF8')::jsonb->>'id' AS id "
+                                    f"FROM {outbox_schema}.outbox ORDER BY seq")
     assert [row["id"] for row in left] == ["huge", "unsent"]  # the parked row and the unsent one stay
     with pytest.raises(Exception, match="at least one hour"):
-        await pool.fetchval(f"SELECT {outbox_schema}.prune_outbox(interval '1 minute')")
+        await streams_pool.fetchval(f"SELECT {outbox_schema}.prune_outbox(interval '1 minute')")
     with pytest.raises(Exception, match="permission denied"):
-        await pool.execute(f"DELETE FROM {outbox_schema}.outbox")
+        await streams_pool.execute(f"DELETE FROM {outbox_schema}.outbox")
 
 
 async def test_a_relay_taking_over_from_one_that_died_does_not_send_again_what_kafka_took(
-        pool, outbox_schema, relay_producer, topic_reader, settings):
+        streams_pool, outbox_schema, relay_producer, topic_reader, settings):
     from services.common.outbox import Row
     from services.common.outbox_tail import OutboxTail
-    async with topic_reader(TOPIC) as reader, pool.acquire() as connection:
+    async with topic_reader(TOPIC) as reader, streams_pool.acquire() as connection:
         for name in ("a", "b", "c"):
             await add(connection, outbox_schema, value(name))
-        rows = [Row(*r) for r in await pool.fetch(
+        rows = [Row(*r) for r in await streams_pool.fetch(
             f"SELECT seq, event_id, topic, key, value FROM {outbox_schema}.outbox ORDER BY seq")]
-        dead = Relay(pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
+        dead = Relay(streams_pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
         assert await dead._send(rows[:2]) == {}  # Kafka took "a" and "b"; the relay died before its cursor moved
 
-        heir = Relay(pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05,
-                     tail=OutboxTail(settings.kafka_bootstrap))
+        heir = Relay(streams_pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05,
+                     tail=OutboxTail(settings.kafka_bootstrap, client_options(settings)))
         await heir._take_over()
         assert await heir.publish_once() == 3
         assert await heir.backlog() == 0

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from services.common.kafka import client_options
 from services.common.outbox import Relay, create_producer
 from tests.conftest import wait_for
 from tests.integration.outbox_support import add as add_row, create_outbox_schema, drop_outbox_schema
@@ -13,24 +14,24 @@ OUTAGE_S = 3.0
 
 
 @pytest.fixture
-async def outbox_schema(superuser_url, pool):
+async def outbox_schema(superuser_url, streams_pool):
     schema = await create_outbox_schema(superuser_url)
     yield schema
     await drop_outbox_schema(superuser_url, schema)
 
 
 @pytest.mark.restarts_stack
-async def test_the_relay_keeps_what_kafka_did_not_take_and_sends_it_when_kafka_returns(stack, settings, pool,
+async def test_the_relay_keeps_what_kafka_did_not_take_and_sends_it_when_kafka_returns(stack, settings, streams_pool,
                                                                                        outbox_schema):
-    producer = create_producer(settings.kafka_bootstrap)
+    producer = create_producer(settings.kafka_bootstrap, client_options(settings))
     await producer.start()
-    relay = Relay(pool, producer, outbox_schema, batch_max=100, poll_s=0.05)
+    relay = Relay(streams_pool, producer, outbox_schema, batch_max=100, poll_s=0.05)
     task = asyncio.create_task(relay.run_forever())
     try:
-        await add(pool, outbox_schema)
+        await add(streams_pool, outbox_schema)
         await wait_for(lambda: _backlog_is(relay, 0))
         stack.kafka.stop()
-        await add(pool, outbox_schema)
+        await add(streams_pool, outbox_schema)
         await asyncio.sleep(OUTAGE_S)
         assert await relay.backlog() == 1
         assert not task.done()

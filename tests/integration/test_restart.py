@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts import topics
-from tests.conftest import unique
+from tests.conftest import kafka_options, unique
 from tests.integration.scheme import Scheme, item
 
 TAKEBACK = str(Path(sys.executable).parent / "takeback")
@@ -23,7 +23,7 @@ def takeback(*args: str) -> subprocess.CompletedProcess:
 
 
 async def read_at(bootstrap: str, topic: str, partition: int, offset: int) -> dict:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         tp = TopicPartition(topic, partition)

@@ -6,12 +6,12 @@ import pytest
 
 from infra.local import kafka
 from infra.local.topics import describe_cluster, topic_names
-from tests.conftest import unique
+from tests.conftest import kafka_options, unique
 from tests.integration.scheme import Scheme, item
 
 
 async def test_the_broker_is_kafka_in_kraft_mode_of_the_pinned_version(stack, settings):
-    cluster = await describe_cluster(settings.kafka_bootstrap)
+    cluster = await describe_cluster(settings.kafka_bootstrap, kafka_options())
     cluster_id = (settings.state_dir / "kafka" / "cluster.id").read_text().strip()
     assert cluster["cluster_id"] == cluster_id
     assert cluster["controller_id"] >= 0 or cluster["controller_id"] == -1  # KRaft hides the controller
@@ -27,7 +27,7 @@ async def test_postgres_is_a_real_server(pool):
 
 async def test_every_topic_of_the_contract_exists(stack, settings):
     from aiokafka.admin import AIOKafkaAdminClient
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **kafka_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -45,6 +45,6 @@ async def test_a_sale_produced_to_kafka_is_recorded_in_postgres_by_the_faust_age
     assert row["store_id"] == scheme.store
 
 
-async def test_the_database_role_of_the_services_cannot_change_the_schema(pool):
-    with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await pool.execute("DROP TABLE scheme.inbox")
+async def test_the_database_role_of_the_streams_cannot_change_the_schema(streams_pool):
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # nor any role but the owner: test_database_roles.py
+        await streams_pool.execute("DROP TABLE scheme.inbox")

@@ -8,16 +8,19 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
+from services.common.kafka import SigningProducer, events_producer
+from services.common.settings import Settings
 from services.gateway.domain.errors import BodyTooLarge, EventLogUnavailable
 
 PRODUCE_TIMEOUT_S = 30.0
 REQUEST_SIZE_HEADROOM_BYTES = 64 * 1024
 
 
-def create_producer(bootstrap: str, body_max_bytes: int) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=1,
-        max_request_size=body_max_bytes + REQUEST_SIZE_HEADROOM_BYTES, request_timeout_ms=15_000,
+def create_producer(settings: Settings) -> AIOKafkaProducer | SigningProducer:
+    """The gateway's own principal; each event signed as the gateway (it checked the key's source)."""
+    return events_producer(
+        settings, acks="all", enable_idempotence=True, linger_ms=1,
+        max_request_size=settings.http_body_max_bytes + REQUEST_SIZE_HEADROOM_BYTES, request_timeout_ms=15_000,
     )
 
 

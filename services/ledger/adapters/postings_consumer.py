@@ -44,7 +44,8 @@ class _WaitForBatch(ConsumerRebalanceListener):
 
 
 class PostingsConsumer:
-    def __init__(self, bootstrap: str, batch_max: int, wait_ms: int, topic: str = topics.POSTINGS) -> None:
+    def __init__(self, bootstrap: str, batch_max: int, wait_ms: int, topic: str = topics.POSTINGS,
+                 options: dict | None = None) -> None:
         self.batch_max, self.wait_ms, self.topic = batch_max, wait_ms, topic
         self.batch_lock = asyncio.Lock()
         self.assigned = False
@@ -52,7 +53,7 @@ class PostingsConsumer:
             bootstrap_servers=bootstrap, group_id=GROUP_ID, client_id="takeback-ledger",
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
             max_poll_records=batch_max, fetch_max_bytes=FETCH_BYTES_MAX,
-            max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
+            max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX, **(options or {}),
         )
 
     async def start(self) -> None:

@@ -16,6 +16,7 @@ import asyncpg
 
 from contracts import topics
 from services.common import outbox
+from services.common.kafka import client_options
 from services.common.kafka_offsets import KafkaOffsets
 from services.common.settings import Settings, get_settings
 from services.ledger.adapters import events
@@ -69,7 +70,8 @@ async def reconcile(pool: asyncpg.Pool, inputs: KafkaOffsets | None = None) -> d
 
 
 def input_offsets(settings: Settings) -> KafkaOffsets:
-    return KafkaOffsets(settings.kafka_bootstrap, settings.streams_group, topics.INPUT_TOPICS)
+    return KafkaOffsets(settings.kafka_bootstrap, settings.streams_group, topics.INPUT_TOPICS,
+                        client_options(settings))
 
 
 async def run_reconciliation(pool: asyncpg.Pool, inputs: KafkaOffsets | None = None

@@ -1,0 +1,91 @@
+"""`takeback kafka-credentials create | list | revoke`: a source's Kafka principal and signing key, shown once.
+
+A credential writes only the topics of its kind (ACLs) and only as its source:
+events are signed with its key (header `takeback-signature`: HMAC-SHA256 of the
+message value, hex) and the stream workers refuse any event whose source it is
+not (`source_mismatch`).
+"""
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import typer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from infra.local.principals import (
+    InvalidSource, create_source_credential, list_source_credentials, revoke_source_credential,
+)
+from services.cli.main import app, console, err, print_json, table
+from services.common.kafka import client_options
+from services.common.settings import get_settings
+
+credentials_app = typer.Typer(no_args_is_help=True, help="Kafka credentials of the sources: create, list, revoke.")
+app.add_typer(credentials_app, name="kafka-credentials")
+KIND = typer.Option(..., "--kind", help="pos | return_centre | transporter | recycler | finance")
+SOURCE_ID = typer.Option(..., "--id", help="The source's id, e.g. store-042")
+
+
+async def _as_operator(work, with_kafka: bool = True):
+    settings = get_settings()
+    owner = await asyncpg.connect(settings.database_owner_url)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15_000,
+                                **client_options(settings)) if with_kafka else None
+    try:
+        if admin is not None:
+            await admin.start()
+        return await work(admin, owner)
+    finally:
+        if admin is not None:
+            await admin.close()
+        await owner.close()
+
+
+@credentials_app.command("create")
+def create(kind: str = KIND, source_id: str = SOURCE_ID, as_json: bool = typer.Option(False, "--json")) -> None:
+    """A principal that may write only its kind's topics, and the key its events are signed with; shown once.
+
+    Creating it again for the same source replaces both: the old ones stop working at once."""
+    try:
+        credential = asyncio.run(_as_operator(lambda admin, owner: create_source_credential(admin, owner, kind,
+                                                                                           source_id)))
+    except InvalidSource as error:
+        err.print(f"[red]✗ {error}[/]")
+        raise typer.Exit(2)
+    shown = {**credential.shown(), "bootstrap": get_settings().kafka_bootstrap}
+    if as_json:
+        print_json(shown)
+        return
+    console.print(f"Kafka credential for {kind}/{source_id}: SASL/SCRAM-SHA-512, writes {', '.join(credential.topics)}")
+    console.print("Store these now; they are not shown again:", style="yellow")
+    for name in ("username", "password", "signing_secret"):
+        typer.echo(f"{name}={shown[name]}")
+    console.print(f"Sign each message: header {shown['signature_header']} = hex HMAC-SHA256(signing_secret, value)")
+
+
+@credentials_app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every source credential: kind, id, principal, created and revoked times (never a secret)."""
+    rows = asyncio.run(_as_operator(lambda admin, owner: list_source_credentials(owner), with_kafka=False))
+    if as_json:
+        print_json(rows)
+        return
+    console.print(table("Kafka credentials", ["kind", "id", "principal", "created", "revoked"], [
+        [r["kind"], r["id"], r["username"], r["created_at"][:16], (r["revoked_at"] or "-")[:16]] for r in rows]))
+
+
+@credentials_app.command("revoke")
+def revoke(kind: str = KIND, source_id: str = SOURCE_ID, as_json: bool = typer.Option(False, "--json")) -> None:
+    """The principal can no longer log in, and its key no longer signs (within seconds). Exit 1 if none was live."""
+    try:
+        revoked = asyncio.run(_as_operator(lambda admin, owner: revoke_source_credential(admin, owner, kind,
+                                                                                          source_id)))
+    except InvalidSource as error:
+        err.print(f"[red]✗ {error}[/]")
+        raise typer.Exit(2)
+    if as_json:
+        print_json({"kind": kind, "id": source_id, "revoked": revoked})
+    else:
+        console.print(f"{kind}/{source_id}: " + ("revoked" if revoked else "no live credential"))
+    if not revoked:
+        raise typer.Exit(1)

@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from infra.local.stack import Stack
+from services.common import db_roles
 from services.common.db import create_pool
 from services.common.settings import get_settings
 
@@ -37,9 +38,38 @@ def stack(settings):
 
 @pytest.fixture(scope="session")
 async def pool(stack, settings):
+    """The read-only role (`takeback_reader`), as the command line reads: what a test looks at."""
     pool = await create_pool(settings.database_url)
     yield pool
     await pool.close()
+
+
+async def _role_pool(settings, role: str):
+    pool = await create_pool(settings.database_url_as(role))
+    yield pool
+    await pool.close()
+
+
+# Each role's own connections, for what a test does in that role's stead (services/common/db_roles.py).
+@pytest.fixture(scope="session")
+async def streams_pool(stack, settings):
+    """The streams' role: writes the scheme's records and its outbox, as applying events does."""
+    async for pool in _role_pool(settings, db_roles.STREAMS):
+        yield pool
+
+
+@pytest.fixture(scope="session")
+async def ledger_pool(stack, settings):
+    """The ledger's role: posts to the journal and stores reconciliation runs."""
+    async for pool in _role_pool(settings, db_roles.LEDGER):
+        yield pool
+
+
+@pytest.fixture(scope="session")
+async def owner_pool(stack, settings):
+    """The owner role: makes and revokes API keys, as `takeback keys` does."""
+    async for pool in _role_pool(settings, db_roles.OWNER):
+        yield pool
 
 
 @pytest.fixture(scope="session")

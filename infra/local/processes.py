@@ -46,6 +46,16 @@ class Process:
         self.pid_file.write_text(str(child.pid))
         return child.pid
 
+    def runs_with(self, env: dict[str, str]) -> bool:
+        """The running process was started with these variables (True when its environment cannot be read)."""
+        pid = self.pid()
+        try:
+            raw = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return True
+        started = dict(item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+        return all(started.get(key.encode()) == value.encode() for key, value in env.items())
+
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         """SIGTERM, wait, then SIGKILL. True if it was running."""
         pid = self.pid()

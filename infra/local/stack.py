@@ -8,14 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import asyncpg
 from aiokafka.client import AIOKafkaClient
 
-from infra.local import kafka, postgres
+from infra.local import database, kafka, postgres
 from infra.local.processes import Process
 from infra.local.probes import postgres_answers, service_healthy
 from infra.local.topics import describe_cluster, ensure_topics
 from infra.migrations.runner import upgrade
+from services.common import db_roles
 from services.common.settings import Settings
 
 READY_TIMEOUT_S = 120.0
@@ -82,19 +82,34 @@ class Stack:
         self.say("stack is up")
 
     def _database_up(self) -> None:
-        url = self.settings.database_url
-        if asyncio.run(postgres_answers(url)):
-            self.say(f"postgres: using {_redact(url)}")
+        s = self.settings
+        ours = Process("postgres", self.run_dir, self.log_dir).pid() is not None
+        if not ours and asyncio.run(postgres_answers(s.database_url)):
+            self.say(f"postgres: using {_redact(s.database_url)}")  # a database brought by its user
         else:
             cluster = self.local_cluster()
             cluster.ensure_initialised()
             cluster.start()
             _wait(lambda: asyncio.run(postgres_answers(cluster.superuser_url())), "postgres")
-            asyncio.run(_ensure_roles(cluster.superuser_url(), self.settings))
-            self.say(f"postgres: local cluster on {cluster.host}:{cluster.port}")
-        owner = self.settings.database_owner_url
-        upgrade(owner if asyncio.run(postgres_answers(owner)) else url)
+            asyncio.run(database.ensure_roles(cluster.superuser_url(), s))
+            # From now on this process (and whoever holds these settings) connects with the generated passwords.
+            s.database_url = db_roles.of_local_cluster(s.database_url, s.state_dir)
+            s.database_owner_url = db_roles.of_local_cluster(s.database_owner_url, s.state_dir)
+            self.say(f"postgres: local cluster on {cluster.host}:{cluster.port}, a role per service")
+        owner = s.database_owner_url
+        upgrade(owner if asyncio.run(postgres_answers(owner)) else s.database_url)
         self.say("postgres: migrations at head")
+
+    def database_env(self, service: str) -> dict[str, str]:
+        """The service's own database role (its URL with its password), when its password is known.
+
+        On the local cluster it always is; for a database brought by its user, when its password is put in
+        `<state dir>/secrets/postgres-<role>`. Otherwise the service connects as TAKEBACK_DATABASE_URL says.
+        """
+        role = db_roles.SERVICE_ROLES[service]
+        if db_roles.known_password(self.settings.state_dir, role) is None:
+            return {}
+        return {"TAKEBACK_DATABASE_URL": self.settings.database_url_as(role)}
 
     def local_cluster(self) -> postgres.LocalCluster:
         return postgres.LocalCluster(postgres.ensure_installed(), self.settings.state_dir, self.settings.database_url)
@@ -134,7 +149,11 @@ class Stack:
     def _service_up(self, service: Service) -> None:
         for name, port, env in service.instances(self.settings):
             process = Process(name, self.run_dir, self.log_dir)
-            process.start([sys.executable, "-m", service.module], env={**self.kafka_env(), **env})
+            env = {**self.kafka_env(), **self.database_env(service.name), **env}
+            if process.pid() is not None and not process.runs_with(env):
+                self.say(f"{name}: restarted with its own credentials")  # started by an earlier version
+                process.stop()
+            process.start([sys.executable, "-m", service.module], env=env)
             _wait(lambda: service_healthy(port) or _died(process), name)
             if process.pid() is None:
                 raise RuntimeError(f"{name} exited at start; see {process.log_file}")
@@ -219,35 +238,6 @@ async def _registered_brokers(bootstrap: str) -> int:
 
 def _died(process: Process) -> bool:
     return process.pid() is None
-
-
-async def _ensure_roles(superuser_url: str, settings: Settings) -> None:
-    """Create the owner and service roles and the database, once."""
-    service, owner = urlsplit(settings.database_url), urlsplit(settings.database_owner_url)
-    database = service.path.lstrip("/")
-    connection = await asyncpg.connect(superuser_url)
-    try:
-        for role in (owner, service):
-            exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role.username)
-            verb = "ALTER" if exists else "CREATE"
-            password = role.password.replace("'", "''")
-            await connection.execute(f"{verb} ROLE \"{role.username}\" LOGIN PASSWORD '{password}'")
-        # Every session of the services' role is bounded, whatever client opens it (the services also set
-        # these on their own pools): a forgotten transaction cannot hold back a relay's window or vacuum.
-        await connection.execute(
-            f'ALTER ROLE "{service.username}" SET idle_in_transaction_session_timeout = '
-            f"'{settings.idle_in_transaction_timeout_s}s'; "
-            f'ALTER ROLE "{service.username}" SET statement_timeout = \'{settings.statement_timeout_s}s\'')
-        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
-            await connection.execute(f'CREATE DATABASE "{database}" OWNER "{owner.username}"')
-    finally:
-        await connection.close()
-    connection = await asyncpg.connect(superuser_url.rsplit("/", 1)[0] + f"/{database}")
-    try:
-        await connection.execute(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC; '
-                                 f'GRANT CONNECT ON DATABASE "{database}" TO "{service.username}"')
-    finally:
-        await connection.close()
 
 
 def _redact(url: str) -> str:

@@ -77,7 +77,7 @@ class Chaos:
         bootstrap = getattr(stack, "bootstrap", self.settings.kafka_bootstrap)
         world = RunWorld.fresh()
         scenario = Scenario.sized(world, self.seed, self.events)
-        return Run(stack, bootstrap, world, scenario, await _keys(pool, world),
+        return Run(stack, bootstrap, world, scenario, await _keys(self.settings.database_owner_url, world),
                    await events_out.end_offsets(bootstrap))
 
     async def _load(self, pool: asyncpg.Pool, run: Run) -> tuple[Load, OutcomeMonitor, Killer]:
@@ -167,14 +167,17 @@ def _bring_up(stack: Stack) -> None:
         log.error("chaos_stack_not_up", error=str(error))
 
 
-async def _keys(pool: asyncpg.Pool, world: RunWorld) -> dict[str, str]:
-    """An API key for each of the run's sources that speaks HTTP, as `takeback keys create` makes them."""
+async def _keys(owner_url: str, world: RunWorld) -> dict[str, str]:
+    """An API key for each of the run's sources that speaks HTTP, as `takeback keys create` makes them (as owner)."""
     keys = {}
-    async with pool.acquire() as connection:
+    connection = await asyncpg.connect(owner_url)
+    try:
         repository = PostgresKeyRepository(connection)
         for kind, ids in (("pos", world.stores), ("return_centre", world.centres), ("finance", (world.finance,))):
             for source_id in ids:
                 keys[source_id], _ = await create_key(repository, kind, source_id)
+    finally:
+        await connection.close()
     return keys
 
 

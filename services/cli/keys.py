@@ -18,7 +18,8 @@ app.add_typer(keys_app, name="keys")
 
 
 async def _with_repository(work):
-    connection = await asyncpg.connect(get_settings().database_url)
+    # Keys are made, listed and revoked as the owner role: the gateway's role may only read them.
+    connection = await asyncpg.connect(get_settings().database_owner_url)
     try:
         return await work(PostgresKeyRepository(connection))
     finally:

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.limits import MESSAGE_VALUE_BYTES_MAX
+from services.common import db_roles
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,9 +25,12 @@ class Settings(BaseSettings):
     # Local Kafka nodes `takeback up` runs (`--brokers`): 1, or 3 for a replicated cluster. With more than
     # one and a single bootstrap address, the bootstrap lists them all: node i on its port + 2 * i.
     kafka_brokers: int = Field(default=1, ge=1, le=9)
-    database_url: str = "postgresql://takeback:takeback@127.0.0.1:55432/takeback"
-    # Owns the schema and runs migrations; the services connect as the role above.
-    database_owner_url: str = "postgresql://takeback_owner:takeback_owner@127.0.0.1:55432/takeback"
+    # This process's database role: by default the read-only one (the command line's reports); `takeback up`
+    # starts each service with its own role's URL. Without a password in it, the role's password is read from
+    # `<state dir>/secrets/postgres-<role>` (made by `takeback up`; services/common/db_roles.py).
+    database_url: str = "postgresql://takeback_reader@127.0.0.1:55432/takeback"
+    # Owns the schema: runs migrations, makes and revokes API keys (the command line's `keys`).
+    database_owner_url: str = "postgresql://takeback_owner@127.0.0.1:55432/takeback"
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     streams_metrics_port: int = 8091
@@ -73,6 +77,20 @@ class Settings(BaseSettings):
             host, port = addresses[0].rsplit(":", 1)
             self.kafka_bootstrap = ",".join(f"{host}:{int(port) + 2 * i}" for i in range(self.kafka_brokers))
         return self
+
+    @model_validator(mode="after")
+    def _database_passwords_from_secrets(self) -> "Settings":
+        return self.fill_database_passwords()
+
+    def fill_database_passwords(self) -> "Settings":
+        """Database URLs without a password take their role's from the secrets folder (`takeback up` makes them)."""
+        self.database_url = db_roles.filled(self.database_url, self.state_dir)
+        self.database_owner_url = db_roles.filled(self.database_owner_url, self.state_dir)
+        return self
+
+    def database_url_as(self, role: str) -> str:
+        """The URL of `role` on this process's database, with its password from the secrets folder if known."""
+        return db_roles.with_role(self.database_url, role, db_roles.known_password(self.state_dir, role))
 
 
 @lru_cache(maxsize=1)

@@ -206,11 +206,15 @@ class Demo:
     # -- sending and waiting ----------------------------------------------------
     async def _keys(self) -> dict[str, str]:
         keys = {}
-        async with self.pool.acquire() as connection:
-            repository = PostgresKeyRepository(connection)
-            for kind, ids in (("pos", STORES), ("return_centre", CENTRES), ("finance", ["finance"])):
-                for source_id in ids:
-                    keys[source_id], _ = await create_key(repository, kind, source_id)
+        owner = await outage.create_client_pool(self.settings.database_owner_url, max_size=1)  # it alone makes keys
+        try:
+            async with owner.acquire() as connection:
+                repository = PostgresKeyRepository(connection)
+                for kind, ids in (("pos", STORES), ("return_centre", CENTRES), ("finance", ["finance"])):
+                    for source_id in ids:
+                        keys[source_id], _ = await create_key(repository, kind, source_id)
+        finally:
+            await owner.close()
         return keys
 
     async def _http(self, source_id: str, envelope: dict) -> str:

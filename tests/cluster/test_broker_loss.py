@@ -49,8 +49,9 @@ NAMESPACE = {
     "TAKEBACK_KAFKA_BOOTSTRAP": "127.0.0.1:29092",
     "TAKEBACK_KAFKA_CONTROLLER_PORT": "29093",
     "TAKEBACK_KAFKA_BROKERS": "3",
-    "TAKEBACK_DATABASE_URL": "postgresql://takeback:takeback@127.0.0.1:55434/takeback_cluster",
-    "TAKEBACK_DATABASE_OWNER_URL": "postgresql://takeback_owner:takeback_owner@127.0.0.1:55434/takeback_cluster",
+    # No passwords: `takeback up` generates them in the state folder's secrets, where settings find them.
+    "TAKEBACK_DATABASE_URL": "postgresql://takeback_reader@127.0.0.1:55434/takeback_cluster",
+    "TAKEBACK_DATABASE_OWNER_URL": "postgresql://takeback_owner@127.0.0.1:55434/takeback_cluster",
     "TAKEBACK_HTTP_PORT": "28080",
     "TAKEBACK_STREAMS_METRICS_PORT": "28091",
     "TAKEBACK_LEDGER_METRICS_PORT": "28092",
@@ -87,6 +88,7 @@ def cluster():
                             env=os.environ.copy(), capture_output=True, text=True, timeout=600)
         assert up.returncode == 0, up.stderr
         print(f"\ncluster stack up in {time.monotonic() - started:.0f} s")
+        settings = namespace_settings()  # now with the roles' generated passwords
         stack = Stack(settings, say=lambda _: None)  # now it knows the data is formatted for 3
         yield stack
     finally:

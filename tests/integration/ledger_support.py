@@ -40,8 +40,9 @@ def ensure_worker(settings):
     port = LEDGER_SERVICE.port(settings)
     if service_healthy(port):
         return None
-    process = Stack(settings, say=lambda message: None).process(LEDGER_SERVICE)
-    process.start([sys.executable, "-m", LEDGER_SERVICE.module])
+    stack = Stack(settings, say=lambda message: None)
+    process = stack.process(LEDGER_SERVICE)
+    process.start([sys.executable, "-m", LEDGER_SERVICE.module], env=stack.database_env(LEDGER_SERVICE.name))
     deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
     while not service_healthy(port):
         assert process.pid() is not None, f"the ledger worker exited; see {process.log_file}"

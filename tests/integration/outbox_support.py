@@ -6,6 +6,7 @@ import uuid
 
 import asyncpg
 
+from services.common import db_roles
 from services.common.outbox import OutboxMessage, write
 from tests.conftest import unique
 
@@ -15,7 +16,8 @@ _REVISION_0009 = importlib.import_module("infra.migrations.versions.0009_outbox_
 PARKING_AND_PRUNING, PRUNE_CHUNK_ROWS = _REVISION_0009.UPGRADE, _REVISION_0009.PRUNE_CHUNK_ROWS
 
 
-async def create_outbox_schema(superuser_url: str) -> str:
+async def create_outbox_schema(superuser_url: str, role: str = db_roles.STREAMS) -> str:
+    """The schema, granted to `role` as revision 0011 grants the scheme's outbox to the streams' role."""
     schema = unique("relaytest").replace("-", "_")
     admin = await asyncpg.connect(superuser_url)
     try:
@@ -23,12 +25,14 @@ async def create_outbox_schema(superuser_url: str) -> str:
             CREATE SCHEMA {schema};
             CREATE TABLE {schema}.outbox (LIKE scheme.outbox INCLUDING ALL);
             CREATE TABLE {schema}.outbox_relay (LIKE scheme.outbox_relay INCLUDING ALL);
-            INSERT INTO {schema}.outbox_relay (done_snapshot) SELECT pg_current_snapshot();
-            GRANT USAGE ON SCHEMA {schema} TO takeback;
-            GRANT SELECT, INSERT ON {schema}.outbox TO takeback;
-            GRANT SELECT, UPDATE ON {schema}.outbox_relay TO takeback;
-            GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO takeback""")
+            INSERT INTO {schema}.outbox_relay (done_snapshot) SELECT pg_current_snapshot();""")
         await admin.execute(PARKING_AND_PRUNING.format(s=schema, chunk=PRUNE_CHUNK_ROWS))
+        await admin.execute(f"""
+            GRANT USAGE ON SCHEMA {schema} TO {role};
+            GRANT SELECT, INSERT ON {schema}.outbox, {schema}.outbox_parked TO {role};
+            GRANT SELECT, UPDATE ON {schema}.outbox_relay TO {role};
+            GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};
+            GRANT EXECUTE ON FUNCTION {schema}.prune_outbox(interval) TO {role}""")
     finally:
         await admin.close()
     return schema

@@ -22,9 +22,9 @@ async def key_for(pool, kind: str, source_id: str) -> dict:
     return {"Authorization": f"Bearer {plaintext}"}
 
 
-async def test_a_battery_lives_its_whole_life_over_http_and_reads_back(http, pool):
+async def test_a_battery_lives_its_whole_life_over_http_and_reads_back(http, pool, owner_pool):
     store, centre, haul, recycler = unique("store"), unique("centre"), unique("haul"), unique("rec")
-    keys = {kind: await key_for(pool, kind, source) for kind, source in
+    keys = {kind: await key_for(owner_pool, kind, source) for kind, source in
             (("pos", store), ("return_centre", centre), ("transporter", haul), ("recycler", recycler),
              ("finance", unique("finance")))}
     serial, lot_id = unique("BAT"), unique("L")

@@ -49,7 +49,8 @@ async def test_replaying_every_input_topic_from_offset_zero_changes_nothing(stac
     group = unique("replay")
     replay = Process(group, stack.run_dir, stack.log_dir)
     replay.start([sys.executable, "-m", "streams.worker"],
-                 env={"TAKEBACK_STREAMS_GROUP": group, "TAKEBACK_STREAMS_METRICS_PORT": str(free_port())})
+                 env={**stack.database_env("streams"), "TAKEBACK_STREAMS_GROUP": group,
+                      "TAKEBACK_STREAMS_METRICS_PORT": str(free_port())})
     try:
         everything = await lag(settings.kafka_bootstrap, group)  # a new group has read nothing yet
         deadline = time.monotonic() + max(120.0, everything / REPLAY_EVENTS_PER_S_MIN)

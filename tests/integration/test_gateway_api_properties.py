@@ -36,8 +36,8 @@ schema = schema.exclude(path=NOT_WIRED + WITHOUT_INPUT_AND_HEAVY)
 
 
 @pytest.fixture(scope="module")
-async def keys(pool):
-    repository = PostgresKeyRepository(pool)
+async def keys(owner_pool):
+    repository = PostgresKeyRepository(owner_pool)  # the owner role makes keys
     store_key, _ = await create_key(repository, "pos", unique("store"))
     finance_key, _ = await create_key(repository, "finance", unique("finance"))
     return {"POST": store_key, "GET": finance_key}

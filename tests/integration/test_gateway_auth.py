@@ -53,12 +53,12 @@ async def test_a_revoked_key_is_401(http, new_key):
     await refusal(await http.post("/v1/events", json=sale(store), headers=bearer(key)), 401, "revoked_key")
 
 
-async def test_a_key_revoked_while_in_use_is_refused_within_the_cache_lifetime(http, new_key, pool):
+async def test_a_key_revoked_while_in_use_is_refused_within_the_cache_lifetime(http, new_key, owner_pool):
     store = unique("store")
     key = await new_key("pos", store)
     assert (await http.post("/v1/events", json=sale(store), headers=bearer(key))).status_code == 202
     key_id = key.split("_")[1]
-    await pool.execute("UPDATE gateway.api_keys SET revoked_at = now() WHERE key_id = $1", key_id)
+    await owner_pool.execute("UPDATE gateway.api_keys SET revoked_at = now() WHERE key_id = $1", key_id)
     await asyncio.sleep(KEY_CACHE_TTL_S + 0.2)
     await refusal(await http.post("/v1/events", json=sale(store), headers=bearer(key)), 401, "revoked_key")
 
@@ -119,12 +119,12 @@ def takeback(*arguments: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60, check=False)
 
 
-async def test_a_key_made_with_the_command_line_works_until_revoked_with_it(http, pool):
+async def test_a_key_made_with_the_command_line_works_until_revoked_with_it(http, owner_pool):
     store = unique("store")
     created = takeback("keys", "create", "--kind", "pos", "--id", store, "--json")
     assert created.returncode == 0, created.stderr
     made = json.loads(created.stdout)
-    stored = await pool.fetchrow("SELECT * FROM gateway.api_keys WHERE key_id = $1", made["key_id"])
+    stored = await owner_pool.fetchrow("SELECT * FROM gateway.api_keys WHERE key_id = $1", made["key_id"])
     assert made["key"].split("_")[-1].encode() not in bytes(stored["secret_hash"]) + bytes(stored["salt"])
     listed = json.loads(takeback("keys", "list", "--json").stdout)
     assert {"key_id": made["key_id"], "kind": "pos", "id": store, "role": "producer"}.items() <= next(

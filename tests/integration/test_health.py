@@ -7,7 +7,9 @@ import uuid
 
 import asyncpg
 import httpx
+import pytest
 
+from services.common import db_roles
 from tests.conftest import wait_for
 from tests.integration.test_restart import takeback
 
@@ -66,20 +68,21 @@ async def test_a_last_reconciliation_that_is_not_balanced_makes_status_fail(stac
         await admin.close()
 
 
-async def test_every_session_of_the_services_role_is_bounded(settings):
+@pytest.mark.parametrize("role", [db_roles.STREAMS, db_roles.LEDGER, db_roles.GATEWAY, db_roles.READER])
+async def test_every_session_of_each_services_role_is_bounded(stack, settings, role):
     """Set on the role (any client) and on the services' pools: a forgotten transaction ends on its own."""
     from services.common.db import create_pool
-    connection = await asyncpg.connect(settings.database_url)
+    connection = await asyncpg.connect(settings.database_url_as(role))
     try:
-        role = [await connection.fetchval(f"SHOW {name}")
-                for name in ("idle_in_transaction_session_timeout", "statement_timeout")]
+        role_limits = [await connection.fetchval(f"SHOW {name}")
+                       for name in ("idle_in_transaction_session_timeout", "statement_timeout")]
     finally:
         await connection.close()
-    pool = await create_pool(settings.database_url, max_size=1, settings=settings)
+    pool = await create_pool(settings.database_url_as(role), max_size=1, settings=settings)
     try:
         service = [await pool.fetchval("SELECT extract(epoch FROM current_setting($1)::interval)", name)
                    for name in ("idle_in_transaction_session_timeout", "statement_timeout")]
     finally:
         await pool.close()
-    assert "0" not in role
+    assert "0" not in role_limits
     assert service == [settings.idle_in_transaction_timeout_s, settings.statement_timeout_s]

@@ -55,16 +55,16 @@ async def books_of(pool, run: str) -> tuple[dict, dict]:
 @hypothesis_settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(specs=st.lists(balanced_lines(), min_size=1, max_size=6), data=st.data())
 async def test_any_sequence_of_valid_postings_keeps_every_entry_balanced_and_posting_twice_changes_nothing(
-        pool, specs, data):
+        pool, specs, data, streams_pool, ledger_pool):
     run = uuid.uuid4().hex[:12]
     postings = [requested(run, number, lines) for number, lines in enumerate(specs)]
     sequence = postings + data.draw(st.lists(st.sampled_from(postings), max_size=4))  # some asked twice
     cuts = sorted(data.draw(st.sets(st.integers(1, len(sequence)), max_size=3)) | {len(sequence)})
-    async with pool.acquire() as connection:  # after every draw: an example aborted by hypothesis asks nothing
+    async with streams_pool.acquire() as connection:  # after every draw: an example aborted by hypothesis asks nothing
         await ask(connection, postings)
     start = 0
     for cut in cuts:
-        await post(pool, sequence[start:cut])
+        await post(ledger_pool, sequence[start:cut])
         start = cut
 
     expected: Counter = Counter()
@@ -82,7 +82,7 @@ async def test_any_sequence_of_valid_postings_keeps_every_entry_balanced_and_pos
     trial = await pool.fetch("SELECT currency, sum(debit) - sum(credit) AS net FROM ledger.lines GROUP BY currency")
     assert all(row["net"] == 0 for row in trial)
 
-    again = await post(pool, sequence)
+    again = await post(ledger_pool, sequence)
     assert again.posted == [] and again.repeated == len(sequence)
     assert await books_of(pool, run) == (movements, lines)
     assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE posting_key LIKE $1",
@@ -90,12 +90,12 @@ async def test_any_sequence_of_valid_postings_keeps_every_entry_balanced_and_pos
 
 
 @pytest.fixture
-async def posted(pool) -> PostingRequested:
+async def posted(streams_pool, ledger_pool) -> PostingRequested:
     run = uuid.uuid4().hex[:12]
     posting = requested(run, 0, [("cash", "EUR", 100, 0), ("sales", "EUR", 0, 100)])
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await ask(connection, [posting])
-    await post(pool, [posting])
+    await post(ledger_pool, [posting])
     return posting
 
 
@@ -112,9 +112,9 @@ JOURNAL_TAMPERING = [
 
 
 @pytest.mark.parametrize("statement", JOURNAL_TAMPERING)
-async def test_the_service_role_may_not_update_or_delete_the_journal(pool, posted, statement):
+async def test_the_ledgers_role_may_not_update_or_delete_the_journal(ledger_pool, posted, statement):
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
-        await pool.execute(statement, posted.entry_id)
+        await ledger_pool.execute(statement, posted.entry_id)
 
 
 @pytest.mark.parametrize("statement", JOURNAL_TAMPERING)
@@ -127,11 +127,11 @@ async def test_a_superuser_is_stopped_by_the_append_only_trigger(superuser_url, 
         await connection.close()
 
 
-async def test_the_database_refuses_an_unbalanced_entry_and_one_without_lines(pool):
+async def test_the_database_refuses_an_unbalanced_entry_and_one_without_lines(pool, ledger_pool):
     entry_id = uuid.uuid4()
     insert_entry = ("INSERT INTO ledger.entries (entry_id, posting_key, kind, subject, caused_by, effective_at) "
                     "VALUES ($1, $2, 'sale', 'BAT-X', $1, now())")
-    async with pool.acquire() as connection:
+    async with ledger_pool.acquire() as connection:
         with pytest.raises(asyncpg.CheckViolationError, match="does not balance"):
             async with connection.transaction():
                 await connection.execute(insert_entry, entry_id, unique("direct"))
@@ -145,21 +145,21 @@ async def test_the_database_refuses_an_unbalanced_entry_and_one_without_lines(po
     assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE entry_id = $1", entry_id) == 0
 
 
-async def test_the_database_refuses_lines_of_an_entry_that_does_not_exist(pool):
+async def test_the_database_refuses_lines_of_an_entry_that_does_not_exist(pool, ledger_pool):
     with pytest.raises(asyncpg.ForeignKeyViolationError, match="does not exist"):
-        await pool.execute("INSERT INTO ledger.lines VALUES "
+        await ledger_pool.execute("INSERT INTO ledger.lines VALUES "
                            "($1, 1, 'a', 'EUR', 100, 0, now()), ($1, 2, 'b', 'EUR', 0, 100, now())", uuid.uuid4())
 
 
-async def test_balances_as_of_a_past_instant(pool):
+async def test_balances_as_of_a_past_instant(pool, streams_pool, ledger_pool):
     run = uuid.uuid4().hex[:12]
     first, second = (requested(run, n, [("cash", "EUR", 10 * (n + 1), 0), ("sales", "EUR", 0, 10 * (n + 1))])
                      for n in range(2))
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await ask(connection, [first, second])
-    await post(pool, [first])
+    await post(ledger_pool, [first])
     between = await pool.fetchval("SELECT now()")
-    await post(pool, [second])
+    await post(ledger_pool, [second])
     then = {b["account"]: b["debit"] for b in (await balances(pool, between))["balances"] if run in b["account"]}
     now = {b["account"]: b["debit"] for b in (await balances(pool))["balances"] if run in b["account"]}
     assert then == {f"prop:{run}:cash": 10, f"prop:{run}:sales": 0}
@@ -167,9 +167,9 @@ async def test_balances_as_of_a_past_instant(pool):
 
 
 async def test_a_posting_on_the_topic_is_posted_once_and_announced_as_entry_posted(pool, producer, settings,
-                                                                                 ledger_worker):
+                                                                                 ledger_worker, streams_pool):
     posting = requested(uuid.uuid4().hex[:12], 0, [("cash", "EUR", 700, 0), ("fees", "EUR", 0, 700)])
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await ask(connection, [posting])
     announced = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await announced.start()
@@ -196,10 +196,11 @@ async def _next_event(consumer: AIOKafkaConsumer, posting_key: str) -> dict | No
     return None
 
 
-async def test_a_malformed_posting_is_kept_and_does_not_stall_its_partition(pool, producer, settings, ledger_worker):
+async def test_a_malformed_posting_is_kept_and_does_not_stall_its_partition(pool, streams_pool, producer, settings,
+                                                                             ledger_worker):
     poison_key = unique("poison")
     posting = requested(uuid.uuid4().hex[:12], 0, [("cash", "EUR", 5, 0), ("fees", "EUR", 0, 5)])
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await ask(connection, [posting])
     await producer.send_and_wait(topics.POSTINGS, b'{"posting_key": 1.5', key=poison_key.encode(), partition=0)
     await producer.send_and_wait(topics.POSTINGS, posting.model_dump_json().encode(),
@@ -212,10 +213,11 @@ async def test_a_malformed_posting_is_kept_and_does_not_stall_its_partition(pool
     assert 'takeback_ledger_unpostable_total{reason="malformed_posting"}' in metrics
 
 
-async def test_a_batch_of_postings_posts_each_and_keeps_the_one_that_is_malformed(pool, producer, ledger_worker):
+async def test_a_batch_of_postings_posts_each_and_keeps_the_one_that_is_malformed(pool, streams_pool, producer,
+                                                                                   ledger_worker):
     run = uuid.uuid4().hex[:12]
     good = [requested(run, n, [("cash", "EUR", 3 + n, 0), ("fees", "EUR", 0, 3 + n)]) for n in range(2)]
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await ask(connection, good)
     bad = json.loads(good[0].model_dump_json()) | {"posting_key": f"{run}:bad", "lines": []}
     items = [json.loads(good[0].model_dump_json()), bad, json.loads(good[1].model_dump_json())]
@@ -229,10 +231,10 @@ async def test_a_batch_of_postings_posts_each_and_keeps_the_one_that_is_malforme
     assert kept.startswith("malformed_posting") and "postings[1]" in kept and "lines" in kept
 
 
-async def test_a_batch_of_postings_sent_again_posts_nothing_twice(pool, producer, ledger_worker):
+async def test_a_batch_of_postings_sent_again_posts_nothing_twice(pool, streams_pool, producer, ledger_worker):
     run = uuid.uuid4().hex[:12]
     postings = [requested(run, n, [("cash", "EUR", 10 + n, 0), ("fees", "EUR", 0, 10 + n)]) for n in range(3)]
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await ask(connection, postings)
     value = b'{"postings":[' + b",".join(p.model_dump_json().encode() for p in postings) + b"]}"
     for _ in range(2):

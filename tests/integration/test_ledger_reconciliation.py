@@ -41,12 +41,13 @@ def battery() -> SoldBattery:
     return SoldBattery(unique("BAT"), unique("S"), unique("store"), unique("centre"))
 
 
-async def test_an_entry_removed_with_superuser_rights_is_found_and_named(pool, superuser_url, clean):
+async def test_an_entry_removed_with_superuser_rights_is_found_and_named(pool, streams_pool, ledger_pool,
+                                                                        superuser_url, clean):
     sold = battery()
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await insert_sold(connection, sold)
         await ask(connection, [sold.sale()])
-    await post(pool, [sold.sale()])
+    await post(ledger_pool, [sold.sale()])
 
     tamper = await asyncpg.connect(superuser_url)
     try:
@@ -65,14 +66,14 @@ async def test_an_entry_removed_with_superuser_rights_is_found_and_named(pool, s
     assert result["status"] == "discrepancies"
 
 
-async def test_a_battery_changed_behind_the_schemes_back_is_found_and_named(pool, clean):
+async def test_a_battery_changed_behind_the_schemes_back_is_found_and_named(pool, clean, streams_pool, ledger_pool):
     sold = battery()
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await insert_sold(connection, sold)
         await ask(connection, [sold.sale()])
-    await post(pool, [sold.sale()])
+    await post(ledger_pool, [sold.sale()])
 
-    await pool.execute("UPDATE scheme.batteries SET state = 'recycled' WHERE serial = $1", sold.serial)
+    await streams_pool.execute("UPDATE scheme.batteries SET state = 'recycled' WHERE serial = $1", sold.serial)
 
     result = await reconcile(pool)
     assert not check(result, "custody_consistent")["ok"]
@@ -82,9 +83,10 @@ async def test_a_battery_changed_behind_the_schemes_back_is_found_and_named(pool
     assert check(result, "deposit_liability")["details"]["difference"][TEST_CURRENCY] == sold.deposit
 
 
-async def test_a_refund_posted_twice_by_a_broken_producer_is_found_and_named(pool, producer, clean, ledger_worker):
+async def test_a_refund_posted_twice_by_a_broken_producer_is_found_and_named(pool, streams_pool, producer, clean,
+                                                                             ledger_worker):
     sold = battery()
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await insert_sold(connection, sold)
         await insert_refunded(connection, sold)
         await ask(connection, [sold.sale(), sold.refund()])
@@ -114,20 +116,20 @@ async def _entries_about(pool, serial: str, count: int) -> bool:
     return await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE subject = $1", serial) == count
 
 
-async def test_an_entry_whose_lines_differ_from_what_the_scheme_asked_is_named(pool, clean):
+async def test_an_entry_whose_lines_differ_from_what_the_scheme_asked_is_named(pool, clean, streams_pool, ledger_pool):
     sold = battery()
     asked, posted = sold.sale(), SoldBattery(sold.serial, sold.sale_id, sold.store_id, sold.centre_id, fee=900).sale()
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await ask(connection, [asked])
-    await post(pool, [posted])
+    await post(ledger_pool, [posted])
     untraced = check(await reconcile(pool), "ledger_traced_to_scheme")["details"]["untraced"]["items"]
     assert {"posting_key": asked.posting_key, "problem": "lines_differ"}.items() <= next(
         item for item in untraced if item["posting_key"] == asked.posting_key).items()
 
 
-async def test_a_posting_not_yet_in_the_ledger_counts_as_in_flight(pool, clean):
+async def test_a_posting_not_yet_in_the_ledger_counts_as_in_flight(pool, clean, streams_pool, ledger_pool):
     sold = battery()
-    async with pool.acquire() as connection:
+    async with streams_pool.acquire() as connection:
         await insert_sold(connection, sold)
         await ask(connection, [sold.sale()])  # asked for, not posted: still on its way
     result = await reconcile(pool)
@@ -135,11 +137,11 @@ async def test_a_posting_not_yet_in_the_ledger_counts_as_in_flight(pool, clean):
     assert TEST_CURRENCY not in check(result, "deposit_liability")["details"]["difference"]
     assert sold.store_id not in named(result, "store_settlement", "differing", "store_id")
     assert check(result, "postings_delivered")["details"]["in_flight"] >= 1
-    await post(pool, [sold.sale()])
+    await post(ledger_pool, [sold.sale()])
 
 
-async def test_a_periodic_run_is_stored_and_published_through_the_outbox(pool):
-    run_id, result = await run_reconciliation(pool)
+async def test_a_periodic_run_is_stored_and_published_through_the_outbox(pool, ledger_pool):
+    run_id, result = await run_reconciliation(ledger_pool)
     stored = await pool.fetchrow("SELECT status, result FROM ledger.reconciliation_runs WHERE run_id = $1", run_id)
     assert stored["status"] == result["status"] and stored["result"]["checks"] == result["checks"]
     message = await pool.fetchrow("SELECT topic, key, value FROM ledger.outbox WHERE event_id = $1", run_id)

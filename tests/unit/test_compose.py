@@ -12,6 +12,7 @@ import yaml
 from infra.compose import init
 from infra.local import kafka, topics
 from infra.local.stack import SERVICES
+from services.common import db_roles
 from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,19 +64,44 @@ def test_kafka_image_is_the_pinned_version_and_answers_where_the_settings_expect
     assert published("kafka") == [(host_port, host_port)]
 
 
-def test_postgres_is_published_on_the_default_port_with_the_roles_the_services_use():
+def _password_variable(url) -> str:
+    """The variable a URL's password comes from: `${DB_PASSWORD_X}` -> DB_PASSWORD_X (never a literal)."""
+    match = re.fullmatch(r"\$\{(DB_PASSWORD_[A-Z]+)\}", url.password or "")
+    assert match, f"{url.username}'s password is not taken from the environment"
+    return match.group(1)
+
+
+def test_postgres_is_published_on_the_default_port_with_a_role_per_service_and_no_password_committed():
     assert SVC["postgres"]["image"] == "postgres:15"
     assert "pg_isready" in SVC["postgres"]["healthcheck"]["test"]
     assert published("postgres") == [(urlsplit(default("database_url")).port, 5432)]
     sql = (ROOT / "infra/compose/postgres-init.sql").read_text()
     assert any(v.endswith("postgres-init.sql:/docker-entrypoint-initdb.d/10-takeback.sql:ro")
                for v in SVC["postgres"]["volumes"])
-    for field in ("TAKEBACK_DATABASE_URL", "TAKEBACK_DATABASE_OWNER_URL"):
-        url = urlsplit(env("init")[field])
+    required = env("postgres")
+    assert required["POSTGRES_PASSWORD"].startswith("${DB_PASSWORD_SUPERUSER:?")  # no default superuser password
+    urls = {"init": env("init")["TAKEBACK_DATABASE_OWNER_URL"],
+            **{service.name: env(service.name)["TAKEBACK_DATABASE_URL"] for service in SERVICES}}
+    for name, raw in urls.items():
+        url = urlsplit(raw)
         assert (url.hostname, url.port, url.path) == ("postgres", 5432, "/takeback")
-        assert f"CREATE ROLE {url.username} LOGIN PASSWORD '{url.password}'" in sql
-    owner = urlsplit(env("init")["TAKEBACK_DATABASE_OWNER_URL"]).username
-    assert f"CREATE DATABASE takeback OWNER {owner}" in sql
+        assert url.username == (db_roles.OWNER if name == "init" else db_roles.SERVICE_ROLES[name])
+        variable = _password_variable(url)
+        assert required[variable].startswith(f"${{{variable}:?")  # compose refuses to start without it
+        secret = variable.removeprefix("DB_PASSWORD_").lower()
+        assert f"\\getenv {secret}_password {variable}" in sql
+        assert f"CREATE ROLE {url.username} LOGIN PASSWORD :'{secret}_password';" in sql
+    assert f"CREATE DATABASE takeback OWNER {db_roles.OWNER}" in sql
+    assert "PASSWORD '" not in sql
+
+
+def test_each_container_gets_only_its_own_database_role():
+    for name, spec in SVC.items():
+        variables = env(name)
+        if name != "init":
+            assert "TAKEBACK_DATABASE_OWNER_URL" not in variables, f"{name} must not hold the owner's password"
+        passwords = {v for k, v in variables.items() if k.startswith("TAKEBACK_DATABASE")}
+        assert len(passwords) <= 1, name
 
 
 def test_init_creates_the_contract_topics_and_migrates():

@@ -23,7 +23,7 @@ import httpx
 
 from contracts import topics
 from services.common import outage
-from services.common.gateway_client import get_body, send_event
+from services.common.gateway_client import fresh_reconciliation, get_body, send_event
 from services.common.outbox import create_producer
 from services.common.settings import Settings
 from services.demo import world
@@ -257,7 +257,8 @@ class Demo:
 
     async def _results(self) -> dict:
         results = {"events_sent": self.sent_total, "batteries": len(self.batteries), "lots": len(self.lots)}
-        for name, path in (("reconciliation", "/v1/finance/reconciliation"), ("balances", "/v1/finance/balances"),
-                           ("collection", "/v1/reports/collection"), ("recovery", "/v1/reports/recovery")):
+        results["reconciliation"] = await fresh_reconciliation(self.http, self.keys["finance"], "reconciling")
+        for name, path in (("balances", "/v1/finance/balances"), ("collection", "/v1/reports/collection"),
+                           ("recovery", "/v1/reports/recovery")):
             results[name] = await get_body(self.http, path, self.keys["finance"], f"reading {path}")
         return results

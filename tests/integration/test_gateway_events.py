@@ -6,10 +6,12 @@ import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
+import jsonschema_rs
 import pytest
 
 from contracts import topics
-from tests.conftest import unique
+from services.gateway.openapi import DOCUMENT_PATH
+from tests.conftest import envelope, unique
 from tests.integration.test_gateway_support import (  # noqa: F401
     TEST_BODY_MAX_BYTES, bearer, carrying, end_offsets, gateway, gateway_url, http, messages_since, new_key, sale,
 )
@@ -132,3 +134,33 @@ async def test_nothing_of_a_refused_request_reaches_kafka(http, settings, new_ke
                                headers=JSON if key_sent == "none" else json_bearer(key))
     assert response.status_code == status, response.text
     assert carrying(await messages_since(settings, before), event["event_id"]) == []
+
+
+def _collection_with(centre: str, refund: dict) -> dict:
+    return envelope("collection.logged", "return_centre", centre, {
+        "collection_id": unique("C"), "centre_id": centre, "serial": unique("BAT"), "condition": "functional",
+        "refund": refund})
+
+
+def _lease_with_a_deposit(store: str) -> dict:
+    event = sale(store)
+    event["data"]["items"][0].update(contract="lease", deposit=5000)
+    return event
+
+
+@pytest.mark.parametrize("case", ["bank_transfer without payee_ref", "lease with a deposit"])
+async def test_what_the_api_refuses_the_openapi_document_calls_invalid(http, new_key, case):
+    """The rules the contract's models check across fields are in the document too (if/then), so a client
+    validating against the document is refused for nothing it could not have known."""
+    source = unique("centre" if case.startswith("bank") else "store")
+    if case.startswith("bank"):
+        key, event, schema_name = (await new_key("return_centre", source), _collection_with(
+            source, {"method": "bank_transfer"}), "CollectionLoggedEvent")
+    else:
+        key, event, schema_name = await new_key("pos", source), _lease_with_a_deposit(source), "SaleRecordedEvent"
+    response = await http.post("/v1/events", json=event, headers=json_bearer(key))
+    assert (response.status_code, response.json()["error"]) == (400, "schema_violation"), response.text
+    document = json.loads(DOCUMENT_PATH.read_text())
+    validator = jsonschema_rs.validator_for({"$ref": f"#/components/schemas/{schema_name}",
+                                             "components": document["components"]})
+    assert not validator.is_valid(event)

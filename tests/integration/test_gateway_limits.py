@@ -17,7 +17,10 @@ from tests.conftest import unique
 from tests.integration.test_gateway_support import bearer, gateway, gateway_url, http, new_key, sale  # noqa: F401
 
 KEY_RATE_PER_S, KEY_BURST = 10, 60
-GATEWAY_ENV = {"TAKEBACK_HTTP_KEY_RATE_PER_S": str(KEY_RATE_PER_S), "TAKEBACK_HTTP_KEY_BURST": str(KEY_BURST)}
+FAILURE_RATE_PER_S, FAILURE_BURST = 1, 30  # the defaults, whatever the suite's environment says
+GATEWAY_ENV = {"TAKEBACK_HTTP_KEY_RATE_PER_S": str(KEY_RATE_PER_S), "TAKEBACK_HTTP_KEY_BURST": str(KEY_BURST),
+               "TAKEBACK_HTTP_AUTH_FAILURE_RATE_PER_S": str(FAILURE_RATE_PER_S),
+               "TAKEBACK_HTTP_AUTH_FAILURE_BURST": str(FAILURE_BURST)}
 BURST_REQUESTS = 1000
 BURST_CONCURRENCY = 50
 BURST_ADDRESS = "127.0.0.2"  # loopback too: the burst locks out this address, not the suite's 127.0.0.1

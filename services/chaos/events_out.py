@@ -24,16 +24,17 @@ FETCH_MS = 500
 READ_BATCH_MAX = 5000
 
 
-async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
-    """Where each output partition ends now: the run's events out all come after."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+async def end_offsets(bootstrap: str, options: dict) -> dict[TopicPartition, int]:
+    """Where each output partition ends now: the run's events out all come after. `options`: the client's
+    authentication (`services.common.kafka.client_options`)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **options)
     await admin.start()
     try:
         described = await admin.describe_topics(list(OUT_TOPICS))
     finally:
         await admin.close()
     partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options)
     await consumer.start()
     try:
         return await consumer.end_offsets(partitions)
@@ -80,11 +81,11 @@ class EventsOut:
         return sum(len(c) for c in self.copies.values())
 
 
-async def read(bootstrap: str, starts: dict[TopicPartition, int], into: EventsOut,
+async def read(bootstrap: str, options: dict, starts: dict[TopicPartition, int], into: EventsOut,
                done: Callable[[EventsOut], bool], timeout_s: float) -> bool:
     """Read from `starts` to the end, again and again, until `done` or `timeout_s`; True if done."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+                                max_partition_fetch_bytes=4 * 1024 * 1024, **options)
     await consumer.start()
     try:
         consumer.assign(list(starts))

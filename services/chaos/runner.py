@@ -24,7 +24,8 @@ from services.chaos.scenario import Scenario
 from services.chaos.sender import Sender
 from services.chaos.world import RunWorld
 from services.common.logging import get_logger
-from services.common.outbox import create_producer
+from services.common import db_roles
+from services.common.kafka import client_options, events_producer
 from services.common.settings import Settings
 from services.gateway.adapters.key_repository import PostgresKeyRepository
 from services.gateway.service_layer.keys import create_key
@@ -55,7 +56,8 @@ class Chaos:
 
     async def run(self) -> ChaosReport:
         started = time.monotonic()
-        pool = await create_client_pool(self.settings.database_url)
+        # The local stack's reader role: what operators and the command line's reports read with.
+        pool = await create_client_pool(self.settings.database_url_as(db_roles.READER))
         try:
             run = await self._prepare(pool)
             load, monitor, killer = await self._load(pool, run)
@@ -78,10 +80,11 @@ class Chaos:
         world = RunWorld.fresh()
         scenario = Scenario.sized(world, self.seed, self.events)
         return Run(stack, bootstrap, world, scenario, await _keys(self.settings.database_owner_url, world),
-                   await events_out.end_offsets(bootstrap))
+                   await events_out.end_offsets(bootstrap, client_options(self.settings)))
 
     async def _load(self, pool: asyncpg.Pool, run: Run) -> tuple[Load, OutcomeMonitor, Killer]:
-        producer = create_producer(run.bootstrap)
+        producer = events_producer(self.settings, acks="all", enable_idempotence=True, linger_ms=5,
+                                   max_batch_size=512 * 1024)  # signed by the operator, for the run's sources
         await producer.start()
         http = httpx.AsyncClient(base_url=f"http://{self.settings.http_host}:{self.settings.http_port}", timeout=30.0)
         monitor = OutcomeMonitor(pool)
@@ -133,7 +136,7 @@ class Chaos:
         out = events_out.EventsOut(f"{run.world.run}-", set(expect.events), set(positions.values()))
         refunds, entries = await _counts(pool, low, high)
         self.progress("events out read", 0, 1)
-        await events_out.read(run.bootstrap, run.starts, out, lambda o: o.distinct(topics.REFUNDS) >= refunds
+        await events_out.read(run.bootstrap, client_options(self.settings), run.starts, out, lambda o: o.distinct(topics.REFUNDS) >= refunds
                               and o.distinct(topics.LEDGER) >= entries, EVENTS_OUT_TIMEOUT_S)
         self.progress("events out read", 1, 1)
         verdict = await checker.check(pool, expect, out, positions, low, high)

@@ -27,10 +27,11 @@ class Settings(BaseSettings):
     kafka_brokers: int = Field(default=1, ge=1, le=9)
     # This process's database role: by default the read-only one (the command line's reports); `takeback up`
     # starts each service with its own role's URL. Without a password in it, the role's password is read from
-    # `<state dir>/secrets/postgres-<role>` (made by `takeback up`; services/common/db_roles.py).
-    database_url: str = "postgresql://takeback_reader@127.0.0.1:55432/takeback"
+    # `<state dir>/secrets/postgres-<role>` (made by `takeback up`; services/common/db_roles.py). Never shown
+    # in a repr (test reports, logs): the URLs may hold passwords.
+    database_url: str = Field(default="postgresql://takeback_reader@127.0.0.1:55432/takeback", repr=False)
     # Owns the schema: runs migrations, makes and revokes API keys (the command line's `keys`).
-    database_owner_url: str = "postgresql://takeback_owner@127.0.0.1:55432/takeback"
+    database_owner_url: str = Field(default="postgresql://takeback_owner@127.0.0.1:55432/takeback", repr=False)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     streams_metrics_port: int = 8091

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from infra.local.stack import Stack
 from services.common import db_roles
 from services.common.db import create_pool
+from services.common.kafka import client_options, events_producer
 from services.common.settings import get_settings
 
 WAIT_TIMEOUT_S = 60.0
@@ -80,10 +81,15 @@ def superuser_url(stack, settings):
 
 @pytest.fixture(scope="session")
 async def producer(stack, settings):
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = events_producer(settings, acks="all", enable_idempotence=True)  # signed as the operator
     await producer.start()
     yield producer
     await producer.stop()
+
+
+def kafka_options() -> dict:
+    """The test stack's operator credential (SASL/SCRAM), as every client of the suite uses it."""
+    return client_options(get_settings())
 
 
 def now_rfc3339() -> str:
@@ -135,11 +141,11 @@ class TopicReader:
 
     async def __aenter__(self):
         from aiokafka import AIOKafkaConsumer, TopicPartition
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kafka_options(), enable_auto_commit=False,
                                          auto_offset_reset="earliest")
         await self.consumer.start()
         from aiokafka.admin import AIOKafkaAdminClient
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **kafka_options())
         await admin.start()
         try:
             [described] = await admin.describe_topics([self.topic])

@@ -8,13 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 
 from infra.local import database, kafka, postgres
+from infra.local.kafka_admin import create_acls, upsert_users
+from infra.local.principals import SERVICE_PRINCIPALS, service_acls
 from infra.local.processes import Process
+from infra.local.secrets import secret
 from infra.local.probes import postgres_answers, service_healthy
 from infra.local.topics import describe_cluster, ensure_topics
 from infra.migrations.runner import upgrade
+from services.common.kafka import OPERATOR, client_options
 from services.common import db_roles
 from services.common.settings import Settings
 
@@ -127,29 +133,75 @@ class Stack:
     def _kafka_up(self) -> None:
         s = self.settings
         libs = kafka.ensure_jars(s.cache_dir)
-        props = [kafka.server_properties(s.state_dir, self.nodes, node, s.topic_partitions) for node in self.nodes]
-        cluster_id = kafka.ensure_formatted(libs, s.state_dir, props)
+        admin_password = secret(s.state_dir, "kafka-admin")
+        if self.formatted_for is not None and not kafka.is_secured(s.state_dir):
+            self._secure_existing_data(libs, admin_password)
+        props = [kafka.server_properties(s.state_dir, self.nodes, node, s.topic_partitions, admin_password)
+                 for node in self.nodes]
+        cluster_id = kafka.ensure_formatted(libs, s.state_dir, props, admin_password)
         for process, path in zip(self.brokers, props):
             kafka.start(process, libs, path)
+        options = client_options(s)
         for node in self.nodes:
-            _wait(lambda: asyncio.run(_broker_answers(node)), node.name)
-        _wait(lambda: asyncio.run(_registered_brokers(self.bootstrap)) >= len(self.nodes), "kafka cluster")
+            _wait(lambda: asyncio.run(_broker_answers(node, options)), node.name)
+        _wait(lambda: asyncio.run(_registered_brokers(self.bootstrap, options)) >= len(self.nodes), "kafka cluster")
         factor, min_isr = kafka.replication(len(self.nodes))
         created = asyncio.run(ensure_topics(self.bootstrap, s.topic_partitions, s.topic_retention_ms,
-                                            replication_factor=factor, min_insync_replicas=min_isr))
+                                            replication_factor=factor, min_insync_replicas=min_isr, options=options))
+        asyncio.run(self._ensure_principals(options))
         self.say(f"kafka {kafka.KAFKA_VERSION}: cluster {cluster_id} on {self.bootstrap}"
                  + (f" ({len(self.nodes)} brokers, replication {factor}, min.insync.replicas {min_isr})"
                     if len(self.nodes) > 1 else "")
-                 + (f", created {len(created)} topics" if created else ""))
+                 + (f", created {len(created)} topics" if created else "") + ", SASL/SCRAM with ACLs")
+
+    def _secure_existing_data(self, libs, admin_password: str) -> None:
+        """Data formatted before authentication: started once as it was, it is given the operator's credential."""
+        s = self.settings
+        props = [kafka.server_properties(s.state_dir, self.nodes, node, s.topic_partitions) for node in self.nodes]
+        for process, path in zip(self.brokers, props):
+            kafka.start(process, libs, path)
+        for node in self.nodes:
+            _wait(lambda: asyncio.run(_broker_answers(node, {})), node.name)
+        asyncio.run(_with_admin(self.bootstrap, {}, lambda admin: upsert_users(admin, {OPERATOR: admin_password})))
+        for process in self.brokers:
+            process.stop()
+        kafka.mark_secured(s.state_dir)
+        self.say("kafka: data from before authentication given the operator's SCRAM credential")
+
+    async def _ensure_principals(self, options: dict) -> None:
+        """Each service's principal and ACLs; the gateway's and the operator's signing keys in the database."""
+        s = self.settings
+        users = {name: secret(s.state_dir, f"kafka-{service}") for service, name in SERVICE_PRINCIPALS.items()}
+        await _with_admin(self.bootstrap, options, lambda admin: upsert_users(admin, users))
+        await _with_admin(self.bootstrap, options, lambda admin: create_acls(admin, service_acls(s.streams_group)))
+        owner = await asyncpg.connect(s.database_owner_url)
+        try:
+            for signer in ("gateway", "operator"):
+                await owner.execute(
+                    "INSERT INTO scheme.signing_keys (signer_kind, signer_id, secret) VALUES ('signer', $1, $2) "
+                    "ON CONFLICT (signer_kind, signer_id) DO UPDATE SET secret = EXCLUDED.secret, revoked_at = NULL",
+                    signer, secret(s.state_dir, f"signing-{signer}"))
+        finally:
+            await owner.close()
 
     def kafka_env(self) -> dict[str, str]:
         """What the services are told of Kafka: every broker of the local cluster."""
         return {"TAKEBACK_KAFKA_BOOTSTRAP": self.bootstrap, "TAKEBACK_KAFKA_BROKERS": str(len(self.nodes))}
 
+    def service_env(self, service: "Service") -> dict[str, str]:
+        """The service's own Kafka principal (and the gateway's signing key), never the operator's."""
+        s = self.settings
+        env = {**self.kafka_env(), "TAKEBACK_KAFKA_USERNAME": SERVICE_PRINCIPALS[service.name],
+               "TAKEBACK_KAFKA_PASSWORD": secret(s.state_dir, f"kafka-{service.name}")}
+        if service.name == "gateway":
+            env |= {"TAKEBACK_KAFKA_SIGNER": "gateway",
+                    "TAKEBACK_KAFKA_SIGNING_SECRET": secret(s.state_dir, "signing-gateway")}
+        return env
+
     def _service_up(self, service: Service) -> None:
         for name, port, env in service.instances(self.settings):
             process = Process(name, self.run_dir, self.log_dir)
-            env = {**self.kafka_env(), **self.database_env(service.name), **env}
+            env = {**self.service_env(service), **self.database_env(service.name), **env}
             if process.pid() is not None and not process.runs_with(env):
                 self.say(f"{name}: restarted with its own credentials")  # started by an earlier version
                 process.stop()
@@ -187,7 +239,7 @@ class Stack:
              "where": _redact(s.database_url), "pid": Process("postgres", self.run_dir, self.log_dir).pid()},
         ]
         for node, process in zip(self.nodes, self.brokers):  # a row per broker
-            rows.append({"part": node.name, "healthy": asyncio.run(_broker_answers(node)),
+            rows.append({"part": node.name, "healthy": asyncio.run(_broker_answers(node, client_options(s))),
                          "where": node.address, "pid": process.pid()})
         for service in SERVICES:
             for name, port, _ in service.instances(s):
@@ -213,12 +265,12 @@ def _wait(check, what: str, timeout_s: float = READY_TIMEOUT_S) -> None:
     raise RuntimeError(f"{what} did not become healthy within {timeout_s:.0f} s")
 
 
-async def _broker_answers(node: kafka.Node, timeout_s: float = 5.0) -> bool:
+async def _broker_answers(node: kafka.Node, options: dict, timeout_s: float = 5.0) -> bool:
     """This broker itself answers a metadata request and lists itself (registered, not fenced).
 
     Asked alone: a probe through the cluster could be sent on to another broker, which is down.
     """
-    client = AIOKafkaClient(bootstrap_servers=node.address, request_timeout_ms=int(timeout_s * 1000))
+    client = AIOKafkaClient(bootstrap_servers=node.address, request_timeout_ms=int(timeout_s * 1000), **options)
     try:
         await asyncio.wait_for(client.bootstrap(), timeout=timeout_s)
         return any(broker.nodeId == node.node_id for broker in client.cluster.brokers())
@@ -228,12 +280,21 @@ async def _broker_answers(node: kafka.Node, timeout_s: float = 5.0) -> bool:
         await client.close()
 
 
-async def _registered_brokers(bootstrap: str) -> int:
+async def _registered_brokers(bootstrap: str, options: dict) -> int:
     """Brokers the cluster's metadata lists (each registered with the controller quorum)."""
     try:
-        return len((await asyncio.wait_for(describe_cluster(bootstrap), timeout=5.0))["brokers"])
+        return len((await asyncio.wait_for(describe_cluster(bootstrap, options), timeout=5.0))["brokers"])
     except Exception:  # not reachable yet
         return 0
+
+
+async def _with_admin(bootstrap: str, options: dict, work) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **options)
+    try:
+        await admin.start()
+        await work(admin)
+    finally:
+        await admin.close()
 
 
 def _died(process: Process) -> bool:

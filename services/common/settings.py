@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.limits import MESSAGE_VALUE_BYTES_MAX
@@ -25,6 +25,16 @@ class Settings(BaseSettings):
     # Local Kafka nodes `takeback up` runs (`--brokers`): 1, or 3 for a replicated cluster. With more than
     # one and a single bootstrap address, the bootstrap lists them all: node i on its port + 2 * i.
     kafka_brokers: int = Field(default=1, ge=1, le=9)
+    # Kafka authentication (SASL/SCRAM-SHA-512). Unset: the local stack's operator credential (its secrets
+    # folder), or no authentication for a Kafka without it. `takeback up` gives each service its own.
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_security_protocol: str = Field(default="SASL_PLAINTEXT", pattern="^(SASL_PLAINTEXT|SASL_SSL)$")
+    kafka_ssl_cafile: Path | None = None  # with SASL_SSL: the CA that signed the brokers' certificates
+    # Who signs the events this process produces for other sources: `gateway` (after checking an API key
+    # bound to the source) or `operator` (the command line's tools); unset: the source signs for itself.
+    kafka_signer: str | None = Field(default=None, pattern="^(gateway|operator)$")
+    kafka_signing_secret: SecretStr | None = None
     # This process's database role: by default the read-only one (the command line's reports); `takeback up`
     # starts each service with its own role's URL. Without a password in it, the role's password is read from
     # `<state dir>/secrets/postgres-<role>` (made by `takeback up`; services/common/db_roles.py). Never shown

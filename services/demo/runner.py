@@ -24,7 +24,7 @@ import httpx
 from contracts import topics
 from services.common import outage
 from services.common.gateway_client import fresh_reconciliation, get_body, send_event
-from services.common.outbox import create_producer
+from services.common.kafka import events_producer
 from services.common.settings import Settings
 from services.demo import world
 from services.demo.world import CENTRES, PRODUCTS, RECYCLER, STORES, TRANSPORTER, Battery, Lot, at, event
@@ -51,7 +51,8 @@ class Demo:
         self.keys = await outage.through_outage(self._keys, "creating the demo's API keys", outage.DATABASE_AWAY)
         self.http = httpx.AsyncClient(base_url=f"http://{self.settings.http_host}:{self.settings.http_port}",
                                       timeout=30.0)
-        self.kafka = create_producer(self.settings.kafka_bootstrap)
+        self.kafka = events_producer(self.settings, acks="all", enable_idempotence=True, linger_ms=5,
+                                     max_batch_size=512 * 1024)
         await self.kafka.start()
         self.gate = asyncio.Semaphore(HTTP_CONCURRENCY)
         try:

@@ -16,7 +16,7 @@ from contracts import topics
 from contracts.postings import PostingRequested, entry_id_for
 from services.ledger.domain.journal import posted_event_id_for
 from services.ledger.service_layer import balances, post
-from tests.conftest import send, unique, wait_for
+from tests.conftest import kafka_options, send, unique, wait_for
 from tests.integration.ledger_support import LEDGER_SERVICE, ask, ledger_worker  # noqa: F401  (a fixture)
 
 ACCOUNTS = ("cash", "bank", "sales", "fees")
@@ -171,7 +171,7 @@ async def test_a_posting_on_the_topic_is_posted_once_and_announced_as_entry_post
     posting = requested(uuid.uuid4().hex[:12], 0, [("cash", "EUR", 700, 0), ("fees", "EUR", 0, 700)])
     async with streams_pool.acquire() as connection:
         await ask(connection, [posting])
-    announced = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    announced = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **kafka_options(), enable_auto_commit=False)
     await announced.start()
     try:
         partitions = [TopicPartition(topics.LEDGER, p) for p in range(settings.topic_partitions)]

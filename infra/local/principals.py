@@ -75,6 +75,29 @@ def source_acls(kind: str, source_id: str) -> list[Acl]:
     return [*_writes(principal, names), *(Acl(principal, TOPIC, name, DESCRIBE) for name in names)]
 
 
+async def ensure_principals(bootstrap: str, options: dict, streams_group: str, passwords: dict[str, str],
+                            owner_url: str, signing_secrets: dict[str, str]) -> None:
+    """Each principal in `passwords` (user -> password) with the services' ACLs, and the signers' keys
+    (`gateway`, `operator` -> secret) in the database. Harmless to run again. Used by `takeback up` (secrets
+    from its folder) and by the compose init (secrets from the environment)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **options)
+    try:
+        await admin.start()
+        await upsert_users(admin, passwords)
+        await create_acls(admin, service_acls(streams_group))
+    finally:
+        await admin.close()
+    owner = await asyncpg.connect(owner_url)
+    try:
+        for signer, secret in signing_secrets.items():
+            await owner.execute(
+                "INSERT INTO scheme.signing_keys (signer_kind, signer_id, secret) VALUES ('signer', $1, $2) "
+                "ON CONFLICT (signer_kind, signer_id) DO UPDATE SET secret = EXCLUDED.secret, revoked_at = NULL",
+                signer, secret)
+    finally:
+        await owner.close()
+
+
 @dataclass(frozen=True)
 class SourceCredential:
     """What a source needs to write to Kafka: its SCRAM principal and the key it signs its events with."""

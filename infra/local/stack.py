@@ -13,14 +13,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 
 from infra.local import database, kafka, postgres
-from infra.local.kafka_admin import create_acls, upsert_users
-from infra.local.principals import SERVICE_PRINCIPALS, service_acls
+from infra.local.kafka_admin import upsert_users
+from infra.local.principals import SERVICE_PRINCIPALS, ensure_principals
 from infra.local.processes import Process
 from infra.local.secrets import secret
 from infra.local.probes import postgres_answers, service_healthy
 from infra.local.topics import describe_cluster, ensure_topics
 from infra.migrations.runner import upgrade
-from services.common.kafka import OPERATOR, client_options
+from services.common.kafka import OPERATOR, SIGNERS, client_options
 from services.common import db_roles
 from services.common.settings import Settings
 
@@ -171,18 +171,10 @@ class Stack:
     async def _ensure_principals(self, options: dict) -> None:
         """Each service's principal and ACLs; the gateway's and the operator's signing keys in the database."""
         s = self.settings
-        users = {name: secret(s.state_dir, f"kafka-{service}") for service, name in SERVICE_PRINCIPALS.items()}
-        await _with_admin(self.bootstrap, options, lambda admin: upsert_users(admin, users))
-        await _with_admin(self.bootstrap, options, lambda admin: create_acls(admin, service_acls(s.streams_group)))
-        owner = await asyncpg.connect(s.database_owner_url)
-        try:
-            for signer in ("gateway", "operator"):
-                await owner.execute(
-                    "INSERT INTO scheme.signing_keys (signer_kind, signer_id, secret) VALUES ('signer', $1, $2) "
-                    "ON CONFLICT (signer_kind, signer_id) DO UPDATE SET secret = EXCLUDED.secret, revoked_at = NULL",
-                    signer, secret(s.state_dir, f"signing-{signer}"))
-        finally:
-            await owner.close()
+        await ensure_principals(
+            self.bootstrap, options, s.streams_group,
+            {name: secret(s.state_dir, f"kafka-{service}") for service, name in SERVICE_PRINCIPALS.items()},
+            s.database_owner_url, {signer: secret(s.state_dir, f"signing-{signer}") for signer in SIGNERS})
 
     def kafka_env(self) -> dict[str, str]:
         """What the services are told of Kafka: every broker of the local cluster."""

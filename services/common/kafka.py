@@ -46,7 +46,8 @@ def client_options(settings: Settings) -> dict[str, Any]:
     found = credentials(settings)
     if found is None:
         return {}
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol, "sasl_mechanism": MECHANISM,
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol,
+                               "sasl_mechanism": settings.kafka_sasl_mechanism,
                                "sasl_plain_username": found[0], "sasl_plain_password": found[1]}
     if settings.kafka_security_protocol == "SASL_SSL":
         from aiokafka.helpers import create_ssl_context

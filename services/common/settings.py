@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     kafka_username: str | None = None
     kafka_password: SecretStr | None = None
     kafka_security_protocol: str = Field(default="SASL_PLAINTEXT", pattern="^(SASL_PLAINTEXT|SASL_SSL)$")
+    # PLAIN only for the compose init's first login as the operator, before any SCRAM credential exists.
+    kafka_sasl_mechanism: str = Field(default="SCRAM-SHA-512", pattern="^(SCRAM-SHA-512|PLAIN)$")
     kafka_ssl_cafile: Path | None = None  # with SASL_SSL: the CA that signed the brokers' certificates
     # Who signs the events this process produces for other sources: `gateway` (after checking an API key
     # bound to the source) or `operator` (the command line's tools); unset: the source signs for itself.

@@ -124,3 +124,16 @@ def test_every_takeback_variable_is_a_setting_with_a_valid_value(monkeypatch):
         Settings()  # every value parses
         for key in variables:
             monkeypatch.delenv(key)
+
+
+def test_compose_kafka_refuses_anonymous_clients_and_each_service_has_its_own_principal():
+    from infra.local.principals import SERVICE_PRINCIPALS
+    listeners = dict(item.split(":") for item in env("kafka")["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(listeners.values()) == {"SASL_PLAINTEXT"}
+    assert env("kafka")["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env("kafka")["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    for service, principal in SERVICE_PRINCIPALS.items():
+        assert env(service)["TAKEBACK_KAFKA_USERNAME"] == principal
+        assert env(service)["TAKEBACK_KAFKA_PASSWORD"].startswith(f"${{KAFKA_PASSWORD_{service.upper()}:?")
+    assert env("gateway")["TAKEBACK_KAFKA_SIGNER"] == "gateway"
+    assert "ensure_principals(" in inspect.getsource(init.main)

@@ -7,24 +7,8 @@ import pytest
 
 from contracts.limits import OUTPUT_MESSAGE_BYTES_MAX
 from services.common.kafka import client_options
-from services.common.outbox import Relay, create_producer
-from tests.integration.outbox_support import TOPIC, add, create_outbox_schema, drop_outbox_schema
-
-
-@pytest.fixture
-async def outbox_schema(superuser_url, streams_pool):
-    schema = await create_outbox_schema(superuser_url)
-    yield schema
-    await drop_outbox_schema(superuser_url, schema)
-
-
-@pytest.fixture
-async def relay_producer(settings):
-    producer = create_producer(settings.kafka_bootstrap, client_options(settings))
-    await producer.start()
-    await producer.send_and_wait(TOPIC, b"{}")  # the topic exists before a reader looks for its end
-    yield producer
-    await producer.stop()
+from services.common.outbox import Relay
+from tests.integration.outbox_support import TOPIC, add
 
 
 def value(name: str, size: int = 0) -> bytes:

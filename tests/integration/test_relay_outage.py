@@ -8,16 +8,9 @@ import pytest
 from services.common.kafka import client_options
 from services.common.outbox import Relay, create_producer
 from tests.conftest import wait_for
-from tests.integration.outbox_support import add as add_row, create_outbox_schema, drop_outbox_schema
+from tests.integration.outbox_support import add as add_row
 
 OUTAGE_S = 3.0
-
-
-@pytest.fixture
-async def outbox_schema(superuser_url, streams_pool):
-    schema = await create_outbox_schema(superuser_url)
-    yield schema
-    await drop_outbox_schema(superuser_url, schema)
 
 
 @pytest.mark.restarts_stack

@@ -29,6 +29,7 @@ POSTGRES_SHARES = (0.3, 0.7)
 DOWN_S = (0.5, 3.0)  # how long a killed part stays down before the stack is brought back
 EXIT_WAIT_S = 60.0
 UP_ATTEMPTS_MAX = 3
+UP_RETRY_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,17 @@ class Killer:
         return pid
 
     def _bring_back(self) -> None:
-        for attempt in range(1, UP_ATTEMPTS_MAX + 1):
-            try:
-                self.stack.up()
-                return
-            except Exception as error:  # a part still recovering: try again, then say why it stays down
-                log.warning("chaos_up_retry", attempt=attempt, error=str(error))
-                if attempt == UP_ATTEMPTS_MAX:
-                    raise ChaosError(f"the stack did not come back after a kill: {error}") from None
-                time.sleep(2.0)
+        bring_back(self.stack)
+
+
+def bring_back(stack: Stack) -> None:
+    """`Stack.up()`, tried again while a part is still recovering (or its port is briefly taken)."""
+    for attempt in range(1, UP_ATTEMPTS_MAX + 1):
+        try:
+            stack.up()
+            return
+        except Exception as error:  # a part still recovering: try again, then say why it stays down
+            log.warning("chaos_up_retry", attempt=attempt, error=str(error))
+            if attempt == UP_ATTEMPTS_MAX:
+                raise ChaosError(f"the stack did not come back: {error}") from None
+            time.sleep(UP_RETRY_WAIT_S)

@@ -17,7 +17,7 @@ from services.chaos import checker, events_out
 from services.chaos.books import reconcile_full
 from services.common.outage import create_client_pool, fetch
 from services.chaos.errors import ChaosError
-from services.chaos.killer import Killer, processes, schedule, targets
+from services.chaos.killer import Killer, bring_back, processes, schedule, targets
 from services.chaos.monitor import OutcomeMonitor
 from services.chaos.report import ChaosReport, Copies, Load
 from services.chaos.scenario import Scenario
@@ -165,8 +165,8 @@ def _as_formatted(settings: Settings) -> Settings:
 
 def _bring_up(stack: Stack) -> None:
     try:
-        stack.up()
-    except Exception as error:  # the checks then say what stayed down
+        bring_back(stack)
+    except ChaosError as error:  # the checks then say what stayed down
         log.error("chaos_stack_not_up", error=str(error))
 
 

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from services.chaos.killer import bring_back
 from services.chaos.report import STALL_LIMIT_S
 from services.chaos.runner import Chaos
 
@@ -22,7 +23,7 @@ EXTRA_COPIES_PCT_MAX = 1.0  # contract 8.4: copies of events out are rare, never
 
 
 async def test_kills_and_a_postgres_stop_lose_nothing_and_double_nothing(stack, settings):
-    await asyncio.to_thread(stack.up)  # whatever an earlier test left down
+    await asyncio.to_thread(bring_back, stack)  # whatever an earlier test left down
     report = await Chaos(settings, EVENTS, KILLS, SEED, progress=lambda *args: None).run()
     body = report.as_dict()
     print(json.dumps(body, indent=1))

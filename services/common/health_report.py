@@ -17,6 +17,7 @@ from contracts import topics
 from services.common.kafka import client_options
 from services.common.kafka_offsets import LEDGER_GROUP, KafkaOffsets
 from services.common.logging import get_logger
+from services.common.outbox import UNSENT as UNSENT_WHERE
 from services.common.settings import Settings
 
 log = get_logger(__name__)
@@ -40,11 +41,7 @@ RELAY_SQL = """
            (SELECT count(*) FROM {s}.outbox_parked) AS parked,
            extract(epoch FROM now() - r.updated_at)::float8 AS cursor_age_s
       FROM {s}.outbox_relay r
-      LEFT JOIN {s}.outbox o
-        ON o.txid >= pg_snapshot_xmin(r.done_snapshot)
-       AND NOT pg_visible_in_snapshot(o.txid, r.done_snapshot)
-       AND NOT (r.window_snapshot IS NOT NULL AND pg_visible_in_snapshot(o.txid, r.window_snapshot)
-                AND o.seq <= r.after_seq)
+      LEFT JOIN {s}.outbox o ON """ + UNSENT_WHERE + """
      GROUP BY r.updated_at"""
 RECONCILIATION_SQL = """
     SELECT run_id, status, as_of, extract(epoch FROM now() - as_of)::float8 AS age_s,

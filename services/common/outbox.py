@@ -27,6 +27,11 @@ from services.common.outbox_tail import SEQ_HEADER, OutboxTail
 
 log = get_logger(__name__)
 IDLE_WAIT_MAX_S = 0.5
+# An outbox row `o` the relay has not sent yet, by its cursor `r`: not in the done snapshot, nor in the
+# part of the window already sent. Shared by the relay's takeover and backlog and by the health report.
+UNSENT = """o.txid >= pg_snapshot_xmin(r.done_snapshot) AND NOT pg_visible_in_snapshot(o.txid, r.done_snapshot)
+    AND NOT (r.window_snapshot IS NOT NULL AND pg_visible_in_snapshot(o.txid, r.window_snapshot)
+             AND o.seq <= r.after_seq)"""
 PRUNE_CHUNK_ROWS = 10_000  # what one call of prune_outbox deletes at most (revision 0009)
 
 
@@ -135,10 +140,7 @@ class Relay:
             return
         rows = await self.pool.fetch(f"""
             SELECT o.seq, o.topic FROM {self.schema}.outbox o, {self.schema}.outbox_relay r
-             WHERE o.txid >= pg_snapshot_xmin(r.done_snapshot) AND NOT pg_visible_in_snapshot(o.txid, r.done_snapshot)
-               AND NOT (r.window_snapshot IS NOT NULL AND pg_visible_in_snapshot(o.txid, r.window_snapshot)
-                        AND o.seq <= r.after_seq)
-             ORDER BY o.seq LIMIT $1""", self.batch_max)
+             WHERE {UNSENT} ORDER BY o.seq LIMIT $1""", self.batch_max)
         try:
             found = await self.tail.already_sent({row["topic"] for row in rows}, {row["seq"] for row in rows})
         except Exception as error:  # Kafka is away: what was in flight may be sent again (at least once)
@@ -253,11 +255,7 @@ class Relay:
     async def backlog(self) -> int:
         """Rows not published yet: not in the done snapshot, nor in the part of the window already sent."""
         return await self.pool.fetchval(
-            f"""SELECT count(*) FROM {self.schema}.outbox o, {self.schema}.outbox_relay r
-                 WHERE o.txid >= pg_snapshot_xmin(r.done_snapshot)
-                   AND NOT pg_visible_in_snapshot(o.txid, r.done_snapshot)
-                   AND NOT (r.window_snapshot IS NOT NULL AND pg_visible_in_snapshot(o.txid, r.window_snapshot)
-                            AND o.seq <= r.after_seq)""")
+            f"SELECT count(*) FROM {self.schema}.outbox o, {self.schema}.outbox_relay r WHERE {UNSENT}")
 
     async def _move_cursor(self, connection: asyncpg.Connection, done: str, window: str | None,
                            after_seq: int) -> None:

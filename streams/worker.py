@@ -12,10 +12,24 @@ from services.common.kafka import client_options
 from services.common.outbox_tail import OutboxTail
 from services.common.outbox import Relay, create_producer
 from services.common.settings import get_settings
+from streams.adapters import repository
 from streams.adapters.signing_keys import SigningKeys
 from streams.app import create_app
 
 log = get_logger(__name__)
+COMPACT_EVERY_S = 3600.0
+
+
+async def compact_offsets_forever(pool) -> None:
+    """Every COMPACT_EVERY_S, the runs of input offsets merged, so their table grows with gaps, not batches."""
+    while True:
+        await asyncio.sleep(COMPACT_EVERY_S)
+        try:
+            removed = await repository.compact_offsets(pool)
+        except Exception as error:  # the database is away: next time
+            log.warning("input_offsets_compaction_failed", error=repr(error))
+            continue
+        log.info("input_offsets_compacted", rows_removed=removed)
 
 
 def main() -> None:
@@ -39,7 +53,7 @@ def main() -> None:
         await start_health_server(settings.http_host, settings.streams_metrics_port,
                                   lambda: runtime["ready"] and "pool" in runtime, lambda: monitor.report)
         log.info("streams_started", metrics_port=settings.streams_metrics_port)
-        await asyncio.gather(relay.run_forever(), monitor.run_forever())
+        await asyncio.gather(relay.run_forever(), monitor.run_forever(), compact_offsets_forever(runtime["pool"]))
 
     sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", settings.log_level]
     app.main()

@@ -111,6 +111,11 @@ async def record_offsets(connection: asyncpg.Connection, ranges: list[tuple[str,
         ("topic", "text"), ("partition", "int"), ("first_offset", "bigint"), ("last_offset", "bigint")], ranges, "")
 
 
+async def compact_offsets(pool: asyncpg.Pool) -> int:
+    """Merge the recorded runs of input offsets (revision 0012): one row per run of offsets, not per batch."""
+    return await pool.fetchval("SELECT scheme.compact_input_offsets()")
+
+
 def _history_record(t: Transition) -> tuple:
     source = t.from_party
     return (t.serial, t.seq, t.at, t.event_id, t.event_type, source.kind if source else None,

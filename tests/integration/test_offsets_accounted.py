@@ -89,3 +89,21 @@ async def _restore(tamper: asyncpg.Connection, removed: dict) -> None:
         await tamper.execute(f"INSERT INTO scheme.inbox ({columns}) VALUES ({values})", *inbox.values())
         await tamper.execute("INSERT INTO scheme.input_offsets (topic, partition, first_offset, last_offset) "
                              "VALUES ($1, $2, $3, $3)", topic, partition, offset)
+
+
+async def test_compaction_merges_the_runs_and_keeps_every_outcome_and_every_gap(streams_pool, superuser_url):
+    """The table grows with gaps, not batches: runs merged, coverage unchanged (revision 0012)."""
+    from streams.adapters.repository import compact_offsets
+    topic = unique("takeback.test.offsets")
+    tamper = await asyncpg.connect(superuser_url)  # rows of a topic of its own, as batches would record them
+    try:
+        await tamper.executemany(
+            "INSERT INTO scheme.input_offsets (topic, partition, first_offset, last_offset) VALUES ($1, $2, $3, $4)",
+            [(topic, 0, 0, 4), (topic, 0, 5, 9), (topic, 0, 8, 12), (topic, 0, 20, 25), (topic, 1, 0, 0)])
+        await compact_offsets(streams_pool)  # as the stream workers call it
+        rows = await tamper.fetch("SELECT partition, first_offset, last_offset FROM scheme.input_offsets "
+                                  "WHERE topic = $1 ORDER BY 1, 2", topic)
+        assert [tuple(row) for row in rows] == [(0, 0, 12), (0, 20, 25), (1, 0, 0)]
+    finally:
+        await tamper.execute("DELETE FROM scheme.input_offsets WHERE topic = $1", topic)
+        await tamper.close()

@@ -154,3 +154,13 @@ async def test_a_burst_of_bad_keys_ends_in_429s_and_the_gateway_memory_stays_bou
         assert (await client.get("/v1/batteries/BAT-1", headers=bearer(valid))).status_code in (200, 404)
         metrics = (await client.get("/metrics")).text
     assert f'takeback_gateway_rate_limited_total{{kind="address"}} {float(statuses[429] + 1)}' in metrics
+
+
+async def test_a_run_asked_for_is_published_on_the_reconciliations_topic(http, finance_key, topic_reader):
+    from contracts import topics
+    async with topic_reader(topics.RECONCILIATIONS) as published:
+        run_id = (await http.post("/v1/finance/reconciliation/runs", headers=bearer(finance_key))).json()["run_id"]
+        event = await published.find(lambda v: isinstance(v, dict) and v.get("event_id") == run_id,
+                                     timeout_s=RUN_TIMEOUT_S)
+    assert (event["type"], event["data"]["run_id"]) == ("reconciliation.completed", run_id)
+    assert event["data"]["status"] in ("balanced", "discrepancies")

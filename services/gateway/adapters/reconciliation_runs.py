@@ -15,8 +15,8 @@ READ_TIMEOUT_S = 5.0
 
 _LATEST_SQL = "SELECT run_id, result FROM ledger.reconciliation_runs ORDER BY as_of DESC, run_id LIMIT 1"
 _BY_ID_SQL = "SELECT run_id, result FROM ledger.reconciliation_runs WHERE run_id = $1"
-_STORE_SQL = ("INSERT INTO ledger.reconciliation_runs (run_id, as_of, status, result) "
-              "VALUES ($1, $2::timestamptz, $3, $4)")
+# Stored and published on takeback.reconciliations in one transaction (revision 0013).
+_STORE_SQL = "SELECT ledger.record_reconciliation_run($1, $2::jsonb)"
 
 
 class PostgresReconciliationRuns:
@@ -31,7 +31,7 @@ class PostgresReconciliationRuns:
         return _with_id(await self.pool.fetchrow(_BY_ID_SQL, run_id, timeout=READ_TIMEOUT_S))
 
     async def store(self, run_id: UUID, result: dict[str, Any]) -> None:
-        await self.pool.execute(_STORE_SQL, run_id, datetime.fromisoformat(result["as_of"]), result["status"], result)
+        await self.pool.execute(_STORE_SQL, run_id, result)
 
 
 class InMemoryReconciliationRuns:

@@ -1,7 +1,8 @@
 """The runs of input offsets (revision 0009) merged, so their table does not grow a row per batch for ever.
 
-`scheme.compact_input_offsets()` replaces the rows it sees by their islands (the
-merged runs per partition), in one statement: rows a batch commits meanwhile
+`scheme.input_offset_islands()` merges the runs per partition (what reconciliation's
+`offsets_accounted` reads); `scheme.compact_input_offsets()` replaces the rows it
+sees by those islands, in one statement: rows a batch commits meanwhile
 are not in its snapshot, so they are neither deleted nor lost. It runs as the
 owner (SECURITY DEFINER): the streams' role may call it, and still cannot
 delete a row itself. One call at a time (an advisory lock); a second returns 0.
@@ -14,6 +15,23 @@ revision = "0012"
 down_revision = "0011"
 
 UPGRADE = r"""
+-- The recorded runs merged into islands, per partition: what reconciliation reads and compaction keeps.
+CREATE OR REPLACE FUNCTION scheme.input_offset_islands()
+RETURNS TABLE (topic text, partition int, first_offset bigint, last_offset bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    WITH r AS (
+        SELECT o.topic, o.partition, o.first_offset, o.last_offset,
+               max(o.last_offset) OVER (PARTITION BY o.topic, o.partition ORDER BY o.first_offset, o.last_offset
+                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_before
+          FROM scheme.input_offsets o),
+    numbered AS (
+        SELECT r.*, count(*) FILTER (WHERE r.reach_before IS NULL OR r.first_offset > r.reach_before + 1)
+                    OVER (PARTITION BY r.topic, r.partition ORDER BY r.first_offset, r.last_offset) AS island
+          FROM r)
+    SELECT n.topic, n.partition, min(n.first_offset), max(n.last_offset)
+      FROM numbered n GROUP BY n.topic, n.partition, n.island
+$$;
+
 CREATE OR REPLACE FUNCTION scheme.compact_input_offsets() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
@@ -22,23 +40,12 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('scheme.compact_input_offsets')) THEN
         RETURN 0;
     END IF;
-    WITH r AS (
-        SELECT ctid AS row_id, topic, partition, first_offset, last_offset,
-               max(last_offset) OVER (PARTITION BY topic, partition ORDER BY first_offset, last_offset
-                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_before
-          FROM scheme.input_offsets),
-    numbered AS (
-        SELECT *, count(*) FILTER (WHERE reach_before IS NULL OR first_offset > reach_before + 1)
-                  OVER (PARTITION BY topic, partition ORDER BY first_offset, last_offset) AS island
-          FROM r),
-    islands AS (
-        SELECT topic, partition, min(first_offset) AS first_offset, max(last_offset) AS last_offset
-          FROM numbered GROUP BY topic, partition, island),
-    gone AS (
-        DELETE FROM scheme.input_offsets o USING numbered n WHERE o.ctid = n.row_id RETURNING 1),
+    -- One statement, one snapshot: the islands and the rows deleted are the same rows.
+    WITH islands AS (SELECT * FROM scheme.input_offset_islands()),
+    gone AS (DELETE FROM scheme.input_offsets RETURNING 1),
     added AS (
         INSERT INTO scheme.input_offsets (topic, partition, first_offset, last_offset)
-        SELECT topic, partition, first_offset, last_offset FROM islands RETURNING 1)
+        SELECT i.topic, i.partition, i.first_offset, i.last_offset FROM islands i RETURNING 1)
     SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM added) INTO removed;
     RETURN removed;
 END $$;
@@ -57,4 +64,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    run_sql_script("DROP FUNCTION IF EXISTS scheme.compact_input_offsets();")
+    run_sql_script("DROP FUNCTION IF EXISTS scheme.compact_input_offsets(); "
+                   "DROP FUNCTION IF EXISTS scheme.input_offset_islands();")

@@ -51,19 +51,8 @@ async def custody_consistent(connection: asyncpg.Connection, snapshot: Snapshot)
                  {"batteries": batteries, "inconsistent": offenders(rows)})
 
 
-# The runs of input offsets given an outcome, merged into islands per partition.
-ISLANDS_SQL = """
-    WITH r AS (
-        SELECT topic, partition, first_offset, last_offset,
-               max(last_offset) OVER (PARTITION BY topic, partition ORDER BY first_offset, last_offset
-                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_before
-          FROM scheme.input_offsets),
-    s AS (
-        SELECT *, count(*) FILTER (WHERE reach_before IS NULL OR first_offset > reach_before + 1)
-                  OVER (PARTITION BY topic, partition ORDER BY first_offset, last_offset) AS island
-          FROM r)
-    SELECT topic, partition, min(first_offset) AS first_offset, max(last_offset) AS last_offset
-      FROM s GROUP BY topic, partition, island ORDER BY topic, partition, first_offset"""
+# The runs of input offsets given an outcome, merged into islands per partition (revision 0012).
+ISLANDS_SQL = "SELECT * FROM scheme.input_offset_islands() ORDER BY topic, partition, first_offset"
 GAP_OFFSETS_READ_MAX = 1000  # offsets without a recorded outcome read back from Kafka in one run
 
 

@@ -12,9 +12,10 @@ import asyncio
 import asyncpg
 import typer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from infra.local.principals import (
-    InvalidSource, create_source_credential, list_source_credentials, revoke_source_credential,
+    InvalidSource, check_source, create_source_credential, list_source_credentials, revoke_source_credential,
 )
 from services.cli.main import app, console, err, print_json, table
 from services.common.kafka import client_options
@@ -41,17 +42,31 @@ async def _as_operator(work, with_kafka: bool = True):
         await owner.close()
 
 
+def _for_source(action, kind: str, source_id: str):
+    """`action(admin, owner, kind, source_id)` as the operator; a bad kind or id exits 2, naming the option,
+    before anything is reached; a stack that does not answer exits 1 in one sentence."""
+    try:
+        check_source(kind, source_id)
+    except InvalidSource as error:
+        err.print(f"[red]✗ {error}[/]")
+        raise typer.Exit(2)
+    return _run(lambda admin, owner: action(admin, owner, kind, source_id))
+
+
+def _run(work, with_kafka: bool = True):
+    try:
+        return asyncio.run(_as_operator(work, with_kafka))
+    except (OSError, asyncio.TimeoutError, KafkaError) as error:
+        err.print(f"[red]✗ the stack does not answer ({error}); is it up? (takeback status)[/]")
+        raise typer.Exit(1)
+
+
 @credentials_app.command("create")
 def create(kind: str = KIND, source_id: str = SOURCE_ID, as_json: bool = typer.Option(False, "--json")) -> None:
     """A principal that may write only its kind's topics, and the key its events are signed with; shown once.
 
     Creating it again for the same source replaces both: the old ones stop working at once."""
-    try:
-        credential = asyncio.run(_as_operator(lambda admin, owner: create_source_credential(admin, owner, kind,
-                                                                                           source_id)))
-    except InvalidSource as error:
-        err.print(f"[red]✗ {error}[/]")
-        raise typer.Exit(2)
+    credential = _for_source(create_source_credential, kind, source_id)
     shown = {**credential.shown(), "bootstrap": get_settings().kafka_bootstrap}
     if as_json:
         print_json(shown)
@@ -66,7 +81,7 @@ def create(kind: str = KIND, source_id: str = SOURCE_ID, as_json: bool = typer.O
 @credentials_app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every source credential: kind, id, principal, created and revoked times (never a secret)."""
-    rows = asyncio.run(_as_operator(lambda admin, owner: list_source_credentials(owner), with_kafka=False))
+    rows = _run(lambda admin, owner: list_source_credentials(owner), with_kafka=False)
     if as_json:
         print_json(rows)
         return
@@ -77,12 +92,7 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 @credentials_app.command("revoke")
 def revoke(kind: str = KIND, source_id: str = SOURCE_ID, as_json: bool = typer.Option(False, "--json")) -> None:
     """The principal can no longer log in, and its key no longer signs (within seconds). Exit 1 if none was live."""
-    try:
-        revoked = asyncio.run(_as_operator(lambda admin, owner: revoke_source_credential(admin, owner, kind,
-                                                                                          source_id)))
-    except InvalidSource as error:
-        err.print(f"[red]✗ {error}[/]")
-        raise typer.Exit(2)
+    revoked = _for_source(revoke_source_credential, kind, source_id)
     if as_json:
         print_json({"kind": kind, "id": source_id, "revoked": revoked})
     else:

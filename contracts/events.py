@@ -29,6 +29,7 @@ from contracts.envelope import (
 )
 from contracts.errors import ContractViolation, format_errors, summarize
 from contracts.limits import MESSAGE_VALUE_BYTES_MAX
+from contracts.structs import canonical_json
 from contracts.topics import (
     TOPIC_OF_TYPE, FIXED_KEY_OF_TYPE, IN_EVENT_TYPES, KEY_FIELD_OF_TYPE, SOURCE_ID_FIELD_OF_TYPE, SOURCE_KINDS_OF_TYPE,
 )
@@ -74,8 +75,7 @@ def dump_event(envelope: Envelope) -> bytes:
 
 def canonical_hash(raw_obj: Any) -> bytes:
     """SHA-256 of the canonical JSON of a parsed event: the idempotency content hash."""
-    canonical = json.dumps(raw_obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return hashlib.sha256(canonical.encode("ascii")).digest()
+    return hashlib.sha256(canonical_json(raw_obj).encode("ascii")).digest()
 
 
 def key_of(envelope: Envelope) -> str | None:

@@ -40,10 +40,12 @@ def _show(body: dict, as_json: bool, render: Callable[[dict], list]) -> None:
 
 
 @report_app.command()
-def reconciliation(as_json: bool = JSON) -> None:
+def reconciliation(full: bool = typer.Option(False, "--full", help="Read the whole journal and every record of "
+                                             "the scheme, not what changed since the last stored run."),
+                   as_json: bool = JSON) -> None:
     """Every reconciliation check; exit code 1 unless the status is balanced."""
     from services.ledger.service_layer import reconcile
-    body = _fetch(reconcile)
+    body = dict(_fetch(reconcile, None, "full" if full else "incremental"))
     _show(body, as_json, tables.reconciliation)
     if body["status"] != "balanced":
         raise typer.Exit(1)

@@ -50,7 +50,17 @@ def reconciliation(body: dict) -> list:
     offenders = [line for check in body["checks"] if not check["ok"] for line in _offenders(check)]
     return [table(f"Reconciliation as of {body['as_of']}: [{colour}]{body['status']}[/]",
                   ["", "check", "expected", "actual", "details"], rows),
-            *offenders, f"Open discrepancies: {kinds}"]
+            *offenders, f"Open discrepancies: {kinds}", *_scope(body.get("scope"))]
+
+
+def _scope(scope: dict | None) -> list[str]:
+    """What the run read: the whole books, or what changed since the last stored run (and why not)."""
+    if scope is None:
+        return []
+    if scope["mode"] == "incremental":
+        return [f"Incremental run: what changed since the run of {scope['since']}, added to its totals; "
+                f"last full run {scope['last_full_as_of']}."]
+    return [f"Full run: {scope['why_full']}."]
 
 
 def balances(body: dict) -> list:

@@ -15,8 +15,10 @@ READ_TIMEOUT_S = 5.0
 
 _LATEST_SQL = "SELECT run_id, result FROM ledger.reconciliation_runs ORDER BY as_of DESC, run_id LIMIT 1"
 _BY_ID_SQL = "SELECT run_id, result FROM ledger.reconciliation_runs WHERE run_id = $1"
-# Stored and published on takeback.reconciliations in one transaction (revision 0013).
+# Stored and published on takeback.reconciliations in one transaction (revision 0013); with the run's mode,
+# watermark and carried totals, where the next incremental run starts (revision 0015).
 _STORE_SQL = "SELECT ledger.record_reconciliation_run($1, $2::jsonb)"
+_STORE_WITH_STATE_SQL = "SELECT ledger.record_reconciliation_run($1, $2::jsonb, $3, $4::text::pg_snapshot, $5::jsonb)"
 
 
 class PostgresReconciliationRuns:
@@ -31,7 +33,12 @@ class PostgresReconciliationRuns:
         return _with_id(await self.pool.fetchrow(_BY_ID_SQL, run_id, timeout=READ_TIMEOUT_S))
 
     async def store(self, run_id: UUID, result: dict[str, Any]) -> None:
-        await self.pool.execute(_STORE_SQL, run_id, result)
+        """The body; and, for a run that carries state (the ledger's `Reconciled`), its state with it."""
+        watermark = getattr(result, "watermark", None)
+        if watermark is None:
+            await self.pool.execute(_STORE_SQL, run_id, result)
+            return
+        await self.pool.execute(_STORE_WITH_STATE_SQL, run_id, dict(result), result.mode, watermark, result.carried)
 
 
 class InMemoryReconciliationRuns:

@@ -92,7 +92,8 @@ async def reconciliation_run(runner: ReconciliationRunner, holder: KeyHolder, ru
 
 
 def reconciler(pool: asyncpg.Pool, settings: Settings) -> Callable[[], Awaitable[dict]]:
-    """A full reconciliation of the books against the scheme, as the ledger's leader runs it."""
+    """A reconciliation of the books against the scheme, as the ledger's leader runs it: incremental from the
+    latest stored run when that is a sound start, full otherwise (the body's `scope` says which, and why)."""
     async def reconcile_now() -> dict:
         reconcile = read_model("reconciliation")
         inputs = importlib.import_module(READ_MODELS["reconciliation"][0]).input_offsets(settings)

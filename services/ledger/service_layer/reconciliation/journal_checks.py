@@ -5,9 +5,11 @@ from datetime import timedelta
 
 import asyncpg
 
+from contracts.postings import entry_id_for
 from services.ledger.domain.checks import Check, offenders
 from services.ledger.service_layer.rows import jsonable
-from services.ledger.service_layer.reconciliation.snapshot import Snapshot
+from services.ledger.service_layer.reconciliation.snapshot import Amounts, Snapshot
+from services.ledger.service_layer.reconciliation.window import carry_keys
 
 POSTING_GRACE_S = 300  # a posting in flight longer than this is not delivered: a check fails
 
@@ -32,8 +34,15 @@ async def entries_balanced(connection: asyncpg.Connection, snapshot: Snapshot) -
         "SELECT count(*) FROM ledger.lines l WHERE NOT EXISTS "
         "(SELECT 1 FROM ledger.entries e WHERE e.entry_id = l.entry_id)")
     entries = await connection.fetchval("SELECT count(*) FROM ledger.entries")
+    snapshot.carry["entries"] = entries
+    carry_keys(snapshot.carry, "unbalanced", [str(entry_id_for(row["posting_key"])) for row in unbalanced])
+    return balanced_check(entries, unbalanced, orphan_lines)
+
+
+def balanced_check(entries: int, unbalanced: list[dict], orphan_lines: int, **details) -> Check:
     return Check("entries_balanced", not unbalanced and orphan_lines == 0, 0, len(unbalanced),
-                 {"entries": entries, "unbalanced": offenders(unbalanced), "lines_without_entry": orphan_lines})
+                 {"entries": entries, "unbalanced": offenders(unbalanced), "lines_without_entry": orphan_lines,
+                  **details})
 
 
 async def trial_balance_zero(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
@@ -41,25 +50,49 @@ async def trial_balance_zero(connection: asyncpg.Connection, snapshot: Snapshot)
     rows = await connection.fetch(
         "SELECT currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit "
         "FROM ledger.lines GROUP BY currency ORDER BY currency")
-    net = {row["currency"]: row["debit"] - row["credit"] for row in rows}
+    return trial_balance_check({row["currency"]: (row["debit"], row["credit"]) for row in rows})
+
+
+def trial_balance_check(totals: dict[str, tuple[int, int]], **details) -> Check:
+    net = {currency: debit - credit for currency, (debit, credit) in sorted(totals.items())}
     return Check("trial_balance_zero", all(v == 0 for v in net.values()), {c: 0 for c in net}, net,
-                 {"totals": {row["currency"]: {"debit": row["debit"], "credit": row["credit"]} for row in rows}})
+                 {"totals": {c: {"debit": d, "credit": k} for c, (d, k) in sorted(totals.items())}, **details})
+
+
+def per_currency(amounts: Amounts) -> dict[str, tuple[int, int]]:
+    """Debit and credit totals per currency, from totals per account and currency."""
+    totals: dict[str, tuple[int, int]] = {}
+    for (_, currency), (debit, credit) in amounts.items():
+        before = totals.get(currency, (0, 0))
+        totals[currency] = (before[0] + debit, before[1] + credit)
+    return totals
 
 
 async def movements_match_lines(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """The balances (sums of movements) agree with the journal lines, account by account."""
-    rows = [jsonable(row) for row in await connection.fetch("""
-        WITH l AS (SELECT account, currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit
-                     FROM ledger.lines GROUP BY 1, 2),
-             m AS (SELECT account, currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit
-                     FROM ledger.account_movements GROUP BY 1, 2)
-        SELECT coalesce(l.account, m.account) AS account, coalesce(l.currency, m.currency) AS currency,
-               l.debit AS lines_debit, l.credit AS lines_credit,
-               m.debit AS movements_debit, m.credit AS movements_credit
-          FROM l FULL JOIN m ON l.account = m.account AND l.currency = m.currency
-         WHERE (l.debit, l.credit) IS DISTINCT FROM (m.debit, m.credit)
-         ORDER BY 1, 2""")]
-    return Check("movements_match_lines", not rows, 0, len(rows), {"accounts_differing": offenders(rows)})
+    lines = {(row[0], row[1]): (row[2], row[3]) for row in await connection.fetch(
+        "SELECT account, currency, sum(debit)::bigint, sum(credit)::bigint FROM ledger.lines GROUP BY 1, 2")}
+    snapshot.carry["lines"], snapshot.carry["movements"] = amounts_json(lines), amounts_json(snapshot.ledger)
+    return movements_check(lines, snapshot.ledger)
+
+
+def movements_check(lines: Amounts, movements: Amounts, **details) -> Check:
+    rows = [{"account": account, "currency": currency,
+             "lines_debit": lines.get((account, currency), (None, None))[0],
+             "lines_credit": lines.get((account, currency), (None, None))[1],
+             "movements_debit": movements.get((account, currency), (None, None))[0],
+             "movements_credit": movements.get((account, currency), (None, None))[1]}
+            for account, currency in sorted(set(lines) | set(movements))
+            if lines.get((account, currency)) != movements.get((account, currency))]
+    return Check("movements_match_lines", not rows, 0, len(rows), {"accounts_differing": offenders(rows), **details})
+
+
+def amounts_json(amounts: Amounts) -> list[list]:
+    return [[account, currency, debit, credit] for (account, currency), (debit, credit) in sorted(amounts.items())]
+
+
+def amounts_from_json(rows: list[list]) -> Amounts:
+    return {(account, currency): (debit, credit) for account, currency, debit, credit in rows}
 
 
 # Each side's lines of an entry reduce to (count, sum of a 64-bit hash per line): an order-free digest of the
@@ -89,17 +122,33 @@ async def ledger_traced_to_scheme(connection: asyncpg.Connection, snapshot: Snap
     """Every entry was asked for by the scheme (same posting key, same lines); a reversal reverses an entry."""
     grace_start = snapshot.as_of - timedelta(seconds=POSTING_GRACE_S)
     rows = [jsonable(row) for row in await connection.fetch(TRACED_SQL, grace_start)]
+    carry_keys(snapshot.carry, "reversals_pending",
+               [str(row[0]) for row in await connection.fetch(REVERSALS_PENDING_SQL)])
+    carry_keys(snapshot.carry, "untraced", [str(entry_id_for(row["posting_key"])) for row in rows
+                                            if row["problem"] != "reverses_no_entry"])
     return Check("ledger_traced_to_scheme", not rows, 0, len(rows), {"untraced": offenders(rows)})
+
+
+# Reversals whose reversed entry is not (yet) in the journal: the next run looks at them again.
+REVERSALS_PENDING_SQL = """
+    SELECT e.entry_id FROM ledger.entries e
+     WHERE e.reverses IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger.entries r WHERE r.entry_id = e.reverses)"""
 
 
 async def scheme_postings_in_ledger(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Every posting the scheme asked for is in the ledger or in flight; one posted then removed fails."""
     asked = await connection.fetchval("SELECT count(*) FROM scheme.postings")
+    snapshot.carry["postings"] = asked
+    return postings_check(asked, snapshot)
+
+
+def postings_check(asked: int, snapshot: Snapshot, **details) -> Check:
     missing = [jsonable(p) for p in snapshot.missing_postings]
     accounted = asked - len(missing)
     return Check("scheme_postings_in_ledger", not missing, asked, accounted,
                  {"in_ledger": asked - len(missing) - len(snapshot.in_flight_postings),
-                  "in_flight": len(snapshot.in_flight_postings), "removed_from_ledger": offenders(missing)})
+                  "in_flight": len(snapshot.in_flight_postings), "removed_from_ledger": offenders(missing),
+                  **details})
 
 
 async def postings_delivered(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:

@@ -6,6 +6,7 @@ import asyncpg
 from services.ledger.domain.checks import Check, add, money_check, offenders, sorted_money
 from services.ledger.service_layer.rows import jsonable
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
+from services.ledger.service_layer.reconciliation.window import carry_keys
 
 LIABILITY, FUND = "liability:deposits", "fund:recycling"
 STORE_CLEARING, CENTRE_CLEARING = "clearing:store:", "clearing:centre:"
@@ -29,6 +30,10 @@ async def deposit_liability(connection: asyncpg.Connection, snapshot: Snapshot) 
     expected = await _per_currency(connection, """
         SELECT currency, sum(deposit_charged)::bigint FROM scheme.batteries
          WHERE state = 'in_use' AND contract = 'deposit' GROUP BY currency""")
+    return liability_check(expected, snapshot)
+
+
+def liability_check(expected: dict[str, int], snapshot: Snapshot) -> Check:
     return money_check("deposit_liability", expected, snapshot.credit_net(LIABILITY),
                        snapshot.credit_net(LIABILITY, in_flight=True), account=LIABILITY)
 
@@ -40,6 +45,11 @@ async def recycling_fund(connection: asyncpg.Connection, snapshot: Snapshot) -> 
          WHERE i.status = 'in_market' GROUP BY s.currency""")
     costs = await _per_currency(
         connection, "SELECT currency, sum(cost)::bigint FROM scheme.recoveries GROUP BY currency")
+    snapshot.carry["recovery_costs"] = costs
+    return fund_check(fees, costs, snapshot)
+
+
+def fund_check(fees: dict[str, int], costs: dict[str, int], snapshot: Snapshot) -> Check:
     expected = add(fees, {currency: -cost for currency, cost in costs.items()})
     return money_check("recycling_fund", expected, snapshot.credit_net(FUND), snapshot.credit_net(FUND, in_flight=True),
                        account=FUND, fees_set_aside=sorted_money(fees), recycling_costs=sorted_money(costs))
@@ -57,6 +67,12 @@ async def refunds_once(connection: asyncpg.Connection, snapshot: Snapshot) -> Ch
           FROM refunds r LEFT JOIN scheme.batteries b ON b.serial = r.subject
          WHERE r.amount IS DISTINCT FROM b.deposit_charged ORDER BY r.seq DESC""")]
     total = await connection.fetchval("SELECT count(*) FROM ledger.entries WHERE kind = 'refund'")
+    snapshot.carry["refund_entries"] = total
+    carry_keys(snapshot.carry, "refund_offenders", sorted({row["serial"] for row in twice + wrong}))
+    return refunds_check(total, twice, wrong)
+
+
+def refunds_check(total: int, twice: list[dict], wrong: list[dict]) -> Check:
     return Check("refunds_once", not twice and not wrong, 0, len(twice) + len(wrong),
                  {"refund_entries": total, "refunded_twice": offenders(twice),
                   "amount_not_deposit_charged": offenders(wrong)})
@@ -68,6 +84,10 @@ async def store_settlement(connection: asyncpg.Connection, snapshot: Snapshot) -
         SELECT s.store_id, s.currency, sum(i.deposit + i.recycling_fee)::bigint
           FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id)
          WHERE i.status <> 'cancelled' GROUP BY 1, 2""")}
+    return store_check(owed, snapshot)
+
+
+def store_check(owed: dict[tuple[str, str], int], snapshot: Snapshot) -> Check:
     ledger = {k: -v for k, v in snapshot.credit_net_by_party(STORE_CLEARING).items()}
     in_flight = {k: -v for k, v in snapshot.credit_net_by_party(STORE_CLEARING, in_flight=True).items()}
     return _settlement("store_settlement", "store_id", owed, ledger, in_flight)
@@ -77,6 +97,11 @@ async def centre_settlement(connection: asyncpg.Connection, snapshot: Snapshot) 
     """Per centre: clearing credit - debit = the refunds it paid out."""
     paid = {(row[0], row[1]): row[2] for row in await connection.fetch(
         "SELECT centre_id, currency, sum(amount)::bigint FROM scheme.refunds GROUP BY 1, 2")}
+    snapshot.carry["refunds"] = [[centre, currency, amount] for (centre, currency), amount in sorted(paid.items())]
+    return centre_check(paid, snapshot)
+
+
+def centre_check(paid: dict[tuple[str, str], int], snapshot: Snapshot) -> Check:
     return _settlement("centre_settlement", "centre_id", paid, snapshot.credit_net_by_party(CENTRE_CLEARING),
                        snapshot.credit_net_by_party(CENTRE_CLEARING, in_flight=True))
 

@@ -13,23 +13,43 @@ from services.ledger.domain.checks import Check, offenders
 from services.ledger.domain.offsets import Span, offsets_in, uncovered
 from services.ledger.service_layer.rows import jsonable
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
+from services.ledger.service_layer.reconciliation.window import carry_keys
 
 OUTCOMES = ("applied", "rejected")
 
 
 async def events_accounted(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Invariant 5: every event read ended applied or rejected (with a reason), never neither."""
-    rows = await connection.fetch("SELECT outcome, count(*) AS events FROM scheme.inbox GROUP BY outcome")
-    by_outcome = {row["outcome"]: row["events"] for row in rows}
+    by_type = [(row[0], row[1], row[2]) for row in await connection.fetch(
+        "SELECT event_type, outcome, count(*) AS events FROM scheme.inbox GROUP BY 1, 2 ORDER BY 1, 2")]
     without_reason = await connection.fetchval(
         "SELECT count(*) FROM scheme.inbox WHERE outcome = 'rejected' AND reason IS NULL")
+    snapshot.carry["inbox"], snapshot.carry["rejected_without_reason"] = [list(t) for t in by_type], without_reason
+    return events_check(by_type, without_reason)
+
+
+def events_check(by_type: list[tuple[str, str, int]], without_reason: int, **details) -> Check:
+    by_outcome: dict[str, int] = {}
+    for _, outcome, events in by_type:
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + events
     total = sum(by_outcome.values())
     accounted = sum(by_outcome.get(outcome, 0) for outcome in OUTCOMES)
-    by_type = await connection.fetch(
-        "SELECT event_type, outcome, count(*) AS events FROM scheme.inbox GROUP BY 1, 2 ORDER BY 1, 2")
     return Check("events_accounted", accounted == total and without_reason == 0, total, accounted,
                  {"by_outcome": by_outcome, "rejected_without_reason": without_reason,
-                  "by_type": [jsonable(row) for row in by_type]})
+                  "by_type": [{"event_type": t, "outcome": o, "events": n} for t, o, n in sorted(by_type)],
+                  **details})
+
+
+# A battery whose state is not the state of its last custody record, or with records after its last.
+INCONSISTENT_SQL = """
+    SELECT b.serial, b.state, h.state AS last_recorded_state, b.history_length,
+           EXISTS (SELECT 1 FROM scheme.custody_history x
+                    WHERE x.serial = b.serial AND x.seq > b.history_length) AS records_after_last
+      FROM scheme.batteries b
+      LEFT JOIN scheme.custody_history h ON h.serial = b.serial AND h.seq = b.history_length
+     WHERE ({where}) AND (h.serial IS NULL OR h.state <> b.state
+        OR EXISTS (SELECT 1 FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq > b.history_length))
+     ORDER BY h.at DESC NULLS FIRST, b.serial"""
 
 
 async def custody_consistent(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
@@ -37,18 +57,23 @@ async def custody_consistent(connection: asyncpg.Connection, snapshot: Snapshot)
 
     A battery changed behind the scheme's back (its row edited, no history written) fails, named.
     """
-    rows = [jsonable(row) for row in await connection.fetch("""
-        SELECT b.serial, b.state, h.state AS last_recorded_state, b.history_length,
-               EXISTS (SELECT 1 FROM scheme.custody_history x
-                        WHERE x.serial = b.serial AND x.seq > b.history_length) AS records_after_last
-          FROM scheme.batteries b
-          LEFT JOIN scheme.custody_history h ON h.serial = b.serial AND h.seq = b.history_length
-         WHERE h.serial IS NULL OR h.state <> b.state
-            OR EXISTS (SELECT 1 FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq > b.history_length)
-         ORDER BY h.at DESC NULLS FIRST, b.serial""")]
+    rows = [jsonable(row) for row in await connection.fetch(INCONSISTENT_SQL.format(where="true"))]
     batteries = await connection.fetchval("SELECT count(*) FROM scheme.batteries")
+    carry_keys(snapshot.carry, "inconsistent", [row["serial"] for row in rows])
+    return custody_check(batteries, rows)
+
+
+async def inconsistent_among(connection: asyncpg.Connection, serials: list[str]) -> list[dict]:
+    """The inconsistent batteries among these (an incremental run's changed ones)."""
+    if not serials:
+        return []
+    return [jsonable(row) for row in await connection.fetch(
+        INCONSISTENT_SQL.format(where="b.serial = ANY($1::text[])"), serials)]
+
+
+def custody_check(batteries: int, rows: list[dict], **details) -> Check:
     return Check("custody_consistent", not rows, 0, len(rows),
-                 {"batteries": batteries, "inconsistent": offenders(rows)})
+                 {"batteries": batteries, "inconsistent": offenders(rows), **details})
 
 
 # The runs of input offsets given an outcome, merged into islands per partition (revision 0012).

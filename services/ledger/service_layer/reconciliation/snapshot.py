@@ -8,8 +8,9 @@ transaction as the entry, so the entry was posted and has since been removed.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -25,6 +26,8 @@ class Snapshot:
     in_flight: Amounts
     in_flight_postings: list[dict]  # newest first: posting_key, kind, subject, created_at
     missing_postings: list[dict]  # newest first: posting_key, kind, subject
+    watermark: str = ""  # pg_snapshot text of the run's transaction: where the next run's window starts
+    carry: dict[str, Any] = field(default_factory=dict)  # totals the checks hand to the next run
 
     def credit_net(self, account: str, in_flight: bool = False) -> dict[str, int]:
         """credit - debit per currency of one account, in the ledger or in flight."""
@@ -45,8 +48,15 @@ class Snapshot:
         return dict(net)
 
 
+async def instant(connection: asyncpg.Connection) -> tuple[datetime, str]:
+    """The run's `as_of` and its watermark: the snapshot of its repeatable-read transaction."""
+    row = await connection.fetchrow("SELECT now() AS as_of, pg_current_snapshot()::text AS watermark")
+    return row["as_of"], row["watermark"]
+
+
 async def take_snapshot(connection: asyncpg.Connection) -> Snapshot:
-    as_of = await connection.fetchval("SELECT now()")
+    """The whole journal's balances, and every posting of the scheme not (or no longer) in the ledger."""
+    as_of, watermark = await instant(connection)
     ledger = await _amounts(connection, """
         SELECT account, currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit
           FROM ledger.account_movements GROUP BY account, currency""")
@@ -54,6 +64,13 @@ async def take_snapshot(connection: asyncpg.Connection) -> Snapshot:
         SELECT p.posting_key, p.kind, p.subject, p.created_at FROM scheme.postings p
          WHERE NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)
          ORDER BY p.created_at DESC""")]
+    missing, in_flight, in_flight_amounts = await split_unposted(connection, unposted)
+    return Snapshot(as_of, ledger, in_flight_amounts, in_flight, missing, watermark)
+
+
+async def split_unposted(connection: asyncpg.Connection, unposted: list[dict]
+                         ) -> tuple[list[dict], list[dict], Amounts]:
+    """Postings with no entry: missing (their entry.posted is in the ledger's outbox) or in flight, and its amounts."""
     announced = {row["event_id"] for row in await connection.fetch(
         "SELECT event_id FROM ledger.outbox WHERE event_id = ANY($1::uuid[])",
         [posted_event_id_for(p["posting_key"]) for p in unposted])}
@@ -64,7 +81,7 @@ async def take_snapshot(connection: asyncpg.Connection) -> Snapshot:
                sum((l->>'debit')::bigint)::bigint AS debit, sum((l->>'credit')::bigint)::bigint AS credit
           FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS l
          WHERE p.posting_key = ANY($1::text[]) GROUP BY 1, 2""", [p["posting_key"] for p in in_flight])
-    return Snapshot(as_of, ledger, in_flight_amounts, in_flight, missing)
+    return missing, in_flight, in_flight_amounts
 
 
 async def _amounts(connection: asyncpg.Connection, sql: str, *args) -> Amounts:

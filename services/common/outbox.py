@@ -3,8 +3,10 @@
 Each row records the transaction that wrote it (`txid`). The relay publishes in
 windows of transactions (revision 0007): the rows of the transactions visible in
 the window's snapshot and not in the last done snapshot, in `seq` order. It
-produces them with an idempotent producer (acks=all), waits for every
-acknowledgement, then moves its one cursor row on; no outbox row is ever
+produces them with an idempotent producer (acks=all) in record batches, one per
+partition at a time (the partition Kafka's default partitioner gives the key,
+services.common.partitioner), waits for every acknowledgement, then moves its one
+cursor row on; no outbox row is ever
 updated. A transaction still running when a window is taken falls in a later
 window, so nothing is skipped. A crash between produce and cursor re-publishes
 the same event ids: consumers deduplicate on event_id, as the contract asks of
@@ -19,11 +21,13 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer, errors
 from aiokafka.errors import KafkaError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.limits import OUTPUT_MESSAGE_BYTES_MAX
 
 from services.common.logging import get_logger
 from services.common.outbox_tail import SEQ_HEADER, OutboxTail
+from services.common.partitioner import partition_indexes
 
 log = get_logger(__name__)
 IDLE_WAIT_MAX_S = 0.5
@@ -77,7 +81,7 @@ def create_producer(bootstrap: str, options: dict | None = None) -> AIOKafkaProd
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(options or {}),
         linger_ms=5, max_batch_size=512 * 1024, compression_type=None,
-        max_request_size=OUTPUT_MESSAGE_BYTES_MAX + REQUEST_OVERHEAD_BYTES,
+        max_request_size=MAX_REQUEST_BYTES,
     )
 
 
@@ -86,6 +90,7 @@ PERMANENT_SEND_ERRORS = (errors.MessageSizeTooLargeError, errors.RecordTooLargeE
                          errors.RecordListTooLargeError, errors.CorruptRecordException,
                          errors.InvalidTimestampError, errors.PolicyViolationError)
 REQUEST_OVERHEAD_BYTES = 64 * 1024  # record batch and request headers around the largest event out
+MAX_REQUEST_BYTES = OUTPUT_MESSAGE_BYTES_MAX + REQUEST_OVERHEAD_BYTES  # the largest message a relay sends
 RETRY_WAIT_S = 1.0
 PRUNE_EVERY_S = 60.0
 
@@ -169,19 +174,24 @@ class Relay:
 
     async def publish_once(self) -> int:
         async with self.pool.acquire() as connection:
-            done, window, after_seq = await connection.fetchrow(
-                f"SELECT done_snapshot::text, window_snapshot::text, after_seq FROM {self.schema}.outbox_relay")
-            if window is None:  # a new window: every transaction that has ended by now
-                window, after_seq = await connection.fetchval("SELECT pg_current_snapshot()::text"), 0
-            rows = [Row(*r) for r in await connection.fetch(
-                f"""SELECT seq, event_id, topic, key, value FROM {self.schema}.outbox
-                     WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot) AND txid < pg_snapshot_xmax($2::text::pg_snapshot)
-                       AND pg_visible_in_snapshot(txid, $2::text::pg_snapshot)
-                       AND NOT pg_visible_in_snapshot(txid, $1::text::pg_snapshot)
-                       AND seq > $3
-                     ORDER BY seq LIMIT $4""",
-                done, window, after_seq, self.batch_max,
-            )]
+            async with connection.transaction():
+                # Planned for this window's own bounds: a plan made once for any bounds reads and sorts the whole
+                # window for each slice of it (`seq > after_seq` does not lead it to the primary key's order).
+                await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                done, window, after_seq = await connection.fetchrow(
+                    f"SELECT done_snapshot::text, window_snapshot::text, after_seq FROM {self.schema}.outbox_relay")
+                if window is None:  # a new window: every transaction that has ended by now
+                    window, after_seq = await connection.fetchval("SELECT pg_current_snapshot()::text"), 0
+                rows = [Row(*r) for r in await connection.fetch(
+                    f"""SELECT seq, event_id, topic, key, value FROM {self.schema}.outbox
+                         WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot)
+                           AND txid < pg_snapshot_xmax($2::text::pg_snapshot)
+                           AND pg_visible_in_snapshot(txid, $2::text::pg_snapshot)
+                           AND NOT pg_visible_in_snapshot(txid, $1::text::pg_snapshot)
+                           AND seq > $3
+                         ORDER BY seq LIMIT $4""",
+                    done, window, after_seq, self.batch_max,
+                )]
             if not rows:
                 if after_seq:  # the window was partly sent before: it is done now
                     await self._move_cursor(connection, window, None, 0)
@@ -199,33 +209,74 @@ class Relay:
     async def _send(self, rows: list[Row]) -> dict[int, str]:
         """Send what Kafka has not acknowledged yet; return the refused rows' reasons; raise if the broker is away.
 
-        On a retry (the broker or the database was away) only the rows not acknowledged before are sent again.
+        The rows go by (topic, partition), the partition Kafka's default partitioner gives their key, in
+        record batches of the producer's batch size, one future each. The batches of one partition go one
+        after the other, each once the one before is acknowledged: a batch the broker does not take stops its
+        partition there, so what Kafka holds of each partition is a prefix in `seq` order. On a retry (the
+        broker or the database was away) only the rows not acknowledged before are sent again.
         """
         acknowledged = self._unrecorded
-        pending: list[tuple[Row, asyncio.Future]] = []
         refused: dict[int, str] = {}
-        for row in rows:
-            if row.seq in acknowledged:
-                continue
-            try:
-                future = await self.producer.send(row.topic, value=row.value, key=row.key.encode(),
-                                                  headers=[(SEQ_HEADER, str(row.seq).encode())])
-            except PERMANENT_SEND_ERRORS as error:
-                refused[row.seq] = _reason(error)
-                continue
-            pending.append((row, future))
-        results = await asyncio.gather(*(future for _, future in pending), return_exceptions=True)
-        away: BaseException | None = None
-        for (row, _), result in zip(pending, results):
-            if isinstance(result, PERMANENT_SEND_ERRORS):
-                refused[row.seq] = _reason(result)
-            elif isinstance(result, BaseException):
-                away = away or result
-            else:
-                acknowledged.add(row.seq)
+        groups = await self._by_partition([row for row in rows if row.seq not in acknowledged])
+        outcomes = await asyncio.gather(*(self._send_partition(topic, partition, group, refused)
+                                          for (topic, partition), group in groups.items()))
+        away = next((outcome for outcome in outcomes if outcome is not None), None)
         if away is not None:  # the broker is away: the caller waits and retries the others
-            raise away if isinstance(away, Exception) else KafkaError(repr(away))
+            raise away
         return refused
+
+    async def _by_partition(self, rows: list[Row]) -> dict[tuple[str, int], list[tuple[Row, bytes]]]:
+        """Rows (with their key's bytes) by the partition Kafka's default partitioner gives their key, in order."""
+        by_topic: dict[str, list[Row]] = {}
+        for row in rows:
+            by_topic.setdefault(row.topic, []).append(row)
+        groups: dict[tuple[str, int], list[tuple[Row, bytes]]] = {}
+        for topic, topic_rows in by_topic.items():
+            partitions = sorted(await self.producer.partitions_for(topic))
+            keys = [row.key.encode() for row in topic_rows]
+            for row, key, index in zip(topic_rows, keys, partition_indexes(keys, len(partitions))):
+                groups.setdefault((topic, partitions[index]), []).append((row, key))
+        return groups
+
+    async def _send_partition(self, topic: str, partition: int, rows: list[tuple[Row, bytes]],
+                              refused: dict[int, str]) -> Exception | None:
+        """One partition's rows, batch after batch; the error that stopped it when the broker is away."""
+        acknowledged = self._unrecorded
+        for batch, seqs in self._batches(rows, refused):
+            try:
+                await (await self.producer.send_batch(batch, topic, partition=partition))
+            except PERMANENT_SEND_ERRORS as error:
+                for seq in seqs:
+                    refused[seq] = _reason(error)
+            except Exception as error:  # noqa: BLE001 - anything else: this partition stops here, retried later
+                return error
+            else:
+                acknowledged.update(seqs)
+        return None
+
+    def _batches(self, rows: list[tuple[Row, bytes]], refused: dict[int, str]) -> list[tuple[object, list[int]]]:
+        """Closed record batches of the rows, in order, each with its rows' seqs; a row too large is refused."""
+        batches: list[tuple[object, list[int]]] = []
+        batch, seqs = None, []
+        for row, key in rows:
+            headers = [(SEQ_HEADER, str(row.seq).encode())]
+            size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, row.value, headers)
+            if size > MAX_REQUEST_BYTES:  # what the producer says of it; the broker would refuse it
+                refused[row.seq] = _reason(errors.MessageSizeTooLargeError(
+                    f"The message is {size} bytes when serialized which is larger than the maximum request size "
+                    f"you have configured with the max_request_size configuration"))
+                continue
+            if batch is None or batch.append(timestamp=None, key=key, value=row.value, headers=headers) is None:
+                if batch is not None:
+                    batch.close()
+                batch, seqs = self.producer.create_batch(), []
+                batches.append((batch, seqs))
+                if batch.append(timestamp=None, key=key, value=row.value, headers=headers) is None:
+                    raise AssertionError("an empty record batch takes any message of an allowed size")
+            seqs.append(row.seq)
+        if batch is not None:
+            batch.close()  # sent at once, no linger
+        return batches
 
     async def _park(self, connection: asyncpg.Connection, refused: dict[int, str]) -> None:
         """Rows the broker will not take: recorded with their reason (the relay goes on) and counted."""

@@ -75,7 +75,7 @@ class Bench:
             "the Kafka ceiling", outage.BROKER_AWAY)
         self.progress("ceiling: postgres", 0, 1)
         postgres = await outage.through_outage(lambda: ceilings.postgres_events_per_second(
-            self.settings.database_url, len(sent), scenario.journal_lines(self.batteries) * len(sent) // events),
+            self.settings.database_owner_url, events, self.batteries, len(sent)),
             "the PostgreSQL ceiling", outage.DATABASE_AWAY)
         throughput = events / elapsed
         return {

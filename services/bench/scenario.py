@@ -91,8 +91,3 @@ def expected_entries(batteries: int) -> int:
     """Journal entries the lives call for: one per sale item, one per refund, one per lot recovery."""
     lots = -(-batteries // BATTERIES_PER_LOT)
     return 2 * batteries + lots
-
-
-def journal_lines(batteries: int) -> int:
-    lots = -(-batteries // BATTERIES_PER_LOT)
-    return 3 * batteries + 2 * batteries + 2 * lots

@@ -108,8 +108,11 @@ class Relay:
     """Publishes one schema's outbox; run exactly one per schema (it keeps order).
 
     One message that the broker will not take (too large, refused) is parked with
-    its reason and the rest of the window goes on. When the broker is away, the
-    rows it acknowledged are remembered and the retry sends only the others.
+    its reason and the rest of the window goes on: a message too large is refused
+    before it joins a record batch; a batch the broker refuses (a topic's own
+    policy) is parked row by row with the broker's reason, as a batch of the
+    producer's own was before. When the broker is away, the rows it acknowledged
+    are remembered and the retry sends only the others.
     """
 
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, schema: str,

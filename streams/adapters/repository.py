@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import asyncpg
-import orjson
+
+from streams.adapters.rows import (
+    BatteryRow, CollectionRow, DiscrepancyRow, HistoryRow, InboxRow, LotItemRow, LotRow, OffsetRangeRow, PostingRow, RecoveredMaterialRow, RecoveryRow, RefundRow, SaleItemRow, SaleRow, TermsRow, as_json, columns,
+)
 
 from streams.domain.battery import Battery, Party, Transition
 from streams.service_layer.state import BatchState, Lot, LotItem, Sale, SaleItem, Terms
@@ -42,73 +45,47 @@ async def load(connection: asyncpg.Connection, state: BatchState, serials: set[s
             row["event_id"]))
 
 
-def _columns(rows: list[tuple], count: int) -> list[list]:
-    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(count)]
-
-
-async def _unnest_insert(connection, table: str, columns: list[tuple[str, str]], rows: list[tuple],
-                         conflict: str = "") -> None:
+async def _insert(connection: asyncpg.Connection, table: str, row_type: type, rows: list, conflict: str = "") -> None:
+    """One statement, one parameter: the rows as JSON, read back by PostgreSQL as the table's own row type."""
     if not rows:
         return
-    names = ", ".join(name for name, _ in columns)
-    # jsonb travels as text (an array of JSON lists would be read as a nested array), then is cast.
-    params = ", ".join(f"${i}::{'text' if kind == 'jsonb' else kind}[]" for i, (_, kind) in enumerate(columns, 1))
-    casts = ", ".join(f"c{i}::jsonb" if kind == "jsonb" else f"c{i}" for i, (_, kind) in enumerate(columns, 1))
-    aliases = ", ".join(f"c{i}" for i in range(1, len(columns) + 1))
-    values = _columns(rows, len(columns))
-    for i, (_, kind) in enumerate(columns):
-        if kind == "jsonb":
-            values[i] = [_json_text(v) for v in values[i]]
+    names = ", ".join(f'"{name}"' for name in columns(row_type))
     await connection.execute(
-        f"INSERT INTO {table} ({names}) SELECT {casts} FROM unnest({params}) AS t({aliases}) {conflict}", *values)
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, $1::text::json)"
+        f" {conflict}", as_json(rows))
 
 
-async def _copy_insert(connection, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
-    """Rows that are only ever added: binary COPY, no array parameters to build and check element by element."""
-    if not rows:
-        return
-    assert all(kind != "jsonb" for _, kind in columns), "asyncpg has no binary COPY encoder for jsonb"
-    schema, name = table.split(".")
-    await connection.copy_records_to_table(name, schema_name=schema, records=rows,
-                                           columns=[column.strip('"') for column, _ in columns])
+def _battery_row(b: Battery) -> BatteryRow:
+    return BatteryRow(
+        b.serial, b.state, b.contract, b.sku, b.category, b.chemistry, b.mass_kg, b.currency, b.deposit_charged,
+        b.recycling_fee, b.deposit_refunded, b.sale_id, b.store_id, b.sold_at, b.custodian.kind, b.custodian.id,
+        b.lot_id, b.collected_at, b.history_length)
 
 
-def _json_text(value) -> str:
-    return orjson.dumps(value, default=str).decode()
+def _history_row(t: Transition) -> HistoryRow:
+    source = t.from_party
+    return HistoryRow(t.serial, t.seq, t.at, t.event_id, t.event_type, source.kind if source else None,
+                            source.id if source else None, t.to_party.kind, t.to_party.id, t.state)
 
 
-BATTERY_COLUMNS = [
-    ("serial", "text"), ("state", "text"), ("contract", "text"), ("sku", "text"), ("category", "text"),
-    ("chemistry", "text"), ("mass_kg", "numeric"), ("currency", "text"), ("deposit_charged", "bigint"),
-    ("recycling_fee", "bigint"), ("deposit_refunded", "bigint"), ("sale_id", "text"), ("store_id", "text"),
-    ("sold_at", "timestamptz"), ("custodian_kind", "text"), ("custodian_id", "text"), ("lot_id", "text"),
-    ("collected_at", "timestamptz"), ("history_length", "int"),
-]
-HISTORY_COLUMNS = ["serial", "seq", "at", "event_id", "event_type", "from_kind", "from_id", "to_kind", "to_id",
-                   "state"]
+BATTERY_UPDATE = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns(BatteryRow)[1:])
 
 
 async def save(connection: asyncpg.Connection, state: BatchState) -> None:
+    """What the batch changed, each table in one statement. Rows go in key order, as the loads lock them."""
     batteries = [state.batteries[s] for s in sorted(state.changed_batteries)]
-    update = ", ".join(f"{name} = EXCLUDED.{name}" for name, _ in BATTERY_COLUMNS[1:])
-    await _unnest_insert(connection, "scheme.batteries", BATTERY_COLUMNS, [
-        (b.serial, b.state, b.contract, b.sku, b.category, b.chemistry, b.mass_kg, b.currency, b.deposit_charged,
-         b.recycling_fee, b.deposit_refunded, b.sale_id, b.store_id, b.sold_at, b.custodian.kind, b.custodian.id,
-         b.lot_id, b.collected_at, b.history_length) for b in batteries],
-        f"ON CONFLICT (serial) DO UPDATE SET {update}")
-    history = [t for b in batteries for t in b.new_history]
-    if history:
-        await connection.copy_records_to_table("custody_history", schema_name="scheme", columns=HISTORY_COLUMNS,
-                                               records=[_history_record(t) for t in history])
+    await _insert(connection, "scheme.batteries", BatteryRow, [_battery_row(b) for b in batteries],
+                  f"ON CONFLICT (serial) DO UPDATE SET {BATTERY_UPDATE}")
+    await _insert(connection, "scheme.custody_history", HistoryRow,
+                  [_history_row(t) for b in batteries for t in b.new_history])
     await _save_sales(connection, state)
     await _save_lots(connection, state)
     await _save_facts(connection, state)
 
 
-async def record_offsets(connection: asyncpg.Connection, ranges: list[tuple[str, int, int, int]]) -> None:
+async def record_offsets(connection: asyncpg.Connection, ranges: list[OffsetRangeRow]) -> None:
     """The input offsets this transaction gives an outcome to (applied, rejected or seen before)."""
-    await _unnest_insert(connection, "scheme.input_offsets", [
-        ("topic", "text"), ("partition", "int"), ("first_offset", "bigint"), ("last_offset", "bigint")], ranges, "")
+    await _insert(connection, "scheme.input_offsets", OffsetRangeRow, ranges)
 
 
 async def compact_offsets(pool: asyncpg.Pool) -> int:
@@ -116,72 +93,45 @@ async def compact_offsets(pool: asyncpg.Pool) -> int:
     return await pool.fetchval("SELECT scheme.compact_input_offsets()")
 
 
-def _history_record(t: Transition) -> tuple:
-    source = t.from_party
-    return (t.serial, t.seq, t.at, t.event_id, t.event_type, source.kind if source else None,
-            source.id if source else None, t.to_party.kind, t.to_party.id, t.state)
-
-
 async def _save_sales(connection, state: BatchState) -> None:
     sales = [state.sales[s] for s in sorted(state.changed_sales)]
-    await _unnest_insert(connection, "scheme.sales", [
-        ("sale_id", "text"), ("store_id", "text"), ("currency", "text"), ("occurred_at", "timestamptz"),
-        ("event_id", "uuid")], [(s.sale_id, s.store_id, s.currency, s.occurred_at, s.event_id) for s in sales],
-        "ON CONFLICT (sale_id) DO NOTHING")
-    await _unnest_insert(connection, "scheme.sale_items", [
-        ("sale_id", "text"), ("serial", "text"), ("sku", "text"), ("category", "text"), ("chemistry", "text"),
-        ("mass_kg", "numeric"), ("deposit", "bigint"), ("recycling_fee", "bigint"), ("contract", "text"),
-        ("status", "text")],
-        [(s.sale_id, i.serial, i.sku, i.category, i.chemistry, i.mass_kg, i.deposit, i.recycling_fee, i.contract,
-          i.status) for s in sales for i in s.items.values()],
+    await _insert(connection, "scheme.sales", SaleRow,
+                  [SaleRow(s.sale_id, s.store_id, s.currency, s.occurred_at, s.event_id) for s in sales],
+                  "ON CONFLICT (sale_id) DO NOTHING")
+    items = [(sale_id, state.sales[sale_id].items[serial]) for sale_id, serial in sorted(state.changed_sale_items)]
+    await _insert(connection, "scheme.sale_items", SaleItemRow, [
+        SaleItemRow(sale_id, i.serial, i.sku, i.category, i.chemistry, i.mass_kg, i.deposit, i.recycling_fee,
+                          i.contract, i.status) for sale_id, i in items],
         "ON CONFLICT (sale_id, serial) DO UPDATE SET status = EXCLUDED.status")
 
 
 async def _save_lots(connection, state: BatchState) -> None:
     lots = [state.lots[l] for l in sorted(state.changed_lots)]
-    await _unnest_insert(connection, "scheme.lots", [
-        ("lot_id", "text"), ("centre_id", "text"), ("recycler_id", "text"), ("status", "text"),
-        ("dispatched_mass_kg", "numeric"), ("received_mass_kg", "numeric"), ("dispatched_at", "timestamptz"),
-        ("received_at", "timestamptz")],
-        [(l.lot_id, l.centre_id, l.recycler_id, l.status, l.dispatched_mass_kg, l.received_mass_kg,
-          l.dispatched_at, l.received_at) for l in lots],
+    await _insert(connection, "scheme.lots", LotRow, [
+        LotRow(l.lot_id, l.centre_id, l.recycler_id, l.status, l.dispatched_mass_kg, l.received_mass_kg,
+                     l.dispatched_at, l.received_at) for l in lots],
         "ON CONFLICT (lot_id) DO UPDATE SET status = EXCLUDED.status, received_mass_kg = EXCLUDED.received_mass_kg,"
         " received_at = EXCLUDED.received_at")
-    await _unnest_insert(connection, "scheme.lot_items", [
-        ("lot_id", "text"), ("serial", "text"), ("dispatched", "boolean"), ("received", "boolean")],
-        [(l.lot_id, i.serial, i.dispatched, i.received) for l in lots for i in l.items.values()],
+    # Only the items the batch added or changed: a receipt marks the received ones, a recovery none.
+    items = [(lot_id, state.lots[lot_id].items[serial]) for lot_id, serial in sorted(state.changed_lot_items)]
+    await _insert(connection, "scheme.lot_items", LotItemRow, [
+        LotItemRow(lot_id, i.serial, i.dispatched, i.received) for lot_id, i in items],
         "ON CONFLICT (lot_id, serial) DO UPDATE SET received = EXCLUDED.received")
 
 
 async def _save_facts(connection, state: BatchState) -> None:
-    await _unnest_insert(connection, "scheme.terms", [
-        ("sku", "text"), ("currency", "text"), ("effective_from", "timestamptz"), ("deposit", "bigint"),
-        ("recycling_fee", "bigint"), ("event_id", "uuid")],
-        [(t.sku, t.currency, t.effective_from, t.deposit, t.recycling_fee, t.event_id) for t in state.new_terms],
+    await _insert(connection, "scheme.terms", TermsRow, [
+        TermsRow(t.sku, t.currency, t.effective_from, t.deposit, t.recycling_fee, t.event_id)
+        for t in state.new_terms],
         "ON CONFLICT (sku, currency, effective_from) DO UPDATE SET deposit = EXCLUDED.deposit,"
         " recycling_fee = EXCLUDED.recycling_fee, event_id = EXCLUDED.event_id")
-    await _copy_insert(connection, "scheme.collections", [
-        ("event_id", "uuid"), ("collection_id", "text"), ("serial", "text"), ("centre_id", "text"),
-        ("condition", "text"), ("mass_kg", "numeric"), ("outcome", "text"), ("occurred_at", "timestamptz")],
-        state.collections)
-    await _copy_insert(connection, "scheme.refunds", [
-        ("refund_id", "uuid"), ("serial", "text"), ("centre_id", "text"), ("amount", "bigint"),
-        ("currency", "text"), ("method", "text"), ("payee_ref", "text"), ("caused_by", "uuid"),
-        ("occurred_at", "timestamptz")], state.refunds)
-    await _copy_insert(connection, "scheme.recoveries", [
-        ("lot_id", "text"), ("recycler_id", "text"), ("input_mass_kg", "numeric"), ("cost", "bigint"),
-        ("currency", "text"), ("event_id", "uuid"), ("occurred_at", "timestamptz")], state.recoveries)
-    await _copy_insert(connection, "scheme.recovered_materials", [
-        ("lot_id", "text"), ("material", "text"), ("mass_kg", "numeric")], state.recovered_materials)
-    await _unnest_insert(connection, "scheme.discrepancies", [
-        ("discrepancy_id", "uuid"), ("kind", "text"), ("subject", "text"), ("details", "jsonb"),
-        ("caused_by", "uuid")], state.discrepancies, "ON CONFLICT (discrepancy_id) DO NOTHING")
-    await _unnest_insert(connection, "scheme.postings", [  # jsonb has no binary COPY encoder in asyncpg
-        ("posting_key", "text"), ("kind", "text"), ("subject", "text"), ("caused_by", "uuid"),
-        ("effective_at", "timestamptz"), ("lines", "jsonb")],
-        [(p.posting_key, p.kind, p.subject, p.caused_by, p.effective_at,
-          [line.as_dict() for line in p.lines]) for p in state.postings])
-    await _copy_insert(connection, "scheme.inbox", [
-        ("event_id", "uuid"), ("content_hash", "bytea"), ("event_type", "text"), ("topic", "text"),
-        ("partition", "int"), ("\"offset\"", "bigint"), ("occurred_at", "timestamptz"), ("outcome", "text"),
-        ("reason", "text")], state.inbox)
+    await _insert(connection, "scheme.collections", CollectionRow, state.collections)
+    await _insert(connection, "scheme.refunds", RefundRow, state.refunds)
+    await _insert(connection, "scheme.recoveries", RecoveryRow, state.recoveries)
+    await _insert(connection, "scheme.recovered_materials", RecoveredMaterialRow, state.recovered_materials)
+    await _insert(connection, "scheme.discrepancies", DiscrepancyRow, state.discrepancies,
+                  "ON CONFLICT (discrepancy_id) DO NOTHING")
+    await _insert(connection, "scheme.postings", PostingRow, [
+        PostingRow(p.posting_key, p.kind, p.subject, p.caused_by, p.effective_at, p.lines)
+        for p in state.postings])
+    await _insert(connection, "scheme.inbox", InboxRow, state.inbox)

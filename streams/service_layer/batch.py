@@ -20,6 +20,7 @@ from services.common.logging import get_logger
 from services.common.outbox import write as write_outbox
 from services.common.kafka import SIGNATURE_HEADER, SIGNER_HEADER, verify
 from streams.adapters import repository
+from streams.adapters.rows import InboxRow, OffsetRangeRow
 from streams.adapters.signing_keys import SIGNER_KIND, SigningKeys
 from streams.domain.errors import Rejected
 from streams.service_layer import events_out
@@ -207,7 +208,7 @@ async def check_signatures(decoded: list[Decoded], keys: SigningKeys) -> None:
             item.event, item.by_position = None, True
 
 
-def offset_ranges(messages: list[Message]) -> list[tuple[str, int, int, int]]:
+def offset_ranges(messages: list[Message]) -> list[OffsetRangeRow]:
     """(topic, partition, first offset, last offset) of each run of consecutive offsets the batch read.
 
     Recorded in the batch's transaction: every offset read ends with an outcome in the same commit, so
@@ -220,7 +221,7 @@ def offset_ranges(messages: list[Message]) -> list[tuple[str, int, int, int]]:
             last[3] = max(last[3], m.offset)
         else:
             ranges.append([m.topic, m.partition, m.offset, m.offset])
-    return [tuple(r) for r in ranges]
+    return [OffsetRangeRow(*r) for r in ranges]
 
 
 def _handle(state: BatchState, outcome: Outcome, item: Decoded) -> None:
@@ -230,8 +231,8 @@ def _handle(state: BatchState, outcome: Outcome, item: Decoded) -> None:
     except Rejected as refusal:
         _reject(state, outcome, item, refusal.reason, refusal.message)
         return
-    state.inbox.append((event.event_id, item.content_hash, event.type, message.topic, message.partition,
-                        message.offset, event.occurred_at, "applied", None))
+    state.inbox.append(InboxRow(event.event_id, item.content_hash, event.type, message.topic, message.partition,
+                                message.offset, event.occurred_at, "applied", None))
     outcome.applied[event.type] = outcome.applied.get(event.type, 0) + 1
 
 
@@ -241,8 +242,8 @@ def _reject(state: BatchState, outcome: Outcome, item: Decoded, reason: str, tex
     if item.event_id is not None and not position_based:
         rejection_id = events_out.stable_id("rejected", item.event_id)
         event_type = item.event.type if item.event else _type_of(item)
-        state.inbox.append((item.event_id, item.content_hash, event_type, m.topic, m.partition, m.offset,
-                            item.event.occurred_at if item.event else None, "rejected", reason))
+        state.inbox.append(InboxRow(item.event_id, item.content_hash, event_type, m.topic, m.partition, m.offset,
+                                    item.event.occurred_at if item.event else None, "rejected", reason))
     else:
         rejection_id = events_out.stable_id("rejected", m.topic, m.partition, m.offset)
     state.outbox.append(events_out.event_rejected(rejection_id, item.event_id, m.topic, m.partition, m.offset,

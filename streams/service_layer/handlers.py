@@ -14,6 +14,7 @@ from streams.domain.errors import (
     AlreadyReturned, CustodyMismatch, DuplicateLot, DuplicateSale, LotAlreadyReceived, LotNotReceived,
     RecoveryAlreadyConfirmed, SerialNotInSale, SourceMismatch, UnknownBattery, UnknownLot, UnknownSale,
 )
+from streams.adapters.rows import CollectionRow, DiscrepancyRow, RecoveredMaterialRow, RecoveryRow, RefundRow
 from streams.service_layer import events_out
 from streams.service_layer.state import BatchState, Lot, LotItem, Sale, SaleItem, Terms
 
@@ -22,7 +23,7 @@ MASS_TOLERANCE = Decimal("0.02")  # a lot's gross mass may differ by 2 % between
 
 def open_discrepancy(state: BatchState, kind: str, subject: str, details: dict, caused_by) -> None:
     discrepancy_id = events_out.stable_id("discrepancy", kind, subject, caused_by)
-    state.discrepancies.append((discrepancy_id, kind, subject, details, caused_by))
+    state.discrepancies.append(DiscrepancyRow(discrepancy_id, kind, subject, details, caused_by))
     state.outbox.append(events_out.discrepancy_opened(discrepancy_id, kind, subject, details, caused_by))
 
 
@@ -44,6 +45,7 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
         sale.items[item.serial] = SaleItem(item.serial, item.sku, item.category, item.chemistry, item.mass_kg,
                                            item.deposit, item.recycling_fee, item.contract,
                                            "suspense" if suspense else "in_market")
+        state.changed_sale_items.add((data.sale_id, item.serial))
         post(state, postings.sale_item(data.sale_id, data.store_id, item.serial, item.contract, item.deposit,
                                        item.recycling_fee, data.currency, event.event_id, at, suspense))
         if suspense:
@@ -100,6 +102,7 @@ def sale_cancelled(state: BatchState, event: ev.SaleCancelledEvent) -> None:
             state.batteries[serial].move("sale.cancelled", customer_to, event.occurred_at, event.event_id)
             state.changed_batteries.add(serial)
         item.status = "cancelled"
+        state.changed_sale_items.add((sale.sale_id, serial))
     state.changed_sales.add(sale.sale_id)
 
 
@@ -118,8 +121,8 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
     elif was == IN_USE:
         outcome = "refunded"
         _refund(state, event, battery)
-    state.collections.append((event.event_id, data.collection_id, data.serial, data.centre_id, data.condition,
-                              data.mass_kg, outcome, event.occurred_at))
+    state.collections.append(CollectionRow(event.event_id, data.collection_id, data.serial, data.centre_id,
+                                           data.condition, data.mass_kg, outcome, event.occurred_at))
 
 
 def _refund(state: BatchState, event, battery) -> None:
@@ -128,8 +131,8 @@ def _refund(state: BatchState, event, battery) -> None:
     payee_ref = data.refund.payee_ref if data.refund else None
     refund_id = events_out.stable_id("refund", event.event_id)
     battery.deposit_refunded = amount
-    state.refunds.append((refund_id, data.serial, data.centre_id, amount, battery.currency, method, payee_ref,
-                          event.event_id, event.occurred_at))
+    state.refunds.append(RefundRow(refund_id, data.serial, data.centre_id, amount, battery.currency, method,
+                                   payee_ref, event.event_id, event.occurred_at))
     state.outbox.append(events_out.refund_instructed(refund_id, data.serial, data.centre_id, amount,
                                                      battery.currency, method, payee_ref, event.event_id))
     post(state, postings.refund(data.serial, data.centre_id, amount, battery.currency, event.event_id,
@@ -160,6 +163,7 @@ def lot_dispatched(state: BatchState, event: ev.LotDispatchedEvent) -> None:
                                         data.gross_mass_kg, event.occurred_at)
     for serial in data.serials:
         lot.items[serial] = LotItem(serial, dispatched=True)
+        state.changed_lot_items.add((data.lot_id, serial))
         battery = state.batteries[serial]
         battery.move("lot.dispatched", centre, event.occurred_at, event.event_id)
         battery.lot_id = data.lot_id
@@ -185,6 +189,7 @@ def lot_received(state: BatchState, event: ev.LotReceivedEvent) -> None:
     for serial, item in lot.items.items():
         if serial in received and state.batteries[serial].state == IN_TRANSIT:
             item.received = True
+            state.changed_lot_items.add((data.lot_id, serial))
             state.batteries[serial].move("lot.received", recycler, event.occurred_at, event.event_id)
             state.changed_batteries.add(serial)
         else:
@@ -192,6 +197,7 @@ def lot_received(state: BatchState, event: ev.LotReceivedEvent) -> None:
     for serial in data.serials_received:
         if serial not in lot.items:
             lot.items[serial] = LotItem(serial, dispatched=False, received=True)
+            state.changed_lot_items.add((data.lot_id, serial))
             open_discrepancy(state, "unexpected_in_lot", serial, {"lot_id": data.lot_id}, event.event_id)
     off = abs(data.gross_mass_kg - lot.dispatched_mass_kg)
     if off > lot.dispatched_mass_kg * MASS_TOLERANCE:
@@ -218,9 +224,9 @@ def recovery_confirmed(state: BatchState, event: ev.RecoveryConfirmedEvent) -> N
     masses: dict[str, Decimal] = defaultdict(Decimal)
     for material in data.recovered:
         masses[material.material] += material.mass_kg
-    state.recoveries.append((data.lot_id, data.recycler_id, data.input_mass_kg, data.cost, data.currency,
-                             event.event_id, event.occurred_at))
-    state.recovered_materials.extend((data.lot_id, m, kg) for m, kg in sorted(masses.items()))
+    state.recoveries.append(RecoveryRow(data.lot_id, data.recycler_id, data.input_mass_kg, data.cost, data.currency,
+                                        event.event_id, event.occurred_at))
+    state.recovered_materials.extend(RecoveredMaterialRow(data.lot_id, m, kg) for m, kg in sorted(masses.items()))
     post(state, postings.recovery(data.lot_id, data.recycler_id, data.cost, data.currency, event.event_id,
                                   event.occurred_at))
     lot.status = "recovered"

@@ -7,6 +7,9 @@ from decimal import Decimal
 from uuid import UUID
 
 from services.common.outbox import OutboxMessage
+from streams.adapters.rows import (
+    CollectionRow, DiscrepancyRow, InboxRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
+)
 from streams.domain.battery import Battery
 from streams.domain.postings import Posting
 
@@ -74,15 +77,17 @@ class BatchState:
     changed_batteries: set[str] = field(default_factory=set)
     changed_sales: set[str] = field(default_factory=set)
     changed_lots: set[str] = field(default_factory=set)
+    changed_sale_items: set[tuple[str, str]] = field(default_factory=set)  # (sale_id, serial)
+    changed_lot_items: set[tuple[str, str]] = field(default_factory=set)  # (lot_id, serial)
     new_terms: list[Terms] = field(default_factory=list)
-    collections: list[tuple] = field(default_factory=list)
-    refunds: list[tuple] = field(default_factory=list)
-    recoveries: list[tuple] = field(default_factory=list)
-    recovered_materials: list[tuple] = field(default_factory=list)
-    discrepancies: list[tuple] = field(default_factory=list)
+    collections: list[CollectionRow] = field(default_factory=list)
+    refunds: list[RefundRow] = field(default_factory=list)
+    recoveries: list[RecoveryRow] = field(default_factory=list)
+    recovered_materials: list[RecoveredMaterialRow] = field(default_factory=list)
+    discrepancies: list[DiscrepancyRow] = field(default_factory=list)
     postings: list[Posting] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
-    inbox: list[tuple] = field(default_factory=list)
+    inbox: list[InboxRow] = field(default_factory=list)
 
     def battery(self, serial: str) -> Battery:
         """The battery, created as NEW (unknown to the scheme) if absent."""

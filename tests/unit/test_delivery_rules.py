@@ -8,6 +8,7 @@ import pytest
 
 from contracts.limits import REJECTION_ORIGINAL_BYTES_MAX
 from services.ledger.domain.offsets import offsets_in, uncovered
+from streams.adapters.rows import OffsetRangeRow
 from streams.service_layer.batch import Message, offset_ranges
 from streams.service_layer.events_out import original_of
 
@@ -31,7 +32,7 @@ def test_offsets_in_is_bounded():
 
 def test_a_batch_records_runs_of_consecutive_offsets_per_partition():
     messages = [Message("t", p, o, None, b"") for p, o in [(0, 5), (0, 6), (1, 2), (0, 8), (0, 7), (0, 10)]]
-    assert offset_ranges(messages) == [("t", 0, 5, 8), ("t", 0, 10, 10), ("t", 1, 2, 2)]
+    assert offset_ranges(messages) == [OffsetRangeRow("t", 0, 5, 8), OffsetRangeRow("t", 0, 10, 10), OffsetRangeRow("t", 1, 2, 2)]
 
 
 def test_a_long_utf8_original_is_cut_without_splitting_a_character():

@@ -1,0 +1,210 @@
+"""The scheme's rows as typed records: one frozen dataclass a table, its fields the table's columns in order.
+
+A batch writes each table with one statement and one parameter: its rows as
+one JSON array (encoded in native code, dataclasses as they are), which
+PostgreSQL reads back into the table's own row type by column name. No
+array parameter is built and checked element by element in Python.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryRow:
+    serial: str
+    state: str
+    contract: str | None
+    sku: str | None
+    category: str | None
+    chemistry: str | None
+    mass_kg: Decimal | None
+    currency: str | None
+    deposit_charged: int
+    recycling_fee: int
+    deposit_refunded: int
+    sale_id: str | None
+    store_id: str | None
+    sold_at: datetime | None
+    custodian_kind: str
+    custodian_id: str
+    lot_id: str | None
+    collected_at: datetime | None
+    history_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One line of a battery's custody history: what makes it traceable from sale to refund."""
+    serial: str
+    seq: int
+    at: datetime
+    event_id: UUID
+    event_type: str
+    from_kind: str | None
+    from_id: str | None
+    to_kind: str
+    to_id: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRow:
+    sale_id: str
+    store_id: str
+    currency: str
+    occurred_at: datetime
+    event_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class SaleItemRow:
+    sale_id: str
+    serial: str
+    sku: str
+    category: str
+    chemistry: str
+    mass_kg: Decimal
+    deposit: int
+    recycling_fee: int
+    contract: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class LotRow:
+    lot_id: str
+    centre_id: str
+    recycler_id: str
+    status: str
+    dispatched_mass_kg: Decimal
+    received_mass_kg: Decimal | None
+    dispatched_at: datetime
+    received_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LotItemRow:
+    lot_id: str
+    serial: str
+    dispatched: bool
+    received: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TermsRow:
+    sku: str
+    currency: str
+    effective_from: datetime
+    deposit: int
+    recycling_fee: int
+    event_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionRow:
+    event_id: UUID
+    collection_id: str
+    serial: str
+    centre_id: str
+    condition: str
+    mass_kg: Decimal | None
+    outcome: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRow:
+    refund_id: UUID
+    serial: str
+    centre_id: str
+    amount: int
+    currency: str
+    method: str
+    payee_ref: str | None
+    caused_by: UUID
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryRow:
+    lot_id: str
+    recycler_id: str
+    input_mass_kg: Decimal
+    cost: int
+    currency: str
+    event_id: UUID
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveredMaterialRow:
+    lot_id: str
+    material: str
+    mass_kg: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DiscrepancyRow:
+    discrepancy_id: UUID
+    kind: str
+    subject: str
+    details: dict[str, Any]
+    caused_by: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRow:
+    posting_key: str
+    kind: str
+    subject: str
+    caused_by: UUID
+    effective_at: datetime
+    lines: tuple[Any, ...]  # `streams.domain.postings.Line`s: {account, currency, debit, credit} each
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    """An event in and its outcome, written in the transaction of its effects."""
+    event_id: UUID
+    content_hash: bytes
+    event_type: str
+    topic: str
+    partition: int
+    offset: int
+    occurred_at: datetime | None
+    outcome: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetRangeRow:
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+
+
+def columns(row_type: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(row_type))
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)  # exact: numeric reads the text
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()  # bytea's hex input
+    if isinstance(value, UUID):
+        return str(value)  # the driver's own UUID type, read back from the database
+    raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+def as_json(rows: list) -> str:
+    """The rows as one JSON array of objects keyed by column (datetimes with their offset, UUIDs as text)."""
+    return orjson.dumps(rows, default=_json_default).decode()

@@ -136,7 +136,6 @@ async def purge_test_currency(superuser_url: str) -> None:
                 "WHERE l.currency = $1", TEST_CURRENCY)]
             entry_ids = [entry_id_for(key) for key in keys]
             await connection.execute("DELETE FROM ledger.account_movements WHERE currency = $1", TEST_CURRENCY)
-            await connection.execute("DELETE FROM ledger.lines WHERE entry_id = ANY($1::uuid[])", entry_ids)
             await connection.execute("DELETE FROM ledger.entries WHERE entry_id = ANY($1::uuid[])", entry_ids)
             await connection.execute("DELETE FROM ledger.outbox WHERE event_id = ANY($1::uuid[])",
                                      [posted_event_id_for(key) for key in keys])

@@ -1,0 +1,216 @@
+"""Incremental reconciliation: a run reads what changed since a stored run's watermark, and says as much.
+
+Each test stores its own starting run (a full one, after its XTS rows are in
+place) and asks the next run to start from it (`since`), so a periodic run of
+the ledger worker in between changes nothing here. Faults are injected after
+the starting run: the incremental run must find and name them as a full run
+does, or be full and say why.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import uuid
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from contracts.postings import entry_id_for
+from services.common import db_roles
+from services.common.db import create_pool
+from services.gateway.adapters.reconciliation_runs import PostgresReconciliationRuns
+from services.ledger.service_layer import post, reconcile, run_reconciliation
+from tests.conftest import unique
+from tests.integration.ledger_support import (
+    TEST_CURRENCY, SoldBattery, ask, insert_refunded, insert_sold, purge_test_currency,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TOTALS = ("lines", "movements", "entries", "refund_entries", "inbox", "rejected_without_reason", "refunds",
+          "recovery_costs", "postings")
+
+
+@pytest.fixture
+async def clean(superuser_url):
+    await purge_test_currency(superuser_url)
+    yield
+    await purge_test_currency(superuser_url)
+
+
+def check(result: dict, name: str) -> dict:
+    return next(c for c in result["checks"] if c["name"] == name)
+
+
+def named(result: dict, name: str, offenders: str, field: str) -> list:
+    return [item[field] for item in check(result, name)["details"][offenders]["items"]]
+
+
+def battery() -> SoldBattery:
+    return SoldBattery(unique("BAT"), unique("S"), unique("store"), unique("centre"))
+
+
+async def sold_and_posted(streams_pool, ledger_pool, refunded: bool = False) -> SoldBattery:
+    sold = battery()
+    async with streams_pool.acquire() as connection:
+        await insert_sold(connection, sold)
+        if refunded:
+            await insert_refunded(connection, sold)
+        await ask(connection, [sold.sale(), sold.refund()] if refunded else [sold.sale()])
+    await post(ledger_pool, [sold.sale(), sold.refund()] if refunded else [sold.sale()])
+    return sold
+
+
+async def starting_run(ledger_pool) -> str:
+    run_id, result = await run_reconciliation(ledger_pool, mode="full")
+    assert result["scope"]["mode"] == "full" and result["scope"]["why_full"] == "a full run was asked for"
+    return run_id
+
+
+async def test_a_battery_changed_after_the_previous_run_is_found_by_an_incremental_run(pool, streams_pool,
+                                                                                       ledger_pool, clean):
+    sold = await sold_and_posted(streams_pool, ledger_pool)
+    since = await starting_run(ledger_pool)
+
+    await streams_pool.execute("UPDATE scheme.batteries SET state = 'recycled' WHERE serial = $1", sold.serial)
+
+    result = await reconcile(pool, since=since)
+    assert (result["scope"]["mode"], result["scope"]["since_run_id"]) == ("incremental", str(since))
+    assert sold.serial in named(result, "custody_consistent", "inconsistent", "serial")
+    assert check(result, "deposit_liability")["details"]["difference"][TEST_CURRENCY] == sold.deposit
+    assert result["status"] == "discrepancies"
+
+
+async def test_a_refund_posted_twice_after_the_previous_run_stays_named_run_after_run(pool, streams_pool,
+                                                                                     ledger_pool, clean):
+    sold = await sold_and_posted(streams_pool, ledger_pool, refunded=True)
+    since = await starting_run(ledger_pool)
+    healthy = await reconcile(pool, since=since)
+    assert healthy["scope"]["mode"] == "incremental"
+    assert sold.serial not in named(healthy, "refunds_once", "refunded_twice", "serial")
+
+    again = sold.refund(key=f"refund:{sold.serial}:retry-{unique('r')}")  # never asked for by the scheme
+    await post(ledger_pool, [again])
+
+    first_id, first = await run_reconciliation(ledger_pool)
+    later = await reconcile(pool, since=first_id)  # the fault is older than this run's window: carried
+    for result in (first, later):
+        assert result["scope"]["mode"] == "incremental", result["scope"]
+        assert sold.serial in named(result, "refunds_once", "refunded_twice", "serial")
+        assert again.posting_key in named(result, "ledger_traced_to_scheme", "untraced", "posting_key")
+        assert sold.centre_id in named(result, "centre_settlement", "differing", "centre_id")
+        assert check(result, "deposit_liability")["details"]["difference"][TEST_CURRENCY] == -sold.deposit
+
+
+async def test_an_entry_whose_lines_differ_posted_after_the_previous_run_is_named(pool, clean, streams_pool,
+                                                                                  ledger_pool):
+    since = await starting_run(ledger_pool)
+    sold = battery()
+    asked, posted = sold.sale(), SoldBattery(sold.serial, sold.sale_id, sold.store_id, sold.centre_id, fee=900).sale()
+    async with streams_pool.acquire() as connection:
+        await ask(connection, [asked])
+    await post(ledger_pool, [posted])
+
+    result = await reconcile(pool, since=since)
+    assert result["scope"]["mode"] == "incremental"
+    untraced = check(result, "ledger_traced_to_scheme")["details"]["untraced"]["items"]
+    assert {"posting_key": asked.posting_key, "problem": "lines_differ"}.items() <= next(
+        item for item in untraced if item["posting_key"] == asked.posting_key).items()
+
+
+async def test_a_posting_in_flight_is_carried_until_it_is_posted(pool, clean, streams_pool, ledger_pool):
+    sold = battery()
+    async with streams_pool.acquire() as connection:
+        await insert_sold(connection, sold)
+        await ask(connection, [sold.sale()])  # asked for, not posted: still on its way
+    since, started = await run_reconciliation(ledger_pool, mode="full")
+    assert started.carried["unposted"] and sold.sale().posting_key in started.carried["unposted"]
+
+    waiting = await reconcile(pool, since=since)
+    assert waiting["scope"]["mode"] == "incremental"
+    assert check(waiting, "deposit_liability")["details"]["in_flight"][TEST_CURRENCY] == sold.deposit
+    assert TEST_CURRENCY not in check(waiting, "deposit_liability")["details"]["difference"]
+
+    await post(ledger_pool, [sold.sale()])
+    arrived = await reconcile(pool, since=since)
+    assert TEST_CURRENCY not in check(arrived, "deposit_liability")["details"]["in_flight"]
+    assert TEST_CURRENCY not in check(arrived, "deposit_liability")["details"]["difference"]
+    assert sold.sale().posting_key not in arrived.carried["unposted"]
+
+
+async def test_totals_carried_forward_equal_a_full_runs(pool, clean, streams_pool, ledger_pool):
+    await sold_and_posted(streams_pool, ledger_pool)
+    since = await starting_run(ledger_pool)
+    for refunded in (True, False, True):
+        await sold_and_posted(streams_pool, ledger_pool, refunded=refunded)
+
+    incremental = await reconcile(pool, since=since)
+    full = await reconcile(pool, mode="full")
+    assert incremental["scope"]["mode"] == "incremental"
+    assert {key: incremental.carried[key] for key in TOTALS} == {key: full.carried[key] for key in TOTALS}
+    outcomes = {c["name"]: (c["ok"], c["expected"], c["actual"]) for c in full["checks"]}
+    assert {c["name"]: (c["ok"], c["expected"], c["actual"]) for c in incremental["checks"]} == outcomes
+    assert (incremental["status"], len(incremental["checks"])) == (full["status"], len(full["checks"]))
+
+
+async def test_an_entry_removed_after_the_previous_run_makes_the_next_run_full_and_named(
+        pool, streams_pool, ledger_pool, superuser_url, clean):
+    sold = await sold_and_posted(streams_pool, ledger_pool)
+    since = await starting_run(ledger_pool)
+
+    tamper = await asyncpg.connect(superuser_url)  # a window cannot see a row that is gone
+    try:
+        async with tamper.transaction():
+            await tamper.execute("SET LOCAL session_replication_role = replica")
+            await tamper.execute("DELETE FROM ledger.entries WHERE entry_id = $1", entry_id_for(sold.sale().posting_key))
+    finally:
+        await tamper.close()
+
+    result = await reconcile(pool, since=since)
+    assert result["scope"]["mode"] == "full"
+    assert "ledger.entries" in result["scope"]["why_full"] and "deleted (1)" in result["scope"]["why_full"]
+    assert sold.sale().posting_key in named(result, "scheme_postings_in_ledger", "removed_from_ledger", "posting_key")
+
+
+async def test_the_periodic_run_is_full_once_the_last_full_run_is_older_than_the_interval(ledger_pool):
+    await run_reconciliation(ledger_pool, mode="full")
+    _, soon = await run_reconciliation(ledger_pool)
+    assert soon["scope"]["mode"] == "incremental", soon["scope"]
+    await asyncio.sleep(1.0)
+    _, due = await run_reconciliation(ledger_pool, full_interval_s=0.5)
+    assert due["scope"]["mode"] == "full"
+    assert due["scope"]["why_full"] == "the last full run is older than 0.5 s (the interval between full runs)"
+    assert due["scope"]["last_full_as_of"] == due["as_of"]
+
+
+async def test_a_run_made_for_the_gateway_is_stored_with_its_watermark(pool, settings):
+    gateway_pool = await create_pool(settings.database_url_as(db_roles.GATEWAY), max_size=1)
+    try:
+        result = await reconcile(pool)
+        run_id = uuid.uuid4()
+        await PostgresReconciliationRuns(gateway_pool).store(run_id, result)
+    finally:
+        await gateway_pool.close()
+    stored = await pool.fetchrow("SELECT mode, watermark::text AS watermark, carried, result "
+                                 "FROM ledger.reconciliation_runs WHERE run_id = $1", run_id)
+    assert (stored["mode"], stored["watermark"]) == (result.mode, result.watermark)
+    assert stored["carried"]["lines"] == result.carried["lines"] and "carried" not in stored["result"]
+    assert stored["result"]["scope"] == result["scope"]
+
+
+def takeback(*arguments: str) -> subprocess.CompletedProcess:
+    command = Path(sys.executable).with_name("takeback")  # the installed command line
+    return subprocess.run([str(command), *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+async def test_the_command_line_makes_a_full_run_when_asked(ledger_pool):
+    await run_reconciliation(ledger_pool, mode="full")
+    full = json.loads(takeback("report", "reconciliation", "--full", "--json").stdout)
+    assert (full["scope"]["mode"], full["scope"]["why_full"]) == ("full", "a full run was asked for")
+    assert full["checks"] and all(isinstance(c["ok"], bool) for c in full["checks"])
+    latest = json.loads(takeback("report", "reconciliation", "--json").stdout)  # from the run stored above
+    assert (latest["scope"]["mode"], latest["scope"]["why_full"]) == ("incremental", None)
+    assert [c["name"] for c in latest["checks"]] == [c["name"] for c in full["checks"]]

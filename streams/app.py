@@ -1,18 +1,21 @@
 """The faust app: one agent applies every topic in, in batches."""
 from __future__ import annotations
 
-import asyncio
+import os
+import sys
 import time
 
 import faust
 from prometheus_client import Counter, Histogram
 
 from contracts import topics
+from services.common import retry
 from services.common.logging import get_logger, stdlib_logging_config
 from services.common.settings import Settings
 from services.common.kafka import credentials
 from streams.adapters.signing_keys import SigningKeys
-from streams.service_layer.batch import Message, apply_batch
+from streams.bootstrap import Wiring
+from streams.service_layer.batch import Message, Outcome, apply_batch
 
 log = get_logger(__name__)
 
@@ -24,26 +27,29 @@ BATCH_SECONDS = Histogram("takeback_batch_seconds", "Time to apply one batch",
 BATCH_SIZE = Histogram("takeback_batch_events", "Events per batch", buckets=(1, 10, 50, 100, 500, 1000, 5000))
 
 
-RETRY_WAIT_MAX_S = 10.0
+EXIT_BATCH_NOT_APPLIED = 75  # the database stayed away for all of `retry.OUTAGE`: end, so nothing is acknowledged
 
 
-async def apply_until_done(pool, messages: list[Message], keys: SigningKeys):
+async def apply_until_done(pool, messages: list[Message], keys: SigningKeys) -> Outcome:
     """Apply the batch, waiting out a database outage; never hand an unapplied batch back.
 
     `take_events` acknowledges a batch once the agent moves on, even when the
     agent's body raised, so an error escaping here would commit offsets of
     events never applied. Poison events are already isolated and rejected by
     `apply_batch`; what reaches this loop is the database being away, and the
-    partition waits for it (nothing lost, nothing acknowledged early).
+    partition waits for it (`retry.OUTAGE`). If it stays away longer, the
+    worker ends as a kill would: its batch is delivered again to whoever runs next.
     """
-    wait_s = 0.5
-    while True:
-        try:
-            return await apply_batch(pool, messages, keys)
-        except Exception as error:  # the database is away or refused the batch: retry, do not ack
-            log.error("batch_retry_later", events=len(messages), error=repr(error), wait_s=wait_s)
-            await asyncio.sleep(wait_s)
-            wait_s = min(wait_s * 2, RETRY_WAIT_MAX_S)
+    def retrying(attempt: int, error: BaseException, pause_s: float) -> None:
+        log.error("batch_retry_later", events=len(messages), attempt=attempt, error=repr(error), wait_s=pause_s)
+
+    try:  # any error: the batch must not be acknowledged unapplied
+        return await retry.until_done(lambda: apply_batch(pool, messages, keys), retry.OUTAGE, (Exception,),
+                                      retrying)
+    except Exception as error:
+        log.critical("batch_never_applied_worker_ends", events=len(messages), error=repr(error))
+        sys.stdout.flush()
+        os._exit(EXIT_BATCH_NOT_APPLIED)
 
 
 def broker_credentials(settings: Settings) -> dict:
@@ -60,8 +66,8 @@ def broker_credentials(settings: Settings) -> dict:
         ssl_context=ssl_context)}
 
 
-def create_app(settings: Settings, runtime: dict) -> faust.App:
-    """`runtime` carries the pool and the relay once started (clients are made at start-up)."""
+def create_app(settings: Settings, wiring: Wiring) -> faust.App:
+    """The app; its agent waits for `wiring` to provide the clients made at start-up."""
     datadir = settings.state_dir / "faust" / settings.streams_group
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -87,12 +93,12 @@ def create_app(settings: Settings, runtime: dict) -> faust.App:
 
     @app.agent(events_in)
     async def apply_events(stream):
-        await runtime["started"].wait()
+        streams = await wiring.streams()
         async for batch in stream.take_events(settings.batch_max_events, settings.batch_max_wait_ms / 1000):
             messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                                 e.message.value, tuple(e.message.headers or ())) for e in batch]
             started = time.perf_counter()
-            outcome = await apply_until_done(runtime["pool"], messages, runtime["keys"])
+            outcome = await apply_until_done(streams.pool, messages, streams.keys)
             BATCH_SECONDS.observe(time.perf_counter() - started)
             BATCH_SIZE.observe(len(messages))
             for kind, count in outcome.applied.items():
@@ -101,11 +107,11 @@ def create_app(settings: Settings, runtime: dict) -> faust.App:
                 EVENTS_REJECTED.labels(reason).inc(count)
             EVENTS_DUPLICATE.inc(outcome.duplicates)
             if outcome.outbox:
-                runtime["relay"].wake()
+                streams.relay.wake()
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app, assigned, **kwargs):
-        runtime["ready"] = True
+        wiring.assigned = True
         log.info("partitions_assigned", count=len(assigned))
 
     return app

@@ -7,7 +7,6 @@ crash re-delivers it and the inbox turns the redelivery into no-ops.
 """
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from uuid import UUID
@@ -16,7 +15,9 @@ import asyncpg
 
 from contracts import events as ev
 from contracts.structs import InEvent, read_event
+from services.common import retry
 from services.common.logging import get_logger
+from services.common.retry import TRANSIENT_ERRORS
 from services.common.outbox import write as write_outbox
 from services.common.kafka import SIGNATURE_HEADER, SIGNER_HEADER, verify
 from streams.adapters import repository
@@ -31,7 +32,6 @@ log = get_logger(__name__)
 # Rejected by where the message was, not recorded against its event id: the same event sent again to the
 # right topic is applied, not taken for a duplicate of the rejected one.
 POSITION_BASED_REASONS = frozenset({"wrong_topic"})
-RETRIES_MAX = 5  # concurrent workers touching the same new rows: retry the whole batch
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,6 @@ def _content_hash(obj: dict) -> bytes:
         raise ev.ContractViolation("invalid_json", "a number is out of the range of a double") from None
 
 
-RETRYABLE = (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-# The database is away (refused, restarting, connection lost): nothing was applied; never a poison event.
-UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-               asyncpg.exceptions.OperatorInterventionError)
-
-
 async def apply_batch(pool: asyncpg.Pool, messages: list[Message], keys: SigningKeys | None = None) -> Outcome:
     """The whole batch in one transaction; if an event breaks it, one event a transaction.
 
@@ -113,7 +107,7 @@ async def apply_batch(pool: asyncpg.Pool, messages: list[Message], keys: Signing
         await check_signatures(decoded, keys)
     try:
         return await _in_transaction(pool, decoded)
-    except UNAVAILABLE:
+    except TRANSIENT_ERRORS:
         raise  # the database is away: nothing was applied; the caller waits and tries again
     except Exception as error:  # a poison event: isolate it rather than stall the partition
         log.error("batch_failed_isolating", events=len(decoded), error=repr(error))
@@ -121,7 +115,7 @@ async def apply_batch(pool: asyncpg.Pool, messages: list[Message], keys: Signing
     for item in decoded:
         try:
             outcome = await _in_transaction(pool, [item])
-        except UNAVAILABLE:
+        except TRANSIENT_ERRORS:
             raise
         except Exception as error:
             log.error("event_failed", event_id=str(item.event_id), error=repr(error))
@@ -132,16 +126,12 @@ async def apply_batch(pool: asyncpg.Pool, messages: list[Message], keys: Signing
 
 
 async def _in_transaction(pool: asyncpg.Pool, decoded: list[Decoded]) -> Outcome:
-    for attempt in range(1, RETRIES_MAX + 1):
-        try:
-            async with pool.acquire() as connection, connection.transaction():
-                return await _apply(connection, decoded)
-        except RETRYABLE as error:
-            if attempt == RETRIES_MAX:
-                raise
-            log.warning("batch_retry", attempt=attempt, error=type(error).__name__)
-            await asyncio.sleep(0.05 * attempt)
-    raise AssertionError("unreachable")
+    """Concurrent workers touching the same new rows: the whole batch again, a few times."""
+    async def attempt() -> Outcome:
+        async with pool.acquire() as connection, connection.transaction():
+            return await _apply(connection, decoded)
+    return await retry.until_done(attempt, retry.RACE, retry.RACE_ERRORS, on_retry=lambda n, error, _: log.warning(
+        "batch_retry", attempt=n, error=type(error).__name__))
 
 
 def _add(total: Outcome, part: Outcome) -> None:

@@ -13,12 +13,10 @@ sound start (see services/ledger/service_layer/reconciliation/window.py).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import signal
 import time
 
-import asyncpg
-
+from services.common import retry
 from services.common.health import start_health_server
 from services.common.health_report import HealthMonitor
 from services.common.logging import configure_logging, get_logger
@@ -30,15 +28,13 @@ from services.ledger.service_layer.posting import post_messages
 from services.ledger.service_layer.reconciliation import input_offsets, run_reconciliation
 
 log = get_logger("services.ledger.worker")
-RETRY_PAUSE_S = 1.0
+# A pause of a second between tries, for as long as `retry.OUTAGE` waits in all.
+POSTING_RETRY = retry.Policy(attempts_max=int(retry.OUTAGE.attempts_max * retry.OUTAGE.pause_max_s),
+                             pause_first_s=1.0, pause_max_s=1.0)
 RETRIES_LOGGED_MAX = 10  # then one line per RETRIES_LOGGED_MAX retries
 STOP_TIMEOUT_S = 20.0  # a batch in hand gets this long to be posted and committed at shutdown
 LEADERSHIP_CHECK_S = 5.0
 RECONCILIATION_SHARE_MAX = 0.1
-# The database is away or busy: the same batch is tried again (never skipped, never committed unposted).
-TRANSIENT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
-                    asyncpg.TransactionRollbackError)
 
 
 async def consume_until(ledger: Ledger, stop: asyncio.Event) -> None:
@@ -55,26 +51,25 @@ async def consume_until(ledger: Ledger, stop: asyncio.Event) -> None:
 
 
 async def _post_until_done(ledger: Ledger, messages) -> None:
-    for attempt in itertools.count(1):  # unbounded on purpose: a batch is posted or the worker is stopped
-        started = time.perf_counter()
-        try:
-            outcome = await post_messages(ledger.pool, messages)
-        except TRANSIENT_ERRORS as error:
-            metrics.BATCH_RETRIES.inc()
-            if attempt <= RETRIES_LOGGED_MAX or attempt % RETRIES_LOGGED_MAX == 0:
-                log.warning("ledger_batch_retry", attempt=attempt, messages=len(messages), error=str(error))
-            await asyncio.sleep(RETRY_PAUSE_S)
-            continue
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        metrics.BATCH_SIZE.observe(len(messages))
-        metrics.POSTINGS.labels("posted").inc(len(outcome.posted))
-        metrics.POSTINGS.labels("repeated").inc(outcome.repeated)
-        metrics.POSTINGS.labels("unpostable").inc(outcome.unpostable)
-        for reason in outcome.refused:
-            metrics.UNPOSTABLE.labels(reason).inc()
-        log.debug("ledger_batch_posted", messages=len(messages), posted=len(outcome.posted),
-                  repeated=outcome.repeated, unpostable=outcome.unpostable)
-        return
+    """Post the batch, waiting the database out (`retry.OUTAGE`); once that is spent the worker ends, uncommitted."""
+    def retrying(attempt: int, error: BaseException, pause_s: float) -> None:
+        metrics.BATCH_RETRIES.inc()
+        if attempt <= RETRIES_LOGGED_MAX or attempt % RETRIES_LOGGED_MAX == 0:
+            log.warning("ledger_batch_retry", attempt=attempt, messages=len(messages), error=str(error),
+                        pause_s=pause_s)
+
+    started = time.perf_counter()
+    outcome = await retry.until_done(lambda: post_messages(ledger.pool, messages), POSTING_RETRY,
+                                     retry.TRANSIENT_ERRORS, retrying)
+    metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+    metrics.BATCH_SIZE.observe(len(messages))
+    metrics.POSTINGS.labels("posted").inc(len(outcome.posted))
+    metrics.POSTINGS.labels("repeated").inc(outcome.repeated)
+    metrics.POSTINGS.labels("unpostable").inc(outcome.unpostable)
+    for reason in outcome.refused:
+        metrics.UNPOSTABLE.labels(reason).inc()
+    log.debug("ledger_batch_posted", messages=len(messages), posted=len(outcome.posted),
+              repeated=outcome.repeated, unpostable=outcome.unpostable)
 
 
 def next_reconciliation_wait_s(interval_s: float, took_s: float) -> float:

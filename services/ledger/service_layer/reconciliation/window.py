@@ -38,11 +38,12 @@ Mode = Literal["full", "incremental"]
 GUARANTEE = {
     "full": "every check over the whole journal and every record of the scheme",
     "incremental": (
-        "every check over what was committed since the previous run, added to the totals that run carried "
-        "forward; the batteries and sale items are read whole, and a battery row rewritten since then is "
-        "checked whoever rewrote it; rows of the append-only tables updated, deleted or truncated since then "
-        "make the run full; what no trace shows (statistics reset in the same instant as a deletion, a row "
-        "frozen by a manual VACUUM FREEZE before the run) is found by the next full run, at most "
+        "every check a full run makes, with the same result, over what was committed since the run it started "
+        "from added to that run's carried totals, and over the offenders it named; batteries and sale items "
+        "are read whole, and a battery row rewritten since then is checked whoever rewrote it. A row of an "
+        "append-only table updated, deleted or truncated since then would have made this run full; what leaves "
+        "no such trace (a row forged with an old transaction id, a row frozen by a manual VACUUM FREEZE before "
+        "the run, data files edited outside the database) is found by the next full run, at most "
         "full_interval_s after the last one"),
 }
 

@@ -1,0 +1,70 @@
+"""When a reconciliation run may start from the previous one, and when it must read everything."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from services.ledger.service_layer.reconciliation.window import (
+    CARRIED_KEYS_MAX, CARRY_VERSION, FULL_RUN_INTERVAL_S, PreviousRun, carry_keys, plan,
+)
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+MARKS = {"tables": {"ledger.entries": [16400, 0, 0], "scheme.inbox": [16500, 3, 0]},
+         "stats_reset": "2026-12-01T08:00:00+00:00"}
+
+
+def previous(**carried) -> PreviousRun:
+    return PreviousRun("run-1", NOW - timedelta(minutes=5), "balanced", "100:105:101",
+                       {"version": CARRY_VERSION, "marks": MARKS, **carried})
+
+
+def why(requested="incremental", run=None, last_full=NOW - timedelta(minutes=30), marks=MARKS) -> str | None:
+    return plan(requested, run if run is not None else previous(), last_full, marks, NOW).why_full
+
+
+def with_table(table: str, mark: list[int]) -> dict:
+    return {**MARKS, "tables": {**MARKS["tables"], table: mark}}
+
+
+def test_a_sound_previous_run_gives_an_incremental_run():
+    chosen = plan("incremental", previous(), NOW - timedelta(minutes=30), MARKS, NOW)
+    assert (chosen.mode, chosen.why_full, chosen.previous.run_id) == ("incremental", None, "run-1")
+
+
+def test_a_full_run_asked_for_is_full():
+    assert why("full") == "a full run was asked for"
+
+
+def test_the_first_run_is_full():
+    assert plan("incremental", None, None, MARKS, NOW).why_full == "no earlier run stored a watermark to start from"
+
+
+def test_totals_of_another_version_are_no_start():
+    assert "another version" in why(run=previous(version=CARRY_VERSION + 1))
+
+
+def test_too_many_keys_carried_make_the_next_run_full():
+    carried: dict = {}
+    carry_keys(carried, "unposted", [str(i) for i in range(CARRIED_KEYS_MAX + 1)])
+    assert carried["overflow"] == "unposted" and len(carried["unposted"]) == CARRIED_KEYS_MAX
+    assert "more than 20000 unposted" in why(run=previous(**carried))
+
+
+def test_a_full_run_is_due_once_the_last_is_older_than_the_interval():
+    assert why(last_full=NOW - timedelta(seconds=FULL_RUN_INTERVAL_S - 1)) is None
+    assert "older than 3600 s" in why(last_full=NOW - timedelta(seconds=FULL_RUN_INTERVAL_S + 1))
+    assert "older than" in why(last_full=None)
+
+
+def test_a_row_deleted_or_updated_in_an_append_only_table_makes_the_run_full():
+    deleted = why(marks=with_table("ledger.entries", [16400, 0, 2]))
+    assert deleted.startswith("rows of ledger.entries") and "deleted (2)" in deleted
+    assert "updated (1)" in why(marks=with_table("scheme.inbox", [16500, 4, 0]))
+
+
+def test_a_table_truncated_or_rewritten_makes_the_run_full():
+    assert "truncated or rewritten" in why(marks=with_table("ledger.entries", [16999, 0, 0]))
+
+
+def test_statistics_reset_or_a_table_not_watched_before_make_the_run_full():
+    assert "statistics were reset" in why(marks={**MARKS, "stats_reset": "2026-12-01T11:59:00+00:00"})
+    assert "not watched" in why(marks=with_table("scheme.refunds", [16600, 0, 0]))

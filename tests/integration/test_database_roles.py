@@ -25,16 +25,18 @@ WRITTEN_ONCE = {
     "scheme.input_offsets": "last_offset", "scheme.outbox": "value", "scheme.outbox_parked": "reason",
     "scheme.collections": "outcome", "scheme.recoveries": "cost", "scheme.recovered_materials": "mass_kg",
     "scheme.custody_history": "state", "scheme.discrepancies": "details", "scheme.sales": "store_id",
-    "ledger.entries": "kind", "ledger.lines": "debit", "ledger.account_movements": "debit",
+    "ledger.entries": "kind", "ledger.account_movements": "debit",
     "ledger.unpostable": "error", "ledger.outbox": "value", "ledger.outbox_parked": "reason",
     "ledger.reconciliation_runs": "status",
 }
 # State the streams keep in place: updated by the streams alone, removed by no one.
 STREAMS_STATE = {"scheme.batteries": "state", "scheme.sale_items": "status", "scheme.lots": "status",
                  "scheme.lot_items": "received", "scheme.terms": "deposit"}
-JOURNAL = ("ledger.entries", "ledger.lines", "ledger.account_movements", "ledger.unpostable",
+JOURNAL = ("ledger.entries", "ledger.account_movements", "ledger.unpostable",
            "ledger.reconciliation_runs", "ledger.outbox", "ledger.outbox_parked")
-READABLE = (*WRITTEN_ONCE, *STREAMS_STATE, "scheme.outbox_relay", "ledger.outbox_relay")
+# The journal's lines: a view of the entries' arrays (revision 0014), read like the rest, written by no one.
+VIEWS = ("ledger.lines",)
+READABLE = (*WRITTEN_ONCE, *VIEWS, *STREAMS_STATE, "scheme.outbox_relay", "ledger.outbox_relay")
 # By grants; by the schema's ownership (DDL); by the trigger that refuses any update of a sale.
 REFUSALS = ("permission denied", "must be owner", "never updated")
 
@@ -80,7 +82,9 @@ def _forbidden() -> list[tuple[str, str]]:
     refuse((STREAMS,), "SELECT count(*) FROM ledger.lines", "SELECT count(*) FROM ledger.entries")
     # The schema is the owner's.
     refuse(NOT_OWNER, "DROP TABLE scheme.inbox", "ALTER TABLE scheme.refunds ADD COLUMN x int",
-           "ALTER TABLE ledger.lines DISABLE TRIGGER USER", "CREATE TABLE scheme.x (x int)",
+           "ALTER TABLE ledger.entries DISABLE TRIGGER USER", "ALTER TABLE ledger.entries DROP CONSTRAINT "
+           "entries_lines_valid", "DROP VIEW ledger.lines",
+           "CREATE TABLE scheme.x (x int)",
            "CREATE TABLE public.x (x int)", "CREATE FUNCTION scheme.x() RETURNS int LANGUAGE sql AS 'SELECT 1'")
     return cases
 
@@ -137,6 +141,16 @@ async def test_each_role_is_refused_what_its_service_does_not_do(connections, ro
 @pytest.mark.parametrize(("role", "sql"), ALLOWED, ids=lambda value: value)
 async def test_each_role_may_do_what_its_service_does(connections, role, sql):
     await attempt(connections[role], sql)
+
+
+@pytest.mark.parametrize("role", [*NOT_OWNER, OWNER])
+@pytest.mark.parametrize("view", VIEWS)
+async def test_no_role_writes_to_a_view_of_the_journal(connections, role, view):
+    for sql in (f"INSERT INTO {view} SELECT * FROM {view} WHERE false", f"UPDATE {view} SET debit = debit WHERE false",
+                f"DELETE FROM {view} WHERE false", f"TRUNCATE {view}"):
+        with pytest.raises((asyncpg.InsufficientPrivilegeError, asyncpg.ObjectNotInPrerequisiteStateError,
+                            asyncpg.WrongObjectTypeError)):
+            await attempt(connections[role], sql)
 
 
 async def test_a_sale_cannot_be_updated_even_by_the_streams_which_may_lock_it(connections):

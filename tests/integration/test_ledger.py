@@ -99,9 +99,10 @@ async def posted(streams_pool, ledger_pool) -> PostingRequested:
     return posting
 
 
-JOURNAL_TAMPERING = [
-    "UPDATE ledger.lines SET debit = debit + 1 WHERE entry_id = $1",
-    "DELETE FROM ledger.lines WHERE entry_id = $1",
+JOURNAL_TAMPERING = [  # an entry's lines are its arrays (revision 0014): a line changed, a line removed
+    "UPDATE ledger.entries SET debits[1] = debits[1] + 1, credits[2] = credits[2] + 1 WHERE entry_id = $1",
+    "UPDATE ledger.entries SET accounts = accounts[1:1], currencies = currencies[1:1], debits = debits[1:1], "
+    "credits = credits[1:1] WHERE entry_id = $1",
     "UPDATE ledger.entries SET kind = 'refund' WHERE entry_id = $1",
     "DELETE FROM ledger.entries WHERE entry_id = $1",
     "UPDATE ledger.account_movements SET debit = 0 WHERE account = (SELECT account FROM ledger.lines "
@@ -127,28 +128,60 @@ async def test_a_superuser_is_stopped_by_the_append_only_trigger(superuser_url, 
         await connection.close()
 
 
-async def test_the_database_refuses_an_unbalanced_entry_and_one_without_lines(pool, ledger_pool):
-    entry_id = uuid.uuid4()
-    insert_entry = ("INSERT INTO ledger.entries (entry_id, posting_key, kind, subject, caused_by, effective_at) "
-                    "VALUES ($1, $2, 'sale', 'BAT-X', $1, now())")
+INSERT_ENTRY = ("INSERT INTO ledger.entries (entry_id, posting_key, kind, subject, caused_by, effective_at, "
+                "accounts, currencies, debits, credits) VALUES ($1, $2, 'sale', 'BAT-X', $1, now(), $3, $4, $5, $6)")
+
+
+@pytest.mark.parametrize("accounts, currencies, debits, credits", [
+    (["a", "b"], ["EUR", "EUR"], [100, 0], [0, 99]),  # unbalanced
+    (["a", "b", "c", "d"], ["EUR", "USD", "EUR", "USD"], [100, 0, 0, 5], [0, 100, 100, 0]),  # balanced in total only
+    (["a"], ["EUR"], [0], [0]),  # one line
+    ([], [], [], []),  # none
+    (["a", "b"] * 9, ["EUR"] * 18, [1, 0] * 9, [0, 1] * 9),  # more than 16 lines
+    (["a", "b"], ["EUR"], [100, 0], [0, 100]),  # arrays of other lengths
+    (["a", "b"], ["EUR", "EUR"], [100, 100], [100, 100]),  # a line both debit and credit
+    (["a", "b", "c"], ["EUR", "EUR", "EUR"], [100, 0, 0], [0, 100, 0]),  # a line of zero
+    (["a", "b"], ["EUR", "EUR"], [-100, 0], [0, -100]),  # negative amounts
+    (["a", "b"], ["eur", "eur"], [100, 0], [0, 100]),  # not a currency code
+    (["a", "b"], ["EUR", "EUR"], [100, None], [0, 100]),  # a missing amount
+])
+async def test_the_database_refuses_an_entry_whose_lines_are_invalid_or_unbalanced(pool, ledger_pool, accounts,
+                                                                                   currencies, debits, credits):
+    key = unique("direct")
+    with pytest.raises(asyncpg.CheckViolationError, match="entries_lines_valid"):
+        await ledger_pool.execute(INSERT_ENTRY, entry_id_for(key), key, accounts, currencies, debits, credits)
+    assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE entry_id = $1", entry_id_for(key)) == 0
+
+
+async def test_the_database_refuses_an_entry_whose_id_is_not_that_of_its_posting_key(pool, ledger_pool):
+    """So one posting key has at most one entry, held by the primary key alone."""
+    with pytest.raises(asyncpg.CheckViolationError, match="entries_id_of_posting_key"):
+        await ledger_pool.execute(INSERT_ENTRY, uuid.uuid4(), unique("direct"), ["a", "b"], ["EUR", "EUR"],
+                                  [100, 0], [0, 100])
+
+
+async def test_lines_are_only_read_through_the_view_of_the_entries(pool, ledger_pool):
+    key = unique("direct")
     async with ledger_pool.acquire() as connection:
-        with pytest.raises(asyncpg.CheckViolationError, match="does not balance"):
-            async with connection.transaction():
-                await connection.execute(insert_entry, entry_id, unique("direct"))
-                await connection.execute(
-                    "INSERT INTO ledger.lines VALUES "
-                    "($1, 1, 'a', 'EUR', 100, 0, now()), ($1, 2, 'b', 'EUR', 0, 99, now())",
-                    entry_id)
-        with pytest.raises(asyncpg.CheckViolationError, match="fewer than two lines"):
-            async with connection.transaction():
-                await connection.execute(insert_entry, entry_id, unique("direct"))
-    assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE entry_id = $1", entry_id) == 0
-
-
-async def test_the_database_refuses_lines_of_an_entry_that_does_not_exist(pool, ledger_pool):
-    with pytest.raises(asyncpg.ForeignKeyViolationError, match="does not exist"):
-        await ledger_pool.execute("INSERT INTO ledger.lines VALUES "
-                           "($1, 1, 'a', 'EUR', 100, 0, now()), ($1, 2, 'b', 'EUR', 0, 100, now())", uuid.uuid4())
+        transaction = connection.transaction()  # rolled back: no entry the scheme did not ask for is left
+        await transaction.start()
+        try:
+            await connection.execute(INSERT_ENTRY, entry_id_for(key), key, ["a", "b", "c"], ["EUR", "EUR", "EUR"],
+                                     [100, 0, 0], [0, 60, 40])
+            rows = await connection.fetch("SELECT line_no, account, currency, debit, credit FROM ledger.lines "
+                                          "WHERE entry_id = $1 ORDER BY line_no", entry_id_for(key))
+            assert [tuple(row) for row in rows] == [(1, "a", "EUR", 100, 0), (2, "b", "EUR", 0, 60),
+                                                     (3, "c", "EUR", 0, 40)]
+            for statement, refusal in [("INSERT INTO ledger.lines SELECT * FROM ledger.lines WHERE false",
+                                        "cannot insert into view"),
+                                       ("UPDATE ledger.lines SET debit = debit WHERE false", "cannot update view"),
+                                       ("DELETE FROM ledger.lines WHERE false", "cannot delete from view")]:
+                with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match=refusal):
+                    async with connection.transaction():
+                        await connection.execute(statement)
+        finally:
+            await transaction.rollback()
+    assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE entry_id = $1", entry_id_for(key)) == 0
 
 
 async def test_balances_as_of_a_past_instant(pool, streams_pool, ledger_pool):

@@ -65,6 +65,43 @@ async def test_an_entry_removed_with_superuser_rights_is_found_and_named(pool, s
     assert result["status"] == "discrepancies"
 
 
+UNBALANCE = "UPDATE ledger.entries SET credits[2] = credits[2] + 1 WHERE entry_id = $1"
+LINES_VALID = "entries_lines_valid CHECK (ledger.lines_valid(accounts, currencies, debits, credits))"
+
+
+async def test_an_entry_made_unbalanced_with_superuser_rights_is_found_and_named(pool, streams_pool, ledger_pool,
+                                                                               superuser_url, clean):
+    """The database refuses an unbalanced entry even to a superuser whose triggers are off (a CHECK holds in
+    replica mode); only dropping the constraint lets one in, and reconciliation finds and names it."""
+    sold = battery()
+    async with streams_pool.acquire() as connection:
+        await insert_sold(connection, sold)
+        await ask(connection, [sold.sale()])
+    await post(ledger_pool, [sold.sale()])
+    tampered = entry_id_for(sold.sale().posting_key)
+
+    tamper = await asyncpg.connect(superuser_url)
+    try:
+        async with tamper.transaction():
+            await tamper.execute("SET LOCAL session_replication_role = replica")
+            with pytest.raises(asyncpg.CheckViolationError, match="entries_lines_valid"):
+                async with tamper.transaction():
+                    await tamper.execute(UNBALANCE, tampered)
+            await tamper.execute("ALTER TABLE ledger.entries DROP CONSTRAINT entries_lines_valid")
+            await tamper.execute(UNBALANCE, tampered)
+            await tamper.execute(f"ALTER TABLE ledger.entries ADD CONSTRAINT {LINES_VALID} NOT VALID")
+        result = await reconcile(pool)
+        assert not check(result, "entries_balanced")["ok"]
+        assert sold.sale().posting_key in named(result, "entries_balanced", "unbalanced", "posting_key")
+        assert check(result, "trial_balance_zero")["details"]["totals"][TEST_CURRENCY] == {
+            "debit": sold.deposit + sold.fee, "credit": sold.deposit + sold.fee + 1}
+        assert "liability:deposits" in named(result, "movements_match_lines", "accounts_differing", "account")
+    finally:
+        await purge_test_currency(superuser_url)  # the unbalanced entry goes; the constraint holds for all again
+        await tamper.execute("ALTER TABLE ledger.entries VALIDATE CONSTRAINT entries_lines_valid")
+        await tamper.close()
+
+
 async def test_a_battery_changed_behind_the_schemes_back_is_found_and_named(pool, clean, streams_pool, ledger_pool):
     sold = battery()
     async with streams_pool.acquire() as connection:

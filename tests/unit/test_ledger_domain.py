@@ -39,7 +39,7 @@ def message(value, key: str | None = "sale:S-1:BAT-1", offset: int = 0) -> Posti
 
 
 def entry(lines: tuple[Line, ...], key: str = "k") -> Entry:
-    return Entry(entry_id_for(key), key, "sale", "BAT-1", uuid.UUID(int=1), None, NOW, lines, b"h")
+    return Entry.with_lines(entry_id_for(key), key, "sale", "BAT-1", uuid.UUID(int=1), None, NOW, lines, b"h")
 
 
 def test_a_posting_is_read_into_an_entry_with_deterministic_ids():

@@ -22,17 +22,18 @@ def entry_posted(entry: Entry, posted_at: datetime) -> OutboxMessage:
     """Contract section 4. Built as plain JSON: the entry was checked against the same rules (balanced,
     account names, amounts) when it was read, and validating each event again through the contract's
     model halved the posting rate; `tests/unit/test_ledger_domain.py` parses it with the contract's parser."""
+    event_id, entry_id = entry.posted_event_id, str(entry.entry_id)
     event = {
-        "event_id": str(entry.posted_event_id), "type": topics.ENTRY_POSTED, "version": 1,
+        "event_id": str(event_id), "type": topics.ENTRY_POSTED, "version": 1,
         "occurred_at": posted_at.isoformat(), "source": SOURCE,
         "data": {
-            "entry_id": str(entry.entry_id), "kind": entry.kind, "caused_by": str(entry.caused_by),
-            "lines": [{"account": line.account, "debit": line.debit, "credit": line.credit,
-                       "currency": line.currency} for line in entry.lines],
+            "entry_id": entry_id, "kind": entry.kind, "caused_by": str(entry.caused_by),
+            "lines": [{"account": account, "debit": debit, "credit": credit, "currency": currency}
+                      for account, currency, debit, credit in zip(entry.accounts, entry.currencies, entry.debits,
+                                                                  entry.credits)],
         },
     }
-    value = orjson.dumps(event)
-    return OutboxMessage(entry.posted_event_id, topics.LEDGER, str(entry.entry_id), value)
+    return OutboxMessage(event_id, topics.LEDGER, entry_id, orjson.dumps(event))
 
 
 def reconciliation_completed(run_id: uuid.UUID, result: dict[str, Any]) -> OutboxMessage:

@@ -1,13 +1,17 @@
 """The journal in PostgreSQL: set-based writes of one batch, inside the caller's transaction.
 
-Entries go in with `ON CONFLICT (posting_key) DO NOTHING RETURNING`, so a posting
-seen again writes nothing; lines of the new entries only go in by COPY (the
-statement trigger `lines_balance` checks every entry of the COPY); movements are
-one row per account and currency per batch, so no balance is a hot row.
+An entry is one row of `ledger.entries`, its lines four arrays (revision 0014):
+one query finds which entries of the batch are posted already (with their
+content hash) and the transaction's time, then the new ones go in by one binary
+COPY, checked by the table's constraint. A posting seen again writes nothing;
+movements are one row per account and currency per batch, so no balance is a
+hot row.
 """
 from __future__ import annotations
 
+import operator
 import uuid
+from dataclasses import fields
 from datetime import datetime
 
 import asyncpg
@@ -15,42 +19,28 @@ import asyncpg
 from services.ledger.domain.batch import Unpostable
 from services.ledger.domain.journal import Entry
 
-LINE_COLUMNS = ("entry_id", "line_no", "account", "currency", "debit", "credit", "posted_at")
+# The COPY's columns: an `Entry`'s fields in their order, then the time of the posting transaction.
+ENTRY_FIELDS = tuple(field.name for field in fields(Entry))
+ENTRY_COLUMNS = (*ENTRY_FIELDS, "posted_at")
+_entry_values = operator.attrgetter(*ENTRY_FIELDS)
 
 
-async def insert_entries(connection: asyncpg.Connection, entries: list[Entry], posted_at: datetime) -> set[str]:
-    """The posting keys that were new (and are now posted)."""
-    if not entries:
-        return set()
-    rows = await connection.fetch(
-        """INSERT INTO ledger.entries (entry_id, posting_key, kind, subject, caused_by, reverses,
-                                       effective_at, content_hash, posted_at)
-           SELECT e.*, $9::timestamptz
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],
-                         $7::timestamptz[], $8::bytea[]) AS e
-           ON CONFLICT (posting_key) DO NOTHING
-           RETURNING posting_key""",
-        [e.entry_id for e in entries], [e.posting_key for e in entries], [e.kind for e in entries],
-        [e.subject for e in entries], [e.caused_by for e in entries], [e.reverses for e in entries],
-        [e.effective_at for e in entries], [e.content_hash for e in entries], posted_at,
-    )
-    return {row["posting_key"] for row in rows}
+async def posted_and_now(connection: asyncpg.Connection,
+                         entries: list[Entry]) -> tuple[datetime, dict[uuid.UUID, bytes | None]]:
+    """The transaction's time, and the content hash of each entry of `entries` already posted (by its id)."""
+    row = await connection.fetchrow(
+        """SELECT now() AS posted_at, array_agg(e.entry_id) AS ids, array_agg(e.content_hash) AS hashes
+             FROM ledger.entries e WHERE e.entry_id = ANY($1::uuid[])""",
+        [entry.entry_id for entry in entries])
+    return row["posted_at"], dict(zip(row["ids"] or (), row["hashes"] or ()))
 
 
-async def posted_content_hashes(connection: asyncpg.Connection, posting_keys: list[str]) -> dict[str, bytes | None]:
-    rows = await connection.fetch(
-        "SELECT posting_key, content_hash FROM ledger.entries WHERE posting_key = ANY($1::text[])", posting_keys)
-    return {row["posting_key"]: row["content_hash"] for row in rows}
-
-
-async def insert_lines(connection: asyncpg.Connection, entries: list[Entry], posted_at: datetime) -> None:
-    records = [
-        (entry.entry_id, line_no, line.account, line.currency, line.debit, line.credit, posted_at)
-        for entry in entries
-        for line_no, line in enumerate(entry.lines, start=1)
-    ]
-    if records:
-        await connection.copy_records_to_table("lines", schema_name="ledger", records=records, columns=LINE_COLUMNS)
+async def copy_entries(connection: asyncpg.Connection, entries: list[Entry], posted_at: datetime) -> None:
+    """COPY the entries in, one row each (a concurrent copy of one of them: `UniqueViolationError`)."""
+    if entries:
+        await connection.copy_records_to_table(
+            "entries", schema_name="ledger", columns=ENTRY_COLUMNS,
+            records=[(*_entry_values(entry), posted_at) for entry in entries])
 
 
 async def insert_movements(connection: asyncpg.Connection, movements: dict[tuple[str, str], tuple[int, int]],

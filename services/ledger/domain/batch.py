@@ -59,10 +59,16 @@ class Batch:
                 return
         self.unpostable.append(Unpostable(message, refusal.reason, str(refusal)))
 
-    def refuse_posted(self, entry: Entry) -> None:
-        """The key was posted before with other content: refuse the message that asked again."""
-        self._refuse(self._message_of.get(entry.posting_key),
-                     PostingKeyConflict("posted before with other content", entry.posting_key))
+    def refusals_with(self, posted_before: list[Entry]) -> list[Unpostable]:
+        """The batch's refusals and, for each entry whose key was posted before with other content, one of
+        the message that asked again. The batch is left as it is: a transaction tried again asks again."""
+        if not posted_before:
+            return self.unpostable
+        refusals = Batch(unpostable=list(self.unpostable))
+        for entry in posted_before:
+            refusals._refuse(self._message_of.get(entry.posting_key),
+                             PostingKeyConflict("posted before with other content", entry.posting_key))
+        return refusals.unpostable
 
     def _refuse(self, message: PostingMessage | None, refusal: PostingRefused) -> None:
         if message is None:  # called with entries, not messages: the caller hears it

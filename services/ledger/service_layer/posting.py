@@ -1,9 +1,12 @@
-"""Post a batch of postings in one PostgreSQL transaction: entries, lines, movements, events, refusals.
+"""Post a batch of postings in one PostgreSQL transaction: entries, movements, events, refusals.
 
 A posting seen again is a no-op (same key, same content); the same key with
-other content is refused and kept in `ledger.unpostable`, never skipped. A batch
-the database refuses as data (a constraint, an out-of-range value) is split and
-posted message by message, so one poison message cannot stall its partition.
+other content is refused and kept in `ledger.unpostable`, never skipped. The
+new entries go in by one COPY after one query found those already posted; a
+worker that posted one of them meanwhile makes the COPY fail on the primary key,
+and the batch is tried again (it finds that entry posted). A batch the database
+refuses as data (a constraint, an out-of-range value) is split and posted
+message by message, so one poison message cannot stall its partition.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ log = get_logger(__name__)
 # Errors of the data, not of the connection: the batch is split to find the message at fault.
 # (ValueError: a posting the contract's event model refuses; it must not stall the partition either.)
 DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError)
+# A COPY that meets an entry another worker committed meanwhile is tried again; more than a few in a row is
+# not a race (the batch is then split, as for any refusal of the database).
+CONCURRENT_POSTING_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -64,35 +70,37 @@ async def post_messages(pool: asyncpg.Pool, messages: list[PostingMessage]) -> P
 
 
 async def post_batch(pool: asyncpg.Pool, batch: Batch) -> PostingOutcome:
-    for entry in batch.entries:
-        assert entry.is_balanced(), f"entry {entry.posting_key} must balance before it is written"
+    """Post the batch's entries (each balanced: an `Entry` cannot exist otherwise) and store its refusals."""
+    for attempt in range(1, CONCURRENT_POSTING_ATTEMPTS + 1):
+        try:
+            return await _post_batch_once(pool, batch)
+        except asyncpg.UniqueViolationError as error:  # another worker posted one of these entries meanwhile
+            if attempt == CONCURRENT_POSTING_ATTEMPTS:
+                raise
+            log.info("ledger_batch_posted_concurrently", attempt=attempt, entries=len(batch.entries),
+                     error=str(error))
+    raise AssertionError("unreachable")
+
+
+async def _post_batch_once(pool: asyncpg.Pool, batch: Batch) -> PostingOutcome:
+    entries, new, unpostable, repeated = batch.entries, [], batch.unpostable, 0
     async with pool.acquire() as connection, connection.transaction():
-        posted_at = await connection.fetchval("SELECT now()")
-        new_keys = await journal.insert_entries(connection, batch.entries, posted_at)
-        new = [entry for entry in batch.entries if entry.posting_key in new_keys]
-        seen = [entry for entry in batch.entries if entry.posting_key not in new_keys]
-        repeated = len(seen) - await _refuse_conflicts(connection, batch, seen)
-        await journal.insert_lines(connection, new, posted_at)
-        await journal.insert_movements(connection, movements(new), posted_at)
-        # An entry new in this transaction has never had its entry.posted written: no conflict to check.
-        await outbox.write_new(connection, "ledger", [events.entry_posted(entry, posted_at) for entry in new])
-        await journal.insert_unpostable(connection, batch.unpostable)
-    for refused in batch.unpostable:
+        if entries:
+            posted_at, posted = await journal.posted_and_now(connection, entries)
+            new = [entry for entry in entries if entry.entry_id not in posted]
+            conflicts = [e for e in entries if posted.get(e.entry_id, e.content_hash) not in (None, e.content_hash)]
+            repeated = len(entries) - len(new) - len(conflicts)
+            unpostable = batch.refusals_with(conflicts)
+            await journal.copy_entries(connection, new, posted_at)
+            await journal.insert_movements(connection, movements(new), posted_at)
+            # An entry new in this transaction has never had its entry.posted written: no conflict to check.
+            await outbox.write_new(connection, "ledger", [events.entry_posted(entry, posted_at) for entry in new])
+        await journal.insert_unpostable(connection, unpostable)
+    for refused in unpostable:
         log.warning("ledger_posting_unpostable", key=refused.key_text, reason=refused.reason, error=refused.error,
                     partition=refused.message.partition, offset=refused.message.offset)
     return PostingOutcome([entry.posting_key for entry in new], repeated + batch.repeats,
-                          [refused.reason for refused in batch.unpostable])
-
-
-async def _refuse_conflicts(connection: asyncpg.Connection, batch: Batch, seen: list) -> int:
-    """Refuse postings whose key was posted with other content; how many were refused."""
-    if not seen:
-        return 0
-    hashes = await journal.posted_content_hashes(connection, [entry.posting_key for entry in seen])
-    conflicts = [e for e in seen if hashes.get(e.posting_key) not in (None, e.content_hash)]
-    for entry in conflicts:
-        batch.refuse_posted(entry)
-    return len(conflicts)
+                          [refused.reason for refused in unpostable])
 
 
 async def _post_one_by_one(pool: asyncpg.Pool, message: PostingMessage, batch: Batch) -> PostingOutcome:

@@ -1,6 +1,7 @@
 """The ledger on the real PostgreSQL and Kafka: balanced by construction, idempotent, append-only, fed by its worker."""
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections import Counter
@@ -14,7 +15,9 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 
 from contracts import topics
 from contracts.postings import PostingRequested, entry_id_for
-from services.ledger.domain.journal import posted_event_id_for
+from services.common import outbox
+from services.ledger.adapters import events, journal_repository
+from services.ledger.domain.journal import entry_from_request, movements, posted_event_id_for
 from services.ledger.service_layer import balances, post
 from tests.conftest import kafka_options, send, unique, wait_for
 from tests.integration.ledger_support import LEDGER_SERVICE, ask, ledger_worker  # noqa: F401  (a fixture)
@@ -182,6 +185,31 @@ async def test_lines_are_only_read_through_the_view_of_the_entries(pool, ledger_
         finally:
             await transaction.rollback()
     assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE entry_id = $1", entry_id_for(key)) == 0
+
+
+async def test_a_posting_copied_meanwhile_by_another_worker_is_a_repeat_not_a_refusal(pool, streams_pool,
+                                                                                       ledger_pool):
+    """Another worker's transaction copies the same entry after this one looked: the COPY meets it on the
+    primary key, and the batch, tried again, finds it posted."""
+    run = uuid.uuid4().hex[:12]
+    postings = [requested(run, n, [("cash", "EUR", 20 + n, 0), ("sales", "EUR", 0, 20 + n)]) for n in range(2)]
+    async with streams_pool.acquire() as connection:
+        await ask(connection, postings)
+    entries = [entry_from_request(p) for p in postings]
+    async with ledger_pool.acquire() as other:
+        transaction = other.transaction()
+        await transaction.start()
+        posted_at, _ = await journal_repository.posted_and_now(other, entries[:1])
+        await journal_repository.copy_entries(other, entries[:1], posted_at)  # a whole posting of the first
+        await journal_repository.insert_movements(other, movements(entries[:1]), posted_at)
+        await outbox.write_new(other, "ledger", [events.entry_posted(entries[0], posted_at)])
+        racing = asyncio.create_task(post(ledger_pool, postings))  # looks now: the first is not posted yet
+        await asyncio.sleep(0.5)  # its COPY waits for this transaction
+        await transaction.commit()
+        outcome = await racing
+    assert (outcome.posted, outcome.repeated, outcome.refused) == ([postings[1].posting_key], 1, [])
+    assert await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE entry_id = ANY($1::uuid[])",
+                               [e.entry_id for e in entries]) == 2
 
 
 async def test_balances_as_of_a_past_instant(pool, streams_pool, ledger_pool):

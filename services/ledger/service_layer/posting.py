@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from contracts.postings import PostingRequested
-from services.common import outbox
+from services.common import outbox, retry
 from services.common.logging import get_logger
 from services.ledger.adapters import events, journal_repository as journal
 from services.ledger.domain.batch import Batch, PostingMessage, batch_of_entries, sort_messages
@@ -26,9 +26,6 @@ log = get_logger(__name__)
 # Errors of the data, not of the connection: the batch is split to find the message at fault.
 # (ValueError: a posting the contract's event model refuses; it must not stall the partition either.)
 DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError)
-# A COPY that meets an entry another worker committed meanwhile is tried again; more than a few in a row is
-# not a race (the batch is then split, as for any refusal of the database).
-CONCURRENT_POSTING_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -70,16 +67,16 @@ async def post_messages(pool: asyncpg.Pool, messages: list[PostingMessage]) -> P
 
 
 async def post_batch(pool: asyncpg.Pool, batch: Batch) -> PostingOutcome:
-    """Post the batch's entries (each balanced: an `Entry` cannot exist otherwise) and store its refusals."""
-    for attempt in range(1, CONCURRENT_POSTING_ATTEMPTS + 1):
-        try:
-            return await _post_batch_once(pool, batch)
-        except asyncpg.UniqueViolationError as error:  # another worker posted one of these entries meanwhile
-            if attempt == CONCURRENT_POSTING_ATTEMPTS:
-                raise
-            log.info("ledger_batch_posted_concurrently", attempt=attempt, entries=len(batch.entries),
-                     error=str(error))
-    raise AssertionError("unreachable")
+    """Post the batch's entries (each balanced: an `Entry` cannot exist otherwise) and store its refusals.
+
+    Another worker may post one of the entries between the query that finds what is posted and the COPY:
+    the COPY fails on the primary key and the batch is tried again (`retry.RACE`), finding it posted.
+    """
+    def raced(attempt: int, error: BaseException, pause_s: float) -> None:
+        log.info("ledger_batch_posted_concurrently", attempt=attempt, entries=len(batch.entries), error=str(error))
+
+    return await retry.until_done(lambda: _post_batch_once(pool, batch), retry.RACE,
+                                  (asyncpg.UniqueViolationError,), raced)
 
 
 async def _post_batch_once(pool: asyncpg.Pool, batch: Batch) -> PostingOutcome:

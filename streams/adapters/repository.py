@@ -4,11 +4,14 @@ from __future__ import annotations
 import asyncpg
 
 from streams.adapters.rows import (
-    BatteryRow, CollectionRow, DiscrepancyRow, HistoryRow, InboxRow, LotItemRow, LotRow, OffsetRangeRow, PostingRow, RecoveredMaterialRow, RecoveryRow, RefundRow, SaleItemRow, SaleRow, TermsRow, as_json, columns,
+    BatteryRow, CollectionRow, DiscrepancyRow, HistoryRow, InboxRow, LotItemRow, LotRow, OffsetRangeRow,
+    PostingRow, RecoveredMaterialRow, RecoveryRow, RefundRow, SaleItemRow, SaleRow, TermsRow, as_json, columns,
 )
-
 from streams.domain.battery import Battery, Party, Transition
-from streams.service_layer.state import BatchState, Lot, LotItem, Sale, SaleItem, Terms
+from streams.domain.lot import Lot, LotItem
+from streams.domain.sale import Sale, SaleItem
+from streams.domain.terms import Terms
+from streams.service_layer.state import BatchState
 
 
 async def load(connection: asyncpg.Connection, state: BatchState, serials: set[str], sale_ids: set[str],

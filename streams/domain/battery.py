@@ -68,6 +68,11 @@ class Battery:
     history_length: int = 0
     new_history: list[Transition] = field(default_factory=list)
 
+    def check_collectable(self) -> None:
+        """Any battery may come back, once: not one already returned."""
+        if self.state in RETURNED:
+            raise AlreadyReturned(f"battery {self.serial} is already {self.state}")
+
     def can(self, event_type: str) -> bool:
         return (self.state, event_type) in TRANSITIONS
 

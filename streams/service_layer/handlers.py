@@ -8,17 +8,15 @@ from collections import defaultdict
 from decimal import Decimal
 
 from contracts import events as ev
-from streams.domain import postings
-from streams.domain.battery import AT_RECYCLER, COLLECTED, IN_TRANSIT, IN_USE, RETURNED, Party
-from streams.domain.errors import (
-    AlreadyReturned, CustodyMismatch, DuplicateLot, DuplicateSale, LotAlreadyReceived, LotNotReceived,
-    RecoveryAlreadyConfirmed, SerialNotInSale, SourceMismatch, UnknownBattery, UnknownLot, UnknownSale,
-)
 from streams.adapters.rows import CollectionRow, DiscrepancyRow, RecoveredMaterialRow, RecoveryRow, RefundRow
+from streams.domain import postings
+from streams.domain.battery import AT_RECYCLER, IN_TRANSIT as BATTERY_IN_TRANSIT, IN_USE, Party
+from streams.domain.errors import UnknownBattery, UnknownSale
+from streams.domain.lot import IN_TRANSIT, MASS_TOLERANCE, Lot, LotItem, lot_for
+from streams.domain.sale import IN_MARKET, SUSPENSE, Sale, SaleItem
+from streams.domain.terms import Terms
 from streams.service_layer import events_out
-from streams.service_layer.state import BatchState, Lot, LotItem, Sale, SaleItem, Terms
-
-MASS_TOLERANCE = Decimal("0.02")  # a lot's gross mass may differ by 2 % between dispatch and receipt
+from streams.service_layer.state import BatchState
 
 
 def open_discrepancy(state: BatchState, kind: str, subject: str, details: dict, caused_by) -> None:
@@ -34,8 +32,7 @@ def post(state: BatchState, posting) -> None:
 
 def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
     data, at = event.data, event.occurred_at
-    if data.sale_id in state.sales:
-        raise DuplicateSale(f"sale {data.sale_id} was already recorded by event {state.sales[data.sale_id].event_id}")
+    Sale.check_new(data.sale_id, state.sales.get(data.sale_id))
     customer = Party("customer", data.customer_ref or f"sale:{data.sale_id}")
     sale = state.sales[data.sale_id] = Sale(data.sale_id, data.store_id, data.currency, at, event.event_id, {})
     state.changed_sales.add(data.sale_id)
@@ -44,7 +41,7 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
         suspense = battery.state is not None
         sale.items[item.serial] = SaleItem(item.serial, item.sku, item.category, item.chemistry, item.mass_kg,
                                            item.deposit, item.recycling_fee, item.contract,
-                                           "suspense" if suspense else "in_market")
+                                           SUSPENSE if suspense else IN_MARKET)
         state.changed_sale_items.add((data.sale_id, item.serial))
         post(state, postings.sale_item(data.sale_id, data.store_id, item.serial, item.contract, item.deposit,
                                        item.recycling_fee, data.currency, event.event_id, at, suspense))
@@ -64,11 +61,7 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
 
 def _check_terms(state: BatchState, event, item) -> None:
     terms = state.terms_in_force(item.sku, event.data.currency, event.occurred_at)
-    if terms is None:
-        return
-    differs = item.recycling_fee != terms.recycling_fee or (
-        item.contract == "deposit" and item.deposit != terms.deposit)
-    if differs:
+    if terms is not None and terms.charged_otherwise(item.contract, item.deposit, item.recycling_fee):
         open_discrepancy(state, "amount_differs_from_terms", item.serial, {
             "sku": item.sku, "contract": item.contract, "charged_deposit": item.deposit,
             "charged_recycling_fee": item.recycling_fee, "terms_deposit": terms.deposit,
@@ -81,27 +74,19 @@ def sale_cancelled(state: BatchState, event: ev.SaleCancelledEvent) -> None:
     sale = state.sales.get(data.sale_id)
     if sale is None:
         raise UnknownSale(f"sale {data.sale_id} is not known")
-    if sale.store_id != data.store_id:
-        raise SourceMismatch(f"data.store_id: sale {data.sale_id} was recorded by store {sale.store_id}")
-    missing = [s for s in data.serials if s not in sale.items]
-    if missing:
-        raise SerialNotInSale(f"not in sale {data.sale_id}: {', '.join(missing)}")
-    gone = [s for s in data.serials if sale.items[s].status == "cancelled" or (
-        sale.items[s].status == "in_market" and state.batteries[s].state != IN_USE)]
-    if gone:
-        raise AlreadyReturned(f"no longer in use or already cancelled: {', '.join(gone)}")
+    sale.check_cancellable(data.store_id, data.serials, state.batteries)
     customer_to = Party("pos", data.store_id)  # the goods go back to the store
     for serial in data.serials:
-        item = sale.items[serial]
+        was = sale.items[serial].status
+        item = sale.cancel(serial)
         original = postings.sale_item(sale.sale_id, sale.store_id, serial, item.contract, item.deposit,
                                       item.recycling_fee, sale.currency, sale.event_id, sale.occurred_at,
-                                      item.status == "suspense")
+                                      was == SUSPENSE)
         if original is not None:
             post(state, postings.cancellation(original, event.event_id, event.occurred_at, sale.sale_id))
-        if item.status == "in_market":
+        if was == IN_MARKET:
             state.batteries[serial].move("sale.cancelled", customer_to, event.occurred_at, event.event_id)
             state.changed_batteries.add(serial)
-        item.status = "cancelled"
         state.changed_sale_items.add((sale.sale_id, serial))
     state.changed_sales.add(sale.sale_id)
 
@@ -109,8 +94,7 @@ def sale_cancelled(state: BatchState, event: ev.SaleCancelledEvent) -> None:
 def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> None:
     data = event.data
     battery = state.battery(data.serial)
-    if battery.state in RETURNED:
-        raise AlreadyReturned(f"battery {data.serial} is already {battery.state}")
+    battery.check_collectable()
     was, contract = battery.state, battery.contract
     battery.move("collection.logged", Party("return_centre", data.centre_id), event.occurred_at, event.event_id)
     battery.collected_at = event.occurred_at
@@ -151,15 +135,10 @@ def custody_transferred(state: BatchState, event: ev.CustodyTransferredEvent) ->
 
 def lot_dispatched(state: BatchState, event: ev.LotDispatchedEvent) -> None:
     data = event.data
-    if data.lot_id in state.lots:
-        raise DuplicateLot(f"lot {data.lot_id} was already dispatched")
+    Lot.check_new(data.lot_id, state.lots.get(data.lot_id))
     centre = Party("return_centre", data.centre_id)
-    wrong = [s for s in data.serials
-             if (b := state.known(s)) is None or b.state != COLLECTED or b.custodian != centre]
-    if wrong:
-        shown = ", ".join(wrong[:50]) + (f" and {len(wrong) - 50} more" if len(wrong) > 50 else "")
-        raise CustodyMismatch(f"not collected and in the custody of {data.centre_id}: {shown}")
-    lot = state.lots[data.lot_id] = Lot(data.lot_id, data.centre_id, data.recycler_id, "in_transit",
+    Lot.check_dispatchable(centre, data.serials, state.batteries)
+    lot = state.lots[data.lot_id] = Lot(data.lot_id, data.centre_id, data.recycler_id, IN_TRANSIT,
                                         data.gross_mass_kg, event.occurred_at)
     for serial in data.serials:
         lot.items[serial] = LotItem(serial, dispatched=True)
@@ -171,23 +150,13 @@ def lot_dispatched(state: BatchState, event: ev.LotDispatchedEvent) -> None:
     state.changed_lots.add(data.lot_id)
 
 
-def _lot_of(state: BatchState, lot_id: str, recycler_id: str) -> Lot:
-    lot = state.lots.get(lot_id)
-    if lot is None:
-        raise UnknownLot(f"lot {lot_id} was never dispatched")
-    if lot.recycler_id != recycler_id:
-        raise SourceMismatch(f"data.recycler_id: lot {lot_id} was dispatched to {lot.recycler_id}")
-    return lot
-
-
 def lot_received(state: BatchState, event: ev.LotReceivedEvent) -> None:
     data = event.data
-    lot = _lot_of(state, data.lot_id, data.recycler_id)
-    if lot.status != "in_transit":
-        raise LotAlreadyReceived(f"lot {data.lot_id} is already {lot.status}")
+    lot = lot_for(state.lots, data.lot_id)
+    lot.check_receivable(data.recycler_id)
     recycler, received = Party("recycler", data.recycler_id), set(data.serials_received)
     for serial, item in lot.items.items():
-        if serial in received and state.batteries[serial].state == IN_TRANSIT:
+        if serial in received and state.batteries[serial].state == BATTERY_IN_TRANSIT:
             item.received = True
             state.changed_lot_items.add((data.lot_id, serial))
             state.batteries[serial].move("lot.received", recycler, event.occurred_at, event.event_id)
@@ -199,22 +168,18 @@ def lot_received(state: BatchState, event: ev.LotReceivedEvent) -> None:
             lot.items[serial] = LotItem(serial, dispatched=False, received=True)
             state.changed_lot_items.add((data.lot_id, serial))
             open_discrepancy(state, "unexpected_in_lot", serial, {"lot_id": data.lot_id}, event.event_id)
-    off = abs(data.gross_mass_kg - lot.dispatched_mass_kg)
-    if off > lot.dispatched_mass_kg * MASS_TOLERANCE:
+    if lot.mass_differs(data.gross_mass_kg):
         open_discrepancy(state, "mass_mismatch", data.lot_id, {
             "dispatched_kg": str(lot.dispatched_mass_kg), "received_kg": str(data.gross_mass_kg),
             "tolerance": str(MASS_TOLERANCE)}, event.event_id)
-    lot.status, lot.received_mass_kg, lot.received_at = "received", data.gross_mass_kg, event.occurred_at
+    lot.receive(data.gross_mass_kg, event.occurred_at)
     state.changed_lots.add(data.lot_id)
 
 
 def recovery_confirmed(state: BatchState, event: ev.RecoveryConfirmedEvent) -> None:
     data = event.data
-    lot = _lot_of(state, data.lot_id, data.recycler_id)
-    if lot.status == "in_transit":
-        raise LotNotReceived(f"lot {data.lot_id} has not been received")
-    if lot.status == "recovered":
-        raise RecoveryAlreadyConfirmed(f"recovery of lot {data.lot_id} was already confirmed")
+    lot = lot_for(state.lots, data.lot_id)
+    lot.check_recoverable(data.recycler_id)
     recycler = Party("recycler", data.recycler_id)
     for serial, item in lot.items.items():
         battery = state.batteries.get(serial)
@@ -229,15 +194,14 @@ def recovery_confirmed(state: BatchState, event: ev.RecoveryConfirmedEvent) -> N
     state.recovered_materials.extend(RecoveredMaterialRow(data.lot_id, m, kg) for m, kg in sorted(masses.items()))
     post(state, postings.recovery(data.lot_id, data.recycler_id, data.cost, data.currency, event.event_id,
                                   event.occurred_at))
-    lot.status = "recovered"
+    lot.recover()
     state.changed_lots.add(data.lot_id)
 
 
 def terms_published(state: BatchState, event: ev.TermsPublishedEvent) -> None:
     data = event.data
     terms = Terms(data.sku, data.currency, data.effective_from, data.deposit, data.recycling_fee, event.event_id)
-    kept = [t for t in state.terms.get(data.sku, ()) if
-            (t.currency, t.effective_from) != (terms.currency, terms.effective_from)]
+    kept = [t for t in state.terms.get(data.sku, ()) if not terms.replaces(t)]
     state.terms[data.sku] = [*kept, terms]
     state.new_terms.append(terms)
 

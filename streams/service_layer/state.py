@@ -3,68 +3,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from uuid import UUID
 
 from services.common.outbox import OutboxMessage
 from streams.adapters.rows import (
     CollectionRow, DiscrepancyRow, InboxRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
 )
+from streams.domain import terms as terms_
 from streams.domain.battery import Battery
+from streams.domain.lot import Lot
 from streams.domain.postings import Posting
-
-
-@dataclass
-class SaleItem:
-    serial: str
-    sku: str
-    category: str
-    chemistry: str
-    mass_kg: Decimal
-    deposit: int
-    recycling_fee: int
-    contract: str
-    status: str  # in_market | suspense | cancelled
-
-
-@dataclass
-class Sale:
-    sale_id: str
-    store_id: str
-    currency: str
-    occurred_at: datetime
-    event_id: UUID
-    items: dict[str, SaleItem]
-
-
-@dataclass
-class LotItem:
-    serial: str
-    dispatched: bool
-    received: bool = False
-
-
-@dataclass
-class Lot:
-    lot_id: str
-    centre_id: str
-    recycler_id: str
-    status: str  # in_transit | received | recovered
-    dispatched_mass_kg: Decimal
-    dispatched_at: datetime
-    received_mass_kg: Decimal | None = None
-    received_at: datetime | None = None
-    items: dict[str, LotItem] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Terms:
-    sku: str
-    currency: str
-    effective_from: datetime
-    deposit: int
-    recycling_fee: int
-    event_id: UUID
+from streams.domain.sale import Sale
+from streams.domain.terms import Terms
 
 
 @dataclass
@@ -101,5 +50,4 @@ class BatchState:
         return found if found is not None and found.state is not None else None
 
     def terms_in_force(self, sku: str, currency: str, at: datetime) -> Terms | None:
-        candidates = [t for t in self.terms.get(sku, ()) if t.currency == currency and t.effective_from <= at]
-        return max(candidates, key=lambda t: t.effective_from, default=None)
+        return terms_.in_force(self.terms.get(sku, ()), currency, at)

@@ -1,0 +1,31 @@
+"""Finance's terms: the deposit and recycling fee of a product from a date on, per currency."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    sku: str
+    currency: str
+    effective_from: datetime
+    deposit: int
+    recycling_fee: int
+    event_id: UUID
+
+    def charged_otherwise(self, contract: str, deposit: int, recycling_fee: int) -> bool:
+        """A sale that charged other amounts than these terms (a lease charges no deposit)."""
+        return recycling_fee != self.recycling_fee or (contract == "deposit" and deposit != self.deposit)
+
+    def replaces(self, other: Terms) -> bool:
+        """Terms published again for the same product, currency and date replace the earlier ones."""
+        return (self.sku, self.currency, self.effective_from) == (other.sku, other.currency, other.effective_from)
+
+
+def in_force(published: Iterable[Terms], currency: str, at: datetime) -> Terms | None:
+    """The latest terms in `currency` effective at `at`, if any."""
+    candidates = [t for t in published if t.currency == currency and t.effective_from <= at]
+    return max(candidates, key=lambda t: t.effective_from, default=None)

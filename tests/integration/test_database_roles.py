@@ -103,6 +103,8 @@ ALLOWED = [
     (LEDGER, "UPDATE ledger.outbox_relay SET after_seq = after_seq"),
     (LEDGER, "SELECT ledger.prune_outbox(interval '100 years')"),
     (GATEWAY, "SELECT count(*) FROM gateway.api_keys"),
+    # The latest entries are found by the journal's sequence (the gateway's posting latency, revision 0014).
+    *((role, "SELECT pg_sequence_last_value('ledger.entries_seq_seq')") for role in (LEDGER, GATEWAY, READER)),
     (GATEWAY, "INSERT INTO ledger.reconciliation_runs SELECT * FROM ledger.reconciliation_runs WHERE false"),
     *((role, f"SELECT count(*) FROM {table}") for role in (LEDGER, GATEWAY, READER) for table in READABLE),
     *((STREAMS, f"SELECT count(*) FROM {table}") for table in (

@@ -19,7 +19,9 @@ Now an entry is one row of `ledger.entries`:
   holds it to `ledger.entry_id_for(posting_key)` (uuid5, as
   `contracts.postings.entry_id_for`), so one posting key has at most one entry
   without an index of its own on the key; `seq` stays (readers order by it) as a
-  plain column, no longer unique.
+  plain column, no longer unique, with a BRIN index: "the latest N entries"
+  are those above `pg_sequence_last_value('ledger.entries_seq_seq') - N` (the
+  gateway's posting latency), so readers are given SELECT on the sequence.
 - `txid` (xid8, the inserting transaction's id) orders the entries by
   committed-transaction windows, for the relay and incremental reconciliation,
   with a BRIN index: a few pages of summary, nearly free to keep, since the ids
@@ -219,6 +221,17 @@ CREATE INDEX entries_caused_by ON ledger.entries (caused_by);
 CREATE INDEX entries_kind_subject ON ledger.entries (kind, subject);
 CREATE INDEX entries_reverses ON ledger.entries (reverses) WHERE reverses IS NOT NULL;
 CREATE INDEX entries_txid_brin ON ledger.entries USING brin ((txid::text::bigint));
+CREATE INDEX entries_seq_brin ON ledger.entries USING brin (seq);
+DO $$
+DECLARE
+    role text;
+BEGIN
+    FOREACH role IN ARRAY ARRAY['takeback_gateway', 'takeback_reader'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role) AND current_user <> role THEN
+            EXECUTE pg_catalog.format('GRANT SELECT ON SEQUENCE ledger.entries_seq_seq TO %I', role);
+        END IF;
+    END LOOP;
+END $$;
 
 CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON ledger.entries
     FOR EACH ROW EXECUTE FUNCTION ledger.append_only();
@@ -265,6 +278,16 @@ BEGIN
     END IF;
 END $$;
 ALTER SEQUENCE ledger.entries_seq_seq OWNED BY ledger.entries_0013.seq;
+REVOKE SELECT ON SEQUENCE ledger.entries_seq_seq FROM PUBLIC;
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'takeback_gateway') THEN
+        REVOKE SELECT ON SEQUENCE ledger.entries_seq_seq FROM takeback_gateway;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'takeback_reader') THEN
+        REVOKE SELECT ON SEQUENCE ledger.entries_seq_seq FROM takeback_reader;
+    END IF;
+END $$;
 DROP VIEW ledger.lines;
 DROP TABLE ledger.entries;
 DROP FUNCTION ledger.lines_valid(text[], text[], bigint[], bigint[]);

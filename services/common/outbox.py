@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, errors
+from aiokafka import AIOKafkaProducer, TopicPartition, errors
 from aiokafka.errors import KafkaError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
@@ -108,11 +109,12 @@ class Relay:
     """Publishes one schema's outbox; run exactly one per schema (it keeps order).
 
     One message that the broker will not take (too large, refused) is parked with
-    its reason and the rest of the window goes on: a message too large is refused
-    before it joins a record batch; a batch the broker refuses (a topic's own
-    policy) is parked row by row with the broker's reason, as a batch of the
-    producer's own was before. When the broker is away, the rows it acknowledged
-    are remembered and the retry sends only the others.
+    its reason and the rest of the window goes on: a message too large for any
+    request is refused before it joins a record batch; the rows of a batch the
+    broker refuses (a topic's own limit or policy) are sent again one by one, and
+    the one it refuses alone is parked with the broker's reason. When the broker
+    is away, the rows it acknowledged are remembered and the retry sends only the
+    others.
     """
 
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, schema: str,
@@ -243,24 +245,41 @@ class Relay:
 
     async def _send_partition(self, topic: str, partition: int, rows: list[tuple[Row, bytes]],
                               refused: dict[int, str]) -> Exception | None:
-        """One partition's rows, batch after batch; the error that stopped it when the broker is away."""
+        """One partition's rows, batch after batch; the error that stopped it when the broker is away.
+
+        A batch the broker refuses is not written at all: its rows are sent again one by one, in order, so
+        only the row the broker refuses alone is parked, and the rest of the partition keeps its order.
+        """
         acknowledged = self._unrecorded
-        for batch, seqs in self._batches(rows, refused):
+        pending = deque(self._batches(rows, refused))
+        while pending:
+            batch, members = pending.popleft()
             try:
-                await (await self.producer.send_batch(batch, topic, partition=partition))
-            except PERMANENT_SEND_ERRORS as error:
-                for seq in seqs:
-                    refused[seq] = _reason(error)
+                future = await self.producer.send_batch(batch, topic, partition=partition)
+            except Exception as error:  # noqa: BLE001 - the producer is closed or full: retried later
+                return error
+            try:
+                await future
+            except PERMANENT_SEND_ERRORS as error:  # the broker refused the batch: none of it was written
+                _forget_refused_batch(self.producer, TopicPartition(topic, partition), len(members))
+                if len(members) > 1:
+                    pending.extendleft(reversed(self._batches(members, refused, alone=True)))
+                else:
+                    refused[members[0][0].seq] = _reason(error)
             except Exception as error:  # noqa: BLE001 - anything else: this partition stops here, retried later
                 return error
             else:
-                acknowledged.update(seqs)
+                acknowledged.update(row.seq for row, _ in members)
         return None
 
-    def _batches(self, rows: list[tuple[Row, bytes]], refused: dict[int, str]) -> list[tuple[object, list[int]]]:
-        """Closed record batches of the rows, in order, each with its rows' seqs; a row too large is refused."""
-        batches: list[tuple[object, list[int]]] = []
-        batch, seqs = None, []
+    def _batches(self, rows: list[tuple[Row, bytes]], refused: dict[int, str],
+                 alone: bool = False) -> list[tuple[object, list[tuple[Row, bytes]]]]:
+        """Closed record batches of the rows (one row each if `alone`), in order, each with its rows.
+
+        A row too large for any request is refused here, with the producer's own words, and joins no batch.
+        """
+        batches: list[tuple[object, list[tuple[Row, bytes]]]] = []
+        batch, members = None, []
         for row, key in rows:
             headers = [(SEQ_HEADER, str(row.seq).encode())]
             size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, row.value, headers)
@@ -269,14 +288,15 @@ class Relay:
                     f"The message is {size} bytes when serialized which is larger than the maximum request size "
                     f"you have configured with the max_request_size configuration"))
                 continue
-            if batch is None or batch.append(timestamp=None, key=key, value=row.value, headers=headers) is None:
+            if alone or batch is None or batch.append(timestamp=None, key=key, value=row.value,
+                                                      headers=headers) is None:
                 if batch is not None:
                     batch.close()
-                batch, seqs = self.producer.create_batch(), []
-                batches.append((batch, seqs))
+                batch, members = self.producer.create_batch(), []
+                batches.append((batch, members))
                 if batch.append(timestamp=None, key=key, value=row.value, headers=headers) is None:
                     raise AssertionError("an empty record batch takes any message of an allowed size")
-            seqs.append(row.seq)
+            members.append((row, key))
         if batch is not None:
             batch.close()  # sent at once, no linger
         return batches
@@ -318,6 +338,19 @@ class Relay:
                    SET done_snapshot = $1::text::pg_snapshot, window_snapshot = $2::text::pg_snapshot, after_seq = $3,
                        updated_at = now()""",
             done, window, after_seq)
+
+
+def _forget_refused_batch(producer: AIOKafkaProducer, tp: TopicPartition, records: int) -> None:
+    """The idempotent producer gave the refused batch sequence numbers the broker never took: take them back.
+
+    Else its next batch to the partition is out of sequence for the broker, and the producer stops for good
+    (no relay could send anything after one refused message). Right only because the relay's producer is its
+    own and a partition has one batch in flight at a time, so the refused batch was the partition's last.
+    """
+    manager = getattr(producer, "_txn_manager", None)
+    if manager is None or manager.sequence_number(tp) < records:  # no idempotence; or the sequence wrapped
+        return
+    manager.increment_sequence_number(tp, -records)
 
 
 def _reason(error: BaseException) -> str:

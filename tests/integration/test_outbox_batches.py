@@ -84,3 +84,49 @@ async def test_a_window_lands_on_the_default_partitioners_partitions_in_seq_orde
     assert len(by_partition) == PARTITIONS
     for seqs in by_partition.values():
         assert seqs == sorted(seqs)  # in seq order, so each key's events are too
+
+
+async def test_a_message_the_broker_refuses_is_parked_alone_and_the_rest_goes_on_in_order(
+        settings, streams_pool, outbox_schema, relay_producer):
+    """A topic whose own limit is below the relay's: the broker refuses the batch holding the large message.
+
+    Its rows are sent again one by one: only the large one is parked (with the broker's reason), the others
+    land in order, and the producer goes on sending to that partition afterwards.
+    """
+    topic = unique("takeback.test.refused")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **client_options(settings))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1,
+                                            topic_configs={"max.message.bytes": "4000"})])
+    finally:
+        await admin.close()
+
+    def message(n: int, size: int = 10) -> OutboxMessage:
+        return OutboxMessage(uuid.uuid4(), topic, "k", json.dumps({"n": n, "pad": "x" * size}).encode())
+
+    relay = Relay(streams_pool, relay_producer, outbox_schema, batch_max=100, poll_s=0.05)
+    async with streams_pool.acquire() as connection:
+        await write(connection, outbox_schema, [message(0), message(1), message(2, size=6000), message(3)])
+        assert await relay.publish_once() == 4
+        await write(connection, outbox_schema, [message(4)])
+        assert await relay.publish_once() == 1  # the producer still sends to that partition
+    assert await relay.backlog() == 0
+    assert relay.parked == 1 and relay.published == 4
+    [parked] = await streams_pool.fetch(f"SELECT value_bytes, reason FROM {outbox_schema}.outbox_parked")
+    assert parked["value_bytes"] > 6000 and "TooLarge" in parked["reason"]
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", **client_options(settings))
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        seen: list[int] = []
+        for _ in range(50):
+            for batch in (await consumer.getmany(timeout_ms=300)).values():
+                seen.extend(json.loads(record.value)["n"] for record in batch)
+            if len(seen) >= 4:
+                break
+    finally:
+        await consumer.stop()
+    assert seen == [0, 1, 3, 4]

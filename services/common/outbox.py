@@ -126,6 +126,19 @@ class Relay:
         self._wake = asyncio.Event()
         self._unrecorded: set[int] = set()  # seqs Kafka acknowledged that the cursor does not cover yet
         self._pruned_at = 0.0
+        # A window's rows: written by the transactions visible in the window's snapshot and not in the done one.
+        # Its first slice is found by the transaction ids' index (the rows of a window may have any seq); the
+        # next ones in the primary key's order from where the last one ended (the txid bounds, which only
+        # serve the index, would lead the planner to read and sort what is left of the window every time).
+        in_window = """pg_visible_in_snapshot(txid, $2::text::pg_snapshot)
+                       AND NOT pg_visible_in_snapshot(txid, $1::text::pg_snapshot) AND seq > $3"""
+        self._first_slice = f"""
+            SELECT seq, event_id, topic, key, value FROM {schema}.outbox
+             WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot) AND txid < pg_snapshot_xmax($2::text::pg_snapshot)
+               AND {in_window}
+             ORDER BY seq LIMIT $4"""
+        self._next_slice = f"""
+            SELECT seq, event_id, topic, key, value FROM {schema}.outbox WHERE {in_window} ORDER BY seq LIMIT $4"""
 
     def wake(self) -> None:
         self._wake.set()
@@ -180,23 +193,16 @@ class Relay:
     async def publish_once(self) -> int:
         async with self.pool.acquire() as connection:
             async with connection.transaction():
-                # Planned for this window's own bounds: a plan made once for any bounds reads and sorts the whole
-                # window for each slice of it (`seq > after_seq` does not lead it to the primary key's order).
+                # Planned for this window's own bounds (a plan made once for any bounds read the whole window
+                # again for each slice of it).
                 await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
                 done, window, after_seq = await connection.fetchrow(
                     f"SELECT done_snapshot::text, window_snapshot::text, after_seq FROM {self.schema}.outbox_relay")
                 if window is None:  # a new window: every transaction that has ended by now
                     window, after_seq = await connection.fetchval("SELECT pg_current_snapshot()::text"), 0
                 rows = [Row(*r) for r in await connection.fetch(
-                    f"""SELECT seq, event_id, topic, key, value FROM {self.schema}.outbox
-                         WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot)
-                           AND txid < pg_snapshot_xmax($2::text::pg_snapshot)
-                           AND pg_visible_in_snapshot(txid, $2::text::pg_snapshot)
-                           AND NOT pg_visible_in_snapshot(txid, $1::text::pg_snapshot)
-                           AND seq > $3
-                         ORDER BY seq LIMIT $4""",
-                    done, window, after_seq, self.batch_max,
-                )]
+                    self._first_slice if after_seq == 0 else self._next_slice,
+                    done, window, after_seq, self.batch_max)]
             if not rows:
                 if after_seq:  # the window was partly sent before: it is done now
                     await self._move_cursor(connection, window, None, 0)

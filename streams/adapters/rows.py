@@ -7,6 +7,9 @@ array parameter is built and checked element by element in Python.
 """
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
@@ -193,6 +196,12 @@ class OffsetRangeRow:
 
 def columns(row_type: type) -> tuple[str, ...]:
     return tuple(field.name for field in fields(row_type))
+
+
+@functools.cache
+def record_of(row_type: type) -> Callable[[Any], tuple]:
+    """The row's values as a tuple in column order (for COPY), by one native call."""
+    return operator.attrgetter(*columns(row_type))
 
 
 def _json_default(value: Any) -> str:

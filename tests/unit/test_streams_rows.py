@@ -30,3 +30,9 @@ def test_every_row_is_frozen_with_slots():
     for row_type in (getattr(rows, name) for name in dir(rows) if name.endswith("Row")):
         assert row_type.__dataclass_params__.frozen and hasattr(row_type, "__slots__")
         assert columns(row_type) == tuple(f.name for f in fields(row_type))
+
+
+def test_a_row_for_copy_is_its_values_in_column_order():
+    at = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    row = CollectionRow(uuid.UUID(int=1), "C-1", "BAT-1", "centre-7", "functional", None, "taken_back_free", at)
+    assert rows.record_of(CollectionRow)(row) == tuple(getattr(row, name) for name in columns(CollectionRow))

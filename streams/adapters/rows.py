@@ -1,9 +1,11 @@
 """The scheme's rows as typed records: one frozen dataclass a table, its fields the table's columns in order.
 
-A batch writes each table with one statement and one parameter: its rows as
-one JSON array (encoded in native code, dataclasses as they are), which
-PostgreSQL reads back into the table's own row type by column name. No
-array parameter is built and checked element by element in Python.
+Rows only ever added go in by binary COPY (`record_of` reads a row's values in
+column order in one native call). Rows a batch may update go in with one
+statement and one parameter: the rows as one JSON array (encoded in native
+code, dataclasses as they are), which PostgreSQL reads back into the table's
+own row type by column name; no array parameter is built and checked element
+by element in Python.
 """
 from __future__ import annotations
 

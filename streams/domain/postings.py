@@ -46,24 +46,20 @@ class Posting:
             "lines": [line.as_dict() for line in self.lines]})
 
 
-def _line(account: str, currency: str, debit: int = 0, credit: int = 0) -> Line:
-    assert debit >= 0 and credit >= 0, "amounts are never negative"
-    assert (debit == 0) != (credit == 0), "a line is a debit or a credit"
-    return Line(account, currency, debit, credit)
-
-
-def _posting(**fields) -> Posting:
-    """Balanced by construction (asserted)."""
-    assert not unbalanced_currencies(fields["lines"]), "a posting balances per currency"
-    assert len(fields["lines"]) >= 2, "a posting has two lines or more"
-    return Posting(**fields)
+def _posting(posting_key: str, kind: str, subject: str, caused_by: UUID, at: datetime, lines: tuple[Line, ...],
+             reverses: str | None = None) -> Posting:
+    """Balanced by construction; asserted once, before it is written (every line one-sided and positive)."""
+    assert len(lines) >= 2, "a posting has two lines or more"
+    assert all((line.debit > 0) != (line.credit > 0) for line in lines), "a line is a positive debit or credit"
+    assert all(line.debit >= 0 and line.credit >= 0 for line in lines), "amounts are never negative"
+    assert not unbalanced_currencies(lines), "a posting balances per currency"
+    return Posting(posting_key, kind, subject, caused_by, at, lines, reverses)
 
 
 def _lines(debits: list[tuple[str, int]], credits: list[tuple[str, int]], currency: str) -> tuple[Line, ...]:
     """Drop zero amounts (a line is never zero); debits equal credits by construction."""
-    assert sum(a for _, a in debits) == sum(a for _, a in credits), "a posting balances"
-    return tuple([_line(acc, currency, debit=a) for acc, a in debits if a] +
-                 [_line(acc, currency, credit=a) for acc, a in credits if a])
+    return tuple([Line(account, currency, amount, 0) for account, amount in debits if amount] +
+                 [Line(account, currency, 0, amount) for account, amount in credits if amount])
 
 
 def sale_item(sale_id: str, store_id: str, serial: str, contract: str, deposit: int, fee: int,
@@ -81,16 +77,14 @@ def sale_item(sale_id: str, store_id: str, serial: str, contract: str, deposit: 
     lines = _lines([(store, deposit + fee)], credits, currency)
     if len(lines) < 2:
         return None  # nothing charged: nothing to post
-    return _posting(posting_key=key, kind=kind, subject=serial, caused_by=caused_by,
-                            effective_at=at, lines=lines)
+    return _posting(key, kind, serial, caused_by, at, lines)
 
 
 def cancellation(original: Posting, caused_by: UUID, at: datetime, sale_id: str) -> Posting:
     """The exact reverse of the item's sale posting."""
-    reversed_lines = tuple(_line(l.account, l.currency, debit=l.credit, credit=l.debit) for l in original.lines)
-    return _posting(posting_key=f"cancel:{sale_id}:{original.subject}", kind="cancellation",
-                            subject=original.subject, caused_by=caused_by, effective_at=at,
-                            reverses=original.posting_key, lines=reversed_lines)
+    reversed_lines = tuple(Line(l.account, l.currency, l.credit, l.debit) for l in original.lines)
+    return _posting(f"cancel:{sale_id}:{original.subject}", "cancellation", original.subject, caused_by, at,
+                    reversed_lines, reverses=original.posting_key)
 
 
 def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: UUID,
@@ -98,8 +92,7 @@ def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: U
     lines = _lines([("liability:deposits", amount)], [(f"clearing:centre:{centre_id}", amount)], currency)
     if len(lines) < 2:
         return None
-    return _posting(posting_key=f"refund:{serial}", kind="refund", subject=serial,
-                            caused_by=caused_by, effective_at=at, lines=lines)
+    return _posting(f"refund:{serial}", "refund", serial, caused_by, at, lines)
 
 
 def recovery(lot_id: str, recycler_id: str, cost: int, currency: str, caused_by: UUID,
@@ -107,5 +100,4 @@ def recovery(lot_id: str, recycler_id: str, cost: int, currency: str, caused_by:
     lines = _lines([("fund:recycling", cost)], [(f"payable:recycler:{recycler_id}", cost)], currency)
     if len(lines) < 2:
         return None
-    return _posting(posting_key=f"recovery:{lot_id}", kind="recovery", subject=lot_id,
-                            caused_by=caused_by, effective_at=at, lines=lines)
+    return _posting(f"recovery:{lot_id}", "recovery", lot_id, caused_by, at, lines)

@@ -126,7 +126,9 @@ async def test_a_posting_in_flight_is_carried_until_it_is_posted(pool, clean, st
         await insert_sold(connection, sold)
         await ask(connection, [sold.sale()])  # asked for, not posted: still on its way
     since, started = await run_reconciliation(ledger_pool, mode="full")
-    assert started.carried["unposted"] and sold.sale().posting_key in started.carried["unposted"]
+    asked_in = await pool.fetchval("SELECT txid::text::bigint FROM scheme.postings WHERE posting_key = $1",
+                                   sold.sale().posting_key)
+    assert started.carried["unposted_from"] <= asked_in  # found again from the oldest in flight on
 
     waiting = await reconcile(pool, since=since)
     assert waiting["scope"]["mode"] == "incremental"
@@ -138,6 +140,7 @@ async def test_a_posting_in_flight_is_carried_until_it_is_posted(pool, clean, st
     assert TEST_CURRENCY not in check(arrived, "deposit_liability")["details"]["in_flight"]
     assert TEST_CURRENCY not in check(arrived, "deposit_liability")["details"]["difference"]
     assert sold.sale().posting_key not in arrived.carried["unposted"]
+    assert arrived.carried["unposted_from"] is None or arrived.carried["unposted_from"] > asked_in
 
 
 async def test_totals_carried_forward_equal_a_full_runs(pool, clean, streams_pool, ledger_pool):
@@ -172,6 +175,12 @@ async def test_an_entry_removed_after_the_previous_run_makes_the_next_run_full_a
     assert result["scope"]["mode"] == "full"
     assert "ledger.entries" in result["scope"]["why_full"] and "deleted (1)" in result["scope"]["why_full"]
     assert sold.sale().posting_key in named(result, "scheme_postings_in_ledger", "removed_from_ledger", "posting_key")
+
+    full_id, _ = await run_reconciliation(ledger_pool)  # full too (the same trace), and stored
+    after = await reconcile(pool, since=full_id)  # no new trace: incremental, the removed entry still named
+    assert after["scope"]["mode"] == "incremental", after["scope"]
+    assert sold.sale().posting_key in named(after, "scheme_postings_in_ledger", "removed_from_ledger", "posting_key")
+    assert f"clearing:store:{sold.store_id}" in named(after, "movements_match_lines", "accounts_differing", "account")
 
 
 async def test_the_periodic_run_is_full_once_the_last_full_run_is_older_than_the_interval(ledger_pool):

@@ -101,8 +101,6 @@ async def _checks(connection: asyncpg.Connection, plan: window.Plan, start: Snap
         return await incremental.run(connection, start, plan.previous)
     snapshot = await take_snapshot(connection)
     checks = [await check(connection, snapshot) for check in CHECKS]
-    window.carry_keys(snapshot.carry, "unposted",
-                      [p["posting_key"] for p in snapshot.in_flight_postings + snapshot.missing_postings])
     return checks, snapshot.carry
 
 

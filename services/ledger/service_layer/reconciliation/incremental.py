@@ -23,7 +23,7 @@ from services.ledger.domain.checks import Check
 from services.ledger.service_layer.reconciliation import journal_checks as journal
 from services.ledger.service_layer.reconciliation import money_checks as money
 from services.ledger.service_layer.reconciliation import scheme_checks as scheme
-from services.ledger.service_layer.reconciliation.snapshot import Amounts, Snapshot, split_unposted
+from services.ledger.service_layer.reconciliation.snapshot import Amounts, Snapshot, carry_unposted, split_unposted
 from services.ledger.service_layer.reconciliation.window import CARRY_VERSION, PreviousRun, carry_keys
 from services.ledger.service_layer.rows import jsonable
 
@@ -88,9 +88,12 @@ WINDOW_MOVEMENTS_SQL = f"""
     SELECT t.account, t.currency, sum(t.debit)::bigint, sum(t.credit)::bigint
       FROM ledger.account_movements t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 NO_ENTRY = "NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.entry_id = ledger.entry_id_for(t.posting_key))"
+# Postings with no entry: from the oldest in flight at the previous run ($3) or the window's start on, and those
+# the previous run carried by key ($2).
 UNPOSTED_SQL = f"""
-    SELECT t.posting_key, t.kind, t.subject, t.created_at FROM scheme.postings t
-     WHERE (({IN_WINDOW_BRIN}) OR t.posting_key = ANY($2::text[])) AND {NO_ENTRY}
+    SELECT t.posting_key, t.kind, t.subject, t.created_at, t.txid::text::bigint AS txid FROM scheme.postings t
+     WHERE (t.txid::text::bigint >= least(pg_snapshot_xmin($1::text::pg_snapshot)::text::bigint, $3::bigint)
+            OR t.posting_key = ANY($2::text[])) AND {NO_ENTRY}
      ORDER BY t.created_at DESC"""
 WINDOW_POSTINGS_SQL = f"SELECT count(*) FROM scheme.postings t WHERE {IN_WINDOW_BRIN}"
 WINDOW_INBOX_SQL = f"""
@@ -149,11 +152,13 @@ async def run(connection: asyncpg.Connection, snapshot: Snapshot, previous: Prev
 async def _snapshot(connection: asyncpg.Connection, snapshot: Snapshot, since: str, carried: dict) -> Snapshot:
     """The balances (carried movements + the window's) and the postings in flight (carried ones + the window's)."""
     movements = _add(_amounts(carried["movements"]), await _fetch_amounts(connection, WINDOW_MOVEMENTS_SQL, since))
-    unposted = [dict(row) for row in await connection.fetch(UNPOSTED_SQL, since, carried.get("unposted", []))]
-    missing, in_flight, in_flight_amounts = await split_unposted(connection, unposted)
+    unposted = [dict(row) for row in await connection.fetch(
+        UNPOSTED_SQL, since, carried.get("unposted", []), carried.get("unposted_from"))]
+    txids: dict[str, int | None] = {}
+    missing, in_flight, in_flight_amounts = await split_unposted(connection, unposted, txids)
     lines = _add(_amounts(carried["lines"]), await _fetch_amounts(connection, WINDOW_LINES_SQL, since))
     carry = {"version": CARRY_VERSION, "lines": journal.amounts_json(lines), "movements": journal.amounts_json(movements)}
-    carry_keys(carry, "unposted", [p["posting_key"] for p in in_flight + missing])
+    carry_unposted(carry, in_flight, missing, txids)
     return Snapshot(snapshot.as_of, movements, in_flight_amounts, in_flight, missing, snapshot.watermark, carry)
 
 

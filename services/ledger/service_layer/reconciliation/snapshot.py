@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.ledger.domain.journal import posted_event_id_for
+from services.ledger.service_layer.reconciliation.window import carry_keys
 
 Amounts = dict[tuple[str, str], tuple[int, int]]  # (account, currency) -> (debit, credit)
 
@@ -61,16 +62,37 @@ async def take_snapshot(connection: asyncpg.Connection) -> Snapshot:
         SELECT account, currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit
           FROM ledger.account_movements GROUP BY account, currency""")
     unposted = [dict(row) for row in await connection.fetch("""
-        SELECT p.posting_key, p.kind, p.subject, p.created_at FROM scheme.postings p
+        SELECT p.posting_key, p.kind, p.subject, p.created_at, p.txid::text::bigint AS txid FROM scheme.postings p
          WHERE NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)
          ORDER BY p.created_at DESC""")]
-    missing, in_flight, in_flight_amounts = await split_unposted(connection, unposted)
-    return Snapshot(as_of, ledger, in_flight_amounts, in_flight, missing, watermark)
+    txids: dict[str, int | None] = {}
+    missing, in_flight, in_flight_amounts = await split_unposted(connection, unposted, txids)
+    snapshot = Snapshot(as_of, ledger, in_flight_amounts, in_flight, missing, watermark)
+    carry_unposted(snapshot.carry, in_flight, missing, txids)
+    return snapshot
 
 
-async def split_unposted(connection: asyncpg.Connection, unposted: list[dict]
+def carry_unposted(carry: dict[str, Any], in_flight: list[dict], missing: list[dict],
+                   txids: dict[str, int | None]) -> None:
+    """Where the next run looks for postings not in the ledger: from the oldest in flight on, and those named.
+
+    Postings in flight are found again from the transaction id of the oldest of them (their txid, indexed), so
+    however many are in flight the run carries one number; postings removed from the ledger, and any without a
+    txid (asked for before revision 0015), are carried by key.
+    """
+    carry_keys(carry, "unposted", [p["posting_key"] for p in missing] + [
+        p["posting_key"] for p in in_flight if txids.get(p["posting_key"]) is None])
+    carry["unposted_from"] = min((txids[p["posting_key"]] for p in in_flight
+                                  if txids.get(p["posting_key"]) is not None), default=None)
+
+
+async def split_unposted(connection: asyncpg.Connection, unposted: list[dict], txids: dict[str, int | None]
                          ) -> tuple[list[dict], list[dict], Amounts]:
-    """Postings with no entry: missing (their entry.posted is in the ledger's outbox) or in flight, and its amounts."""
+    """Postings with no entry: missing (their entry.posted is in the ledger's outbox) or in flight, and its amounts.
+
+    Each posting's `txid` (the transaction that asked for it) is kept in `txids` and left out of the rows shown.
+    """
+    txids.update({p["posting_key"]: p.pop("txid") for p in unposted})
     announced = {row["event_id"] for row in await connection.fetch(
         "SELECT event_id FROM ledger.outbox WHERE event_id = ANY($1::uuid[])",
         [posted_event_id_for(p["posting_key"]) for p in unposted])}

@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from contracts.postings import PostingRequested
 from streams.domain import postings
@@ -73,4 +74,10 @@ def test_nothing_charged_posts_nothing():
 @pytest.mark.parametrize("parts", [("refund", uuid.UUID(int=7)), ("rejected", "takeback.sales", 3, 17),
                                    ("posting", "sale:S-1:BAT-ä")])
 def test_stable_ids_are_uuid5_of_their_parts(parts):
+    assert stable_id(*parts) == str(uuid.uuid5(NAMESPACE, ":".join(str(p) for p in parts)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(st.one_of(st.text(), st.integers(), st.uuids()), min_size=1, max_size=4))
+def test_any_stable_id_is_the_uuid5_of_its_parts(parts):
     assert stable_id(*parts) == str(uuid.uuid5(NAMESPACE, ":".join(str(p) for p in parts)))

@@ -17,6 +17,7 @@ from services.common.kafka import client_options
 from services.common.health_report import HealthMonitor
 from services.common.settings import Settings
 from services.gateway.adapters.consumer_lag import ConsumerLagReader
+from services.gateway.adapters.event_records import InboxListener, InMemoryEventRecords, PostgresEventRecords
 from services.gateway.adapters.event_publisher import KafkaEventPublisher, create_producer
 from services.gateway.adapters.key_repository import PostgresKeyRepository
 from services.gateway.adapters.reconciliation_runs import InMemoryReconciliationRuns, PostgresReconciliationRuns
@@ -24,7 +25,8 @@ from services.gateway.entrypoints.metrics import GatewayMetrics
 from services.gateway.entrypoints.scheme_metrics import SchemeMetrics
 from services.gateway.service_layer.authentication import KeyVerifier
 from services.gateway.service_layer import reads
-from services.gateway.service_layer.ports import EventPublisher, KeyRepository, ReconciliationRuns
+from services.gateway.service_layer.event_status import AcceptedLog, Listen, OutcomeWatch
+from services.gateway.service_layer.ports import EventPublisher, EventRecords, KeyRepository, ReconciliationRuns
 from services.gateway.service_layer.rate_limiting import RateLimiter
 from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
 
@@ -39,6 +41,9 @@ class Gateway:
     scheme_metrics: SchemeMetrics
     limits: RateLimiter
     reconciliations: ReconciliationRunner  # runs on request, one at a time
+    event_records: EventRecords  # events' outcomes, and the events accepted here (contract 8.2)
+    accepted_log: AcceptedLog
+    outcomes: OutcomeWatch  # answers `Prefer: wait` (its loop runs in `running_gateway`)
     ready: bool = False
     health: HealthMonitor | None = None  # the scheme's health report, refreshed in the background
 
@@ -46,16 +51,19 @@ class Gateway:
 def build_gateway(settings: Settings, *, publisher: EventPublisher, key_repository: KeyRepository,
                   pool: asyncpg.Pool | None = None, lag_reader: ConsumerLagReader | None = None,
                   metrics: GatewayMetrics | None = None, reconcile: Callable[[], Awaitable[dict]] | None = None,
-                  reconciliation_runs: ReconciliationRuns | None = None) -> Gateway:
+                  reconciliation_runs: ReconciliationRuns | None = None, event_records: EventRecords | None = None,
+                  listen: Listen | None = None) -> Gateway:
     metrics = metrics or GatewayMetrics()
     limits = RateLimiter.from_settings(settings, on_limited=metrics.limited)
     metrics.watch(limits)
     runs = reconciliation_runs or (PostgresReconciliationRuns(pool) if pool else InMemoryReconciliationRuns())
     runner = ReconciliationRunner(reconcile or reads.reconciler(pool, settings), runs,
                                   on_finished=metrics.reconciliation_finished)
+    records = event_records or (PostgresEventRecords(pool) if pool else InMemoryEventRecords())
     return Gateway(settings=settings, pool=pool, publisher=publisher, keys=KeyVerifier(key_repository),
                    metrics=metrics, scheme_metrics=SchemeMetrics(pool, lag_reader, metrics), limits=limits,
-                   reconciliations=runner)
+                   reconciliations=runner, event_records=records, accepted_log=AcceptedLog(records),
+                   outcomes=OutcomeWatch(records, listen))
 
 
 @asynccontextmanager
@@ -70,15 +78,19 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         lag_reader = ConsumerLagReader(settings.kafka_bootstrap, options=client_options(settings))
         stack.push_async_callback(lag_reader.stop)
         await lag_reader.start()
+        listener = InboxListener(settings.database_url)
+        stack.push_async_callback(listener.close)
         metrics = GatewayMetrics()
         gateway = build_gateway(settings, publisher=KafkaEventPublisher(producer, observe=metrics.produced),
                                 key_repository=PostgresKeyRepository(pool), pool=pool, lag_reader=lag_reader,
-                                metrics=metrics)
+                                metrics=metrics, listen=listener.listen)
         gateway.health = HealthMonitor(pool, settings)
         monitoring = asyncio.create_task(gateway.health.run_forever())
+        watching = asyncio.create_task(gateway.outcomes.run_forever())
         gateway.ready = True
         try:
             yield gateway
         finally:
             gateway.ready = False
             monitoring.cancel()
+            watching.cancel()

@@ -13,6 +13,7 @@ CONTRACT_OPERATIONS = {
     ("get", "/v1/finance/reconciliation"), ("get", "/v1/reports/collection"), ("get", "/v1/reports/recovery"),
     ("get", "/healthz"), ("get", "/metrics"),
 }
+EVENT_STATUS = {("get", "/v1/events/{event_id}")}  # contract 8.2
 RECONCILIATION_RUNS = {("post", "/v1/finance/reconciliation/runs"), ("get", "/v1/finance/reconciliation/runs/{run_id}")}
 UNAUTHENTICATED = {("get", "/healthz"), ("get", "/metrics")}
 
@@ -31,9 +32,10 @@ def test_the_committed_document_is_not_stale():
 
 
 def test_every_operation_of_the_contract_is_documented_with_its_refusals(document):
-    assert set(operations(document)) == CONTRACT_OPERATIONS | RECONCILIATION_RUNS
+    assert set(operations(document)) == CONTRACT_OPERATIONS | RECONCILIATION_RUNS | EVENT_STATUS
     post = document["paths"]["/v1/events"]["post"]
-    assert {"202", "400", "401", "403", "413", "415", "429"} <= set(post["responses"])
+    assert {"200", "202", "400", "401", "403", "413", "415", "429"} <= set(post["responses"])
+    assert {"200", "400", "401", "404", "429"} <= set(document["paths"]["/v1/events/{event_id}"]["get"]["responses"])
     assert len(post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]) == 8
     assert not any("422" in item[m]["responses"] for item in document["paths"].values() for m in item)
 
@@ -54,6 +56,16 @@ def test_an_optional_parameter_is_never_null_and_an_instant_is_rfc_3339(document
     assert not any(instant.is_valid(text) for text in ("0.5", "1700000000", "2026-11-24T10:15:00", "2026-11-24"))
     assert parameters["year"] == {"description": "Calendar year, four digits (default: all years)",
                                   "maximum": 2100, "minimum": 2000, "title": "Year", "type": "integer"}
+
+
+def test_prefer_states_its_rule_and_the_event_id_is_a_uuid(document):
+    [prefer] = [p for p in operations(document)[("post", "/v1/events")]["parameters"] if p["name"] == "Prefer"]
+    assert prefer["in"] == "header" and not prefer.get("required", False)
+    rule = jsonschema_rs.validator_for(prefer["schema"])
+    assert all(rule.is_valid(text) for text in ("wait=1", "wait=10", " wait = 5 "))
+    assert not any(rule.is_valid(text) for text in ("wait=0", "wait=11", "wait=1.5", "respond-async", "wait="))
+    [event_id] = operations(document)[("get", "/v1/events/{event_id}")]["parameters"]
+    assert event_id["in"] == "path" and event_id["schema"]["format"] == "uuid"
 
 
 def _event_validator(document, name: str):

@@ -90,3 +90,9 @@ class InvalidRequest(Refused):
     """400: invalid_request, a parameter breaks its rule, or the query holds one the operation does not take."""
 
     status = 400
+
+
+class DatabaseUnavailable(Refused):
+    """503: database_unavailable, the scheme's records could not be read or written now; retry."""
+
+    status = 503

@@ -33,6 +33,49 @@ class EventAccepted(BaseModel):
     status: Literal["accepted"] = "accepted"
 
 
+class CollectionRefund(BaseModel):
+    amount: int = Field(ge=0, description="Minor units")
+    currency: str = Field(examples=["EUR"])
+    method: str = Field(examples=["cash", "card", "bank_transfer", "voucher"])
+
+
+class CollectionOutcome(BaseModel):
+    """A collection applied: the battery's state, the refund instructed (null for a lease or an orphan)."""
+
+    state: Literal["collected"]
+    refund: CollectionRefund | None
+    handling_fee: int = Field(ge=0, description="Minor units; 0 until handling fees exist")
+    taken_back: Literal["refunded", "lease_closed", "taken_back_free"] | None = Field(
+        description="How the scheme took the battery back")
+
+
+class AppliedOutcome(BaseModel):
+    """Any other event applied: its type."""
+
+    event_type: str
+
+
+class RejectionOutcome(BaseModel):
+    reason: str = Field(examples=["already_returned", "event_id_conflict"])
+    message: str
+
+
+class EventDecided(BaseModel):
+    """An event applied or rejected (`Prefer: wait`): what the scheme decided."""
+
+    event_id: UUID
+    status: Literal["applied", "rejected"]
+    outcome: CollectionOutcome | AppliedOutcome | RejectionOutcome
+
+
+class EventStatus(BaseModel):
+    """An event's status: `accepted` (in Kafka, not applied yet; outcome null), `applied` or `rejected`."""
+
+    event_id: UUID
+    status: Literal["accepted", "applied", "rejected"]
+    outcome: CollectionOutcome | AppliedOutcome | RejectionOutcome | None
+
+
 class ReadBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 

@@ -1,7 +1,13 @@
-"""`POST /v1/events`: one envelope, 202 once Kafka has it (acks=all); refused with the reason otherwise."""
+"""`POST /v1/events`: one envelope, 202 once Kafka has it (acks=all); refused with the reason otherwise.
+With `Prefer: wait=N`, 200 with what the scheme decided if it decides within N seconds (contract 8.2).
+`GET /v1/events/{event_id}`: that status read back, by the source that sent the event or finance."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+import asyncio
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 
 from contracts.events import ENVELOPE_OF_TYPE
@@ -9,10 +15,13 @@ from contracts.topics import IN_EVENT_TYPES
 from services.gateway.domain.errors import BodyTooLarge, UnsupportedMediaType
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.entrypoints.access_log import log_fields
-from services.gateway.entrypoints.bodies import EventAccepted
+from services.gateway.domain.event_status import AcceptedRecord
+from services.gateway.entrypoints.bodies import EventAccepted, EventDecided, EventStatus
 from services.gateway.entrypoints.dependencies import authorised, gateway_of
 from services.gateway.entrypoints.responses import refusals
+from services.gateway.entrypoints.parameters import PreferWait, Uuid
 from services.gateway.service_layer.accept_event import accept_event
+from services.gateway.service_layer.event_status import content_hash, event_status
 
 router = APIRouter()
 
@@ -36,19 +45,49 @@ JSON_MEDIA_TYPE = "application/json"
 JSON_CHARSETS = ("utf-8", "utf8")
 
 
-@router.post("/v1/events", status_code=202, response_model=EventAccepted, responses=REFUSALS,
+PREFER = Header(alias="Prefer", description=(
+    "`wait=N`, N whole seconds from 1 to 10: answer 200 with the scheme's decision if the event is applied or "
+    "rejected within N seconds, else 202 as without it. Any other value is 400 (rule `prefer_wait`)."))
+DECIDED = {200: {"model": EventDecided, "description": "With `Prefer: wait=N`: the event was applied or "
+                 "rejected within N seconds (a duplicate of an event decided before: its first decision)",
+                 "headers": {"Preference-Applied": {"description": "`wait=N`, as asked",
+                                                    "schema": {"type": "string"}}}}}
+
+
+@router.post("/v1/events", status_code=202, response_model=EventAccepted, responses={**DECIDED, **REFUSALS},
              openapi_extra={"requestBody": EVENT_BODY}, tags=["events"])
-async def post_event(request: Request, holder: KeyHolder = Depends(authorised)) -> JSONResponse:
+async def post_event(request: Request, holder: KeyHolder = Depends(authorised),
+                     prefer: Annotated[PreferWait | None, PREFER] = None) -> JSONResponse:
     """Send one event as the key's own source. The raw body is produced unchanged to the type's topic
     under the contract's key, so it is the same event a Kafka producer would have written.
     The body must be `Content-Type: application/json` (UTF-8), else 415."""
     gateway = gateway_of(request)
+    deadline = asyncio.get_running_loop().time() + (prefer or 0)
     check_media_type(request.headers.get("content-type"))
     raw = await read_body(request, gateway.settings.http_body_max_bytes)
     event_id, event_type = await accept_event(raw, holder, gateway.publisher)
+    sent_hash = content_hash(raw)
+    await gateway.accepted_log.add(AcceptedRecord(event_id, holder.source_kind, holder.source_id, sent_hash))
     gateway.metrics.event_accepted(event_type)
     log_fields(request).update(event_id=str(event_id), event_type=event_type)
-    return JSONResponse({"event_id": str(event_id), "status": "accepted"}, status_code=202)
+    if prefer is None:
+        return JSONResponse({"event_id": str(event_id), "status": "accepted"}, status_code=202)
+    decided = await gateway.outcomes.wait(event_id, sent_hash, deadline - asyncio.get_running_loop().time())
+    headers = {"Preference-Applied": f"wait={prefer}"}
+    log_fields(request)["decided"] = decided is not None
+    if decided is None:
+        return JSONResponse({"event_id": str(event_id), "status": "accepted"}, status_code=202, headers=headers)
+    return JSONResponse(decided, status_code=200, headers=headers)
+
+
+@router.get("/v1/events/{event_id}", response_model=EventStatus, responses=refusals(
+    400, 401, 404, 429, 503, s404="No event with this id is known to the scheme for this key: one it never "
+    "saw, or one another source sent (only the sender and finance keys may read an event)"), tags=["events"])
+async def get_event(request: Request, event_id: Annotated[Uuid, Path(description="The event's event_id")],
+                    holder: KeyHolder = Depends(authorised)) -> JSONResponse:
+    """`accepted` (durably in Kafka, not applied yet), `applied` or `rejected`, with the outcome (as
+    `Prefer: wait` answers it). Readable by the key of the source that sent the event and by finance keys."""
+    return JSONResponse(await event_status(gateway_of(request).event_records, holder, event_id))
 
 
 def check_media_type(content_type: str | None) -> None:

@@ -4,6 +4,7 @@
   years 1970 to 2999; `0.5`, `1700000000` or a naive time are 400 (rule `instant`).
 - A year is four digits from `YEAR_MIN` to `YEAR_MAX`; `2026.0`, ` 2026` or `+2026` are 400 (rule `year`).
 - A UUID is its canonical 8-4-4-4-12 text (rule `uuid`).
+- `Prefer: wait=N` (contract 8.2) is N whole seconds from 1 to 10 and nothing else (rule `prefer_wait`).
 Each type's JSON Schema (in the OpenAPI document) states the same rule.
 """
 from __future__ import annotations
@@ -50,3 +51,19 @@ Year = Annotated[int, BeforeValidator(_year), WithJsonSchema(
     {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX})]
 Uuid = Annotated[UUID, BeforeValidator(as_uuid), WithJsonSchema(
     {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"})]
+
+WAIT_S_MIN, WAIT_S_MAX = 1, 10
+_PREFER_WAIT_PATTERN = r"^\s*wait\s*=\s*([1-9]|10)\s*$"
+_PREFER_WAIT = re.compile(_PREFER_WAIT_PATTERN)
+PREFER_WAIT_RULE = f"must be wait=N, N whole seconds from {WAIT_S_MIN} to {WAIT_S_MAX} (no other preference)"
+
+
+def _prefer_wait(value: Any) -> int:
+    match = _PREFER_WAIT.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise PydanticCustomError("prefer_wait", PREFER_WAIT_RULE)
+    return int(match.group(1))
+
+
+PreferWait = Annotated[int, BeforeValidator(_prefer_wait), WithJsonSchema(
+    {"type": "string", "pattern": _PREFER_WAIT_PATTERN, "examples": ["wait=5"]})]

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from services.gateway.domain.event_status import AcceptedRecord, InboxRecord
 from services.gateway.domain.keys import StoredKey
 
 
@@ -32,3 +33,15 @@ class ReconciliationRuns(Protocol):
     async def get(self, run_id: UUID) -> dict | None: ...
 
     async def store(self, run_id: UUID, result: dict) -> None: ...
+
+
+class EventRecords(Protocol):
+    """Events' outcomes in the scheme, and the events this gateway accepted (revision 0016)."""
+
+    async def outcomes(self, event_ids: list[UUID]) -> dict[UUID, InboxRecord]:
+        """The inbox's record of each of these events that has one, in one read."""
+
+    async def accepted(self, event_id: UUID) -> AcceptedRecord | None: ...
+
+    async def add_accepted(self, records: list[AcceptedRecord]) -> None:
+        """In one write; an event accepted before keeps its first record."""

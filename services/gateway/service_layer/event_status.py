@@ -1,0 +1,167 @@
+"""Contract 8.2: an event's status read back (`GET /v1/events/{id}`), and the wait for it (`Prefer: wait=N`).
+
+- `AcceptedLog` records each accepted event (after Kafka's acknowledgement) in
+  groups: the requests accepted while one INSERT runs go in the next one.
+- `OutcomeWatch` answers the waiting requests of this process. It holds no
+  connection per request: one LISTEN connection (the streams notify
+  `INBOX_CHANNEL` when a batch commits) wakes it, and then one query reads the
+  outcomes of every waiting event. A notification missed (while the listening
+  connection reconnects) costs at most `POLL_INTERVAL_S`: it polls that often
+  while anyone waits. All it knows is in the database, so any gateway process
+  gives the same answer.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+from contracts.events import canonical_hash, load_json
+from contracts.structs import read_event
+from services.common.logging import get_logger
+from services.common.retry import TRANSIENT_ERRORS
+from services.gateway.domain.errors import DatabaseUnavailable, NotFound
+from services.gateway.domain.event_status import (
+    AcceptedRecord, accepted_body, may_read, sender_of, status_body,
+)
+from services.gateway.domain.keys import KeyHolder
+from services.gateway.service_layer.ports import EventRecords
+
+log = get_logger(__name__)
+ACCEPTED_BATCH_MAX = 1_000  # accepted events in one INSERT
+WAITING_MAX = 10_000  # requests waiting at once in a process; beyond, a request answers 202 at once
+POLL_IDS_MAX = 2_000  # event ids in one read of outcomes
+POLL_INTERVAL_S = 0.5  # the fallback poll while requests wait, should a notification be missed
+LISTEN_RETRY_S = 2.0  # between attempts to open the listening connection again
+Listen = Callable[[Callable[[], None]], Awaitable[Callable[[], bool]]]  # on_notify -> is_listening
+
+
+def content_hash(raw: bytes) -> bytes:
+    """The idempotency content hash the streams record in the inbox, of an event already accepted."""
+    fast = read_event(raw)
+    return fast[1] if fast is not None else canonical_hash(load_json(raw))
+
+
+async def event_status(records: EventRecords, holder: KeyHolder, event_id: UUID) -> dict:
+    """The event's status for the source that sent it or finance; `unknown_event` (404) for anyone else."""
+    try:
+        accepted = await records.accepted(event_id)
+        found = (await records.outcomes([event_id])).get(event_id)
+    except TRANSIENT_ERRORS as error:
+        raise DatabaseUnavailable("database_unavailable",
+                                  f"the scheme's records are not readable now ({type(error).__name__}); retry") from None
+    if (accepted is None and found is None) or not may_read(holder, sender_of(accepted, found)):
+        raise NotFound("unknown_event", f"no event {event_id} is known to the scheme for this key")
+    sent_hash = accepted.content_hash if accepted is not None else None
+    return status_body(event_id, found, sent_hash) or accepted_body(event_id)
+
+
+class AcceptedLog:
+    def __init__(self, records: EventRecords) -> None:
+        self.records = records
+        self._pending: list[tuple[AcceptedRecord, asyncio.Future]] = []
+        self._writing: asyncio.Task | None = None
+
+    async def add(self, record: AcceptedRecord) -> None:
+        """Return once the record is written (with the others pending); `database_unavailable` if it is not."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_pending())
+        try:
+            await future
+        except TRANSIENT_ERRORS as error:
+            raise DatabaseUnavailable("database_unavailable", f"the event is in Kafka, but its acceptance was not "
+                                      f"recorded ({type(error).__name__}); send it again with the same event_id"
+                                      ) from None
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:ACCEPTED_BATCH_MAX], self._pending[ACCEPTED_BATCH_MAX:]
+            try:
+                await self.records.add_accepted([record for record, _ in batch])
+            except Exception as error:  # each request answers for itself (a transient error is a 503)
+                _settle(batch, error=error)
+            else:
+                _settle(batch)
+
+
+def _settle(batch: list[tuple[AcceptedRecord, asyncio.Future]], error: Exception | None = None) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(None)
+
+
+class OutcomeWatch:
+    def __init__(self, records: EventRecords, listen: Listen | None = None,
+                 poll_interval_s: float = POLL_INTERVAL_S) -> None:
+        self.records = records
+        self.listen = listen
+        self.poll_interval_s = poll_interval_s
+        self._waiting: dict[UUID, list[tuple[bytes | None, asyncio.Future]]] = {}
+        self._count = 0
+        self._wake = asyncio.Event()
+        self._is_listening: Callable[[], bool] = lambda: False
+
+    @property
+    def waiting(self) -> int:
+        return self._count
+
+    async def wait(self, event_id: UUID, sent_hash: bytes | None, timeout_s: float) -> dict | None:
+        """The event's status body once it is applied or rejected; None if not within `timeout_s`."""
+        if self._count >= WAITING_MAX or timeout_s <= 0:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        entry = (sent_hash, future)
+        self._waiting.setdefault(event_id, []).append(entry)
+        self._count += 1
+        self._wake.set()  # read at once: a duplicate of an event applied long ago answers now
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            self._forget(event_id, entry)
+
+    def _forget(self, event_id: UUID, entry: tuple) -> None:
+        entries = self._waiting.get(event_id, [])
+        if entry in entries:
+            entries.remove(entry)
+            self._count -= 1
+        if not entries:
+            self._waiting.pop(event_id, None)
+
+    async def run_forever(self) -> None:
+        while True:
+            await self._keep_listening()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s if self._waiting else LISTEN_RETRY_S)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            if self._waiting:
+                await self.poll()
+
+    async def poll(self) -> None:
+        """One read of the outcomes of every waiting event (in slices of POLL_IDS_MAX); each found is answered."""
+        ids = list(self._waiting)
+        for start in range(0, len(ids), POLL_IDS_MAX):
+            try:
+                found = await self.records.outcomes(ids[start:start + POLL_IDS_MAX])
+            except Exception as error:  # the database is away (or a bug, logged): the next poll tries again
+                log.warning("outcomes_unreadable", error=repr(error)[:300], waiting=self._count)
+                return
+            for event_id, record in found.items():
+                for sent_hash, future in self._waiting.get(event_id, []):
+                    if not future.done():
+                        future.set_result(status_body(event_id, record, sent_hash))
+
+    async def _keep_listening(self) -> None:
+        if self.listen is None or self._is_listening():
+            return
+        try:
+            self._is_listening = await self.listen(self._wake.set)
+        except Exception as error:  # the polls answer meanwhile
+            log.warning("outcomes_not_listening", error=repr(error)[:300], retry_s=LISTEN_RETRY_S)
+            return
+        self._wake.set()  # what was notified while nobody listened is read at once

@@ -62,8 +62,8 @@ def test_prefer_states_its_rule_and_the_event_id_is_a_uuid(document):
     [prefer] = [p for p in operations(document)[("post", "/v1/events")]["parameters"] if p["name"] == "Prefer"]
     assert prefer["in"] == "header" and not prefer.get("required", False)
     rule = jsonschema_rs.validator_for(prefer["schema"])
-    assert all(rule.is_valid(text) for text in ("wait=1", "wait=10", " wait = 5 "))
-    assert not any(rule.is_valid(text) for text in ("wait=0", "wait=11", "wait=1.5", "respond-async", "wait="))
+    assert all(rule.is_valid(text) for text in ("wait=1", "wait=10", ""))
+    assert not any(rule.is_valid(text) for text in ("wait=0", "wait=11", "wait=1.5", "respond-async", "wait=", "wait = 5"))
     [event_id] = operations(document)[("get", "/v1/events/{event_id}")]["parameters"]
     assert event_id["in"] == "path" and event_id["schema"]["format"] == "uuid"
 

@@ -47,7 +47,8 @@ JSON_CHARSETS = ("utf-8", "utf8")
 
 PREFER = Header(alias="Prefer", description=(
     "`wait=N`, N whole seconds from 1 to 10: answer 200 with the scheme's decision if the event is applied or "
-    "rejected within N seconds, else 202 as without it. Any other value is 400 (rule `prefer_wait`)."))
+    "rejected within N seconds, else 202 as without it. Empty: as without it. Any other value is 400 (rule "
+    "`prefer_wait`)."))
 DECIDED = {200: {"model": EventDecided, "description": "With `Prefer: wait=N`: the event was applied or "
                  "rejected within N seconds (a duplicate of an event decided before: its first decision)",
                  "headers": {"Preference-Applied": {"description": "`wait=N`, as asked",
@@ -57,7 +58,7 @@ DECIDED = {200: {"model": EventDecided, "description": "With `Prefer: wait=N`: t
 @router.post("/v1/events", status_code=202, response_model=EventAccepted, responses={**DECIDED, **REFUSALS},
              openapi_extra={"requestBody": EVENT_BODY}, tags=["events"])
 async def post_event(request: Request, holder: KeyHolder = Depends(authorised),
-                     prefer: Annotated[PreferWait | None, PREFER] = None) -> JSONResponse:
+                     prefer: Annotated[PreferWait, PREFER] = None) -> JSONResponse:
     """Send one event as the key's own source. The raw body is produced unchanged to the type's topic
     under the contract's key, so it is the same event a Kafka producer would have written.
     The body must be `Content-Type: application/json` (UTF-8), else 415."""

@@ -4,7 +4,8 @@
   years 1970 to 2999; `0.5`, `1700000000` or a naive time are 400 (rule `instant`).
 - A year is four digits from `YEAR_MIN` to `YEAR_MAX`; `2026.0`, ` 2026` or `+2026` are 400 (rule `year`).
 - A UUID is its canonical 8-4-4-4-12 text (rule `uuid`).
-- `Prefer: wait=N` (contract 8.2) is N whole seconds from 1 to 10 and nothing else (rule `prefer_wait`).
+- `Prefer: wait=N` (contract 8.2) is N whole seconds from 1 to 10 and nothing else (rule `prefer_wait`);
+  an empty `Prefer` asks for nothing.
 Each type's JSON Schema (in the OpenAPI document) states the same rule.
 """
 from __future__ import annotations
@@ -53,17 +54,17 @@ Uuid = Annotated[UUID, BeforeValidator(as_uuid), WithJsonSchema(
     {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"})]
 
 WAIT_S_MIN, WAIT_S_MAX = 1, 10
-_PREFER_WAIT_PATTERN = r"^\s*wait\s*=\s*([1-9]|10)\s*$"
+_PREFER_WAIT_PATTERN = r"^(wait=([1-9]|10))?$"  # empty: no preference
 _PREFER_WAIT = re.compile(_PREFER_WAIT_PATTERN)
 PREFER_WAIT_RULE = f"must be wait=N, N whole seconds from {WAIT_S_MIN} to {WAIT_S_MAX} (no other preference)"
 
 
-def _prefer_wait(value: Any) -> int:
+def _prefer_wait(value: Any) -> int | None:
     match = _PREFER_WAIT.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise PydanticCustomError("prefer_wait", PREFER_WAIT_RULE)
-    return int(match.group(1))
+    return int(match.group(2)) if match.group(1) else None
 
 
-PreferWait = Annotated[int, BeforeValidator(_prefer_wait), WithJsonSchema(
+PreferWait = Annotated[int | None, BeforeValidator(_prefer_wait), WithJsonSchema(
     {"type": "string", "pattern": _PREFER_WAIT_PATTERN, "examples": ["wait=5"]})]

@@ -1,0 +1,81 @@
+"""The gateway's wait for an event's outcome and its read permissions, on the in-memory records."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from services.gateway.adapters.event_records import InMemoryEventRecords
+from services.gateway.domain.errors import NotFound
+from services.gateway.domain.event_status import AcceptedRecord, InboxRecord
+from services.gateway.domain.keys import KeyHolder
+from services.gateway.service_layer.event_status import AcceptedLog, OutcomeWatch, event_status
+
+HASH, OTHER_HASH = b"h" * 32, b"o" * 32
+CENTRE = KeyHolder("k1", "return_centre", "centre-1", "producer")
+FINANCE = KeyHolder("k2", "finance", "fin", "finance")
+OTHER = KeyHolder("k3", "return_centre", "centre-2", "producer")
+
+
+def refunded(event_id) -> InboxRecord:
+    return InboxRecord(event_id, "collection.logged", "applied", None, HASH, taken_back="refunded",
+                       centre_id="centre-1", refund_amount=5000, refund_currency="EUR", refund_method="cash")
+
+
+async def test_an_outcome_recorded_while_nobody_listens_is_found_by_the_poll():
+    records, event_id = InMemoryEventRecords(), uuid.uuid4()
+    watch = OutcomeWatch(records, listen=None, poll_interval_s=0.05)
+    loop = asyncio.create_task(watch.run_forever())
+    try:
+        waiting = asyncio.create_task(watch.wait(event_id, HASH, 2.0))
+        await asyncio.sleep(0.2)
+        records.inbox[event_id] = refunded(event_id)  # no notification: only the poll can see it
+        body = await waiting
+    finally:
+        loop.cancel()
+    assert body["status"] == "applied"
+    assert body["outcome"]["refund"] == {"amount": 5000, "currency": "EUR", "method": "cash"}
+    assert watch.waiting == 0
+
+
+async def test_a_wait_with_no_outcome_ends_empty_after_its_time_and_is_forgotten():
+    watch = OutcomeWatch(InMemoryEventRecords(), poll_interval_s=0.05)
+    loop = asyncio.create_task(watch.run_forever())
+    try:
+        assert await watch.wait(uuid.uuid4(), HASH, 0.2) is None
+    finally:
+        loop.cancel()
+    assert watch.waiting == 0
+
+
+async def test_other_content_under_a_decided_id_is_a_conflict():
+    event_id = uuid.uuid4()
+    watch = OutcomeWatch(InMemoryEventRecords([refunded(event_id)]), poll_interval_s=0.05)
+    loop = asyncio.create_task(watch.run_forever())
+    try:
+        body = await watch.wait(event_id, OTHER_HASH, 1.0)
+    finally:
+        loop.cancel()
+    assert (body["status"], body["outcome"]["reason"]) == ("rejected", "event_id_conflict")
+
+
+async def test_an_event_is_read_by_its_sender_and_finance_and_unknown_to_others():
+    records, event_id = InMemoryEventRecords(), uuid.uuid4()
+    await AcceptedLog(records).add(AcceptedRecord(event_id, "return_centre", "centre-1", HASH))
+    assert (await event_status(records, CENTRE, event_id))["status"] == "accepted"
+    records.inbox[event_id] = refunded(event_id)
+    assert (await event_status(records, FINANCE, event_id))["status"] == "applied"
+    for holder, unknown in ((OTHER, event_id), (CENTRE, uuid.uuid4())):
+        with pytest.raises(NotFound):
+            await event_status(records, holder, unknown)
+
+
+async def test_accepted_events_written_together_keep_each_first_record():
+    records, event_id = InMemoryEventRecords(), uuid.uuid4()
+    log = AcceptedLog(records)
+    await asyncio.gather(log.add(AcceptedRecord(event_id, "pos", "s-1", HASH)),
+                         log.add(AcceptedRecord(event_id, "pos", "s-1", OTHER_HASH)),
+                         *(log.add(AcceptedRecord(uuid.uuid4(), "pos", "s-1", HASH)) for _ in range(20)))
+    assert records.accepted_events[event_id].content_hash == HASH
+    assert len(records.accepted_events) == 21

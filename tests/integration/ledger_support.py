@@ -20,6 +20,7 @@ from contracts.postings import PostingRequested, entry_id_for
 from infra.local.probes import service_healthy
 from infra.local.stack import SERVICES, Stack
 from services.ledger.domain.journal import posted_event_id_for
+from tests.conftest import unique
 
 TEST_CURRENCY = "XTS"
 WORKER_READY_TIMEOUT_S = 60.0
@@ -149,3 +150,23 @@ async def purge_test_currency(superuser_url: str) -> None:
             await connection.execute("DELETE FROM scheme.sales WHERE currency = $1", TEST_CURRENCY)
     finally:
         await connection.close()
+
+
+@pytest.fixture
+async def clean(superuser_url):
+    """The test currency's rows purged before and after a test."""
+    await purge_test_currency(superuser_url)
+    yield
+    await purge_test_currency(superuser_url)
+
+
+def check(result: dict, name: str) -> dict:
+    return next(c for c in result["checks"] if c["name"] == name)
+
+
+def named(result: dict, name: str, offenders: str, field: str) -> list:
+    return [item[field] for item in check(result, name)["details"][offenders]["items"]]
+
+
+def battery() -> SoldBattery:
+    return SoldBattery(unique("BAT"), unique("S"), unique("store"), unique("centre"))

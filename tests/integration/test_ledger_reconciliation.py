@@ -17,28 +17,12 @@ from contracts import topics
 from contracts.postings import entry_id_for
 from services.ledger.service_layer import post, reconcile, run_reconciliation
 from tests.conftest import send, unique, wait_for
-from tests.integration.ledger_support import (  # noqa: F401  (ledger_worker: a fixture)
-    TEST_CURRENCY, SoldBattery, ask, insert_refunded, insert_sold, ledger_worker, purge_test_currency,
+from tests.integration.ledger_support import (  # noqa: F401  (clean, ledger_worker: fixtures)
+    TEST_CURRENCY, SoldBattery, ask, battery, check, clean, insert_refunded, insert_sold, ledger_worker, named,
+    purge_test_currency,
 )
 
 
-@pytest.fixture
-async def clean(superuser_url):
-    await purge_test_currency(superuser_url)
-    yield
-    await purge_test_currency(superuser_url)
-
-
-def check(result: dict, name: str) -> dict:
-    return next(c for c in result["checks"] if c["name"] == name)
-
-
-def named(result: dict, name: str, offenders: str, field: str) -> list:
-    return [item[field] for item in check(result, name)["details"][offenders]["items"]]
-
-
-def battery() -> SoldBattery:
-    return SoldBattery(unique("BAT"), unique("S"), unique("store"), unique("centre"))
 
 
 async def test_an_entry_removed_with_superuser_rights_is_found_and_named(pool, streams_pool, ledger_pool,

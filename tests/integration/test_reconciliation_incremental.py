@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from contracts.postings import entry_id_for
 from services.common import db_roles
@@ -24,8 +23,8 @@ from services.common.db import create_pool
 from services.gateway.adapters.reconciliation_runs import PostgresReconciliationRuns
 from services.ledger.service_layer import post, reconcile, run_reconciliation
 from tests.conftest import unique
-from tests.integration.ledger_support import (
-    TEST_CURRENCY, SoldBattery, ask, insert_refunded, insert_sold, purge_test_currency,
+from tests.integration.ledger_support import (  # noqa: F401  (clean: a fixture)
+    TEST_CURRENCY, SoldBattery, ask, battery, check, clean, insert_refunded, insert_sold, named,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -33,23 +32,6 @@ TOTALS = ("lines", "movements", "entries", "refund_entries", "inbox", "rejected_
           "recovery_costs", "postings")
 
 
-@pytest.fixture
-async def clean(superuser_url):
-    await purge_test_currency(superuser_url)
-    yield
-    await purge_test_currency(superuser_url)
-
-
-def check(result: dict, name: str) -> dict:
-    return next(c for c in result["checks"] if c["name"] == name)
-
-
-def named(result: dict, name: str, offenders: str, field: str) -> list:
-    return [item[field] for item in check(result, name)["details"][offenders]["items"]]
-
-
-def battery() -> SoldBattery:
-    return SoldBattery(unique("BAT"), unique("S"), unique("store"), unique("centre"))
 
 
 async def sold_and_posted(streams_pool, ledger_pool, refunded: bool = False) -> SoldBattery:

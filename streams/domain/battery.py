@@ -17,6 +17,7 @@ STATES = (IN_USE, CANCELLED, COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED)
 TRANSITIONS: dict[tuple[str | None, str], str] = {
     (NEW, "sale.recorded"): IN_USE,
     (IN_USE, "sale.cancelled"): CANCELLED,
+    (CANCELLED, "sale.recorded"): IN_USE,          # a cancelled serial sold again re-enters the market
     (IN_USE, "collection.logged"): COLLECTED,
     (CANCELLED, "collection.logged"): COLLECTED,   # a cancelled sale's battery comes back free
     (NEW, "collection.logged"): COLLECTED,         # an orphan or historic battery

@@ -38,7 +38,7 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
     state.changed_sales.add(data.sale_id)
     for item in data.items:
         battery = state.battery(item.serial)
-        suspense = battery.state is not None
+        suspense = not battery.can("sale.recorded")  # new, or cancelled: sold (again); else held in suspense
         sale.items[item.serial] = SaleItem(item.serial, item.sku, item.category, item.chemistry, item.mass_kg,
                                            item.deposit, item.recycling_fee, item.contract,
                                            SUSPENSE if suspense else IN_MARKET)
@@ -56,6 +56,7 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
         battery.chemistry, battery.mass_kg, battery.currency = item.chemistry, item.mass_kg, data.currency
         battery.deposit_charged, battery.recycling_fee = item.deposit, item.recycling_fee
         battery.sale_id, battery.store_id, battery.sold_at = data.sale_id, data.store_id, at
+        battery.deposit_refunded = 0
         state.changed_batteries.add(item.serial)
 
 

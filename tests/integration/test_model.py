@@ -16,7 +16,7 @@ from tests.conftest import envelope, unique, wait_for
 from tests.integration.scheme import Scheme, item
 
 CANONICAL = ["collect", "dispatch", "receive", "recover"]
-EXTRA = ["collect", "cancel", "transfer", "dispatch", "receive", "recover", "dup", "bad_json", "bad_schema"]
+EXTRA = ["collect", "cancel", "resale", "transfer", "dispatch", "receive", "recover", "dup", "bad_json", "bad_schema"]
 RETURNED = ("collected", "in_transit", "at_recycler", "recycled")
 
 
@@ -37,23 +37,28 @@ class Model:
     custodian: tuple[str, str] | None = None
     refunds: int = 0
     lot: str | None = None
+    resales: int = 0
     sale_recorded: bool = False
+    in_market_by: str | None = None  # "sale" (the first) or "resale": the sale the battery is in use under
     sent: list[dict] = field(default_factory=list)
 
     def apply(self, step: str, centre: str, recycler: str, store: str, customer: str) -> str | None:
         """Return the rejection reason, or None when the step applies."""
-        if step == "sale":
-            self.sale_recorded, self.state, self.custodian = True, "in_use", ("customer", customer)
-        elif step == "cancel":
+        if step in ("sale", "resale"):
+            self.sale_recorded = self.sale_recorded or step == "sale"
+            if self.state in (None, "cancelled"):  # new, or its sale cancelled: it (re-)enters the market
+                self.state, self.custodian, self.in_market_by = "in_use", ("customer", customer), step
+            # any other state: held in suspense (serial_already_in_market), the event still applies
+        elif step == "cancel":  # always of the first sale
             if not self.sale_recorded:
                 return "unknown_sale"
-            if self.state != "in_use":
+            if self.state != "in_use" or self.in_market_by != "sale":
                 return "already_returned"
-            self.state, self.custodian = "cancelled", ("pos", store)
+            self.state, self.custodian, self.in_market_by = "cancelled", ("pos", store), None
         elif step == "collect":
             if self.state in RETURNED:
                 return "already_returned"
-            self.refunds += self.state == "in_use" and self.origin == "deposit"
+            self.refunds += self.state == "in_use" and self.origin != "lease"  # an orphan's resale is a deposit
             self.state, self.custodian = "collected", ("return_centre", centre)
         elif step == "transfer":
             if self.state is None:
@@ -107,8 +112,11 @@ async def test_random_lives_end_as_the_reference_model_says(lives, producer, poo
                 if model.sent:
                     await scheme.emit(model.sent[-1])
                 continue
-            event = build(scheme, step, serial, sale_id, lot_id, model)
-            reason = model.apply(step, scheme.centre, scheme.recycler, scheme.store, f"sale:{sale_id}")
+            if step == "resale":
+                model.resales += 1
+            this_sale = sale_id if step != "resale" else f"{sale_id}-R{model.resales}"
+            event = build(scheme, step, serial, this_sale, lot_id, model)
+            reason = model.apply(step, scheme.centre, scheme.recycler, scheme.store, f"sale:{this_sale}")
             expected[event["event_id"]] = ("applied", None) if reason is None else ("rejected", reason)
             model.sent.append(event)
             await scheme.emit(event)
@@ -131,7 +139,7 @@ async def test_random_lives_end_as_the_reference_model_says(lives, producer, poo
 
 def build(scheme: Scheme, step: str, serial: str, sale_id: str, lot_id: str, model: Model) -> dict:
     s = scheme
-    if step == "sale":
+    if step in ("sale", "resale"):
         contract = "lease" if model.origin == "lease" else "deposit"
         data = {"sale_id": sale_id, "store_id": s.store, "currency": "EUR",
                 "items": [item(serial, deposit=0 if contract == "lease" else 5000, contract=contract)]}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.ledger.service_layer import reconcile
 from tests.conftest import unique
 from tests.integration.scheme import Scheme, item, lines_of
 
@@ -109,3 +110,45 @@ async def test_cancelling_a_returned_battery_is_refused(scheme):
     await scheme.applied(sale)
     await scheme.applied(await scheme.collect(serial))
     await scheme.rejected(await scheme.cancel(sale["data"]["sale_id"], [serial]), "already_returned")
+
+
+async def test_a_cancelled_serial_sold_again_re_enters_the_market_and_reconciles_balanced(scheme, producer, pool):
+    """Contract section 3 and 8.2: sold, cancelled, sold again by another store, collected: the new sale counts."""
+    serial, sku = unique("BAT"), unique("SKU")
+    await scheme.applied(await scheme.terms(sku, deposit=5000, fee=800))
+    first = await scheme.sale([item(serial, deposit=5000, fee=800, sku=sku)])
+    await scheme.applied(first)
+    await scheme.applied(await scheme.cancel(first["data"]["sale_id"], [serial]))
+    assert (await scheme.battery(serial))["state"] == "cancelled"
+
+    other = Scheme(producer, pool, centre=scheme.centre)
+    again = await other.sale([item(serial, deposit=4000, fee=700, sku=sku)], customer_ref="c-2")
+    await scheme.applied(again)
+    sale_id = again["data"]["sale_id"]
+    battery = await scheme.battery(serial)
+    assert (battery["state"], battery["sale_id"], battery["store_id"], battery["deposit_charged"],
+            battery["recycling_fee"], battery["custodian_id"]) == ("in_use", sale_id, other.store, 4000, 700, "c-2")
+    assert await scheme.discrepancies(serial) == ["amount_differs_from_terms"]  # checked as for any sale
+    postings = await scheme.postings(serial)
+    assert set(postings) == {f"sale:{first['data']['sale_id']}:{serial}", f"cancel:{first['data']['sale_id']}:{serial}",
+                             f"sale:{sale_id}:{serial}"}
+    assert lines_of(postings[f"sale:{sale_id}:{serial}"]) == {
+        (f"clearing:store:{other.store}", 4700, 0, "EUR"),
+        ("liability:deposits", 0, 4000, "EUR"), ("fund:recycling", 0, 700, "EUR")}
+    assert await pool.fetchval("SELECT status FROM scheme.sale_items WHERE sale_id = $1", sale_id) == "in_market"
+    # a cancellation of the first sale is refused: its item is already cancelled
+    await scheme.rejected(await scheme.cancel(first["data"]["sale_id"], [serial]), "already_returned")
+
+    await scheme.applied(await scheme.collect(serial))
+    battery = await scheme.battery(serial)
+    assert (battery["state"], battery["deposit_refunded"]) == ("collected", 4000)
+    assert lines_of((await scheme.postings(serial))[f"refund:{serial}"]) == {
+        ("liability:deposits", 4000, 0, "EUR"), (f"clearing:centre:{scheme.centre}", 0, 4000, "EUR")}
+    history = await pool.fetch("SELECT event_type, state FROM scheme.custody_history WHERE serial = $1 ORDER BY seq",
+                               serial)
+    assert [(h["event_type"], h["state"]) for h in history] == [
+        ("sale.recorded", "in_use"), ("sale.cancelled", "cancelled"), ("sale.recorded", "in_use"),
+        ("collection.logged", "collected")]
+
+    result = await reconcile(pool)
+    assert result["status"] == "balanced", [c for c in result["checks"] if not c["ok"]]

@@ -106,6 +106,37 @@ def test_a_serial_sold_again_is_held_in_suspense_with_a_discrepancy():
     assert [d.kind for d in state.discrepancies] == ["serial_already_in_market"]
 
 
+def test_a_cancelled_serial_sold_again_re_enters_the_market_with_the_new_sale():
+    state = BatchState()
+    apply(state, sale("S-1", "BAT-1"))
+    apply(state, event("sale.cancelled", "store-1", sale_id="S-1", store_id="store-1", serials=["BAT-1"],
+                       reason="withdrawn"))
+    assert state.batteries["BAT-1"].state == "cancelled"
+    apply(state, sale("S-2", "BAT-1", store="store-2", contract="lease"))
+    battery = state.batteries["BAT-1"]
+    assert (battery.state, battery.contract, battery.deposit_charged, battery.recycling_fee) == ("in_use", "lease", 0, 800)
+    assert (battery.sale_id, battery.store_id, battery.custodian) == ("S-2", "store-2", Party("customer", "sale:S-2"))
+    assert state.sales["S-2"].items["BAT-1"].status == "in_market"
+    assert state.sales["S-1"].items["BAT-1"].status == "cancelled"
+    assert [(p.kind, p.posting_key) for p in state.postings] == [
+        ("sale", "sale:S-1:BAT-1"), ("cancellation", "cancel:S-1:BAT-1"), ("sale_lease", "sale:S-2:BAT-1")]
+    assert [t.state for t in battery.new_history] == ["in_use", "cancelled", "in_use"]
+    assert state.discrepancies == []
+    # the first sale stays cancelled; the second may be cancelled in its turn, and the battery sold a third time
+    cancel = lambda sale_id, store: event(  # noqa: E731
+        "sale.cancelled", store, sale_id=sale_id, store_id=store, serials=["BAT-1"], reason="withdrawn")
+    assert refused(state, cancel("S-1", "store-1")) == "already_returned"
+    apply(state, cancel("S-2", "store-2"))
+    apply(state, sale("S-3", "BAT-1"))
+    apply(state, collection("BAT-1"))
+    assert (battery.state, battery.sale_id, battery.deposit_refunded) == ("collected", "S-3", 5000)
+    assert len({p.posting_key for p in state.postings}) == len(state.postings) == 6
+    # a serial in any other state is still held in suspense
+    apply(state, sale("S-4", "BAT-1"))
+    assert state.sales["S-4"].items["BAT-1"].status == "suspense"
+    assert [d.kind for d in state.discrepancies] == ["serial_already_in_market"]
+
+
 def test_a_cancellation_is_refused_for_another_store_an_unknown_serial_or_sale_and_a_returned_battery():
     state = BatchState()
     apply(state, sale("S-1", "BAT-1", "BAT-2"))

@@ -170,3 +170,9 @@ def named(result: dict, name: str, offenders: str, field: str) -> list:
 
 def battery() -> SoldBattery:
     return SoldBattery(unique("BAT"), unique("S"), unique("store"), unique("centre"))
+
+
+def untraced(result: dict, posting_key: str) -> dict:
+    """What `ledger_traced_to_scheme` says of one posting key."""
+    items = check(result, "ledger_traced_to_scheme")["details"]["untraced"]["items"]
+    return next(item for item in items if item["posting_key"] == posting_key)

@@ -25,6 +25,7 @@ from services.ledger.service_layer import post, reconcile, run_reconciliation
 from tests.conftest import unique
 from tests.integration.ledger_support import (  # noqa: F401  (clean: a fixture)
     TEST_CURRENCY, SoldBattery, ask, battery, check, clean, insert_refunded, insert_sold, named,
+    untraced,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -97,9 +98,8 @@ async def test_an_entry_whose_lines_differ_posted_after_the_previous_run_is_name
 
     result = await reconcile(pool, since=since)
     assert result["scope"]["mode"] == "incremental"
-    untraced = check(result, "ledger_traced_to_scheme")["details"]["untraced"]["items"]
-    assert {"posting_key": asked.posting_key, "problem": "lines_differ"}.items() <= next(
-        item for item in untraced if item["posting_key"] == asked.posting_key).items()
+    assert {"posting_key": asked.posting_key, "problem": "lines_differ"}.items() <= untraced(
+        result, asked.posting_key).items()
 
 
 async def test_a_posting_in_flight_is_carried_until_it_is_posted(pool, clean, streams_pool, ledger_pool):

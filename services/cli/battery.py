@@ -5,7 +5,7 @@ import asyncio
 
 import typer
 
-from services.cli.main import app, console, print_json, table
+from services.cli.app import app, console, print_json, table
 from services.common.db import create_pool
 from services.common.settings import get_settings
 from streams.views import battery_view

@@ -7,7 +7,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.bench.runner import Bench
-from services.cli.main import app, console, err, print_json, table
+from services.cli.app import app, console, err, print_json, table
 from services.cli.outcome import run_or_say
 from services.common.settings import get_settings
 

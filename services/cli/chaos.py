@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.chaos.errors import ChaosError
 from services.chaos.report import ChaosReport
 from services.chaos.runner import Chaos
-from services.cli.main import app, console, err, print_json, table
+from services.cli.app import app, console, err, print_json, table
 from services.cli.outcome import run_or_say
 from services.common.settings import get_settings
 

@@ -6,7 +6,7 @@ import asyncio
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.cli.main import app, console, err, print_json, table
+from services.cli.app import app, console, err, print_json, table
 from services.cli.outcome import run_or_say
 from services.common.settings import get_settings
 from services.demo.runner import Demo

@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 from infra.local.principals import (
     InvalidSource, check_source, create_source_credential, list_source_credentials, revoke_source_credential,
 )
-from services.cli.main import app, console, err, print_json, table
+from services.cli.app import app, console, err, print_json, table
 from services.common.kafka import client_options
 from services.common.settings import get_settings
 

@@ -7,7 +7,7 @@ from typing import Optional
 import asyncpg
 import typer
 
-from services.cli.main import app, console, err, print_json, table
+from services.cli.app import app, console, err, print_json, table
 from services.common.settings import get_settings
 from services.gateway.adapters.key_repository import PostgresKeyRepository
 from services.gateway.domain.errors import InvalidKeyRequest

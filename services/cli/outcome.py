@@ -5,7 +5,7 @@ from typing import Callable, TypeVar
 
 import typer
 
-from services.cli.main import err
+from services.cli.app import err
 from services.common.gateway_client import EventRefused
 from services.common.logging import configure_logging
 from services.common.outage import OutageTooLong

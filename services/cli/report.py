@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable, Optional
 import typer
 
 from services.cli import report_tables as tables
-from services.cli.main import app, console, print_json
+from services.cli.app import app, console, print_json
 from services.common.settings import get_settings
 
 report_app = typer.Typer(no_args_is_help=True,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from services.cli.main import table
+from services.cli.app import table
 
 DETAIL_SHOWN_CHARS_MAX = 160
 OFFENDERS_SHOWN_MAX = 5  # per list, in the readable table; --json has them all (up to the check's bound)

@@ -1,0 +1,128 @@
+"""The rooms of docs/ARCHITECTURE.md and what each may import: the table there is the rule, read here."""
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("contracts", "streams", "services", "infra")
+ANY_ROOM = "any room"
+
+
+def rules(text: str) -> dict[str, set[str] | None]:
+    """room -> the rooms it may import (None: any), from the table under "Rooms and what each may import"."""
+    section = text.split("## Rooms and what each may import", 1)[1]
+    found: dict[str, set[str] | None] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or not cells[0].startswith("`"):
+            continue
+        room = cells[0].strip("`")
+        found[room] = None if ANY_ROOM in cells[1] else set(re.findall(r"`([a-z_.]+)`", cells[1]))
+    return found
+
+
+RULES = rules((ROOT / "docs" / "ARCHITECTURE.md").read_text())
+
+
+def room_of(module: str) -> str | None:
+    """The most specific room whose prefix the module falls under."""
+    best = None
+    for room in RULES:
+        if (module == room or module.startswith(room + ".")) and (best is None or len(room) > len(best)):
+            best = room
+    return best
+
+
+def allowed(importer_room: str, imported: str) -> bool:
+    permitted = RULES[importer_room]
+    if permitted is None:
+        return True
+    target = room_of(imported)
+    if target == importer_room:
+        return True
+    return any(imported == p or imported.startswith(p + ".") or target == p for p in permitted)
+
+
+def project_imports(path: Path) -> list[tuple[int, str]]:
+    """Every import of the project's own packages in a file, at any depth (functions too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        found += [(node.lineno, name) for name in names if name.split(".")[0] in PACKAGES]
+    return found
+
+
+def modules() -> list[tuple[str, Path]]:
+    out = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out.append((".".join(parts[:-1] if parts[-1] == "__init__" else parts), path))
+    return out
+
+
+def violations() -> list[str]:
+    found = []
+    for module, path in modules():
+        if module == "services":
+            continue  # the folder that holds the services, not a room
+        room = room_of(module)
+        if room is None:
+            found.append(f"{module}: in no room of docs/ARCHITECTURE.md")
+            continue
+        for line, imported in project_imports(path):
+            if not allowed(room, imported):
+                found.append(f"{path.relative_to(ROOT)}:{line}: {room} may not import {imported}")
+    return found
+
+
+def test_the_table_names_every_room_the_diagram_draws():
+    for room in ("contracts", "services.common", "streams.domain", "services.ledger.domain",
+                 "services.gateway.domain", "services.gateway.service_layer", "services.cli"):
+        assert room in RULES
+
+
+def test_every_module_imports_only_what_its_room_allows():
+    assert violations() == []
+
+
+@pytest.mark.parametrize("importer, imported", [
+    ("services.gateway.service_layer.reads", "services.ledger.service_layer.balances"),
+    ("streams.domain.battery", "streams.adapters.repository"),
+    ("services.ledger.domain.journal", "services.common.db"),
+    ("contracts.events", "services.common.settings"),
+    ("services.common.db", "streams.views"),
+    ("streams.service_layer.handlers", "services.gateway.domain.keys"),
+])
+def test_a_forbidden_import_is_caught(importer, imported):
+    assert not allowed(room_of(importer), imported)
+
+
+@pytest.mark.parametrize("importer, imported", [
+    ("streams.service_layer.batch", "streams.adapters.repository"),
+    ("services.ledger.adapters.journal_repository", "services.ledger.domain.journal"),
+    ("services.cli.report", "services.ledger.service_layer.balances"),
+    ("streams.adapters.repository", "streams.service_layer.state"),
+])
+def test_an_allowed_import_passes(importer, imported):
+    assert allowed(room_of(importer), imported)
+
+
+def test_a_forbidden_import_in_a_file_is_reported(tmp_path, monkeypatch):
+    """The whole check, on a file that breaks the rule: the violation names the file, the line and the rule."""
+    domain = tmp_path / "streams" / "domain"
+    domain.mkdir(parents=True)
+    (domain / "bad.py").write_text("def f():\n    from streams.adapters import repository\n")
+    for package in PACKAGES:
+        (tmp_path / package).mkdir(exist_ok=True)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert violations() == ["streams/domain/bad.py:2: streams.domain may not import streams.adapters"]

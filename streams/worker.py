@@ -16,7 +16,8 @@ COMPACT_EVERY_S = 3600.0
 
 
 async def compact_offsets_forever(pool) -> None:
-    """Every COMPACT_EVERY_S, the runs of input offsets merged, so their table grows with gaps, not batches."""
+    """Every COMPACT_EVERY_S, the runs of input offsets merged, so their table grows with gaps, not
+    batches."""
     while True:
         await asyncio.sleep(COMPACT_EVERY_S)
         try:

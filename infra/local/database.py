@@ -1,4 +1,5 @@
-"""The local cluster's database, its roles and their generated passwords (revision 0011 grants them their rights).
+"""The local cluster's database, its roles and their generated passwords (revision 0011 grants them
+their rights).
 
 Every role gets a password generated once (`<state dir>/secrets/postgres-<role>`,
 mode 600), never a default: the owner, each service's role, the reader, and
@@ -63,7 +64,8 @@ async def ensure_roles(superuser_url: str, settings: Settings) -> None:
 
 
 def write_passfile(state_dir: Path, url: str, roles: list[str]) -> Path:
-    """`<secrets>/pgpass` (mode 600): host:port:database:role:password of each role, for psql and operators."""
+    """`<secrets>/pgpass` (mode 600): host:port:database:role:password of each role, for psql and
+    operators."""
     parts = urlsplit(url)
     where = f"{parts.hostname}:{parts.port or 5432}:{parts.path.lstrip('/')}"
     lines = [f"{where}:{role}:{_escaped(password(state_dir, role))}\n" for role in roles]

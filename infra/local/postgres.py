@@ -49,7 +49,7 @@ def _as_server_user(argv: list[str]) -> list[str]:
 def _chown(path: Path) -> None:
     if os.geteuid() == 0:
         user = pwd.getpwnam(OS_USER)
-        for root, dirs, files in os.walk(path):
+        for root, _dirs, files in os.walk(path):
             os.chown(root, user.pw_uid, user.pw_gid)
             for name in files:
                 os.chown(os.path.join(root, name), user.pw_uid, user.pw_gid)
@@ -101,8 +101,8 @@ class LocalCluster:
             "-c", f"unix_socket_directories={self.socket_dir}",
             "-c", "max_connections=200", "-c", "shared_buffers=256MB",
             "-c", "synchronous_commit=on", "-c", "fsync=on",
-            # Checkpoints by time, not forced by WAL volume every few seconds under load: each checkpoint
-            # makes the next change of every page write a full page image into the WAL.
+            # Checkpoints by time, not forced by WAL volume every few seconds under load: each
+            # checkpoint makes the next change of every page write a full page image into the WAL.
             "-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=15min", "-c", "checkpoint_completion_target=0.9",
             "-c", "wal_compression=lz4",
             "-c", "shared_preload_libraries=pg_stat_statements",  # per-statement cost, for operators

@@ -58,7 +58,8 @@ def service_acls(streams_group: str) -> list[Acl]:
     scheme_out = (topics.REFUNDS, topics.REJECTIONS, topics.DISCREPANCIES, topics.POSTINGS)
     ledger_out = (topics.LEDGER, topics.RECONCILIATIONS)
     return [
-        # streams: reads every topic in, in its group; relays the scheme's outbox (and reads it back at takeover)
+        # streams: reads every topic in, in its group; relays the scheme's outbox (and reads it back
+        # at takeover)
         *_reads(streams, topics.INPUT_TOPICS), Acl(streams, GROUP, streams_group, READ),
         *_writes(streams, scheme_out), *_reads(streams, scheme_out), *_describes(streams),
         # ledger: reads the postings in its group; relays its outbox; reconciliation reads the topics in back
@@ -92,7 +93,8 @@ async def ensure_principals(bootstrap: str, options: dict, streams_group: str, p
         for signer, secret in signing_secrets.items():
             await owner.execute(
                 "INSERT INTO scheme.signing_keys (signer_kind, signer_id, secret) VALUES ('signer', $1, $2) "
-                "ON CONFLICT (signer_kind, signer_id) DO UPDATE SET secret = EXCLUDED.secret, revoked_at = NULL",
+                "ON CONFLICT (signer_kind, signer_id) DO UPDATE SET secret = EXCLUDED.secret, "
+                "revoked_at = NULL",
                 signer, secret)
     finally:
         await owner.close()

@@ -20,7 +20,8 @@ def secrets_dir(state_dir: Path) -> Path:
 
 
 def secret(state_dir: Path, name: str) -> str:
-    """The secret called `name`, made (random, URL-safe) and kept with mode 600 the first time it is asked for."""
+    """The secret called `name`, made (random, URL-safe) and kept with mode 600 the first time it is
+    asked for."""
     assert name and "/" not in name and not name.startswith("."), "a secret's name is a plain file name"
     path = secrets_dir(state_dir) / name
     if not path.exists():

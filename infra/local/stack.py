@@ -97,7 +97,8 @@ class Stack:
             cluster.start()
             _wait(lambda: asyncio.run(postgres_answers(cluster.superuser_url())), "postgres")
             asyncio.run(database.ensure_roles(cluster.superuser_url(), s))
-            # From now on this process (and whoever holds these settings) connects with the generated passwords.
+            # From now on this process (and whoever holds these settings) connects with the generated
+            # passwords.
             s.database_url = db_roles.of_local_cluster(s.database_url, s.state_dir)
             s.database_owner_url = db_roles.of_local_cluster(s.database_owner_url, s.state_dir)
             self.say(f"postgres: local cluster on {cluster.host}:{cluster.port}, a role per service")
@@ -125,8 +126,9 @@ class Stack:
         if formatted is not None and formatted != asked:
             where = kafka.kafka_dir(self.settings.state_dir)
             raise RuntimeError(
-                f"Kafka's data in {where} was formatted for {formatted} broker{'s' if formatted > 1 else ''}, "
-                f"not {asked}: run `takeback up --brokers {formatted}` (or TAKEBACK_KAFKA_BROKERS={formatted}), "
+                f"Kafka's data in {where} was formatted for {formatted} "
+                f"broker{'s' if formatted > 1 else ''}, not {asked}: run `takeback up --brokers {formatted}` "
+                f"(or TAKEBACK_KAFKA_BROKERS={formatted}), "
                 f"or `takeback down` and remove {where} to start afresh without its events")
 
     def _kafka_up(self) -> None:
@@ -142,7 +144,7 @@ class Stack:
             kafka.start(process, libs, path)
         options = client_options(s)
         for node in self.nodes:
-            _wait(lambda: asyncio.run(_broker_answers(node, options)), node.name)
+            _wait(lambda node=node: asyncio.run(_broker_answers(node, options)), node.name)
         _wait(lambda: asyncio.run(_registered_brokers(self.bootstrap, options)) >= len(self.nodes), "kafka cluster")
         factor, min_isr = kafka.replication(len(self.nodes))
         created = asyncio.run(ensure_topics(self.bootstrap, s.topic_partitions, s.topic_retention_ms,
@@ -154,13 +156,14 @@ class Stack:
                  + (f", created {len(created)} topics" if created else "") + ", SASL/SCRAM with ACLs")
 
     def _secure_existing_data(self, libs, admin_password: str) -> None:
-        """Data formatted before authentication: started once as it was, it is given the operator's credential."""
+        """Data formatted before authentication: started once as it was, it is given the operator's
+        credential."""
         s = self.settings
         props = [kafka.server_properties(s.state_dir, self.nodes, node, s.topic_partitions) for node in self.nodes]
         for process, path in zip(self.brokers, props):
             kafka.start(process, libs, path)
         for node in self.nodes:
-            _wait(lambda: asyncio.run(_broker_answers(node, {})), node.name)
+            _wait(lambda node=node: asyncio.run(_broker_answers(node, {})), node.name)
         asyncio.run(_with_admin(self.bootstrap, {}, lambda admin: upsert_users(admin, {OPERATOR: admin_password})))
         for process in self.brokers:
             process.stop()
@@ -168,7 +171,8 @@ class Stack:
         self.say("kafka: data from before authentication given the operator's SCRAM credential")
 
     async def _ensure_principals(self, options: dict) -> None:
-        """Each service's principal and ACLs; the gateway's and the operator's signing keys in the database."""
+        """Each service's principal and ACLs; the gateway's and the operator's signing keys in the
+        database."""
         s = self.settings
         await ensure_principals(
             self.bootstrap, options, s.streams_group,
@@ -197,7 +201,7 @@ class Stack:
                 self.say(f"{name}: restarted with its own credentials")  # started by an earlier version
                 process.stop()
             process.start([sys.executable, "-m", service.module], env=env)
-            _wait(lambda: service_healthy(port) or _died(process), name)
+            _wait(lambda port=port, process=process: service_healthy(port) or _died(process), name)
             if process.pid() is None:
                 raise RuntimeError(f"{name} exited at start; see {process.log_file}")
             self.say(f"{name}: healthy on port {port}")

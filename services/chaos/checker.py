@@ -50,7 +50,8 @@ class Verdict:
 
     @property
     def wrong(self) -> int:
-        """Effects other than the model's: a wrong outcome, an entry or refund it did not call for, a balance."""
+        """Effects other than the model's: a wrong outcome, an entry or refund it did not call for, a
+        balance."""
         return sum(t.wrong + t.unexpected for t in (self.outcomes, self.refunds, self.entries, self.balances))
 
 

@@ -84,7 +84,8 @@ class Killer:
         self.struck: list[Struck] = []
 
     async def run(self) -> None:
-        """Each blow once the run's progress reaches its share; one at a time, each part back before the next."""
+        """Each blow once the run's progress reaches its share; one at a time, each part back before the
+        next."""
         for blow in self.blows:
             while self.progress() < blow.at_share:
                 await asyncio.sleep(0.1)

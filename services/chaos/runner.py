@@ -171,7 +171,8 @@ def _bring_up(stack: Stack) -> None:
 
 
 async def _keys(owner_url: str, world: RunWorld) -> dict[str, str]:
-    """An API key for each of the run's sources that speaks HTTP, as `takeback keys create` makes them (as owner)."""
+    """An API key for each of the run's sources that speaks HTTP, as `takeback keys create` makes them
+    (as owner)."""
     keys = {}
     connection = await asyncpg.connect(owner_url)
     try:

@@ -1,4 +1,5 @@
-"""The first stages of a battery's life in a chaos run (sold, cancelled, returned); the lot stages are in `lots`.
+"""The first stages of a battery's life in a chaos run (sold, cancelled, returned); the lot stages are
+in `lots`.
 
 Every stage touches only its own chunk's batteries, so the events of one wave
 never depend on one another, whatever order the stack applies them in.

@@ -19,7 +19,7 @@ def chaos(events: int = typer.Option(20_000, min=200, help="events to send (abou
           kills: int = typer.Option(10, min=0, max=1000, help="parts killed with SIGKILL during the run"),
           seed: int = typer.Option(1, help="seed of the load and of the kills' moments and targets"),
           as_json: bool = typer.Option(False, "--json")) -> None:
-    """Sales, returns, lots and recoveries while workers, the gateway, a broker and PostgreSQL die; then check."""
+    """Sales, returns, lots, recoveries while workers, the gateway, a broker, PostgreSQL die; then check."""
     report = run_or_say(lambda: _run(get_settings(), events, kills, seed), "chaos", (ChaosError,))
     if as_json:
         print_json(report.as_dict())

@@ -1,4 +1,5 @@
-"""`takeback kafka-credentials create | list | revoke`: a source's Kafka principal and signing key, shown once.
+"""`takeback kafka-credentials create | list | revoke`: a source's Kafka principal and signing key,
+shown once.
 
 A credential writes only the topics of its kind (ACLs) and only as its source:
 events are signed with its key (header `takeback-signature`: HMAC-SHA256 of the
@@ -49,7 +50,7 @@ def _for_source(action, kind: str, source_id: str):
         check_source(kind, source_id)
     except InvalidSource as error:
         err.print(f"[red]✗ {error}[/]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from error
     return _run(lambda admin, owner: action(admin, owner, kind, source_id))
 
 
@@ -58,7 +59,7 @@ def _run(work, with_kafka: bool = True):
         return asyncio.run(_as_operator(work, with_kafka))
     except (OSError, asyncio.TimeoutError, KafkaError) as error:
         err.print(f"[red]✗ the stack does not answer ({error}); is it up? (takeback status)[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from error
 
 
 @credentials_app.command("create")
@@ -91,7 +92,7 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @credentials_app.command("revoke")
 def revoke(kind: str = KIND, source_id: str = SOURCE_ID, as_json: bool = typer.Option(False, "--json")) -> None:
-    """The principal can no longer log in, and its key no longer signs (within seconds). Exit 1 if none was live."""
+    """The principal can no longer log in, nor its key sign (within seconds). Exit 1 if none was live."""
     revoked = _for_source(revoke_source_credential, kind, source_id)
     if as_json:
         print_json({"kind": kind, "id": source_id, "revoked": revoked})

@@ -38,7 +38,7 @@ def create(kind: str = typer.Option(..., "--kind", help="pos | return_centre | t
             lambda repository: key_service.create_key(repository, kind, source_id, role)))
     except InvalidKeyRequest as error:
         err.print(f"[red]✗ {error}[/]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from error
     if as_json:
         print_json({**key_service.describe(stored), "key": plaintext})
         return
@@ -73,7 +73,7 @@ def revoke(key_id: str = typer.Argument(..., help="The key id shown by `takeback
         revoked = asyncio.run(_with_repository(lambda repository: key_service.revoke_key(repository, key_id)))
     except key_service.UnknownKey as error:
         err.print(f"[red]✗ {error}[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from error
     if as_json:
         print_json(key_service.describe(revoked))
         return

@@ -23,7 +23,7 @@ def run_or_say(run: Callable[[], T], command: str, sentences: tuple[type[Excepti
         return run()
     except (OutageTooLong, EventRefused, TimeoutError, *sentences) as error:
         err.print(f"[red]✗ {command}: {error}[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from error
     except Exception as error:  # anything else too: the operator reads one line, the log has the rest
         err.print(f"[red]✗ {command} failed: {type(error).__name__}: {error}[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from error

@@ -18,7 +18,7 @@ def up(brokers: int = typer.Option(None, "--brokers", min=1, max=9,
         Stack(settings, say=lambda m: err.print(f"[green]✓[/] {m}")).up()
     except Exception as error:  # report and exit non-zero: the operator reads this
         err.print(f"[red]✗ {error}[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from error
 
 
 @app.command()
@@ -31,7 +31,7 @@ def down() -> None:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Each part of the stack and its health, then the flow through the scheme: each relay (oldest unsent
-    event out, parked ones), each consumer group's lag, the last reconciliation. Exit 1 if any is unhealthy."""
+    event, parked ones), each consumer group's lag, the last reconciliation. Exit 1 if any is unhealthy."""
     from infra.local.stack import Stack
     settings = get_settings()
     rows = [{"kind": "process", **row} for row in Stack(settings).status()]

@@ -69,8 +69,9 @@ RUN_ASKED_MAX = 3  # a run lost (the gateway restarted) or failed is asked for a
 
 async def fresh_reconciliation(http: httpx.AsyncClient, key: str, what: str,
                                window_s: float = OUTAGE_WINDOW_S) -> dict:
-    """The result of a reconciliation run asked for now (its snapshot is taken after this call), followed until
-    it completes, through an outage of the gateway; a run the gateway lost or that failed is asked for again."""
+    """The result of a reconciliation run asked for now (its snapshot is taken after this call), followed
+    until it completes, through an outage of the gateway; a run the gateway lost or that failed is asked for
+    again."""
     headers = {"Authorization": f"Bearer {key}"}
 
     async def attempt(method: str, path: str) -> httpx.Response:
@@ -88,7 +89,7 @@ async def fresh_reconciliation(http: httpx.AsyncClient, key: str, what: str,
         if asked.status_code != 202:
             raise EventRefused(f"the gateway refused a reconciliation run: {asked.status_code} {asked.text[:300]}")
         url = f"{RECONCILIATION_RUNS_PATH}/{asked.json()['run_id']}"
-        while (run := await through_outage(lambda: attempt("GET", url), what, (GatewayAway,), window_s)
+        while (run := await through_outage(lambda url=url: attempt("GET", url), what, (GatewayAway,), window_s)
                ).status_code == 200 and run.json()["state"] in ("queued", "running"):
             await asyncio.sleep(RUN_POLL_S)
         if run.status_code == 200 and run.json()["state"] == "completed":

@@ -35,7 +35,8 @@ log = get_logger(__name__)
 IDLE_WAIT_MAX_S = 0.5
 # An outbox row `o` the relay has not sent yet, by its cursor `r`: not in the done snapshot, nor in the
 # part of the window already sent. Shared by the relay's takeover and backlog and by the health report.
-UNSENT = """o.txid >= pg_snapshot_xmin(r.done_snapshot) AND NOT pg_visible_in_snapshot(o.txid, r.done_snapshot)
+UNSENT = """o.txid >= pg_snapshot_xmin(r.done_snapshot)
+    AND NOT pg_visible_in_snapshot(o.txid, r.done_snapshot)
     AND NOT (r.window_snapshot IS NOT NULL AND pg_visible_in_snapshot(o.txid, r.window_snapshot)
              AND o.seq <= r.after_seq)"""
 PRUNE_CHUNK_ROWS = 10_000  # what one call of prune_outbox deletes at most (revision 0009)
@@ -98,7 +99,8 @@ PRUNE_EVERY_S = 60.0
 
 
 class Row(NamedTuple):
-    """An outbox row as the relay reads it (a tuple: made for every row of every window, four times faster)."""
+    """An outbox row as the relay reads it (a tuple: made for every row of every window, four times
+    faster)."""
 
     seq: int
     event_id: object
@@ -128,19 +130,22 @@ class Relay:
         self._wake = asyncio.Event()
         self._unrecorded: set[int] = set()  # seqs Kafka acknowledged that the cursor does not cover yet
         self._pruned_at = 0.0
-        # A window's rows: written by the transactions visible in the window's snapshot and not in the done one.
-        # Its first slice is found by the transaction ids' index (the rows of a window may have any seq); the
-        # next ones in the primary key's order from where the last one ended (the txid bounds, which only
-        # serve the index, would lead the planner to read and sort what is left of the window every time).
+        # A window's rows: written by the transactions visible in the window's snapshot and not in the done
+        # one. Its first slice is found by the transaction ids' index (the rows of a window may have any
+        # seq); the next ones in the primary key's order from where the last one ended (the txid bounds,
+        # which only serve the index, would lead the planner to read and sort what is left of the window
+        # every time).
         in_window = """pg_visible_in_snapshot(txid, $2::text::pg_snapshot)
                        AND NOT pg_visible_in_snapshot(txid, $1::text::pg_snapshot) AND seq > $3"""
         self._first_slice = f"""
             SELECT seq, event_id, topic, key, value FROM {schema}.outbox
-             WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot) AND txid < pg_snapshot_xmax($2::text::pg_snapshot)
+             WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot)
+               AND txid < pg_snapshot_xmax($2::text::pg_snapshot)
                AND {in_window}
              ORDER BY seq LIMIT $4"""
         self._next_slice = f"""
-            SELECT seq, event_id, topic, key, value FROM {schema}.outbox WHERE {in_window} ORDER BY seq LIMIT $4"""
+            SELECT seq, event_id, topic, key, value FROM {schema}.outbox
+             WHERE {in_window} ORDER BY seq LIMIT $4"""
 
     def wake(self) -> None:
         self._wake.set()
@@ -199,7 +204,8 @@ class Relay:
                 # again for each slice of it).
                 await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
                 done, window, after_seq = await connection.fetchrow(
-                    f"SELECT done_snapshot::text, window_snapshot::text, after_seq FROM {self.schema}.outbox_relay")
+                    "SELECT done_snapshot::text, window_snapshot::text, after_seq "
+                    f"FROM {self.schema}.outbox_relay")
                 if window is None:  # a new window: every transaction that has ended by now
                     window, after_seq = await connection.fetchval("SELECT pg_current_snapshot()::text"), 0
                 rows = [Row(*r) for r in await connection.fetch(
@@ -220,7 +226,8 @@ class Relay:
         return len(rows)
 
     async def _send(self, rows: list[Row]) -> dict[int, str]:
-        """Send what Kafka has not acknowledged yet; return the refused rows' reasons; raise if the broker is away.
+        """Send what Kafka has not acknowledged yet; return the refused rows' reasons; raise if the broker
+        is away.
 
         The rows go by (topic, partition), the partition Kafka's default partitioner gives their key, in
         record batches of the producer's batch size, one future each. The batches of one partition go one
@@ -239,7 +246,8 @@ class Relay:
         return refused
 
     async def _by_partition(self, rows: list[Row]) -> dict[tuple[str, int], list[tuple[Row, bytes]]]:
-        """Rows (with their key's bytes) by the partition Kafka's default partitioner gives their key, in order."""
+        """Rows (with their key's bytes) by the partition Kafka's default partitioner gives their key, in
+        order."""
         by_topic: dict[str, list[Row]] = {}
         for row in rows:
             by_topic.setdefault(row.topic, []).append(row)
@@ -293,8 +301,8 @@ class Relay:
             size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, row.value, headers)
             if size > MAX_REQUEST_BYTES:  # what the producer says of it; the broker would refuse it
                 refused[row.seq] = _reason(errors.MessageSizeTooLargeError(
-                    f"The message is {size} bytes when serialized which is larger than the maximum request size "
-                    f"you have configured with the max_request_size configuration"))
+                    f"The message is {size} bytes when serialized which is larger than the maximum "
+                    f"request size you have configured with the max_request_size configuration"))
                 continue
             if alone or batch is None or batch.append(timestamp=None, key=key, value=row.value,
                                                       headers=headers) is None:
@@ -316,7 +324,8 @@ class Relay:
         await connection.execute(
             f"""INSERT INTO {self.schema}.outbox_parked (seq, event_id, topic, key, value_bytes, reason)
                 SELECT o.seq, o.event_id, o.topic, left(o.key, 256), octet_length(o.value), r.reason
-                  FROM unnest($1::bigint[], $2::text[]) AS r(seq, reason) JOIN {self.schema}.outbox o USING (seq)
+                  FROM unnest($1::bigint[], $2::text[]) AS r(seq, reason)
+                  JOIN {self.schema}.outbox o USING (seq)
                 ON CONFLICT (seq) DO NOTHING""",
             list(refused), list(refused.values()))
         self.parked += len(refused)
@@ -343,8 +352,8 @@ class Relay:
                            after_seq: int) -> None:
         await connection.execute(
             f"""UPDATE {self.schema}.outbox_relay
-                   SET done_snapshot = $1::text::pg_snapshot, window_snapshot = $2::text::pg_snapshot, after_seq = $3,
-                       updated_at = now()""",
+                   SET done_snapshot = $1::text::pg_snapshot, window_snapshot = $2::text::pg_snapshot,
+                       after_seq = $3, updated_at = now()""",
             done, window, after_seq)
 
 

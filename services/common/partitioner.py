@@ -32,7 +32,8 @@ def murmur2(data: bytes) -> int:
 
 
 def partition_indexes(keys: Sequence[bytes], partition_count: int) -> list[int]:
-    """For each key, its index among the topic's partitions sorted by id, as the default partitioner picks it."""
+    """For each key, its index among the topic's partitions sorted by id, as the default partitioner
+    picks it."""
     if partition_count < 1:
         raise ValueError(f"partition_count must be at least 1 (got {partition_count})")
     by_length: dict[int, list[int]] = {}

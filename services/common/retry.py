@@ -1,4 +1,5 @@
-"""The database's transient errors, listed once, and the one bounded retry loop the streams and the ledger share.
+"""The database's transient errors, listed once, and the one bounded retry loop the streams and the
+ledger share.
 
 A worker that holds a batch waits the database out: the same batch is tried
 again, never skipped and never acknowledged unapplied. The wait is bounded

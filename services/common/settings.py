@@ -96,13 +96,15 @@ class Settings(BaseSettings):
         return self.fill_database_passwords()
 
     def fill_database_passwords(self) -> "Settings":
-        """Database URLs without a password take their role's from the secrets folder (`takeback up` makes them)."""
+        """Database URLs without a password take their role's from the secrets folder (`takeback up`
+        makes them)."""
         self.database_url = db_roles.filled(self.database_url, self.state_dir)
         self.database_owner_url = db_roles.filled(self.database_owner_url, self.state_dir)
         return self
 
     def database_url_as(self, role: str) -> str:
-        """The URL of `role` on this process's database, with its password from the secrets folder if known."""
+        """The URL of `role` on this process's database, with its password from the secrets folder if
+        known."""
         return db_roles.with_role(self.database_url, role, db_roles.known_password(self.state_dir, role))
 
 

@@ -55,7 +55,8 @@ def bounded_key(key: bytes | None) -> str:
 
 
 def original_of(raw: bytes) -> dict:
-    """`original` (UTF-8 text, else base64) of at most REJECTION_ORIGINAL_BYTES_MAX characters, and what it cuts."""
+    """`original` (UTF-8 text, else base64) of at most REJECTION_ORIGINAL_BYTES_MAX characters, and what
+    it cuts."""
     text = _utf8_prefix(raw)
     if text is None:  # base64 of a prefix whose encoding fits the bound
         prefix = raw[:REJECTION_ORIGINAL_BYTES_MAX // 4 * 3]

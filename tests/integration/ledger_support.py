@@ -99,7 +99,8 @@ async def insert_sold(connection: asyncpg.Connection, battery: SoldBattery) -> N
         battery.sale_id, battery.serial, battery.deposit, battery.fee)
     await connection.execute(
         """INSERT INTO scheme.batteries (serial, state, contract, sku, category, chemistry, mass_kg, currency,
-               deposit_charged, recycling_fee, sale_id, store_id, sold_at, custodian_kind, custodian_id, history_length)
+               deposit_charged, recycling_fee, sale_id, store_id, sold_at, custodian_kind, custodian_id,
+               history_length)
            VALUES ($1, 'in_use', 'deposit', 'EB-500', 'lmt', 'li-ion-nmc', 2.8, $2, $3, $4, $5, $6, $7,
                    'customer', 'c-1', 1)""",
         battery.serial, TEST_CURRENCY, battery.deposit, battery.fee, battery.sale_id, battery.store_id, now)
@@ -108,8 +109,9 @@ async def insert_sold(connection: asyncpg.Connection, battery: SoldBattery) -> N
 
 async def insert_refunded(connection: asyncpg.Connection, battery: SoldBattery) -> None:
     await connection.execute(
-        "UPDATE scheme.batteries SET state = 'collected', deposit_refunded = deposit_charged, history_length = 2, "
-        "custodian_kind = 'return_centre', custodian_id = $2, collected_at = now() WHERE serial = $1",
+        "UPDATE scheme.batteries SET state = 'collected', deposit_refunded = deposit_charged, "
+        "history_length = 2, custodian_kind = 'return_centre', custodian_id = $2, collected_at = now() "
+        "WHERE serial = $1",
         battery.serial, battery.centre_id)
     await _history(connection, battery.serial, 2, "collection.logged", "return_centre", battery.centre_id, "collected")
     await connection.execute(
@@ -133,8 +135,8 @@ async def purge_test_currency(superuser_url: str) -> None:
                 "SELECT posting_key FROM scheme.postings WHERE lines @> $1::jsonb",
                 json.dumps([{"currency": TEST_CURRENCY}]))]
             keys += [r[0] for r in await connection.fetch(
-                "SELECT DISTINCT e.posting_key FROM ledger.entries e JOIN ledger.lines l USING (entry_id) "
-                "WHERE l.currency = $1", TEST_CURRENCY)]
+                "SELECT DISTINCT e.posting_key FROM ledger.entries e "
+                "JOIN ledger.lines l USING (entry_id) WHERE l.currency = $1", TEST_CURRENCY)]
             entry_ids = [entry_id_for(key) for key in keys]
             await connection.execute("DELETE FROM ledger.account_movements WHERE currency = $1", TEST_CURRENCY)
             await connection.execute("DELETE FROM ledger.entries WHERE entry_id = ANY($1::uuid[])", entry_ids)

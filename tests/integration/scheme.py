@@ -99,7 +99,7 @@ class Scheme:
 
 
 def lines_of(lines: list[dict]) -> set[tuple]:
-    return {(l["account"], l["debit"], l["credit"], l["currency"]) for l in lines}
+    return {(line["account"], line["debit"], line["credit"], line["currency"]) for line in lines}
 
 
 def as_json(value) -> bytes:

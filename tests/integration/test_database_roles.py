@@ -68,7 +68,8 @@ def _forbidden() -> list[tuple[str, str]]:
            "SELECT scheme.prune_outbox(interval '100 years')")
     refuse((STREAMS, GATEWAY, READER), "UPDATE ledger.outbox_relay SET after_seq = after_seq",
            "SELECT ledger.prune_outbox(interval '100 years')")
-    # API keys: made and revoked by the owner alone; a revocation is never undone; the gateway only reads them.
+    # API keys: made and revoked by the owner alone; a revocation is never undone; the gateway only reads
+    # them.
     refuse(NOT_OWNER, "UPDATE gateway.api_keys SET revoked_at = NULL WHERE false",
            "UPDATE gateway.api_keys SET revoked_at = now() WHERE false", "DELETE FROM gateway.api_keys WHERE false",
            "INSERT INTO gateway.api_keys (key_id, salt, secret_hash, source_kind, source_id, role) "

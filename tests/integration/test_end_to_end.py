@@ -1,4 +1,5 @@
-"""End to end through HTTP only: a battery's whole life, read back, and a realistic mixed run that balances."""
+"""End to end through HTTP only: a battery's whole life, read back, and a realistic mixed run that
+balances."""
 from __future__ import annotations
 
 import httpx

@@ -11,9 +11,9 @@ from infra.local.processes import Process
 from infra.local.stack import SERVICES
 from tests.conftest import envelope, free_port, unique, wait_for
 from tests.integration.consumers import caught_up, lag
+from tests.integration.scheme import Scheme, item
 
 REPLAY_EVENTS_PER_S_MIN = 300  # the slowest replay this test waits for, on a loaded 2-core machine
-from tests.integration.scheme import Scheme, item
 
 SNAPSHOT_SQL = """
 SELECT (SELECT count(*) FROM scheme.inbox) AS inbox,
@@ -23,7 +23,8 @@ SELECT (SELECT count(*) FROM scheme.inbox) AS inbox,
        (SELECT count(*) FROM scheme.postings) AS postings,
        (SELECT count(*) FROM scheme.discrepancies) AS discrepancies,
        (SELECT md5(string_agg(concat_ws('|', serial, state, custodian_kind, custodian_id, deposit_refunded,
-                                        history_length), ',' ORDER BY serial)) FROM scheme.batteries) AS batteries
+                                        history_length), ',' ORDER BY serial))
+          FROM scheme.batteries) AS batteries
 """
 
 

@@ -1,4 +1,5 @@
-"""The ledger on the real PostgreSQL and Kafka: balanced by construction, idempotent, append-only, fed by its worker."""
+"""The ledger on the real PostgreSQL and Kafka: balanced by construction, idempotent, append-only, fed by
+its worker."""
 from __future__ import annotations
 
 import asyncio
@@ -79,8 +80,8 @@ async def test_any_sequence_of_valid_postings_keeps_every_entry_balanced_and_pos
     assert movements == lines == {(a, c): (expected[(a, c, "debit")], expected[(a, c, "credit")])
                                   for a, c, _ in expected}
     unbalanced = await pool.fetch(
-        "SELECT e.posting_key FROM ledger.entries e JOIN ledger.lines l USING (entry_id) WHERE e.posting_key LIKE $1 "
-        "GROUP BY e.posting_key, l.currency HAVING sum(l.debit) <> sum(l.credit)", f"prop:{run}:%")
+        "SELECT e.posting_key FROM ledger.entries e JOIN ledger.lines l USING (entry_id) "
+        "WHERE e.posting_key LIKE $1 GROUP BY e.posting_key, l.currency HAVING sum(l.debit) <> sum(l.credit)", f"prop:{run}:%")
     assert unbalanced == []
     trial = await pool.fetch("SELECT currency, sum(debit) - sum(credit) AS net FROM ledger.lines GROUP BY currency")
     assert all(row["net"] == 0 for row in trial)

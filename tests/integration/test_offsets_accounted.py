@@ -98,7 +98,8 @@ async def test_compaction_merges_the_runs_and_keeps_every_outcome_and_every_gap(
     tamper = await asyncpg.connect(superuser_url)  # rows of a topic of its own, as batches would record them
     try:
         await tamper.executemany(
-            "INSERT INTO scheme.input_offsets (topic, partition, first_offset, last_offset) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO scheme.input_offsets (topic, partition, first_offset, last_offset) "
+            "VALUES ($1, $2, $3, $4)",
             [(topic, 0, 0, 4), (topic, 0, 5, 9), (topic, 0, 8, 12), (topic, 0, 20, 25), (topic, 1, 0, 0)])
         await compact_offsets(streams_pool)  # as the stream workers call it
         rows = await tamper.fetch("SELECT partition, first_offset, last_offset FROM scheme.input_offsets "

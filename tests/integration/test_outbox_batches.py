@@ -1,4 +1,5 @@
-"""The relay sends a window as record batches, one partition at a time, each where the default partitioner puts it.
+"""The relay sends a window as record batches, one partition at a time, each where the default
+partitioner puts it.
 
 Consumers and the other producers rely on where a key lands, and on the order of
 a key's events: every message is checked on the partition Kafka's default

@@ -1,4 +1,5 @@
-"""The outbox relay outlives a Kafka outage: what was not acknowledged stays in the outbox and goes out later."""
+"""The outbox relay outlives a Kafka outage: what was not acknowledged stays in the outbox and goes out
+later."""
 from __future__ import annotations
 
 import asyncio

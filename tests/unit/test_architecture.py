@@ -118,7 +118,8 @@ def test_an_allowed_import_passes(importer, imported):
 
 
 def test_a_forbidden_import_in_a_file_is_reported(tmp_path, monkeypatch):
-    """The whole check, on a file that breaks the rule: the violation names the file, the line and the rule."""
+    """The whole check, on a file that breaks the rule: the violation names the file, the line and the
+    rule."""
     domain = tmp_path / "streams" / "domain"
     domain.mkdir(parents=True)
     (domain / "bad.py").write_text("def f():\n    from streams.adapters import repository\n")

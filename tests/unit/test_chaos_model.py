@@ -1,4 +1,5 @@
-"""The chaos run's model: the postings of contract section 5, and a plan that is the same for the same seed."""
+"""The chaos run's model: the postings of contract section 5, and a plan that is the same for the same
+seed."""
 from __future__ import annotations
 
 from collections import Counter

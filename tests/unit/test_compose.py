@@ -96,7 +96,7 @@ def test_postgres_is_published_on_the_default_port_with_a_role_per_service_and_n
 
 
 def test_each_container_gets_only_its_own_database_role():
-    for name, spec in SVC.items():
+    for name in SVC:
         variables = env(name)
         if name != "init":
             assert "TAKEBACK_DATABASE_OWNER_URL" not in variables, f"{name} must not hold the owner's password"
@@ -115,7 +115,7 @@ def test_init_creates_the_contract_topics_and_migrates():
 
 def test_every_takeback_variable_is_a_setting_with_a_valid_value(monkeypatch):
     fields = set(Settings.model_fields)
-    for name, spec in SVC.items():
+    for name in SVC:
         variables = {k: v for k, v in env(name).items() if k.startswith("TAKEBACK_")}
         for key in variables:
             assert re.sub("^TAKEBACK_", "", key).lower() in fields, f"{name}: {key} is not a setting"

@@ -26,7 +26,8 @@ IN_TYPES = topics.IN_EVENT_TYPES
 
 
 def plain(value):
-    """Both kinds of event as nested dicts of (type, repr) leaves: 2.8 and 2.80 differ, as they would in a row."""
+    """Both kinds of event as nested dicts of (type, repr) leaves: 2.8 and 2.80 differ, as they would in
+    a row."""
     if isinstance(value, msgspec.Struct):
         return {name: plain(getattr(value, name)) for name in value.__struct_fields__}
     if isinstance(value, BaseModel):

@@ -1,4 +1,5 @@
-"""The app through the real bootstrap with in-memory keys and a recording publisher (no Kafka, no PostgreSQL)."""
+"""The app through the real bootstrap with in-memory keys and a recording publisher (no Kafka, no
+PostgreSQL)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""The committed OpenAPI document is the app's, covers contract section 6, and states the rules the API enforces."""
+"""The committed OpenAPI document is the app's, covers contract section 6, and states the rules the API
+enforces."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""The ledger's one-pass reading of a posting batch agrees with the contract's models, or leaves the message to them.
+"""The ledger's one-pass reading of a posting batch agrees with the contract's models, or leaves the
+message to them.
 
 What the native path (msgspec) accepts, the models accept too, with the same
 entries and the same content hash (stored: it never changes); a message it does

@@ -59,11 +59,11 @@ def test_postings_balance_and_cancellations_reverse_them_exactly(contract, suspe
     wire = PostingRequested.model_validate_json(sale.to_json())  # the wire model's own checks agree
     assert (wire.posting_key, wire.kind, wire.subject, wire.caused_by, wire.effective_at, wire.reverses) == \
         (sale.posting_key, sale.kind, sale.subject, sale.caused_by, sale.effective_at, sale.reverses)
-    assert [l.model_dump() for l in wire.lines] == [l.as_dict() for l in sale.lines]
+    assert [line.model_dump() for line in wire.lines] == [line.as_dict() for line in sale.lines]
     assert PostingRequested.model_validate_json(postings.cancellation(sale, uuid.uuid4(), NOW, "S-1").to_json())
     reversal = postings.cancellation(sale, uuid.uuid4(), NOW, "S-1")
-    assert {(l.account, l.debit, l.credit) for l in reversal.lines} == \
-        {(l.account, l.credit, l.debit) for l in sale.lines}
+    assert {(line.account, line.debit, line.credit) for line in reversal.lines} == \
+        {(line.account, line.credit, line.debit) for line in sale.lines}
     assert reversal.reverses == sale.posting_key
 
 

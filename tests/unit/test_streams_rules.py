@@ -122,7 +122,8 @@ def test_a_cancelled_serial_sold_again_re_enters_the_market_with_the_new_sale():
         ("sale", "sale:S-1:BAT-1"), ("cancellation", "cancel:S-1:BAT-1"), ("sale_lease", "sale:S-2:BAT-1")]
     assert [t.state for t in battery.new_history] == ["in_use", "cancelled", "in_use"]
     assert state.discrepancies == []
-    # the first sale stays cancelled; the second may be cancelled in its turn, and the battery sold a third time
+    # the first sale stays cancelled; the second may be cancelled in its turn, and the battery sold a
+    # third time
     cancel = lambda sale_id, store: event(  # noqa: E731
         "sale.cancelled", store, sale_id=sale_id, store_id=store, serials=["BAT-1"], reason="withdrawn")
     assert refused(state, cancel("S-1", "store-1")) == "already_returned"

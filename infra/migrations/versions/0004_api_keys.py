@@ -17,7 +17,8 @@ CREATE TABLE gateway.api_keys (
     hash_scheme  text NOT NULL DEFAULT 'hmac-sha256-v1' CHECK (hash_scheme = 'hmac-sha256-v1'),
     salt         bytea NOT NULL CHECK (length(salt) = 16),
     secret_hash  bytea NOT NULL CHECK (length(secret_hash) = 32),
-    source_kind  text NOT NULL CHECK (source_kind IN ('pos', 'return_centre', 'transporter', 'recycler', 'finance')),
+    source_kind  text NOT NULL
+                 CHECK (source_kind IN ('pos', 'return_centre', 'transporter', 'recycler', 'finance')),
     source_id    text NOT NULL CHECK (source_id ~ '^[A-Za-z0-9._:-]{1,64}$'),
     role         text NOT NULL CHECK (role IN ('producer', 'finance')),
     created_at   timestamptz NOT NULL DEFAULT now(),

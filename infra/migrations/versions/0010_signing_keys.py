@@ -16,14 +16,15 @@ down_revision = "0009"
 
 UPGRADE = r"""
 CREATE TABLE IF NOT EXISTS scheme.signing_keys (
-    signer_kind  text NOT NULL,  -- a source kind (pos, return_centre, ...), or 'signer' for gateway and operator
+    signer_kind  text NOT NULL,  -- a source kind (pos, return_centre, ...), or 'signer' (gateway, operator)
     signer_id    text NOT NULL,
     secret       text NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     revoked_at   timestamptz,
     PRIMARY KEY (signer_kind, signer_id)
 );
-COMMENT ON TABLE scheme.signing_keys IS 'secrets the stream workers check event signatures with; owner-managed';
+COMMENT ON TABLE scheme.signing_keys
+    IS 'secrets the stream workers check event signatures with; owner-managed';
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'takeback') AND current_user <> 'takeback' THEN

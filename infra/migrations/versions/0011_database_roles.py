@@ -72,7 +72,8 @@ GRANTS = {
         GRANT UPDATE (status, received_mass_kg, received_at) ON scheme.lots TO {STREAMS};
         GRANT UPDATE (received) ON scheme.lot_items TO {STREAMS};
         GRANT UPDATE (deposit, recycling_fee, event_id) ON scheme.terms TO {STREAMS};
-        GRANT UPDATE (event_id) ON scheme.sales TO {STREAMS};  -- to lock a sale FOR UPDATE; the trigger refuses
+        -- to lock a sale FOR UPDATE; the trigger refuses
+        GRANT UPDATE (event_id) ON scheme.sales TO {STREAMS};
         GRANT UPDATE ON scheme.outbox_relay TO {STREAMS};
         GRANT USAGE ON SEQUENCE scheme.outbox_seq_seq TO {STREAMS};
         GRANT EXECUTE ON FUNCTION scheme.prune_outbox(interval) TO {STREAMS};
@@ -83,7 +84,8 @@ GRANTS = {
         GRANT INSERT ON ledger.entries, ledger.lines, ledger.account_movements, ledger.unpostable,
             ledger.reconciliation_runs, ledger.outbox, ledger.outbox_parked TO {LEDGER};
         GRANT UPDATE ON ledger.outbox_relay TO {LEDGER};
-        GRANT USAGE ON SEQUENCE ledger.entries_seq_seq, ledger.outbox_seq_seq, ledger.unpostable_seq_seq TO {LEDGER};
+        GRANT USAGE ON SEQUENCE ledger.entries_seq_seq, ledger.outbox_seq_seq, ledger.unpostable_seq_seq
+            TO {LEDGER};
         GRANT EXECUTE ON FUNCTION ledger.prune_outbox(interval) TO {LEDGER};
     """,
     GATEWAY: f"""

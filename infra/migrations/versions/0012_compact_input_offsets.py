@@ -21,7 +21,8 @@ RETURNS TABLE (topic text, partition int, first_offset bigint, last_offset bigin
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     WITH r AS (
         SELECT o.topic, o.partition, o.first_offset, o.last_offset,
-               max(o.last_offset) OVER (PARTITION BY o.topic, o.partition ORDER BY o.first_offset, o.last_offset
+               max(o.last_offset) OVER (PARTITION BY o.topic, o.partition
+                                        ORDER BY o.first_offset, o.last_offset
                                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_before
           FROM scheme.input_offsets o),
     numbered AS (

@@ -54,7 +54,8 @@ ENTRY_NAMESPACE = "6f1d9a57-2a52-4c43-9d8e-1c6a3e0b7d21"  # contracts.postings.P
 # The lines of an entry, valid and balanced per currency (contract section 5; the rules of
 # contracts.postings.PostingLine and PostingRequested). IMMUTABLE and fully qualified: a CHECK calls it.
 LINES_VALID = r"""
-CREATE OR REPLACE FUNCTION ledger.lines_valid(accounts text[], currencies text[], debits bigint[], credits bigint[])
+CREATE OR REPLACE FUNCTION ledger.lines_valid(accounts text[], currencies text[],
+                                              debits bigint[], credits bigint[])
 RETURNS boolean LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
     n int := pg_catalog.cardinality(accounts);
@@ -123,7 +124,8 @@ BEGIN
         'CREATE OR REPLACE FUNCTION ledger.entry_id_for(posting_key text) RETURNS uuid '
         'LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT '
         'RETURN %I.uuid_generate_v5(%L::uuid, ''entry:'' OPERATOR(pg_catalog.||) posting_key)',
-        (SELECT n.nspname FROM pg_catalog.pg_extension x JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
+        (SELECT n.nspname
+           FROM pg_catalog.pg_extension x JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
           WHERE x.extname = 'uuid-ossp'),
         '""" + ENTRY_NAMESPACE + r"""');
 END $$;
@@ -168,8 +170,8 @@ CREATE TABLE ledger.entries_0014 (
 
 INSERT INTO ledger.entries_0014 (entry_id, seq, posting_key, kind, subject, caused_by, reverses, effective_at,
                                  posted_at, content_hash, accounts, currencies, debits, credits)
-SELECT e.entry_id, e.seq, e.posting_key, e.kind, e.subject, e.caused_by, e.reverses, e.effective_at, e.posted_at,
-       e.content_hash, l.accounts, l.currencies, l.debits, l.credits
+SELECT e.entry_id, e.seq, e.posting_key, e.kind, e.subject, e.caused_by, e.reverses, e.effective_at,
+       e.posted_at, e.content_hash, l.accounts, l.currencies, l.debits, l.credits
   FROM ledger.entries e
   JOIN (SELECT entry_id, array_agg(account ORDER BY line_no) AS accounts,
                array_agg(currency::text ORDER BY line_no) AS currencies,
@@ -182,7 +184,8 @@ DECLARE
     lost text;
 BEGIN
     SELECT string_agg(e.posting_key, ', ' ORDER BY e.seq) INTO lost
-      FROM ledger.entries e WHERE NOT EXISTS (SELECT 1 FROM ledger.entries_0014 n WHERE n.entry_id = e.entry_id);
+      FROM ledger.entries e
+     WHERE NOT EXISTS (SELECT 1 FROM ledger.entries_0014 n WHERE n.entry_id = e.entry_id);
     IF lost IS NOT NULL THEN
         RAISE EXCEPTION 'journal entries without lines, not converted (nothing changed): %', lost;
     END IF;
@@ -202,8 +205,8 @@ SELECT pg_temp.copy_privileges('ledger.entries', 'ledger.entries_0014');
 ALTER SEQUENCE ledger.entries_seq_seq OWNED BY ledger.entries_0014.seq;
 
 CREATE VIEW ledger.lines_0014 AS
-SELECT e.entry_id, l.line_no::smallint AS line_no, l.account, l.currency::char(3) AS currency, l.debit, l.credit,
-       e.posted_at
+SELECT e.entry_id, l.line_no::smallint AS line_no, l.account, l.currency::char(3) AS currency,
+       l.debit, l.credit, e.posted_at
   FROM ledger.entries_0014 e
  CROSS JOIN LATERAL unnest(e.accounts, e.currencies, e.debits, e.credits)
        WITH ORDINALITY AS l(account, currency, debit, credit, line_no);

@@ -45,7 +45,8 @@ ALTER TABLE ledger.reconciliation_runs
     ADD COLUMN IF NOT EXISTS mode text CHECK (mode IN ('full', 'incremental')),
     ADD COLUMN IF NOT EXISTS watermark pg_snapshot,
     ADD COLUMN IF NOT EXISTS carried jsonb;
-CREATE INDEX IF NOT EXISTS reconciliation_runs_full_as_of ON ledger.reconciliation_runs (as_of) WHERE mode = 'full';
+CREATE INDEX IF NOT EXISTS reconciliation_runs_full_as_of ON ledger.reconciliation_runs (as_of)
+    WHERE mode = 'full';
 
 CREATE OR REPLACE FUNCTION ledger.record_reconciliation_run(run_id uuid, result jsonb, mode text,
                                                             watermark pg_snapshot, carried jsonb) RETURNS void

@@ -1,4 +1,5 @@
-"""The events the gateway accepted (contract 8.2): who sent each, so its status is readable by that source alone.
+"""The events the gateway accepted (contract 8.2): who sent each, so its status is readable by that
+source alone.
 
 `gateway.accepted_events` gets one row when `POST /v1/events` has an event durably
 in Kafka (written after the acknowledgement, in groups: one INSERT for all the

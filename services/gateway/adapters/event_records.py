@@ -79,7 +79,8 @@ class InMemoryEventRecords:
 
 
 class InboxListener:
-    """One LISTEN connection of its own on the streams' inbox channel; `listen` opens it (again, once closed)."""
+    """One LISTEN connection of its own on the streams' inbox channel; `listen` opens it (again, once
+    closed)."""
 
     def __init__(self, database_url: str, connect_timeout_s: float = LISTEN_CONNECT_TIMEOUT_S) -> None:
         self.database_url = database_url

@@ -18,7 +18,8 @@ class Refused(Exception):
 
 
 class BadEvent(Refused):
-    """400: the body breaks the contract (invalid_json, unknown_type, schema_violation, occurred_in_future)."""
+    """400: the body breaks the contract (invalid_json, unknown_type, schema_violation,
+    occurred_in_future)."""
 
     status = 400
 
@@ -87,7 +88,8 @@ class ReconciliationUnavailable(Refused):
 
 
 class InvalidRequest(Refused):
-    """400: invalid_request, a parameter breaks its rule, or the query holds one the operation does not take."""
+    """400: invalid_request, a parameter breaks its rule, or the query holds one the operation does not
+    take."""
 
     status = 400
 

@@ -1,7 +1,8 @@
 """Reconciliation on request: one run at a time, at most one more queued; reads serve the latest stored run.
 
 A full run reads the whole journal (seconds at a million batteries; an incremental
-run reads what changed since the latest stored run), so a read never starts one: `GET /v1/finance/reconciliation` serves the latest completed run
+run reads what changed since the latest stored run), so a read never starts one:
+`GET /v1/finance/reconciliation` serves the latest completed run
 (the ledger leader's periodic ones, and these). Finance asks for a fresh one with
 `request()`: it is queued, and every request made while it waits gets the same run
 (its snapshot is taken after each of them), so at most one run is running and one

@@ -53,7 +53,8 @@ def material_content_kg(chemistry: str | None, mass_kg: Decimal) -> dict[str, De
 
 
 def expected_recycling_cost(currency: str, chemistry: str | None, mass_kg: Decimal) -> int | None:
-    """Minor units, rounded up (a fund is short, never long, by rounding); None: no estimate for this currency."""
+    """Minor units, rounded up (a fund is short, never long, by rounding); None: no estimate for this
+    currency."""
     rates = RECYCLING_COST_MINOR_PER_KG.get(currency)
     if rates is None:
         return None

@@ -195,7 +195,8 @@ def entry_from_wire(posting: PostingWire) -> Entry:
 
 
 def content_hash_of(request: PostingRequested) -> bytes:
-    """SHA-256 of the posting's canonical JSON: sorted keys, no spaces, non-ASCII escaped (stored; never change).
+    """SHA-256 of the posting's canonical JSON: sorted keys, no spaces, non-ASCII escaped (stored; never
+    change).
 
     orjson writes the same bytes as `json.dumps(..., sort_keys=True)` whenever nothing needed escaping
     (only printable ASCII and no backslash in its output: the standard encoder also escapes DEL and
@@ -263,7 +264,8 @@ def _read_natively(value: bytes, decoder: msgspec.json.Decoder) -> list[Entry] |
 
 
 def _read_by_the_models(value: bytes) -> tuple[list[Entry], list[PostingRefused]]:
-    """Today's reading by the contract's models, posting by posting: the refusals name the field and the rule."""
+    """Today's reading by the contract's models, posting by posting: the refusals name the field and the
+    rule."""
     try:
         items = json.loads(value)["postings"]
         assert isinstance(items, list) and 0 < len(items) <= POSTINGS_PER_MESSAGE_MAX

@@ -51,7 +51,8 @@ async def consume_until(ledger: Ledger, stop: asyncio.Event) -> None:
 
 
 async def _post_until_done(ledger: Ledger, messages) -> None:
-    """Post the batch, waiting the database out (`retry.OUTAGE`); once that is spent the worker ends, uncommitted."""
+    """Post the batch, waiting the database out (`retry.OUTAGE`); once that is spent the worker ends,
+    uncommitted."""
     def retrying(attempt: int, error: BaseException, pause_s: float) -> None:
         metrics.BATCH_RETRIES.inc()
         if attempt <= RETRIES_LOGGED_MAX or attempt % RETRIES_LOGGED_MAX == 0:

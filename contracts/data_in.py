@@ -7,9 +7,10 @@ from pydantic_core import PydanticCustomError
 
 from contracts.base import WireModel
 from contracts.enums import (
-    Category, Chemistry, Condition, ContractKind, CustodyReason, Material, PartyKind, RefundMethod,
+    Category, Chemistry, Condition, ContractKind, CounterpartyKind, CustodyReason, Material, PartyKind, RefundMethod,
+    Resolution,
 )
-from contracts.types import Currency, Identifier, Mass, Money, OpaqueRef, Text, Timestamp
+from contracts.types import Currency, Date, Identifier, Mass, Money, OpaqueRef, Text, Timestamp
 
 SALE_ITEMS_MAX = 500
 CANCELLED_SERIALS_MAX = 500
@@ -148,3 +149,36 @@ class TermsPublished(WireModel):
     recycling_fee: Money
     currency: Currency
     effective_from: Timestamp
+    handling_fee: Money = 0  # contract 8.1: earned by the centre per collection of a battery of this sku
+
+
+class Counterparty(WireModel):
+    kind: CounterpartyKind
+    id: Identifier
+
+
+class PaymentRecorded(WireModel):
+    """Contract 8.1: money that moved between the scheme's bank account and a counterparty."""
+
+    payment_id: Identifier
+    counterparty: Counterparty
+    amount: Money
+    currency: Currency
+    value_date: Date
+    reference: Text | None = None
+
+
+class DepositsReleased(WireModel):
+    """Contract 8.1: deposits unclaimed since before `sold_before` move to the reserve."""
+
+    release_id: Identifier
+    currency: Currency
+    sold_before: Timestamp
+
+
+class DiscrepancyResolved(WireModel):
+    """Contract 8.1: finance closes an open discrepancy."""
+
+    discrepancy_id: Identifier
+    resolution: Resolution
+    note: Text | None = None

@@ -7,7 +7,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from contracts.base import WireModel
-from contracts.enums import RefundMethod
+from contracts.enums import RefundMethod, Resolution
 from contracts.limits import REJECTION_MESSAGE_CHARS_MAX, REJECTION_ORIGINAL_BYTES_MAX
 from contracts.types import Account, Code, Currency, EventId, Identifier, Money, OpaqueRef, Timestamp
 
@@ -81,6 +81,15 @@ class DiscrepancyOpened(WireModel):
     kind: Code
     subject: Identifier
     details: dict[str, Any]
+    caused_by: EventId
+
+
+class DiscrepancyResolvedOut(WireModel):
+    """Contract 8.1: a discrepancy finance resolved, on takeback.discrepancies."""
+
+    discrepancy_id: Identifier
+    kind: Code
+    resolution: Resolution
     caused_by: EventId
 
 

@@ -2,14 +2,15 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
+from pydantic_core import PydanticCustomError
 
 from contracts import data_in, data_out, topics
 from contracts.base import WireModel
 from contracts.enums import SourceKind
 from contracts.types import EventId, Identifier, Timestamp, Version
 
-EventType = Literal[topics.EVENT_TYPES]  # type: ignore[valid-type]
+EventType = Literal[tuple(dict.fromkeys(map(topics.wire_type, topics.EVENT_TYPES)))]  # type: ignore[valid-type]
 
 
 class EventSource(WireModel):
@@ -99,6 +100,32 @@ class TermsPublishedEvent(Envelope):
     data: data_in.TermsPublished
 
 
+class PaymentRecordedEvent(Envelope):
+    type: Literal["payment.recorded"]
+    source: Source
+    data: data_in.PaymentRecorded
+
+
+class DepositsReleasedEvent(Envelope):
+    type: Literal["deposits.released"]
+    source: Source
+    data: data_in.DepositsReleased
+
+    @model_validator(mode="after")
+    def _sold_before_not_after_the_event(self) -> "DepositsReleasedEvent":
+        if self.data.sold_before > self.occurred_at:
+            raise PydanticCustomError(
+                "after_occurred_at", "must not be after the event's occurred_at ({occurred_at})",
+                {"field": "data.sold_before", "occurred_at": self.occurred_at.isoformat()})
+        return self
+
+
+class DiscrepancyResolvedEvent(Envelope):
+    type: Literal["discrepancy.resolved"]
+    source: Source
+    data: data_in.DiscrepancyResolved
+
+
 class RefundInstructedEvent(Envelope):
     type: Literal["refund.instructed"]
     source: SchemeSource
@@ -129,16 +156,31 @@ class ReconciliationCompletedEvent(Envelope):
     data: data_out.ReconciliationCompleted
 
 
+class DiscrepancyResolvedOutEvent(Envelope):
+    """Out, on takeback.discrepancies: catalogue name `discrepancy.resolved.out` (`topics.wire_type`)."""
+
+    type: Literal["discrepancy.resolved"]
+    source: SchemeSource
+    data: data_out.DiscrepancyResolvedOut
+
+
 _ENVELOPES: tuple[type[Envelope], ...] = (
     SaleRecordedEvent, SaleCancelledEvent, CollectionLoggedEvent, CustodyTransferredEvent,
     LotDispatchedEvent, LotReceivedEvent, RecoveryConfirmedEvent, TermsPublishedEvent,
+    PaymentRecordedEvent, DepositsReleasedEvent, DiscrepancyResolvedEvent,
     RefundInstructedEvent, EntryPostedEvent, EventRejectedEvent, DiscrepancyOpenedEvent,
-    ReconciliationCompletedEvent,
+    ReconciliationCompletedEvent, DiscrepancyResolvedOutEvent,
 )
-ENVELOPE_OF_TYPE: dict[str, type[Envelope]] = {
-    envelope.model_fields["type"].annotation.__args__[0]: envelope  # type: ignore[union-attr]
-    for envelope in _ENVELOPES
-}
+
+
+def _message_name(envelope: type[Envelope]) -> str:
+    wire = envelope.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    scheme = envelope.model_fields["source"].annotation is SchemeSource
+    return topics.message_name(wire, topics.SCHEME_SOURCE_KIND if scheme else None)
+
+
+# Keyed by catalogue name (topics.EVENT_TYPES), which is the wire type but for `discrepancy.resolved.out`.
+ENVELOPE_OF_TYPE: dict[str, type[Envelope]] = {_message_name(envelope): envelope for envelope in _ENVELOPES}
 DATA_MODEL_OF_TYPE: dict[str, type[BaseModel]] = {
     event_type: envelope.model_fields["data"].annotation  # type: ignore[misc]
     for event_type, envelope in ENVELOPE_OF_TYPE.items()

@@ -29,7 +29,8 @@ def format_errors(error: ValidationError) -> list[dict[str, str]]:
         rule, message, show_input = _describe(detail)
         if show_input:
             message = f"{message} (got {_show(detail['input'])})"
-        field = ".".join(str(part) for part in detail["loc"]) or "(event)"
+        # A rule that spans the envelope and its data names the field it refuses (`ctx["field"]`).
+        field = (detail.get("ctx") or {}).get("field") or ".".join(str(part) for part in detail["loc"]) or "(event)"
         described.append({"field": field, "rule": rule, "message": message})
     return described
 
@@ -60,7 +61,7 @@ def _describe(detail: Any) -> tuple[str, str, bool]:
         return kind.removesuffix("_type"), f"must be a JSON {kind.removesuffix('_type')}", True
     if kind == "greater_than_equal":
         return "minimum", f"must be >= {context.get('ge')}", True
-    return kind, detail["msg"], kind not in ("balanced", "unique", "one_sided")
+    return kind, detail["msg"], kind not in ("balanced", "unique", "one_sided", "after_occurred_at")
 
 
 def _show(value: Any) -> str:

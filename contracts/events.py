@@ -14,24 +14,27 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from contracts.data_in import (
-    CollectionLogged, CustodyTransferred, LotDispatched, LotReceived, Party, RecoveredMaterial,
-    RecoveryConfirmed, Refund, SaleCancelled, SaleItem, SaleRecorded, TermsPublished,
+    CollectionLogged, Counterparty, CustodyTransferred, DepositsReleased, DiscrepancyResolved, LotDispatched,
+    LotReceived, Party, PaymentRecorded, RecoveredMaterial, RecoveryConfirmed, Refund, SaleCancelled, SaleItem,
+    SaleRecorded, TermsPublished,
 )
 from contracts.data_out import (
-    DiscrepancyOpened, EntryLine, EntryPosted, EventRejected, ReconciliationCheck, ReconciliationCompleted,
-    RefundInstructed,
+    DiscrepancyOpened, DiscrepancyResolvedOut, EntryLine, EntryPosted, EventRejected, ReconciliationCheck,
+    ReconciliationCompleted, RefundInstructed,
 )
 from contracts.envelope import (
-    DATA_MODEL_OF_TYPE, ENVELOPE_OF_TYPE, CollectionLoggedEvent, CustodyTransferredEvent,
-    DiscrepancyOpenedEvent, EntryPostedEvent, Envelope, EventRejectedEvent, LotDispatchedEvent,
-    LotReceivedEvent, ReconciliationCompletedEvent, RecoveryConfirmedEvent, RefundInstructedEvent,
-    SaleCancelledEvent, SaleRecordedEvent, SchemeSource, Source, TermsPublishedEvent, UntypedEvent,
+    DATA_MODEL_OF_TYPE, ENVELOPE_OF_TYPE, CollectionLoggedEvent, CustodyTransferredEvent, DepositsReleasedEvent,
+    DiscrepancyOpenedEvent, DiscrepancyResolvedEvent, DiscrepancyResolvedOutEvent, EntryPostedEvent, Envelope,
+    EventRejectedEvent, LotDispatchedEvent, LotReceivedEvent, PaymentRecordedEvent, ReconciliationCompletedEvent,
+    RecoveryConfirmedEvent, RefundInstructedEvent, SaleCancelledEvent, SaleRecordedEvent, SchemeSource, Source,
+    TermsPublishedEvent, UntypedEvent,
 )
 from contracts.errors import ContractViolation, format_errors, summarize
 from contracts.limits import MESSAGE_VALUE_BYTES_MAX
 from contracts.structs import canonical_json
 from contracts.topics import (
     TOPIC_OF_TYPE, FIXED_KEY_OF_TYPE, IN_EVENT_TYPES, KEY_FIELD_OF_TYPE, SOURCE_ID_FIELD_OF_TYPE, SOURCE_KINDS_OF_TYPE,
+    message_name,
 )
 from contracts.types import as_uuid
 
@@ -60,12 +63,24 @@ def parse_event(raw: bytes | str | Mapping[str, Any], types: Collection[str] = I
     event_type = obj.get("type")
     if isinstance(event_type, str) and event_type not in types:
         raise ContractViolation("unknown_type", f"type: {event_type!r} is not in the catalogue", event_id)
-    model = ENVELOPE_OF_TYPE[event_type] if isinstance(event_type, str) else UntypedEvent
+    model = ENVELOPE_OF_TYPE[_name_in(obj, event_type, types)] if isinstance(event_type, str) else UntypedEvent
     try:
         return model.model_validate(obj)
     except ValidationError as error:
         errors = format_errors(error)
         raise ContractViolation("schema_violation", summarize(errors), event_id, errors) from None
+
+
+def _name_in(obj: dict[str, Any], event_type: str, types: Collection[str]) -> str:
+    """The catalogue name of a wire type: an event out's own name, when it is from the scheme and asked for."""
+    source = obj.get("source")
+    name = message_name(event_type, source.get("kind") if isinstance(source, dict) else None)
+    return name if name in types else event_type
+
+
+def name_of(envelope: Envelope) -> str:
+    """The catalogue name of a parsed event (`topics.EVENT_TYPES`)."""
+    return message_name(envelope.type, envelope.source.kind)
 
 
 def dump_event(envelope: Envelope) -> bytes:
@@ -81,20 +96,21 @@ def canonical_hash(raw_obj: Any) -> bytes:
 def key_of(envelope: Envelope) -> str | None:
     """The Kafka message key of an event: its key field, else its fixed key (reconciliation.completed),
     else None (event.rejected: use the original key)."""
-    field = KEY_FIELD_OF_TYPE[envelope.type]
-    return FIXED_KEY_OF_TYPE.get(envelope.type) if field is None else getattr(envelope.data, field)
+    name = name_of(envelope)
+    field = KEY_FIELD_OF_TYPE[name]
+    return FIXED_KEY_OF_TYPE.get(name) if field is None else getattr(envelope.data, field)
 
 
 def check_source(envelope: Envelope) -> None:
     """`source_mismatch` if this source kind may not send this type, or the named field is not source.id."""
-    allowed = SOURCE_KINDS_OF_TYPE[envelope.type]
+    allowed = SOURCE_KINDS_OF_TYPE[name_of(envelope)]
     if envelope.source.kind not in allowed:
         raise ContractViolation(
             "source_mismatch",
             f"source.kind: {envelope.source.kind!r} may not send {envelope.type} (allowed: {', '.join(allowed)})",
             envelope.event_id,
         )
-    field = SOURCE_ID_FIELD_OF_TYPE[envelope.type]
+    field = SOURCE_ID_FIELD_OF_TYPE[name_of(envelope)]
     if field is not None and getattr(envelope.data, field) != envelope.source.id:
         raise ContractViolation(
             "source_mismatch",
@@ -112,7 +128,7 @@ def check_size(raw: bytes | bytearray | memoryview) -> None:
 
 def check_topic(envelope: Envelope, topic: str) -> None:
     """`wrong_topic` if the event travels on a topic that does not carry its type (contract 8.4)."""
-    expected = TOPIC_OF_TYPE[envelope.type]
+    expected = TOPIC_OF_TYPE[name_of(envelope)]
     if topic != expected:
         raise ContractViolation(
             "wrong_topic", f"type: {envelope.type} travels on {expected}, not on {topic}", envelope.event_id)
@@ -154,10 +170,13 @@ __all__ = [
     "Envelope", "Source", "SchemeSource", "UntypedEvent",
     "SaleRecordedEvent", "SaleCancelledEvent", "CollectionLoggedEvent", "CustodyTransferredEvent",
     "LotDispatchedEvent", "LotReceivedEvent", "RecoveryConfirmedEvent", "TermsPublishedEvent",
+    "PaymentRecordedEvent", "DepositsReleasedEvent", "DiscrepancyResolvedEvent", "DiscrepancyResolvedOutEvent",
     "RefundInstructedEvent", "EntryPostedEvent", "EventRejectedEvent", "DiscrepancyOpenedEvent",
     "ReconciliationCompletedEvent",
     "SaleRecorded", "SaleItem", "SaleCancelled", "CollectionLogged", "Refund", "CustodyTransferred", "Party",
     "LotDispatched", "LotReceived", "RecoveryConfirmed", "RecoveredMaterial", "TermsPublished",
+    "PaymentRecorded", "Counterparty", "DepositsReleased", "DiscrepancyResolved", "DiscrepancyResolvedOut",
+    "name_of",
     "RefundInstructed", "EntryPosted", "EntryLine", "EventRejected", "DiscrepancyOpened",
     "ReconciliationCompleted", "ReconciliationCheck",
 ]

@@ -16,6 +16,7 @@ _WRITERS_OF_TOPIC = {
     topics.LOTS: "return centres, recycler",
     topics.RECOVERIES: "recycler",
     topics.TERMS: "finance",
+    topics.FINANCE: "finance",
     topics.REFUNDS: "the scheme (out)",
     topics.LEDGER: "the scheme (out)",
     topics.REJECTIONS: "the scheme (out)",
@@ -94,7 +95,7 @@ def _message(event_type: str) -> dict[str, Any]:
     else:
         key = {"type": "string", "description": "the key of the rejected message"}
     return {
-        "name": event_type,
+        "name": topics.wire_type(event_type),
         "title": ENVELOPE_OF_TYPE[event_type].__name__,
         "contentType": "application/json",
         "payload": {"$ref": f"schemas/{schema_file_name(event_type)}"},

@@ -26,12 +26,13 @@ import orjson
 
 from contracts.data_in import CANCELLED_SERIALS_MAX, LOT_SERIALS_MAX, RECOVERED_MATERIALS_MAX, SALE_ITEMS_MAX
 from contracts.enums import (
-    Category, Chemistry, Condition, ContractKind, CustodyReason, Material, PartyKind, RefundMethod, SourceKind,
+    Category, Chemistry, Condition, ContractKind, CounterpartyKind, CustodyReason, Material, PartyKind, RefundMethod,
+    Resolution, SourceKind,
 )
 from contracts.topics import IN_EVENT_TYPES
 from contracts.types import (
-    _CURRENCY, _IDENTIFIER, IDENTIFIER_LENGTH_MAX, MONEY_MINOR_UNITS_MAX, TEXT_LENGTH_MAX, _mass, _timestamp,
-    as_uuid,
+    _CURRENCY, _DATE, _IDENTIFIER, IDENTIFIER_LENGTH_MAX, MONEY_MINOR_UNITS_MAX, TEXT_LENGTH_MAX, _date, _mass,
+    _timestamp, as_uuid,
 )
 
 Identifier = Annotated[str, msgspec.Meta(pattern=rf"^{_IDENTIFIER.pattern}\Z")]
@@ -51,6 +52,8 @@ Money = Annotated[int, msgspec.Meta(ge=0, le=MONEY_MINOR_UNITS_MAX)]
 MassNumber = int | float
 # An RFC 3339 text on the wire; an aware `datetime` once decoded (`_timestamp`).
 TimestampText = str
+# A YYYY-MM-DD text on the wire; a `date` once decoded (`_date`).
+DateText = Annotated[str, msgspec.Meta(pattern=rf"^{_DATE.pattern}\Z")]
 # A UUID text on the wire; a `UUID` once decoded (`as_uuid`).
 EventIdText = str
 
@@ -208,9 +211,42 @@ class TermsPublished(_Wire):
     recycling_fee: Money
     currency: Currency
     effective_from: TimestampText
+    handling_fee: Money = 0
 
     def __post_init__(self) -> None:
         self.effective_from = _timestamp(self.effective_from)
+
+
+class Counterparty(_Wire):
+    kind: CounterpartyKind
+    id: Identifier
+
+
+class PaymentRecorded(_Wire):
+    payment_id: Identifier
+    counterparty: Counterparty
+    amount: Money
+    currency: Currency
+    value_date: DateText
+    reference: Text | None = None
+
+    def __post_init__(self) -> None:
+        self.value_date = _date(self.value_date)
+
+
+class DepositsReleased(_Wire):
+    release_id: Identifier
+    currency: Currency
+    sold_before: TimestampText
+
+    def __post_init__(self) -> None:
+        self.sold_before = _timestamp(self.sold_before)
+
+
+class DiscrepancyResolved(_Wire):
+    discrepancy_id: Identifier
+    resolution: Resolution
+    note: Text | None = None
 
 
 class Source(_Wire):
@@ -270,9 +306,30 @@ class TermsPublishedEvent(Event):
     data: TermsPublished
 
 
+class PaymentRecordedEvent(Event):
+    type: Literal["payment.recorded"]
+    data: PaymentRecorded
+
+
+class DepositsReleasedEvent(Event):
+    type: Literal["deposits.released"]
+    data: DepositsReleased
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.data.sold_before > self.occurred_at:  # left to the models, which name the rule
+            raise ValueError("sold_before must not be after occurred_at")
+
+
+class DiscrepancyResolvedEvent(Event):
+    type: Literal["discrepancy.resolved"]
+    data: DiscrepancyResolved
+
+
 _EVENTS: tuple[type[Event], ...] = (
     SaleRecordedEvent, SaleCancelledEvent, CollectionLoggedEvent, CustodyTransferredEvent, LotDispatchedEvent,
-    LotReceivedEvent, RecoveryConfirmedEvent, TermsPublishedEvent,
+    LotReceivedEvent, RecoveryConfirmedEvent, TermsPublishedEvent, PaymentRecordedEvent, DepositsReleasedEvent,
+    DiscrepancyResolvedEvent,
 )
 # Private: the structs' checks of listed identifiers rely on `read_event`'s guards (no escapes).
 _DECODER_OF_TYPE: dict[str, msgspec.json.Decoder] = {
@@ -327,4 +384,5 @@ def read_event(raw: bytes) -> tuple[InEvent, bytes] | None:
 
 
 InEvent = (SaleRecordedEvent | SaleCancelledEvent | CollectionLoggedEvent | CustodyTransferredEvent
-           | LotDispatchedEvent | LotReceivedEvent | RecoveryConfirmedEvent | TermsPublishedEvent)
+           | LotDispatchedEvent | LotReceivedEvent | RecoveryConfirmedEvent | TermsPublishedEvent
+           | PaymentRecordedEvent | DepositsReleasedEvent | DiscrepancyResolvedEvent)

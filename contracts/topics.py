@@ -6,6 +6,7 @@ CUSTODY = "takeback.custody"
 LOTS = "takeback.lots"
 RECOVERIES = "takeback.recoveries"
 TERMS = "takeback.terms"
+FINANCE = "takeback.finance"  # contract 8.1: finance's instructions (payments, releases, resolutions)
 REFUNDS = "takeback.refunds"
 LEDGER = "takeback.ledger"
 REJECTIONS = "takeback.rejections"
@@ -13,7 +14,7 @@ DISCREPANCIES = "takeback.discrepancies"
 POSTINGS = "takeback.internal.postings"  # internal: scheme -> ledger posting requests
 RECONCILIATIONS = "takeback.reconciliations"  # the ledger (out): reconciliation.completed
 
-INPUT_TOPICS = (SALES, COLLECTIONS, CUSTODY, LOTS, RECOVERIES, TERMS)
+INPUT_TOPICS = (SALES, COLLECTIONS, CUSTODY, LOTS, RECOVERIES, TERMS, FINANCE)
 OUTPUT_TOPICS = (REFUNDS, LEDGER, REJECTIONS, DISCREPANCIES, RECONCILIATIONS)
 INTERNAL_TOPICS = (POSTINGS,)
 
@@ -25,18 +26,44 @@ LOT_DISPATCHED = "lot.dispatched"
 LOT_RECEIVED = "lot.received"
 RECOVERY_CONFIRMED = "recovery.confirmed"
 TERMS_PUBLISHED = "terms.published"
+PAYMENT_RECORDED = "payment.recorded"
+DEPOSITS_RELEASED = "deposits.released"
+DISCREPANCY_RESOLVED = "discrepancy.resolved"  # in: finance resolves a discrepancy
 REFUND_INSTRUCTED = "refund.instructed"
 ENTRY_POSTED = "entry.posted"
 EVENT_REJECTED = "event.rejected"
 DISCREPANCY_OPENED = "discrepancy.opened"
 RECONCILIATION_COMPLETED = "reconciliation.completed"
+# Out: the scheme says a discrepancy was resolved. Its wire `type` is `discrepancy.resolved`, as the event in
+# that caused it; the catalogue below names each message once, so this one has its own name (`wire_type`).
+DISCREPANCY_RESOLVED_OUT = "discrepancy.resolved.out"
 
 IN_EVENT_TYPES = (
     SALE_RECORDED, SALE_CANCELLED, COLLECTION_LOGGED, CUSTODY_TRANSFERRED,
     LOT_DISPATCHED, LOT_RECEIVED, RECOVERY_CONFIRMED, TERMS_PUBLISHED,
+    PAYMENT_RECORDED, DEPOSITS_RELEASED, DISCREPANCY_RESOLVED,
 )
-OUT_EVENT_TYPES = (REFUND_INSTRUCTED, ENTRY_POSTED, EVENT_REJECTED, DISCREPANCY_OPENED, RECONCILIATION_COMPLETED)
-EVENT_TYPES = IN_EVENT_TYPES + OUT_EVENT_TYPES
+OUT_EVENT_TYPES = (REFUND_INSTRUCTED, ENTRY_POSTED, EVENT_REJECTED, DISCREPANCY_OPENED, RECONCILIATION_COMPLETED,
+                   DISCREPANCY_RESOLVED_OUT)
+EVENT_TYPES = IN_EVENT_TYPES + OUT_EVENT_TYPES  # the catalogue: message names
+
+# The wire `type` of a message whose catalogue name differs from it; every other name is its own type.
+WIRE_TYPE_OF_MESSAGE: dict[str, str] = {DISCREPANCY_RESOLVED_OUT: DISCREPANCY_RESOLVED}
+_OUT_MESSAGE_OF_WIRE_TYPE = {wire: name for name, wire in WIRE_TYPE_OF_MESSAGE.items()}
+SCHEME_SOURCE_KIND = "scheme"
+
+
+def wire_type(message: str) -> str:
+    """The `type` an event of this catalogue name carries on the wire."""
+    return WIRE_TYPE_OF_MESSAGE.get(message, message)
+
+
+def message_name(event_type: str, source_kind: str | None) -> str:
+    """The catalogue name of an event of this wire type: an event out (source `scheme`) may have its own."""
+    if source_kind == SCHEME_SOURCE_KIND:
+        return _OUT_MESSAGE_OF_WIRE_TYPE.get(event_type, event_type)
+    return event_type
+
 
 TOPIC_OF_TYPE: dict[str, str] = {
     SALE_RECORDED: SALES,
@@ -47,11 +74,15 @@ TOPIC_OF_TYPE: dict[str, str] = {
     LOT_RECEIVED: LOTS,
     RECOVERY_CONFIRMED: RECOVERIES,
     TERMS_PUBLISHED: TERMS,
+    PAYMENT_RECORDED: FINANCE,
+    DEPOSITS_RELEASED: FINANCE,
+    DISCREPANCY_RESOLVED: FINANCE,
     REFUND_INSTRUCTED: REFUNDS,
     ENTRY_POSTED: LEDGER,
     EVENT_REJECTED: REJECTIONS,
     DISCREPANCY_OPENED: DISCREPANCIES,
     RECONCILIATION_COMPLETED: RECONCILIATIONS,
+    DISCREPANCY_RESOLVED_OUT: DISCREPANCIES,
 }
 
 # The field of `data` whose value is the Kafka message key. An event.rejected
@@ -66,11 +97,15 @@ KEY_FIELD_OF_TYPE: dict[str, str | None] = {
     LOT_RECEIVED: "lot_id",
     RECOVERY_CONFIRMED: "lot_id",
     TERMS_PUBLISHED: "sku",
+    PAYMENT_RECORDED: "payment_id",
+    DEPOSITS_RELEASED: "currency",
+    DISCREPANCY_RESOLVED: "discrepancy_id",
     REFUND_INSTRUCTED: "serial",
     ENTRY_POSTED: "entry_id",
     EVENT_REJECTED: None,
     DISCREPANCY_OPENED: "subject",
     RECONCILIATION_COMPLETED: None,  # always FIXED_KEY_OF_TYPE's "ledger"
+    DISCREPANCY_RESOLVED_OUT: "discrepancy_id",
 }
 
 # The Kafka message key of the types sent under one constant key. The ledger
@@ -81,7 +116,6 @@ FIXED_KEY_OF_TYPE: dict[str, str] = {
 }
 
 SOURCE_KINDS = ("pos", "return_centre", "transporter", "recycler", "finance")
-SCHEME_SOURCE_KIND = "scheme"
 
 SOURCE_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
     SALE_RECORDED: ("pos",),
@@ -92,6 +126,9 @@ SOURCE_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
     LOT_RECEIVED: ("recycler",),
     RECOVERY_CONFIRMED: ("recycler",),
     TERMS_PUBLISHED: ("finance",),
+    PAYMENT_RECORDED: ("finance",),
+    DEPOSITS_RELEASED: ("finance",),
+    DISCREPANCY_RESOLVED: ("finance",),
     **{event_type: (SCHEME_SOURCE_KIND,) for event_type in OUT_EVENT_TYPES},
 }
 
@@ -105,5 +142,8 @@ SOURCE_ID_FIELD_OF_TYPE: dict[str, str | None] = {
     LOT_RECEIVED: "recycler_id",
     RECOVERY_CONFIRMED: "recycler_id",
     TERMS_PUBLISHED: None,
+    PAYMENT_RECORDED: None,
+    DEPOSITS_RELEASED: None,
+    DISCREPANCY_RESOLVED: None,
     **{event_type: None for event_type in OUT_EVENT_TYPES},
 }

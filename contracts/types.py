@@ -6,7 +6,7 @@ producers may also pass the parsed form (`UUID`, aware `datetime`, `Decimal`).
 """
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Callable
 from uuid import UUID
@@ -25,6 +25,7 @@ _ACCOUNT = re.compile(rf"[A-Za-z0-9._:-]{{1,{ACCOUNT_LENGTH_MAX}}}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 
 
@@ -63,6 +64,17 @@ def _timestamp(value: Any) -> datetime:
         return datetime.fromisoformat(value.upper())
     except ValueError:
         raise PydanticCustomError("timestamp", "must be a real date and time") from None
+
+
+def _date(value: Any) -> date:
+    if type(value) is date:
+        return value
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise PydanticCustomError("date", "must be a calendar date YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("date", "must be a real calendar date") from None
 
 
 def as_uuid(value: Any) -> UUID:
@@ -129,6 +141,11 @@ Timestamp = Annotated[
     BeforeValidator(_timestamp),
     WithJsonSchema({"type": "string", "format": "date-time",
                     "pattern": "^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?([Zz]|[+-]\\d{2}:\\d{2})$"}),
+]
+Date = Annotated[
+    date,
+    BeforeValidator(_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"}),
 ]
 EventId = Annotated[UUID, BeforeValidator(as_uuid), WithJsonSchema({"type": "string", "format": "uuid"})]
 Version = Annotated[int, BeforeValidator(_version), WithJsonSchema({"const": 1, "type": "integer"})]

@@ -45,7 +45,7 @@ async def load(connection: asyncpg.Connection, state: BatchState, serials: set[s
     for row in await connection.fetch("SELECT * FROM scheme.terms WHERE sku = ANY($1)", list(skus)):
         state.terms.setdefault(row["sku"], []).append(Terms(
             row["sku"], row["currency"], row["effective_from"], row["deposit"], row["recycling_fee"],
-            row["event_id"]))
+            row["event_id"], row["handling_fee"]))
 
 
 async def _insert(connection: asyncpg.Connection, table: str, row_type: type, rows: list, conflict: str = "") -> None:
@@ -133,10 +133,11 @@ async def _save_lots(connection, state: BatchState) -> None:
 
 async def _save_facts(connection, state: BatchState) -> None:
     await _insert(connection, "scheme.terms", TermsRow, [
-        TermsRow(t.sku, t.currency, t.effective_from, t.deposit, t.recycling_fee, t.event_id)
+        TermsRow(t.sku, t.currency, t.effective_from, t.deposit, t.recycling_fee, t.event_id, t.handling_fee)
         for t in state.new_terms],
         "ON CONFLICT (sku, currency, effective_from) DO UPDATE SET deposit = EXCLUDED.deposit,"
-        " recycling_fee = EXCLUDED.recycling_fee, event_id = EXCLUDED.event_id")
+        " recycling_fee = EXCLUDED.recycling_fee, event_id = EXCLUDED.event_id,"
+        " handling_fee = EXCLUDED.handling_fee")
     await _copy(connection, "scheme.collections", CollectionRow, state.collections)
     await _copy(connection, "scheme.refunds", RefundRow, state.refunds)
     await _copy(connection, "scheme.recoveries", RecoveryRow, state.recoveries)

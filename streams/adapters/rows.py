@@ -110,6 +110,7 @@ class TermsRow:
     deposit: int
     recycling_fee: int
     event_id: UUID
+    handling_fee: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from streams.domain.errors import AlreadyReturned, CustodyMismatch
 NEW = None  # not yet known to the scheme
 IN_USE, CANCELLED, COLLECTED = "in_use", "cancelled", "collected"
 IN_TRANSIT, AT_RECYCLER, RECYCLED = "in_transit", "at_recycler", "recycled"
-STATES = (IN_USE, CANCELLED, COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED)
+LOST = "lost"  # contract 8.1: a battery missing in transit, written off by finance
+STATES = (IN_USE, CANCELLED, COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED, LOST)
 
 # (state before, event type) -> state after. Nothing else is allowed.
 TRANSITIONS: dict[tuple[str | None, str], str] = {

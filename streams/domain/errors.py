@@ -57,3 +57,7 @@ class RecoveryAlreadyConfirmed(Rejected):
 
 class SourceMismatch(Rejected):
     reason = "source_mismatch"
+
+
+class NotSupported(Rejected):
+    reason = "not_supported"  # an event of the catalogue this version of the scheme does not apply yet

@@ -1,4 +1,4 @@
-"""Finance's terms: the deposit and recycling fee of a product from a date on, per currency."""
+"""Finance's terms: the deposit, recycling fee and handling fee of a product from a date on, per currency."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -15,6 +15,7 @@ class Terms:
     deposit: int
     recycling_fee: int
     event_id: UUID
+    handling_fee: int = 0  # contract 8.1: what a centre earns per collection of this sku
 
     def charged_otherwise(self, contract: str, deposit: int, recycling_fee: int) -> bool:
         """A sale that charged other amounts than these terms (a lease charges no deposit)."""

@@ -11,7 +11,7 @@ from contracts import events as ev
 from streams.adapters.rows import CollectionRow, DiscrepancyRow, RecoveredMaterialRow, RecoveryRow, RefundRow
 from streams.domain import postings
 from streams.domain.battery import AT_RECYCLER, IN_TRANSIT as BATTERY_IN_TRANSIT, IN_USE, Party
-from streams.domain.errors import UnknownBattery, UnknownSale
+from streams.domain.errors import NotSupported, UnknownBattery, UnknownSale
 from streams.domain.lot import IN_TRANSIT, MASS_TOLERANCE, Lot, LotItem, lot_for
 from streams.domain.sale import IN_MARKET, SUSPENSE, Sale, SaleItem
 from streams.domain.terms import Terms
@@ -201,10 +201,16 @@ def recovery_confirmed(state: BatchState, event: ev.RecoveryConfirmedEvent) -> N
 
 def terms_published(state: BatchState, event: ev.TermsPublishedEvent) -> None:
     data = event.data
-    terms = Terms(data.sku, data.currency, data.effective_from, data.deposit, data.recycling_fee, event.event_id)
+    terms = Terms(data.sku, data.currency, data.effective_from, data.deposit, data.recycling_fee, event.event_id,
+                  data.handling_fee)
     kept = [t for t in state.terms.get(data.sku, ()) if not terms.replaces(t)]
     state.terms[data.sku] = [*kept, terms]
     state.new_terms.append(terms)
+
+
+def not_yet_supported(state: BatchState, event) -> None:
+    """Contract 8.1 events this version reads but does not apply yet: rejected, nothing changed."""
+    raise NotSupported(f"type: {event.type} is not applied by this version of the scheme yet")
 
 
 HANDLERS = {
@@ -216,4 +222,7 @@ HANDLERS = {
     "lot.received": lot_received,
     "recovery.confirmed": recovery_confirmed,
     "terms.published": terms_published,
+    "payment.recorded": not_yet_supported,
+    "deposits.released": not_yet_supported,
+    "discrepancy.resolved": not_yet_supported,
 }

@@ -64,10 +64,21 @@ class Scheme:
                                                             {"material": "cobalt", "mass_kg": 3.2}]}
         return await self.emit(envelope("recovery.confirmed", "recycler", self.recycler, data))
 
-    async def terms(self, sku: str, deposit: int, fee: int, effective_from: str = "2020-01-01T00:00:00Z") -> dict:
+    async def terms(self, sku: str, deposit: int, fee: int, effective_from: str = "2020-01-01T00:00:00Z",
+                    handling_fee: int | None = None) -> dict:
         data = {"sku": sku, "deposit": deposit, "recycling_fee": fee, "currency": EUR,
                 "effective_from": effective_from}
+        if handling_fee is not None:
+            data["handling_fee"] = handling_fee
         return await self.emit(envelope("terms.published", "finance", "finance-1", data))
+
+    async def payment(self, kind: str, counterparty_id: str, amount: int, payment_id: str | None = None,
+                      currency: str = EUR, **extra) -> dict:
+        """Contract 8.1: `payment.recorded` from finance (kind: store, centre or recycler)."""
+        data = {"payment_id": payment_id or unique("P"), "counterparty": {"kind": kind, "id": counterparty_id},
+                "amount": amount, "currency": currency, "value_date": "2026-11-30", "reference": "SEPA 8812",
+                **extra}
+        return await self.emit(envelope("payment.recorded", "finance", "finance-1", data))
 
     # -- reading back -------------------------------------------------------
     async def outcome(self, event: dict) -> tuple[str, str | None]:

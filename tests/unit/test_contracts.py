@@ -43,6 +43,17 @@ EXAMPLES = {  # type: (source, data), as in the contract
     "terms.published": ({"kind": "finance", "id": "fin-1"}, {
         "sku": "EB-500", "deposit": 5000, "recycling_fee": 800, "currency": "EUR",
         "effective_from": "2026-01-01T00:00:00Z"}),
+    "payment.recorded": ({"kind": "finance", "id": "fin-1"}, {
+        "payment_id": "P-2026-11-30-0042", "counterparty": {"kind": "store", "id": "store-042"}, "amount": 1250000,
+        "currency": "EUR", "value_date": "2026-11-30", "reference": "SEPA 8812"}),
+    "deposits.released": ({"kind": "finance", "id": "fin-1"}, {
+        "release_id": "R-2026", "currency": "EUR", "sold_before": "2023-12-01T00:00:00Z"}),
+    "discrepancy.resolved": ({"kind": "finance", "id": "fin-1"}, {
+        "discrepancy_id": "0d4b2c1e-7a5f-4e3b-9c8d-1f2e3a4b5c6d", "resolution": "returned_to_store",
+        "note": "credit note 17"}),
+    "discrepancy.resolved.out": (SCHEME, {
+        "discrepancy_id": "0d4b2c1e-7a5f-4e3b-9c8d-1f2e3a4b5c6d", "kind": "serial_already_in_market",
+        "resolution": "returned_to_store", "caused_by": CAUSE_ID}),
     "refund.instructed": (SCHEME, {
         "refund_id": "R-1", "serial": "BAT-000001", "centre_id": "centre-7", "amount": 5000, "currency": "EUR",
         "method": "bank_transfer", "payee_ref": None, "caused_by": CAUSE_ID}),
@@ -64,7 +75,7 @@ EXAMPLES = {  # type: (source, data), as in the contract
 
 def event(event_type: str, **changes) -> dict:
     source, data = copy.deepcopy(EXAMPLES[event_type])
-    envelope = {"event_id": EVENT_ID, "type": event_type, "version": 1,
+    envelope = {"event_id": EVENT_ID, "type": topics.wire_type(event_type), "version": 1,
                 "occurred_at": "2026-11-24T10:15:00+01:00", "source": source, "data": data}
     envelope.update(changes)
     return envelope
@@ -261,3 +272,59 @@ def test_the_content_hash_ignores_key_order_and_spacing():
 
 def test_the_generated_schemas_and_asyncapi_are_up_to_date():
     assert generate.stale_files() == [], "run: python -m contracts.generate"
+
+
+# Contract 8.1: finance's new events.
+
+def test_finance_events_travel_on_the_finance_topic_under_their_keys():
+    assert {topics.TOPIC_OF_TYPE[t] for t in ("payment.recorded", "deposits.released", "discrepancy.resolved")} \
+        == {topics.FINANCE}
+    assert topics.FINANCE in topics.INPUT_TOPICS
+    assert topics.TOPIC_OF_TYPE[topics.DISCREPANCY_RESOLVED_OUT] == topics.DISCREPANCIES
+    out = parse_event(json.dumps(event("discrepancy.resolved.out")), topics.EVENT_TYPES)
+    assert out.type == "discrepancy.resolved" and key_of(out) == out.data.discrepancy_id
+
+
+def test_a_release_sold_before_after_the_event_is_a_schema_violation_naming_the_field():
+    raw = event("deposits.released")
+    raw["data"]["sold_before"] = "2026-11-24T09:15:01Z"  # one second after occurred_at (10:15+01:00)
+    error = violation(raw)
+    assert error.reason == "schema_violation"
+    assert [e["field"] for e in error.errors] == ["data.sold_before"]
+    raw["data"]["sold_before"] = "2026-11-24T09:15:00Z"  # at occurred_at: allowed
+    assert parse_event(json.dumps(raw)).data.sold_before.isoformat() == "2026-11-24T09:15:00+00:00"
+
+
+@pytest.mark.parametrize("event_type, path, value, rule", [
+    ("payment.recorded", ("counterparty", "kind"), "customer", "one_of"),
+    ("payment.recorded", ("amount",), -1, "money"),
+    ("payment.recorded", ("amount",), 12.5, "money"),
+    ("payment.recorded", ("value_date",), "2026-11-31", "date"),
+    ("payment.recorded", ("value_date",), "2026-11-30T00:00:00Z", "date"),
+    ("discrepancy.resolved", ("resolution",), "forgiven", "one_of"),
+    ("terms.published", ("handling_fee",), -5, "money"),
+    ("terms.published", ("handling_fee",), "120", "money"),
+])
+def test_bad_finance_fields_are_named(event_type, path, value, rule):
+    raw = event(event_type)
+    target = raw["data"]
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    error = violation(raw)
+    assert error.reason == "schema_violation"
+    assert [(e["field"], e["rule"]) for e in error.errors] == [("data." + ".".join(path), rule)]
+
+
+def test_handling_fee_defaults_to_zero_and_a_payment_reference_is_optional():
+    assert parse_event(json.dumps(event("terms.published"))).data.handling_fee == 0
+    raw = event("payment.recorded")
+    del raw["data"]["reference"]
+    assert parse_event(json.dumps(raw)).data.reference is None
+
+
+def test_finance_events_come_from_finance_only():
+    parsed = parse_event(json.dumps(event("payment.recorded", source={"kind": "pos", "id": "store-042"})))
+    with pytest.raises(ContractViolation) as caught:
+        check_source(parsed)
+    assert caught.value.reason == "source_mismatch"

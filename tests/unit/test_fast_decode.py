@@ -220,3 +220,27 @@ def test_a_number_spelled_any_way_hashes_the_same_on_both_paths(spelling):
         assert assert_agrees(raw)
     else:
         assert spelling in (b"-0.0", b"0.000012")  # refused by the models, or read by them only
+
+
+@pytest.mark.parametrize("sold_before, readable", [("2026-11-24T09:15:00Z", True), ("2026-11-24T09:15:01Z", False)])
+def test_a_release_sold_before_after_its_event_is_left_to_the_models(sold_before, readable):
+    raw = example("deposits.released")
+    raw["data"]["sold_before"] = sold_before
+    assert assert_agrees(json.dumps(raw).encode()) is readable
+
+
+@pytest.mark.parametrize("change", [
+    {"handling_fee": 120}, {"handling_fee": 0},
+])
+def test_terms_with_a_handling_fee_read_the_same_on_both_paths(change):
+    raw = example("terms.published")
+    raw["data"].update(change)
+    assert assert_agrees(json.dumps(raw).encode())
+
+
+@pytest.mark.parametrize("value_date", ["2026-02-30", "2026-1-30", "20261130"])
+def test_a_value_date_that_is_not_a_calendar_date_is_never_read_by_the_fast_path(value_date):
+    raw = example("payment.recorded")
+    raw["data"]["value_date"] = value_date
+    assert read_event(json.dumps(raw).encode()) is None
+    assert isinstance(slow(json.dumps(raw).encode()), ContractViolation)

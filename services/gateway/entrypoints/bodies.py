@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-BatteryState = Literal["in_use", "cancelled", "collected", "in_transit", "at_recycler", "recycled"]
+BatteryState = Literal["in_use", "cancelled", "collected", "in_transit", "at_recycler", "recycled", "lost"]
 
 
 class FieldError(BaseModel):

@@ -14,7 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from contracts.posting_structs import (
-    BATCH_DECODER, CANONICAL_ENCODER, POSTING_DECODER, PostingWire, canonical_timestamp,
+    BATCH_DECODER, CANONICAL_ENCODER, POSTING_DECODER, PostingBatchWire, PostingWire, canonical_timestamp,
 )
 from contracts.postings import (
     POSTING_NAMESPACE, POSTINGS_PER_MESSAGE_MAX, PostingRequested, entry_id_for,
@@ -215,15 +215,15 @@ def read_posting(key: bytes | None, value: bytes | None) -> Entry:
         raise MalformedPosting("the message has no value")
     if len(value) > POSTING_VALUE_BYTES_MAX:
         raise MalformedPosting(f"the value has {len(value)} bytes, more than {POSTING_VALUE_BYTES_MAX}")
-    entry = _read_natively(value, POSTING_DECODER)
-    if entry is None:
+    entries = _read_natively(value, POSTING_DECODER)
+    if entries is None:
         try:
             request = PostingRequested.model_validate_json(value)
         except ValidationError as error:
             raise MalformedPosting(_first_errors(error)) from None
         entry = entry_from_request(request)
     else:
-        [entry] = entry
+        [entry] = entries
     message_key = key.decode("utf-8", "replace") if key is not None else None
     if message_key != entry.posting_key:
         raise KeyMismatch(f"message key {message_key!r} is not the posting key", entry.posting_key)
@@ -252,13 +252,17 @@ def read_message(key: bytes | None, value: bytes | None) -> tuple[list[Entry], l
     return _read_by_the_models(value)
 
 
-def _read_natively(value: bytes, decoder: msgspec.json.Decoder) -> list[Entry] | None:
+def _read_natively(value: bytes,
+                   decoder: msgspec.json.Decoder[PostingWire] | msgspec.json.Decoder[PostingBatchWire],
+                   ) -> list[Entry] | None:
     """The entries of a message the native pass accepts whole, else None (the models will say why)."""
     if not value.isascii() or b"\\" in value or b"\x7f" in value:  # not plain printable ASCII (a control
         return None  # character, which JSON escapes, fails the decoding): left to the models
     try:
         read = decoder.decode(value)
-        return [entry_from_wire(p) for p in read.postings] if decoder is BATCH_DECODER else [entry_from_wire(read)]
+        if isinstance(read, PostingBatchWire):
+            return [entry_from_wire(p) for p in read.postings]
+        return [entry_from_wire(read)]
     except (msgspec.ValidationError, msgspec.DecodeError, PostingRefused, ValueError):
         return None
 
@@ -272,7 +276,8 @@ def _read_by_the_models(value: bytes) -> tuple[list[Entry], list[PostingRefused]
     except (ValueError, KeyError, TypeError, AssertionError):
         return [], [MalformedPosting(f"not a posting batch: postings must be a list of 1 to "
                                      f"{POSTINGS_PER_MESSAGE_MAX} postings")]
-    entries, refused = [], []
+    entries: list[Entry] = []
+    refused: list[PostingRefused] = []
     for index, item in enumerate(items):
         try:
             entries.append(entry_from_request(PostingRequested.model_validate_json(json.dumps(item))))

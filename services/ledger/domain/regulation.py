@@ -29,7 +29,7 @@ class Target:
     by_end_of: int  # the target holds for this calendar year and every later one
     legal_basis: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, int | str]:
         return {"percent": self.percent, "by_end_of": self.by_end_of,
                 "legal_basis": f"{REGULATION}, {self.legal_basis}"}
 

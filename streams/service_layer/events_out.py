@@ -19,7 +19,8 @@ SOURCE = {"kind": "scheme", "id": "streams"}
 
 
 def _message(event_type: str, event_id: str, key: str, data: dict) -> OutboxMessage:
-    """`event_type` is the catalogue name (e.g. `topics.DISCREPANCY_RESOLVED_OUT`), written as its wire type."""
+    """`event_type` is the catalogue name (e.g. `topics.DISCREPANCY_RESOLVED_OUT`), written as its wire
+    type."""
     envelope = {
         "event_id": str(event_id), "type": topics.wire_type(event_type), "version": 1,
         "occurred_at": datetime.now(timezone.utc).isoformat(), "source": SOURCE, "data": data,

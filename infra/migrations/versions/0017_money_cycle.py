@@ -139,7 +139,8 @@ GRANTS = {
 }
 
 DOWNGRADE = """
-DROP TABLE IF EXISTS scheme.discrepancy_resolutions, scheme.released_deposits, scheme.releases, scheme.payments;
+DROP TABLE IF EXISTS scheme.discrepancy_resolutions, scheme.released_deposits, scheme.releases,
+    scheme.payments;
 ALTER TABLE scheme.batteries DROP COLUMN IF EXISTS deposit_released;
 DROP INDEX IF EXISTS scheme.collections_txid_brin;
 ALTER TABLE scheme.collections DROP CONSTRAINT IF EXISTS collections_fee_has_currency,

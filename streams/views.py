@@ -26,12 +26,26 @@ async def battery_view(pool: asyncpg.Pool, serial: str) -> dict | None:
         "deposit_refunded": battery["deposit_refunded"],
         "currency": battery["currency"],
         "custodian": _party(battery["custodian_kind"], battery["custodian_id"]),
-        "history": [{
+        "history": _chain(history),
+    }
+
+
+def _chain(history: list) -> list[dict]:
+    """The lines in seq order (occurred_at order: a late sale's line is seq 0, before the orphan's collection).
+
+    Each line's `from` is the custodian before it: as recorded, else (the orphan's collection after a late sale,
+    recorded when nobody was known to hold the battery) the previous line's `to`, so the chain has no gap.
+    """
+    lines, before = [], None
+    for row in history:
+        to = _party(row["to_kind"], row["to_id"])
+        lines.append({
             "at": row["at"].isoformat(),
             "event_id": str(row["event_id"]),
             "event_type": row["event_type"],
-            "from": _party(row["from_kind"], row["from_id"]),
-            "to": _party(row["to_kind"], row["to_id"]),
+            "from": _party(row["from_kind"], row["from_id"]) or before,
+            "to": to,
             "state": row["state"],
-        } for row in history],
-    }
+        })
+        before = to
+    return lines

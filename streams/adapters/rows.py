@@ -123,6 +123,19 @@ class CollectionRow:
     mass_kg: Decimal | None
     outcome: str
     occurred_at: datetime
+    refund_method: str | None = None  # as the event asked (revision 0018): a late sale refunds with it
+    payee_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LateSaleRow:
+    """A collection of an orphan settled by a sale that occurred before it and arrived after it (contract 8.2)."""
+    collection_event_id: UUID
+    serial: str
+    sale_id: str
+    sale_event_id: UUID
+    outcome: str  # refunded | lease_closed
+    occurred_at: datetime  # the sale's
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,9 @@ TRANSITIONS: dict[tuple[str | None, str], str] = {
     (AT_RECYCLER, "recovery.confirmed"): RECYCLED,
 }
 RETURNED = (COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED)
+# An orphan's history starts with its collection (seq 1): a sale that occurred before it, recorded after it
+# (a late sale, contract 8.2), is placed before it, so the history in seq order is in occurred_at order.
+LATE_SALE_SEQ = 0
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,18 @@ class Battery:
         """Any battery may come back, once: not one already returned."""
         if self.state in RETURNED:
             raise AlreadyReturned(f"battery {self.serial} is already {self.state}")
+
+    @property
+    def returned_as_orphan(self) -> bool:
+        """Taken back while unknown to the scheme, and sold in it since by no sale."""
+        return self.state in RETURNED and self.sale_id is None
+
+    def sold_before_return(self, to_party: Party, at: datetime, event_id: UUID) -> None:
+        """A late sale: its line goes first in the history; the battery stays as returned, where it is."""
+        assert self.returned_as_orphan, "only an orphan taken back is sold late"
+        assert self.history_length >= 1, "an orphan taken back has its collection as its first line"
+        self.new_history.append(Transition(
+            self.serial, LATE_SALE_SEQ, at, event_id, "sale.recorded", None, to_party, IN_USE))
 
     def can(self, event_type: str) -> bool:
         return (self.state, event_type) in TRANSITIONS

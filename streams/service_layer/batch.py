@@ -151,6 +151,7 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
         row["event_id"]: bytes(row["content_hash"]) for row in await connection.fetch(
             "SELECT event_id, content_hash FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids)}
     await repository.load(connection, state, *_references(decoded))
+    await repository.load_orphan_collections(connection, state, _sold_serials(decoded))
     for item in decoded:
         if item.event_id is not None and item.event_id in seen:
             if seen[item.event_id] == item.content_hash:
@@ -251,6 +252,11 @@ def _type_of(item: Decoded) -> str:
     except ev.ContractViolation:
         return "unknown"
     return value if isinstance(value, str) else "unknown"
+
+
+def _sold_serials(decoded: list[Decoded]) -> set[str]:
+    return {i.serial for d in decoded if d.event is not None and d.event.type == "sale.recorded"
+            for i in d.event.data.items}
 
 
 def _references(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str], set[str]]:

@@ -8,7 +8,10 @@ from collections import defaultdict
 from decimal import Decimal
 
 from contracts import events as ev
-from streams.adapters.rows import CollectionRow, DiscrepancyRow, RecoveredMaterialRow, RecoveryRow, RefundRow
+from services.common.logging import get_logger
+from streams.adapters.rows import (
+    CollectionRow, DiscrepancyRow, LateSaleRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
+)
 from streams.domain import postings
 from streams.domain.battery import AT_RECYCLER, IN_TRANSIT as BATTERY_IN_TRANSIT, IN_USE, Party
 from streams.domain.errors import NotSupported, UnknownBattery, UnknownSale
@@ -17,6 +20,8 @@ from streams.domain.sale import IN_MARKET, SUSPENSE, Sale, SaleItem
 from streams.domain.terms import Terms
 from streams.service_layer import events_out
 from streams.service_layer.state import BatchState
+
+log = get_logger(__name__)
 
 
 def open_discrepancy(state: BatchState, kind: str, subject: str, details: dict, caused_by) -> None:
@@ -38,7 +43,8 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
     state.changed_sales.add(data.sale_id)
     for item in data.items:
         battery = state.battery(item.serial)
-        suspense = not battery.can("sale.recorded")  # new, or cancelled: sold (again); else held in suspense
+        collection = _collected_as_orphan_after(state, item.serial, at)  # a late sale (contract 8.2)
+        suspense = collection is None and not battery.can("sale.recorded")  # new, cancelled: sold; else suspense
         sale.items[item.serial] = SaleItem(item.serial, item.sku, item.category, item.chemistry, item.mass_kg,
                                            item.deposit, item.recycling_fee, item.contract,
                                            SUSPENSE if suspense else IN_MARKET)
@@ -51,13 +57,47 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
                               "held_in_suspense": item.deposit + item.recycling_fee}, event.event_id)
             continue
         _check_terms(state, event, item)
-        battery.move("sale.recorded", customer, at, event.event_id)
+        if collection is None:
+            battery.move("sale.recorded", customer, at, event.event_id)
+        else:
+            battery.sold_before_return(customer, at, event.event_id)
         battery.contract, battery.sku, battery.category = item.contract, item.sku, item.category
         battery.chemistry, battery.mass_kg, battery.currency = item.chemistry, item.mass_kg, data.currency
         battery.deposit_charged, battery.recycling_fee = item.deposit, item.recycling_fee
         battery.sale_id, battery.store_id, battery.sold_at = data.sale_id, data.store_id, at
         battery.deposit_refunded = 0
         state.changed_batteries.add(item.serial)
+        if collection is not None:
+            _settle_late_sale(state, event, item, collection)
+
+
+def _collected_as_orphan_after(state: BatchState, serial: str, sold_at) -> CollectionRow | None:
+    """The orphan collection this sale occurred before (or at the same instant), if any: the sale is late."""
+    collection = state.collection_of_orphan(serial)
+    return collection if collection is not None and sold_at <= collection.occurred_at else None
+
+
+def _settle_late_sale(state: BatchState, event: ev.SaleRecordedEvent, item, collection: CollectionRow) -> None:
+    """What the collection would have done had the sale arrived first: refund the deposit, or close the lease."""
+    outcome = "lease_closed" if item.contract == "lease" else "refunded"
+    if outcome == "refunded":
+        _refund_collection(state, collection, item.deposit, event.data.currency)
+    state.late_sales.append(LateSaleRow(collection.event_id, item.serial, event.data.sale_id, event.event_id,
+                                        outcome, event.occurred_at))
+    log.info("late_sale_settled_collection", serial=item.serial, sale_id=event.data.sale_id, outcome=outcome,
+             collection_event_id=str(collection.event_id))
+
+
+def _refund_collection(state: BatchState, collection: CollectionRow, amount: int, currency: str) -> None:
+    """The refund of a collection, as `collection.logged` instructs it: same ids, method, posting and date."""
+    refund_id, method = events_out.stable_id("refund", collection.event_id), collection.refund_method or "cash"
+    serial, centre_id, caused_by, at = collection.serial, collection.centre_id, collection.event_id, collection.occurred_at
+    state.batteries[serial].deposit_refunded = amount
+    state.refunds.append(RefundRow(refund_id, serial, centre_id, amount, currency, method, collection.payee_ref,
+                                   caused_by, at))
+    state.outbox.append(events_out.refund_instructed(refund_id, serial, centre_id, amount, currency, method,
+                                                     collection.payee_ref, caused_by))
+    post(state, postings.refund(serial, centre_id, amount, currency, caused_by, at))
 
 
 def _check_terms(state: BatchState, event, item) -> None:
@@ -107,7 +147,13 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
         outcome = "refunded"
         _refund(state, event, battery)
     state.collections.append(CollectionRow(event.event_id, data.collection_id, data.serial, data.centre_id,
-                                           data.condition, data.mass_kg, outcome, event.occurred_at))
+                                           data.condition, data.mass_kg, outcome, event.occurred_at,
+                                           *_refund_asked(data)))
+
+
+def _refund_asked(data) -> tuple[str | None, str | None]:
+    """The refund method and payee the centre named, kept with the collection for a late sale's refund."""
+    return (data.refund.method, data.refund.payee_ref) if data.refund else (None, None)
 
 
 def _refund(state: BatchState, event, battery) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from services.common.outbox import OutboxMessage
 from streams.adapters.rows import (
-    CollectionRow, DiscrepancyRow, InboxRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
+    CollectionRow, DiscrepancyRow, InboxRow, LateSaleRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
 )
 from streams.domain import terms as terms_
 from streams.domain.battery import Battery
@@ -30,6 +30,8 @@ class BatchState:
     changed_lot_items: set[tuple[str, str]] = field(default_factory=set)  # (lot_id, serial)
     new_terms: list[Terms] = field(default_factory=list)
     collections: list[CollectionRow] = field(default_factory=list)
+    orphan_collections: dict[str, CollectionRow] = field(default_factory=dict)  # loaded: serial -> its collection
+    late_sales: list[LateSaleRow] = field(default_factory=list)
     refunds: list[RefundRow] = field(default_factory=list)
     recoveries: list[RecoveryRow] = field(default_factory=list)
     recovered_materials: list[RecoveredMaterialRow] = field(default_factory=list)
@@ -48,6 +50,14 @@ class BatchState:
     def known(self, serial: str) -> Battery | None:
         found = self.batteries.get(serial)
         return found if found is not None and found.state is not None else None
+
+    def collection_of_orphan(self, serial: str) -> CollectionRow | None:
+        """The collection that took this battery back while the scheme did not know it, if it was so taken."""
+        battery = self.batteries.get(serial)
+        if battery is None or not battery.returned_as_orphan:
+            return None
+        found = next((row for row in reversed(self.collections) if row.serial == serial), None)  # this batch's
+        return found if found is not None else self.orphan_collections.get(serial)
 
     def terms_in_force(self, sku: str, currency: str, at: datetime) -> Terms | None:
         return terms_.in_force(self.terms.get(sku, ()), currency, at)

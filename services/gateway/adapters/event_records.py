@@ -17,16 +17,19 @@ from services.gateway.domain.event_status import AcceptedRecord, InboxRecord
 
 LISTEN_CONNECT_TIMEOUT_S = 5.0
 # The rejection's message is in its `event.rejected`, while the outbox keeps it (its id: streams' stable_id).
+# A collection's outcome is what it is now: an orphan's collection that a late sale settled (revision 0018) says
+# `refunded` (with the refund) or `lease_closed`.
 _OUTCOMES = """
 SELECT w.event_id, i.event_type, i.outcome, i.reason, i.content_hash,
        CASE WHEN o.value IS NOT NULL THEN convert_from(o.value, 'UTF8')::jsonb -> 'data' ->> 'message' END
            AS message,
-       c.outcome AS taken_back, c.centre_id, r.amount AS refund_amount, r.currency AS refund_currency,
-       r.method AS refund_method
+       coalesce(l.outcome, c.outcome) AS taken_back, c.centre_id, r.amount AS refund_amount,
+       r.currency AS refund_currency, r.method AS refund_method
   FROM unnest($1::uuid[], $2::uuid[]) AS w (event_id, rejection_id)
   JOIN scheme.inbox i ON i.event_id = w.event_id
   LEFT JOIN scheme.outbox o ON i.outcome = 'rejected' AND o.event_id = w.rejection_id
   LEFT JOIN scheme.collections c ON i.event_type = 'collection.logged' AND c.event_id = w.event_id
+  LEFT JOIN scheme.late_sales l ON l.collection_event_id = c.event_id
   LEFT JOIN scheme.refunds r ON r.serial = c.serial AND r.caused_by = w.event_id
 """
 

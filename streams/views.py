@@ -31,10 +31,11 @@ async def battery_view(pool: asyncpg.Pool, serial: str) -> dict | None:
 
 
 def _chain(history: list) -> list[dict]:
-    """The lines in seq order (occurred_at order: a late sale's line is seq 0, before the orphan's collection).
+    """The lines in seq order, which is occurred_at order (a late sale's line is seq 0, before the orphan's
+    collection).
 
-    Each line's `from` is the custodian before it: as recorded, else (the orphan's collection after a late sale,
-    recorded when nobody was known to hold the battery) the previous line's `to`, so the chain has no gap.
+    Each line's `from` is the custodian before it: as recorded, else (the orphan's collection after a late
+    sale, recorded when nobody was known to hold the battery) the previous line's `to`: the chain has no gap.
     """
     lines, before = [], None
     for row in history:

@@ -6,7 +6,8 @@ from uuid import UUID
 import asyncpg
 
 from streams.adapters.rows import (
-    BatteryRow, CollectionRow, DiscrepancyRow, HistoryRow, InboxRow, LateSaleRow, LotItemRow, LotRow, OffsetRangeRow,
+    BatteryRow, CollectionRow, DiscrepancyRow, HistoryRow, InboxRow, LateSaleRow,
+    LotItemRow, LotRow, OffsetRangeRow,
     PostingRow, RecoveredMaterialRow, RecoveryRow, RefundRow, SaleItemRow, SaleRow, TermsRow, as_json, columns, record_of,
 )
 from streams.domain.battery import Battery, Party, Transition
@@ -50,15 +51,18 @@ async def load(connection: asyncpg.Connection, state: BatchState, serials: set[s
             row["event_id"], row["handling_fee"]))
 
 
-async def load_orphan_collections(connection: asyncpg.Connection, state: BatchState, serials: set[str]) -> None:
+async def load_orphan_collections(connection: asyncpg.Connection, state: BatchState, serials: set[str]
+                                  ) -> None:
     """The collections of the batteries among these (a batch's sold serials) taken back as orphans."""
     orphans = [s for s in serials if s in state.batteries and state.batteries[s].returned_as_orphan]
     if not orphans:
         return
     for row in await connection.fetch(
-            "SELECT * FROM scheme.collections WHERE serial = ANY($1) AND outcome = 'taken_back_free'", orphans):
-        values = {**{name: row[name] for name in columns(CollectionRow)}, "event_id": UUID(str(row["event_id"]))}
-        state.orphan_collections[row["serial"]] = CollectionRow(**values)  # the id as Python's UUID: it goes out
+            "SELECT * FROM scheme.collections WHERE serial = ANY($1) AND outcome = 'taken_back_free'",
+            orphans):
+        values = {name: row[name] for name in columns(CollectionRow)}
+        values["event_id"] = UUID(str(row["event_id"]))  # Python's UUID: the id goes out in events
+        state.orphan_collections[row["serial"]] = CollectionRow(**values)
 
 
 async def _insert(connection: asyncpg.Connection, table: str, row_type: type, rows: list, conflict: str = "") -> None:
@@ -153,7 +157,7 @@ async def _save_facts(connection, state: BatchState) -> None:
         " handling_fee = EXCLUDED.handling_fee")
     await _copy(connection, "scheme.collections", CollectionRow, state.collections)
     await _copy(connection, "scheme.refunds", RefundRow, state.refunds)
-    await _copy(connection, "scheme.late_sales", LateSaleRow, state.late_sales)  # after the collections it names
+    await _copy(connection, "scheme.late_sales", LateSaleRow, state.late_sales)  # after their collections
     await _copy(connection, "scheme.recoveries", RecoveryRow, state.recoveries)
     await _copy(connection, "scheme.recovered_materials", RecoveredMaterialRow, state.recovered_materials)
     await _insert(connection, "scheme.discrepancies", DiscrepancyRow, state.discrepancies,

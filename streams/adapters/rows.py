@@ -129,7 +129,7 @@ class CollectionRow:
 
 @dataclass(frozen=True, slots=True)
 class LateSaleRow:
-    """A collection of an orphan settled by a sale that occurred before it and arrived after it (contract 8.2)."""
+    """An orphan's collection settled by a sale that occurred before it, arrived after it (contract 8.2)."""
     collection_event_id: UUID
     serial: str
     sale_id: str

@@ -80,8 +80,11 @@ class Battery:
 
     @property
     def returned_as_orphan(self) -> bool:
-        """Taken back while unknown to the scheme, and sold in it since by no sale."""
-        return self.state in RETURNED and self.sale_id is None
+        """Taken back while unknown to the scheme (its first line is its collection), sold by no sale since.
+
+        Wherever it went after (a lot, the recycler, written off as lost): it was collected first.
+        """
+        return self.state is not NEW and self.sale_id is None
 
     def sold_before_return(self, to_party: Party, at: datetime, event_id: UUID) -> None:
         """A late sale: its line goes first in the history; the battery stays as returned, where it is."""

@@ -44,7 +44,7 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
     for item in data.items:
         battery = state.battery(item.serial)
         collection = _collected_as_orphan_after(state, item.serial, at)  # a late sale (contract 8.2)
-        suspense = collection is None and not battery.can("sale.recorded")  # new, cancelled: sold; else suspense
+        suspense = collection is None and not battery.can("sale.recorded")  # new, cancelled: sold; else held
         sale.items[item.serial] = SaleItem(item.serial, item.sku, item.category, item.chemistry, item.mass_kg,
                                            item.deposit, item.recycling_fee, item.contract,
                                            SUSPENSE if suspense else IN_MARKET)
@@ -77,8 +77,9 @@ def _collected_as_orphan_after(state: BatchState, serial: str, sold_at) -> Colle
     return collection if collection is not None and sold_at <= collection.occurred_at else None
 
 
-def _settle_late_sale(state: BatchState, event: ev.SaleRecordedEvent, item, collection: CollectionRow) -> None:
-    """What the collection would have done had the sale arrived first: refund the deposit, or close the lease."""
+def _settle_late_sale(state: BatchState, event: ev.SaleRecordedEvent, item, collection: CollectionRow
+                      ) -> None:
+    """What the collection would have done had the sale come first: refund the deposit, or close the lease."""
     outcome = "lease_closed" if item.contract == "lease" else "refunded"
     if outcome == "refunded":
         _refund_collection(state, collection, item.deposit, event.data.currency)
@@ -90,13 +91,15 @@ def _settle_late_sale(state: BatchState, event: ev.SaleRecordedEvent, item, coll
 
 def _refund_collection(state: BatchState, collection: CollectionRow, amount: int, currency: str) -> None:
     """The refund of a collection, as `collection.logged` instructs it: same ids, method, posting and date."""
-    refund_id, method = events_out.stable_id("refund", collection.event_id), collection.refund_method or "cash"
-    serial, centre_id, caused_by, at = collection.serial, collection.centre_id, collection.event_id, collection.occurred_at
+    serial, centre_id, caused_by, at = (collection.serial, collection.centre_id, collection.event_id,
+                                        collection.occurred_at)
+    refund_id, method = events_out.stable_id("refund", caused_by), collection.refund_method or "cash"
+    payee = collection.payee_ref
     state.batteries[serial].deposit_refunded = amount
-    state.refunds.append(RefundRow(refund_id, serial, centre_id, amount, currency, method, collection.payee_ref,
-                                   caused_by, at))
+    state.refunds.append(RefundRow(refund_id, serial, centre_id, amount, currency, method, payee, caused_by,
+                                   at))
     state.outbox.append(events_out.refund_instructed(refund_id, serial, centre_id, amount, currency, method,
-                                                     collection.payee_ref, caused_by))
+                                                     payee, caused_by))
     post(state, postings.refund(serial, centre_id, amount, currency, caused_by, at))
 
 

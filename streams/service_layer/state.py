@@ -30,7 +30,7 @@ class BatchState:
     changed_lot_items: set[tuple[str, str]] = field(default_factory=set)  # (lot_id, serial)
     new_terms: list[Terms] = field(default_factory=list)
     collections: list[CollectionRow] = field(default_factory=list)
-    orphan_collections: dict[str, CollectionRow] = field(default_factory=dict)  # loaded: serial -> its collection
+    orphan_collections: dict[str, CollectionRow] = field(default_factory=dict)  # loaded, by serial
     late_sales: list[LateSaleRow] = field(default_factory=list)
     refunds: list[RefundRow] = field(default_factory=list)
     recoveries: list[RecoveryRow] = field(default_factory=list)
@@ -56,7 +56,7 @@ class BatchState:
         battery = self.batteries.get(serial)
         if battery is None or not battery.returned_as_orphan:
             return None
-        found = next((row for row in reversed(self.collections) if row.serial == serial), None)  # this batch's
+        found = next((row for row in reversed(self.collections) if row.serial == serial), None)  # this batch
         return found if found is not None else self.orphan_collections.get(serial)
 
     def terms_in_force(self, sku: str, currency: str, at: datetime) -> Terms | None:

@@ -25,6 +25,7 @@ WRITTEN_ONCE = {
     "scheme.input_offsets": "last_offset", "scheme.outbox": "value", "scheme.outbox_parked": "reason",
     "scheme.collections": "outcome", "scheme.recoveries": "cost", "scheme.recovered_materials": "mass_kg",
     "scheme.custody_history": "state", "scheme.discrepancies": "details", "scheme.sales": "store_id",
+    "scheme.late_sales": "outcome",
     "ledger.entries": "kind", "ledger.account_movements": "debit",
     "ledger.unpostable": "error", "ledger.outbox": "value", "ledger.outbox_parked": "reason",
     "ledger.reconciliation_runs": "status",
@@ -58,7 +59,7 @@ def _forbidden() -> list[tuple[str, str]]:
            "UPDATE scheme.sale_items SET deposit = 0 WHERE false", "UPDATE scheme.lots SET centre_id = '' WHERE false")
     # Adding to the scheme's records is the streams' alone; to the journal the ledger's alone.
     for table in ("scheme.inbox", "scheme.refunds", "scheme.postings", "scheme.input_offsets", "scheme.outbox",
-                  "scheme.collections", "scheme.sales", "scheme.custody_history"):
+                  "scheme.collections", "scheme.sales", "scheme.custody_history", "scheme.late_sales"):
         refuse((LEDGER, GATEWAY, READER), f"INSERT INTO {table} SELECT * FROM {table} WHERE false")
     for table in JOURNAL:
         roles = (STREAMS, READER) if table == "ledger.reconciliation_runs" else (STREAMS, GATEWAY, READER)

@@ -1,10 +1,11 @@
 """Contract 8.2, late sales, over real HTTP against the real stack: a sale recorded after its battery was taken
 back as an orphan, but that occurred before the collection, applies in full and refunds that collection at once;
 one that occurred after the collection stays in suspense."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,12 +14,16 @@ from services.ledger.service_layer import reconcile
 from tests.conftest import envelope, unique
 from tests.integration.scheme import Scheme, item, lines_of
 from tests.integration.test_gateway_support import (  # noqa: F401
-    bearer, gateway, gateway_url, http, new_key,
+    bearer,
+    gateway,
+    gateway_url,
+    http,
+    new_key,
 )
 
 JSON = {"Content-Type": "application/json"}
 WAIT = {"Prefer": "wait=10"}
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def ago(hours: float) -> str:
@@ -68,7 +73,10 @@ async def orphan_collected(http, centre, at: str, refund: dict | None = None) ->
     event = collection(centre[0], unique("BAT"), at, refund)
     body = await decided(http, centre[1], event)
     assert (body["status"], body["outcome"]["refund"], body["outcome"]["taken_back"]) == (
-        "applied", None, "taken_back_free")
+        "applied",
+        None,
+        "taken_back_free",
+    )
     return event
 
 
@@ -78,7 +86,8 @@ async def balanced(pool) -> None:
 
 
 async def test_a_sale_that_occurred_before_the_orphan_collection_applies_and_refunds_it(
-        http, pool, store, centre, finance, topic_reader):
+    http, pool, store, centre, finance, topic_reader
+):
     taken = await orphan_collected(http, centre, ago(1), {"method": "bank_transfer", "payee_ref": "c-77"})
     serial = taken["data"]["serial"]
     late = sale(store[0], [item(serial, deposit=5000, fee=800)], ago(2), customer_ref="c-9f2a")
@@ -86,36 +95,67 @@ async def test_a_sale_that_occurred_before_the_orphan_collection_applies_and_ref
         assert (await decided(http, store[1], late))["status"] == "applied"
         refund = await refunds.find(lambda m: isinstance(m, dict) and m["data"]["serial"] == serial)
     assert refund["type"] == "refund.instructed"
-    assert {k: refund["data"][k] for k in ("amount", "currency", "method", "payee_ref", "centre_id", "caused_by")} \
-        == {"amount": 5000, "currency": "EUR", "method": "bank_transfer", "payee_ref": "c-77",
-            "centre_id": centre[0], "caused_by": taken["event_id"]}
+    assert {
+        k: refund["data"][k] for k in ("amount", "currency", "method", "payee_ref", "centre_id", "caused_by")
+    } == {
+        "amount": 5000,
+        "currency": "EUR",
+        "method": "bank_transfer",
+        "payee_ref": "c-77",
+        "centre_id": centre[0],
+        "caused_by": taken["event_id"],
+    }
 
     scheme = Scheme(None, pool, store=store[0], centre=centre[0])
     sale_id = late["data"]["sale_id"]
-    assert lines_of((await scheme.postings(serial))[f"sale:{sale_id}:{serial}"]) == {  # the normal sale posting
-        (f"clearing:store:{store[0]}", 5800, 0, "EUR"), ("liability:deposits", 0, 5000, "EUR"),
-        ("fund:recycling", 0, 800, "EUR")}
+    assert lines_of(
+        (await scheme.postings(serial))[f"sale:{sale_id}:{serial}"]
+    ) == {  # the normal sale posting
+        (f"clearing:store:{store[0]}", 5800, 0, "EUR"),
+        ("liability:deposits", 0, 5000, "EUR"),
+        ("fund:recycling", 0, 800, "EUR"),
+    }
     assert lines_of((await scheme.postings(serial))[f"refund:{serial}"]) == {
-        ("liability:deposits", 5000, 0, "EUR"), (f"clearing:centre:{centre[0]}", 0, 5000, "EUR")}
+        ("liability:deposits", 5000, 0, "EUR"),
+        (f"clearing:centre:{centre[0]}", 0, 5000, "EUR"),
+    }
     assert await scheme.discrepancies(serial) == []
-    assert await pool.fetchval("SELECT status FROM scheme.sale_items WHERE sale_id = $1", sale_id) == "in_market"
+    assert (
+        await pool.fetchval("SELECT status FROM scheme.sale_items WHERE sale_id = $1", sale_id) == "in_market"
+    )
 
     body = (await http.get(f"/v1/batteries/{serial}", headers=bearer(store[1]))).json()
-    assert {k: body[k] for k in ("state", "contract", "deposit_charged", "deposit_refunded", "custodian")} == {
-        "state": "collected", "contract": "deposit", "deposit_charged": 5000, "deposit_refunded": 5000,
-        "custodian": {"kind": "return_centre", "id": centre[0]}}
+    assert {
+        k: body[k] for k in ("state", "contract", "deposit_charged", "deposit_refunded", "custodian")
+    } == {
+        "state": "collected",
+        "contract": "deposit",
+        "deposit_charged": 5000,
+        "deposit_refunded": 5000,
+        "custodian": {"kind": "return_centre", "id": centre[0]},
+    }
     customer, desk = {"kind": "customer", "id": "c-9f2a"}, {"kind": "return_centre", "id": centre[0]}
     assert [(h["event_id"], h["event_type"], h["from"], h["to"], h["state"]) for h in body["history"]] == [
         (late["event_id"], "sale.recorded", None, customer, "in_use"),
-        (taken["event_id"], "collection.logged", customer, desk, "collected")]  # occurred_at order, one chain
+        (taken["event_id"], "collection.logged", customer, desk, "collected"),
+    ]  # occurred_at order, one chain
     assert [datetime.fromisoformat(h["at"]) for h in body["history"]] == [
-        datetime.fromisoformat(late["occurred_at"]), datetime.fromisoformat(taken["occurred_at"])]
+        datetime.fromisoformat(late["occurred_at"]),
+        datetime.fromisoformat(taken["occurred_at"]),
+    ]
 
     for key in (centre[1], finance):  # what the collection's outcome is now: refunded, with the late refund
         status = (await http.get(f"/v1/events/{taken['event_id']}", headers=bearer(key))).json()
-        assert status == {"event_id": taken["event_id"], "status": "applied", "outcome": {
-            "state": "collected", "refund": {"amount": 5000, "currency": "EUR", "method": "bank_transfer"},
-            "handling_fee": 0, "taken_back": "refunded"}}
+        assert status == {
+            "event_id": taken["event_id"],
+            "status": "applied",
+            "outcome": {
+                "state": "collected",
+                "refund": {"amount": 5000, "currency": "EUR", "method": "bank_transfer"},
+                "handling_fee": 0,
+                "taken_back": "refunded",
+            },
+        }
     await balanced(pool)
 
 
@@ -130,7 +170,11 @@ async def test_a_sale_that_occurred_after_the_collection_is_held_in_suspense(htt
     assert await pool.fetchval("SELECT count(*) FROM scheme.refunds WHERE serial = $1", serial) == 0
     battery = await scheme.battery(serial)
     assert (battery["state"], battery["contract"], battery["deposit_charged"], battery["sale_id"]) == (
-        "collected", None, 0, None)
+        "collected",
+        None,
+        0,
+        None,
+    )
     status = (await http.get(f"/v1/events/{taken['event_id']}", headers=bearer(centre[1]))).json()
     assert (status["outcome"]["refund"], status["outcome"]["taken_back"]) == (None, "taken_back_free")
     await balanced(pool)
@@ -143,7 +187,9 @@ async def test_a_late_lease_sale_closes_the_lease_without_refund(http, pool, sto
     assert (await decided(http, store[1], late))["status"] == "applied"
     scheme = Scheme(None, pool, store=store[0], centre=centre[0])
     assert lines_of((await scheme.postings(serial))[f"sale:{late['data']['sale_id']}:{serial}"]) == {
-        (f"clearing:store:{store[0]}", 900, 0, "EUR"), ("fund:recycling", 0, 900, "EUR")}
+        (f"clearing:store:{store[0]}", 900, 0, "EUR"),
+        ("fund:recycling", 0, 900, "EUR"),
+    }
     assert await pool.fetchval("SELECT count(*) FROM scheme.refunds WHERE serial = $1", serial) == 0
     battery = await scheme.battery(serial)
     assert (battery["state"], battery["contract"], battery["deposit_refunded"]) == ("collected", "lease", 0)
@@ -153,7 +199,8 @@ async def test_a_late_lease_sale_closes_the_lease_without_refund(http, pool, sto
 
 
 async def test_a_late_sale_of_an_orphan_already_sent_on_refunds_and_never_moves_it_back(
-        http, pool, producer, store, centre):
+    http, pool, producer, store, centre
+):
     """Collected, dispatched, received and recycled before its sale arrived: it stays recycled, refunded once."""
     taken = await orphan_collected(http, centre, ago(5))
     serial = taken["data"]["serial"]
@@ -167,21 +214,35 @@ async def test_a_late_sale_of_an_orphan_already_sent_on_refunds_and_never_moves_
     assert (await decided(http, store[1], late))["status"] == "applied"
 
     battery = await scheme.battery(serial)
-    assert (battery["state"], battery["custodian_kind"], battery["deposit_charged"], battery["deposit_refunded"],
-            battery["lot_id"]) == ("recycled", "recycler", 4000, 4000, lot_id)
+    assert (
+        battery["state"],
+        battery["custodian_kind"],
+        battery["deposit_charged"],
+        battery["deposit_refunded"],
+        battery["lot_id"],
+    ) == ("recycled", "recycler", 4000, 4000, lot_id)
     refund = await pool.fetchrow("SELECT * FROM scheme.refunds WHERE serial = $1", serial)
     assert (refund["amount"], refund["method"], refund["centre_id"], refund["caused_by"]) == (
-        4000, "cash", centre[0], uuid.UUID(taken["event_id"]))  # no method asked: cash, the contract's default
+        4000,
+        "cash",
+        centre[0],
+        uuid.UUID(taken["event_id"]),
+    )  # no method asked: cash, the contract's default
     body = (await http.get(f"/v1/batteries/{serial}", headers=bearer(store[1]))).json()
     assert [(h["event_type"], h["state"]) for h in body["history"]] == [
-        ("sale.recorded", "in_use"), ("collection.logged", "collected"), ("lot.dispatched", "in_transit"),
-        ("lot.received", "at_recycler"), ("recovery.confirmed", "recycled")]
+        ("sale.recorded", "in_use"),
+        ("collection.logged", "collected"),
+        ("lot.dispatched", "in_transit"),
+        ("lot.received", "at_recycler"),
+        ("recovery.confirmed", "recycled"),
+    ]
     assert all(line["from"] == before["to"] for before, line in zip(body["history"], body["history"][1:]))
     await balanced(pool)
 
 
 async def test_a_late_sale_delivered_again_changes_nothing_and_a_second_one_is_held_in_suspense(
-        http, pool, producer, store, centre):
+    http, pool, producer, store, centre
+):
     taken = await orphan_collected(http, centre, ago(1), {"method": "voucher"})
     serial = taken["data"]["serial"]
     late = sale(store[0], [item(serial, deposit=5000)], ago(2))
@@ -189,17 +250,27 @@ async def test_a_late_sale_delivered_again_changes_nothing_and_a_second_one_is_h
     scheme = Scheme(producer, pool, store=store[0], centre=centre[0])
 
     async def records() -> tuple:
-        return tuple([await pool.fetchval(f"SELECT count(*) FROM scheme.{table} WHERE serial = $1", serial)
-                      for table in ("refunds", "custody_history", "late_sales", "sale_items")] + [
-            await pool.fetchval("SELECT count(*) FROM scheme.postings WHERE subject = $1", serial),
-            await pool.fetchval("SELECT count(*) FROM scheme.outbox WHERE key = $1 AND topic = $2", serial,
-                                topics.REFUNDS)])
+        return tuple(
+            [
+                await pool.fetchval(f"SELECT count(*) FROM scheme.{table} WHERE serial = $1", serial)
+                for table in ("refunds", "custody_history", "late_sales", "sale_items")
+            ]
+            + [
+                await pool.fetchval("SELECT count(*) FROM scheme.postings WHERE subject = $1", serial),
+                await pool.fetchval(
+                    "SELECT count(*) FROM scheme.outbox WHERE key = $1 AND topic = $2", serial, topics.REFUNDS
+                ),
+            ]
+        )
+
     before = await records()
     assert before[:4] == (1, 2, 1, 1)
     assert (await decided(http, store[1], late))["status"] == "applied"  # sent again: its first outcome
     await scheme.emit(late)  # and again straight to Kafka: a duplicate
     other = Scheme(producer, pool, centre=centre[0])
-    second = sale(other.store, [item(serial, deposit=3000)], ago(3))  # another sale, also before the collection
+    second = sale(
+        other.store, [item(serial, deposit=3000)], ago(3)
+    )  # another sale, also before the collection
     await other.emit(second, key=late["data"]["sale_id"])  # behind the duplicate, in its partition
     await other.applied(second)
     assert await scheme.discrepancies(serial) == ["serial_already_in_market"]
@@ -208,4 +279,3 @@ async def test_a_late_sale_delivered_again_changes_nothing_and_a_second_one_is_h
     assert after == (before[0], before[1], before[2], before[3] + 1, before[4] + 1, before[5])  # its suspense
     assert await pool.fetchval("SELECT sum(amount) FROM scheme.refunds WHERE serial = $1", serial) == 5000
     await balanced(pool)
-

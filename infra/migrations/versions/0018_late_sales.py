@@ -16,12 +16,18 @@ Only the streams add rows; every service role and the reader read them.
 
 Revision ID: 0018
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0018"
 down_revision = "0017"
 
-STREAMS, LEDGER, GATEWAY, READER = "takeback_streams", "takeback_ledger", "takeback_gateway", "takeback_reader"
+STREAMS, LEDGER, GATEWAY, READER = (
+    "takeback_streams",
+    "takeback_ledger",
+    "takeback_gateway",
+    "takeback_reader",
+)
 
 
 def _for_role(role: str, statements: str) -> str:
@@ -34,7 +40,8 @@ BEGIN
 END $$;"""
 
 
-UPGRADE = """
+UPGRADE = (
+    """
 ALTER TABLE scheme.collections
     ADD COLUMN IF NOT EXISTS refund_method text CHECK (refund_method IN ('cash', 'card', 'bank_transfer', 'voucher')),
     ADD COLUMN IF NOT EXISTS payee_ref text;
@@ -48,8 +55,12 @@ CREATE TABLE IF NOT EXISTS scheme.late_sales (
     outcome              text NOT NULL CHECK (outcome IN ('refunded', 'lease_closed')),
     occurred_at          timestamptz NOT NULL
 );
-""" + _for_role(STREAMS, f"GRANT SELECT, INSERT ON scheme.late_sales TO {STREAMS};") + "".join(
-    _for_role(role, f"GRANT SELECT ON scheme.late_sales TO {role};") for role in (LEDGER, GATEWAY, READER))
+"""
+    + _for_role(STREAMS, f"GRANT SELECT, INSERT ON scheme.late_sales TO {STREAMS};")
+    + "".join(
+        _for_role(role, f"GRANT SELECT ON scheme.late_sales TO {role};") for role in (LEDGER, GATEWAY, READER)
+    )
+)
 
 DOWNGRADE = """
 DROP TABLE IF EXISTS scheme.late_sales;

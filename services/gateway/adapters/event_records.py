@@ -17,8 +17,8 @@ from services.gateway.domain.event_status import AcceptedRecord, InboxRecord
 
 LISTEN_CONNECT_TIMEOUT_S = 5.0
 # The rejection's message is in its `event.rejected`, while the outbox keeps it (its id: streams' stable_id).
-# A collection's outcome is what it is now: an orphan's collection that a late sale settled (revision 0018) says
-# `refunded` (with the refund) or `lease_closed`.
+# A collection's outcome is what it is now: an orphan's collection that a late sale settled (revision 0018)
+# says `refunded` (with the refund) or `lease_closed`.
 _OUTCOMES = """
 SELECT w.event_id, i.event_type, i.outcome, i.reason, i.content_hash,
        CASE WHEN o.value IS NOT NULL THEN convert_from(o.value, 'UTF8')::jsonb -> 'data' ->> 'message' END

@@ -1,0 +1,73 @@
+"""The finance console's use cases: logging in with a finance key, the session's holder, each page's figures.
+
+Every page reads through the same service-layer functions as the HTTP API (`reads`),
+with the same finance-only authorisation, so the console shows exactly what the API
+serves. The two reports the API does not serve (liability by age, fund adequacy) are
+the ledger's own use cases, the ones `takeback report` prints.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import asyncpg
+
+from services.gateway.domain.authorisation import authorise_finance_reading
+from services.gateway.domain.console_session import ConsoleSession
+from services.gateway.domain.keys import KeyHolder
+from services.gateway.service_layer import reads
+from services.gateway.service_layer.authentication import KeyVerifier
+from services.gateway.service_layer.ports import KeyRepository
+from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
+
+LEDGER_USE_CASES = "services.ledger.service_layer"
+
+
+async def login(keys: KeyVerifier, presented: str | None) -> KeyHolder:
+    """The holder of a valid finance key: `Unauthenticated` (401) for a bad key, `Forbidden` (403) for another role."""
+    holder = await keys.verify(presented)
+    authorise_finance_reading(holder)
+    return holder
+
+
+async def session_holder(repository: KeyRepository, session: ConsoleSession | None) -> KeyHolder | None:
+    """Whom a signed session speaks for: its key, still known, not revoked and finance; else nobody."""
+    if session is None:
+        return None
+    stored = await repository.get(session.key_id)
+    if stored is None or stored.revoked_at is not None or stored.role != "finance":
+        return None
+    return stored.holder()
+
+
+async def reconciliation(runner: ReconciliationRunner, holder: KeyHolder) -> dict:
+    return await reads.reconciliation(runner, holder)
+
+
+async def balances(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
+    return await reads.balances(pool, holder, None)
+
+
+async def liability_by_age(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
+    authorise_finance_reading(holder)
+    return await _ledger("liability_by_age")(pool)
+
+
+async def fund_adequacy(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
+    authorise_finance_reading(holder)
+    return await _ledger("fund_adequacy")(pool)
+
+
+async def targets(pool: asyncpg.Pool, holder: KeyHolder) -> dict[str, Any]:
+    """Collection and recovery, every year, as `GET /v1/reports/collection` and `/recovery` serve them."""
+    return {"collection": await reads.collection_report(pool, holder, None, None),
+            "recovery": await reads.recovery_report(pool, holder, None)}
+
+
+async def battery(pool: asyncpg.Pool, holder: KeyHolder, serial: str) -> dict:
+    authorise_finance_reading(holder)
+    return await reads.battery(pool, holder, serial)
+
+
+def _ledger(name: str):
+    return getattr(importlib.import_module(LEDGER_USE_CASES), name)

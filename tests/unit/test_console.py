@@ -1,10 +1,11 @@
 """The finance console without a stack: its session tokens, CSRF, figures, charts, and its login over the app
 (in-memory keys, a reconciliation given by the test)."""
+
 from __future__ import annotations
 
 import re
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,12 +22,28 @@ from services.gateway.entrypoints.console.formatting import figure, money, perce
 
 SECRET = bytes(range(32))
 NOW = 1_800_000_000
-RECONCILIATION = {"status": "discrepancies", "as_of": "2026-11-30T10:00:00+00:00", "run_id": None,
-                  "checks": [{"name": "trial_balance_zero", "ok": True, "expected": {"EUR": 0}, "actual": {"EUR": 0},
-                              "details": {}},
-                             {"name": "deposit_liability", "ok": False, "expected": {"EUR": 1250000},
-                              "actual": {"EUR": 1245000}, "details": {"difference": {"EUR": 5000}}}],
-                  "open_discrepancies": []}
+RECONCILIATION = {
+    "status": "discrepancies",
+    "as_of": "2026-11-30T10:00:00+00:00",
+    "run_id": None,
+    "checks": [
+        {
+            "name": "trial_balance_zero",
+            "ok": True,
+            "expected": {"EUR": 0},
+            "actual": {"EUR": 0},
+            "details": {},
+        },
+        {
+            "name": "deposit_liability",
+            "ok": False,
+            "expected": {"EUR": 1250000},
+            "actual": {"EUR": 1245000},
+            "details": {"difference": {"EUR": 5000}},
+        },
+    ],
+    "open_discrepancies": [],
+}
 
 
 # -- the session token -------------------------------------------------------------------
@@ -38,12 +55,17 @@ def test_a_token_names_its_key_and_nothing_else_and_reads_back():
     assert "tbk_" not in token
 
 
-@pytest.mark.parametrize("change", [
-    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),           # the MAC altered
-    lambda t: t.replace(t.split(".")[1], t.split(".")[1][::-1]),            # the payload altered
-    lambda t: "v2" + t[2:],                                                 # another version
-    lambda t: t + ".x", lambda t: "", lambda t: "a" * 600,
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # the MAC altered
+        lambda t: t.replace(t.split(".")[1], t.split(".")[1][::-1]),  # the payload altered
+        lambda t: "v2" + t[2:],  # another version
+        lambda t: t + ".x",
+        lambda t: "",
+        lambda t: "a" * 600,
+    ],
+)
 def test_a_token_altered_in_any_way_is_no_session(change):
     signer = SessionSigner(SECRET)
     token, _ = signer.issue("0123456789abcdef", NOW)
@@ -88,11 +110,17 @@ def test_rates_targets_and_check_values_are_readable_never_a_repr():
 
 
 def test_a_chart_escapes_its_labels_and_hatches_a_bar_below_target():
-    svg = charts.bar_chart("c", "T <x>", "D", [
-        charts.Bar("<script>", 30.0, "30.00 %", target=45.0, target_text="45 % by end 2023", meets=False)],
-        scale_max=100, axis_unit="%")
+    svg = charts.bar_chart(
+        "c",
+        "T <x>",
+        "D",
+        [charts.Bar("<script>", 30.0, "30.00 %", target=45.0, target_text="45 % by end 2023", meets=False)],
+        scale_max=100,
+        axis_unit="%",
+    )
     assert "<script>" not in svg and "&lt;script&gt;" in svg
-    assert 'fill="url(#c-hatch)"' in svg and 'role="img"' in svg
+    assert 'fill="url(#c-hatch)"' in svg and '<pattern id="c-hatch"' in svg and 'role="img"' in svg
+    assert "45 % by end 2023</title></line>" in svg
 
 
 # -- the app: login, session, logout -----------------------------------------------------
@@ -101,15 +129,17 @@ def console(tmp_path):
     repository = InMemoryKeyRepository()
 
     async def reconcile() -> dict:
-        return {**RECONCILIATION, "as_of": datetime.now(timezone.utc).isoformat()}
+        return {**RECONCILIATION, "as_of": datetime.now(UTC).isoformat()}
 
     def app():
         @asynccontextmanager
         async def fake_gateway(settings):
-            gateway = build_gateway(settings, publisher=RecordingEventPublisher(), key_repository=repository,
-                                    reconcile=reconcile)
+            gateway = build_gateway(
+                settings, publisher=RecordingEventPublisher(), key_repository=repository, reconcile=reconcile
+            )
             gateway.ready = True
             yield gateway
+
         return create_app(Settings(state_dir=tmp_path), fake_gateway)
 
     with TestClient(app()) as client:
@@ -129,14 +159,25 @@ def csrf_of(html: str) -> str:
 def sign_in(client: TestClient, presented: str, next_path: str = "/console/reconciliation"):
     form = client.get("/console/login")
     assert form.status_code == 200
-    return client.post("/console/login", data={"key": presented, "csrf": csrf_of(form.text), "next": next_path},
-                       follow_redirects=False)
+    return client.post(
+        "/console/login",
+        data={"key": presented, "csrf": csrf_of(form.text), "next": next_path},
+        follow_redirects=False,
+    )
 
 
 def test_every_page_without_a_session_leads_to_the_login_and_shows_no_figure(console):
     client, _, _ = console
-    for page in ("", "/reconciliation", "/balances", "/discrepancies", "/liability", "/fund", "/targets",
-                 "/battery?serial=BAT-1"):
+    for page in (
+        "",
+        "/reconciliation",
+        "/balances",
+        "/discrepancies",
+        "/liability",
+        "/fund",
+        "/targets",
+        "/battery?serial=BAT-1",
+    ):
         response = client.get(f"/console{page}")
         assert response.status_code == 200 and response.url.path == "/console/login", page
         assert 'id="key"' in response.text and "trial_balance_zero" not in response.text
@@ -154,8 +195,10 @@ def test_a_finance_key_signs_in_once_and_the_cookie_holds_no_key(console):
     page = client.get("/console/reconciliation")
     assert page.status_code == 200
     assert "deposit_liability" in page.text and "12,500.00 EUR" in page.text and "12,450.00 EUR" in page.text
-    assert page.headers["cache-control"] == "no-store" and "default-src 'none'" in page.headers[
-        "content-security-policy"]
+    assert (
+        page.headers["cache-control"] == "no-store"
+        and "default-src 'none'" in page.headers["content-security-policy"]
+    )
 
 
 def test_a_producer_key_is_refused_at_login_with_a_clear_message(console):
@@ -172,12 +215,19 @@ def test_a_bad_key_or_a_form_without_its_csrf_token_signs_nobody_in(console):
     assert sign_in(client, "tbk_0123456789abcdef_" + "x" * 43).status_code == 401
     presented = key(repository, "finance", "finance")
     client.get("/console/login")
-    no_token = client.post("/console/login", data={"key": presented, "csrf": "forged", "next": "/console"},
-                           follow_redirects=False)
+    no_token = client.post(
+        "/console/login",
+        data={"key": presented, "csrf": "forged", "next": "/console"},
+        follow_redirects=False,
+    )
     assert no_token.status_code == 400
     form = client.get("/console/login")
-    elsewhere = client.post("/console/login", data={"key": presented, "csrf": csrf_of(form.text)},
-                            headers={"Origin": "http://evil.example"}, follow_redirects=False)
+    elsewhere = client.post(
+        "/console/login",
+        data={"key": presented, "csrf": csrf_of(form.text)},
+        headers={"Origin": "http://evil.example"},
+        follow_redirects=False,
+    )
     assert elsewhere.status_code == 400
     assert client.get("/console/balances").url.path == "/console/login"
 
@@ -191,7 +241,8 @@ def test_a_session_is_valid_in_another_gateway_process_and_ends_with_its_key(con
         assert other.get("/console/reconciliation", follow_redirects=False).status_code == 200
     key_id = presented.split("_")[1]
     repository.keys[key_id] = repository.keys[key_id].__class__(
-        **{**repository.keys[key_id].__dict__, "revoked_at": datetime.now(timezone.utc)})
+        **{**repository.keys[key_id].__dict__, "revoked_at": datetime.now(UTC)}
+    )
     assert client.get("/console/reconciliation").url.path == "/console/login"
 
 

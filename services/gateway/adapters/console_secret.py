@@ -1,9 +1,10 @@
-"""The console's signing secret: made once in the state folder's secrets (mode 600), read by every gateway process.
+"""The console's signing secret: made once in the state folder's secrets (mode 600), read by every gateway.
 
 Every process of the gateway reads the same file, so a session cookie issued by one is
 accepted by all, and by the gateway after a restart. Made with a link from a written
 temporary file, so concurrent starts agree on one secret and none reads it half written.
 """
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@ CSRF: a form carries a token that is the MAC of the session id (or, before login
 a random nonce held in its own cookie); a cross-site page can neither read the
 cookie nor compute the MAC.
 """
+
 from __future__ import annotations
 
 import base64
@@ -51,8 +52,16 @@ class SessionSigner:
     def issue(self, key_id: str, now: int, max_s: int = SESSION_MAX_S) -> tuple[str, ConsoleSession]:
         assert _KEY_ID.fullmatch(key_id), "a verified key's id"
         session = ConsoleSession(key_id, secrets.token_hex(16), now, now + max_s)
-        payload = json.dumps({"kid": session.key_id, "sid": session.session_id, "iat": session.issued_at,
-                              "exp": session.expires_at}, separators=(",", ":"), sort_keys=True)
+        payload = json.dumps(
+            {
+                "kid": session.key_id,
+                "sid": session.session_id,
+                "iat": session.issued_at,
+                "exp": session.expires_at,
+            },
+            separators=(",", ":"),
+            sort_keys=True,
+        )
         body = base64.urlsafe_b64encode(payload.encode()).rstrip(b"=").decode()
         return f"{TOKEN_VERSION}.{body}.{self._mac('session', body)}", session
 
@@ -68,7 +77,9 @@ class SessionSigner:
             return None
         try:
             fields = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            session = ConsoleSession(str(fields["kid"]), str(fields["sid"]), int(fields["iat"]), int(fields["exp"]))
+            session = ConsoleSession(
+                str(fields["kid"]), str(fields["sid"]), int(fields["iat"]), int(fields["exp"])
+            )
         except (ValueError, KeyError, TypeError):
             return None
         if not (_KEY_ID.fullmatch(session.key_id) and _SESSION_ID.fullmatch(session.session_id)):
@@ -85,7 +96,9 @@ class SessionSigner:
         return self._mac("login", nonce)
 
     def check_session_csrf(self, session: ConsoleSession, presented: str | None) -> bool:
-        return bool(presented) and hmac.compare_digest(presented.encode(), self.csrf_for_session(session).encode())
+        if not presented:
+            return False
+        return hmac.compare_digest(presented.encode(), self.csrf_for_session(session).encode())
 
     def check_login_csrf(self, nonce: str | None, presented: str | None) -> bool:
         if not nonce or not presented or not _NONCE.fullmatch(nonce):

@@ -3,11 +3,12 @@
 Every page reads through the same service-layer functions as the HTTP API (`reads`),
 with the same finance-only authorisation, so the console shows exactly what the API
 serves. The two reports the API does not serve (liability by age, fund adequacy) are
-the ledger's own use cases, the ones `takeback report` prints.
+the ledger's own use cases, the ones `takeback report` prints, loaded as the API's read
+models are (`reads.READ_MODELS`).
 """
+
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import asyncpg
@@ -20,11 +21,9 @@ from services.gateway.service_layer.authentication import KeyVerifier
 from services.gateway.service_layer.ports import KeyRepository
 from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
 
-LEDGER_USE_CASES = "services.ledger.service_layer"
-
 
 async def login(keys: KeyVerifier, presented: str | None) -> KeyHolder:
-    """The holder of a valid finance key: `Unauthenticated` (401) for a bad key, `Forbidden` (403) for another role."""
+    """A valid finance key's holder; `Unauthenticated` (401) for a bad key, `Forbidden` (403) for others."""
     holder = await keys.verify(presented)
     authorise_finance_reading(holder)
     return holder
@@ -50,24 +49,22 @@ async def balances(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
 
 async def liability_by_age(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
     authorise_finance_reading(holder)
-    return await _ledger("liability_by_age")(pool)
+    return await reads.read_model("liability_by_age")(pool)
 
 
 async def fund_adequacy(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
     authorise_finance_reading(holder)
-    return await _ledger("fund_adequacy")(pool)
+    return await reads.read_model("fund_adequacy")(pool)
 
 
 async def targets(pool: asyncpg.Pool, holder: KeyHolder) -> dict[str, Any]:
     """Collection and recovery, every year, as `GET /v1/reports/collection` and `/recovery` serve them."""
-    return {"collection": await reads.collection_report(pool, holder, None, None),
-            "recovery": await reads.recovery_report(pool, holder, None)}
+    return {
+        "collection": await reads.collection_report(pool, holder, None, None),
+        "recovery": await reads.recovery_report(pool, holder, None),
+    }
 
 
 async def battery(pool: asyncpg.Pool, holder: KeyHolder, serial: str) -> dict:
     authorise_finance_reading(holder)
     return await reads.battery(pool, holder, serial)
-
-
-def _ledger(name: str):
-    return getattr(importlib.import_module(LEDGER_USE_CASES), name)

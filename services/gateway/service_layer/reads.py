@@ -27,6 +27,8 @@ READ_MODELS: dict[str, tuple[str, str]] = {
     "reconciliation": ("services.ledger.service_layer.reconciliation", "reconcile"),
     "collection": ("services.ledger.service_layer.reports", "collection_report"),
     "recovery": ("services.ledger.service_layer.reports", "recovery_report"),
+    "liability_by_age": ("services.ledger.service_layer.reports", "liability_by_age"),  # the console's pages
+    "fund_adequacy": ("services.ledger.service_layer.reports", "fund_adequacy"),
 }
 
 

@@ -1,1 +1,1 @@
-"""The finance console: server-rendered HTML pages at `/console` for finance keys (login, session cookie, charts)."""
+"""The finance console: server-rendered HTML pages at `/console` for finance keys (login, session, charts)."""

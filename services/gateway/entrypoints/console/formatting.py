@@ -1,4 +1,5 @@
 """How the console writes figures: money with its currency, rates in percent, targets, instants."""
+
 from __future__ import annotations
 
 import re
@@ -7,9 +8,31 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 # ISO 4217 minor units where they are not 2 (the ledger keeps every amount in minor units).
-_EXPONENT = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
-                              "VND", "VUV", "XAF", "XOF", "XPF"), 0),
-             **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3)}
+_EXPONENT = {
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
 NOTHING = "—"
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -62,7 +85,7 @@ def count(value: Any) -> str:
 
 
 def figure(value: Any) -> str:
-    """A check's expected or actual value: numbers grouped, mappings as `key: value` pairs, never a Python repr."""
+    """A check's expected or actual value: numbers grouped, mappings as `key: value`, never a Python repr."""
     if value is None:
         return NOTHING
     if isinstance(value, bool):
@@ -78,5 +101,11 @@ def figure(value: Any) -> str:
     return str(value)
 
 
-FILTERS = {"money": money, "percent": percent, "target": target, "instant": instant, "count": count,
-           "figure": figure}
+FILTERS = {
+    "money": money,
+    "percent": percent,
+    "target": target,
+    "instant": instant,
+    "count": count,
+    "figure": figure,
+}

@@ -8,6 +8,7 @@ sent to the login form and shows no figure. Forms carry a CSRF token and a reque
 from another origin is refused. Nothing of the key is logged: the access log writes
 the path, never the query or the body, and the login logs the key's public id.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,21 +45,31 @@ _NEXT = re.compile(r"/console(/[a-z-]+)?")
 
 # The pages, in the order of the navigation: (path under /console, label).
 NAV: list[tuple[str, str]] = [
-    ("reconciliation", "Reconciliation"), ("balances", "Balances"), ("discrepancies", "Discrepancies"),
-    ("liability", "Liability by age"), ("fund", "Fund adequacy"), ("targets", "EU targets"),
+    ("reconciliation", "Reconciliation"),
+    ("balances", "Balances"),
+    ("discrepancies", "Discrepancies"),
+    ("liability", "Liability by age"),
+    ("fund", "Fund adequacy"),
+    ("targets", "EU targets"),
     ("battery", "Battery"),
 ]
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                                "frame-ancestors 'none'; base-uri 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",  # no-referrer would make the browser send `Origin: null` on forms
     "Cache-Control": "no-store",
 }
 
-templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                        trim_blocks=True, lstrip_blocks=True)
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 templates.filters.update(FILTERS)
 
 
@@ -67,7 +78,9 @@ def signer_of(request: Request) -> SessionSigner:
     """One signer per app, its secret read (or made) in the state folder's secrets at first use."""
     signer = getattr(request.app.state, "console_signer", None)
     if signer is None:
-        signer = request.app.state.console_signer = SessionSigner(console_secret(gateway_of(request).settings.state_dir))
+        signer = request.app.state.console_signer = SessionSigner(
+            console_secret(gateway_of(request).settings.state_dir)
+        )
     return signer
 
 
@@ -129,13 +142,28 @@ def _safe_next(value: str | None) -> str:
     return value if value and _NEXT.fullmatch(value) else "/console"
 
 
-def _login_page(request: Request, status: int = 200, *, error: str | None = None, notice: str | None = None,
-                next_path: str = "/console") -> HTMLResponse:
+def _login_page(
+    request: Request,
+    status: int = 200,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    next_path: str = "/console",
+) -> HTMLResponse:
     nonce = new_login_nonce()
-    response = _page("login", status, title="Sign in", page="login", error=error, notice=notice,
-                     csrf=signer_of(request).csrf_for_login(nonce), next=_safe_next(next_path))
-    response.set_cookie(LOGIN_COOKIE, nonce, path=COOKIE_PATH, httponly=True, samesite="strict",
-                        secure=_secure(request))
+    response = _page(
+        "login",
+        status,
+        title="Sign in",
+        page="login",
+        error=error,
+        notice=notice,
+        csrf=signer_of(request).csrf_for_login(nonce),
+        next=_safe_next(next_path),
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, nonce, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request)
+    )
     return response
 
 
@@ -154,11 +182,18 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     gateway = gateway_of(request)
     form = await _form(request)
-    if not _same_origin(request) or form is None or not signer_of(request).check_login_csrf(
-            request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
+    if (
+        not _same_origin(request)
+        or form is None
+        or not signer_of(request).check_login_csrf(request.cookies.get(LOGIN_COOKIE), form.get("csrf"))
+    ):
         log_fields(request)["reason"] = "console_form_refused"
-        return _login_page(request, 400, error="This sign-in form had expired or did not come from this console. "
-                                               "Please enter the key again.")
+        return _login_page(
+            request,
+            400,
+            error="This sign-in form had expired or did not come from this console. "
+            "Please enter the key again.",
+        )
     next_path = _safe_next(form.get("next"))
     host = request.client.host if request.client else None
     try:
@@ -170,23 +205,39 @@ async def login(request: Request) -> Response:
             raise
     except TooManyRequests as refused:
         log_fields(request)["reason"] = refused.reason
-        return _login_page(request, 429, error=f"Too many failed sign-ins from this address: try again in "
-                                                f"{refused.retry_after_s} s.", next_path=next_path)
+        return _login_page(
+            request,
+            429,
+            error=f"Too many failed sign-ins from this address: try again in {refused.retry_after_s} s.",
+            next_path=next_path,
+        )
     except Unauthenticated as refused:
         log_fields(request)["reason"] = refused.reason
-        return _login_page(request, 401, error=f"This key was not accepted: {refused.message}.", next_path=next_path)
+        return _login_page(
+            request, 401, error=f"This key was not accepted: {refused.message}.", next_path=next_path
+        )
     except Forbidden as refused:
         log_fields(request)["reason"] = refused.reason
-        return _login_page(request, 403, error=(
-            "This is not a finance key, so it cannot open the console: " + refused.message
-            + ". Sign in with a key made by `takeback keys create --kind finance --id <name>`."), next_path=next_path)
+        return _login_page(
+            request,
+            403,
+            error=(
+                "This is not a finance key, so it cannot open the console: "
+                + refused.message
+                + ". Sign in with a key made by `takeback keys create --kind finance --id <name>`."
+            ),
+            next_path=next_path,
+        )
     token, session = signer_of(request).issue(holder.key_id, _now())
     log_fields(request)["key_id"] = holder.key_id
     log.info("console_signed_in", key_id=holder.key_id, expires_at=session.expires_at)
     response = _redirect(next_path)
-    response.set_cookie(SESSION_COOKIE, token, path=COOKIE_PATH, httponly=True, samesite="strict",
-                        secure=_secure(request))
-    response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request))
+    response.set_cookie(
+        SESSION_COOKIE, token, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request)
+    )
+    response.delete_cookie(
+        LOGIN_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request)
+    )
     return response
 
 
@@ -196,33 +247,52 @@ async def logout(request: Request) -> Response:
     form = await _form(request)
     if session is None:
         return _redirect("/console/login")
-    if not _same_origin(request) or form is None or not signer_of(request).check_session_csrf(session,
-                                                                                            form.get("csrf")):
+    if (
+        not _same_origin(request)
+        or form is None
+        or not signer_of(request).check_session_csrf(session, form.get("csrf"))
+    ):
         log_fields(request)["reason"] = "console_form_refused"
-        return _page("error", 400, title="Not signed out", page="error", holder=holder,
-                     csrf=signer_of(request).csrf_for_session(session),
-                     message="This sign-out form did not come from this console; you are still signed in.")
+        return _page(
+            "error",
+            400,
+            title="Not signed out",
+            page="error",
+            holder=holder,
+            csrf=signer_of(request).csrf_for_session(session),
+            message="This sign-out form did not come from this console; you are still signed in.",
+        )
     log.info("console_signed_out", key_id=session.key_id)
     response = _redirect("/console/login?signed_out=1")
-    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request))
+    response.delete_cookie(
+        SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request)
+    )
     return response
 
 
 @router.get("/static/console.css")
 async def stylesheet() -> Response:
-    return FileResponse(HERE / "static" / "console.css", media_type="text/css",
-                        headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        HERE / "static" / "console.css",
+        media_type="text/css",
+        headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 # -- pages -----------------------------------------------------------------------------
 async def _render(request: Request, page: str, title: str, build) -> Response:
-    """A page for a signed-in finance key; the login form for anyone else. `build(holder)` gives its context."""
+    """A page for a signed-in finance key; the login form for anyone else. `build(holder)`: its context."""
     session, holder = await _signed_in(request)
     if holder is None:
         target = request.url.path if _NEXT.fullmatch(request.url.path) else "/console"
         return _redirect(f"/console/login?next={quote(target)}")
-    common = {"holder": holder, "csrf": signer_of(request).csrf_for_session(session), "page": page,
-              "title": title, "read_at": instant(time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))}
+    common = {
+        "holder": holder,
+        "csrf": signer_of(request).csrf_for_session(session),
+        "page": page,
+        "title": title,
+        "read_at": instant(time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())),
+    }
     try:
         gateway_of(request).limits.check_key(holder.key_id)
         context = await build(holder)
@@ -244,6 +314,7 @@ async def reconciliation_page(request: Request) -> Response:
     async def build(holder: KeyHolder) -> dict:
         body = await console.reconciliation(gateway_of(request).reconciliations, holder)
         return {"body": body, "checks_ok": sum(1 for check in body["checks"] if check["ok"])}
+
     return await _render(request, "reconciliation", "Reconciliation", build)
 
 
@@ -251,6 +322,7 @@ async def reconciliation_page(request: Request) -> Response:
 async def balances_page(request: Request) -> Response:
     async def build(holder: KeyHolder) -> dict:
         return {"body": await console.balances(gateway_of(request).pool, holder)}
+
     return await _render(request, "balances", "Balances", build)
 
 
@@ -259,10 +331,14 @@ async def discrepancies_page(request: Request) -> Response:
     async def build(holder: KeyHolder) -> dict:
         body = await console.reconciliation(gateway_of(request).reconciliations, holder)
         items = body.get("open_discrepancies") or []
-        return {"by_kind": body.get("open_discrepancies_by_kind") or {}, "items": items,
-                "list_title": "Latest open discrepancies",
-                "list_caption": f"The {len(items)} latest open discrepancies, as of the reconciliation of "
-                                f"{instant(body.get('as_of'))}"}
+        return {
+            "by_kind": body.get("open_discrepancies_by_kind") or {},
+            "items": items,
+            "list_title": "Latest open discrepancies",
+            "list_caption": f"The {len(items)} latest open discrepancies, as of the reconciliation of "
+            f"{instant(body.get('as_of'))}",
+        }
+
     return await _render(request, "discrepancies", "Open discrepancies", build)
 
 
@@ -273,13 +349,28 @@ async def liability_page(request: Request) -> Response:
         chart_list = []
         for currency in body["totals"]:
             rows = [row for row in body["buckets"] if row["currency"] == currency]
-            bars = [charts.Bar(label=row["age"], value=row["deposits"] / 10 ** exponent(currency),
-                               text=money(row["deposits"], currency)) for row in rows]
-            chart_list.append((currency, charts.bar_chart(
-                f"liability-{currency}", f"Deposit liability by age of sale, {currency}",
-                f"Deposits owed back on the batteries in use, in {currency}, by how long ago they were sold.",
-                bars, axis_unit=f" {currency}")))
+            bars = [
+                charts.Bar(
+                    label=row["age"],
+                    value=row["deposits"] / 10 ** exponent(currency),
+                    text=money(row["deposits"], currency),
+                )
+                for row in rows
+            ]
+            chart_list.append(
+                (
+                    currency,
+                    charts.bar_chart(
+                        f"liability-{currency}",
+                        f"Deposit liability by age of sale, {currency}",
+                        f"Deposits owed back on the batteries in use, in {currency}, by age of sale.",
+                        bars,
+                        axis_unit=f" {currency}",
+                    ),
+                )
+            )
         return {"body": body, "charts": chart_list}
+
     return await _render(request, "liability", "Deposit liability by age", build)
 
 
@@ -290,16 +381,35 @@ async def fund_page(request: Request) -> Response:
         currencies = []
         for row in body["currencies"]:
             scale = 10 ** exponent(row["currency"])
-            bars = [charts.Bar("fund balance", row["fund_balance"] / scale, money(row["fund_balance"], row["currency"]))]
+            bars = [
+                charts.Bar(
+                    "fund balance", row["fund_balance"] / scale, money(row["fund_balance"], row["currency"])
+                )
+            ]
             if row["expected_cost"] is not None:
-                bars.append(charts.Bar("expected cost", row["expected_cost"] / scale,
-                                       money(row["expected_cost"], row["currency"])))
-            currencies.append((row, charts.bar_chart(
-                f"fund-{row['currency']}", f"Recycling fund against expected cost, {row['currency']}",
-                f"The fund holds {money(row['fund_balance'], row['currency'])}; recycling the batteries in the "
-                f"market is expected to cost {money(row['expected_cost'], row['currency'])}.", bars,
-                axis_unit=f" {row['currency']}")))
+                bars.append(
+                    charts.Bar(
+                        "expected cost",
+                        row["expected_cost"] / scale,
+                        money(row["expected_cost"], row["currency"]),
+                    )
+                )
+            currencies.append(
+                (
+                    row,
+                    charts.bar_chart(
+                        f"fund-{row['currency']}",
+                        f"Recycling fund against expected cost, {row['currency']}",
+                        f"The fund holds {money(row['fund_balance'], row['currency'])}; recycling the "
+                        f"batteries in the market is expected to cost "
+                        f"{money(row['expected_cost'], row['currency'])}.",
+                        bars,
+                        axis_unit=f" {row['currency']}",
+                    ),
+                )
+            )
         return {"body": body, "currencies": currencies}
+
     return await _render(request, "fund", "Recycling fund adequacy", build)
 
 
@@ -309,18 +419,29 @@ async def targets_page(request: Request) -> Response:
         reports = await console.targets(gateway_of(request).pool, holder)
         collection, recovery = reports["collection"], reports["recovery"]
         return {
-            "collection": collection, "recovery": recovery, "meets": _meets,
+            "collection": collection,
+            "recovery": recovery,
+            "meets": _meets,
             "collection_chart": charts.bar_chart(
-                "collection-chart", "Collection rate by category and year, with the target in force",
+                "collection-chart",
+                "Collection rate by category and year, with the target in force",
                 "One bar per category and year: the share of batteries sold that were collected; the black "
-                "mark is the target in force that year.", charts.collection_bars(collection["rows"]),
-                scale_max=100, axis_unit="%"),
+                "mark is the target in force that year.",
+                charts.collection_bars(collection["rows"]),
+                scale_max=100,
+                axis_unit="%",
+            ),
             "recovery_chart": charts.bar_chart(
-                "recovery-chart", "Material recovery rate, with the target in force",
+                "recovery-chart",
+                "Material recovery rate, with the target in force",
                 "One bar per material: recovered mass over the estimated content of the batteries received; "
-                "the black mark is the target in force.", charts.recovery_bars(recovery["materials"]),
-                scale_max=100, axis_unit="%"),
+                "the black mark is the target in force.",
+                charts.recovery_bars(recovery["materials"]),
+                scale_max=100,
+                axis_unit="%",
+            ),
         }
+
     return await _render(request, "targets", "Collection and recovery against the EU targets", build)
 
 
@@ -337,11 +458,19 @@ async def battery_page(request: Request) -> Response:
         if not serial:
             return context
         if not SERIAL.fullmatch(serial):
-            return {**context, "status": 400,
-                    "error": "A serial is 1 to 64 letters, digits or . _ : - (nothing else)."}
+            return {
+                **context,
+                "status": 400,
+                "error": "A serial is 1 to 64 letters, digits or . _ : - (nothing else).",
+            }
         try:
             context["battery"] = await console.battery(gateway_of(request).pool, holder, serial)
         except NotFound:
-            return {**context, "status": 404, "error": f"No battery with serial {serial} is known to the scheme."}
+            return {
+                **context,
+                "status": 404,
+                "error": f"No battery with serial {serial} is known to the scheme.",
+            }
         return context
+
     return await _render(request, "battery", "Battery and its custody chain", build)

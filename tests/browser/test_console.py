@@ -1,0 +1,375 @@
+"""The finance console in a real browser (the system's Chromium, driven by Playwright) on the running stack.
+
+After a demo-sized run (the demo's own stores, centres, transporter and recycler; a few
+hundred events), a finance key signs in through the login form and each page is read:
+the figures it shows, parsed back from what a person sees, equal the HTTP API's (or,
+for the two reports the API does not serve, the ledger's own use case). A visit
+without a session shows the login and no figure; the login is reachable by keyboard;
+a producer key is refused; the key never reaches a URL, a cookie or the gateway's log.
+The test of the targets page saves a screenshot of it as docs/console.png (the README
+shows it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from services.demo.runner import Demo
+from services.gateway.adapters.key_repository import PostgresKeyRepository
+from services.gateway.service_layer.keys import create_key
+from services.ledger.service_layer import fund_adequacy, liability_by_age
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1366, "height": 860}  # a laptop's screen
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "console.png"
+PAGES = ["reconciliation", "balances", "discrepancies", "liability", "fund", "targets", "battery"]
+ATTEMPTS = 5  # a read of the page between two equal reads of the API; again if the books moved meanwhile
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Chromium is not installed (scripts/setup does)"
+)
+
+
+def base_url(settings) -> str:
+    return f"http://{settings.http_host}:{settings.http_port}"
+
+
+@pytest.fixture(scope="module")
+async def browser() -> Browser:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+async def _key(owner_pool, kind: str, source_id: str) -> str:
+    async with owner_pool.acquire() as connection:
+        plaintext, _ = await create_key(PostgresKeyRepository(connection), kind, source_id)
+    return plaintext
+
+
+@pytest.fixture(scope="module")
+async def demo_run(stack, settings):
+    """A demo-sized run through the stack: about 250 events over HTTP and Kafka, applied and posted."""
+    return await Demo(settings, batteries=200, months=4, seed=16, progress=lambda *_: None).run_all()
+
+
+@pytest.fixture(scope="module")
+async def finance_key(owner_pool) -> str:
+    return await _key(owner_pool, "finance", "finance-console")
+
+
+@pytest.fixture(scope="module")
+async def api(settings, finance_key):
+    async with httpx.AsyncClient(
+        base_url=base_url(settings), timeout=30.0, headers={"Authorization": f"Bearer {finance_key}"}
+    ) as client:
+        yield client
+
+
+async def get(api: httpx.AsyncClient, path: str, **params) -> dict:
+    response = await api.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def signed_in(browser: Browser, settings, key: str) -> Page:
+    context = await browser.new_context(viewport=VIEWPORT, base_url=base_url(settings))
+    page = await context.new_page()
+    await page.goto("/console/login")
+    await page.fill("#key", key)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/console/reconciliation")
+    return page
+
+
+def minor(text: str) -> tuple[int, str]:
+    """`12,500.00 EUR` -> (1250000, "EUR"): what the page shows, back to the API's minor units."""
+    match = re.fullmatch(r"(-?[\d,]+(?:\.(\d+))?) ([A-Z]{3})", text.strip())
+    assert match, f"not an amount with its currency: {text!r}"
+    return int(Decimal(match.group(1).replace(",", "")).scaleb(len(match.group(2) or ""))), match.group(3)
+
+
+async def cells(page: Page, selector: str) -> list[str]:
+    return [text.strip() for text in await page.locator(selector).all_inner_texts()]
+
+
+async def settled(read_api, read_page):
+    """The page's figures and the API's, read API - page - API until both API reads agree (nothing moved)."""
+    for _ in range(ATTEMPTS):
+        before = await read_api()
+        shown = await read_page()
+        if await read_api() == before:
+            return before, shown
+        await asyncio.sleep(0.5)
+    raise AssertionError("the books kept moving while the page was read")
+
+
+# -- without a session -------------------------------------------------------------------
+async def test_every_page_without_a_session_shows_the_login_and_no_figure(browser, settings, demo_run):
+    context = await browser.new_context(viewport=VIEWPORT, base_url=base_url(settings))
+    page = await context.new_page()
+    for name in PAGES + ["battery?serial=BAT-000001"]:
+        response = await page.goto(f"/console/{name}")
+        assert response.status == 200 and "/console/login" in page.url, name
+        assert await page.locator("#key").count() == 1
+        assert await page.locator("table, svg, #battery").count() == 0, f"{name} shows figures to nobody"
+        assert "liability:deposits" not in await page.content()
+    await context.close()
+
+
+async def test_the_login_is_reachable_and_usable_by_keyboard_alone(browser, settings, finance_key):
+    context = await browser.new_context(viewport=VIEWPORT, base_url=base_url(settings))
+    page = await context.new_page()
+    await page.goto("/console/login")
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    reached = []
+    for _ in range(6):
+        await page.keyboard.press("Tab")
+        reached.append(await page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+        if reached[-1] == "key":
+            break
+    assert reached[-1] == "key", f"Tab went through {reached} without reaching the key's field"
+    assert await page.evaluate("document.querySelector('label[for=key]').textContent") == "Finance API key"
+    await page.keyboard.type(finance_key)
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent.trim()") == "Sign in"
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/console/reconciliation")
+    # The pages' links are reachable by Tab as well: the skip link first, then the navigation.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent.trim()") == "Skip to content"
+    await context.close()
+
+
+async def test_a_producer_key_is_refused_at_login_and_the_key_goes_nowhere(
+    browser, settings, owner_pool, finance_key
+):
+    producer = await _key(owner_pool, "pos", "store-console")
+    context = await browser.new_context(viewport=VIEWPORT, base_url=base_url(settings))
+    page = await context.new_page()
+    await page.goto("/console/login")
+    await page.fill("#key", producer)
+    await page.click("button[type=submit]")
+    alert = page.locator("[role=alert]")
+    assert "not a finance key" in await alert.inner_text()
+    assert "/console/login" in page.url and producer not in page.url
+    assert not [c for c in await context.cookies() if c["name"] == "takeback_console"]
+    await context.close()
+
+    page = await signed_in(browser, settings, finance_key)
+    [cookie] = [c for c in await page.context.cookies() if c["name"] == "takeback_console"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
+    assert cookie["expires"] == -1  # a session cookie: it ends with the browser
+    secret = finance_key.rsplit("_", 1)[1]
+    assert secret not in cookie["value"] and secret not in page.url
+    log = (settings.state_dir / "logs" / "gateway.log").read_text(errors="replace")
+    assert secret not in log and producer.rsplit("_", 1)[1] not in log
+    await page.click("text=Sign out")
+    await page.wait_for_url("**/console/login?signed_out=1")
+    await page.goto("/console/balances")
+    assert "/console/login" in page.url
+    await page.context.close()
+
+
+# -- each page against the API -----------------------------------------------------------
+async def test_reconciliation_and_discrepancies_show_the_api_run(
+    browser, settings, demo_run, api, finance_key
+):
+    page = await signed_in(browser, settings, finance_key)
+
+    async def shown():
+        await page.goto("/console/reconciliation")
+        rows = {}
+        for row in await page.locator("#checks tbody tr").all():
+            rows[(await row.get_attribute("data-check"))] = (
+                await row.locator("td").first.inner_text()
+            ).strip()
+        return (await page.locator("#reconciliation-status").inner_text(), rows)
+
+    body, (status, rows) = await settled(lambda: get(api, "/v1/finance/reconciliation"), shown)
+    assert body["status"] in status and body["run_id"] in status
+    assert rows == {check["name"]: "ok" if check["ok"] else "differs" for check in body["checks"]}
+
+    async def kinds():
+        await page.goto("/console/discrepancies")
+        return {
+            await row.get_attribute("data-kind"): int((await row.locator("td").inner_text()).replace(",", ""))
+            for row in await page.locator("#discrepancy-kinds tbody tr").all()
+        }
+
+    body, by_kind = await settled(lambda: get(api, "/v1/finance/reconciliation"), kinds)
+    assert by_kind == body["open_discrepancies_by_kind"] and by_kind, "the demo opens discrepancies"
+    shown_ids = await page.locator("#discrepancies tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.discrepancy)"
+    )
+    assert shown_ids == [d["discrepancy_id"] for d in body["open_discrepancies"]]
+    await page.context.close()
+
+
+async def test_balances_equal_the_api_account_by_account(browser, settings, demo_run, api, finance_key):
+    page = await signed_in(browser, settings, finance_key)
+
+    async def shown():
+        await page.goto("/console/balances")
+        rows = {}
+        for account, currency, *amounts in await page.locator("#balances tbody tr").evaluate_all(
+            "rows => rows.map(r => [r.dataset.account, r.dataset.currency,"
+            " r.querySelector('td.debit').innerText, r.querySelector('td.credit').innerText,"
+            " r.querySelector('td.balance').innerText])"
+        ):
+            (debit, c1), (credit, c2), (balance, c3) = (minor(text) for text in amounts)
+            assert c1 == c2 == c3 == currency
+            assert balance == debit - credit
+            rows[(account, currency)] = (debit, credit)
+        return rows
+
+    async def from_api():
+        return {
+            (b["account"], b["currency"]): (b["debit"], b["credit"])
+            for b in (await get(api, "/v1/finance/balances"))["balances"]
+        }
+
+    expected, rows = await settled(from_api, shown)
+    assert rows == expected
+    assert any(account.startswith("clearing:store:") for account, _ in rows)  # the demo's stores are there
+    await page.context.close()
+
+
+async def test_targets_show_the_api_collection_and_recovery_rates(
+    browser, settings, demo_run, api, finance_key
+):
+    page = await signed_in(browser, settings, finance_key)
+    await page.set_viewport_size(VIEWPORT)
+
+    async def shown():
+        await page.goto("/console/targets")
+        collection = {}
+        for row in await page.locator("#collection tbody tr").all():
+            key = (int(await row.get_attribute("data-year")), await row.get_attribute("data-category"))
+            collection[key] = (
+                int((await row.locator("td.sold").inner_text()).replace(",", "")),
+                int((await row.locator("td.collected").inner_text()).replace(",", "")),
+                (await row.locator("td.rate").inner_text()).strip(),
+            )
+        recovery = {
+            await row.get_attribute("data-material"): (await row.locator("td.rate").inner_text()).strip()
+            for row in await page.locator("#recovery tbody tr").all()
+        }
+        return collection, recovery
+
+    async def from_api():
+        return await get(api, "/v1/reports/collection"), await get(api, "/v1/reports/recovery")
+
+    (collection, recovery), (shown_collection, shown_recovery) = await settled(from_api, shown)
+
+    def rate(text: str) -> str | None:
+        return None if text == "—" else str(Decimal(text.removesuffix(" %")))
+
+    assert {k: (sold, collected, rate(r)) for k, (sold, collected, r) in shown_collection.items()} == {
+        (row["year"], row["category"]): (
+            row["sold"],
+            row["collected"],
+            None if row["collection_rate_percent"] is None else str(Decimal(row["collection_rate_percent"])),
+        )
+        for row in collection["rows"]
+    }
+    assert {m: rate(r) for m, r in shown_recovery.items()} == {
+        row["material"]: None
+        if row["recovery_rate_percent"] is None
+        else str(Decimal(row["recovery_rate_percent"]))
+        for row in recovery["materials"]
+    }
+    assert await page.locator("svg#collection-chart[role=img] rect").count() >= 1
+    assert "recovery rate" in await page.locator("svg#recovery-chart title").first.text_content()
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOT), full_page=False)
+    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    await page.context.close()
+
+
+async def test_liability_and_fund_show_the_ledger_reports(browser, settings, demo_run, pool, finance_key):
+    page = await signed_in(browser, settings, finance_key)
+
+    async def liability_shown():
+        await page.goto("/console/liability")
+        return {
+            (await row.get_attribute("data-currency"), await row.get_attribute("data-age")): (
+                int((await row.locator("td.batteries").inner_text()).replace(",", "")),
+                minor(await row.locator("td.deposits").inner_text())[0],
+            )
+            for row in await page.locator("#liability tbody tr").all()
+        }
+
+    async def liability_read():
+        body = await liability_by_age(pool)
+        return {(b["currency"], b["age"]): (b["batteries"], b["deposits"]) for b in body["buckets"]}
+
+    expected, shown = await settled(liability_read, liability_shown)
+    assert shown == expected and shown
+
+    async def fund_shown():
+        await page.goto("/console/fund")
+        figures = {}
+        for currency, *texts in await page.locator("section.fund").evaluate_all(
+            "sections => sections.map(s => [s.dataset.currency].concat(['fund-balance', 'expected-cost', "
+            "'shortfall', 'surplus'].map(name => s.querySelector('dd.' + name).innerText.trim())))"
+        ):
+            figures[currency] = tuple(None if text == "—" else minor(text)[0] for text in texts)
+        return figures
+
+    async def fund_read():
+        return {
+            row["currency"]: (row["fund_balance"], row["expected_cost"], row["shortfall"], row["surplus"])
+            for row in (await fund_adequacy(pool))["currencies"]
+        }
+
+    expected, shown = await settled(fund_read, fund_shown)
+    assert shown == expected and shown
+    await page.context.close()
+
+
+async def test_a_battery_found_by_serial_shows_its_custody_chain(
+    browser, settings, demo_run, pool, api, finance_key
+):
+    serial = await pool.fetchval(
+        "SELECT serial FROM scheme.batteries WHERE state = 'recycled' "
+        "AND serial LIKE 'BAT-%' ORDER BY serial LIMIT 1"
+    )
+    assert serial, "the demo recycles batteries"
+    body = await get(api, f"/v1/batteries/{serial}")
+    page = await signed_in(browser, settings, finance_key)
+    await page.click("nav >> text=Battery")
+    await page.fill("#serial", serial)
+    await page.press("#serial", "Enter")
+    await page.wait_for_selector("#battery")
+    assert f"serial={serial}" in page.url
+    assert (await page.locator("dd.state").inner_text()).strip() == body["state"]
+    assert minor(await page.locator("dd.deposit-charged").inner_text()) == (
+        body["deposit_charged"],
+        body["currency"],
+    )
+    assert minor(await page.locator("dd.deposit-refunded").inner_text()) == (
+        body["deposit_refunded"],
+        body["currency"],
+    )
+    steps = await page.locator("#custody li").evaluate_all("items => items.map(i => i.dataset.eventType)")
+    assert steps == [step["event_type"] for step in body["history"]] and len(steps) >= 4
+    await page.goto("/console/battery?serial=NO-SUCH-SERIAL-16")
+    assert "No battery with serial NO-SUCH-SERIAL-16" in await page.locator("[role=alert]").inner_text()
+    await page.context.close()

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import socket
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,6 +24,26 @@ from services.common import db_roles
 from services.common.db import create_pool
 from services.common.kafka import client_options, events_producer
 from services.common.settings import get_settings
+
+# The suite's own stack, whoever starts pytest: a variable not set takes its value from
+# scripts/test-stack.env (what `scripts/test` sources) before any setting is read (settings are
+# read when first asked for, never at import), so a bare `pytest` never reaches the stack
+# `takeback up` serves with default settings, nor its data (tests/integration/test_isolation.py).
+TEST_STACK_ENV = Path(__file__).resolve().parents[1] / "scripts" / "test-stack.env"
+_TEST_STACK_LINE = re.compile(r'export (TAKEBACK_[A-Z0-9_]+)="\$\{\1:-(.*)\}"')
+
+
+def suite_stack_defaults(root: Path = TEST_STACK_ENV.parents[1]) -> dict[str, str]:
+    """name -> value of every variable scripts/test-stack.env sets when it is unset ($PWD: the checkout)."""
+    found = {}
+    for line in TEST_STACK_ENV.read_text().splitlines():
+        if match := _TEST_STACK_LINE.fullmatch(line.strip()):
+            found[match.group(1)] = match.group(2).replace("$PWD", str(root))
+    return found
+
+
+for _name, _value in suite_stack_defaults().items():
+    os.environ.setdefault(_name, _value)
 
 WAIT_TIMEOUT_S = 60.0
 

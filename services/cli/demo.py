@@ -38,6 +38,7 @@ def demo(batteries: int = typer.Option(3000, min=50, help="batteries sold over t
 
 
 def show(results: dict) -> None:
+    say_what_was_there(results.get("before"))
     console.print(f"\n[bold]{results['events_sent']}[/] events sent for {results['batteries']} batteries "
                   f"and {results['lots']} lots.\n")
     recon = results["reconciliation"]
@@ -75,3 +76,19 @@ def _rows(report: dict) -> list[dict]:
 def _short(value) -> str:
     text = str(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def say_what_was_there(before: dict | None) -> None:
+    """The books below are the stack's whole books: say plainly when they held something before this run."""
+    if not before:
+        return
+    if not any(before.values()):
+        console.print("The stack was empty before this run: every figure below is the demo's.")
+        return
+    console.print(
+        f"[bold]Before this run the stack already held {before['batteries']:,} batteries, {before['events']:,} "
+        f"events and {before['journal_entries']:,} journal entries[/] (an earlier demo, or other data): the "
+        "books below include them. For a demo on an empty stack: `takeback down`, then `takeback up` and "
+        "`takeback demo` both with TAKEBACK_STATE_DIR=.state/demo (a state folder of its own: its own "
+        "database and Kafka data; the first stack's data stays where it is)."
+    )

@@ -43,7 +43,8 @@ END $$;"""
 UPGRADE = (
     """
 ALTER TABLE scheme.collections
-    ADD COLUMN IF NOT EXISTS refund_method text CHECK (refund_method IN ('cash', 'card', 'bank_transfer', 'voucher')),
+    ADD COLUMN IF NOT EXISTS refund_method text
+        CHECK (refund_method IN ('cash', 'card', 'bank_transfer', 'voucher')),
     ADD COLUMN IF NOT EXISTS payee_ref text;
 ALTER TABLE scheme.custody_history DROP CONSTRAINT IF EXISTS custody_history_seq_check;
 ALTER TABLE scheme.custody_history ADD CONSTRAINT custody_history_seq_check CHECK (seq >= 0);

@@ -86,9 +86,10 @@ def say_what_was_there(before: dict | None) -> None:
         console.print("The stack was empty before this run: every figure below is the demo's.")
         return
     console.print(
-        f"[bold]Before this run the stack already held {before['batteries']:,} batteries, {before['events']:,} "
-        f"events and {before['journal_entries']:,} journal entries[/] (an earlier demo, or other data): the "
-        "books below include them. For a demo on an empty stack: `takeback down`, then `takeback up` and "
+        f"[bold]Before this run the stack already held {before['batteries']:,} batteries, "
+        f"{before['events']:,} events and {before['journal_entries']:,} journal entries[/] "
+        "(an earlier demo, or other data): the books below include them. For a demo on an empty stack: "
+        "`takeback down`, then `takeback up` and "
         "`takeback demo` both with TAKEBACK_STATE_DIR=.state/demo (a state folder of its own: its own "
         "database and Kafka data; the first stack's data stays where it is)."
     )

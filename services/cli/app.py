@@ -15,6 +15,7 @@ from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Takeback: battery take-back and deposit scheme.")
 console = Console()
+TEXT_COLUMN_WIDTH_MIN = 12  # a text column never shrinks below this (or its heading) to make room
 err = Console(stderr=True)
 
 
@@ -22,10 +23,15 @@ def print_json(value) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def table(title: str, columns: list[str], rows: list[list]) -> Table:
+def table(title: str, columns: list[str], rows: list[list], right: tuple[str, ...] = ()) -> Table:
+    """A readable table: a text cell too wide for the terminal wraps (folds), it is never cut; the `right`
+    columns (amounts, counts) are right-aligned and kept on one line."""
     out = Table(title=title, title_justify="left")
     for column in columns:
-        out.add_column(column)
+        if column in right:
+            out.add_column(column, justify="right", no_wrap=True)
+        else:
+            out.add_column(column, overflow="fold", min_width=min(len(column), TEXT_COLUMN_WIDTH_MIN) or None)
     for row in rows:
         out.add_row(*[str(cell) for cell in row])
     return out

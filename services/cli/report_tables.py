@@ -1,24 +1,89 @@
-"""Readable rich tables of the finance reports (`takeback report ...` without `--json`)."""
+"""Readable rich tables of the finance reports (`takeback report ...` without `--json` or `--csv`).
+
+Amounts are money in their currency (`12,500.00 EUR`, `1,250 JPY`), targets read as
+`63 % by end 2027`, every cell is text (never a dict), and no cell is cut: a wide
+one wraps (`services.cli.app.table`).
+"""
+
 from __future__ import annotations
 
 import json
 
 from services.cli.app import table
+from services.common.money import money_text
 
 DETAIL_SHOWN_CHARS_MAX = 160
 OFFENDERS_SHOWN_MAX = 5  # per list, in the readable table; --json has them all (up to the check's bound)
+AMOUNTS = (
+    "debit",
+    "credit",
+    "balance",
+    "opening",
+    "charges",
+    "payments",
+    "closing",
+    "in suspense",
+    "deposits",
+    "fund",
+    "expected cost",
+    "shortfall",
+    "handling fees due",
+    "sold",
+    "collected",
+    "batteries",
+    "rate",
+    "recovered",
+    "content",
+    "expected",
+    "actual",
+)
 
 
-def _money(amounts: dict) -> str:
-    return ", ".join(f"{amount} {currency}" for currency, amount in amounts.items()) or "-"
+def money(amount: int | None, currency: str) -> str:
+    return "-" if amount is None else money_text(amount, currency)
 
 
-def _target(target: dict | None) -> str:
-    return f"{target['percent']} % (end {target['by_end_of']})" if target else "-"
+def amounts(per_currency: dict) -> str:
+    """`{"EUR": 1250, "JPY": 3}` -> `12.50 EUR, 3 JPY`."""
+    return ", ".join(money_text(amount, currency) for currency, amount in sorted(per_currency.items())) or "-"
+
+
+def target(target: dict | None) -> str:
+    return f"{target['percent']} % by end {target['by_end_of']}" if target else "-"
+
+
+def percent(rate: str | None) -> str:
+    return "-" if rate is None else f"{rate} %"
+
+
+def count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
 
 
 def _verdict(ok) -> str:
     return "-" if ok is None else ("[green]yes[/]" if ok else "[red]no[/]")
+
+
+def _is_amounts(value) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(
+            isinstance(k, str) and len(k) == 3 and k.isupper() and isinstance(v, int)
+            for k, v in value.items()
+        )
+    )
+
+
+def _figure(value) -> str:
+    """A check's expected or actual: money per currency, a count, or its text."""
+    if _is_amounts(value):
+        return amounts(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return count(value)
+    if isinstance(value, dict) and not value:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def _summary(details: dict) -> str:
@@ -26,31 +91,48 @@ def _summary(details: dict) -> str:
     parts = []
     for key, value in details.items():
         if isinstance(value, dict) and "count" in value and "items" in value:
-            parts.append(f"{key}: {value['count']}")
-        elif isinstance(value, dict) and value and all(isinstance(v, int) for v in value.values()):
-            parts.append(f"{key}: {_money(value)}")
-        elif isinstance(value, (int, str)):
-            parts.append(f"{key}: {value}")
+            parts.append(f"{key}: {value['count']:,}")
+        elif _is_amounts(value):
+            parts.append(f"{key}: {amounts(value)}")
+        elif isinstance(value, (int, str)) and not isinstance(value, bool):
+            parts.append(f"{key}: {count(value) if isinstance(value, int) else value}")
     return "; ".join(parts)[:DETAIL_SHOWN_CHARS_MAX]
 
 
 def _offenders(check: dict) -> list[str]:
-    return [f"[red]{check['name']}[/] {key}: {json.dumps(item, default=str)[:DETAIL_SHOWN_CHARS_MAX]}"
-            for key, value in check["details"].items() if isinstance(value, dict) and "items" in value
-            for item in value["items"][:OFFENDERS_SHOWN_MAX]]
+    return [
+        f"[red]{check['name']}[/] {key}: {json.dumps(item, default=str)[:DETAIL_SHOWN_CHARS_MAX]}"
+        for key, value in check["details"].items()
+        if isinstance(value, dict) and "items" in value
+        for item in value["items"][:OFFENDERS_SHOWN_MAX]
+    ]
 
 
 def reconciliation(body: dict) -> list:
-    rows = [[("[green]ok[/]" if c["ok"] else "[red]FAIL[/]"), c["name"],
-             _money(c["expected"]) if isinstance(c["expected"], dict) else c["expected"],
-             _money(c["actual"]) if isinstance(c["actual"], dict) else c["actual"],
-             _summary(c["details"])] for c in body["checks"]]
+    rows = [
+        [
+            ("[green]ok[/]" if c["ok"] else "[red]FAIL[/]"),
+            c["name"],
+            _figure(c["expected"]),
+            _figure(c["actual"]),
+            _summary(c["details"]),
+        ]
+        for c in body["checks"]
+    ]
     colour = "green" if body["status"] == "balanced" else "red"
-    kinds = ", ".join(f"{k}: {n}" for k, n in body.get("open_discrepancies_by_kind", {}).items()) or "none"
+    kinds = ", ".join(f"{k}: {n:,}" for k, n in body.get("open_discrepancies_by_kind", {}).items()) or "none"
     offenders = [line for check in body["checks"] if not check["ok"] for line in _offenders(check)]
-    return [table(f"Reconciliation as of {body['as_of']}: [{colour}]{body['status']}[/]",
-                  ["", "check", "expected", "actual", "details"], rows),
-            *offenders, f"Open discrepancies: {kinds}", *_scope(body.get("scope"))]
+    return [
+        table(
+            f"Reconciliation as of {body['as_of']}: [{colour}]{body['status']}[/]",
+            ["", "check", "expected", "actual", "details"],
+            rows,
+            right=AMOUNTS,
+        ),
+        *offenders,
+        f"Open discrepancies: {kinds}",
+        *_scope(body.get("scope")),
+    ]
 
 
 def _scope(scope: dict | None) -> list[str]:
@@ -58,55 +140,199 @@ def _scope(scope: dict | None) -> list[str]:
     if scope is None:
         return []
     if scope["mode"] == "incremental":
-        return [f"Incremental run: what changed since the run of {scope['since']}, added to its totals; "
-                f"last full run {scope['last_full_as_of']}."]
+        return [
+            f"Incremental run: what changed since the run of {scope['since']}, added to its totals; "
+            f"last full run {scope['last_full_as_of']}."
+        ]
     return [f"Full run: {scope['why_full']}."]
 
 
 def balances(body: dict) -> list:
-    rows = [[b["account"], b["currency"], b["debit"], b["credit"], b["debit"] - b["credit"]] for b in body["balances"]]
-    return [table(f"Balances as of {body['as_of']} (minor units)", ["account", "currency", "debit", "credit",
-                                                                   "debit - credit"], rows)]
+    rows = [
+        [
+            b["account"],
+            money(b["debit"], b["currency"]),
+            money(b["credit"], b["currency"]),
+            money(b["debit"] - b["credit"], b["currency"]),
+        ]
+        for b in body["balances"]
+    ]
+    return [
+        table(
+            f"Balances as of {body['as_of']}", ["account", "debit", "credit", "balance"], rows, right=AMOUNTS
+        ),
+        "balance = debit - credit: positive on assets and what stores owe, negative on what the scheme owes.",
+    ]
 
 
 def settlement(body: dict) -> list:
-    stores = [[s["store_id"], s["currency"], s["owed_by_store"], s["expected_from_sales"], s["in_suspense"],
-               s["items_sold"]] for s in body["stores"]]
-    centres = [[c["centre_id"], c["currency"], c["owed_to_centre"], c["refunds_paid"], c["refunds"]]
-               for c in body["centres"]]
-    return [table("Stores: owed to the scheme", ["store", "currency", "owed (ledger)", "from sales", "in suspense",
-                                                 "items"], stores),
-            table("Return centres: owed by the scheme", ["centre", "currency", "owed (ledger)", "refunds paid",
-                                                         "refunds"], centres)]
+    rows = [
+        [
+            s["counterparty"]["kind"],
+            s["counterparty"]["id"],
+            *(money(s[f], s["currency"]) for f in ("opening", "charges", "payments", "closing")),
+            money(s["in_suspense"], s["currency"]) if s["in_suspense"] else "-",
+        ]
+        for s in body["statements"]
+    ]
+    return [
+        table(
+            f"Settlement from {body['from']} (inclusive) to {body['to']} (exclusive), as of {body['as_of']}",
+            ["kind", "counterparty", "opening", "charges", "payments", "closing", "in suspense"],
+            rows,
+            right=AMOUNTS,
+        ),
+        "Positive: owed to the scheme; negative: owed by the scheme. closing = opening + charges + payments.",
+    ]
+
+
+def discrepancies(body: dict) -> list:
+    rows = [
+        [
+            d["opened_at"],
+            d["kind"],
+            d["subject"],
+            _details(d["details"]),
+            "[yellow]open[/]" if d["status"] == "open" else f"{d['resolution']} ({d['resolved_at']})",
+            d["note"] or "-",
+        ]
+        for d in body["discrepancies"]
+    ]
+    more = [f"More: add --cursor {body['next_cursor']}"] if body["next_cursor"] else []
+    return [
+        table(
+            f"Discrepancies as of {body['as_of']}, newest first",
+            ["opened", "kind", "subject", "details", "resolution", "note"],
+            rows,
+        ),
+        *more,
+    ]
+
+
+def _details(details: dict) -> str:
+    return "; ".join(
+        f"{key}: {value if isinstance(value, (str, int)) else json.dumps(value, default=str)}"
+        for key, value in details.items()
+    )
 
 
 def liability_age(body: dict) -> list:
-    rows = [[b["currency"], b["age"], b["batteries"], b["deposits"]] for b in body["buckets"]]
-    return [table(f"Deposit liability by age of sale, as of {body['as_of']}", ["currency", "age", "batteries",
-                                                                               "deposits"], rows),
-            f"Total: {_money(body['totals'])}; ledger liability:deposits: {_money(body['ledger_liability'])}"]
+    rows = [
+        [b["currency"], b["age"], count(b["batteries"]), money(b["deposits"], b["currency"])]
+        for b in body["buckets"]
+    ]
+    return [
+        table(
+            f"Deposit liability by age of sale, as of {body['as_of']}",
+            ["currency", "age", "batteries", "deposits"],
+            rows,
+            right=AMOUNTS,
+        ),
+        f"Total: {amounts(body['totals'])}; ledger liability:deposits: {amounts(body['ledger_liability'])}",
+    ]
 
 
 def fund(body: dict) -> list:
-    verdicts = {"adequate": "[green]adequate[/]", "short": "[red]short by {shortfall}[/]", "no_estimate": "no estimate"}
-    rows = [[c["currency"], c["fund_balance"], c["expected_cost"], c["batteries"],
-             verdicts.get(c["status"], c["status"]).format(shortfall=c["shortfall"])] for c in body["currencies"]]
-    return [table("Recycling fund adequacy (minor units)", ["currency", "fund", "expected cost", "batteries in use",
-                                                            "verdict"], rows)]
+    rows = []
+    for c in body["currencies"]:
+        cur = c["currency"]
+        verdict = {
+            "adequate": f"[green]adequate[/], surplus {money(c['surplus'], cur)}",
+            "short": f"[red]short by {money(c['shortfall'], cur)}[/]",
+        }.get(c["status"], c["reason"])
+        states = c["by_state"]
+        orphans = f" (of which {count(c['orphans'])} orphans)" if c["orphans"] else ""
+        held = (
+            f"{count(states['in_use'])} in use, {count(states['collected'])} collected, "
+            f"{count(states['in_transit'])} in transit, "
+            f"{count(states['at_recycler'])} at the recycler{orphans}"
+        )
+        rows.append(
+            [
+                cur,
+                money(c["fund_balance"], cur),
+                money(c["recycling_cost"], cur),
+                money(c["handling_fees_due"], cur),
+                money(c["expected_cost"], cur),
+                held,
+                verdict,
+            ]
+        )
+    notes = [
+        f"{count(c['batteries_without_mass'])} {c['currency']} batteries have no known mass: not in the cost."
+        for c in body["currencies"]
+        if c["batteries_without_mass"]
+    ]
+    orphans = body.get("unattributed_orphans")
+    if orphans:
+        notes.append(
+            f"{count(orphans['batteries'])} orphans ({orphans['mass_kg']} kg) in no currency: "
+            f"{orphans['reason']}."
+        )
+    return [
+        table(
+            "Recycling fund against what it must still pay",
+            [
+                "currency",
+                "fund",
+                "recycling cost",
+                "handling fees due",
+                "expected cost",
+                "batteries to recycle",
+                "verdict",
+            ],
+            rows,
+            right=AMOUNTS,
+        ),
+        *notes,
+    ]
 
 
 def collection(body: dict) -> list:
-    rows = [[r["year"], r["category"], r["sold"], r["collected"], r["collection_rate_percent"] or "-",
-             _target(r["target"]), _verdict(r["meets_target"]), _target(r["next_target"])] for r in body["rows"]]
-    return [table("Collection rate (Regulation (EU) 2023/1542)", ["year", "category", "sold", "collected", "rate %",
-                                                                  "target", "met", "next target"], rows),
-            f"Method: {body['method']}"]
+    rows = [
+        [
+            r["year"],
+            r["category"],
+            count(r["sold"]),
+            count(r["collected"]),
+            percent(r["collection_rate_percent"]),
+            target(r["target"]),
+            _verdict(r["meets_target"]),
+            target(r["next_target"]),
+        ]
+        for r in body["rows"]
+    ]
+    return [
+        table(
+            "Collection rate (Regulation (EU) 2023/1542)",
+            ["year", "category", "sold", "collected", "rate", "target", "met", "next target"],
+            rows,
+            right=AMOUNTS,
+        ),
+        f"Method: {body['method']}",
+    ]
 
 
 def recovery(body: dict) -> list:
-    rows = [[m["material"], m["recovered_kg"], m["content_kg"] or "-", m["recovery_rate_percent"] or "-",
-             _target(m["target"]), _verdict(m["meets_target"]), _target(m["next_target"])] for m in body["materials"]]
-    return [table(f"Material recovery{' in ' + str(body['year']) if body['year'] else ''}: {body['lots']} lots, "
-                  f"{body['input_mass_kg']} kg in", ["material", "recovered kg", "content kg", "rate %", "target",
-                                                     "met", "next target"], rows),
-            f"Method: {body['method']}"]
+    rows = [
+        [
+            m["material"],
+            f"{m['recovered_kg']} kg",
+            f"{m['content_kg']} kg" if m["content_kg"] else "-",
+            percent(m["recovery_rate_percent"]),
+            target(m["target"]),
+            _verdict(m["meets_target"]),
+            target(m["next_target"]),
+        ]
+        for m in body["materials"]
+    ]
+    return [
+        table(
+            f"Material recovery{' in ' + str(body['year']) if body['year'] else ''}: {body['lots']:,} lots, "
+            f"{body['input_mass_kg']} kg in",
+            ["material", "recovered", "content", "rate", "target", "met", "next target"],
+            rows,
+            right=AMOUNTS,
+        ),
+        f"Method: {body['method']}",
+    ]

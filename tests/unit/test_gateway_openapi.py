@@ -16,6 +16,9 @@ CONTRACT_OPERATIONS = {
     ("get", "/healthz"), ("get", "/metrics"),
 }
 EVENT_STATUS = {("get", "/v1/events/{event_id}")}  # contract 8.2
+MONEY_CYCLE_READS = {("get", "/v1/finance/settlement"), ("get", "/v1/discrepancies")}  # contract 8.1
+REPORTS = {"/v1/finance/balances", "/v1/finance/reconciliation", "/v1/reports/collection", "/v1/reports/recovery",
+           "/v1/finance/settlement", "/v1/discrepancies"}
 RECONCILIATION_RUNS = {("post", "/v1/finance/reconciliation/runs"), ("get", "/v1/finance/reconciliation/runs/{run_id}")}
 UNAUTHENTICATED = {("get", "/healthz"), ("get", "/metrics")}
 
@@ -34,7 +37,7 @@ def test_the_committed_document_is_not_stale():
 
 
 def test_every_operation_of_the_contract_is_documented_with_its_refusals(document):
-    assert set(operations(document)) == CONTRACT_OPERATIONS | RECONCILIATION_RUNS | EVENT_STATUS
+    assert set(operations(document)) == CONTRACT_OPERATIONS | RECONCILIATION_RUNS | EVENT_STATUS | MONEY_CYCLE_READS
     post = document["paths"]["/v1/events"]["post"]
     assert {"200", "202", "400", "401", "403", "413", "415", "429"} <= set(post["responses"])
     assert {"200", "400", "401", "404", "429"} <= set(document["paths"]["/v1/events/{event_id}"]["get"]["responses"])
@@ -99,3 +102,10 @@ def test_a_lease_with_a_deposit_is_invalid_in_the_schema_too(document, contract,
             "occurred_at": "2026-01-01T00:00:00Z", "source": {"kind": "pos", "id": "store-1"},
             "data": {"sale_id": "S-1", "store_id": "store-1", "currency": "EUR", "items": [item]}}
     assert _event_validator(document, "SaleRecordedEvent").is_valid(sale) is valid
+
+
+def test_every_report_answers_json_or_csv_and_documents_406(document):
+    for path in REPORTS:
+        responses = document["paths"][path]["get"]["responses"]
+        assert {"application/json", "text/csv"} <= set(responses["200"]["content"]), path
+        assert "406" in responses, path

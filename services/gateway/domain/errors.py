@@ -64,6 +64,12 @@ class NotFound(Refused):
     status = 404
 
 
+class NotAcceptable(Refused):
+    """406: not_acceptable, `Accept` allows none of the representations a report has (JSON, CSV)."""
+
+    status = 406
+
+
 class UnsupportedMediaType(Refused):
     """415: unsupported_media_type, a body that is not `application/json` (contract 8.4)."""
 

@@ -8,7 +8,14 @@ from fastapi import FastAPI
 
 from services.common.settings import Settings
 from services.gateway.bootstrap import Gateway, running_gateway
-from services.gateway.entrypoints import events_api, ops_api, reads_api, reconciliation_api, refusals
+from services.gateway.entrypoints import (
+    events_api,
+    ops_api,
+    reads_api,
+    reconciliation_api,
+    refusals,
+    settlement_api,
+)
 from services.gateway.entrypoints.access_log import AccessLog
 from services.gateway.entrypoints.console import routes as console_routes
 from services.gateway.entrypoints.openapi_document import DESCRIPTION, TITLE, VERSION, openapi_document
@@ -32,6 +39,7 @@ def create_app(settings: Settings, gateway_factory: GatewayFactory = running_gat
     app.include_router(events_api.router)
     app.include_router(reads_api.router)
     app.include_router(reconciliation_api.router)
+    app.include_router(settlement_api.router)
     app.include_router(ops_api.router)
     app.include_router(console_routes.router)  # the finance console's HTML pages (not in the OpenAPI document)
     refusals.install(app)

@@ -152,6 +152,52 @@ class Report(ReadBody):
     """Collection: batteries sold, collected, collection rate; recovery: mass and rate per material."""
 
 
+class SettlementCounterparty(ReadBody):
+    kind: Literal["store", "centre", "recycler"]
+    id: str
+
+
+class Statement(ReadBody):
+    """One counterparty's balance in one currency over the period, in minor units: positive is owed to the
+    scheme, negative owed by it; closing = opening + charges + payments."""
+
+    counterparty: SettlementCounterparty
+    currency: str
+    opening: int = Field(description="The balance of every entry that occurred before `from`")
+    charges: int = Field(description="Every movement in the period but payments (sales, refunds, fees, costs)")
+    payments: int = Field(description="Movements of entries that also move `bank:scheme` (payment.recorded)")
+    closing: int = Field(description="opening + charges + payments")
+    in_suspense: int = Field(description="Of the closing balance, what is on the store's suspense account "
+                                         "(0 for centres and the recycler)")
+
+
+class Settlement(ReadBody):
+    from_: datetime = Field(alias="from", description="Start of the period, inclusive")
+    to: datetime = Field(description="End of the period, exclusive")
+    as_of: datetime = Field(description="When the journal was read")
+    statements: list[Statement]
+
+
+class Discrepancy(ReadBody):
+    discrepancy_id: str
+    kind: str
+    subject: str
+    details: dict[str, Any]
+    caused_by: UUID
+    opened_at: datetime
+    status: Literal["open", "resolved"]
+    resolution: str | None = Field(description="How finance resolved it (null while open)")
+    note: str | None
+    resolved_at: datetime | None
+    resolved_by: UUID | None = Field(description="The discrepancy.resolved event (null while open)")
+
+
+class DiscrepancyList(ReadBody):
+    as_of: datetime
+    discrepancies: list[Discrepancy]
+    next_cursor: str | None = Field(description="Give it as `cursor` for the next page; null on the last")
+
+
 class Health(BaseModel):
     status: Literal["ok", "starting"]
     scheme: dict[str, Any] | None = None  # relays, parked events out, consumer lag, last reconciliation

@@ -4,6 +4,10 @@
   years 1970 to 2999; `0.5`, `1700000000` or a naive time are 400 (rule `instant`).
 - A year is four digits from `YEAR_MIN` to `YEAR_MAX`; `2026.0`, ` 2026` or `+2026` are 400 (rule `year`).
 - A UUID is its canonical 8-4-4-4-12 text (rule `uuid`).
+- A period bound (`from`, `to` of a settlement statement) is a date (`2026-11-01`, 00:00 UTC) or an instant
+  as above (rule `period_bound`).
+- A page's `limit` is 1 to 1000 in plain digits (rule `limit`); its `cursor` is a `next_cursor` given
+  back unchanged (rule `cursor`).
 - `Prefer: wait=N` (contract 8.2) is N whole seconds from 1 to 10 and nothing else (rule `prefer_wait`);
   an empty `Prefer` asks for nothing.
 Each type's JSON Schema (in the OpenAPI document) states the same rule.
@@ -18,6 +22,10 @@ from uuid import UUID
 from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from contracts.queries import (
+    CURSOR_RULE, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PERIOD_BOUND_RULE, InvalidCursor, InvalidPeriod, Position,
+    period_bound,
+)
 from contracts.types import as_uuid
 
 INSTANT_YEAR_MIN, INSTANT_YEAR_MAX = 1970, 2999
@@ -68,3 +76,38 @@ def _prefer_wait(value: Any) -> int | None:
 
 PreferWait = Annotated[int | None, BeforeValidator(_prefer_wait), WithJsonSchema(
     {"type": "string", "pattern": _PREFER_WAIT_PATTERN, "examples": ["wait=5"]})]
+
+
+def _period_bound(value: Any) -> datetime:
+    try:
+        return period_bound(value)
+    except InvalidPeriod as error:
+        raise PydanticCustomError(error.rule, str(error)) from None
+
+
+PeriodBound = Annotated[datetime, BeforeValidator(_period_bound), WithJsonSchema(
+    {"type": "string", "description": PERIOD_BOUND_RULE, "examples": ["2026-11-01", "2026-11-01T00:00:00+01:00"]})]
+
+_LIMIT = re.compile(r"^[1-9]\d{0,3}$")
+LIMIT_RULE = f"must be a whole number from 1 to {PAGE_LIMIT_MAX}"
+
+
+def _limit(value: Any) -> int:
+    if not isinstance(value, str) or not _LIMIT.fullmatch(value) or int(value) > PAGE_LIMIT_MAX:
+        raise PydanticCustomError("limit", LIMIT_RULE)
+    return int(value)
+
+
+def _cursor(value: Any) -> str:
+    """The cursor's text, once it is known to decode to a position (`Position.of_cursor`)."""
+    try:
+        Position.of_cursor(value)
+    except InvalidCursor:
+        raise PydanticCustomError("cursor", CURSOR_RULE) from None
+    return value
+
+
+Limit = Annotated[int, BeforeValidator(_limit), WithJsonSchema(
+    {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT})]
+Cursor = Annotated[str, BeforeValidator(_cursor), WithJsonSchema(
+    {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$", "description": CURSOR_RULE})]

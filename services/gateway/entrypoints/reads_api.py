@@ -1,67 +1,114 @@
-"""Reads: a battery (any valid key); balances, reconciliation and reports (finance keys only)."""
+"""Reads: a battery (any valid key); balances, reconciliation and reports (finance keys only; JSON, or
+CSV with `Accept: text/csv`)."""
+
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from contracts.enums import Category
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.entrypoints.bodies import Balances, Battery, Reconciliation, Report
 from services.gateway.entrypoints.dependencies import authorised, gateway_of
 from services.gateway.entrypoints.parameters import Instant, Year
+from services.gateway.entrypoints.representations import CSV_CONTENT, report_response, wants_csv
 from services.gateway.entrypoints.responses import refusals
 from services.gateway.service_layer import reads
 
 router = APIRouter()
 Serial = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="The battery's serial")]
 YearQuery = Annotated[Year | None, Query(description="Calendar year, four digits (default: all years)")]
-FINANCE_REFUSALS = refusals(400, 401, 403, 429, 501, 503)
+FINANCE_REFUSALS = refusals(400, 401, 403, 406, 429, 501, 503)
 
 
 def _answer(body: dict) -> JSONResponse:
     return JSONResponse(jsonable_encoder(body))
 
 
-@router.get("/v1/batteries/{serial}", responses={200: {"model": Battery}, **refusals(
-    400, 401, 404, 429, 501, 503, s404="No battery with this serial")}, tags=["batteries"])
-async def get_battery(request: Request, serial: Serial, holder: KeyHolder = Depends(authorised)) -> JSONResponse:
+@router.get(
+    "/v1/batteries/{serial}",
+    responses={
+        200: {"model": Battery},
+        **refusals(400, 401, 404, 429, 501, 503, s404="No battery with this serial"),
+    },
+    tags=["batteries"],
+)
+async def get_battery(
+    request: Request, serial: Serial, holder: KeyHolder = Depends(authorised)
+) -> JSONResponse:
     """State, contract, deposit charged and refunded, custodian and the whole custody history.
     Any valid key may read a battery (producer or finance role)."""
     return _answer(await reads.battery(gateway_of(request).pool, holder, serial))
 
 
-@router.get("/v1/finance/balances", responses={200: {"model": Balances}, **FINANCE_REFUSALS}, tags=["finance"])
-async def get_balances(request: Request, holder: KeyHolder = Depends(authorised),
-                       as_of: Annotated[Instant | None, Query(
-                           description="RFC 3339 instant with an offset, years 1970 to 2999 (default: now)")] = None,
-                       ) -> JSONResponse:
+@router.get(
+    "/v1/finance/balances",
+    responses={200: {"model": Balances, "content": CSV_CONTENT}, **FINANCE_REFUSALS},
+    tags=["finance"],
+)
+async def get_balances(
+    request: Request,
+    holder: KeyHolder = Depends(authorised),
+    as_csv: bool = Depends(wants_csv),
+    as_of: Annotated[
+        Instant | None,
+        Query(description="RFC 3339 instant with an offset, years 1970 to 2999 (default: now)"),
+    ] = None,
+) -> Response:
     """Every ledger account's debit and credit totals, per currency. Finance keys only."""
-    return _answer(await reads.balances(gateway_of(request).pool, holder, as_of))
+    return report_response("balances", await reads.balances(gateway_of(request).pool, holder, as_of), as_csv)
 
 
-@router.get("/v1/finance/reconciliation", responses={200: {"model": Reconciliation}, **FINANCE_REFUSALS},
-            tags=["finance"])
-async def get_reconciliation(request: Request, holder: KeyHolder = Depends(authorised)) -> JSONResponse:
+@router.get(
+    "/v1/finance/reconciliation",
+    responses={200: {"model": Reconciliation, "content": CSV_CONTENT}, **FINANCE_REFUSALS},
+    tags=["finance"],
+)
+async def get_reconciliation(
+    request: Request, holder: KeyHolder = Depends(authorised), as_csv: bool = Depends(wants_csv)
+) -> Response:
     """The latest completed reconciliation run (its `as_of` says when its snapshot was taken, `run_id` which
     run): the named checks that the books agree with the batteries, `balanced` when every check is ok.
     A read never starts a run, except the very first when none exists yet; ask for a fresh one with
-    `POST /v1/finance/reconciliation/runs`. Finance keys only."""
-    return _answer(await reads.reconciliation(gateway_of(request).reconciliations, holder))
+    `POST /v1/finance/reconciliation/runs`. Finance keys only. As CSV: one row per check (per check and
+    currency where it counts money); the open discrepancies are at `GET /v1/discrepancies`."""
+    return report_response(
+        "reconciliation", await reads.reconciliation(gateway_of(request).reconciliations, holder), as_csv
+    )
 
 
-@router.get("/v1/reports/collection", responses={200: {"model": Report}, **FINANCE_REFUSALS}, tags=["reports"])
-async def get_collection_report(request: Request, year: YearQuery = None,
-                                category: Annotated[Category | None, Query(description="Battery category")] = None,
-                                holder: KeyHolder = Depends(authorised)) -> JSONResponse:
+@router.get(
+    "/v1/reports/collection",
+    responses={200: {"model": Report, "content": CSV_CONTENT}, **FINANCE_REFUSALS},
+    tags=["reports"],
+)
+async def get_collection_report(
+    request: Request,
+    year: YearQuery = None,
+    category: Annotated[Category | None, Query(description="Battery category")] = None,
+    holder: KeyHolder = Depends(authorised),
+    as_csv: bool = Depends(wants_csv),
+) -> Response:
     """Batteries sold, collected and the collection rate, per category. Finance keys only."""
-    return _answer(await reads.collection_report(gateway_of(request).pool, holder, year, category))
+    body = await reads.collection_report(gateway_of(request).pool, holder, year, category)
+    return report_response("collection", body, as_csv)
 
 
-@router.get("/v1/reports/recovery", responses={200: {"model": Report}, **FINANCE_REFUSALS}, tags=["reports"])
-async def get_recovery_report(request: Request, year: YearQuery = None,
-                              holder: KeyHolder = Depends(authorised)) -> JSONResponse:
+@router.get(
+    "/v1/reports/recovery",
+    responses={200: {"model": Report, "content": CSV_CONTENT}, **FINANCE_REFUSALS},
+    tags=["reports"],
+)
+async def get_recovery_report(
+    request: Request,
+    year: YearQuery = None,
+    holder: KeyHolder = Depends(authorised),
+    as_csv: bool = Depends(wants_csv),
+) -> Response:
     """Recovered mass and recovery rate per material. Finance keys only."""
-    return _answer(await reads.recovery_report(gateway_of(request).pool, holder, year))
+    return report_response(
+        "recovery", await reads.recovery_report(gateway_of(request).pool, holder, year), as_csv
+    )

@@ -18,6 +18,7 @@ DESCRIPTIONS = {
     401: "No key, or a malformed, unknown or revoked key",
     403: "Not a finance key",
     404: "Not known to the scheme",
+    406: "`Accept` allows neither `application/json` nor `text/csv`",
     413: "Body larger than the limit (TAKEBACK_HTTP_BODY_MAX_BYTES, at most 256 KiB)",
     415: "The body is not `application/json` (a `charset=utf-8` parameter is allowed)",
     429: "Too many requests with this key (`rate_limited`), or too many failed authentications from this "

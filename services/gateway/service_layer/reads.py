@@ -14,9 +14,10 @@ from uuid import UUID
 
 import asyncpg
 
+from contracts.queries import InvalidPeriod, ListQuery, Period, Position
 from services.common.settings import Settings
 from services.gateway.domain.authorisation import authorise_battery_reading, authorise_finance_reading
-from services.gateway.domain.errors import NotFound, NotWiredYet
+from services.gateway.domain.errors import InvalidRequest, NotFound, NotWiredYet
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
 
@@ -29,6 +30,8 @@ READ_MODELS: dict[str, tuple[str, str]] = {
     "recovery": ("services.ledger.service_layer.reports", "recovery_report"),
     "liability_by_age": ("services.ledger.service_layer.reports", "liability_by_age"),  # the console's pages
     "fund_adequacy": ("services.ledger.service_layer.reports", "fund_adequacy"),
+    "settlement": ("services.ledger.service_layer.settlement", "settlement"),
+    "discrepancies": ("services.ledger.service_layer.discrepancies", "discrepancies"),
 }
 
 
@@ -111,3 +114,22 @@ async def collection_report(pool: asyncpg.Pool, holder: KeyHolder, year: int | N
 async def recovery_report(pool: asyncpg.Pool, holder: KeyHolder, year: int | None) -> dict:
     authorise_finance_reading(holder)
     return await read_model("recovery")(pool, year=year)
+
+
+async def settlement(pool: asyncpg.Pool, holder: KeyHolder, start: datetime, end: datetime) -> dict:
+    """Each counterparty's statement over [start, end) of the entries' occurred_at (contract 8.1)."""
+    authorise_finance_reading(holder)
+    try:
+        period = Period(start, end)
+    except InvalidPeriod as error:
+        raise InvalidRequest("invalid_request", f"query.to: {error}",
+                             [{"field": "query.to", "rule": error.rule, "message": str(error)}]) from None
+    return await read_model("settlement")(pool, period)
+
+
+async def discrepancies(pool: asyncpg.Pool, holder: KeyHolder, status: str | None = None, kind: str | None = None,
+                        limit: int | None = None, after: Position | None = None) -> dict:
+    """One page of the discrepancies, newest first, each with its resolution (contract 8.1)."""
+    authorise_finance_reading(holder)
+    query = ListQuery(status, kind, limit, after) if limit is not None else ListQuery(status, kind, after=after)
+    return await read_model("discrepancies")(pool, query)

@@ -2,7 +2,7 @@
 
     balances(pool, as_of=None)              contract section 6 balances body
     reconcile(pool)                         contract section 6 reconciliation body
-    settlement(pool), liability_by_age(pool), fund_adequacy(pool)
+    settlement(pool, period), liability_by_age(pool), fund_adequacy(pool)
     collection_report(pool, year=None, category=None), recovery_report(pool, year=None)
     post(pool, postings), post_messages(pool, messages)
 """
@@ -10,7 +10,11 @@ from services.ledger.service_layer.balances import balances
 from services.ledger.service_layer.posting import PostingOutcome, post, post_messages
 from services.ledger.service_layer.reconciliation import reconcile, run_reconciliation
 from services.ledger.service_layer.reports import (
-    collection_report, fund_adequacy, liability_by_age, recovery_report, settlement,
+    collection_report,
+    fund_adequacy,
+    liability_by_age,
+    recovery_report,
+    settlement,
 )
 
 __all__ = [

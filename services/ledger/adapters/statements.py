@@ -1,0 +1,42 @@
+"""The journal read for settlement statements: one grouped pass over `ledger.entries`, lines unnested.
+
+Every entry that occurred before the period's end is read once (its opening part
+cannot be known without the entries before the start); each line on a
+counterparty account is summed into its account's opening, charges or payments
+by the entry's `effective_at` and by whether the entry also moves `bank:scheme`.
+Accounts with no line in the period and a zero opening are left out.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from contracts.queries import Period
+from services.ledger.domain.settlement import COUNTERPARTY_ACCOUNT_PREFIXES, PAYMENT_ACCOUNT, AccountMovements
+
+STATEMENT_SQL = """
+    SELECT l.account, l.currency,
+           coalesce(sum(l.debit - l.credit) FILTER (WHERE e.effective_at < $1), 0)::bigint AS opening,
+           coalesce(sum(l.debit - l.credit) FILTER (WHERE e.effective_at >= $1 AND NOT e.moves_bank),
+                    0)::bigint AS charges,
+           coalesce(sum(l.debit - l.credit) FILTER (WHERE e.effective_at >= $1 AND e.moves_bank),
+                    0)::bigint AS payments
+      FROM (SELECT effective_at, accounts, currencies, debits, credits,
+                   $3::text = ANY (accounts) AS moves_bank
+              FROM ledger.entries WHERE effective_at < $2) AS e
+     CROSS JOIN LATERAL unnest(e.accounts, e.currencies, e.debits, e.credits)
+           AS l(account, currency, debit, credit)
+     WHERE l.account LIKE ANY ($4::text[])
+     GROUP BY l.account, l.currency
+    HAVING count(*) FILTER (WHERE e.effective_at >= $1) > 0
+        OR coalesce(sum(l.debit - l.credit) FILTER (WHERE e.effective_at < $1), 0) <> 0"""
+
+_PATTERNS = [prefix + "%" for prefix in COUNTERPARTY_ACCOUNT_PREFIXES]
+
+
+async def account_movements(connection: asyncpg.Connection, period: Period) -> list[AccountMovements]:
+    rows = await connection.fetch(STATEMENT_SQL, period.start, period.end, PAYMENT_ACCOUNT, _PATTERNS)
+    return [
+        AccountMovements(row["account"], row["currency"], row["opening"], row["charges"], row["payments"])
+        for row in rows
+    ]

@@ -1,0 +1,534 @@
+"""Settlement statements, the discrepancy list and every report as CSV, through the real stack over HTTP
+(contract 8.1), and the same from the command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import envelope, unique, wait_for
+from tests.integration.scheme import EUR, Scheme, item
+from tests.integration.test_gateway_support import bearer, gateway, gateway_url, http, new_key  # noqa: F401
+
+DEPOSIT, FEE, COST = 5000, 800, 6100
+T_SALE, T_REFUND, T_RECOVERY = "2025-03-10T10:00:00Z", "2025-04-15T10:00:00Z", "2025-05-20T10:00:00Z"
+CSV_HEADERS = {"Accept": "text/csv"}
+
+
+@pytest.fixture
+async def finance_key(new_key):
+    return await new_key("finance", unique("finance"))
+
+
+@pytest.fixture(scope="module")
+async def books(producer, pool):
+    """One store, centre and recycler of their own, with events at known times in 2025: the store sells
+    two batteries and sells one of them again (held in suspense), the centre refunds one, the recycler
+    recovers its lot."""
+    scheme = Scheme(producer, pool)
+    first, second = unique("BAT"), unique("BAT")
+
+    async def at(when: str, event_type: str, kind: str, source: str, data: dict) -> dict:
+        event = await scheme.emit(envelope(event_type, kind, source, data, occurred_at=when))
+        await scheme.applied(event)
+        return event
+
+    sale = {"store_id": scheme.store, "currency": EUR}
+    await at(
+        T_SALE,
+        "sale.recorded",
+        "pos",
+        scheme.store,
+        {**sale, "sale_id": unique("S"), "items": [item(first), item(second)]},
+    )
+    await at(
+        T_SALE, "sale.recorded", "pos", scheme.store, {**sale, "sale_id": unique("S"), "items": [item(first)]}
+    )
+    await at(
+        T_REFUND,
+        "collection.logged",
+        "return_centre",
+        scheme.centre,
+        {"collection_id": unique("C"), "centre_id": scheme.centre, "serial": second, "condition": "damaged"},
+    )
+    lot_id = unique("L")
+    await at(
+        T_REFUND,
+        "lot.dispatched",
+        "return_centre",
+        scheme.centre,
+        {
+            "lot_id": lot_id,
+            "centre_id": scheme.centre,
+            "recycler_id": scheme.recycler,
+            "serials": [second],
+            "gross_mass_kg": 2.9,
+        },
+    )
+    await at(
+        T_RECOVERY,
+        "lot.received",
+        "recycler",
+        scheme.recycler,
+        {
+            "lot_id": lot_id,
+            "recycler_id": scheme.recycler,
+            "serials_received": [second],
+            "gross_mass_kg": 2.9,
+        },
+    )
+    await at(
+        T_RECOVERY,
+        "recovery.confirmed",
+        "recycler",
+        scheme.recycler,
+        {
+            "lot_id": lot_id,
+            "recycler_id": scheme.recycler,
+            "input_mass_kg": 2.8,
+            "cost": COST,
+            "currency": EUR,
+            "recovered": [{"material": "lithium", "mass_kg": 0.05}],
+        },
+    )
+    await wait_for(
+        lambda: pool.fetchval(
+            "SELECT count(*) = 0 FROM scheme.postings p WHERE p.subject = ANY($1::text[]) AND NOT EXISTS "
+            "(SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)",
+            [first, second, lot_id],
+        )
+    )
+    return scheme, first, second
+
+
+def parties(body: dict) -> dict[tuple[str, str], dict]:
+    return {
+        (s["counterparty"]["kind"], s["counterparty"]["id"]): s
+        for s in body["statements"]
+        if s["currency"] == EUR
+    }
+
+
+async def statement(http, key: str, start: str, end: str) -> dict:
+    response = await http.get(
+        "/v1/finance/settlement", params={"from": start, "to": end}, headers=bearer(key)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_statement_carries_each_counterparty_from_its_opening_to_its_closing(
+    http, finance_key, books
+):
+    scheme, _, _ = books
+    store, centre, recycler = (
+        ("store", scheme.store),
+        ("centre", scheme.centre),
+        ("recycler", scheme.recycler),
+    )
+    april = parties(await statement(http, finance_key, "2025-04-01", "2025-05-01"))
+    sold = 2 * (DEPOSIT + FEE)  # the battery sold again is held in suspense: nothing net for the store
+    assert {k: april[store][k] for k in ("opening", "charges", "payments", "closing", "in_suspense")} == {
+        "opening": sold,
+        "charges": 0,
+        "payments": 0,
+        "closing": sold,
+        "in_suspense": -(DEPOSIT + FEE),
+    }
+    assert (april[centre]["opening"], april[centre]["charges"], april[centre]["closing"]) == (
+        0,
+        -DEPOSIT,
+        -DEPOSIT,
+    )
+    assert recycler not in april  # nothing before the period, nothing in it
+
+    year = parties(await statement(http, finance_key, "2025-01-01", "2026-01-01"))
+    assert (year[store]["opening"], year[store]["charges"], year[store]["closing"]) == (0, sold, sold)
+    assert (year[recycler]["charges"], year[recycler]["closing"]) == (-COST, -COST)
+    before = await statement(http, finance_key, "2024-01-01", "2025-03-10T10:00:00Z")  # `to` is exclusive
+    assert store not in parties(before)
+    at_the_sale = parties(await statement(http, finance_key, "2025-03-10T10:00:00Z", "2025-03-10T10:00:01Z"))
+    assert at_the_sale[store]["charges"] == sold  # `from` is inclusive
+
+
+async def test_a_closing_balance_is_the_ledger_balance_of_the_counterparty_accounts(http, finance_key, books):
+    scheme, _, _ = books
+    year = parties(await statement(http, finance_key, "2025-01-01", "2026-01-01"))
+    response = await http.get("/v1/finance/balances", headers=bearer(finance_key))
+    net = {(b["account"], b["currency"]): b["debit"] - b["credit"] for b in response.json()["balances"]}
+    assert year[("store", scheme.store)]["closing"] == (
+        net[(f"clearing:store:{scheme.store}", EUR)] + net[(f"suspense:store:{scheme.store}", EUR)]
+    )
+    assert year[("store", scheme.store)]["in_suspense"] == net[(f"suspense:store:{scheme.store}", EUR)]
+    assert year[("centre", scheme.centre)]["closing"] == net[(f"clearing:centre:{scheme.centre}", EUR)]
+    assert year[("recycler", scheme.recycler)]["closing"] == net[(f"payable:recycler:{scheme.recycler}", EUR)]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "rule"),
+    [
+        ({"to": "2025-01-01"}, "query.from", "missing"),
+        ({"from": "2025-01-01"}, "query.to", "missing"),
+        ({"from": "2025-13-01", "to": "2026-01-01"}, "query.from", "period_bound"),
+        ({"from": "2025-01-01", "to": "2026-01-01T00:00:00"}, "query.to", "period_bound"),
+        ({"from": "1700000000", "to": "2026-01-01"}, "query.from", "period_bound"),
+        ({"from": "2026-01-01", "to": "2025-01-01"}, "query.to", "period_order"),
+        ({"from": "2026-01-01", "to": "2026-01-01T00:00:00Z"}, "query.to", "period_order"),
+        (
+            {"from": "2025-01-01", "to": "2026-01-01", "currency": "EUR"},
+            "query.currency",
+            "unknown_parameter",
+        ),
+    ],
+)
+async def test_a_bad_period_is_400_naming_the_parameter_and_its_rule(http, finance_key, query, field, rule):
+    response = await http.get("/v1/finance/settlement", params=query, headers=bearer(finance_key))
+    assert response.status_code == 400, response.text
+    assert (response.json()["error"], [(e["field"], e["rule"]) for e in response.json()["errors"]]) == (
+        "invalid_request",
+        [(field, rule)],
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/finance/settlement?from=2025-01-01&to=2026-01-01", "/v1/discrepancies"]
+)
+async def test_only_finance_keys_read_statements_and_discrepancies(http, new_key, path):
+    store = unique("store")
+    response = await http.get(path, headers=bearer(await new_key("pos", store)))
+    assert (response.status_code, response.json()["error"]) == (403, "finance_only")
+    assert (await http.get(path)).status_code == 401
+
+
+# -- the discrepancy list -------------------------------------------------------------------------------
+async def test_a_discrepancy_is_listed_open_with_no_resolution(http, finance_key, books):
+    _, first, _ = books
+    response = await http.get(
+        "/v1/discrepancies",
+        params={"kind": "serial_already_in_market", "status": "open", "limit": "1000"},
+        headers=bearer(finance_key),
+    )
+    assert response.status_code == 200, response.text
+    [ours] = [d for d in response.json()["discrepancies"] if d["subject"] == first]
+    assert (ours["kind"], ours["status"], ours["resolution"], ours["note"], ours["resolved_at"]) == (
+        "serial_already_in_market",
+        "open",
+        None,
+        None,
+        None,
+    )
+    assert all(
+        d["kind"] == "serial_already_in_market" and d["status"] == "open"
+        for d in response.json()["discrepancies"]
+    )
+    resolved = await http.get(
+        "/v1/discrepancies", params={"status": "resolved", "limit": "1000"}, headers=bearer(finance_key)
+    )
+    assert first not in {d["subject"] for d in resolved.json()["discrepancies"]}
+    assert all(d["status"] == "resolved" and d["resolution"] for d in resolved.json()["discrepancies"])
+
+
+async def test_pages_follow_their_cursor_newest_first_without_repeating_a_row(http, finance_key, books):
+    whole = (await http.get("/v1/discrepancies", params={"limit": "5"}, headers=bearer(finance_key))).json()
+    seen, cursor, link = [], None, None
+    for _ in range(5):
+        response = await http.get(
+            "/v1/discrepancies",
+            params={"limit": "1", **({"cursor": cursor} if cursor else {})},
+            headers=bearer(finance_key),
+        )
+        body = response.json()
+        seen += body["discrepancies"]
+        cursor, link = body["next_cursor"], response.headers.get("link")
+        if cursor is None:
+            break
+        assert link == f'</v1/discrepancies?limit=1&cursor={cursor}>; rel="next"'
+    assert [d["discrepancy_id"] for d in seen] == [d["discrepancy_id"] for d in whole["discrepancies"]]
+    keys = [(d["opened_at"], d["discrepancy_id"]) for d in seen]
+    assert keys == sorted(keys, reverse=True) and len(set(keys)) == len(keys)
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "rule"),
+    [
+        ({"status": "closed"}, "query.status", "literal_error"),
+        ({"kind": "lost"}, "query.kind", "literal_error"),
+        ({"limit": "0"}, "query.limit", "limit"),
+        ({"limit": "1001"}, "query.limit", "limit"),
+        ({"limit": "1.0"}, "query.limit", "limit"),
+        ({"limit": "+5"}, "query.limit", "limit"),
+        ({"cursor": "bm90IGEgY3Vyc29y"}, "query.cursor", "cursor"),
+        ({"cursor": "a b"}, "query.cursor", "cursor"),
+    ],
+)
+async def test_a_bad_list_parameter_is_400_naming_it(http, finance_key, query, field, rule):
+    response = await http.get("/v1/discrepancies", params=query, headers=bearer(finance_key))
+    assert response.status_code == 400, response.text
+    assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [(field, rule)]
+
+
+# -- every report as CSV --------------------------------------------------------------------------------
+def parse_csv(response) -> list[dict[str, str]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv; charset=utf-8")
+    assert response.text.endswith("\r\n")
+    return list(csv.DictReader(io.StringIO(response.text, newline="")))
+
+
+def text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return (
+        json.dumps(value, sort_keys=True, separators=(",", ":"))
+        if isinstance(value, (dict, list))
+        else str(value)
+    )
+
+
+def target_cells(row: dict) -> dict[str, str]:
+    target, upcoming = row["target"] or {}, row["next_target"] or {}
+    return {
+        "target_percent": text(target.get("percent")),
+        "target_by_end_of": text(target.get("by_end_of")),
+        "meets_target": text(row["meets_target"]),
+        "next_target_percent": text(upcoming.get("percent")),
+        "next_target_by_end_of": text(upcoming.get("by_end_of")),
+    }
+
+
+def expected_rows(report: str, body: dict) -> list[dict[str, str]]:
+    """What each CSV row must say, built from the JSON body here (not by the code under test)."""
+    if report == "balances":
+        return [
+            {"as_of": body["as_of"], **{k: text(b[k]) for k in ("account", "currency", "debit", "credit")}}
+            for b in body["balances"]
+        ]
+    if report == "settlement":
+        return [
+            {
+                "from": body["from"],
+                "to": body["to"],
+                "as_of": body["as_of"],
+                "counterparty_kind": s["counterparty"]["kind"],
+                "counterparty_id": s["counterparty"]["id"],
+                **{
+                    k: text(s[k])
+                    for k in ("currency", "opening", "charges", "payments", "closing", "in_suspense")
+                },
+            }
+            for s in body["statements"]
+        ]
+    if report == "collection":
+        return [
+            {
+                **{
+                    k: text(r[k])
+                    for k in ("year", "category", "sold", "collected", "collection_rate_percent")
+                },
+                **target_cells(r),
+            }
+            for r in body["rows"]
+        ]
+    if report == "recovery":
+        return [
+            {
+                "year": text(body["year"]),
+                **{
+                    k: text(m[k]) for k in ("material", "recovered_kg", "content_kg", "recovery_rate_percent")
+                },
+                **target_cells(m),
+            }
+            for m in body["materials"]
+        ]
+    if report == "discrepancies":
+        return [
+            {
+                "as_of": body["as_of"],
+                **{
+                    k: text(d[k])
+                    for k in (
+                        "discrepancy_id",
+                        "kind",
+                        "subject",
+                        "status",
+                        "opened_at",
+                        "caused_by",
+                        "resolution",
+                        "note",
+                        "resolved_at",
+                        "resolved_by",
+                        "details",
+                    )
+                },
+            }
+            for d in body["discrepancies"]
+        ]
+    rows = []
+    for check in body["checks"]:  # reconciliation: per currency where expected and actual are amounts
+        lead = {
+            "as_of": body["as_of"],
+            "status": body["status"],
+            "run_id": text(body.get("run_id")),
+            "check": check["name"],
+            "ok": text(check["ok"]),
+            "details": text(check["details"]),
+        }
+        expected, actual = check["expected"], check["actual"]
+        if isinstance(expected, dict) and isinstance(actual, dict) and (expected or actual):
+            rows += [
+                {**lead, "currency": c, "expected": text(expected.get(c)), "actual": text(actual.get(c))}
+                for c in sorted(set(expected) | set(actual))
+            ]
+        else:
+            rows.append({**lead, "currency": "", "expected": text(expected), "actual": text(actual)})
+    return rows
+
+
+STABLE_READS = {  # each read twice gives the same body: past periods, an instant passed, a stored run
+    "balances": "/v1/finance/balances?as_of={instant}",
+    "settlement": "/v1/finance/settlement?from=2025-01-01&to=2026-01-01",
+    "collection": "/v1/reports/collection?year=2025",
+    "recovery": "/v1/reports/recovery?year=2025",
+    "discrepancies": "/v1/discrepancies?kind=serial_already_in_market&limit=50",
+    "reconciliation": "/v1/finance/reconciliation",
+}
+
+
+@pytest.mark.parametrize("report", STABLE_READS)
+async def test_every_report_answers_csv_with_the_rows_of_its_json(http, finance_key, books, report):
+    instant = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    path = STABLE_READS[report].format(instant=instant)  # balances are by posted_at: the books are in by now
+
+    async def both() -> tuple[dict, list[dict]] | None:
+        first = (await http.get(path, headers=bearer(finance_key))).json()
+        rows = parse_csv(await http.get(path, headers={**bearer(finance_key), **CSV_HEADERS}))
+        again = (await http.get(path, headers=bearer(finance_key))).json()
+        same = {k: v for k, v in first.items() if k != "as_of"} == {
+            k: v for k, v in again.items() if k != "as_of"
+        }
+        return (first, rows) if same else None  # a reconciliation run or a discrepancy landed in between
+
+    body, rows = await wait_for(both, timeout_s=30)
+    expected = expected_rows(report, body)
+    assert len(rows) == len(expected) and len(rows) > 0
+    for row, wanted in zip(rows, expected):
+        assert {k: v for k, v in row.items() if k != "as_of"} == {
+            k: v for k, v in wanted.items() if k != "as_of"
+        }
+
+
+async def test_csv_is_chosen_by_weight_and_an_accept_allowing_neither_is_406(http, finance_key, books):
+    path = STABLE_READS["settlement"]
+    preferred = await http.get(
+        path, headers={**bearer(finance_key), "Accept": "application/json;q=0.5, text/csv"}
+    )
+    assert preferred.headers["content-type"].startswith("text/csv")
+    tied = await http.get(path, headers={**bearer(finance_key), "Accept": "text/csv, application/json"})
+    assert tied.headers["content-type"] == "application/json"
+    refused = await http.get(path, headers={**bearer(finance_key), "Accept": "text/html"})
+    assert (refused.status_code, refused.json()["error"]) == (406, "not_acceptable")
+
+
+# -- the command line -----------------------------------------------------------------------------------
+def takeback(*args: str) -> str:
+    from services.cli import commands  # noqa: F401  (registers the commands)
+    from services.cli.app import app
+
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_command_line_prints_the_statement_as_json_csv_and_money(books):
+    scheme, _, _ = books
+    body = json.loads(
+        takeback("report", "settlement", "--from", "2025-01-01", "--to", "2026-01-01", "--json")
+    )
+    store = parties(body)[("store", scheme.store)]
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                takeback("report", "settlement", "--from", "2025-01-01", "--to", "2026-01-01", "--csv"),
+                newline="",
+            )
+        )
+    )
+    [row] = [r for r in rows if r["counterparty_id"] == scheme.store]
+    assert (int(row["closing"]), int(row["in_suspense"]), row["currency"]) == (
+        store["closing"],
+        store["in_suspense"],
+        EUR,
+    )
+    table = takeback("report", "settlement", "--from", "2025-01-01", "--to", "2026-01-01")
+    assert f"{store['closing'] // 100:,}.{store['closing'] % 100:02d} EUR" in table and scheme.store in table
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--from", "2025-02-30", "--to", "2026-01-01"], "--from"),
+        (["--from", "2026-01-01", "--to", "2025-01-01"], "--to"),
+        (["--from", "2025-01-01", "--to", "2026-01-01", "--json", "--csv"], "--json"),
+    ],
+)
+def test_the_command_line_refuses_a_bad_period_naming_the_option(args, named):
+    from services.cli import commands  # noqa: F401
+    from services.cli.app import app
+
+    result = CliRunner().invoke(app, ["report", "settlement", *args])
+    assert result.exit_code == 2 and named in result.output
+
+
+def test_the_command_line_lists_discrepancies_and_every_report_has_csv(books):
+    _, first, _ = books
+    listed = json.loads(
+        takeback(
+            "discrepancies",
+            "--kind",
+            "serial_already_in_market",
+            "--status",
+            "open",
+            "--limit",
+            "1000",
+            "--json",
+        )
+    )
+    assert first in {d["subject"] for d in listed["discrepancies"]}
+    assert first in takeback("discrepancies", "--kind", "serial_already_in_market", "--limit", "1000")
+    for args in (
+        ["report", "balances"],
+        ["report", "collection", "--year", "2025"],
+        ["report", "recovery"],
+        ["report", "liability-age"],
+        ["report", "fund"],
+        ["discrepancies", "--limit", "3"],
+    ):
+        header = takeback(*args, "--csv").splitlines()[0]
+        assert "," in header and "{" not in header
+    for args in (
+        ["report", "collection"],
+        ["report", "recovery"],
+        ["report", "fund"],
+        ["report", "balances"],
+    ):
+        shown = takeback(*args)
+        assert "{'" not in shown and "…" not in shown  # no dict in a cell, nothing cut
+    assert "% by end" in takeback("report", "collection")
+
+
+def test_a_report_read_at_a_fixed_instant_is_the_same_over_http_and_the_command_line(books):
+    instant = datetime.now(UTC).isoformat()  # after the books were posted
+    body = json.loads(takeback("report", "balances", "--as-of", instant, "--json"))
+    rows = list(
+        csv.DictReader(io.StringIO(takeback("report", "balances", "--as-of", instant, "--csv"), newline=""))
+    )
+    assert [{k: r[k] for k in ("account", "currency", "debit", "credit")} for r in rows] == [
+        {k: text(b[k]) for k in ("account", "currency", "debit", "credit")} for b in body["balances"]
+    ]

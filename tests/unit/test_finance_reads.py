@@ -1,0 +1,240 @@
+"""The rules of the finance reads, without a database: settlement periods and signs, the discrepancy cursor,
+fund adequacy, money for people, CSV and the choice between JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from contracts.queries import InvalidCursor, InvalidPeriod, Period, Position, period_bound
+from services.common.money import money_text
+from services.common.report_csv import csv_text
+from services.gateway.domain.errors import NotAcceptable
+from services.gateway.entrypoints.representations import prefers_csv
+from services.ledger.domain.composition import RECYCLING_COST_MINOR_PER_KG
+from services.ledger.domain.fund import BatteryGroup, adequacy
+from services.ledger.domain.settlement import AccountMovements, counterparty_of, statements
+
+UTC = UTC
+
+
+# -- settlement periods ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T00:00:00Z", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T01:00:00+01:00", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01t00:00:00.5z", datetime(2026, 11, 1, 0, 0, 0, 500000, tzinfo=UTC)),
+    ],
+)
+def test_a_period_bound_is_a_date_at_midnight_utc_or_an_instant_with_an_offset(text, instant):
+    assert period_bound(text) == instant
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11",
+        "2026-13-01",
+        "2026-02-30",
+        "20261101",
+        "2026-11-01T00:00:00",
+        "2026-11-01 00:00:00Z",
+        "1969-12-31",
+        "3000-01-01",
+        " 2026-11-01",
+        "2026-11-01T25:00:00Z",
+        "1700000000",
+        "",
+    ],
+)
+def test_anything_else_breaks_the_period_bound_rule(text):
+    with pytest.raises(InvalidPeriod) as refused:
+        period_bound(text)
+    assert refused.value.rule == "period_bound"
+
+
+def test_a_period_ends_after_it_starts():
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    assert Period(start, start + timedelta(microseconds=1)).end > start
+    for end in (start, start - timedelta(days=1)):
+        with pytest.raises(InvalidPeriod) as refused:
+            Period(start, end)
+        assert refused.value.rule == "period_order"
+
+
+# -- settlement statements ------------------------------------------------------------------------------
+def test_counterparty_accounts_and_the_schemes_own():
+    assert counterparty_of("clearing:store:s-1") == ("store", "s-1", "clearing")
+    assert counterparty_of("suspense:store:s-1") == ("store", "s-1", "suspense")
+    assert counterparty_of("clearing:centre:c:1") == ("centre", "c:1", "clearing")
+    assert counterparty_of("payable:recycler:r") == ("recycler", "r", "clearing")
+    for own in ("bank:scheme", "fund:recycling", "liability:deposits", "reserve:unclaimed_deposits"):
+        assert counterparty_of(own) is None
+
+
+def test_a_statement_adds_a_stores_suspense_to_its_clearing_and_closes_as_the_sum():
+    rows = statements(
+        [
+            AccountMovements("clearing:store:s", "EUR", 1000, 5800 + 5800, -11000),
+            AccountMovements("suspense:store:s", "EUR", 0, -5800, 0),
+            AccountMovements("clearing:centre:c", "EUR", -5000, -5000, 10000),
+            AccountMovements("payable:recycler:r", "EUR", 0, -6100, 0),
+            AccountMovements("clearing:store:s", "JPY", 0, 500, 0),
+        ]
+    )
+    by_party = {(r["counterparty"]["kind"], r["counterparty"]["id"], r["currency"]): r for r in rows}
+    assert [(r["counterparty"]["kind"], r["currency"]) for r in rows] == [
+        ("store", "EUR"),
+        ("store", "JPY"),
+        ("centre", "EUR"),
+        ("recycler", "EUR"),
+    ]
+    store = by_party[("store", "s", "EUR")]
+    assert (store["opening"], store["charges"], store["payments"]) == (1000, 5800 + 5800 - 5800, -11000)
+    assert store["closing"] == 1000 + 5800 - 11000 and store["in_suspense"] == -5800
+    centre = by_party[("centre", "c", "EUR")]
+    assert (centre["closing"], centre["in_suspense"]) == (0, 0)  # paid what it was owed
+    assert by_party[("recycler", "r", "EUR")]["closing"] == -6100  # owed by the scheme
+    for row in rows:
+        assert row["closing"] == row["opening"] + row["charges"] + row["payments"]
+
+
+# -- the discrepancy list's cursor ----------------------------------------------------------------------
+def test_a_cursor_gives_back_its_position_and_nothing_else_is_one():
+    position = Position(datetime(2026, 11, 30, 9, 1, 2, 345678, tzinfo=UTC), uuid.uuid4())
+    assert Position.of_cursor(position.cursor()) == position
+    naive = Position.__new__(Position)
+    object.__setattr__(naive, "opened_at", datetime(2026, 1, 1))
+    object.__setattr__(naive, "discrepancy_id", uuid.uuid4())
+    for cursor in (
+        "",
+        "x",
+        "not base64!",
+        position.cursor() + "A",
+        position.cursor()[:-2],
+        "a" * 201,
+        naive.cursor(),
+    ):
+        with pytest.raises(InvalidCursor):
+            Position.of_cursor(cursor)
+
+
+# -- fund adequacy --------------------------------------------------------------------------------------
+def group(state, batteries, mass, currency="EUR", chemistry="li-ion-nmc", sku="EB-500", without_mass=0):
+    return BatteryGroup(currency, chemistry, state, sku, batteries, Decimal(mass), without_mass)
+
+
+def test_the_fund_must_pay_for_every_battery_not_yet_recycled_and_the_handling_fees_still_to_earn():
+    rate = RECYCLING_COST_MINOR_PER_KG["EUR"]["li-ion-nmc"]
+    groups = [
+        group("in_use", 3, "8.4"),
+        group("collected", 1, "2.8"),
+        group("in_transit", 1, "2.8"),
+        group("at_recycler", 1, "2.8"),
+        group("collected", 2, "3.0", currency=None, chemistry=None, sku=None),
+    ]
+    body = adequacy({"EUR": 100_000}, groups, {("EB-500", "EUR"): 150})
+    [eur] = body["currencies"]
+    recycling = int(Decimal("16.8") * rate) + int(
+        Decimal("3.0") * RECYCLING_COST_MINOR_PER_KG["EUR"]["other"]
+    )
+    assert eur["recycling_cost"] == recycling
+    assert eur["handling_fees_due"] == 3 * 150  # only the batteries still in use will earn one
+    assert eur["expected_cost"] == recycling + 450
+    assert eur["by_state"] == {"in_use": 3, "collected": 3, "in_transit": 1, "at_recycler": 1}
+    assert (eur["batteries"], eur["orphans"], body["unattributed_orphans"]) == (8, 2, None)
+    assert eur["status"] == ("adequate" if 100_000 >= recycling + 450 else "short")
+    assert eur["shortfall"] == max(recycling + 450 - 100_000, 0)
+
+
+def test_a_currency_without_a_cost_table_says_so_and_orphans_are_not_guessed_into_a_currency():
+    assert "JPY" not in RECYCLING_COST_MINOR_PER_KG
+    groups = [
+        group("in_use", 2, "5.6", currency="JPY"),
+        group("in_use", 1, "2.8"),
+        group("collected", 4, "1.0", currency=None, chemistry=None, sku=None, without_mass=3),
+    ]
+    body = adequacy({"EUR": 5, "JPY": 7}, groups, {("EB-500", "JPY"): 10})
+    jpy = next(c for c in body["currencies"] if c["currency"] == "JPY")
+    assert (jpy["status"], jpy["expected_cost"], jpy["recycling_cost"]) == ("no_estimate", None, None)
+    assert "no recycling cost table for JPY" in jpy["reason"] and jpy["handling_fees_due"] == 20
+    orphans = body["unattributed_orphans"]
+    assert (orphans["batteries"], orphans["batteries_without_mass"], orphans["mass_kg"]) == (4, 3, "1.000")
+    assert all(c["orphans"] == 0 for c in body["currencies"])
+
+
+# -- money, CSV, Accept ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        (1_250_000, "EUR", "12,500.00 EUR"),
+        (-5, "EUR", "-0.05 EUR"),
+        (0, "GBP", "0.00 GBP"),
+        (1_250, "JPY", "1,250 JPY"),
+        (-1_250, "JPY", "-1,250 JPY"),
+        (1_250, "KWD", "1.250 KWD"),
+        (10**15 + 1, "EUR", "10,000,000,000,000.01 EUR"),
+    ],
+)
+def test_money_is_shown_in_its_currencys_minor_unit(amount, currency, text):
+    assert money_text(amount, currency) == text
+
+
+def test_csv_quotes_what_must_be_quoted_and_parses_back_to_the_body():
+    body = {
+        "as_of": "2026-12-01T00:00:00+00:00",
+        "discrepancies": [
+            {
+                "discrepancy_id": "d-1",
+                "kind": "overpayment",
+                "subject": 'store "42", Berlin',
+                "status": "resolved",
+                "opened_at": "2026-11-30T00:00:00+00:00",
+                "caused_by": "e-1",
+                "resolution": "accepted",
+                "note": "line one\r\nline two",
+                "resolved_at": "2026-12-01T00:00:00+00:00",
+                "resolved_by": "e-2",
+                "details": {"excess": 100, "currency": "EUR"},
+            }
+        ],
+        "next_cursor": None,
+    }
+    text = csv_text("discrepancies", body)
+    assert text.endswith("\r\n") and '"store ""42"", Berlin"' in text
+    [row] = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert row["subject"] == 'store "42", Berlin' and row["note"] == "line one\r\nline two"
+    assert row["details"] == '{"currency":"EUR","excess":100}' and row["as_of"] == body["as_of"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "csv_wanted"),
+    [
+        (None, False),
+        ("", False),
+        ("*/*", False),
+        ("application/json", False),
+        ("text/csv", True),
+        ("text/*", True),
+        ("text/csv;q=0.5, application/json", False),
+        ("application/json;q=0.4, text/csv", True),
+        ("text/csv, application/json", False),
+        ("application/*;q=0, text/csv;q=0.1", True),
+        ("TEXT/CSV; charset=utf-8", True),
+    ],
+)
+def test_csv_is_answered_only_when_preferred_to_json(accept, csv_wanted):
+    assert prefers_csv(accept) is csv_wanted
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml, image/png", "*/*;q=0", "text/csv;q=0"])
+def test_an_accept_allowing_neither_is_not_acceptable(accept):
+    with pytest.raises(NotAcceptable):
+        prefers_csv(accept)

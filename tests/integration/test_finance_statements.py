@@ -532,3 +532,78 @@ def test_a_report_read_at_a_fixed_instant_is_the_same_over_http_and_the_command_
     assert [{k: r[k] for k in ("account", "currency", "debit", "credit")} for r in rows] == [
         {k: text(b[k]) for k in ("account", "currency", "debit", "credit")} for b in body["balances"]
     ]
+
+
+# -- fund adequacy --------------------------------------------------------------------------------------
+async def fund_row(pool, currency: str) -> tuple[dict, dict]:
+    from services.ledger.service_layer import fund_adequacy
+
+    body = await fund_adequacy(pool)
+    rows = [row for row in body["currencies"] if row["currency"] == currency]
+    return (rows[0] if rows else None), body
+
+
+async def test_fund_adequacy_counts_every_battery_still_to_recycle_and_the_handling_fees_due(producer, pool):
+    """In a currency of its own (no cost table): what the fund must still pay grows with what this test sells
+    and takes back, and the row says why there is no estimate."""
+    import random
+
+    currency = "Q" + "".join(random.choice("ABCDEFGHIJKLMNOPRSTUVWXYZ") for _ in range(2))
+    scheme, sku, fee = Scheme(producer, pool), unique("SKU"), 150
+    before, before_body = await fund_row(pool, currency)
+    terms = {
+        "sku": sku,
+        "deposit": DEPOSIT,
+        "recycling_fee": FEE,
+        "handling_fee": fee,
+        "currency": currency,
+        "effective_from": "2020-01-01T00:00:00Z",
+    }
+    await scheme.applied(await scheme.emit(envelope("terms.published", "finance", "finance-1", terms)))
+    serials = [unique("BAT") for _ in range(3)]
+    items = [
+        item(serials[0], sku=sku),
+        item(serials[1], sku=sku),
+        item(serials[2], deposit=0, contract="lease", sku=sku),
+    ]
+    data = {"sale_id": unique("S"), "store_id": scheme.store, "currency": currency, "items": items}
+    await scheme.applied(await scheme.emit(envelope("sale.recorded", "pos", scheme.store, data)))
+    await scheme.applied(await scheme.collect(serials[0]))
+    await scheme.applied(await scheme.collect(unique("OLD")))  # an orphan: the fund recycles it too
+
+    after, body = await fund_row(pool, currency)
+    was = (
+        before["by_state"]
+        if before
+        else dict.fromkeys(("in_use", "collected", "in_transit", "at_recycler"), 0)
+    )
+    assert after["by_state"]["in_use"] - was["in_use"] == 2  # a deposit and a lease
+    assert after["by_state"]["collected"] - was["collected"] == 1
+    assert after["handling_fees_due"] - (before["handling_fees_due"] if before else 0) == 2 * fee
+    assert (after["status"], after["expected_cost"], after["recycling_cost"]) == ("no_estimate", None, None)
+    assert f"no recycling cost table for {currency}" in after["reason"]
+    orphans_before = (before_body.get("unattributed_orphans") or {}).get("batteries", 0)
+    orphans_now = (body.get("unattributed_orphans") or {}).get("batteries", 0)
+    attributed = sum(row["orphans"] for row in body["currencies"]) - sum(
+        row["orphans"] for row in before_body["currencies"]
+    )
+    assert orphans_now - orphans_before + attributed == 1  # counted once: in the one currency, or apart
+
+
+def test_the_fund_report_as_csv_has_a_row_per_currency_with_its_figures():
+    body = json.loads(takeback("report", "fund", "--json"))
+    rows = list(csv.DictReader(io.StringIO(takeback("report", "fund", "--csv"), newline="")))
+    by_currency = {row["currency"]: row for row in rows if row["currency"]}
+    assert set(by_currency) == {c["currency"] for c in body["currencies"]}
+    for wanted in body["currencies"]:
+        row = by_currency[wanted["currency"]]
+        for figure in (
+            "fund_balance",
+            "recycling_cost",
+            "handling_fees_due",
+            "expected_cost",
+            "status",
+            "reason",
+        ):
+            assert row[figure] == text(wanted[figure]), figure
+        assert {state: int(row[state]) for state in wanted["by_state"]} == wanted["by_state"]

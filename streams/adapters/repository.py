@@ -6,11 +6,12 @@ from uuid import UUID
 import asyncpg
 
 from streams.adapters.rows import (
-    BatteryRow, CollectionRow, DiscrepancyRow, HistoryRow, InboxRow, LateSaleRow,
-    LotItemRow, LotRow, OffsetRangeRow,
+    BatteryRow, CollectionRow, CounterpartyMovementRow, DiscrepancyRow, HistoryRow, InboxRow, LateSaleRow,
+    LotItemRow, LotRow, OffsetRangeRow, PaymentRow,
     PostingRow, RecoveredMaterialRow, RecoveryRow, RefundRow, SaleItemRow, SaleRow, TermsRow, as_json, columns, record_of,
 )
 from streams.domain.battery import Battery, Party, Transition
+from streams.domain.payment import is_counterparty_account
 from streams.domain.lot import Lot, LotItem
 from streams.domain.sale import Sale, SaleItem
 from streams.domain.terms import Terms
@@ -63,6 +64,38 @@ async def load_orphan_collections(connection: asyncpg.Connection, state: BatchSt
         values = {name: row[name] for name in columns(CollectionRow)}
         values["event_id"] = UUID(str(row["event_id"]))  # Python's UUID: the id goes out in events
         state.orphan_collections[row["serial"]] = CollectionRow(**values)
+
+
+async def load_payments(connection: asyncpg.Connection, state: BatchState, payment_ids: set[str],
+                        accounts: set[tuple[str, str]]) -> None:
+    """The events that recorded the batch's payment ids, and the balance of each account its payments settle.
+
+    Payments for one id share a key, so one worker applies them in order; the balances are sums of
+    append-only rows (no row to lock), read as committed when the batch starts.
+    """
+    if not payment_ids:
+        return
+    for row in await connection.fetch(
+            "SELECT payment_id, event_id FROM scheme.payments WHERE payment_id = ANY($1)", list(payment_ids)):
+        state.payments_recorded[row["payment_id"]] = row["event_id"]
+    for row in await connection.fetch(
+            "SELECT m.account, m.currency, sum(m.amount)::bigint AS net FROM scheme.counterparty_movements m "
+            "JOIN unnest($1::text[], $2::text[]) AS a(account, currency) "
+            "ON m.account = a.account AND m.currency = a.currency GROUP BY 1, 2",
+            [a for a, _ in accounts], [c for _, c in accounts]):
+        state.counterparty_balances[(row["account"], row["currency"].strip())] = row["net"]
+
+
+def counterparty_movements(postings) -> list[CounterpartyMovementRow]:
+    """The batch's debit - credit per counterparty account and currency (none where it nets to 0)."""
+    net: dict[tuple[str, str], int] = {}
+    for posting in postings:
+        for line in posting.lines:
+            if is_counterparty_account(line.account):
+                key = (line.account, line.currency)
+                net[key] = net.get(key, 0) + line.debit - line.credit
+    return [CounterpartyMovementRow(account, currency, amount)
+            for (account, currency), amount in sorted(net.items()) if amount]
 
 
 async def _insert(connection: asyncpg.Connection, table: str, row_type: type, rows: list, conflict: str = "") -> None:
@@ -165,4 +198,9 @@ async def _save_facts(connection, state: BatchState) -> None:
     await _insert(connection, "scheme.postings", PostingRow, [
         PostingRow(p.posting_key, p.kind, p.subject, p.caused_by, p.effective_at, p.lines)
         for p in state.postings])
+    await _copy(connection, "scheme.payments", PaymentRow, [
+        PaymentRow(p.payment_id, p.event_id, p.counterparty_kind, p.counterparty_id, p.amount, p.currency,
+                   p.value_date, p.reference, p.excess, p.occurred_at) for p in state.new_payments])
+    await _copy(connection, "scheme.counterparty_movements", CounterpartyMovementRow,
+                counterparty_movements(state.postings))
     await _copy(connection, "scheme.inbox", InboxRow, state.inbox)

@@ -13,7 +13,7 @@ import functools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -186,6 +186,28 @@ class PostingRow:
     caused_by: UUID
     effective_at: datetime
     lines: tuple[Any, ...]  # `streams.domain.postings.Line`s: {account, currency, debit, credit} each
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    payment_id: str
+    event_id: UUID
+    counterparty_kind: str
+    counterparty_id: str
+    amount: int
+    currency: str
+    value_date: date
+    reference: str | None
+    excess: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CounterpartyMovementRow:
+    """One batch's debit - credit on one counterparty account (revision 0019)."""
+    account: str
+    currency: str
+    amount: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,3 +61,7 @@ class SourceMismatch(Rejected):
 
 class NotSupported(Rejected):
     reason = "not_supported"  # an event of the catalogue this version of the scheme does not apply yet
+
+
+class DuplicatePayment(Rejected):
+    reason = "duplicate_payment"  # contract 8.1: a payment_id already used by another event

@@ -15,6 +15,7 @@ from uuid import UUID
 import orjson
 
 from contracts.postings import unbalanced_currencies
+from streams.domain.payment import BANK, account_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +102,17 @@ def recovery(lot_id: str, recycler_id: str, cost: int, currency: str, caused_by:
     if len(lines) < 2:
         return None
     return _posting(f"recovery:{lot_id}", "recovery", lot_id, caused_by, at, lines)
+
+
+def payment(payment_id: str, kind: str, counterparty_id: str, amount: int, currency: str, caused_by: UUID,
+            at: datetime) -> Posting | None:
+    """Contract 8.1: a store's payment debits the bank and credits its clearing; a payment to a centre or the
+    recycler debits their account and credits the bank. Posted in full, an overpayment too."""
+    account = account_of(kind, counterparty_id)
+    if kind == "store":
+        lines = _lines([(BANK, amount)], [(account, amount)], currency)
+    else:
+        lines = _lines([(account, amount)], [(BANK, amount)], currency)
+    if len(lines) < 2:
+        return None  # a payment of 0 moves nothing
+    return _posting(f"payment:{payment_id}", f"payment_{kind}", payment_id, caused_by, at, lines)

@@ -24,9 +24,10 @@ from services.common.kafka import SIGNATURE_HEADER, SIGNER_HEADER, verify
 from streams.adapters import repository
 from streams.adapters.rows import InboxRow, OffsetRangeRow
 from streams.adapters.signing_keys import SIGNER_KIND, SigningKeys
+from streams.domain import payment
 from streams.domain.errors import Rejected
 from streams.service_layer import events_out
-from streams.service_layer.handlers import HANDLERS
+from streams.service_layer.registry import HANDLERS
 from streams.service_layer.state import BatchState
 
 log = get_logger(__name__)
@@ -152,6 +153,7 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
             "SELECT event_id, content_hash FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids)}
     await repository.load(connection, state, *_references(decoded))
     await repository.load_orphan_collections(connection, state, _sold_serials(decoded))
+    await repository.load_payments(connection, state, *_payment_references(decoded))
     for item in decoded:
         if item.event_id is not None and item.event_id in seen:
             if seen[item.event_id] == item.content_hash:
@@ -257,6 +259,18 @@ def _type_of(item: Decoded) -> str:
 def _sold_serials(decoded: list[Decoded]) -> set[str]:
     return {i.serial for d in decoded if d.event is not None and d.event.type == "sale.recorded"
             for i in d.event.data.items}
+
+
+def _payment_references(decoded: list[Decoded]) -> tuple[set[str], set[tuple[str, str]]]:
+    """The payment ids of the batch's payments, and the (account, currency) each settles."""
+    payment_ids: set[str] = set()
+    accounts: set[tuple[str, str]] = set()
+    for item in decoded:
+        if item.event is not None and item.event.type == "payment.recorded":
+            data = item.event.data
+            payment_ids.add(data.payment_id)
+            accounts.add((payment.account_of(data.counterparty.kind, data.counterparty.id), data.currency))
+    return payment_ids, accounts
 
 
 def _references(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str], set[str]]:

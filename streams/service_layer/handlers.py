@@ -271,7 +271,6 @@ HANDLERS = {
     "lot.received": lot_received,
     "recovery.confirmed": recovery_confirmed,
     "terms.published": terms_published,
-    "payment.recorded": not_yet_supported,
     "deposits.released": not_yet_supported,
     "discrepancy.resolved": not_yet_supported,
 }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 from services.common.outbox import OutboxMessage
 from streams.adapters.rows import (
@@ -11,6 +12,7 @@ from streams.adapters.rows import (
 from streams.domain import terms as terms_
 from streams.domain.battery import Battery
 from streams.domain.lot import Lot
+from streams.domain.payment import Payment
 from streams.domain.postings import Posting
 from streams.domain.sale import Sale
 from streams.domain.terms import Terms
@@ -39,6 +41,11 @@ class BatchState:
     postings: list[Posting] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
     inbox: list[InboxRow] = field(default_factory=list)
+    # Contract 8.1, payments: who recorded each payment id of the batch; the payments it adds; the debit - credit
+    # of each counterparty account a payment settles, as the scheme had posted it before the batch.
+    payments_recorded: dict[str, UUID] = field(default_factory=dict)
+    new_payments: list[Payment] = field(default_factory=list)
+    counterparty_balances: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def battery(self, serial: str) -> Battery:
         """The battery, created as NEW (unknown to the scheme) if absent."""
@@ -58,6 +65,16 @@ class BatchState:
             return None
         found = next((row for row in reversed(self.collections) if row.serial == serial), None)  # this batch
         return found if found is not None else self.orphan_collections.get(serial)
+
+
+    def counterparty_debit_net(self, account: str, currency: str) -> int:
+        """The account's debit - credit now: as loaded (`counterparty_balances`), plus this batch's postings."""
+        net = self.counterparty_balances.get((account, currency), 0)
+        for posting in self.postings:
+            for line in posting.lines:
+                if line.account == account and line.currency == currency:
+                    net += line.debit - line.credit
+        return net
 
     def terms_in_force(self, sku: str, currency: str, at: datetime) -> Terms | None:
         return terms_.in_force(self.terms.get(sku, ()), currency, at)

@@ -147,6 +147,8 @@ async def purge_test_currency(superuser_url: str) -> None:
             for table in ("custody_history", "collections", "refunds"):
                 await connection.execute(f"DELETE FROM scheme.{table} WHERE serial IN ({serials})", TEST_CURRENCY)
             await connection.execute("DELETE FROM scheme.batteries WHERE currency = $1", TEST_CURRENCY)
+            for table in ("payments", "counterparty_movements"):
+                await connection.execute(f"DELETE FROM scheme.{table} WHERE currency = $1", TEST_CURRENCY)
             await connection.execute("DELETE FROM scheme.sale_items WHERE sale_id IN "
                                      "(SELECT sale_id FROM scheme.sales WHERE currency = $1)", TEST_CURRENCY)
             await connection.execute("DELETE FROM scheme.sales WHERE currency = $1", TEST_CURRENCY)
@@ -178,3 +180,19 @@ def untraced(result: dict, posting_key: str) -> dict:
     """What `ledger_traced_to_scheme` says of one posting key."""
     items = check(result, "ledger_traced_to_scheme")["details"]["untraced"]["items"]
     return next(item for item in items if item["posting_key"] == posting_key)
+
+
+def payment(kind: str, party: str, amount: int, payment_id: str | None = None) -> tuple[str, PostingRequested]:
+    """A payment (contract 8.1) in the test currency: its id and the posting the scheme asks for it."""
+    payment_id = payment_id or unique("P")
+    account = {"store": "clearing:store:", "centre": "clearing:centre:", "recycler": "payable:recycler:"}[kind] + party
+    lines = [("bank:scheme", amount, 0), (account, 0, amount)] if kind == "store" else \
+        [(account, amount, 0), ("bank:scheme", 0, amount)]
+    return payment_id, request(f"payment:{payment_id}", f"payment_{kind}", payment_id, lines)
+
+
+async def insert_payment(connection: asyncpg.Connection, payment_id: str, kind: str, party: str, amount: int) -> None:
+    await connection.execute(
+        "INSERT INTO scheme.payments (payment_id, event_id, counterparty_kind, counterparty_id, amount, currency, "
+        "value_date, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, current_date, now())",
+        payment_id, uuid.uuid4(), kind, party, amount, TEST_CURRENCY)

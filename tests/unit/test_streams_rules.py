@@ -18,7 +18,7 @@ from streams.domain.battery import Battery, Party
 from streams.domain.errors import Rejected
 from streams.domain.lot import Lot
 from streams.domain.terms import Terms, in_force
-from streams.service_layer.handlers import HANDLERS
+from streams.service_layer.registry import HANDLERS
 from streams.service_layer.state import BatchState
 
 AT = "2026-11-24T10:15:00+00:00"

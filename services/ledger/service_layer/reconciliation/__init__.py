@@ -48,6 +48,7 @@ CHECKS = (
     money_checks.recycling_fund,
     money_checks.store_settlement,
     money_checks.centre_settlement,
+    money_checks.bank_account,
     scheme_checks.events_accounted,
     scheme_checks.custody_consistent,
 )

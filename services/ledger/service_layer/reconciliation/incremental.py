@@ -104,6 +104,9 @@ WINDOW_REFUNDS_SQL = f"""
     SELECT t.centre_id, t.currency, sum(t.amount)::bigint FROM scheme.refunds t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 WINDOW_COSTS_SQL = f"""
     SELECT t.currency, sum(t.cost)::bigint FROM scheme.recoveries t WHERE {IN_WINDOW_BRIN} GROUP BY 1"""
+WINDOW_PAYMENTS_SQL = f"""
+    SELECT t.counterparty_kind, t.counterparty_id, t.currency, sum(t.amount)::bigint FROM scheme.payments t
+     WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2, 3"""
 WINDOW_CUSTODY_SQL = f"SELECT DISTINCT t.serial FROM scheme.custody_history t WHERE {IN_WINDOW_BRIN}"
 # One pass over the batteries: the deposits in use per currency, and the rows rewritten since the watermark
 # (`xmin` is 32 bits: `age` keeps those at most as old as the watermark's xmin, then the full id is rebuilt
@@ -132,6 +135,7 @@ async def run(connection: asyncpg.Connection, snapshot: Snapshot, previous: Prev
     carried, since = previous.carried, previous.watermark
     batteries, liability, changed = await _batteries(connection, since)
     snapshot = await _snapshot(connection, snapshot, since, carried)
+    paid = await _payments(connection, since, carried, snapshot)
     checks = [
         await _entries_balanced(connection, since, carried, snapshot),
         journal.trial_balance_check(journal.per_currency(_amounts(snapshot.carry["lines"]))),
@@ -141,8 +145,9 @@ async def run(connection: asyncpg.Connection, snapshot: Snapshot, previous: Prev
         await journal.postings_delivered(connection, snapshot),
         money.liability_check(liability, snapshot),
         await _refunds(connection, since, carried, snapshot, changed),
-        *await _fund_and_stores(connection, since, carried, snapshot),
-        await _centres(connection, since, carried, snapshot),
+        *await _fund_and_stores(connection, since, carried, snapshot, paid),
+        await _centres(connection, since, carried, snapshot, paid),
+        money.bank_check(paid, snapshot),
         await _events(connection, since, carried, snapshot),
         await _custody(connection, since, batteries, changed + carried.get("inconsistent", []), snapshot),
     ]
@@ -196,7 +201,16 @@ async def _refunds(connection, since: str, carried: dict, snapshot: Snapshot, ch
     return money.refunds_check(snapshot.carry["refund_entries"], twice, wrong)
 
 
-async def _fund_and_stores(connection, since: str, carried: dict, snapshot: Snapshot) -> list[Check]:
+async def _payments(connection, since: str, carried: dict, snapshot: Snapshot) -> money.Paid:
+    paid: Counter[tuple[str, str, str]] = Counter(money.paid_of(carried["payments"]))
+    for kind, party, currency, amount in await connection.fetch(WINDOW_PAYMENTS_SQL, since):
+        paid[(kind, party, currency)] += amount
+    snapshot.carry["payments"] = sorted([k, p, c, a] for (k, p, c), a in paid.items())
+    return dict(paid)
+
+
+async def _fund_and_stores(connection, since: str, carried: dict, snapshot: Snapshot,
+                           paid: money.Paid) -> list[Check]:
     fees: dict[str, int] = {}
     owed: dict[tuple[str, str], int] = {}
     for row in await connection.fetch(SALE_ITEMS_SQL):
@@ -208,15 +222,15 @@ async def _fund_and_stores(connection, since: str, carried: dict, snapshot: Snap
     for currency, cost in await connection.fetch(WINDOW_COSTS_SQL, since):
         costs[currency] = costs.get(currency, 0) + cost
     snapshot.carry["recovery_costs"] = costs
-    return [money.fund_check(fees, costs, snapshot), money.store_check(owed, snapshot)]
+    return [money.fund_check(fees, costs, snapshot), money.store_check(owed, paid, snapshot)]
 
 
-async def _centres(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:
-    paid: Counter[tuple[str, str]] = Counter({(c, k): a for c, k, a in carried["refunds"]})
+async def _centres(connection, since: str, carried: dict, snapshot: Snapshot, paid: money.Paid) -> Check:
+    refunded: Counter[tuple[str, str]] = Counter({(c, k): a for c, k, a in carried["refunds"]})
     for centre, currency, amount in await connection.fetch(WINDOW_REFUNDS_SQL, since):
-        paid[(centre, currency)] += amount
-    snapshot.carry["refunds"] = [[c, k, a] for (c, k), a in sorted(paid.items())]
-    return money.centre_check(dict(paid), snapshot)
+        refunded[(centre, currency)] += amount
+    snapshot.carry["refunds"] = [[c, k, a] for (c, k), a in sorted(refunded.items())]
+    return money.centre_check(dict(refunded), paid, snapshot)
 
 
 async def _events(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:

@@ -8,8 +8,11 @@ from services.ledger.service_layer.rows import jsonable
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
 from services.ledger.service_layer.reconciliation.window import carry_keys
 
-LIABILITY, FUND = "liability:deposits", "fund:recycling"
+LIABILITY, FUND, BANK = "liability:deposits", "fund:recycling", "bank:scheme"
 STORE_CLEARING, CENTRE_CLEARING = "clearing:store:", "clearing:centre:"
+PAYMENTS_SQL = """
+    SELECT counterparty_kind, counterparty_id, currency, sum(amount)::bigint FROM scheme.payments GROUP BY 1, 2, 3"""
+Paid = dict[tuple[str, str, str], int]  # (counterparty kind, id, currency) -> the payments' total
 
 
 # Each refund entry with the amount it takes off the deposit liability.
@@ -78,32 +81,75 @@ def refunds_check(total: int, twice: list[dict], wrong: list[dict]) -> Check:
                   "amount_not_deposit_charged": offenders(wrong)})
 
 
+async def payments(connection: asyncpg.Connection, snapshot: Snapshot) -> Paid:
+    """Every payment of the scheme (contract 8.1), totalled per counterparty and currency; read once a run."""
+    if "payments" not in snapshot.carry:
+        snapshot.carry["payments"] = sorted([row[0], row[1], row[2], row[3]]
+                                            for row in await connection.fetch(PAYMENTS_SQL))
+    return paid_of(snapshot.carry["payments"])
+
+
+def paid_of(rows: list[list]) -> Paid:
+    return {(kind, party, currency): amount for kind, party, currency, amount in rows}
+
+
+def paid_by(paid: Paid, kind: str) -> dict[tuple[str, str], int]:
+    """The payments of one kind of counterparty, per (id, currency)."""
+    return {(party, currency): amount for (k, party, currency), amount in paid.items() if k == kind}
+
+
+def less(left: dict, right: dict) -> dict:
+    return {key: left.get(key, 0) - right.get(key, 0) for key in set(left) | set(right)}
+
+
 async def store_settlement(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
-    """Per store: clearing debit - credit = deposits + fees of its items not cancelled (suspense included)."""
+    """Per store: clearing debit - credit = deposits + fees of its items not cancelled (suspense included)
+    - what it paid the scheme."""
     owed = {(row[0], row[1]): row[2] for row in await connection.fetch("""
         SELECT s.store_id, s.currency, sum(i.deposit + i.recycling_fee)::bigint
           FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id)
          WHERE i.status <> 'cancelled' GROUP BY 1, 2""")}
-    return store_check(owed, snapshot)
+    return store_check(owed, await payments(connection, snapshot), snapshot)
 
 
-def store_check(owed: dict[tuple[str, str], int], snapshot: Snapshot) -> Check:
+def store_check(charged: dict[tuple[str, str], int], paid: Paid, snapshot: Snapshot) -> Check:
+    owed = less(charged, paid_by(paid, "store"))
     ledger = {k: -v for k, v in snapshot.credit_net_by_party(STORE_CLEARING).items()}
     in_flight = {k: -v for k, v in snapshot.credit_net_by_party(STORE_CLEARING, in_flight=True).items()}
     return _settlement("store_settlement", "store_id", owed, ledger, in_flight)
 
 
 async def centre_settlement(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
-    """Per centre: clearing credit - debit = the refunds it paid out."""
-    paid = {(row[0], row[1]): row[2] for row in await connection.fetch(
+    """Per centre: clearing credit - debit = the refunds it paid out - what the scheme paid it."""
+    refunded = {(row[0], row[1]): row[2] for row in await connection.fetch(
         "SELECT centre_id, currency, sum(amount)::bigint FROM scheme.refunds GROUP BY 1, 2")}
-    snapshot.carry["refunds"] = [[centre, currency, amount] for (centre, currency), amount in sorted(paid.items())]
-    return centre_check(paid, snapshot)
+    snapshot.carry["refunds"] = [[centre, currency, amount] for (centre, currency), amount in sorted(refunded.items())]
+    return centre_check(refunded, await payments(connection, snapshot), snapshot)
 
 
-def centre_check(paid: dict[tuple[str, str], int], snapshot: Snapshot) -> Check:
-    return _settlement("centre_settlement", "centre_id", paid, snapshot.credit_net_by_party(CENTRE_CLEARING),
+def centre_check(refunded: dict[tuple[str, str], int], paid: Paid, snapshot: Snapshot) -> Check:
+    owed = less(refunded, paid_by(paid, "centre"))
+    return _settlement("centre_settlement", "centre_id", owed, snapshot.credit_net_by_party(CENTRE_CLEARING),
                        snapshot.credit_net_by_party(CENTRE_CLEARING, in_flight=True))
+
+
+async def bank_account(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
+    """Contract 8.1: bank:scheme debit - credit = payments received (from stores) - payments made (to centres
+    and the recycler), per currency, from the scheme's payments."""
+    return bank_check(await payments(connection, snapshot), snapshot)
+
+
+def bank_check(paid: Paid, snapshot: Snapshot) -> Check:
+    received: dict[str, int] = {}
+    made: dict[str, int] = {}
+    for (kind, _, currency), amount in paid.items():
+        side = received if kind == "store" else made
+        side[currency] = side.get(currency, 0) + amount
+    expected = add(received, {currency: -amount for currency, amount in made.items()})
+    ledger = {currency: -net for currency, net in snapshot.credit_net(BANK).items()}
+    in_flight = {currency: -net for currency, net in snapshot.credit_net(BANK, in_flight=True).items()}
+    return money_check("bank_account", expected, ledger, in_flight, account=BANK,
+                       payments_received=sorted_money(received), payments_made=sorted_money(made))
 
 
 def _settlement(name: str, party: str, expected: dict, ledger: dict, in_flight: dict) -> Check:

@@ -26,13 +26,14 @@ from typing import Any, Literal
 
 import asyncpg
 
-CARRY_VERSION = 1  # the shape of `carried`; a run stored with another version is no start for an incremental one
+CARRY_VERSION = 2  # the shape of `carried`; a run stored with another version is no start for an incremental one
 FULL_RUN_INTERVAL_S = 3600  # at most this long between two full runs (the periodic schedule makes one when due)
 CARRIED_KEYS_MAX = 20_000  # postings in flight, or offenders of one check, carried by key; more: the next run is full
 # Tables only ever added to: an update, a delete or a new storage file in one of them is a trace of tampering.
 # The stored runs too: an edit of a run's carried totals would be trusted by the next run.
 APPEND_ONLY = ("ledger.entries", "ledger.account_movements", "scheme.postings", "scheme.inbox", "scheme.refunds",
-               "scheme.recoveries", "scheme.custody_history", "scheme.sales", "ledger.reconciliation_runs")
+               "scheme.recoveries", "scheme.custody_history", "scheme.sales", "ledger.reconciliation_runs",
+               "scheme.payments")
 
 Mode = Literal["full", "incremental"]
 GUARANTEE = {

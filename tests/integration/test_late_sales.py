@@ -1,6 +1,6 @@
 """Contract 8.2, late sales, over real HTTP against the real stack: a sale recorded after its battery was
-taken back as an orphan, but that occurred before the collection, applies in full and refunds that
-collection at once; one that occurred after the collection stays in suspense."""
+taken back as an orphan, but that occurred before the collection, applies in full and refunds that collection
+at once; one that occurred after the collection stays in suspense."""
 
 from __future__ import annotations
 
@@ -201,8 +201,7 @@ async def test_a_late_lease_sale_closes_the_lease_without_refund(http, pool, sto
 async def test_a_late_sale_of_an_orphan_already_sent_on_refunds_and_never_moves_it_back(
     http, pool, producer, store, centre
 ):
-    """Collected, dispatched, received and recycled before its sale arrived: it stays recycled, refunded
-    once."""
+    """Collected, dispatched, received, recycled before its sale arrived: it stays recycled, refunded once."""
     taken = await orphan_collected(http, centre, ago(5))
     serial = taken["data"]["serial"]
     scheme = Scheme(producer, pool, store=store[0], centre=centre[0])

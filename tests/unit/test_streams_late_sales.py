@@ -1,6 +1,6 @@
 """Late sales (contract 8.2) on a batch's state held in memory: the sale of an orphan taken back, recorded
-after the collection but occurred before it (or at the same instant), books exactly what the other order
-books."""
+after the collection but occurred before it (or at the same instant), books what the other order books.
+"""
 
 from __future__ import annotations
 

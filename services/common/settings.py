@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     streams_metrics_port: int = 8091
+    # Gateway worker processes on http_port (0: one per core the gateway may run on); README "The gateway's
+    # worker processes" says what each holds for itself.
+    gateway_workers: int = Field(default=0, ge=0, le=64)
     streams_workers: int = Field(default=2, ge=1, le=32)  # processes in the consumer group (one per core)
     ledger_workers: int = Field(default=2, ge=1, le=32)  # posting workers in the ledger's consumer group
     streams_group: str = "takeback-streams"  # the faust app id, which is also its consumer group

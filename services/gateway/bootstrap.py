@@ -70,7 +70,8 @@ def build_gateway(settings: Settings, *, publisher: EventPublisher, key_reposito
 async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     """A gateway on the real PostgreSQL and Kafka, ready when entered; everything closed on exit."""
     async with AsyncExitStack() as stack:
-        pool = await create_pool(settings.database_url, settings=settings)
+        # Its sessions hold no state (its LISTEN has a connection of its own): no reset query per use.
+        pool = await create_pool(settings.database_url, settings=settings, stateless_sessions=True)
         stack.push_async_callback(pool.close)
         producer = create_producer(settings)
         stack.push_async_callback(producer.stop)
@@ -87,10 +88,12 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         gateway.health = HealthMonitor(pool, settings)
         monitoring = asyncio.create_task(gateway.health.run_forever())
         watching = asyncio.create_task(gateway.outcomes.run_forever())
+        following = asyncio.create_task(metrics.follow())
         gateway.ready = True
         try:
             yield gateway
         finally:
             gateway.ready = False
-            monitoring.cancel()
-            watching.cancel()
+            for task in (monitoring, watching, following):
+                task.cancel()
+            metrics.worker_ended()

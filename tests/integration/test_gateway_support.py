@@ -38,11 +38,12 @@ class RunningGateway:
 
 @pytest.fixture(scope="module")
 def gateway(stack, tmp_path_factory, request):
-    """The module's own gateway; a module may add settings in a `GATEWAY_ENV` dict (e.g. rate limits)."""
+    """The module's own gateway; a module may add settings in a `GATEWAY_ENV` dict (e.g. rate limits).
+    One worker process unless the module asks for more (its rate limits and memory are then one process's)."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
     env = {**os.environ, **stack.database_env("gateway"), "TAKEBACK_HTTP_PORT": str(port), "TAKEBACK_HTTP_BODY_MAX_BYTES": str(TEST_BODY_MAX_BYTES),
-           "TAKEBACK_LOG_FORMAT": "json", **getattr(request.module, "GATEWAY_ENV", {})}
+           "TAKEBACK_LOG_FORMAT": "json", "TAKEBACK_GATEWAY_WORKERS": "1", **getattr(request.module, "GATEWAY_ENV", {})}
     with open(log_path, "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "services.gateway.entrypoints.server"],
                                   cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

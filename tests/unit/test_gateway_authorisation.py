@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from contracts import topics
+from contracts.events import canonical_hash
 from services.gateway.adapters.event_publisher import RecordingEventPublisher
 from services.gateway.domain.authorisation import authorise_finance_reading
 from services.gateway.domain.errors import BadEvent, Forbidden
@@ -41,8 +42,9 @@ async def refusal(raw: dict | bytes, holder: KeyHolder = STORE, now: datetime = 
 
 async def test_an_accepted_event_is_produced_unchanged_to_its_topic_under_its_key():
     publisher, raw = RecordingEventPublisher(), json.dumps(sale(), indent=3).encode()
-    event_id, event_type = await accept_event(raw, STORE, publisher, NOW)
+    event_id, event_type, sent_hash = await accept_event(raw, STORE, publisher, NOW)
     assert (str(event_id), event_type) == (json.loads(raw)["event_id"], "sale.recorded")
+    assert sent_hash == canonical_hash(json.loads(raw))  # the inbox's content hash, from the one reading
     assert publisher.published == [(topics.SALES, "S-1", raw)]
 
 

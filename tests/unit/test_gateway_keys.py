@@ -1,6 +1,8 @@
 """API keys: issued once in plain text, stored as a salted MAC, verified in constant time, cached briefly."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from services.gateway.adapters.key_repository import InMemoryKeyRepository
@@ -88,3 +90,35 @@ async def test_finance_is_the_default_role_of_finance_keys_and_nothing_secret_is
     assert set(describe(finance)) == {"key_id", "kind", "id", "role", "created_at", "revoked_at"}
     with pytest.raises(UnknownKey):
         await revoke_key(repository, "0" * 16)
+
+
+async def test_requests_presenting_a_key_while_it_is_looked_up_share_one_lookup_and_each_checks_its_secret():
+    repository = InMemoryKeyRepository()
+    verifier = KeyVerifier(repository)
+    plaintext, stored = await create_key(repository, "pos", "store-1")
+    forged = plaintext[:-43] + "Q" * 43  # the same key id, another secret
+    lookups = repository.lookups
+    answers = await asyncio.gather(*[verifier.verify(plaintext) for _ in range(20)],
+                                   verifier.verify(forged), return_exceptions=True)
+    assert repository.lookups == lookups + 1
+    assert {answer.source_id for answer in answers[:20]} == {"store-1"}
+    assert isinstance(answers[20], Unauthenticated) and answers[20].reason == "unknown_key"
+    assert await verify_reason(verifier, forged) == "unknown_key"  # a failure is never cached as a success
+
+
+async def test_a_failed_lookup_is_not_remembered():
+    class Away(InMemoryKeyRepository):
+        failing = False
+
+        async def get(self, key_id):
+            if self.failing:
+                raise ConnectionError("the database is away")
+            return await super().get(key_id)
+    repository = Away()
+    verifier = KeyVerifier(repository)
+    plaintext, _ = await create_key(repository, "pos", "store-1")
+    repository.failing = True
+    with pytest.raises(ConnectionError):
+        await verifier.verify(plaintext)
+    repository.failing = False
+    assert (await verifier.verify(plaintext)).source_id == "store-1"

@@ -7,21 +7,22 @@ import asyncio
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic_core import PydanticCustomError
 
 from contracts.events import ENVELOPE_OF_TYPE
 from contracts.topics import IN_EVENT_TYPES
-from services.gateway.domain.errors import BodyTooLarge, UnsupportedMediaType
+from services.gateway.domain.errors import BodyTooLarge, InvalidRequest, UnsupportedMediaType
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.entrypoints.access_log import log_fields
 from services.gateway.domain.event_status import AcceptedRecord
 from services.gateway.entrypoints.bodies import EventAccepted, EventDecided, EventStatus
-from services.gateway.entrypoints.dependencies import authorised, gateway_of
+from services.gateway.entrypoints.dependencies import authorised, authorised_request, bearer, gateway_of
 from services.gateway.entrypoints.responses import refusals
-from services.gateway.entrypoints.parameters import PreferWait, Uuid
+from services.gateway.entrypoints.parameters import PREFER_WAIT_PATTERN, Uuid, parse_prefer_wait
 from services.gateway.service_layer.accept_event import accept_event
-from services.gateway.service_layer.event_status import content_hash, event_status
+from services.gateway.service_layer.event_status import event_status
 
 router = APIRouter()
 
@@ -45,10 +46,18 @@ JSON_MEDIA_TYPE = "application/json"
 JSON_CHARSETS = ("utf-8", "utf8")
 
 
-PREFER = Header(alias="Prefer", description=(
+PREFER_DESCRIPTION = (
     "`wait=N`, N whole seconds from 1 to 10: answer 200 with the scheme's decision if the event is applied or "
     "rejected within N seconds, else 202 as without it. Empty: as without it. Any other value is 400 (rule "
-    "`prefer_wait`)."))
+    "`prefer_wait`).")
+# `post_event` reads its header and key itself (no dependency to solve per request), so it states them here.
+POST_EVENT_DOCUMENT = {
+    "requestBody": EVENT_BODY,
+    "parameters": [{"name": "Prefer", "in": "header", "required": False, "description": PREFER_DESCRIPTION,
+                    "schema": {"type": "string", "pattern": PREFER_WAIT_PATTERN, "examples": ["wait=5"],
+                               "title": "Prefer"}}],
+    "security": [{bearer.scheme_name: []}],
+}
 DECIDED = {200: {"model": EventDecided, "description": "With `Prefer: wait=N`: the event was applied or "
                  "rejected within N seconds (a duplicate of an event decided before: its first decision)",
                  "headers": {"Preference-Applied": {"description": "`wait=N`, as asked",
@@ -56,29 +65,46 @@ DECIDED = {200: {"model": EventDecided, "description": "With `Prefer: wait=N`: t
 
 
 @router.post("/v1/events", status_code=202, response_model=EventAccepted, responses={**DECIDED, **REFUSALS},
-             openapi_extra={"requestBody": EVENT_BODY}, tags=["events"])
-async def post_event(request: Request, holder: KeyHolder = Depends(authorised),
-                     prefer: Annotated[PreferWait, PREFER] = None) -> JSONResponse:
+             openapi_extra=POST_EVENT_DOCUMENT, tags=["events"])
+async def post_event(request: Request) -> Response:
     """Send one event as the key's own source. The raw body is produced unchanged to the type's topic
     under the contract's key, so it is the same event a Kafka producer would have written.
     The body must be `Content-Type: application/json` (UTF-8), else 415."""
+    holder = await authorised_request(request)
+    prefer = prefer_wait(request.headers.get("prefer"))
     gateway = gateway_of(request)
     deadline = asyncio.get_running_loop().time() + (prefer or 0)
     check_media_type(request.headers.get("content-type"))
     raw = await read_body(request, gateway.settings.http_body_max_bytes)
-    event_id, event_type = await accept_event(raw, holder, gateway.publisher)
-    sent_hash = content_hash(raw)
+    event_id, event_type, sent_hash = await accept_event(raw, holder, gateway.publisher)
     await gateway.accepted_log.add(AcceptedRecord(event_id, holder.source_kind, holder.source_id, sent_hash))
     gateway.metrics.event_accepted(event_type)
     log_fields(request).update(event_id=str(event_id), event_type=event_type)
     if prefer is None:
-        return JSONResponse({"event_id": str(event_id), "status": "accepted"}, status_code=202)
+        return accepted_response(event_id)
     decided = await gateway.outcomes.wait(event_id, sent_hash, deadline - asyncio.get_running_loop().time())
     headers = {"Preference-Applied": f"wait={prefer}"}
     log_fields(request)["decided"] = decided is not None
     if decided is None:
-        return JSONResponse({"event_id": str(event_id), "status": "accepted"}, status_code=202, headers=headers)
+        return accepted_response(event_id, headers)
     return JSONResponse(decided, status_code=200, headers=headers)
+
+
+def accepted_response(event_id: UUID, headers: dict[str, str] | None = None) -> Response:
+    """202 `{"event_id", "status": "accepted"}`, written without a JSON encoder (a UUID's text needs no escape)."""
+    return Response(b'{"event_id":"%s","status":"accepted"}' % str(event_id).encode(), status_code=202,
+                    headers=headers, media_type=JSON_MEDIA_TYPE)
+
+
+def prefer_wait(value: str | None) -> int | None:
+    """`Prefer: wait=N` as N seconds; None without it (or empty); 400 naming the header and its rule otherwise."""
+    if value is None:
+        return None
+    try:
+        return parse_prefer_wait(value)
+    except PydanticCustomError as error:
+        raise InvalidRequest("invalid_request", f"header.Prefer: {error.message()}",
+                             [{"field": "header.Prefer", "rule": error.type, "message": error.message()}]) from None
 
 
 @router.get("/v1/events/{event_id}", response_model=EventStatus, responses=refusals(

@@ -1,14 +1,30 @@
-"""The gateway's own Prometheus instruments, on a registry of its own (plus the scheme's figures)."""
+"""The gateway's own Prometheus instruments, on a registry of its own (plus the scheme's figures).
+
+With several worker processes (`PROMETHEUS_MULTIPROC_DIR` set by the server before they
+start), every worker writes its counts to files in that folder and `/metrics`, whichever
+worker answers it, sums them all: a count of requests is the gateway's, not one worker's.
+The rate-limit tables' sizes are then the sum over live workers, as of their last
+`FOLLOW_INTERVAL_S`.
+"""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import asyncio
+import os
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+FOLLOW_INTERVAL_S = 5.0
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.shared_dir = os.environ.get(METRICS_DIR_ENV)  # several workers: counts in shared files
+        self.collectors: list[Collector] = []  # figures made at scrape time (the scheme's), by the worker scraped
         self.requests = Counter(
             "takeback_gateway_http_requests_total", "HTTP requests answered, by route template and status",
             ["route", "method", "status"], registry=self.registry)
@@ -29,7 +45,7 @@ class GatewayMetrics:
             "`address` (failed authentications per client address)", ["kind"], registry=self.registry)
         self.rate_limit_buckets = Gauge(
             "takeback_gateway_rate_limit_buckets", "Token buckets held (bounded), by limit", ["kind"],
-            registry=self.registry)
+            registry=self.registry, multiprocess_mode="livesum")
         self.reconciliation_runs = Counter(
             "takeback_gateway_reconciliation_runs_total", "Reconciliation runs made on request, by outcome",
             ["outcome"], registry=self.registry)
@@ -37,10 +53,38 @@ class GatewayMetrics:
     def limited(self, kind: str) -> None:
         self.rate_limited.labels(kind).inc()
 
+    def add_collector(self, collector: Collector) -> None:
+        self.registry.register(collector)
+        self.collectors.append(collector)
+
     def watch(self, limits) -> None:
-        """The rate limiter's table sizes, read at scrape time."""
-        self.rate_limit_buckets.labels("key").set_function(lambda: len(limits.keys))
-        self.rate_limit_buckets.labels("address").set_function(lambda: len(limits.failures))
+        """The rate limiter's table sizes: read at scrape time, or (several workers) by `follow`."""
+        self.limits = limits
+        if self.shared_dir is None:
+            self.rate_limit_buckets.labels("key").set_function(lambda: len(limits.keys))
+            self.rate_limit_buckets.labels("address").set_function(lambda: len(limits.failures))
+
+    async def follow(self) -> None:
+        """With several workers: this worker's table sizes into the shared files, every FOLLOW_INTERVAL_S."""
+        while self.shared_dir is not None:
+            self.rate_limit_buckets.labels("key").set(len(self.limits.keys))
+            self.rate_limit_buckets.labels("address").set(len(self.limits.failures))
+            await asyncio.sleep(FOLLOW_INTERVAL_S)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text: this registry, or (several workers) every worker's counts summed."""
+        if self.shared_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.shared_dir)
+        for collector in self.collectors:
+            registry.register(collector)
+        return generate_latest(registry)
+
+    def worker_ended(self) -> None:
+        """A worker that stops takes its live gauges with it (its counts stay in the sums)."""
+        if self.shared_dir is not None:
+            mark_process_dead(os.getpid(), self.shared_dir)
 
     def reconciliation_finished(self, outcome: str) -> None:
         self.reconciliation_runs.labels(outcome).inc()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.gateway.entrypoints.bodies import Health
 from services.gateway.entrypoints.dependencies import gateway_of
@@ -30,4 +30,4 @@ async def metrics(request: Request) -> Response:
     applied and rejected by the scheme, consumer lag and posting latency."""
     gateway = gateway_of(request)
     await gateway.scheme_metrics.refresh()
-    return Response(generate_latest(gateway.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return Response(gateway.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -62,20 +62,20 @@ Uuid = Annotated[UUID, BeforeValidator(as_uuid), WithJsonSchema(
     {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"})]
 
 WAIT_S_MIN, WAIT_S_MAX = 1, 10
-_PREFER_WAIT_PATTERN = r"^(wait=([1-9]|10))?$"  # empty: no preference
-_PREFER_WAIT = re.compile(_PREFER_WAIT_PATTERN)
+PREFER_WAIT_PATTERN = r"^(wait=([1-9]|10))?$"  # empty: no preference
+_PREFER_WAIT = re.compile(PREFER_WAIT_PATTERN)
 PREFER_WAIT_RULE = f"must be wait=N, N whole seconds from {WAIT_S_MIN} to {WAIT_S_MAX} (no other preference)"
 
 
-def _prefer_wait(value: Any) -> int | None:
+def parse_prefer_wait(value: Any) -> int | None:
     match = _PREFER_WAIT.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise PydanticCustomError("prefer_wait", PREFER_WAIT_RULE)
     return int(match.group(2)) if match.group(1) else None
 
 
-PreferWait = Annotated[int | None, BeforeValidator(_prefer_wait), WithJsonSchema(
-    {"type": "string", "pattern": _PREFER_WAIT_PATTERN, "examples": ["wait=5"]})]
+PreferWait = Annotated[int | None, BeforeValidator(parse_prefer_wait), WithJsonSchema(
+    {"type": "string", "pattern": PREFER_WAIT_PATTERN, "examples": ["wait=5"]})]
 
 
 def _period_bound(value: Any) -> datetime:

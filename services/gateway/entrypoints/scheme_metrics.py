@@ -32,7 +32,7 @@ class SchemeMetrics(Collector):
         self.posting: dict[str, float] | None = None
         self._refreshed_at = float("-inf")
         self._lock = asyncio.Lock()
-        metrics.registry.register(self)
+        metrics.add_collector(self)
 
     async def refresh(self) -> None:
         async with self._lock:

@@ -1,26 +1,67 @@
-"""`python -m services.gateway.entrypoints.server`: the gateway on settings.http_host:http_port."""
+"""`python -m services.gateway.entrypoints.server`: the gateway on settings.http_host:http_port.
+
+With `TAKEBACK_GATEWAY_WORKERS` above 1 (0: one per core this process may run on),
+a supervisor binds the port once and runs that many worker processes on it, each a
+whole gateway with its own clients (restarted if one dies). What each holds for
+itself, and so what several of them still answer alike, is in the README ("The
+gateway's worker processes"): keys, events and outcomes are read from PostgreSQL
+and Kafka by every worker; rate limits are counted per worker; `/metrics` sums every
+worker's counters from files shared in `<state dir>/run/gateway-metrics`.
+"""
 from __future__ import annotations
 
+import os
+import shutil
+
 import uvicorn
-from prometheus_client import disable_created_metrics
 
 from services.common.logging import configure_logging
-from services.common.settings import get_settings
-from services.gateway.entrypoints.app import create_app
+from services.common.settings import Settings, get_settings
 
 GRACEFUL_SHUTDOWN_S = 10
-CONNECTIONS_MAX = 1024
+CONNECTIONS_MAX = 1024  # per worker process
+# A worker that leaves its supervisor's ping unanswered this long is hung: killed and started again. Long enough
+# for a worker to start (imports, clients) on a machine that is busy, as this one is under a benchmark.
+WORKER_PING_TIMEOUT_S = 60
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by the metrics library when a worker imports it
+
+
+def worker_count(settings: Settings) -> int:
+    """The worker processes to run: as set, or one per core this process may run on (0)."""
+    return settings.gateway_workers or max(1, len(os.sched_getaffinity(0)))
+
+
+def worker_app():
+    """One worker's app (uvicorn calls this in each worker process)."""
+    from prometheus_client import disable_created_metrics
+
+    from services.gateway.entrypoints.app import create_app
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format, service="gateway")
+    disable_created_metrics()  # no `_created` series: they double the exposition for no use here
+    return create_app(settings)
 
 
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format, service="gateway")
-    disable_created_metrics()  # no `_created` series: they double the exposition for no use here
+    workers = worker_count(settings)
+    if workers > 1:
+        shared_metrics_dir(settings)
     uvicorn.run(
-        create_app(settings), host=settings.http_host, port=settings.http_port,
-        access_log=False, log_config=None, server_header=False, proxy_headers=False,
-        limit_concurrency=CONNECTIONS_MAX, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        "services.gateway.entrypoints.server:worker_app" if workers > 1 else worker_app(), factory=workers > 1, workers=workers,
+        host=settings.http_host, port=settings.http_port, access_log=False, log_config=None, server_header=False,
+        proxy_headers=False, limit_concurrency=CONNECTIONS_MAX, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_worker_healthcheck=WORKER_PING_TIMEOUT_S,
     )
+
+
+def shared_metrics_dir(settings: Settings) -> None:
+    """An empty folder for the workers' metric files (a previous run's counts are not this run's)."""
+    folder = settings.state_dir / "run" / "gateway-metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[METRICS_DIR_ENV] = str(folder)
 
 
 if __name__ == "__main__":

@@ -44,12 +44,15 @@ def sales(names: Names, batteries: range):
             {"sale_id": s, "store_id": names.store, "currency": "EUR", "items": it})
 
 
+def collection(centre: str, serial: str) -> dict:
+    return _envelope("collection.logged", "return_centre", centre,
+                     {"collection_id": f"C-{serial}", "centre_id": centre, "serial": serial, "condition": "functional"})
+
+
 def collections(names: Names, batteries: range):
     for i in batteries:
         serial = names.serial(i)
-        yield "takeback.collections", serial, lambda s=serial: _envelope(
-            "collection.logged", "return_centre", names.centre,
-            {"collection_id": f"C-{s}", "centre_id": names.centre, "serial": s, "condition": "functional"})
+        yield "takeback.collections", serial, lambda s=serial: collection(names.centre, s)
 
 
 def _lots(names: Names, batteries: range):

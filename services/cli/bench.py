@@ -6,28 +6,38 @@ import asyncio
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from services.bench.http_bench import HttpBench
 from services.bench.runner import Bench
 from services.cli.app import app, console, err, print_json, table
 from services.cli.outcome import run_or_say
 from services.common.settings import get_settings
 
 DEFAULT_BATTERIES = 20_000  # about a minute on a 2-core machine with the whole stack on it
+DEFAULT_REQUESTS = 5_000  # events over HTTP in each of the two --gateway runs
+DEFAULT_COLLECTIONS = 2_000  # collections with Prefer: wait in --counter (half at full speed, half at half of it)
 
 
 @app.command()
 def bench(batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="battery lives to drive"),
           rate: float = typer.Option(0, help="produce at most this many events a second (0: as fast as possible)"),
+          gateway: bool = typer.Option(False, "--gateway", help="instead: the gateway's accept rate over HTTP "
+                                       "with 50 in flight, and its latency at half that rate"),
+          counter: bool = typer.Option(False, "--counter", help="instead: Prefer: wait decisions of collections "
+                                       "over HTTP, the most a second and p50/p99 at half that rate"),
+          requests: int = typer.Option(DEFAULT_REQUESTS, min=100, help="events in each --gateway run"),
+          collections: int = typer.Option(DEFAULT_COLLECTIONS, min=100, help="collections in --counter"),
           as_json: bool = typer.Option(False, "--json")) -> None:
-    """Drive battery lives through the running stack; print throughput, latency, ceilings, memory."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
-        tasks: dict[str, int] = {}
-
-        def report(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = progress.add_task(name, total=total or None)
-            progress.update(tasks[name], completed=done)
-
+    """Drive battery lives through the running stack; print throughput, latency, ceilings, memory.
+    With --gateway and/or --counter, measure those over HTTP instead."""
+    if gateway or counter:
+        result = _over_http(gateway and requests, counter and collections)
+        if as_json:
+            print_json(result)
+            return
+        for name, figures in result.items():
+            console.print(table(f"takeback bench --{name}", ["measure", "value"], [[k, v] for k, v in figures.items()]))
+        return
+    with _progress() as report:
         result = run_or_say(lambda: asyncio.run(Bench(get_settings(), batteries, rate, report).run()), "bench")
     if as_json:
         print_json(result)
@@ -36,3 +46,34 @@ def bench(batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="batter
     rows = [[k, v] for k, v in result.items() if k not in per_process]
     rows += [[f"{measure} {name}", value] for measure in per_process for name, value in result[measure].items()]
     console.print(table("takeback bench", ["measure", "value"], rows))
+
+
+def _over_http(requests: int, collections: int) -> dict:
+    async def run(report) -> dict:
+        bench, result = HttpBench(get_settings(), report), {}
+        if requests:
+            result["gateway"] = await bench.gateway(requests)
+        if collections:
+            result["counter"] = await bench.counter(collections)
+        return result
+    with _progress() as report:
+        return run_or_say(lambda: asyncio.run(run(report)), "bench")
+
+
+class _progress:
+    """One progress line per phase, on stderr, gone when the run ends."""
+
+    def __enter__(self):
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=err, transient=True)
+        self.progress.__enter__()
+        tasks: dict[str, int] = {}
+
+        def report(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = self.progress.add_task(name, total=total or None)
+            self.progress.update(tasks[name], completed=done)
+        return report
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)

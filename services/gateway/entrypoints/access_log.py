@@ -5,6 +5,7 @@ the key_id is the public half of a key, safe to log.
 """
 from __future__ import annotations
 
+import os
 import time
 
 from starlette.requests import Request
@@ -23,6 +24,7 @@ def log_fields(request: Request) -> dict:
 class AccessLog:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.pid = os.getpid()  # the worker process that answered (several share the port)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,4 +50,4 @@ class AccessLog:
                 gateway.metrics.request_seconds.labels(route).observe(seconds)
             client = scope.get("client") or ("-", 0)
             log.info("http_request", method=scope["method"], path=scope["path"], route=route, status=status,
-                     duration_ms=round(seconds * 1000, 2), client=client[0], **fields)
+                     duration_ms=round(seconds * 1000, 2), client=client[0], pid=self.pid, **fields)

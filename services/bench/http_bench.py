@@ -1,0 +1,157 @@
+"""`takeback bench --gateway` and `--counter`: the gateway's own speed, and the return counter's answer.
+
+- gateway: collections (orphans: no sale needed) sent by `SOURCES` return centres,
+  each with its own key, `GATEWAY_IN_FLIGHT` at once: the accept rate (202s a second)
+  is the maximum; then the same count again at half that rate, whose latencies are the
+  figures at half load. The gateway's CPU (every worker) and the generator's per request.
+- counter: sales produced to Kafka first (as `takeback bench` does); then collections
+  of those batteries over HTTP with `Prefer: wait=10`, `COUNTER_IN_FLIGHT` at once:
+  decisions (200s) a second is the maximum; then as many again at half that rate: p50
+  and p99 of the time to the decision (a 202, not decided within 10 s, counts with its
+  10 s; any other answer is counted apart).
+
+Keys are made for the run as the owner role and revoked at its end.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+
+import asyncpg
+
+from services.bench import scenario
+from services.bench.http_load import Load, Request, at_rate, in_flight, latency_ms
+from services.bench.memory import TICKS_PER_S, cpu_ticks
+from services.common.kafka import events_producer
+from services.common.settings import Settings
+from services.gateway.adapters.key_repository import PostgresKeyRepository
+from services.gateway.service_layer.keys import create_key, revoke_key
+
+SOURCES = 50  # return centres, a key each
+GATEWAY_IN_FLIGHT = 50
+COUNTER_IN_FLIGHT = 200
+WAIT_S = 10
+SALES_APPLIED_TIMEOUT_S = 600.0
+POLL_S = 0.5
+Progress = Callable[[str, int, int], None]
+
+
+class HttpBench:
+    def __init__(self, settings: Settings, progress: Progress) -> None:
+        self.settings, self.progress = settings, progress
+        self.url = f"http://{settings.http_host}:{settings.http_port}"
+        self.names = scenario.Names(run=f"H{uuid.uuid4().hex[:8]}")
+        self.run_dir = settings.state_dir / "run"
+
+    async def gateway(self, requests: int) -> dict:
+        """The accept rate with GATEWAY_IN_FLIGHT in flight, and latency at half that rate."""
+        async with self._keys() as keys:
+            self.progress(f"gateway: {requests} events, {GATEWAY_IN_FLIGHT} in flight", 0, 1)
+            full, full_cpu = await self._measured(lambda: in_flight(
+                self.url, self._collections(keys, range(requests), "G1"), GATEWAY_IN_FLIGHT))
+            rate = full.rate_per_s(202) / 2
+            self.progress(f"gateway: {requests} events at {rate:.0f}/s", 0, 1)
+            half, half_cpu = await self._measured(lambda: at_rate(
+                self.url, self._collections(keys, range(requests), "G2"), rate)) if rate > 0 else (Load(), 0.0)
+        return {
+            "requests": requests, "in_flight": GATEWAY_IN_FLIGHT, "sources": SOURCES,
+            "accepted_per_second": round(full.rate_per_s(202), 1), "statuses": _statuses(full),
+            **latency_ms(full.seconds(202)),
+            "half_rate_per_second": round(rate, 1), "half_statuses": _statuses(half),
+            **{f"half_{name}": value for name, value in latency_ms(half.seconds(202)).items()},
+            "gateway_cpu_ms_per_request": round(1000 * (full_cpu + half_cpu) / (2 * requests), 3),
+            "generator_cpu_ms_per_request": round(
+                1000 * (full.generator_cpu_s + half.generator_cpu_s) / (2 * requests), 3),
+        }
+
+    async def counter(self, collections: int) -> dict:
+        """`Prefer: wait` decisions of collections: the most a second, then p50 and p99 at half that rate."""
+        half_count = max(1, collections // 2)
+        batteries = range(0, 2 * half_count)
+        await self._sell(batteries)
+        async with self._keys() as keys:
+            wait = {"Prefer": f"wait={WAIT_S}"}
+            self.progress(f"counter: {half_count} collections, {COUNTER_IN_FLIGHT} in flight", 0, 1)
+            most = await in_flight(self.url, self._collections(keys, batteries[:half_count], "K1", wait),
+                                   COUNTER_IN_FLIGHT)
+            rate = most.rate_per_s(200) / 2
+            self.progress(f"counter: {half_count} collections at {rate:.1f}/s", 0, 1)
+            half = await at_rate(self.url, self._collections(keys, batteries[half_count:], "K2", wait),
+                                 rate) if rate > 0 else Load()
+        return {
+            "collections": 2 * half_count, "in_flight": COUNTER_IN_FLIGHT, "wait_s": WAIT_S,
+            "decisions_per_second_max": round(most.rate_per_s(200), 1), "statuses_max": _statuses(most),
+            "rate_per_second": round(rate, 1), "statuses": _statuses(half),
+            **latency_ms(half.seconds(200, 202)),
+            "generator_cpu_s": round(most.generator_cpu_s + half.generator_cpu_s, 2),
+        }
+
+    async def _measured(self, run) -> tuple[Load, float]:
+        """The load and the gateway's CPU seconds (every worker process) while it ran."""
+        before = cpu_ticks(self.run_dir).get("gateway", 0)
+        load = await run()
+        return load, (cpu_ticks(self.run_dir).get("gateway", 0) - before) / TICKS_PER_S
+
+    def _keys(self):
+        return _BenchKeys(self.settings.database_owner_url, f"{self.names.run}-centre", SOURCES)
+
+    def _collections(self, keys: Sequence[tuple[str, str]], batteries: range, tag: str,
+                     headers: dict[str, str] | None = None) -> list[Request]:
+        requests = []
+        for index, battery in enumerate(batteries):
+            plaintext, centre = keys[index % len(keys)]
+            serial = self.names.serial(battery) if tag.startswith("K") else f"{self.names.run}-{tag}-{battery:08d}"
+            body = scenario.encode(scenario.collection(centre, serial))
+            requests.append(Request("/v1/events", body, {
+                "Authorization": f"Bearer {plaintext}", "Content-Type": "application/json", **(headers or {})}))
+        return requests
+
+    async def _sell(self, batteries: range) -> None:
+        """The batteries sold through Kafka, and applied, before the counter opens."""
+        producer = events_producer(self.settings, acks="all", enable_idempotence=True, linger_ms=5)
+        await producer.start()
+        try:
+            sends = [await producer.send(topic, scenario.encode(make()), key=key.encode())
+                     for topic, key, make in scenario.sales(self.names, batteries)]
+            await asyncio.gather(*sends)
+        finally:
+            await producer.stop()
+        connection = await asyncpg.connect(self.settings.database_url)
+        try:
+            low, high = self.names.serial(batteries.start), self.names.serial(batteries.stop)
+            deadline = asyncio.get_running_loop().time() + SALES_APPLIED_TIMEOUT_S
+            while (sold := await connection.fetchval(
+                    "SELECT count(*) FROM scheme.batteries WHERE serial >= $1 AND serial < $2 AND state = 'in_use'",
+                    low, high)) < len(batteries):
+                self.progress("counter: sales applied", sold, len(batteries))
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"{sold} of {len(batteries)} batteries sold after {SALES_APPLIED_TIMEOUT_S} s")
+                await asyncio.sleep(POLL_S)
+        finally:
+            await connection.close()
+
+
+class _BenchKeys:
+    """`count` return-centre keys for the run: [(plaintext, centre id)]; revoked on the way out."""
+
+    def __init__(self, owner_url: str, prefix: str, count: int) -> None:
+        self.owner_url, self.prefix, self.count = owner_url, prefix, count
+
+    async def __aenter__(self) -> list[tuple[str, str]]:
+        self.connection = await asyncpg.connect(self.owner_url)
+        repository = PostgresKeyRepository(self.connection)
+        self.made = [await create_key(repository, "return_centre", f"{self.prefix}-{i}") for i in range(self.count)]
+        return [(plaintext, stored.source_id) for plaintext, stored in self.made]
+
+    async def __aexit__(self, *_) -> None:
+        try:
+            repository = PostgresKeyRepository(self.connection)
+            for _, stored in self.made:
+                await revoke_key(repository, stored.key_id)
+        finally:
+            await self.connection.close()
+
+
+def _statuses(load: Load) -> dict[str, int]:
+    return {str(status): count for status, count in sorted(load.statuses.items())}

@@ -10,8 +10,11 @@ worker's counters from files shared in `<state dir>/run/gateway-metrics`.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
+import sys
 
 import uvicorn
 
@@ -24,6 +27,8 @@ CONNECTIONS_MAX = 1024  # per worker process
 # for a worker to start (imports, clients) on a machine that is busy, as this one is under a benchmark.
 WORKER_PING_TIMEOUT_S = 60
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by the metrics library when a worker imports it
+SUPERVISOR_PID_ENV = "TAKEBACK_GATEWAY_SUPERVISOR_PID"  # internal: set by the supervisor for its workers
+PR_SET_PDEATHSIG = 1  # Linux prctl: a signal for this process when its parent dies
 
 
 def worker_count(settings: Settings) -> int:
@@ -36,6 +41,7 @@ def worker_app():
     from prometheus_client import disable_created_metrics
 
     from services.gateway.entrypoints.app import create_app
+    die_with_the_supervisor()
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format, service="gateway")
     disable_created_metrics()  # no `_created` series: they double the exposition for no use here
@@ -48,12 +54,24 @@ def main() -> None:
     workers = worker_count(settings)
     if workers > 1:
         shared_metrics_dir(settings)
+        os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
     uvicorn.run(
         "services.gateway.entrypoints.server:worker_app" if workers > 1 else worker_app(), factory=workers > 1, workers=workers,
         host=settings.http_host, port=settings.http_port, access_log=False, log_config=None, server_header=False,
         proxy_headers=False, limit_concurrency=CONNECTIONS_MAX, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_worker_healthcheck=WORKER_PING_TIMEOUT_S,
     )
+
+
+def die_with_the_supervisor() -> None:
+    """A worker is killed when its supervisor dies, even by SIGKILL: no orphan keeps serving, or holding the port
+    against the next start (`takeback up` after a crash). Linux only; elsewhere workers outlive a killed supervisor."""
+    supervisor = os.environ.get(SUPERVISOR_PID_ENV)
+    if supervisor is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != int(supervisor):  # it died before the line above
+        os._exit(1)
 
 
 def shared_metrics_dir(settings: Settings) -> None:

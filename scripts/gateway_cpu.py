@@ -11,6 +11,7 @@ parsing, the event loop's socket work, Kafka's client and the accepted-events IN
 the gateway pays on top (`takeback bench --gateway` measures the whole). Access-log
 lines are written to /dev/null. Not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ import sys
 import time
 import uuid
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 
 from services.bench.scenario import collection, encode
 from services.common.logging import configure_logging
@@ -38,11 +38,26 @@ CENTRE = "centre-cpu"
 
 
 def asgi_request(app, body: bytes, presented: str):
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/v1/events", "raw_path": b"/v1/events", "query_string": b"", "root_path": "", "app": app,
-             "headers": [(b"host", b"gateway"), (b"authorization", f"Bearer {presented}".encode()),
-                         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-             "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8080)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/events",
+        "raw_path": b"/v1/events",
+        "query_string": b"",
+        "root_path": "",
+        "app": app,
+        "headers": [
+            (b"host", b"gateway"),
+            (b"authorization", f"Bearer {presented}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8080),
+    }
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     statuses: list[int] = []
 
@@ -52,6 +67,7 @@ def asgi_request(app, body: bytes, presented: str):
     async def send(message):
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
+
     return scope, receive, send, statuses
 
 
@@ -64,6 +80,7 @@ async def one_round(app, presented: str, requests: int) -> float:
             scope, receive, send, statuses = asgi_request(app, body, presented)
             await app(scope, receive, send)
             answered.extend(statuses)
+
     started = time.process_time()
     await asyncio.gather(*[call(body) for body in bodies])
     spent = time.process_time() - started
@@ -81,12 +98,16 @@ async def main(requests: int) -> None:
         gateway = build_gateway(settings, publisher=publisher, key_repository=keys)
         gateway.ready = True
         yield gateway
+
     app = create_app(Settings(http_key_rate_per_s=1e9, http_key_burst=10**9), fakes)
     async with app.router.lifespan_context(app):
         await one_round(app, presented, IN_FLIGHT)  # warm: imports, caches
         rounds = [await one_round(app, presented, requests) for _ in range(ROUNDS)]
-    print(f"POST /v1/events, app only, {IN_FLIGHT} in flight: {min(rounds):.0f} µs CPU a request at least, "
-          f"{statistics.median(rounds):.0f} µs median of {ROUNDS} rounds of {requests}", file=sys.__stdout__)
+    print(
+        f"POST /v1/events, app only, {IN_FLIGHT} in flight: {min(rounds):.0f} µs CPU a request at least, "
+        f"{statistics.median(rounds):.0f} µs median of {ROUNDS} rounds of {requests}",
+        file=sys.__stdout__,
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 
 Keys are made for the run as the owner role and revoked at its end.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,21 +49,32 @@ class HttpBench:
         """The accept rate with GATEWAY_IN_FLIGHT in flight, and latency at half that rate."""
         async with self._keys() as keys:
             self.progress(f"gateway: {requests} events, {GATEWAY_IN_FLIGHT} in flight", 0, 1)
-            full, full_cpu = await self._measured(lambda: in_flight(
-                self.url, self._collections(keys, range(requests), "G1"), GATEWAY_IN_FLIGHT))
+            full, full_cpu = await self._measured(
+                lambda: in_flight(self.url, self._collections(keys, range(requests), "G1"), GATEWAY_IN_FLIGHT)
+            )
             rate = full.rate_per_s(202) / 2
             self.progress(f"gateway: {requests} events at {rate:.0f}/s", 0, 1)
-            half, half_cpu = await self._measured(lambda: at_rate(
-                self.url, self._collections(keys, range(requests), "G2"), rate)) if rate > 0 else (Load(), 0.0)
+            half, half_cpu = (
+                await self._measured(
+                    lambda: at_rate(self.url, self._collections(keys, range(requests), "G2"), rate)
+                )
+                if rate > 0
+                else (Load(), 0.0)
+            )
         return {
-            "requests": requests, "in_flight": GATEWAY_IN_FLIGHT, "sources": SOURCES,
-            "accepted_per_second": round(full.rate_per_s(202), 1), "statuses": _statuses(full),
+            "requests": requests,
+            "in_flight": GATEWAY_IN_FLIGHT,
+            "sources": SOURCES,
+            "accepted_per_second": round(full.rate_per_s(202), 1),
+            "statuses": _statuses(full),
             **latency_ms(full.seconds(202)),
-            "half_rate_per_second": round(rate, 1), "half_statuses": _statuses(half),
+            "half_rate_per_second": round(rate, 1),
+            "half_statuses": _statuses(half),
             **{f"half_{name}": value for name, value in latency_ms(half.seconds(202)).items()},
             "gateway_cpu_ms_per_request": round(1000 * (full_cpu + half_cpu) / (2 * requests), 3),
             "generator_cpu_ms_per_request": round(
-                1000 * (full.generator_cpu_s + half.generator_cpu_s) / (2 * requests), 3),
+                1000 * (full.generator_cpu_s + half.generator_cpu_s) / (2 * requests), 3
+            ),
         }
 
     async def counter(self, collections: int) -> dict:
@@ -73,16 +85,24 @@ class HttpBench:
         async with self._keys() as keys:
             wait = {"Prefer": f"wait={WAIT_S}"}
             self.progress(f"counter: {half_count} collections, {COUNTER_IN_FLIGHT} in flight", 0, 1)
-            most = await in_flight(self.url, self._collections(keys, batteries[:half_count], "K1", wait),
-                                   COUNTER_IN_FLIGHT)
+            most = await in_flight(
+                self.url, self._collections(keys, batteries[:half_count], "K1", wait), COUNTER_IN_FLIGHT
+            )
             rate = most.rate_per_s(200) / 2
             self.progress(f"counter: {half_count} collections at {rate:.1f}/s", 0, 1)
-            half = await at_rate(self.url, self._collections(keys, batteries[half_count:], "K2", wait),
-                                 rate) if rate > 0 else Load()
+            half = (
+                await at_rate(self.url, self._collections(keys, batteries[half_count:], "K2", wait), rate)
+                if rate > 0
+                else Load()
+            )
         return {
-            "collections": 2 * half_count, "in_flight": COUNTER_IN_FLIGHT, "wait_s": WAIT_S,
-            "decisions_per_second_max": round(most.rate_per_s(200), 1), "statuses_max": _statuses(most),
-            "rate_per_second": round(rate, 1), "statuses": _statuses(half),
+            "collections": 2 * half_count,
+            "in_flight": COUNTER_IN_FLIGHT,
+            "wait_s": WAIT_S,
+            "decisions_per_second_max": round(most.rate_per_s(200), 1),
+            "statuses_max": _statuses(most),
+            "rate_per_second": round(rate, 1),
+            "statuses": _statuses(half),
             **latency_ms(half.seconds(200, 202)),
             "generator_cpu_s": round(most.generator_cpu_s + half.generator_cpu_s, 2),
         }
@@ -96,15 +116,31 @@ class HttpBench:
     def _keys(self):
         return _BenchKeys(self.settings.database_owner_url, f"{self.names.run}-centre", SOURCES)
 
-    def _collections(self, keys: Sequence[tuple[str, str]], batteries: range, tag: str,
-                     headers: dict[str, str] | None = None) -> list[Request]:
+    def _collections(
+        self,
+        keys: Sequence[tuple[str, str]],
+        batteries: range,
+        tag: str,
+        headers: dict[str, str] | None = None,
+    ) -> list[Request]:
         requests = []
         for index, battery in enumerate(batteries):
             plaintext, centre = keys[index % len(keys)]
-            serial = self.names.serial(battery) if tag.startswith("K") else f"{self.names.run}-{tag}-{battery:08d}"
+            serial = (
+                self.names.serial(battery) if tag.startswith("K") else f"{self.names.run}-{tag}-{battery:08d}"
+            )
             body = scenario.encode(scenario.collection(centre, serial))
-            requests.append(Request("/v1/events", body, {
-                "Authorization": f"Bearer {plaintext}", "Content-Type": "application/json", **(headers or {})}))
+            requests.append(
+                Request(
+                    "/v1/events",
+                    body,
+                    {
+                        "Authorization": f"Bearer {plaintext}",
+                        "Content-Type": "application/json",
+                        **(headers or {}),
+                    },
+                )
+            )
         return requests
 
     async def _sell(self, batteries: range) -> None:
@@ -112,8 +148,10 @@ class HttpBench:
         producer = events_producer(self.settings, acks="all", enable_idempotence=True, linger_ms=5)
         await producer.start()
         try:
-            sends = [await producer.send(topic, scenario.encode(make()), key=key.encode())
-                     for topic, key, make in scenario.sales(self.names, batteries)]
+            sends = [
+                await producer.send(topic, scenario.encode(make()), key=key.encode())
+                for topic, key, make in scenario.sales(self.names, batteries)
+            ]
             await asyncio.gather(*sends)
         finally:
             await producer.stop()
@@ -121,12 +159,19 @@ class HttpBench:
         try:
             low, high = self.names.serial(batteries.start), self.names.serial(batteries.stop)
             deadline = asyncio.get_running_loop().time() + SALES_APPLIED_TIMEOUT_S
-            while (sold := await connection.fetchval(
-                    "SELECT count(*) FROM scheme.batteries WHERE serial >= $1 AND serial < $2 AND state = 'in_use'",
-                    low, high)) < len(batteries):
+            while (
+                sold := await connection.fetchval(
+                    "SELECT count(*) FROM scheme.batteries"
+                    " WHERE serial >= $1 AND serial < $2 AND state = 'in_use'",
+                    low,
+                    high,
+                )
+            ) < len(batteries):
                 self.progress("counter: sales applied", sold, len(batteries))
                 if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"{sold} of {len(batteries)} batteries sold after {SALES_APPLIED_TIMEOUT_S} s")
+                    raise TimeoutError(
+                        f"{sold} of {len(batteries)} batteries sold after {SALES_APPLIED_TIMEOUT_S} s"
+                    )
                 await asyncio.sleep(POLL_S)
         finally:
             await connection.close()
@@ -141,7 +186,9 @@ class _BenchKeys:
     async def __aenter__(self) -> list[tuple[str, str]]:
         self.connection = await asyncpg.connect(self.owner_url)
         repository = PostgresKeyRepository(self.connection)
-        self.made = [await create_key(repository, "return_centre", f"{self.prefix}-{i}") for i in range(self.count)]
+        self.made = [
+            await create_key(repository, "return_centre", f"{self.prefix}-{i}") for i in range(self.count)
+        ]
         return [(plaintext, stored.source_id) for plaintext, stored in self.made]
 
     async def __aexit__(self, *_) -> None:

@@ -6,6 +6,7 @@ The generator shares the machine with what it measures, so it is an aiohttp clie
 request's latency runs from the moment the schedule meant it to start, not from
 when it was sent: a generator that falls behind makes the figures worse, never better.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from services.bench.memory import own_cpu_ticks, TICKS_PER_S
+from services.bench.memory import TICKS_PER_S, own_cpu_ticks
 
 REQUEST_TIMEOUT_S = 30.0
 CONNECTIONS_MAX = 1000  # at a fixed rate, requests in flight at once (each holds a connection)
@@ -33,6 +34,7 @@ class Request:
 @dataclass
 class Load:
     """What one phase measured: each answer's status and seconds, the wall time, the generator's CPU."""
+
     answers: list[tuple[int, float]] = field(default_factory=list)  # (status, seconds), 0: no answer
     bodies: list[bytes] = field(default_factory=list)
     wall_s: float = 0.0
@@ -61,26 +63,36 @@ def latency_ms(values: Sequence[float]) -> dict[str, float | None]:
     """p50 and p99 of `values` (seconds) in milliseconds, rounded to 0.1 ms; None without values."""
     if not values:
         return {"p50_ms": None, "p99_ms": None}
-    return {"p50_ms": round(percentile(values, 0.50) * 1000, 1), "p99_ms": round(percentile(values, 0.99) * 1000, 1)}
+    return {
+        "p50_ms": round(percentile(values, 0.50) * 1000, 1),
+        "p99_ms": round(percentile(values, 0.99) * 1000, 1),
+    }
 
 
-async def in_flight(base_url: str, requests: Sequence[Request], concurrency: int, keep_bodies: bool = False) -> Load:
+async def in_flight(
+    base_url: str, requests: Sequence[Request], concurrency: int, keep_bodies: bool = False
+) -> Load:
     """Every request, at most `concurrency` at once, each started as soon as one ends."""
     assert concurrency >= 1, "at least one request in flight"
     load, pending = Load(), iter(requests)
     async with _session(base_url, concurrency) as session:
+
         async def worker() -> None:
             for request in pending:
                 await _send(session, request, time.perf_counter(), load, keep_bodies)
+
         await _timed(load, lambda: asyncio.gather(*[worker() for _ in range(concurrency)]))
     return load
 
 
-async def at_rate(base_url: str, requests: Sequence[Request], rate_per_s: float, keep_bodies: bool = False) -> Load:
+async def at_rate(
+    base_url: str, requests: Sequence[Request], rate_per_s: float, keep_bodies: bool = False
+) -> Load:
     """Request i started at i / rate_per_s seconds after the first; latency from that moment."""
     assert rate_per_s > 0, "a rate above zero"
     load = Load()
     async with _session(base_url, CONNECTIONS_MAX) as session:
+
         async def schedule() -> None:
             started, tasks = time.perf_counter(), []
             for index, request in enumerate(requests):
@@ -90,6 +102,7 @@ async def at_rate(base_url: str, requests: Sequence[Request], rate_per_s: float,
                     await asyncio.sleep(ahead)
                 tasks.append(asyncio.create_task(_send(session, request, due, load, keep_bodies)))
             await asyncio.gather(*tasks)
+
         await _timed(load, schedule)
     return load
 
@@ -103,16 +116,22 @@ async def _timed(load: Load, run) -> None:
 
 def _session(base_url: str, connections: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections, force_close=False)
-    return aiohttp.ClientSession(base_url, connector=connector, skip_auto_headers=("User-Agent",),
-                                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+    return aiohttp.ClientSession(
+        base_url,
+        connector=connector,
+        skip_auto_headers=("User-Agent",),
+        timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+    )
 
 
-async def _send(session: aiohttp.ClientSession, request: Request, since: float, load: Load, keep_body: bool) -> None:
+async def _send(
+    session: aiohttp.ClientSession, request: Request, since: float, load: Load, keep_body: bool
+) -> None:
     try:
         async with session.post(request.path, data=request.body, headers=request.headers) as response:
             body = await response.read()
             status = response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         status, body = 0, b""  # no answer: counted under status 0
     load.answers.append((status, time.perf_counter() - since))
     if keep_body:

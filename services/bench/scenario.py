@@ -45,8 +45,8 @@ def sales(names: Names, batteries: range):
 
 
 def collection(centre: str, serial: str) -> dict:
-    return _envelope("collection.logged", "return_centre", centre,
-                     {"collection_id": f"C-{serial}", "centre_id": centre, "serial": serial, "condition": "functional"})
+    data = {"collection_id": f"C-{serial}", "centre_id": centre, "serial": serial, "condition": "functional"}
+    return _envelope("collection.logged", "return_centre", centre, data)
 
 
 def collections(names: Names, batteries: range):

@@ -14,16 +14,16 @@ from services.common.settings import get_settings
 
 DEFAULT_BATTERIES = 20_000  # about a minute on a 2-core machine with the whole stack on it
 DEFAULT_REQUESTS = 5_000  # events over HTTP in each of the two --gateway runs
-DEFAULT_COLLECTIONS = 2_000  # collections with Prefer: wait in --counter (half at full speed, half at half of it)
+DEFAULT_COLLECTIONS = 2_000  # collections with Prefer: wait in --counter (half at full speed, half at half)
 
 
 @app.command()
 def bench(batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="battery lives to drive"),
           rate: float = typer.Option(0, help="produce at most this many events a second (0: as fast as possible)"),
-          gateway: bool = typer.Option(False, "--gateway", help="instead: the gateway's accept rate over HTTP "
-                                       "with 50 in flight, and its latency at half that rate"),
-          counter: bool = typer.Option(False, "--counter", help="instead: Prefer: wait decisions of collections "
-                                       "over HTTP, the most a second and p50/p99 at half that rate"),
+          gateway: bool = typer.Option(False, "--gateway", help="instead: the gateway's accept rate over "
+                                       "HTTP with 50 in flight, and its latency at half that rate"),
+          counter: bool = typer.Option(False, "--counter", help="instead: Prefer: wait decisions of "
+                                       "collections over HTTP, the most a second and p50/p99 at half that rate"),
           requests: int = typer.Option(DEFAULT_REQUESTS, min=100, help="events in each --gateway run"),
           collections: int = typer.Option(DEFAULT_COLLECTIONS, min=100, help="collections in --counter"),
           as_json: bool = typer.Option(False, "--json")) -> None:
@@ -35,7 +35,8 @@ def bench(batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="batter
             print_json(result)
             return
         for name, figures in result.items():
-            console.print(table(f"takeback bench --{name}", ["measure", "value"], [[k, v] for k, v in figures.items()]))
+            rows = [[measure, value] for measure, value in figures.items()]
+            console.print(table(f"takeback bench --{name}", ["measure", "value"], rows))
         return
     with _progress() as report:
         result = run_or_say(lambda: asyncio.run(Bench(get_settings(), batteries, rate, report).run()), "bench")

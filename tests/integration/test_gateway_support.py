@@ -25,7 +25,7 @@ from services.gateway.service_layer.keys import create_key, revoke_key
 from tests.conftest import kafka_options, envelope, free_port, unique
 
 TEST_BODY_MAX_BYTES = 64 * 1024
-START_TIMEOUT_S = 90.0  # worker processes start in parallel; a machine busy with other work starts them slowly
+START_TIMEOUT_S = 90.0  # workers start in parallel; a machine busy with other work starts them slowly
 CONSUME_TIMEOUT_S = 10.0
 
 
@@ -43,7 +43,8 @@ def gateway(stack, tmp_path_factory, request):
     port = free_port()
     log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
     env = {**os.environ, **stack.database_env("gateway"), "TAKEBACK_HTTP_PORT": str(port), "TAKEBACK_HTTP_BODY_MAX_BYTES": str(TEST_BODY_MAX_BYTES),
-           "TAKEBACK_LOG_FORMAT": "json", "TAKEBACK_GATEWAY_WORKERS": "1", **getattr(request.module, "GATEWAY_ENV", {})}
+           "TAKEBACK_LOG_FORMAT": "json", "TAKEBACK_GATEWAY_WORKERS": "1",
+           **getattr(request.module, "GATEWAY_ENV", {})}
     with open(log_path, "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "services.gateway.entrypoints.server"],
                                   cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -1,6 +1,8 @@
-"""Several gateway worker processes on one port (`TAKEBACK_GATEWAY_WORKERS`), over real HTTP on the real stack:
-every worker answers, and whichever answers gives the same answer (202, `Prefer: wait`, `GET /v1/events/{id}`,
-a duplicate's first decision, a revoked key refused within 5 s, `/metrics` counting for the whole gateway)."""
+"""Several gateway worker processes on one port (`TAKEBACK_GATEWAY_WORKERS`), over real HTTP on the real
+stack: every worker answers, and whichever answers gives the same answer (202, `Prefer: wait`,
+`GET /v1/events/{id}`, a duplicate's first decision, a revoked key refused within 5 s, `/metrics` counting for
+the whole gateway)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -38,9 +40,17 @@ async def centre(new_key):
 
 
 def collection(centre_id: str, serial: str | None = None) -> dict:
-    return envelope("collection.logged", "return_centre", centre_id, {
-        "collection_id": unique("C"), "centre_id": centre_id, "serial": serial or unique("OLD"),
-        "condition": "damaged"})
+    return envelope(
+        "collection.logged",
+        "return_centre",
+        centre_id,
+        {
+            "collection_id": unique("C"),
+            "centre_id": centre_id,
+            "serial": serial or unique("OLD"),
+            "condition": "damaged",
+        },
+    )
 
 
 async def post(client, key: str, event: dict, prefer: dict | None = None) -> httpx.Response:
@@ -50,20 +60,29 @@ async def post(client, key: str, event: dict, prefer: dict | None = None) -> htt
 def answering_workers(gateway) -> Counter:
     """Requests to /v1/events by the worker process that answered them (from the access log)."""
     lines = [json.loads(line) for line in gateway.log_path.read_text().splitlines() if line.startswith("{")]
-    return Counter(line["pid"] for line in lines
-                   if line.get("event") == "http_request" and line.get("path", "").startswith("/v1/events"))
+    return Counter(
+        line["pid"]
+        for line in lines
+        if line.get("event") == "http_request" and line.get("path", "").startswith("/v1/events")
+    )
 
 
 async def test_every_worker_answers_and_each_accepts_and_reads_back_alike(gateway, fresh, centre):
     events = [collection(centre[0]) for _ in range(REQUESTS)]
     answers = await asyncio.gather(*[post(fresh, centre[1], event) for event in events])
     assert [(a.status_code, a.json()) for a in answers] == [
-        (202, {"event_id": e["event_id"], "status": "accepted"}) for e in events]
-    reads = await asyncio.gather(*[fresh.get(f"/v1/events/{events[0]['event_id']}", headers=bearer(centre[1]))
-                                   for _ in range(REQUESTS // 4)])
+        (202, {"event_id": e["event_id"], "status": "accepted"}) for e in events
+    ]
+    reads = await asyncio.gather(
+        *[
+            fresh.get(f"/v1/events/{events[0]['event_id']}", headers=bearer(centre[1]))
+            for _ in range(REQUESTS // 4)
+        ]
+    )
     assert {read.status_code for read in reads} == {200}
-    assert {(read.json()["event_id"], read.json()["status"] in ("accepted", "applied")) for read in reads} == {
-        (events[0]["event_id"], True)}
+    assert {
+        (read.json()["event_id"], read.json()["status"] in ("accepted", "applied")) for read in reads
+    } == {(events[0]["event_id"], True)}
     workers = answering_workers(gateway)
     print(f"\n{REQUESTS} events and {REQUESTS // 4} reads over new connections, by worker: {dict(workers)}")
     assert len(workers) == WORKERS
@@ -72,19 +91,37 @@ async def test_every_worker_answers_and_each_accepts_and_reads_back_alike(gatewa
 async def test_prefer_wait_and_a_duplicate_get_the_same_decision_from_any_worker(fresh, centre, new_key):
     events = [collection(centre[0]) for _ in range(REQUESTS // 4)]
     decided = await asyncio.gather(*[post(fresh, centre[1], event, WAIT) for event in events])
-    assert {answer.status_code for answer in decided} == {200}, [a.text for a in decided if a.status_code != 200]
+    assert {answer.status_code for answer in decided} == {200}, [
+        a.text for a in decided if a.status_code != 200
+    ]
     for answer, event in zip(decided, events):
-        assert answer.json() == {"event_id": event["event_id"], "status": "applied", "outcome": {
-            "state": "collected", "refund": None, "handling_fee": 0, "taken_back": "taken_back_free"}}
+        assert answer.json() == {
+            "event_id": event["event_id"],
+            "status": "applied",
+            "outcome": {
+                "state": "collected",
+                "refund": None,
+                "handling_fee": 0,
+                "taken_back": "taken_back_free",
+            },
+        }
     again = await asyncio.gather(*[post(fresh, centre[1], events[0], WAIT) for _ in range(REQUESTS // 4)])
-    reads = await asyncio.gather(*[fresh.get(f"/v1/events/{events[0]['event_id']}", headers=bearer(centre[1]))
-                                   for _ in range(REQUESTS // 4)])
+    reads = await asyncio.gather(
+        *[
+            fresh.get(f"/v1/events/{events[0]['event_id']}", headers=bearer(centre[1]))
+            for _ in range(REQUESTS // 4)
+        ]
+    )
     assert {(a.status_code, json.dumps(a.json(), sort_keys=True)) for a in again} == {
-        (200, json.dumps(decided[0].json(), sort_keys=True))}
-    assert {json.dumps(r.json(), sort_keys=True) for r in reads} == {json.dumps(decided[0].json(), sort_keys=True)}
+        (200, json.dumps(decided[0].json(), sort_keys=True))
+    }
+    assert {json.dumps(r.json(), sort_keys=True) for r in reads} == {
+        json.dumps(decided[0].json(), sort_keys=True)
+    }
     other = await new_key("return_centre", unique("centre"))
-    others = await asyncio.gather(*[fresh.get(f"/v1/events/{events[0]['event_id']}", headers=bearer(other))
-                                    for _ in range(10)])
+    others = await asyncio.gather(
+        *[fresh.get(f"/v1/events/{events[0]['event_id']}", headers=bearer(other)) for _ in range(10)]
+    )
     assert {read.status_code for read in others} == {404}  # readable by its sender only, on every worker
 
 
@@ -92,7 +129,9 @@ async def test_a_key_revoked_is_refused_by_every_worker_within_five_seconds(fres
     centre_id, key = centre
     warm = await asyncio.gather(*[post(fresh, key, collection(centre_id)) for _ in range(REQUESTS // 4)])
     assert {answer.status_code for answer in warm} == {202}  # every worker now holds the key in its cache
-    await owner_pool.execute("UPDATE gateway.api_keys SET revoked_at = now() WHERE key_id = $1", key.split("_")[1])
+    await owner_pool.execute(
+        "UPDATE gateway.api_keys SET revoked_at = now() WHERE key_id = $1", key.split("_")[1]
+    )
     revoked_at = time.monotonic()
     while True:
         answers = await asyncio.gather(*[post(fresh, key, collection(centre_id)) for _ in range(20)])
@@ -103,7 +142,7 @@ async def test_a_key_revoked_is_refused_by_every_worker_within_five_seconds(fres
         assert time.monotonic() - revoked_at <= REVOKED_WITHIN_S, statuses
         await asyncio.sleep(0.2)
     refused_after_s = time.monotonic() - revoked_at
-    print(f"\nrevoked key refused by every worker after {refused_after_s:.2f} s (cache lifetime {KEY_CACHE_TTL_S} s)")
+    print(f"\nrevoked key refused by every worker after {refused_after_s:.2f} s (cache: {KEY_CACHE_TTL_S} s)")
     assert refused_after_s <= REVOKED_WITHIN_S
     assert {a.json()["error"] for a in answers} == {"revoked_key"}
 
@@ -111,9 +150,12 @@ async def test_a_key_revoked_is_refused_by_every_worker_within_five_seconds(fres
 async def test_metrics_count_for_the_whole_gateway_whichever_worker_is_scraped(fresh, centre):
     def accepted(text: str) -> float:
         prefix = 'takeback_gateway_events_total{outcome="accepted",reason="",type="collection.logged"} '
-        return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+        return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
     before = accepted((await fresh.get("/metrics")).text)
-    answers = await asyncio.gather(*[post(fresh, centre[1], collection(centre[0])) for _ in range(REQUESTS // 2)])
+    answers = await asyncio.gather(
+        *[post(fresh, centre[1], collection(centre[0])) for _ in range(REQUESTS // 2)]
+    )
     assert {answer.status_code for answer in answers} == {202}
     scrapes = await asyncio.gather(*[fresh.get("/metrics") for _ in range(10)])
     assert {accepted(scrape.text) - before for scrape in scrapes} == {REQUESTS // 2}

@@ -1,4 +1,5 @@
 """The HTTP bench's figures: nearest-rank percentiles, latency in milliseconds, rates by status."""
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,11 @@ from services.bench.http_load import Load, latency_ms, percentile
 
 def test_the_percentiles_of_one_to_a_hundred_are_their_ranks():
     values = [float(v) for v in range(100, 0, -1)]  # unsorted on purpose
-    assert (percentile(values, 0.50), percentile(values, 0.99), percentile(values, 1.0)) == (50.0, 99.0, 100.0)
+    assert (percentile(values, 0.50), percentile(values, 0.99), percentile(values, 1.0)) == (
+        50.0,
+        99.0,
+        100.0,
+    )
 
 
 def test_the_p99_of_fewer_than_a_hundred_values_is_the_largest():
@@ -21,8 +26,10 @@ def test_the_p99_of_fewer_than_a_hundred_values_is_the_largest():
     assert percentile([7.0], 0.5) == 7.0
 
 
-@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=300),
-       st.sampled_from([0.5, 0.9, 0.99, 0.999, 1.0]))
+@given(
+    st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=300),
+    st.sampled_from([0.5, 0.9, 0.99, 0.999, 1.0]),
+)
 def test_a_percentile_is_the_smallest_value_with_at_least_that_share_at_or_below_it(values, share):
     found = percentile(values, share)
     assert found in values

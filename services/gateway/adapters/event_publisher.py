@@ -14,8 +14,8 @@ from services.gateway.domain.errors import BodyTooLarge, EventLogUnavailable
 
 PRODUCE_TIMEOUT_S = 30.0
 REQUEST_SIZE_HEADROOM_BYTES = 64 * 1024
-# Concurrent requests share the producer's batches: an event waits up to this long for others to join its batch
-# (a few produce requests a second per partition instead of one an event; a few ms of a request's latency).
+# Concurrent requests share the producer's batches: an event waits up to this long for others to join its
+# batch (a few produce requests a second per partition instead of one an event; a few ms of its latency).
 PRODUCE_LINGER_MS = 5
 
 

@@ -14,13 +14,13 @@ from pydantic_core import PydanticCustomError
 from contracts.events import ENVELOPE_OF_TYPE
 from contracts.topics import IN_EVENT_TYPES
 from services.gateway.domain.errors import BodyTooLarge, InvalidRequest, UnsupportedMediaType
+from services.gateway.domain.event_status import AcceptedRecord
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.entrypoints.access_log import log_fields
-from services.gateway.domain.event_status import AcceptedRecord
 from services.gateway.entrypoints.bodies import EventAccepted, EventDecided, EventStatus
 from services.gateway.entrypoints.dependencies import authorised, authorised_request, bearer, gateway_of
-from services.gateway.entrypoints.responses import refusals
 from services.gateway.entrypoints.parameters import PREFER_WAIT_PATTERN, Uuid, parse_prefer_wait
+from services.gateway.entrypoints.responses import refusals
 from services.gateway.service_layer.accept_event import accept_event
 from services.gateway.service_layer.event_status import event_status
 
@@ -91,20 +91,20 @@ async def post_event(request: Request) -> Response:
 
 
 def accepted_response(event_id: UUID, headers: dict[str, str] | None = None) -> Response:
-    """202 `{"event_id", "status": "accepted"}`, written without a JSON encoder (a UUID's text needs no escape)."""
+    """202 `{"event_id", "status": "accepted"}`, written without an encoder (a UUID's text needs no escape)."""
     return Response(b'{"event_id":"%s","status":"accepted"}' % str(event_id).encode(), status_code=202,
                     headers=headers, media_type=JSON_MEDIA_TYPE)
 
 
 def prefer_wait(value: str | None) -> int | None:
-    """`Prefer: wait=N` as N seconds; None without it (or empty); 400 naming the header and its rule otherwise."""
+    """`Prefer: wait=N` as N seconds; None without it (or empty); else 400 naming the header and its rule."""
     if value is None:
         return None
     try:
         return parse_prefer_wait(value)
     except PydanticCustomError as error:
-        raise InvalidRequest("invalid_request", f"header.Prefer: {error.message()}",
-                             [{"field": "header.Prefer", "rule": error.type, "message": error.message()}]) from None
+        errors = [{"field": "header.Prefer", "rule": error.type, "message": error.message()}]
+        raise InvalidRequest("invalid_request", f"header.Prefer: {error.message()}", errors) from None
 
 
 @router.get("/v1/events/{event_id}", response_model=EventStatus, responses=refusals(

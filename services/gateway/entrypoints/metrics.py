@@ -24,7 +24,7 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.shared_dir = os.environ.get(METRICS_DIR_ENV)  # several workers: counts in shared files
-        self.collectors: list[Collector] = []  # figures made at scrape time (the scheme's), by the worker scraped
+        self.collectors: list[Collector] = []  # figures made at scrape time (the scheme's) by the scraped worker
         self.requests = Counter(
             "takeback_gateway_http_requests_total", "HTTP requests answered, by route template and status",
             ["route", "method", "status"], registry=self.registry)

@@ -8,6 +8,7 @@ gateway's worker processes"): keys, events and outcomes are read from PostgreSQL
 and Kafka by every worker; rate limits are counted per worker; `/metrics` sums every
 worker's counters from files shared in `<state dir>/run/gateway-metrics`.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -23,8 +24,8 @@ from services.common.settings import Settings, get_settings
 
 GRACEFUL_SHUTDOWN_S = 10
 CONNECTIONS_MAX = 1024  # per worker process
-# A worker that leaves its supervisor's ping unanswered this long is hung: killed and started again. Long enough
-# for a worker to start (imports, clients) on a machine that is busy, as this one is under a benchmark.
+# A worker that leaves its supervisor's ping unanswered this long is hung: killed and started again. Long
+# enough for a worker to start (imports, clients) on a machine that is busy, as this one is under a benchmark.
 WORKER_PING_TIMEOUT_S = 60
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by the metrics library when a worker imports it
 SUPERVISOR_PID_ENV = "TAKEBACK_GATEWAY_SUPERVISOR_PID"  # internal: set by the supervisor for its workers
@@ -41,6 +42,7 @@ def worker_app():
     from prometheus_client import disable_created_metrics
 
     from services.gateway.entrypoints.app import create_app
+
     die_with_the_supervisor()
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format, service="gateway")
@@ -56,16 +58,25 @@ def main() -> None:
         shared_metrics_dir(settings)
         os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
     uvicorn.run(
-        "services.gateway.entrypoints.server:worker_app" if workers > 1 else worker_app(), factory=workers > 1, workers=workers,
-        host=settings.http_host, port=settings.http_port, access_log=False, log_config=None, server_header=False,
-        proxy_headers=False, limit_concurrency=CONNECTIONS_MAX, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        "services.gateway.entrypoints.server:worker_app" if workers > 1 else worker_app(),
+        factory=workers > 1,
+        workers=workers,
+        host=settings.http_host,
+        port=settings.http_port,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        proxy_headers=False,
+        limit_concurrency=CONNECTIONS_MAX,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_worker_healthcheck=WORKER_PING_TIMEOUT_S,
     )
 
 
 def die_with_the_supervisor() -> None:
-    """A worker is killed when its supervisor dies, even by SIGKILL: no orphan keeps serving, or holding the port
-    against the next start (`takeback up` after a crash). Linux only; elsewhere workers outlive a killed supervisor."""
+    """A worker is killed when its supervisor dies, even by SIGKILL: no orphan keeps serving, or holding the
+    port against the next start (`takeback up` after a crash). Linux only; elsewhere workers outlive a killed
+    supervisor."""
     supervisor = os.environ.get(SUPERVISOR_PID_ENV)
     if supervisor is None or not sys.platform.startswith("linux"):
         return

@@ -71,7 +71,7 @@ def read(raw: bytes, holder: KeyHolder):
 def _content_hash(obj: dict) -> bytes:
     try:
         return canonical_hash(obj)
-    except ValueError:  # a number JSON reads as infinite (1e400): it has no canonical form, as the streams say
+    except ValueError:  # a number JSON reads as infinite (1e400) has no canonical form, as the streams say
         raise ContractViolation("invalid_json", "a number is out of the range of a double") from None
 
 

@@ -28,6 +28,7 @@ AMOUNTS = (
     "expected cost",
     "shortfall",
     "handling fees due",
+    "recycling cost",
     "sold",
     "collected",
     "batteries",
@@ -168,8 +169,7 @@ def balances(body: dict) -> list:
 def settlement(body: dict) -> list:
     rows = [
         [
-            s["counterparty"]["kind"],
-            s["counterparty"]["id"],
+            f"{s['counterparty']['kind']} {s['counterparty']['id']}",
             *(money(s[f], s["currency"]) for f in ("opening", "charges", "payments", "closing")),
             money(s["in_suspense"], s["currency"]) if s["in_suspense"] else "-",
         ]
@@ -178,7 +178,7 @@ def settlement(body: dict) -> list:
     return [
         table(
             f"Settlement from {body['from']} (inclusive) to {body['to']} (exclusive), as of {body['as_of']}",
-            ["kind", "counterparty", "opening", "charges", "payments", "closing", "in suspense"],
+            ["counterparty", "opening", "charges", "payments", "closing", "in suspense"],
             rows,
             right=AMOUNTS,
         ),
@@ -233,20 +233,14 @@ def liability_age(body: dict) -> list:
 
 
 def fund(body: dict) -> list:
-    rows = []
+    rows, notes = [], []
     for c in body["currencies"]:
-        cur = c["currency"]
+        cur, states = c["currency"], c["by_state"]
         verdict = {
-            "adequate": f"[green]adequate[/], surplus {money(c['surplus'], cur)}",
+            "adequate": "[green]adequate[/]",
             "short": f"[red]short by {money(c['shortfall'], cur)}[/]",
-        }.get(c["status"], c["reason"])
-        states = c["by_state"]
-        orphans = f" (of which {count(c['orphans'])} orphans)" if c["orphans"] else ""
-        held = (
-            f"{count(states['in_use'])} in use, {count(states['collected'])} collected, "
-            f"{count(states['in_transit'])} in transit, "
-            f"{count(states['at_recycler'])} at the recycler{orphans}"
-        )
+            "no_estimate": "[yellow]no estimate[/]",
+        }.get(c["status"], c["status"])
         rows.append(
             [
                 cur,
@@ -254,38 +248,39 @@ def fund(body: dict) -> list:
                 money(c["recycling_cost"], cur),
                 money(c["handling_fees_due"], cur),
                 money(c["expected_cost"], cur),
-                held,
+                count(c["batteries"]),
                 verdict,
             ]
         )
-    notes = [
-        f"{count(c['batteries_without_mass'])} {c['currency']} batteries have no known mass: not in the cost."
-        for c in body["currencies"]
-        if c["batteries_without_mass"]
-    ]
+        orphans = f", of which {count(c['orphans'])} orphans" if c["orphans"] else ""
+        notes.append(
+            f"{cur}: {count(states['in_use'])} in use, {count(states['collected'])} collected, "
+            f"{count(states['in_transit'])} in transit, "
+            f"{count(states['at_recycler'])} at the recycler{orphans}"
+            + (
+                f"; {count(c['batteries_without_mass'])} of unknown mass, not in the cost"
+                if c["batteries_without_mass"]
+                else ""
+            )
+            + (f"; {c['reason']}" if c["reason"] else "")
+            + "."
+        )
     orphans = body.get("unattributed_orphans")
     if orphans:
         notes.append(
             f"{count(orphans['batteries'])} orphans ({orphans['mass_kg']} kg) in no currency: "
             f"{orphans['reason']}."
         )
-    return [
-        table(
-            "Recycling fund against what it must still pay",
-            [
-                "currency",
-                "fund",
-                "recycling cost",
-                "handling fees due",
-                "expected cost",
-                "batteries to recycle",
-                "verdict",
-            ],
-            rows,
-            right=AMOUNTS,
-        ),
-        *notes,
+    columns = [
+        "currency",
+        "fund",
+        "recycling cost",
+        "handling fees due",
+        "expected cost",
+        "batteries",
+        "verdict",
     ]
+    return [table("Recycling fund against what it must still pay", columns, rows, right=AMOUNTS), *notes]
 
 
 def collection(body: dict) -> list:

@@ -238,3 +238,107 @@ def test_csv_is_answered_only_when_preferred_to_json(accept, csv_wanted):
 def test_an_accept_allowing_neither_is_not_acceptable(accept):
     with pytest.raises(NotAcceptable):
         prefers_csv(accept)
+
+
+# -- readable tables ------------------------------------------------------------------------------------
+LONG = "clearing:centre:centre-0948f6e442c2-with-a-name-longer-than-any-terminal-column"
+TARGET = {"percent": 63, "by_end_of": 2027, "legal_basis": "Regulation (EU) 2023/1542, Article 59(4)"}
+BODIES = {
+    "balances": {
+        "as_of": "2026-12-01T00:00:00+00:00",
+        "balances": [
+            {"account": LONG, "currency": "EUR", "debit": 1_250_000, "credit": 7},
+            {"account": "clearing:store:s", "currency": "JPY", "debit": 1250, "credit": 0},
+        ],
+    },
+    "settlement": {
+        "from": "2026-11-01T00:00:00+00:00",
+        "to": "2026-12-01T00:00:00+00:00",
+        "as_of": "2026-12-01T00:00:00+00:00",
+        "statements": [
+            {
+                "counterparty": {"kind": "centre", "id": LONG},
+                "currency": "EUR",
+                "opening": -1_250_000,
+                "charges": -5000,
+                "payments": 1_255_000,
+                "closing": 0,
+                "in_suspense": 0,
+            }
+        ],
+    },
+    "collection": {
+        "method": "m",
+        "rows": [
+            {
+                "year": 2026,
+                "category": "portable",
+                "sold": 1000,
+                "collected": 500,
+                "collection_rate_percent": "50.00",
+                "target": TARGET,
+                "next_target": TARGET,
+                "meets_target": False,
+            }
+        ],
+    },
+    "discrepancies": {
+        "as_of": "2026-12-01T00:00:00+00:00",
+        "next_cursor": "abc",
+        "discrepancies": [
+            {
+                "discrepancy_id": str(uuid.uuid4()),
+                "kind": "mass_mismatch",
+                "subject": LONG,
+                "status": "resolved",
+                "opened_at": "2026-11-30T00:00:00+00:00",
+                "caused_by": str(uuid.uuid4()),
+                "resolution": "accepted",
+                "note": "scale recalibrated",
+                "resolved_at": "2026-12-01T00:00:00+00:00",
+                "resolved_by": None,
+                "details": {"dispatched_kg": "5.9", "received_kg": "3.1", "nested": {"a": 1}},
+            }
+        ],
+    },
+}
+
+
+def shown(report: str, width: int) -> str:
+    from rich.console import Console
+
+    from services.cli import report_tables
+
+    console = Console(width=width, record=True)
+    for part in getattr(report_tables, report)(BODIES[report]):
+        console.print(part)
+    return console.export_text()
+
+
+@pytest.mark.parametrize("report", BODIES)
+def test_a_report_table_wraps_in_a_narrow_terminal_and_cuts_nothing(report):
+    lines = shown(report, 72).splitlines()
+    assert all(len(line) <= 72 for line in lines)
+    assert all(line.rstrip()[-1] in "┓┃┩│┘" for line in lines if line.startswith(("┏", "┃", "┡", "│", "└")))
+    assert "…" not in "".join(lines)
+    rows = [line[1:].split("│") for line in lines if line.startswith("│")]
+    columns = ["".join(row[i].strip() for row in rows if len(row) > i) for i in range(max(map(len, rows)))]
+    assert report == "collection" or any(LONG in column for column in columns)  # read down its column: whole
+
+
+@pytest.mark.parametrize("report", BODIES)
+def test_a_report_table_shows_money_in_its_currency_and_targets_as_text(report):
+    text = shown(report, 200)
+    assert (
+        "{'" not in text
+        and '{"' not in text.split("Method")[0].replace('{"', "")
+        or report == "discrepancies"
+    )
+    expected = {
+        "balances": ["12,500.00 EUR", "1,250 JPY", "0.07 EUR"],
+        "settlement": ["-12,500.00 EUR", "12,550.00 EUR"],
+        "collection": ["63 % by end 2027", "50.00 %", "1,000"],
+        "discrepancies": ["dispatched_kg: 5.9", "accepted"],
+    }[report]
+    for piece in expected:
+        assert piece in text, piece

@@ -1,4 +1,5 @@
 """`takeback demo`: a realistic year of the scheme through the running stack, then the books."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,20 +7,28 @@ import asyncio
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.cli.app import app, console, err, print_json, table
+from services.cli import report_tables as tables
+from services.cli.app import app, console, err, print_json
 from services.cli.outcome import run_or_say
 from services.common.settings import get_settings
 from services.demo.runner import Demo
 
 
 @app.command()
-def demo(batteries: int = typer.Option(3000, min=50, help="batteries sold over the simulated months"),
-         months: int = typer.Option(12, min=4, max=60, help="simulated months"),
-         seed: int = typer.Option(7, help="random seed of the scenario"),
-         as_json: bool = typer.Option(False, "--json")) -> None:
+def demo(
+    batteries: int = typer.Option(3000, min=50, help="batteries sold over the simulated months"),
+    months: int = typer.Option(12, min=4, max=60, help="simulated months"),
+    seed: int = typer.Option(7, help="random seed of the scenario"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Stores, centres, a transporter and the recycler over months; ends with reconciliation and finance."""
-    with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as progress:
+    with Progress(
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
         tasks: dict[str, int] = {}
 
         def report(name: str, done: int, total: int) -> None:
@@ -27,8 +36,9 @@ def demo(batteries: int = typer.Option(3000, min=50, help="batteries sold over t
                 tasks[name] = progress.add_task(name, total=total)
             progress.update(tasks[name], completed=done, total=total)
 
-        results = run_or_say(lambda: asyncio.run(Demo(get_settings(), batteries, months, seed, report).run_all()),
-                             "demo")
+        results = run_or_say(
+            lambda: asyncio.run(Demo(get_settings(), batteries, months, seed, report).run_all()), "demo"
+        )
     if as_json:
         print_json(results)
     else:
@@ -39,43 +49,32 @@ def demo(batteries: int = typer.Option(3000, min=50, help="batteries sold over t
 
 def show(results: dict) -> None:
     say_what_was_there(results.get("before"))
-    console.print(f"\n[bold]{results['events_sent']}[/] events sent for {results['batteries']} batteries "
-                  f"and {results['lots']} lots.\n")
-    recon = results["reconciliation"]
-    colour = "green" if recon["status"] == "balanced" else "red"
-    console.print(table(f"Reconciliation as of {recon['as_of']}: [{colour}]{recon['status']}[/]",
-                        ["check", "ok", "expected", "actual"],
-                        [[c["name"], "✓" if c["ok"] else "✗", _short(c["expected"]), _short(c["actual"])]
-                         for c in recon["checks"]]))
-    open_ = recon.get("open_discrepancies") or []
-    if isinstance(open_, dict):
-        open_ = open_.get("latest") or open_.get("items") or []
-    console.print(f"open discrepancies (expected in a real scheme): {len(open_)} shown")
-    kinds: dict[str, int] = {}
-    for d in open_:
-        kinds[d.get("kind", "?")] = kinds.get(d.get("kind", "?"), 0) + 1
-    for kind, count in sorted(kinds.items()):
-        console.print(f"  {kind}: {count}")
-    console.print(table("Balances", ["account", "currency", "debit", "credit", "balance"], [
-        [b["account"], b["currency"], b["debit"], b["credit"], b["debit"] - b["credit"]]
-        for b in results["balances"]["balances"]]))
-    for name in ("collection", "recovery"):
-        rows = _rows(results[name])
-        if rows:
-            columns = list(rows[0])
-            console.print(table(f"{name.title()} report", columns, [[_short(r.get(c)) for c in columns] for r in rows]))
-
-
-def _rows(report: dict) -> list[dict]:
-    for value in report.values():
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            return value
-    return []
-
-
-def _short(value) -> str:
-    text = str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    console.print(
+        f"\n[bold]{results['events_sent']:,}[/] events sent for {results['batteries']:,} batteries "
+        f"and {results['lots']:,} lots.\n"
+    )
+    for name, render in (
+        ("reconciliation", tables.reconciliation),
+        ("balances", tables.balances),
+        ("collection", tables.collection),
+        ("recovery", tables.recovery),
+        ("settlement", tables.settlement),
+    ):
+        if name in results:
+            for part in render(results[name]):
+                console.print(part)
+    finance = results.get("finance")
+    if finance:
+        colour = "green" if finance["settled"] else "red"
+        verdict = (
+            "Every store, centre and the recycler settled: closing balances zero."
+            if finance["settled"]
+            else f"Not settled: the largest closing balance is {finance['largest_minor']:,} minor units."
+        )
+        console.print(
+            f"Finance: {finance['payments']:,} payments, {finance['resolutions']:,} discrepancies resolved, "
+            f"unclaimed deposits released once ({finance['release_id']}). [{colour}]{verdict}[/]"
+        )
 
 
 def say_what_was_there(before: dict | None) -> None:

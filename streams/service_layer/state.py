@@ -41,8 +41,9 @@ class BatchState:
     postings: list[Posting] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
     inbox: list[InboxRow] = field(default_factory=list)
-    # Contract 8.1, payments: who recorded each payment id of the batch; the payments it adds; the debit - credit
-    # of each counterparty account a payment settles, as the scheme had posted it before the batch.
+    # Contract 8.1, payments: who recorded each payment id of the batch; the payments it adds; the
+    # debit - credit of each counterparty account a payment settles, as the scheme had posted it before
+    # the batch.
     payments_recorded: dict[str, UUID] = field(default_factory=dict)
     new_payments: list[Payment] = field(default_factory=list)
     counterparty_balances: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -68,7 +69,8 @@ class BatchState:
 
 
     def counterparty_debit_net(self, account: str, currency: str) -> int:
-        """The account's debit - credit now: as loaded (`counterparty_balances`), plus this batch's postings."""
+        """The account's debit - credit now: as loaded (`counterparty_balances`), plus this batch's
+        postings."""
         net = self.counterparty_balances.get((account, currency), 0)
         for posting in self.postings:
             for line in posting.lines:

@@ -193,6 +193,6 @@ def payment(kind: str, party: str, amount: int, payment_id: str | None = None) -
 
 async def insert_payment(connection: asyncpg.Connection, payment_id: str, kind: str, party: str, amount: int) -> None:
     await connection.execute(
-        "INSERT INTO scheme.payments (payment_id, event_id, counterparty_kind, counterparty_id, amount, currency, "
-        "value_date, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, current_date, now())",
+        "INSERT INTO scheme.payments (payment_id, event_id, counterparty_kind, counterparty_id, amount, "
+        "currency, value_date, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, current_date, now())",
         payment_id, uuid.uuid4(), kind, party, amount, TEST_CURRENCY)

@@ -224,8 +224,9 @@ class Delivery:
         keys = [
             r[0]
             for r in await self.pool.fetch(
-                "SELECT posting_key FROM scheme.postings WHERE lines @> $1::jsonb",
-                json.dumps([{"currency": self.currency}]),
+                "SELECT posting_key FROM scheme.postings "
+                "WHERE lines @> jsonb_build_array(jsonb_build_object('currency', $1::text))",
+                self.currency,
             )
         ]
         posted = await self.pool.fetchval(

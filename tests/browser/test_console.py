@@ -38,7 +38,16 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1366, "height": 860}  # a laptop's screen
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "console.png"
-PAGES = ["reconciliation", "balances", "discrepancies", "liability", "fund", "targets", "battery"]
+PAGES = [
+    "reconciliation",
+    "balances",
+    "settlement",
+    "discrepancies",
+    "liability",
+    "fund",
+    "targets",
+    "battery",
+]
 ATTEMPTS = 5  # a read of the page between two equal reads of the API; again if the books moved meanwhile
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Chromium is not installed (scripts/setup does)"
@@ -188,9 +197,7 @@ async def test_a_producer_key_is_refused_at_login_and_the_key_goes_nowhere(
 
 
 # -- each page against the API -----------------------------------------------------------
-async def test_reconciliation_and_discrepancies_show_the_api_run(
-    browser, settings, demo_run, api, finance_key
-):
+async def test_reconciliation_shows_the_api_run(browser, settings, demo_run, api, finance_key):
     page = await signed_in(browser, settings, finance_key)
 
     async def shown():
@@ -206,19 +213,70 @@ async def test_reconciliation_and_discrepancies_show_the_api_run(
     assert body["status"] in status and body["run_id"] in status
     assert rows == {check["name"]: "ok" if check["ok"] else "differs" for check in body["checks"]}
 
-    async def kinds():
-        await page.goto("/console/discrepancies")
+    await page.context.close()
+
+
+async def test_discrepancies_show_the_api_list(browser, settings, demo_run, api, finance_key):
+    page = await signed_in(browser, settings, finance_key)
+
+    async def shown(query: str):
+        await page.goto(f"/console/discrepancies?{query}")
+        return await page.locator("#discrepancies tbody tr").evaluate_all(
+            "rows => rows.map(r => [r.dataset.discrepancy, r.dataset.status])"
+        )
+
+    def listed(body: dict) -> list[list[str]]:
+        return [[d["discrepancy_id"], d["status"]] for d in body["discrepancies"]]
+
+    for query, params in (
+        ("status=open", {"status": "open"}),
+        ("status=all", {}),
+        ("status=all&kind=serial_already_in_market", {"kind": "serial_already_in_market"}),
+    ):
+
+        async def from_api(p=params):
+            return listed(await get(api, "/v1/discrepancies", **p))
+
+        expected, rows = await settled(from_api, lambda q=query: shown(q))
+        assert rows == expected, query
+        assert rows, f"the demo opens discrepancies ({query})"
+    await page.context.close()
+
+
+async def test_settlement_statements_equal_the_api(browser, settings, demo_run, api, finance_key):
+    page = await signed_in(browser, settings, finance_key)
+    await page.click("nav >> text=Settlement")
+    period = {"from": await page.input_value("#from"), "to": await page.input_value("#to")}
+
+    async def shown():
+        await page.goto(f"/console/settlement?from={period['from']}&to={period['to']}")
+        rows = {}
+        for party, currency, *amounts in await page.locator("#settlement tbody tr").evaluate_all(
+            "rows => rows.map(r => [r.dataset.counterparty, r.dataset.currency].concat("
+            "['opening', 'charges', 'payments', 'closing'].map(c => r.querySelector('td.' + c).innerText)))"
+        ):
+            parsed = [minor(text) for text in amounts]
+            assert {c for _, c in parsed} == {currency}
+            rows[(party, currency)] = tuple(value for value, _ in parsed)
+        return rows
+
+    async def from_api():
+        body = await get(api, "/v1/finance/settlement", **period)
         return {
-            await row.get_attribute("data-kind"): int((await row.locator("td").inner_text()).replace(",", ""))
-            for row in await page.locator("#discrepancy-kinds tbody tr").all()
+            (f"{s['counterparty']['kind']}/{s['counterparty']['id']}", s["currency"]): (
+                s["opening"],
+                s["charges"],
+                s["payments"],
+                s["closing"],
+            )
+            for s in body["statements"]
         }
 
-    body, by_kind = await settled(lambda: get(api, "/v1/finance/reconciliation"), kinds)
-    assert by_kind == body["open_discrepancies_by_kind"] and by_kind, "the demo opens discrepancies"
-    shown_ids = await page.locator("#discrepancies tbody tr").evaluate_all(
-        "rows => rows.map(r => r.dataset.discrepancy)"
-    )
-    assert shown_ids == [d["discrepancy_id"] for d in body["open_discrepancies"]]
+    expected, rows = await settled(from_api, shown)
+    assert rows == expected
+    assert any(party.startswith("store/") for party, _ in rows), "the demo's stores owe the scheme"
+    await page.goto("/console/settlement?from=2026-12-01&to=2026-11-01")
+    assert "after" in (await page.locator("[role=alert]").inner_text())
     await page.context.close()
 
 

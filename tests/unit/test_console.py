@@ -172,6 +172,7 @@ def test_every_page_without_a_session_leads_to_the_login_and_shows_no_figure(con
         "",
         "/reconciliation",
         "/balances",
+        "/settlement",
         "/discrepancies",
         "/liability",
         "/fund",

@@ -9,10 +9,12 @@ models are (`reads.READ_MODELS`).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from contracts.queries import Position
 from services.gateway.domain.authorisation import authorise_finance_reading
 from services.gateway.domain.console_session import ConsoleSession
 from services.gateway.domain.keys import KeyHolder
@@ -63,6 +65,16 @@ async def targets(pool: asyncpg.Pool, holder: KeyHolder) -> dict[str, Any]:
         "collection": await reads.collection_report(pool, holder, None, None),
         "recovery": await reads.recovery_report(pool, holder, None),
     }
+
+
+async def settlement(pool: asyncpg.Pool, holder: KeyHolder, start: datetime, end: datetime) -> dict:
+    return await reads.settlement(pool, holder, start, end)
+
+
+async def discrepancies(
+    pool: asyncpg.Pool, holder: KeyHolder, status: str | None, kind: str | None, after: Position | None
+) -> dict:
+    return await reads.discrepancies(pool, holder, status, kind, None, after)
 
 
 async def battery(pool: asyncpg.Pool, holder: KeyHolder, serial: str) -> dict:

@@ -7,47 +7,19 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-# ISO 4217 minor units where they are not 2 (the ledger keeps every amount in minor units).
-_EXPONENT = {
-    **dict.fromkeys(
-        (
-            "BIF",
-            "CLP",
-            "DJF",
-            "GNF",
-            "ISK",
-            "JPY",
-            "KMF",
-            "KRW",
-            "PYG",
-            "RWF",
-            "UGX",
-            "UYI",
-            "VND",
-            "VUV",
-            "XAF",
-            "XOF",
-            "XPF",
-        ),
-        0,
-    ),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
+from services.common.money import minor_unit_digits, money_text
+
 NOTHING = "—"
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def exponent(currency: str) -> int:
-    return _EXPONENT.get(currency, 2)
+    return minor_unit_digits(currency)
 
 
 def money(minor: int | None, currency: str) -> str:
-    """`1250000, "EUR"` -> `12,500.00 EUR`; a negative amount keeps its sign."""
-    if minor is None:
-        return NOTHING
-    places = exponent(currency)
-    value = Decimal(int(minor)).scaleb(-places)
-    return f"{value:,.{places}f} {currency}"
+    """`1250000, "EUR"` -> `12,500.00 EUR` (services.common.money, as the command line writes it)."""
+    return NOTHING if minor is None else money_text(int(minor), currency)
 
 
 def percent(value: Any) -> str:

@@ -13,18 +13,27 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from contracts.queries import DISCREPANCY_KINDS, InvalidCursor, InvalidPeriod, Position, period_bound
 from services.common.logging import get_logger
 from services.gateway.adapters.console_secret import console_secret
 from services.gateway.domain.console_session import ConsoleSession, SessionSigner, new_login_nonce
-from services.gateway.domain.errors import Forbidden, NotFound, Refused, TooManyRequests, Unauthenticated
+from services.gateway.domain.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    Refused,
+    TooManyRequests,
+    Unauthenticated,
+)
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.entrypoints.access_log import log_fields
 from services.gateway.entrypoints.console import charts
@@ -47,6 +56,7 @@ _NEXT = re.compile(r"/console(/[a-z-]+)?")
 NAV: list[tuple[str, str]] = [
     ("reconciliation", "Reconciliation"),
     ("balances", "Balances"),
+    ("settlement", "Settlement"),
     ("discrepancies", "Discrepancies"),
     ("liability", "Liability by age"),
     ("fund", "Fund adequacy"),
@@ -328,18 +338,67 @@ async def balances_page(request: Request) -> Response:
 
 @router.get("/discrepancies")
 async def discrepancies_page(request: Request) -> Response:
-    async def build(holder: KeyHolder) -> dict:
-        body = await console.reconciliation(gateway_of(request).reconciliations, holder)
-        items = body.get("open_discrepancies") or []
-        return {
-            "by_kind": body.get("open_discrepancies_by_kind") or {},
-            "items": items,
-            "list_title": "Latest open discrepancies",
-            "list_caption": f"The {len(items)} latest open discrepancies, as of the reconciliation of "
-            f"{instant(body.get('as_of'))}",
-        }
+    """`GET /v1/discrepancies` as a page: filtered by status and kind, newest first, a page at a time."""
+    status = request.query_params.get("status", "open")
+    kind = request.query_params.get("kind", "")
+    cursor = request.query_params.get("cursor") or None
 
-    return await _render(request, "discrepancies", "Open discrepancies", build)
+    async def build(holder: KeyHolder) -> dict:
+        context: dict[str, Any] = {
+            "filter_status": status,
+            "kind": kind,
+            "kinds": DISCREPANCY_KINDS,
+            "error": None,
+            "body": None,
+            "next_href": None,
+        }
+        if status not in ("open", "resolved", "all") or (kind and kind not in DISCREPANCY_KINDS):
+            return {**context, "status": 400, "error": "Choose a status and a kind from the lists."}
+        try:
+            after = Position.of_cursor(cursor) if cursor else None
+        except InvalidCursor:
+            return {
+                **context,
+                "status": 400,
+                "error": "That page link is not one this list wrote: start again.",
+            }
+        body = await console.discrepancies(
+            gateway_of(request).pool, holder, None if status == "all" else status, kind or None, after
+        )
+        if body["next_cursor"]:
+            context["next_href"] = "/console/discrepancies?" + urlencode(
+                {"status": status, **({"kind": kind} if kind else {}), "cursor": body["next_cursor"]}
+            )
+        return {**context, "body": body}
+
+    return await _render(request, "discrepancies", "Discrepancies", build)
+
+
+@router.get("/settlement")
+async def settlement_page(request: Request) -> Response:
+    """`GET /v1/finance/settlement` as a page: a statement per counterparty and currency over [from, to)."""
+    today = datetime.now(UTC).date()
+    period_from = request.query_params.get("from") or today.replace(month=1, day=1).isoformat()
+    period_to = request.query_params.get("to") or (today + timedelta(days=1)).isoformat()
+
+    async def build(holder: KeyHolder) -> dict:
+        context: dict[str, Any] = {
+            "period_from": period_from,
+            "period_to": period_to,
+            "body": None,
+            "error": None,
+        }
+        try:
+            start, end = period_bound(period_from), period_bound(period_to)
+        except InvalidPeriod as error:
+            return {**context, "status": 400, "error": f"A period bound is {error}."}
+        try:
+            body = await console.settlement(gateway_of(request).pool, holder, start, end)
+        except InvalidRequest as refused:
+            return {**context, "status": 400, "error": refused.message.removeprefix("query.to: ")}
+        return {**context, "body": body}
+
+    return await _render(request, "settlement", "Settlement statements", build)
 
 
 @router.get("/liability")
@@ -401,7 +460,7 @@ async def fund_page(request: Request) -> Response:
                         f"fund-{row['currency']}",
                         f"Recycling fund against expected cost, {row['currency']}",
                         f"The fund holds {money(row['fund_balance'], row['currency'])}; recycling the "
-                        f"batteries in the market is expected to cost "
+                        f"batteries still to recycle is expected to cost "
                         f"{money(row['expected_cost'], row['currency'])}.",
                         bars,
                         axis_unit=f" {row['currency']}",

@@ -17,6 +17,8 @@ from tests.integration.test_gateway_support import bearer, gateway, gateway_url,
 
 DEPOSIT, FEE, COST = 5000, 800, 6100
 T_SALE, T_REFUND, T_RECOVERY = "2025-03-10T10:00:00Z", "2025-04-15T10:00:00Z", "2025-05-20T10:00:00Z"
+T_PAID, T_PAID_RECYCLER = "2025-04-20T10:00:00Z", "2025-06-02T10:00:00Z"
+STORE_PAID = 5000  # part of what the store owes
 CSV_HEADERS = {"Accept": "text/csv"}
 
 
@@ -96,11 +98,29 @@ async def books(producer, pool):
             "recovered": [{"material": "lithium", "mass_kg": 0.05}],
         },
     )
+
+    payments: list[str] = []
+
+    async def paid(when: str, kind: str, party: str, amount: int) -> None:
+        payments.append(unique("P"))
+        data = {
+            "payment_id": payments[-1],
+            "counterparty": {"kind": kind, "id": party},
+            "amount": amount,
+            "currency": EUR,
+            "value_date": when[:10],
+            "reference": "SEPA test",
+        }
+        await at(when, "payment.recorded", "finance", "finance-1", data)
+
+    await paid(T_PAID, "store", scheme.store, STORE_PAID)
+    await paid(T_PAID, "centre", scheme.centre, DEPOSIT)
+    await paid(T_PAID_RECYCLER, "recycler", scheme.recycler, COST)
     await wait_for(
         lambda: pool.fetchval(
             "SELECT count(*) = 0 FROM scheme.postings p WHERE p.subject = ANY($1::text[]) AND NOT EXISTS "
             "(SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)",
-            [first, second, lot_id],
+            [first, second, lot_id, *payments],
         )
     )
     return scheme, first, second
@@ -133,23 +153,36 @@ async def test_a_statement_carries_each_counterparty_from_its_opening_to_its_clo
     )
     april = parties(await statement(http, finance_key, "2025-04-01", "2025-05-01"))
     sold = 2 * (DEPOSIT + FEE)  # the battery sold again is held in suspense: nothing net for the store
-    assert {k: april[store][k] for k in ("opening", "charges", "payments", "closing", "in_suspense")} == {
+    figures = ("opening", "charges", "payments", "closing", "in_suspense")
+    assert {k: april[store][k] for k in figures} == {
         "opening": sold,
         "charges": 0,
-        "payments": 0,
-        "closing": sold,
+        "payments": -STORE_PAID,  # the store paid: it owes less
+        "closing": sold - STORE_PAID,
         "in_suspense": -(DEPOSIT + FEE),
     }
-    assert (april[centre]["opening"], april[centre]["charges"], april[centre]["closing"]) == (
-        0,
-        -DEPOSIT,
-        -DEPOSIT,
-    )
+    assert {k: april[centre][k] for k in figures} == {  # refunded, then paid by the scheme: settled
+        "opening": 0,
+        "charges": -DEPOSIT,
+        "payments": DEPOSIT,
+        "closing": 0,
+        "in_suspense": 0,
+    }
     assert recycler not in april  # nothing before the period, nothing in it
 
     year = parties(await statement(http, finance_key, "2025-01-01", "2026-01-01"))
-    assert (year[store]["opening"], year[store]["charges"], year[store]["closing"]) == (0, sold, sold)
-    assert (year[recycler]["charges"], year[recycler]["closing"]) == (-COST, -COST)
+    assert (year[store]["opening"], year[store]["charges"], year[store]["payments"]) == (0, sold, -STORE_PAID)
+    assert (year[recycler]["charges"], year[recycler]["payments"], year[recycler]["closing"]) == (
+        -COST,
+        COST,
+        0,
+    )
+    may = parties(await statement(http, finance_key, "2025-05-01", "2025-06-01"))
+    assert (may[recycler]["charges"], may[recycler]["payments"], may[recycler]["closing"]) == (
+        -COST,
+        0,
+        -COST,
+    )
     before = await statement(http, finance_key, "2024-01-01", "2025-03-10T10:00:00Z")  # `to` is exclusive
     assert store not in parties(before)
     at_the_sale = parties(await statement(http, finance_key, "2025-03-10T10:00:00Z", "2025-03-10T10:00:01Z"))

@@ -25,7 +25,8 @@ import msgspec
 from contracts.postings import POSTINGS_PER_MESSAGE_MAX
 
 Kind = Literal["sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery",
-               "payment_store", "payment_centre", "payment_recycler", "handling_fee"]
+               "payment_store", "payment_centre", "payment_recycler", "handling_fee",
+               "deposit_release", "release_cancelled", "suspense_return"]
 
 # "2026-12-01T11:00:00.123+00:00": date and time, at most 6 digits of fraction, an offset.
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:\d\d)\Z")

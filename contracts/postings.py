@@ -21,7 +21,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 POSTING_KINDS = ("sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery",
-                 "payment_store", "payment_centre", "payment_recycler", "handling_fee")
+                 "payment_store", "payment_centre", "payment_recycler", "handling_fee",
+                 "deposit_release", "release_cancelled", "suspense_return")
 POSTING_NAMESPACE = uuid.UUID("6f1d9a57-2a52-4c43-9d8e-1c6a3e0b7d21")
 POSTINGS_PER_MESSAGE_MAX = 250  # a message of at most about 100 kB
 
@@ -44,7 +45,8 @@ class PostingRequested(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     posting_key: str = Field(min_length=1, max_length=300)
     kind: Literal["sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery",
-                  "payment_store", "payment_centre", "payment_recycler", "handling_fee"]
+                  "payment_store", "payment_centre", "payment_recycler", "handling_fee",
+                  "deposit_release", "release_cancelled", "suspense_return"]
     subject: str = Field(min_length=1, max_length=64)  # serial, or lot id for a recovery
     caused_by: uuid.UUID = Field(strict=False)
     effective_at: datetime = Field(strict=False)

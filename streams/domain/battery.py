@@ -25,8 +25,9 @@ TRANSITIONS: dict[tuple[str | None, str], str] = {
     (COLLECTED, "lot.dispatched"): IN_TRANSIT,
     (IN_TRANSIT, "lot.received"): AT_RECYCLER,
     (AT_RECYCLER, "recovery.confirmed"): RECYCLED,
+    (IN_TRANSIT, "discrepancy.resolved"): LOST,    # missing_in_transit written off
 }
-RETURNED = (COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED)
+RETURNED = (COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED, LOST)
 # An orphan's history starts with its collection (seq 1): a sale that occurred before it, recorded after it
 # (a late sale, contract 8.2), is placed before it, so the history in seq order is in occurred_at order.
 LATE_SALE_SEQ = 0
@@ -71,6 +72,7 @@ class Battery:
     lot_id: str | None = None
     collected_at: datetime | None = None
     history_length: int = 0
+    deposit_released: bool = False  # moved to reserve:unclaimed_deposits by a deposits.released (contract 8.1)
     new_history: list[Transition] = field(default_factory=list)
 
     def check_collectable(self) -> None:

@@ -65,3 +65,19 @@ class NotSupported(Rejected):
 
 class DuplicatePayment(Rejected):
     reason = "duplicate_payment"  # contract 8.1: a payment_id already used by another event
+
+
+class DuplicateRelease(Rejected):
+    reason = "duplicate_release"  # contract 8.1: a release_id already used by another event
+
+
+class UnknownDiscrepancy(Rejected):
+    reason = "unknown_discrepancy"
+
+
+class AlreadyResolved(Rejected):
+    reason = "already_resolved"
+
+
+class ResolutionNotAllowed(Rejected):
+    reason = "resolution_not_allowed"

@@ -88,9 +88,14 @@ def cancellation(original: Posting, caused_by: UUID, at: datetime, sale_id: str)
                     reversed_lines, reverses=original.posting_key)
 
 
+LIABILITY, RESERVE = "liability:deposits", "reserve:unclaimed_deposits"
+
+
 def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: UUID,
-           at: datetime) -> Posting | None:
-    lines = _lines([("liability:deposits", amount)], [(f"clearing:centre:{centre_id}", amount)], currency)
+           at: datetime, from_reserve: bool = False) -> Posting | None:
+    """The deposit back to the centre that paid it out: from the liability, or from the reserve once released."""
+    source = RESERVE if from_reserve else LIABILITY
+    lines = _lines([(source, amount)], [(f"clearing:centre:{centre_id}", amount)], currency)
     if len(lines) < 2:
         return None
     return _posting(f"refund:{serial}", "refund", serial, caused_by, at, lines)
@@ -116,3 +121,42 @@ def payment(payment_id: str, kind: str, counterparty_id: str, amount: int, curre
     if len(lines) < 2:
         return None  # a payment of 0 moves nothing
     return _posting(f"payment:{payment_id}", f"payment_{kind}", payment_id, caused_by, at, lines)
+
+
+def deposits_released(release_id: str, part: str, amount: int, currency: str, caused_by: UUID,
+                      at: datetime) -> Posting | None:
+    """Contract 8.1: unclaimed deposits from the liability to the reserve; one entry per part of a release.
+
+    The batteries of the part are listed in `scheme.released_deposits` under this posting key.
+    """
+    lines = _lines([(LIABILITY, amount)], [(RESERVE, amount)], currency)
+    if len(lines) < 2:
+        return None
+    return _posting(release_key(release_id, part), "deposit_release", release_id, caused_by, at, lines)
+
+
+def release_key(release_id: str, part: str) -> str:
+    return f"release:{release_id}:{part}"
+
+
+def release_cancelled(sale_id: str, serial: str, amount: int, currency: str, caused_by: UUID,
+                      at: datetime) -> Posting | None:
+    """A released battery's sale cancelled: its deposit back from the reserve to the liability, which the
+    cancellation (the exact reverse of the sale) then takes off."""
+    lines = _lines([(RESERVE, amount)], [(LIABILITY, amount)], currency)
+    if len(lines) < 2:
+        return None
+    return _posting(f"unrelease:{sale_id}:{serial}", "release_cancelled", serial, caused_by, at, lines)
+
+
+def suspense_returned(discrepancy_id: UUID, serial: str, store_id: str, amount: int, currency: str,
+                      caused_by: UUID, at: datetime) -> Posting | None:
+    """Contract 8.1: a held item's money leaves the store's suspense, back to its clearing account."""
+    lines = _lines([(f"suspense:store:{store_id}", amount)], [(f"clearing:store:{store_id}", amount)], currency)
+    if len(lines) < 2:
+        return None
+    return _posting(suspense_return_key(discrepancy_id), "suspense_return", serial, caused_by, at, lines)
+
+
+def suspense_return_key(discrepancy_id: UUID) -> str:
+    return f"suspense_return:{discrepancy_id}"

@@ -21,7 +21,8 @@ from services.ledger.domain import journal
 from services.ledger.domain.errors import MalformedPosting, UnbalancedEntry
 from services.ledger.domain.journal import Entry, Line, content_hash_of, entry_from_request, read_message
 
-KINDS = ("sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery")
+KINDS = ("sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery",
+         "deposit_release", "release_cancelled", "suspense_return")
 ascii_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), min_size=1, max_size=40)
 accounts = st.from_regex(r"[A-Za-z0-9._:-]{1,30}", fullmatch=True)
 

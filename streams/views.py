@@ -24,6 +24,7 @@ async def battery_view(pool: asyncpg.Pool, serial: str) -> dict | None:
         "chemistry": battery["chemistry"],
         "deposit_charged": battery["deposit_charged"],
         "deposit_refunded": battery["deposit_refunded"],
+        "deposit_released": battery["deposit_released"],
         "currency": battery["currency"],
         "custodian": _party(battery["custodian_kind"], battery["custodian_id"]),
         "history": _chain(history),

@@ -32,7 +32,8 @@ def battery(serial: str, as_json: bool = typer.Option(False, "--json", help="pri
     custodian = body["custodian"]
     console.print(f"[bold]{body['serial']}[/]  state [bold]{body['state']}[/]  contract {body['contract'] or '-'}  "
                   f"sku {body['sku'] or '-'} ({body['category'] or '-'}, {body['chemistry'] or '-'})")
-    console.print(f"deposit charged {body['deposit_charged']}  refunded {body['deposit_refunded']} "
+    released = "  released to the reserve" if body.get("deposit_released") else ""
+    console.print(f"deposit charged {body['deposit_charged']}  refunded {body['deposit_refunded']}{released} "
                   f"{body['currency'] or ''}  custodian {custodian['kind']}:{custodian['id']}")
     show = lambda p: "-" if p is None else f"{p['kind']}:{p['id']}"  # noqa: E731
     console.print(table("custody history", ["#", "at", "event", "from", "to", "state"], [

@@ -5,12 +5,14 @@ from uuid import UUID
 
 import asyncpg
 
+from streams.adapters import releases
 from streams.adapters.rows import (
     BatteryRow, CollectionRow, CounterpartyMovementRow, DiscrepancyRow, HistoryRow, InboxRow, LateSaleRow,
-    LotItemRow, LotRow, OffsetRangeRow, PaymentRow,
-    PostingRow, RecoveredMaterialRow, RecoveryRow, RefundRow, SaleItemRow, SaleRow, TermsRow, as_json, columns, record_of,
+    LotItemRow, LotRow, OffsetRangeRow, PaymentRow, PostingRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
+    ResolutionRow, SaleItemRow, SaleRow, TermsRow, as_json, columns, record_of,
 )
 from streams.domain.battery import Battery, Party, Transition
+from streams.domain.discrepancy import Discrepancy
 from streams.domain.payment import is_counterparty_account
 from streams.domain.lot import Lot, LotItem
 from streams.domain.sale import Sale, SaleItem
@@ -19,8 +21,11 @@ from streams.service_layer.state import BatchState
 
 
 async def load(connection: asyncpg.Connection, state: BatchState, serials: set[str], sale_ids: set[str],
-               lot_ids: set[str], skus: set[str]) -> None:
-    """Lock and read what the batch may touch: lots first (their serials join the set), then the rest."""
+               lot_ids: set[str], skus: set[str], discrepancy_ids: set[UUID] = frozenset(),
+               release_ids: set[str] = frozenset()) -> None:
+    """Lock and read what the batch may touch: discrepancies and lots first (their serials and sales join the
+    sets), then the rest."""
+    await _load_closing(connection, state, serials, sale_ids, discrepancy_ids, release_ids)
     for row in await connection.fetch(
             "SELECT * FROM scheme.lots WHERE lot_id = ANY($1) ORDER BY lot_id FOR UPDATE", list(lot_ids)):
         state.lots[row["lot_id"]] = Lot(row["lot_id"], row["centre_id"], row["recycler_id"], row["status"],
@@ -45,7 +50,7 @@ async def load(connection: asyncpg.Connection, state: BatchState, serials: set[s
             row["serial"], row["state"], row["contract"], row["sku"], row["category"], row["chemistry"],
             row["mass_kg"], row["currency"], row["deposit_charged"], row["recycling_fee"], row["deposit_refunded"],
             row["sale_id"], row["store_id"], row["sold_at"], Party(row["custodian_kind"], row["custodian_id"]),
-            row["lot_id"], row["collected_at"], row["history_length"])
+            row["lot_id"], row["collected_at"], row["history_length"], row["deposit_released"])
     for row in await connection.fetch("SELECT * FROM scheme.terms WHERE sku = ANY($1)", list(skus)):
         state.terms.setdefault(row["sku"], []).append(Terms(
             row["sku"], row["currency"], row["effective_from"], row["deposit"], row["recycling_fee"],
@@ -98,6 +103,27 @@ def counterparty_movements(postings) -> list[CounterpartyMovementRow]:
             for (account, currency), amount in sorted(net.items()) if amount]
 
 
+async def _load_closing(connection: asyncpg.Connection, state: BatchState, serials: set[str],
+                        sale_ids: set[str], discrepancy_ids: set[UUID], release_ids: set[str]) -> None:
+    """The discrepancies the batch resolves (with any resolution), and who made the releases it names."""
+    for row in await connection.fetch(DISCREPANCIES_SQL, list(discrepancy_ids)):
+        found = state.known_discrepancies[row["discrepancy_id"]] = Discrepancy(
+            row["discrepancy_id"], row["kind"], row["subject"], row["details"], row["caused_by"],
+            row["resolution"])
+        serials.add(found.subject)
+        if "sale_id" in found.details:
+            sale_ids.add(found.details["sale_id"])
+    for row in await connection.fetch(
+            "SELECT release_id, event_id FROM scheme.releases WHERE release_id = ANY($1)", list(release_ids)):
+        state.release_owners[row["release_id"]] = row["event_id"]
+
+
+DISCREPANCIES_SQL = """
+    SELECT d.discrepancy_id, d.kind, d.subject, d.details, d.caused_by, r.resolution
+      FROM scheme.discrepancies d LEFT JOIN scheme.discrepancy_resolutions r USING (discrepancy_id)
+     WHERE d.discrepancy_id = ANY($1::uuid[])"""
+
+
 async def _insert(connection: asyncpg.Connection, table: str, row_type: type, rows: list, conflict: str = "") -> None:
     """One statement, one parameter: the rows as JSON, read back by PostgreSQL as the table's own row type."""
     if not rows:
@@ -121,7 +147,7 @@ def _battery_row(b: Battery) -> BatteryRow:
     return BatteryRow(
         b.serial, b.state, b.contract, b.sku, b.category, b.chemistry, b.mass_kg, b.currency, b.deposit_charged,
         b.recycling_fee, b.deposit_refunded, b.sale_id, b.store_id, b.sold_at, b.custodian.kind, b.custodian.id,
-        b.lot_id, b.collected_at, b.history_length)
+        b.lot_id, b.collected_at, b.history_length, b.deposit_released)
 
 
 def _history_row(t: Transition) -> HistoryRow:
@@ -142,6 +168,7 @@ async def save(connection: asyncpg.Connection, state: BatchState) -> None:
                   [_history_row(t) for b in batteries for t in b.new_history])
     await _save_sales(connection, state)
     await _save_lots(connection, state)
+    await _save_releases(connection, state)
     await _save_facts(connection, state)
 
 
@@ -181,6 +208,14 @@ async def _save_lots(connection, state: BatchState) -> None:
         "ON CONFLICT (lot_id, serial) DO UPDATE SET received = EXCLUDED.received")
 
 
+async def _save_releases(connection, state: BatchState) -> None:
+    """After the batteries the batch changed are saved: each release finds the rest, set-based."""
+    for release in state.new_releases:
+        posting, _ = await releases.release_deposits(connection, release)
+        if posting is not None:
+            state.postings.append(posting)
+
+
 async def _save_facts(connection, state: BatchState) -> None:
     await _insert(connection, "scheme.terms", TermsRow, [
         TermsRow(t.sku, t.currency, t.effective_from, t.deposit, t.recycling_fee, t.event_id, t.handling_fee)
@@ -203,4 +238,5 @@ async def _save_facts(connection, state: BatchState) -> None:
                    p.value_date, p.reference, p.excess, p.occurred_at) for p in state.new_payments])
     await _copy(connection, "scheme.counterparty_movements", CounterpartyMovementRow,
                 counterparty_movements(state.postings))
+    await _copy(connection, "scheme.discrepancy_resolutions", ResolutionRow, state.resolutions)
     await _copy(connection, "scheme.inbox", InboxRow, state.inbox)

@@ -42,6 +42,7 @@ class BatteryRow:
     lot_id: str | None
     collected_at: datetime | None
     history_length: int
+    deposit_released: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,35 @@ class DiscrepancyRow:
     subject: str
     details: dict[str, Any]
     caused_by: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionRow:
+    """Finance's resolution of a discrepancy (contract 8.1): written once, never an edit of it."""
+    discrepancy_id: UUID
+    resolution: str
+    note: str | None
+    event_id: UUID
+    resolved_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRow:
+    """A `deposits.released` applied: its id is used once (contract 8.1)."""
+    release_id: str
+    event_id: UUID
+    currency: str
+    sold_before: datetime
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasedDepositRow:
+    """One battery's deposit a release moved to the reserve: posted in the release's entry, `release:<id>`."""
+    release_id: str
+    serial: str
+    amount: int
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,7 @@ class Battery:
     lot_id: str | None = None
     collected_at: datetime | None = None
     history_length: int = 0
-    deposit_released: bool = False  # moved to reserve:unclaimed_deposits by a deposits.released (contract 8.1)
+    deposit_released: bool = False  # moved to reserve:unclaimed_deposits by deposits.released (8.1)
     new_history: list[Transition] = field(default_factory=list)
 
     def check_collectable(self) -> None:

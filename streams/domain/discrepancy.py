@@ -11,6 +11,7 @@ Each kind allows one resolution, with one effect:
 A discrepancy is resolved once; its resolution is a row of its own, never an
 edit of the discrepancy.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,16 +45,19 @@ class Discrepancy:
     resolution: str | None = None
 
     def check_resolvable(self, resolution: str) -> str:
-        """The effect of resolving it so, or the refusal: resolved already, or not a resolution its kind allows."""
+        """The effect of resolving it so; refused if resolved already or not the one its kind allows."""
         if self.resolution is not None:
-            raise AlreadyResolved(f"data.discrepancy_id: discrepancy {self.discrepancy_id} was already resolved "
-                                  f"as {self.resolution}")
+            raise AlreadyResolved(
+                f"data.discrepancy_id: discrepancy {self.discrepancy_id} was already resolved "
+                f"as {self.resolution}"
+            )
         allowed = ALLOWED.get(self.kind)
         if allowed is None:
             raise ResolutionNotAllowed(f"data.resolution: a {self.kind} discrepancy has no resolution")
         if resolution != allowed[0]:
-            raise ResolutionNotAllowed(f"data.resolution: a {self.kind} discrepancy may only be {allowed[0]}, "
-                                       f"not {resolution}")
+            raise ResolutionNotAllowed(
+                f"data.resolution: a {self.kind} discrepancy may only be {allowed[0]}, not {resolution}"
+            )
         return allowed[1]
 
     def resolve(self, resolution: str) -> str:
@@ -63,13 +67,21 @@ class Discrepancy:
 
     @property
     def held_in_suspense(self) -> int:
-        """What a `serial_already_in_market` holds in the store's suspense (deposit + fee of the held item)."""
+        """What a `serial_already_in_market` holds in the store's suspense (the held item's deposit + fee)."""
         assert self.kind == "serial_already_in_market", "only a serial sold again holds money"
         return int(self.details["held_in_suspense"])
 
 
-def discrepancy_for(known: dict[UUID, Discrepancy], discrepancy_id: UUID) -> Discrepancy:
-    found = known.get(discrepancy_id)
+def discrepancy_for(known: dict[UUID, Discrepancy], discrepancy_id: str) -> Discrepancy:
+    """The discrepancy the batch loaded under this id (a text on the wire: one that is no UUID names none)."""
+    found = known.get(parse_id(discrepancy_id) or UUID(int=0))
     if found is None:
         raise UnknownDiscrepancy(f"data.discrepancy_id: no discrepancy {discrepancy_id} was opened")
     return found
+
+
+def parse_id(discrepancy_id: str) -> UUID | None:
+    try:
+        return UUID(discrepancy_id)
+    except ValueError:
+        return None

@@ -93,7 +93,7 @@ LIABILITY, RESERVE = "liability:deposits", "reserve:unclaimed_deposits"
 
 def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: UUID,
            at: datetime, from_reserve: bool = False) -> Posting | None:
-    """The deposit back to the centre that paid it out: from the liability, or from the reserve once released."""
+    """The deposit back to the centre that paid it out: from the liability, or the reserve once released."""
     source = RESERVE if from_reserve else LIABILITY
     lines = _lines([(source, amount)], [(f"clearing:centre:{centre_id}", amount)], currency)
     if len(lines) < 2:
@@ -123,20 +123,21 @@ def payment(payment_id: str, kind: str, counterparty_id: str, amount: int, curre
     return _posting(f"payment:{payment_id}", f"payment_{kind}", payment_id, caused_by, at, lines)
 
 
-def deposits_released(release_id: str, part: str, amount: int, currency: str, caused_by: UUID,
-                      at: datetime) -> Posting | None:
-    """Contract 8.1: unclaimed deposits from the liability to the reserve; one entry per part of a release.
+def deposits_released(
+    release_id: str, amount: int, currency: str, caused_by: UUID, at: datetime
+) -> Posting | None:
+    """Contract 8.1: unclaimed deposits from the liability to the reserve, one entry per release.
 
-    The batteries of the part are listed in `scheme.released_deposits` under this posting key.
+    The batteries it moved are listed in `scheme.released_deposits` under its release id.
     """
     lines = _lines([(LIABILITY, amount)], [(RESERVE, amount)], currency)
     if len(lines) < 2:
         return None
-    return _posting(release_key(release_id, part), "deposit_release", release_id, caused_by, at, lines)
+    return _posting(release_key(release_id), "deposit_release", release_id, caused_by, at, lines)
 
 
-def release_key(release_id: str, part: str) -> str:
-    return f"release:{release_id}:{part}"
+def release_key(release_id: str) -> str:
+    return f"release:{release_id}"
 
 
 def release_cancelled(sale_id: str, serial: str, amount: int, currency: str, caused_by: UUID,
@@ -152,7 +153,8 @@ def release_cancelled(sale_id: str, serial: str, amount: int, currency: str, cau
 def suspense_returned(discrepancy_id: UUID, serial: str, store_id: str, amount: int, currency: str,
                       caused_by: UUID, at: datetime) -> Posting | None:
     """Contract 8.1: a held item's money leaves the store's suspense, back to its clearing account."""
-    lines = _lines([(f"suspense:store:{store_id}", amount)], [(f"clearing:store:{store_id}", amount)], currency)
+    suspense, clearing = f"suspense:store:{store_id}", f"clearing:store:{store_id}"
+    lines = _lines([(suspense, amount)], [(clearing, amount)], currency)
     if len(lines) < 2:
         return None
     return _posting(suspense_return_key(discrepancy_id), "suspense_return", serial, caused_by, at, lines)

@@ -9,6 +9,7 @@ back, and is then refunded in full from the reserve.
 (`streams/adapters/releases.py`) says the same thing in SQL, and the tests
 hold the two to each other.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class Release:
     currency: str
     sold_before: datetime
     event_id: UUID
+    occurred_at: datetime
 
     def covers(self, battery: Battery) -> bool:
         return releasable(battery, self.currency, self.sold_before)
@@ -35,11 +37,19 @@ class Release:
     def check_new(release_id: str, event_id: UUID, recorded_by: UUID | None) -> None:
         """A release id is used once: by another event it is `duplicate_release`."""
         if recorded_by is not None and recorded_by != event_id:
-            raise DuplicateRelease(f"data.release_id: release {release_id} was already made by event {recorded_by}")
+            raise DuplicateRelease(
+                f"data.release_id: release {release_id} was already made by event {recorded_by}"
+            )
 
 
 def releasable(battery: Battery, currency: str, sold_before: datetime) -> bool:
-    """In use under a deposit, sold in `currency` before `sold_before`, a deposit charged and not yet released."""
-    return (battery.state == IN_USE and battery.contract == DEPOSIT and battery.currency == currency
-            and battery.sold_at is not None and battery.sold_at < sold_before
-            and battery.deposit_charged > 0 and not battery.deposit_released)
+    """In use under a deposit, sold in `currency` before `sold_before`, a deposit charged and not released."""
+    return (
+        battery.state == IN_USE
+        and battery.contract == DEPOSIT
+        and battery.currency == currency
+        and battery.sold_at is not None
+        and battery.sold_at < sold_before
+        and battery.deposit_charged > 0
+        and not battery.deposit_released
+    )

@@ -11,6 +11,7 @@ from streams.domain.battery import IN_USE, Battery
 from streams.domain.errors import AlreadyReturned, DuplicateSale, SerialNotInSale, SourceMismatch
 
 IN_MARKET, SUSPENSE, CANCELLED = "in_market", "suspense", "cancelled"
+RETURNED_TO_STORE = "returned_to_store"  # held in suspense, then given back by finance (contract 8.1)
 
 
 @dataclass(slots=True)
@@ -23,7 +24,7 @@ class SaleItem:
     deposit: int
     recycling_fee: int
     contract: str
-    status: str  # in_market | suspense (the serial was already in the market) | cancelled
+    status: str  # in_market | suspense (the serial was already in the market) | cancelled | returned_to_store
 
 
 @dataclass(slots=True)
@@ -47,10 +48,11 @@ class Sale:
         missing = [s for s in serials if s not in self.items]
         if missing:
             raise SerialNotInSale(f"not in sale {self.sale_id}: {', '.join(missing)}")
-        gone = [s for s in serials if self.items[s].status == CANCELLED or (
+        gone = [s for s in serials if self.items[s].status in (CANCELLED, RETURNED_TO_STORE) or (
             self.items[s].status == IN_MARKET and batteries[s].state != IN_USE)]
         if gone:
-            raise AlreadyReturned(f"no longer in use or already cancelled: {', '.join(gone)}")
+            raise AlreadyReturned(
+                f"no longer in use, already cancelled or returned to the store: {', '.join(gone)}")
 
     def cancel(self, serial: str) -> SaleItem:
         item = self.items[serial]

@@ -25,6 +25,7 @@ from streams.adapters import repository
 from streams.adapters.rows import InboxRow, OffsetRangeRow
 from streams.adapters.signing_keys import SIGNER_KIND, SigningKeys
 from streams.domain import payment
+from streams.domain.discrepancy import parse_id
 from streams.domain.errors import Rejected
 from streams.service_layer import events_out
 from streams.service_layer.registry import HANDLERS
@@ -273,16 +274,22 @@ def _payment_references(decoded: list[Decoded]) -> tuple[set[str], set[tuple[str
     return payment_ids, accounts
 
 
-def _references(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str], set[str]]:
+def _references(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str], set[str], set[UUID], set[str]]:
     serials: set[str] = set()
     sale_ids: set[str] = set()
     lot_ids: set[str] = set()
     skus: set[str] = set()
+    discrepancy_ids: set[UUID] = set()
+    release_ids: set[str] = set()
     for item in decoded:
         event = item.event
         if event is None:
             continue
         data = event.data
+        if event.type == "discrepancy.resolved":
+            discrepancy_ids.update(filter(None, [parse_id(data.discrepancy_id)]))
+        elif event.type == "deposits.released":
+            release_ids.add(data.release_id)
         if event.type == "sale.recorded":
             sale_ids.add(data.sale_id)
             serials.update(i.serial for i in data.items)
@@ -302,4 +309,4 @@ def _references(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str], s
             lot_ids.add(data.lot_id)
         elif event.type == "terms.published":
             skus.add(data.sku)
-    return serials, sale_ids, lot_ids, skus
+    return serials, sale_ids, lot_ids, skus, discrepancy_ids, release_ids

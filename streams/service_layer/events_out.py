@@ -43,6 +43,14 @@ def discrepancy_opened(discrepancy_id: uuid.UUID, kind: str, subject: str, detai
         "caused_by": str(caused_by)})
 
 
+def discrepancy_resolved(discrepancy_id: uuid.UUID, kind: str, resolution: str, caused_by: uuid.UUID
+                         ) -> OutboxMessage:
+    """Contract 8.1, on takeback.discrepancies under the discrepancy's id."""
+    return _message(topics.DISCREPANCY_RESOLVED_OUT, stable_id("discrepancy.resolved", discrepancy_id),
+                    str(discrepancy_id), {"discrepancy_id": str(discrepancy_id), "kind": kind,
+                                          "resolution": resolution, "caused_by": str(caused_by)})
+
+
 def event_rejected(rejection_id: uuid.UUID, rejected_event_id: uuid.UUID | None, topic: str, partition: int,
                    offset: int, key: bytes | None, reason: str, message: str, raw: bytes) -> OutboxMessage:
     """A rejection that always fits: the original cut to a bounded prefix, with its length and SHA-256."""

@@ -18,7 +18,7 @@ from streams.domain.errors import NotSupported, UnknownBattery, UnknownSale
 from streams.domain.lot import IN_TRANSIT, MASS_TOLERANCE, Lot, LotItem, lot_for
 from streams.domain.sale import IN_MARKET, SUSPENSE, Sale, SaleItem
 from streams.domain.terms import Terms
-from streams.service_layer import events_out
+from streams.service_layer import closing, events_out
 from streams.service_layer.state import BatchState
 
 log = get_logger(__name__)
@@ -126,6 +126,8 @@ def sale_cancelled(state: BatchState, event: ev.SaleCancelledEvent) -> None:
         original = postings.sale_item(sale.sale_id, sale.store_id, serial, item.contract, item.deposit,
                                       item.recycling_fee, sale.currency, sale.event_id, sale.occurred_at,
                                       was == SUSPENSE)
+        if was == IN_MARKET:
+            closing.unrelease(state, event, sale, state.batteries[serial])
         if original is not None:
             post(state, postings.cancellation(original, event.event_id, event.occurred_at, sale.sale_id))
         if was == IN_MARKET:
@@ -170,7 +172,7 @@ def _refund(state: BatchState, event, battery) -> None:
     state.outbox.append(events_out.refund_instructed(refund_id, data.serial, data.centre_id, amount,
                                                      battery.currency, method, payee_ref, event.event_id))
     post(state, postings.refund(data.serial, data.centre_id, amount, battery.currency, event.event_id,
-                                event.occurred_at))
+                                event.occurred_at, from_reserve=battery.deposit_released))
 
 
 def custody_transferred(state: BatchState, event: ev.CustodyTransferredEvent) -> None:
@@ -271,6 +273,4 @@ HANDLERS = {
     "lot.received": lot_received,
     "recovery.confirmed": recovery_confirmed,
     "terms.published": terms_published,
-    "deposits.released": not_yet_supported,
-    "discrepancy.resolved": not_yet_supported,
 }

@@ -8,12 +8,15 @@ from uuid import UUID
 from services.common.outbox import OutboxMessage
 from streams.adapters.rows import (
     CollectionRow, DiscrepancyRow, InboxRow, LateSaleRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
+    ResolutionRow,
 )
 from streams.domain import terms as terms_
 from streams.domain.battery import Battery
+from streams.domain.discrepancy import Discrepancy
 from streams.domain.lot import Lot
 from streams.domain.payment import Payment
 from streams.domain.postings import Posting
+from streams.domain.release import Release
 from streams.domain.sale import Sale
 from streams.domain.terms import Terms
 
@@ -47,6 +50,10 @@ class BatchState:
     payments_recorded: dict[str, UUID] = field(default_factory=dict)
     new_payments: list[Payment] = field(default_factory=list)
     counterparty_balances: dict[tuple[str, str], int] = field(default_factory=dict)
+    known_discrepancies: dict[UUID, Discrepancy] = field(default_factory=dict)  # those the batch resolves
+    resolutions: list[ResolutionRow] = field(default_factory=list)
+    release_owners: dict[str, UUID] = field(default_factory=dict)  # release_id -> the event that made it
+    new_releases: list[Release] = field(default_factory=list)
 
     def battery(self, serial: str) -> Battery:
         """The battery, created as NEW (unknown to the scheme) if absent."""

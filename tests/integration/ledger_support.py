@@ -144,6 +144,15 @@ async def purge_test_currency(superuser_url: str) -> None:
                                      [posted_event_id_for(key) for key in keys])
             await connection.execute("DELETE FROM scheme.postings WHERE posting_key = ANY($1::text[])", keys)
             serials = "SELECT serial FROM scheme.batteries WHERE currency = $1"
+            subjects = f"SELECT discrepancy_id FROM scheme.discrepancies WHERE subject IN ({serials})"
+            await connection.execute(
+                f"DELETE FROM scheme.discrepancy_resolutions WHERE discrepancy_id IN ({subjects})",
+                TEST_CURRENCY)
+            await connection.execute(
+                f"DELETE FROM scheme.discrepancies WHERE subject IN ({serials})", TEST_CURRENCY)
+            await connection.execute(
+                "DELETE FROM scheme.released_deposits WHERE currency = $1", TEST_CURRENCY)
+            await connection.execute("DELETE FROM scheme.releases WHERE currency = $1", TEST_CURRENCY)
             for table in ("custody_history", "collections", "refunds"):
                 await connection.execute(f"DELETE FROM scheme.{table} WHERE serial IN ({serials})", TEST_CURRENCY)
             await connection.execute("DELETE FROM scheme.batteries WHERE currency = $1", TEST_CURRENCY)

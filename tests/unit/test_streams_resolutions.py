@@ -1,8 +1,9 @@
 """Contract 8.1's pure rules: the `lost` state, the resolution table, the unclaimed-deposit release rule."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,17 +14,26 @@ from streams.domain.discrepancy import ALLOWED, RESOLUTIONS, Discrepancy, discre
 from streams.domain.errors import AlreadyReturned, Rejected
 from streams.domain.release import Release, releasable
 
-NOW = datetime(2026, 11, 24, 10, 15, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 CENTRE = Party("return_centre", "centre-7")
-KINDS = ("serial_already_in_market", "missing_in_transit", "amount_differs_from_terms", "mass_mismatch",
-         "unexpected_in_lot", "overpayment")
+KINDS = (
+    "serial_already_in_market",
+    "missing_in_transit",
+    "amount_differs_from_terms",
+    "mass_mismatch",
+    "unexpected_in_lot",
+    "overpayment",
+)
 
 
 def test_a_battery_in_transit_written_off_is_lost_and_keeps_its_custodian():
     battery = Battery("BAT-1", state="in_transit", custodian=CENTRE, history_length=3)
     battery.move("discrepancy.resolved", CENTRE, NOW, uuid.uuid4())
     assert (battery.state, battery.custodian, battery.history_length) == ("lost", CENTRE, 4)
-    assert battery.new_history[-1].state == "lost" and battery.new_history[-1].event_type == "discrepancy.resolved"
+    assert (
+        battery.new_history[-1].state == "lost"
+        and battery.new_history[-1].event_type == "discrepancy.resolved"
+    )
 
 
 @pytest.mark.parametrize("state", [s for s in STATES if s != "in_transit"] + [None])
@@ -42,14 +52,17 @@ def test_a_lost_battery_has_been_returned_and_leaves_that_state_by_no_event():
         Battery("BAT-1", state="lost", custodian=CENTRE).check_collectable()
 
 
-@pytest.mark.parametrize("kind,resolution,effect", [
-    ("serial_already_in_market", "returned_to_store", "suspense_returned"),
-    ("missing_in_transit", "written_off", "battery_lost"),
-    ("amount_differs_from_terms", "accepted", "closed"),
-    ("mass_mismatch", "accepted", "closed"),
-    ("unexpected_in_lot", "accepted", "closed"),
-    ("overpayment", "accepted", "closed"),
-])
+@pytest.mark.parametrize(
+    "kind,resolution,effect",
+    [
+        ("serial_already_in_market", "returned_to_store", "suspense_returned"),
+        ("missing_in_transit", "written_off", "battery_lost"),
+        ("amount_differs_from_terms", "accepted", "closed"),
+        ("mass_mismatch", "accepted", "closed"),
+        ("unexpected_in_lot", "accepted", "closed"),
+        ("overpayment", "accepted", "closed"),
+    ],
+)
 def test_each_kind_allows_its_one_resolution_with_its_effect(kind, resolution, effect):
     discrepancy = Discrepancy(uuid.uuid4(), kind, "BAT-1", {}, uuid.uuid4())
     for other in RESOLUTIONS:
@@ -83,14 +96,25 @@ def test_a_kind_outside_the_table_allows_no_resolution_and_an_unknown_id_is_name
         Discrepancy(uuid.uuid4(), "something_else", "X", {}, uuid.uuid4()).resolve("accepted")
     assert refused.value.reason == "resolution_not_allowed"
     missing = uuid.uuid4()
+    for not_an_id in ("D-1", ""):
+        with pytest.raises(Rejected) as unknown:
+            discrepancy_for({}, not_an_id)
+        assert unknown.value.reason == "unknown_discrepancy"
     with pytest.raises(Rejected) as unknown:
-        discrepancy_for({}, missing)
+        discrepancy_for({}, str(missing))
     assert unknown.value.reason == "unknown_discrepancy" and str(missing) in unknown.value.message
 
 
 def sold(**changes) -> Battery:
-    battery = Battery("BAT-1", state="in_use", contract="deposit", currency="EUR", deposit_charged=5000,
-                      sold_at=NOW - timedelta(days=800), custodian=Party("customer", "c-1"))
+    battery = Battery(
+        "BAT-1",
+        state="in_use",
+        contract="deposit",
+        currency="EUR",
+        deposit_charged=5000,
+        sold_at=NOW - timedelta(days=800),
+        custodian=Party("customer", "c-1"),
+    )
     for name, value in changes.items():
         setattr(battery, name, value)
     return battery
@@ -103,18 +127,28 @@ def test_a_deposit_in_use_sold_before_the_cut_in_that_currency_is_releasable():
     assert releasable(sold(), "EUR", CUT)
 
 
-@pytest.mark.parametrize("changes", [
-    {"state": "collected"}, {"state": "cancelled"}, {"state": "in_transit"}, {"state": "lost"},
-    {"contract": "lease"}, {"currency": "SEK"}, {"sold_at": CUT}, {"sold_at": CUT + timedelta(seconds=1)},
-    {"deposit_released": True}, {"deposit_charged": 0},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"state": "collected"},
+        {"state": "cancelled"},
+        {"state": "in_transit"},
+        {"state": "lost"},
+        {"contract": "lease"},
+        {"currency": "SEK"},
+        {"sold_at": CUT},
+        {"sold_at": CUT + timedelta(seconds=1)},
+        {"deposit_released": True},
+        {"deposit_charged": 0},
+    ],
+)
 def test_any_other_battery_is_not_releasable(changes):
     assert not releasable(sold(**changes), "EUR", CUT)
 
 
 def test_a_release_id_is_used_once_by_one_event():
     event_id = uuid.uuid4()
-    release = Release("R-1", "EUR", CUT, event_id)
+    release = Release("R-1", "EUR", CUT, event_id, NOW)
     assert release.covers(sold())
     Release.check_new("R-1", event_id, None)
     Release.check_new("R-1", event_id, event_id)  # the same event again: no refusal here (the inbox skips it)
@@ -125,24 +159,36 @@ def test_a_release_id_is_used_once_by_one_event():
 
 def wire(posting: postings.Posting) -> set[tuple]:
     checked = PostingRequested.model_validate_json(posting.to_json())  # the ledger's model accepts it
-    return {(l.account, l.debit, l.credit, l.currency) for l in checked.lines}
+    return {(line.account, line.debit, line.credit, line.currency) for line in checked.lines}
 
 
 def test_the_new_postings_have_the_contract_lines():
     cause = uuid.uuid4()
-    release = postings.deposits_released("R-1", "BAT-1", 15000, "EUR", cause, NOW)
-    assert (release.posting_key, release.subject) == ("release:R-1:BAT-1", "R-1")
-    assert wire(release) == {("liability:deposits", 15000, 0, "EUR"), ("reserve:unclaimed_deposits", 0, 15000, "EUR")}
+    release = postings.deposits_released("R-1", 15000, "EUR", cause, NOW)
+    assert (release.posting_key, release.subject) == ("release:R-1", "R-1")
+    assert wire(release) == {
+        ("liability:deposits", 15000, 0, "EUR"),
+        ("reserve:unclaimed_deposits", 0, 15000, "EUR"),
+    }
     refund = postings.refund("BAT-1", "centre-7", 5000, "EUR", cause, NOW, from_reserve=True)
-    assert wire(refund) == {("reserve:unclaimed_deposits", 5000, 0, "EUR"), ("clearing:centre:centre-7", 0, 5000, "EUR")}
+    assert wire(refund) == {
+        ("reserve:unclaimed_deposits", 5000, 0, "EUR"),
+        ("clearing:centre:centre-7", 0, 5000, "EUR"),
+    }
     discrepancy_id = uuid.uuid4()
     returned = postings.suspense_returned(discrepancy_id, "BAT-1", "store-1", 5800, "EUR", cause, NOW)
     assert returned.posting_key == f"suspense_return:{discrepancy_id}"
-    assert wire(returned) == {("suspense:store:store-1", 5800, 0, "EUR"), ("clearing:store:store-1", 0, 5800, "EUR")}
+    assert wire(returned) == {
+        ("suspense:store:store-1", 5800, 0, "EUR"),
+        ("clearing:store:store-1", 0, 5800, "EUR"),
+    }
     back = postings.release_cancelled("S-1", "BAT-1", 5000, "EUR", cause, NOW)
-    assert wire(back) == {("reserve:unclaimed_deposits", 5000, 0, "EUR"), ("liability:deposits", 0, 5000, "EUR")}
+    assert wire(back) == {
+        ("reserve:unclaimed_deposits", 5000, 0, "EUR"),
+        ("liability:deposits", 0, 5000, "EUR"),
+    }
 
 
 def test_nothing_released_or_held_posts_nothing():
-    assert postings.deposits_released("R-1", "BAT-1", 0, "EUR", uuid.uuid4(), NOW) is None
+    assert postings.deposits_released("R-1", 0, "EUR", uuid.uuid4(), NOW) is None
     assert postings.suspense_returned(uuid.uuid4(), "BAT-1", "store-1", 0, "EUR", uuid.uuid4(), NOW) is None

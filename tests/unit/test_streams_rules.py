@@ -24,7 +24,8 @@ from streams.service_layer.state import BatchState
 AT = "2026-11-24T10:15:00+00:00"
 SOURCE_OF = {"sale.recorded": "pos", "sale.cancelled": "pos", "collection.logged": "return_centre",
              "custody.transferred": "return_centre", "lot.dispatched": "return_centre", "lot.received": "recycler",
-             "recovery.confirmed": "recycler", "terms.published": "finance"}
+             "recovery.confirmed": "recycler", "terms.published": "finance", "deposits.released": "finance",
+             "discrepancy.resolved": "finance", "payment.recorded": "finance"}
 
 
 def event(event_type: str, source_id: str, at: str = AT, **data):

@@ -103,6 +103,8 @@ class Battery(ReadBody):
     chemistry: str | None
     deposit_charged: int
     deposit_refunded: int
+    deposit_released: bool = Field(description="the deposit was moved to reserve:unclaimed_deposits by a "
+                                               "deposits.released (contract 8.1); still refundable")
     currency: str | None
     custodian: BatteryParty
     history: list[HistoryStep]

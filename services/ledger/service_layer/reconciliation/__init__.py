@@ -26,7 +26,9 @@ from services.common.kafka_offsets import KafkaOffsets
 from services.common.settings import Settings, get_settings
 from services.ledger.adapters import events
 from services.ledger.domain.checks import Check, status_of
-from services.ledger.service_layer.reconciliation import incremental, journal_checks, money_checks, scheme_checks
+from services.ledger.service_layer.reconciliation import (
+    closing_checks, incremental, journal_checks, money_checks, scheme_checks,
+)
 from services.ledger.service_layer.reconciliation import window
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot, instant, take_snapshot
 from services.ledger.service_layer.rows import jsonable
@@ -49,6 +51,8 @@ CHECKS = (
     money_checks.store_settlement,
     money_checks.centre_settlement,
     money_checks.bank_account,
+    closing_checks.unclaimed_reserve,
+    closing_checks.resolved_money_moved_once,
     scheme_checks.events_accounted,
     scheme_checks.custody_consistent,
 )

@@ -20,6 +20,7 @@ import asyncpg
 
 from contracts.postings import entry_id_for
 from services.ledger.domain.checks import Check
+from services.ledger.service_layer.reconciliation import closing_checks as closing
 from services.ledger.service_layer.reconciliation import journal_checks as journal
 from services.ledger.service_layer.reconciliation import money_checks as money
 from services.ledger.service_layer.reconciliation import scheme_checks as scheme
@@ -79,7 +80,7 @@ REFUNDED_TWICE_SQL = f"""
 REFUND_AMOUNTS_SQL = f"""
     SELECT r.subject AS serial, r.posting_key, r.amount, b.deposit_charged FROM (
         SELECT e.seq, e.posting_key, e.subject,
-               (SELECT sum(l.debit) FROM {LINES} WHERE l.account = 'liability:deposits')::bigint AS amount
+               (SELECT sum(l.debit) FROM {LINES} WHERE l.account IN ({money.REFUNDED_FROM}))::bigint AS amount
           FROM ledger.entries e
          WHERE e.kind = 'refund' AND (({IN_WINDOW}) OR e.subject = ANY($2::text[]))) AS r
       LEFT JOIN scheme.batteries b ON b.serial = r.subject
@@ -114,7 +115,11 @@ WINDOW_CUSTODY_SQL = f"SELECT DISTINCT t.serial FROM scheme.custody_history t WH
 BATTERIES_SQL = """
     WITH w AS (SELECT pg_snapshot_xmin($1::text::pg_snapshot)::text::bigint AS lo)
     SELECT b.currency, count(*) AS batteries,
-           sum(b.deposit_charged) FILTER (WHERE b.state = 'in_use' AND b.contract = 'deposit')::bigint AS liability,
+           sum(b.deposit_charged) FILTER (
+               WHERE b.state = 'in_use' AND b.contract = 'deposit' AND NOT b.deposit_released
+           )::bigint AS liability,
+           sum(b.deposit_charged) FILTER (WHERE b.deposit_released)::bigint AS released,
+           sum(b.deposit_refunded) FILTER (WHERE b.deposit_released)::bigint AS refunded_of_released,
            array_agg(b.serial) FILTER (
                WHERE age(b.xmin) <= age((w.lo % 4294967296)::text::xid)
                  AND NOT pg_visible_in_snapshot(
@@ -124,7 +129,8 @@ BATTERIES_SQL = """
       FROM scheme.batteries b, w GROUP BY b.currency"""
 SALE_ITEMS_SQL = """
     SELECT s.store_id, s.currency,
-           sum(i.deposit + i.recycling_fee) FILTER (WHERE i.status <> 'cancelled')::bigint AS owed,
+           sum(i.deposit + i.recycling_fee) FILTER (
+               WHERE i.status NOT IN ('cancelled', 'returned_to_store'))::bigint AS owed,
            sum(i.recycling_fee) FILTER (WHERE i.status = 'in_market')::bigint AS fees
       FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id) GROUP BY 1, 2"""
 
@@ -133,7 +139,7 @@ async def run(connection: asyncpg.Connection, snapshot: Snapshot, previous: Prev
               ) -> tuple[list[Check], dict]:
     """The checks (names and order of a full run), each over the window and the carried totals; the new totals."""
     carried, since = previous.carried, previous.watermark
-    batteries, liability, changed = await _batteries(connection, since)
+    batteries, liability, reserve, changed = await _batteries(connection, since)
     snapshot = await _snapshot(connection, snapshot, since, carried)
     paid = await _payments(connection, since, carried, snapshot)
     checks = [
@@ -148,6 +154,8 @@ async def run(connection: asyncpg.Connection, snapshot: Snapshot, previous: Prev
         *await _fund_and_stores(connection, since, carried, snapshot, paid),
         await _centres(connection, since, carried, snapshot, paid),
         money.bank_check(paid, snapshot),
+        closing.reserve_check(*reserve, snapshot),
+        await closing.resolved_money_in_window(connection, snapshot, IN_WINDOW, since, carried),
         await _events(connection, since, carried, snapshot),
         await _custody(connection, since, batteries, changed + carried.get("inconsistent", []), snapshot),
     ]
@@ -252,11 +260,15 @@ async def _custody(connection, since: str, batteries: int, changed: list[str], s
     return scheme.custody_check(batteries, rows, batteries_checked=len(serials))
 
 
-async def _batteries(connection, since: str) -> tuple[int, dict[str, int], list[str]]:
+async def _batteries(connection, since: str
+                     ) -> tuple[int, dict[str, int], tuple[dict[str, int], dict[str, int]], list[str]]:
+    """Batteries counted; the liability; deposits released and refunds of released ones; rows rewritten."""
     rows = await connection.fetch(BATTERIES_SQL, since)
     liability = {row["currency"]: row["liability"] for row in rows if row["liability"] is not None}
+    released = {row["currency"]: row["released"] for row in rows if row["released"] is not None}
+    refunded = {row["currency"]: row["refunded_of_released"] for row in rows if row["released"] is not None}
     changed = [serial for row in rows for serial in (row["changed"] or [])]
-    return sum(row["batteries"] for row in rows), liability, changed
+    return sum(row["batteries"] for row in rows), liability, (released, refunded), changed
 
 
 async def _fetch_amounts(connection, sql: str, since: str) -> Amounts:

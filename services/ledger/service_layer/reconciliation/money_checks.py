@@ -15,11 +15,13 @@ PAYMENTS_SQL = """
 Paid = dict[tuple[str, str, str], int]  # (counterparty kind, id, currency) -> the payments' total
 
 
-# Each refund entry with the amount it takes off the deposit liability.
-REFUNDS_CTE = """
+# The accounts a refund takes the deposit from: the liability, or the reserve once released (contract 8.1).
+REFUNDED_FROM = "'liability:deposits', 'reserve:unclaimed_deposits'"
+# Each refund entry with the amount it takes off the deposit liability (or the reserve).
+REFUNDS_CTE = f"""
     WITH refunds AS (
         SELECT e.seq, e.posting_key, e.subject,
-               (sum(l.debit) FILTER (WHERE l.account = 'liability:deposits'))::bigint AS amount
+               (sum(l.debit) FILTER (WHERE l.account IN ({REFUNDED_FROM})))::bigint AS amount
           FROM ledger.entries e JOIN ledger.lines l USING (entry_id)
          WHERE e.kind = 'refund' GROUP BY e.entry_id)"""
 
@@ -29,10 +31,10 @@ async def _per_currency(connection: asyncpg.Connection, sql: str) -> dict[str, i
 
 
 async def deposit_liability(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
-    """Invariant 2: liability:deposits = deposits of the batteries in use under a deposit."""
+    """Invariant 2: liability:deposits = deposits of the batteries in use under a deposit, not released."""
     expected = await _per_currency(connection, """
         SELECT currency, sum(deposit_charged)::bigint FROM scheme.batteries
-         WHERE state = 'in_use' AND contract = 'deposit' GROUP BY currency""")
+         WHERE state = 'in_use' AND contract = 'deposit' AND NOT deposit_released GROUP BY currency""")
     return liability_check(expected, snapshot)
 
 
@@ -103,12 +105,12 @@ def less(left: dict, right: dict) -> dict:
 
 
 async def store_settlement(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
-    """Per store: clearing debit - credit = deposits + fees of its items not cancelled (suspense included)
-    - what it paid the scheme."""
+    """Per store: clearing debit - credit = deposits + fees of its items not cancelled (suspense included),
+    nor held in suspense and returned to the store by finance (contract 8.1), - what it paid the scheme."""
     owed = {(row[0], row[1]): row[2] for row in await connection.fetch("""
         SELECT s.store_id, s.currency, sum(i.deposit + i.recycling_fee)::bigint
           FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id)
-         WHERE i.status <> 'cancelled' GROUP BY 1, 2""")}
+         WHERE i.status NOT IN ('cancelled', 'returned_to_store') GROUP BY 1, 2""")}
     return store_check(owed, await payments(connection, snapshot), snapshot)
 
 

@@ -262,7 +262,7 @@ async def _same_books_in_any_order(world, producer, pool) -> None:
     assert expected["discrepancies"] == []  # every sale occurred before its collection: none held in suspense
     collected = {p.data["serial"] for p in events if p.event_type == "collection.logged"}
     assert {s for s, b in expected["batteries"].items() if b[0] == "collected"} == collected
-    result = await reconcile(pool)
+    result = await reconcile(pool)  # incremental: what the deliveries added since the ledger's last run
     assert result["status"] == "balanced", [c for c in result["checks"] if not c["ok"]]
 
 

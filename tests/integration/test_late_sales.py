@@ -80,9 +80,11 @@ async def orphan_collected(http, centre, at: str, refund: dict | None = None) ->
     return event
 
 
-async def balanced(pool) -> None:
-    result = await reconcile(pool)
-    assert result["status"] == "balanced", [c for c in result["checks"] if not c["ok"]]
+async def balanced(pool, full: bool = False) -> None:
+    """Reconciliation finds the books balanced: incremental (from the ledger's last stored run), and full."""
+    for mode in ("incremental", "full") if full else ("incremental",):
+        result = await reconcile(pool, mode=mode)
+        assert result["status"] == "balanced", (mode, [c for c in result["checks"] if not c["ok"]])
 
 
 async def test_a_sale_that_occurred_before_the_orphan_collection_applies_and_refunds_it(
@@ -156,7 +158,7 @@ async def test_a_sale_that_occurred_before_the_orphan_collection_applies_and_ref
                 "taken_back": "refunded",
             },
         }
-    await balanced(pool)
+    await balanced(pool, full=True)
 
 
 async def test_a_sale_that_occurred_after_the_collection_is_held_in_suspense(http, pool, store, centre):
@@ -237,7 +239,7 @@ async def test_a_late_sale_of_an_orphan_already_sent_on_refunds_and_never_moves_
         ("recovery.confirmed", "recycled"),
     ]
     assert all(line["from"] == before["to"] for before, line in zip(body["history"], body["history"][1:]))
-    await balanced(pool)
+    await balanced(pool, full=True)
 
 
 async def test_a_late_sale_delivered_again_changes_nothing_and_a_second_one_is_held_in_suspense(

@@ -13,9 +13,17 @@ from collections import Counter
 import httpx
 import pytest
 
+from contracts.topics import TOPIC_OF_TYPE
 from services.gateway.service_layer.authentication import KEY_CACHE_TTL_S
 from tests.conftest import envelope, unique
-from tests.integration.test_gateway_support import bearer, gateway, gateway_url, new_key  # noqa: F401
+from tests.integration.test_gateway_support import (  # noqa: F401
+    bearer,
+    end_offsets,
+    gateway,
+    gateway_url,
+    messages_since,
+    new_key,
+)
 
 WORKERS = 2
 GATEWAY_ENV = {"TAKEBACK_GATEWAY_WORKERS": str(WORKERS)}
@@ -159,3 +167,15 @@ async def test_metrics_count_for_the_whole_gateway_whichever_worker_is_scraped(f
     assert {answer.status_code for answer in answers} == {202}
     scrapes = await asyncio.gather(*[fresh.get("/metrics") for _ in range(10)])
     assert {accepted(scrape.text) - before for scrape in scrapes} == {REQUESTS // 2}
+
+
+async def test_every_event_answered_202_by_any_worker_is_in_kafka_once_byte_for_byte(fresh, centre, settings):
+    topic = TOPIC_OF_TYPE["collection.logged"]
+    since = await end_offsets(settings, topic)
+    bodies = [json.dumps(collection(centre[0])).encode() for _ in range(REQUESTS)]
+    answers = await asyncio.gather(
+        *[fresh.post("/v1/events", content=body, headers={**bearer(centre[1]), **JSON}) for body in bodies]
+    )
+    assert {answer.status_code for answer in answers} == {202}
+    written = Counter(message.value for message in await messages_since(settings, since))
+    assert all(written[body] == 1 for body in bodies)  # each 202 was acknowledged by Kafka (acks=all), once

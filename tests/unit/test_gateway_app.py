@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
 from services.common.settings import Settings
 from services.gateway.adapters.event_publisher import RecordingEventPublisher
@@ -15,6 +16,7 @@ from services.gateway.adapters.key_repository import InMemoryKeyRepository
 from services.gateway.bootstrap import build_gateway
 from services.gateway.domain.keys import default_role, issue_key
 from services.gateway.entrypoints.app import create_app
+from services.gateway.entrypoints.dependencies import bearer, presented_key
 
 BODY_MAX_BYTES = 2048
 
@@ -107,3 +109,13 @@ def test_a_metrics_source_that_fails_is_counted_and_the_scrape_still_answers(fak
         response = client.get("/metrics")
     assert response.status_code == 200
     assert 'takeback_gateway_scrape_errors_total{source="kafka"} 1.0' in response.text
+
+
+@pytest.mark.parametrize("authorization", [
+    None, "", "Bearer", "Bearer ", "Bearer  tbk_x ", "bearer tbk_x", "BEARER tbk_x", "Basic tbk_x",
+    "Bearertbk_x", " Bearer tbk_x", "Bearer tbk_x tbk_y",
+])
+async def test_post_event_reads_the_bearer_key_exactly_as_the_other_operations_do(authorization):
+    headers = [] if authorization is None else [(b"authorization", authorization.encode())]
+    credentials = await bearer(Request({"type": "http", "headers": headers}))
+    assert presented_key(authorization) == (credentials.credentials if credentials else None)

@@ -16,6 +16,7 @@ from contracts import topics
 from streams.views import battery_view
 from tests.conftest import envelope, unique, wait_for
 from tests.integration.scheme import Scheme, item, lines_of
+from tests.integration.test_gateway_support import bearer, gateway, gateway_url, http, new_key  # noqa: F401
 
 FINANCE = "finance-1"
 LONG_AGO, LATER = "2023-03-01T10:00:00+00:00", "2024-01-01T00:00:00+00:00"
@@ -304,4 +305,46 @@ async def test_an_unknown_discrepancy_is_refused_and_nothing_is_written(scheme, 
             "SELECT count(*) FROM scheme.discrepancy_resolutions WHERE discrepancy_id = $1", unknown
         )
         == 0
+    )
+
+
+async def test_finance_releases_and_resolves_over_http_and_the_battery_body_says_so(
+    scheme, pool, http, new_key
+):
+    """POST /v1/events with a finance key, as over Kafka; GET /v1/batteries/{serial} shows the release."""
+    finance_id = unique("finance")
+    finance = await new_key("finance", finance_id)
+    pos = await new_key("pos", scheme.store)
+    serial, money = unique("BAT"), own_currency()
+    await sell(scheme, [item(serial, deposit=4200)], money)
+    made = envelope(
+        "deposits.released",
+        "finance",
+        finance_id,
+        {"release_id": unique("R"), "currency": money, "sold_before": LATER},
+    )
+    assert (await http.post("/v1/events", json=made, headers=bearer(finance))).status_code == 202
+    await scheme.applied(made)
+    body = (await http.get(f"/v1/batteries/{serial}", headers=bearer(pos))).json()
+    assert (body["state"], body["deposit_charged"], body["deposit_released"]) == ("in_use", 4200, True)
+    assert (
+        await http.post("/v1/events", json=made, headers=bearer(pos))
+    ).status_code == 403  # finance's alone
+
+    other = Scheme(scheme.producer, pool)
+    await other.applied(await other.sale([item(serial)]))
+    held = await opened(pool, serial, "serial_already_in_market")
+    resolution = envelope(
+        "discrepancy.resolved",
+        "finance",
+        finance_id,
+        {"discrepancy_id": str(held), "resolution": "returned_to_store"},
+    )
+    assert (await http.post("/v1/events", json=resolution, headers=bearer(finance))).status_code == 202
+    await scheme.applied(resolution)
+    assert (
+        await pool.fetchval(
+            "SELECT resolution FROM scheme.discrepancy_resolutions WHERE discrepancy_id = $1", held
+        )
+        == "returned_to_store"
     )

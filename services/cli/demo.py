@@ -73,7 +73,8 @@ def show(results: dict) -> None:
         )
         console.print(
             f"Finance: {finance['payments']:,} payments, {finance['resolutions']:,} discrepancies resolved, "
-            f"unclaimed deposits released once ({finance['release_id']}). [{colour}]{verdict}[/]"
+            f"unclaimed deposits {'released once' if finance['released'] else 'not released'} "
+            f"({finance['release_id']}). [{colour}]{verdict}[/]"
         )
 
 

@@ -10,6 +10,7 @@ each send is made again with the same bytes (the same event_id), each read
 again, within `outage.OUTAGE_WINDOW_S`; a longer outage ends the run with
 `OutageTooLong`, one sentence.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,8 @@ import json
 import random
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -27,17 +29,25 @@ from services.common.gateway_client import fresh_reconciliation, get_body, send_
 from services.common.kafka import events_producer
 from services.common.settings import Settings
 from services.demo import world
+from services.demo.finance import FinanceDesk, settled, tomorrow
 from services.demo.world import CENTRES, PRODUCTS, RECYCLER, STORES, TRANSPORTER, Battery, Lot, at, event
 from services.gateway.adapters.key_repository import PostgresKeyRepository
 from services.gateway.service_layer.keys import create_key
 
 HTTP_CONCURRENCY = 16
+RELEASE_AFTER_MONTHS = 2  # deposits of batteries sold in the first months, still out, are released once
 APPLY_TIMEOUT_S = 300.0
 
 
 class Demo:
-    def __init__(self, settings: Settings, batteries: int, months: int, seed: int,
-                 progress: Callable[[str, int, int], None]):
+    def __init__(
+        self,
+        settings: Settings,
+        batteries: int,
+        months: int,
+        seed: int,
+        progress: Callable[[str, int, int], None],
+    ):
         self.settings, self.months, self.progress = settings, months, progress
         self.per_month = max(1, batteries // months)
         self.rng = random.Random(seed)
@@ -45,23 +55,33 @@ class Demo:
         self.batteries: dict[str, Battery] = {}
         self.lots: list[Lot] = []
         self.sent_total = 0
+        self.release_month = max(
+            RELEASE_AFTER_MONTHS, months * 2 // 3
+        )  # once, with months of sales behind it
+        self.release_id = f"R-{self.run}"
 
     async def run_all(self) -> dict:
         self.pool = await outage.create_client_pool(self.settings.database_url)
-        self.keys = await outage.through_outage(self._keys, "creating the demo's API keys", outage.DATABASE_AWAY)
-        self.http = httpx.AsyncClient(base_url=f"http://{self.settings.http_host}:{self.settings.http_port}",
-                                      timeout=30.0)
-        self.kafka = events_producer(self.settings, acks="all", enable_idempotence=True, linger_ms=5,
-                                     max_batch_size=512 * 1024)
+        self.keys = await outage.through_outage(
+            self._keys, "creating the demo's API keys", outage.DATABASE_AWAY
+        )
+        self.http = httpx.AsyncClient(
+            base_url=f"http://{self.settings.http_host}:{self.settings.http_port}", timeout=30.0
+        )
+        self.kafka = events_producer(
+            self.settings, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=512 * 1024
+        )
         await self.kafka.start()
         self.gate = asyncio.Semaphore(HTTP_CONCURRENCY)
         before = await self._already_there()
         try:
+            self.desk = FinanceDesk(self.http, self.keys["finance"], self.run, self._finance_phase)
             await self._phase("terms", [self._http("finance", self._terms(p)) for p in PRODUCTS])
             for month in range(self.months):
                 await self._month(month)
+                await self._month_closed(month)
             await self._close_lots(self.months)
-            await self._wait_for_ledger()
+            await self._year_closed()
             return {**await self._results(), "before": before}
         finally:
             await self.kafka.stop()
@@ -79,6 +99,37 @@ class Demo:
         await self._phase(f"{label} lots out", cancels + dispatches + self._recoveries(m))
         await self._phase(f"{label} transport", self._transfers(m))
 
+    async def _month_closed(self, m: int) -> None:
+        """Finance at the month's end: resolves what opened, releases unclaimed deposits once, settles."""
+        label, end = f"month {m + 1:2d}/{self.months}", world.month_start(m + 1, self.months)
+        await self._wait_for_ledger()
+        await self.desk.resolve(label, end + timedelta(minutes=10))
+        if m == self.release_month:
+            sold_before = world.month_start(RELEASE_AFTER_MONTHS, self.months)
+            await self.desk.release(self.release_id, sold_before, end + timedelta(minutes=20))
+        await self._wait_for_ledger()
+        await self.desk.settle(label, end + timedelta(hours=1))
+
+    async def _year_closed(self) -> None:
+        """The last lots recovered: resolve and settle everything, so every balance ends at zero."""
+        await self._wait_for_ledger()
+        now = datetime.now(UTC) - timedelta(seconds=1)
+        await self.desk.resolve("closing", now)
+        await self._wait_for_ledger()
+        await self.desk.settle("closing", now)
+        await self._wait_for_ledger()
+
+    async def _finance_phase(self, name: str, events: list[dict]) -> int:
+        """Sent and waited for; how many were applied (the scheme may refuse one: the demo goes on and its
+        counts say so)."""
+        await self._phase(name, [self._http("finance", e) for e in events])
+        ids = [uuid.UUID(e["event_id"]) for e in events]
+        return await outage.fetchval(
+            self.pool,
+            "SELECT count(*) FROM scheme.inbox WHERE event_id = ANY($1::uuid[]) AND outcome = 'applied'",
+            ids,
+        )
+
     async def _close_lots(self, m: int) -> None:
         await self._phase("last receipts", self._receipts(m))
         await self._phase("last recoveries", self._recoveries(m))
@@ -93,18 +144,41 @@ class Demo:
                 lease = self.rng.random() < 0.1
                 serial = f"BAT-{self.run}-{len(self.batteries) + len(items):06d}"
                 deposit = 0 if lease else product.deposit - (100 if self.rng.random() < 0.01 else 0)
-                items.append({"serial": serial, "sku": product.sku, "category": product.category,
-                              "chemistry": product.chemistry, "mass_kg": product.mass_kg, "deposit": deposit,
-                              "recycling_fee": product.recycling_fee, "contract": "lease" if lease else "deposit"})
+                items.append(
+                    {
+                        "serial": serial,
+                        "sku": product.sku,
+                        "category": product.category,
+                        "chemistry": product.chemistry,
+                        "mass_kg": product.mass_kg,
+                        "deposit": deposit,
+                        "recycling_fee": product.recycling_fee,
+                        "contract": "lease" if lease else "deposit",
+                    }
+                )
             for it in items:
                 product = next(p for p in PRODUCTS if p.sku == it["sku"])
-                self.batteries[it["serial"]] = Battery(it["serial"], product, it["contract"], m, store, sale_id)
+                self.batteries[it["serial"]] = Battery(
+                    it["serial"], product, it["contract"], m, store, sale_id
+                )
             if m == 3 and left <= 2:  # a store sells a serial that is already in the market
                 resold = next(b for b in self.batteries.values() if b.state == "in_use" and b.sold_month < m)
                 items.append({**items[0], "serial": resold.serial})
-            out.append(event("sale.recorded", "pos", store, when, {
-                "sale_id": sale_id, "store_id": store, "currency": "EUR", "customer_ref": f"c-{self.rng.randrange(10**6):06d}",
-                "items": items}))
+            out.append(
+                event(
+                    "sale.recorded",
+                    "pos",
+                    store,
+                    when,
+                    {
+                        "sale_id": sale_id,
+                        "store_id": store,
+                        "currency": "EUR",
+                        "customer_ref": f"c-{self.rng.randrange(10**6):06d}",
+                        "items": items,
+                    },
+                )
+            )
             left -= size
         return out
 
@@ -113,9 +187,20 @@ class Demo:
         out = []
         for battery in self.rng.sample(fresh, k=max(1, len(fresh) // 50)) if fresh else []:
             battery.state = "cancelled"
-            out.append(event("sale.cancelled", "pos", battery.store, at(m, self.months, self.rng), {
-                "sale_id": battery.sale_id, "store_id": battery.store, "serials": [battery.serial],
-                "reason": "customer_withdrew"}))
+            out.append(
+                event(
+                    "sale.cancelled",
+                    "pos",
+                    battery.store,
+                    at(m, self.months, self.rng),
+                    {
+                        "sale_id": battery.sale_id,
+                        "store_id": battery.store,
+                        "serials": [battery.serial],
+                        "reason": "customer_withdrew",
+                    },
+                )
+            )
         return out
 
     def _collections(self, m: int) -> list[dict]:
@@ -123,30 +208,44 @@ class Demo:
         for battery in list(self.batteries.values()):
             returning = battery.state == "in_use" and battery.sold_month <= m - 2 and self.rng.random() < 0.09
             if returning or (battery.state == "cancelled" and self.rng.random() < 0.05):
-                out.append(self._collection(battery.serial, m, battery.state == "in_use"
-                                            and battery.contract == "deposit"))
+                out.append(
+                    self._collection(
+                        battery.serial, m, battery.state == "in_use" and battery.contract == "deposit"
+                    )
+                )
                 battery.state = "collected"
         for i in range(max(1, len(out) // 40)):  # orphans and historic batteries
             serial = f"OLD-{self.run}-{m}-{i}"
-            self.batteries[serial] = Battery(serial, self.rng.choice(PRODUCTS), "none", -1, "", "", "collected")
+            self.batteries[serial] = Battery(
+                serial, self.rng.choice(PRODUCTS), "none", -1, "", "", "collected"
+            )
             out.append(self._collection(serial, m, False))
         return out
 
     def _collection(self, serial: str, m: int, refund: bool) -> dict:
         centre = self.rng.choice(CENTRES)
         self.batteries[serial].holder = centre
-        data = {"collection_id": f"C-{serial}", "centre_id": centre, "serial": serial,
-                "condition": self.rng.choice(["functional", "functional", "damaged", "defective", "hazardous"]),
-                "mass_kg": self.batteries[serial].product.mass_kg}
+        data = {
+            "collection_id": f"C-{serial}",
+            "centre_id": centre,
+            "serial": serial,
+            "condition": self.rng.choice(["functional", "functional", "damaged", "defective", "hazardous"]),
+            "mass_kg": self.batteries[serial].product.mass_kg,
+        }
         if refund:
             method = self.rng.choice(["cash", "card", "bank_transfer", "voucher"])
-            data["refund"] = {"method": method, **({"payee_ref": f"p-{serial[-6:]}"} if method == "bank_transfer" else {})}
+            data["refund"] = {
+                "method": method,
+                **({"payee_ref": f"p-{serial[-6:]}"} if method == "bank_transfer" else {}),
+            }
         return event("collection.logged", "return_centre", centre, at(m, self.months, self.rng), data)
 
     def _dispatches(self, m: int) -> list[dict]:
         out = []
         for centre in CENTRES:
-            serials = [b.serial for b in self.batteries.values() if b.state == "collected" and b.holder == centre]
+            serials = [
+                b.serial for b in self.batteries.values() if b.state == "collected" and b.holder == centre
+            ]
             if not serials:
                 continue
             mass = round(sum(self.batteries[s].product.mass_kg for s in serials) * 1.05, 1)
@@ -154,24 +253,51 @@ class Demo:
             self.lots.append(lot)
             for serial in serials:
                 self.batteries[serial].state = "in_transit"
-            out.append(event("lot.dispatched", "return_centre", centre, at(m, self.months, self.rng), {
-                "lot_id": lot.lot_id, "centre_id": centre, "recycler_id": RECYCLER, "serials": serials,
-                "gross_mass_kg": mass}))
+            out.append(
+                event(
+                    "lot.dispatched",
+                    "return_centre",
+                    centre,
+                    at(m, self.months, self.rng),
+                    {
+                        "lot_id": lot.lot_id,
+                        "centre_id": centre,
+                        "recycler_id": RECYCLER,
+                        "serials": serials,
+                        "gross_mass_kg": mass,
+                    },
+                )
+            )
         return out
+
+    def _lots_of(self, month: int) -> list[Lot]:
+        return [lot for lot in self.lots if lot.month == month]
 
     def _transfers(self, m: int) -> list:
         out = []
-        for lot in (l for l in self.lots if l.month == m):
+        for lot in self._lots_of(m):
             for serial in lot.serials:
-                out.append(self._kafka(event("custody.transferred", "transporter", TRANSPORTER,
-                                             at(m, self.months, self.rng), {
-                    "serial": serial, "from": {"kind": "return_centre", "id": lot.centre},
-                    "to": {"kind": "transporter", "id": TRANSPORTER}, "reason": "transport"})))
+                out.append(
+                    self._kafka(
+                        event(
+                            "custody.transferred",
+                            "transporter",
+                            TRANSPORTER,
+                            at(m, self.months, self.rng),
+                            {
+                                "serial": serial,
+                                "from": {"kind": "return_centre", "id": lot.centre},
+                                "to": {"kind": "transporter", "id": TRANSPORTER},
+                                "reason": "transport",
+                            },
+                        )
+                    )
+                )
         return out
 
     def _receipts(self, m: int) -> list:
         out = []
-        for index, lot in enumerate(l for l in self.lots if l.month == m - 1):
+        for index, lot in enumerate(self._lots_of(m - 1)):
             lot.received = list(lot.serials)
             mass = lot.mass_kg
             if index == 0 and m % 4 == 0 and len(lot.received) > 1:
@@ -179,36 +305,78 @@ class Demo:
                 mass -= self.batteries[lost].product.mass_kg
             if index == 1 and m % 5 == 0:
                 mass *= 0.95  # the scales disagree
-            out.append(self._kafka(event("lot.received", "recycler", RECYCLER, at(m, self.months, self.rng), {
-                "lot_id": lot.lot_id, "recycler_id": RECYCLER, "serials_received": lot.received,
-                "gross_mass_kg": round(mass, 1)})))
+            out.append(
+                self._kafka(
+                    event(
+                        "lot.received",
+                        "recycler",
+                        RECYCLER,
+                        at(m, self.months, self.rng),
+                        {
+                            "lot_id": lot.lot_id,
+                            "recycler_id": RECYCLER,
+                            "serials_received": lot.received,
+                            "gross_mass_kg": round(mass, 1),
+                        },
+                    )
+                )
+            )
         return out
 
     def _recoveries(self, m: int) -> list:
         out = []
-        for lot in (l for l in self.lots if l.month == m - 1):
+        for lot in self._lots_of(m - 1):
             masses: dict[str, float] = {}
             for serial in lot.received:
                 product = self.batteries[serial].product
                 for material, share in world.RECOVERY_KG_PER_KG.get(product.chemistry, {}).items():
                     masses[material] = masses.get(material, 0.0) + product.mass_kg * share
             input_kg = round(sum(self.batteries[s].product.mass_kg for s in lot.received), 1) or 0.1
-            recovered = [{"material": k, "mass_kg": round(v, 3)} for k, v in sorted(masses.items()) if v >= 0.001]
-            out.append(self._kafka(event("recovery.confirmed", "recycler", RECYCLER, at(m, self.months, self.rng), {
-                "lot_id": lot.lot_id, "recycler_id": RECYCLER, "input_mass_kg": input_kg,
-                "recovered": recovered or [{"material": "other", "mass_kg": 0.001}],
-                "cost": int(input_kg * world.COST_PER_KG), "currency": "EUR"})))
+            recovered = [
+                {"material": k, "mass_kg": round(v, 3)} for k, v in sorted(masses.items()) if v >= 0.001
+            ]
+            out.append(
+                self._kafka(
+                    event(
+                        "recovery.confirmed",
+                        "recycler",
+                        RECYCLER,
+                        at(m, self.months, self.rng),
+                        {
+                            "lot_id": lot.lot_id,
+                            "recycler_id": RECYCLER,
+                            "input_mass_kg": input_kg,
+                            "recovered": recovered or [{"material": "other", "mass_kg": 0.001}],
+                            "cost": int(input_kg * world.COST_PER_KG),
+                            "currency": "EUR",
+                        },
+                    )
+                )
+            )
         return out
 
     def _terms(self, product) -> dict:
-        return event("terms.published", "finance", "finance", at(0, self.months, self.rng), {
-            "sku": product.sku, "deposit": product.deposit, "recycling_fee": product.recycling_fee,
-            "currency": "EUR", "effective_from": "2020-01-01T00:00:00Z"})
+        return event(
+            "terms.published",
+            "finance",
+            "finance",
+            at(0, self.months, self.rng),
+            {
+                "sku": product.sku,
+                "deposit": product.deposit,
+                "recycling_fee": product.recycling_fee,
+                "currency": "EUR",
+                "effective_from": "2020-01-01T00:00:00Z",
+                "handling_fee": product.handling_fee,
+            },
+        )
 
     # -- sending and waiting ----------------------------------------------------
     async def _keys(self) -> dict[str, str]:
         keys = {}
-        owner = await outage.create_client_pool(self.settings.database_owner_url, max_size=1)  # it alone makes keys
+        owner = await outage.create_client_pool(
+            self.settings.database_owner_url, max_size=1
+        )  # it alone makes keys
         try:
             async with owner.acquire() as connection:
                 repository = PostgresKeyRepository(connection)
@@ -222,14 +390,19 @@ class Demo:
     async def _http(self, source_id: str, envelope: dict) -> str:
         body = json.dumps(envelope).encode()  # the same bytes on every attempt
         async with self.gate:
-            await send_event(self.http, body, self.keys[source_id], f"sending {envelope['type']} to the gateway")
+            await send_event(
+                self.http, body, self.keys[source_id], f"sending {envelope['type']} to the gateway"
+            )
         return envelope["event_id"]
 
     async def _kafka(self, envelope: dict) -> str:
         key = envelope["data"][topics.KEY_FIELD_OF_TYPE[envelope["type"]]].encode()
         topic, body = topics.TOPIC_OF_TYPE[envelope["type"]], json.dumps(envelope).encode()
-        await outage.through_outage(lambda: self.kafka.send_and_wait(topic, body, key=key),
-                                    f"sending {envelope['type']} to Kafka", outage.BROKER_AWAY)
+        await outage.through_outage(
+            lambda: self.kafka.send_and_wait(topic, body, key=key),
+            f"sending {envelope['type']} to Kafka",
+            outage.BROKER_AWAY,
+        )
         return envelope["event_id"]
 
     async def _phase(self, name: str, sends: list) -> None:
@@ -237,8 +410,9 @@ class Demo:
         self.sent_total += len(ids)
         deadline = time.monotonic() + APPLY_TIMEOUT_S
         while time.monotonic() < deadline:
-            done = await outage.fetchval(self.pool, "SELECT count(*) FROM scheme.inbox WHERE event_id = ANY($1::uuid[])",
-                                         ids)
+            done = await outage.fetchval(
+                self.pool, "SELECT count(*) FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids
+            )
             self.progress(name, done, len(ids))
             if done == len(ids):
                 return
@@ -263,8 +437,11 @@ class Demo:
         deadline = time.monotonic() + APPLY_TIMEOUT_S
         total = await outage.fetchval(self.pool, "SELECT count(*) FROM scheme.postings")
         while time.monotonic() < deadline:
-            pending = await outage.fetchval(self.pool, "SELECT count(*) FROM scheme.postings p WHERE NOT EXISTS "
-                                            "(SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)")
+            pending = await outage.fetchval(
+                self.pool,
+                "SELECT count(*) FROM scheme.postings p WHERE NOT EXISTS "
+                "(SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)",
+            )
             self.progress("ledger postings", total - pending, total)
             if pending == 0:
                 return
@@ -274,7 +451,21 @@ class Demo:
     async def _results(self) -> dict:
         results = {"events_sent": self.sent_total, "batteries": len(self.batteries), "lots": len(self.lots)}
         results["reconciliation"] = await fresh_reconciliation(self.http, self.keys["finance"], "reconciling")
-        for name, path in (("balances", "/v1/finance/balances"), ("collection", "/v1/reports/collection"),
-                           ("recovery", "/v1/reports/recovery")):
+        for name, path in (
+            ("balances", "/v1/finance/balances"),
+            ("collection", "/v1/reports/collection"),
+            ("recovery", "/v1/reports/recovery"),
+        ):
             results[name] = await get_body(self.http, path, self.keys["finance"], f"reading {path}")
+        results["settlement"] = await self.desk.statement(
+            world.month_start(0, self.months).date().isoformat(), tomorrow()
+        )
+        results["finance"] = {
+            "run": self.run,
+            "payments": self.desk.payments,
+            "resolutions": self.desk.resolved,
+            "release_id": self.release_id,
+            "released": self.desk.released,
+            **settled(results["settlement"]),
+        }
         return results

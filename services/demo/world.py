@@ -1,10 +1,11 @@
 """The demo's world: stores, centres, a transporter, the recycler, and what they sell and return."""
+
 from __future__ import annotations
 
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 STORES = [f"store-{i:03d}" for i in range(1, 6)]
 CENTRES = [f"centre-{i:02d}" for i in range(1, 4)]
@@ -19,13 +20,14 @@ class Product:
     mass_kg: float
     deposit: int
     recycling_fee: int
+    handling_fee: int  # what a centre earns per collection (contract 8.1)
 
 
 PRODUCTS = [
-    Product("EB-500", "lmt", "li-ion-nmc", 2.8, 5000, 800),
-    Product("SC-250", "lmt", "li-ion-lfp", 1.2, 3000, 400),
-    Product("TL-18", "portable", "li-ion-nmc", 0.5, 1000, 150),
-    Product("CAR-12", "sli", "lead-acid", 15.0, 2500, 600),
+    Product("EB-500", "lmt", "li-ion-nmc", 2.8, 5000, 800, 150),
+    Product("SC-250", "lmt", "li-ion-lfp", 1.2, 3000, 400, 100),
+    Product("TL-18", "portable", "li-ion-nmc", 0.5, 1000, 150, 30),
+    Product("CAR-12", "sli", "lead-acid", 15.0, 2500, 600, 200),
 ]
 # Recovered share of each kilogram of battery, by chemistry (what the recycler reports).
 RECOVERY_KG_PER_KG = {
@@ -60,14 +62,22 @@ class Lot:
 
 def month_start(month: int, months: int) -> datetime:
     """Month 0 is `months` months ago; the last month ends a day ago (nothing is in the future)."""
-    now = datetime.now(timezone.utc) - timedelta(days=1)
+    now = datetime.now(UTC) - timedelta(days=1)
     return now - timedelta(days=30 * (months - month))
 
 
 def at(month: int, months: int, rng: random.Random) -> str:
-    return (month_start(month, months) + timedelta(seconds=rng.randint(0, 29 * 86400))).isoformat()
+    """A moment in the month, never ahead of the clock (the month after the last is only a day long)."""
+    moment = month_start(month, months) + timedelta(seconds=rng.randint(0, 29 * 86400))
+    return min(moment, datetime.now(UTC) - timedelta(minutes=1)).isoformat()
 
 
 def event(event_type: str, kind: str, source_id: str, occurred_at: str, data: dict) -> dict:
-    return {"event_id": str(uuid.uuid4()), "type": event_type, "version": 1, "occurred_at": occurred_at,
-            "source": {"kind": kind, "id": source_id}, "data": data}
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type,
+        "version": 1,
+        "occurred_at": occurred_at,
+        "source": {"kind": kind, "id": source_id},
+        "data": data,
+    }

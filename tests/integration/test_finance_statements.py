@@ -640,3 +640,64 @@ def test_the_fund_report_as_csv_has_a_row_per_currency_with_its_figures():
         ):
             assert row[figure] == text(wanted[figure]), figure
         assert {state: int(row[state]) for state in wanted["by_state"]} == wanted["by_state"]
+
+
+async def test_a_resolved_discrepancy_is_listed_with_its_resolution_and_leaves_the_stores_balance(
+    http, finance_key, producer, pool
+):
+    """A serial sold twice: held in suspense (a discrepancy opens); finance returns it to the store
+    (discrepancy.resolved): the list shows the resolution, the store's suspense is gone from its statement
+    and its balance is what it was (the suspense and the clearing move alike)."""
+    scheme, serial = Scheme(producer, pool), unique("BAT")
+    for _ in range(2):
+        sale = {"sale_id": unique("S"), "store_id": scheme.store, "currency": EUR, "items": [item(serial)]}
+        await scheme.applied(await scheme.emit(envelope("sale.recorded", "pos", scheme.store, sale)))
+    [discrepancy_id] = [
+        str(row["discrepancy_id"])
+        for row in await pool.fetch(
+            "SELECT discrepancy_id FROM scheme.discrepancies WHERE subject = $1", serial
+        )
+    ]
+    period = {"from": "2000-01-01", "to": "2999-01-01"}
+
+    async def store_row() -> dict | None:
+        body = await statement(http, finance_key, period["from"], period["to"])
+        return parties(body).get(("store", scheme.store))
+
+    held = await wait_for(store_row)
+    resolution = {
+        "discrepancy_id": discrepancy_id,
+        "resolution": "returned_to_store",
+        "note": "credit note 17",
+    }
+    event = await scheme.emit(envelope("discrepancy.resolved", "finance", "finance-1", resolution))
+    await scheme.applied(event)
+
+    async def listed() -> dict | None:
+        response = await http.get(
+            "/v1/discrepancies", params={"status": "resolved", "limit": "1000"}, headers=bearer(finance_key)
+        )
+        return next(
+            (d for d in response.json()["discrepancies"] if d["discrepancy_id"] == discrepancy_id), None
+        )
+
+    resolved = await wait_for(listed)
+    assert (resolved["status"], resolved["resolution"], resolved["note"], resolved["resolved_by"]) == (
+        "resolved",
+        "returned_to_store",
+        "credit note 17",
+        event["event_id"],
+    )
+    assert resolved["resolved_at"] is not None
+    still_open = await http.get(
+        "/v1/discrepancies", params={"status": "open", "limit": "1000"}, headers=bearer(finance_key)
+    )
+    assert discrepancy_id not in {d["discrepancy_id"] for d in still_open.json()["discrepancies"]}
+
+    async def returned() -> dict | None:
+        row = await store_row()
+        return row if row and row["in_suspense"] == 0 else None
+
+    after = await wait_for(returned)
+    assert held["in_suspense"] == -(DEPOSIT + FEE)
+    assert after["closing"] == held["closing"] == DEPOSIT + FEE  # only the battery in the market is owed

@@ -79,10 +79,11 @@ def test_a_late_sale_in_the_collections_batch_books_what_the_sale_first_books(co
     assert [c.outcome for c in in_order.collections] == [outcome]
 
 
-def test_a_late_sale_refunds_the_stored_collection_with_its_method_and_payee():
+@pytest.mark.parametrize("where", ["collected", "in_transit", "at_recycler", "recycled", "lost"])
+def test_a_late_sale_refunds_the_stored_collection_with_its_method_and_payee(where):
     state = BatchState()
     state.batteries["BAT-1"] = Battery(
-        "BAT-1", "in_transit", custodian=Party("return_centre", "centre-7"), lot_id="L-1", history_length=2
+        "BAT-1", where, custodian=Party("return_centre", "centre-7"), lot_id="L-1", history_length=2
     )
     loaded = CollectionRow(
         uuid.uuid4(),
@@ -100,7 +101,7 @@ def test_a_late_sale_refunds_the_stored_collection_with_its_method_and_payee():
     apply(state, sale("BAT-1", SOLD_AT))
     battery = state.batteries["BAT-1"]
     assert (battery.state, battery.custodian, battery.lot_id, battery.history_length) == (
-        "in_transit",
+        where,
         Party("return_centre", "centre-7"),
         "L-1",
         2,

@@ -12,6 +12,7 @@ import asyncio
 import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
@@ -24,7 +25,7 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.shared_dir = os.environ.get(METRICS_DIR_ENV)  # several workers: counts in shared files
-        self.collectors: list[Collector] = []  # figures made at scrape time (the scheme's) by the scraped worker
+        self.collectors: list[Collector] = []  # figures made at scrape time (the scheme's), by the worker
         self.requests = Counter(
             "takeback_gateway_http_requests_total", "HTTP requests answered, by route template and status",
             ["route", "method", "status"], registry=self.registry)
@@ -53,6 +54,9 @@ class GatewayMetrics:
     def limited(self, kind: str) -> None:
         self.rate_limited.labels(kind).inc()
 
+    def instruments(self) -> list[MetricWrapperBase]:
+        return [value for value in vars(self).values() if isinstance(value, MetricWrapperBase)]
+
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
         self.collectors.append(collector)
@@ -76,7 +80,7 @@ class GatewayMetrics:
         if self.shared_dir is None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=self.shared_dir)
+        registry.register(_Summed(self.shared_dir, self.instruments()))
         for collector in self.collectors:
             registry.register(collector)
         return generate_latest(registry)
@@ -97,3 +101,17 @@ class GatewayMetrics:
 
     def produced(self, topic: str, seconds: float) -> None:
         self.produce_seconds.labels(topic).observe(seconds)
+
+
+class _Summed(Collector):
+    """Every worker's counts from the shared files, and (as with one process) every instrument declared here
+    even before anything counted in it: its HELP and TYPE lines, no sample."""
+
+    def __init__(self, shared_dir: str, instruments: list[MetricWrapperBase]) -> None:
+        self.files, self.instruments = MultiProcessCollector(None, path=shared_dir), instruments
+
+    def collect(self):
+        summed = list(self.files.collect())
+        names = {family.name for family in summed}
+        declared = [family for instrument in self.instruments for family in instrument.describe()]
+        return summed + [family for family in declared if family.name not in names]

@@ -71,6 +71,16 @@ async def load_orphan_collections(connection: asyncpg.Connection, state: BatchSt
         state.orphan_collections[row["serial"]] = CollectionRow(**values)
 
 
+async def load_collection_terms(connection: asyncpg.Connection, state: BatchState, serials: set[str]) -> None:
+    """The terms of the skus of the batteries the batch collects, where not loaded yet (a handling fee)."""
+    skus = {b.sku for s in serials if (b := state.batteries.get(s)) is not None and b.sku} - set(state.terms)
+    if skus:
+        for row in await connection.fetch("SELECT * FROM scheme.terms WHERE sku = ANY($1)", list(skus)):
+            state.terms.setdefault(row["sku"], []).append(Terms(
+                row["sku"], row["currency"], row["effective_from"], row["deposit"], row["recycling_fee"],
+                row["event_id"], row["handling_fee"]))
+
+
 async def load_payments(connection: asyncpg.Connection, state: BatchState, payment_ids: set[str],
                         accounts: set[tuple[str, str]]) -> None:
     """The events that recorded the batch's payment ids, and the balance of each account its payments settle.

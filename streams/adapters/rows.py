@@ -126,6 +126,9 @@ class CollectionRow:
     occurred_at: datetime
     refund_method: str | None = None  # as the event asked (revision 0018): a late sale refunds with it
     payee_ref: str | None = None
+    handling_fee: int = 0  # contract 8.1: what the centre earned for it (revision 0017), from these terms
+    handling_fee_currency: str | None = None
+    terms_effective_from: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,3 +162,12 @@ def suspense_returned(discrepancy_id: UUID, serial: str, store_id: str, amount: 
 
 def suspense_return_key(discrepancy_id: UUID) -> str:
     return f"suspense_return:{discrepancy_id}"
+
+
+def handling_fee(collection_event: UUID, serial: str, centre_id: str, fee: int, currency: str,
+                 at: datetime) -> Posting | None:
+    """Contract 8.1: the centre's handling fee for a collection, paid from the recycling fund."""
+    lines = _lines([("fund:recycling", fee)], [(f"clearing:centre:{centre_id}", fee)], currency)
+    if len(lines) < 2:
+        return None
+    return _posting(f"handling_fee:{collection_event}", "handling_fee", serial, collection_event, at, lines)

@@ -155,6 +155,8 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
     await repository.load(connection, state, *_references(decoded))
     await repository.load_orphan_collections(connection, state, _sold_serials(decoded))
     await repository.load_payments(connection, state, *_payment_references(decoded))
+    await repository.load_collection_terms(connection, state, {
+        d.event.data.serial for d in decoded if d.event is not None and d.event.type == "collection.logged"})
     for item in decoded:
         if item.event_id is not None and item.event_id in seen:
             if seen[item.event_id] == item.content_hash:

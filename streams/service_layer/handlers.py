@@ -5,6 +5,7 @@ A handler that raises `Rejected` has changed nothing.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 
 from contracts import events as ev
@@ -151,9 +152,23 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
     elif was == IN_USE:
         outcome = "refunded"
         _refund(state, event, battery)
+    fee = _handling_fee(state, event, battery) if was == IN_USE else (0, None, None)
     state.collections.append(CollectionRow(event.event_id, data.collection_id, data.serial, data.centre_id,
                                            data.condition, data.mass_kg, outcome, event.occurred_at,
-                                           *_refund_asked(data)))
+                                           *_refund_asked(data), *fee))
+
+
+def _handling_fee(state: BatchState, event, battery) -> tuple[int, str | None, datetime | None]:
+    """Contract 8.1: a battery collected from the market (under deposit or lease) earns the centre the
+    handling fee of the terms in force at the collection's occurred_at for its sku and currency, paid from the
+    fund. An orphan, or a cancelled sale's battery (no longer under either contract), earns none.
+    Returns the fee, its currency and the terms' effective_from, as the collection keeps them."""
+    terms = state.terms_in_force(battery.sku, battery.currency, event.occurred_at)
+    if terms is None or terms.handling_fee == 0:
+        return 0, None, None
+    post(state, postings.handling_fee(event.event_id, battery.serial, event.data.centre_id, terms.handling_fee,
+                                      battery.currency, event.occurred_at))
+    return terms.handling_fee, battery.currency, terms.effective_from
 
 
 def _refund_asked(data) -> tuple[str | None, str | None]:

@@ -156,7 +156,7 @@ async def purge_test_currency(superuser_url: str) -> None:
             for table in ("custody_history", "collections", "refunds"):
                 await connection.execute(f"DELETE FROM scheme.{table} WHERE serial IN ({serials})", TEST_CURRENCY)
             await connection.execute("DELETE FROM scheme.batteries WHERE currency = $1", TEST_CURRENCY)
-            for table in ("payments", "counterparty_movements"):
+            for table in ("payments", "counterparty_movements", "terms"):
                 await connection.execute(f"DELETE FROM scheme.{table} WHERE currency = $1", TEST_CURRENCY)
             await connection.execute("DELETE FROM scheme.sale_items WHERE sale_id IN "
                                      "(SELECT sale_id FROM scheme.sales WHERE currency = $1)", TEST_CURRENCY)
@@ -205,3 +205,28 @@ async def insert_payment(connection: asyncpg.Connection, payment_id: str, kind: 
         "INSERT INTO scheme.payments (payment_id, event_id, counterparty_kind, counterparty_id, amount, "
         "currency, value_date, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, current_date, now())",
         payment_id, uuid.uuid4(), kind, party, amount, TEST_CURRENCY)
+
+
+async def insert_collection(connection: asyncpg.Connection, battery: SoldBattery, handling_fee: int,
+                            outcome: str = "refunded") -> uuid.UUID:
+    """The collection of a sold test battery, as having earned `handling_fee` (revision 0017)."""
+    event_id = uuid.uuid4()
+    await connection.execute(
+        "INSERT INTO scheme.collections (event_id, collection_id, serial, centre_id, condition, outcome, occurred_at, "
+        "handling_fee, handling_fee_currency) VALUES ($1, $2, $3, $4, 'functional', $5, now(), $6, $7)",
+        event_id, unique("C"), battery.serial, battery.centre_id, outcome, handling_fee,
+        TEST_CURRENCY if handling_fee else None)
+    return event_id
+
+
+async def insert_terms(connection: asyncpg.Connection, sku: str, handling_fee: int,
+                       effective_from: str = "2020-01-01T00:00:00+00:00") -> None:
+    await connection.execute(
+        "INSERT INTO scheme.terms (sku, currency, effective_from, deposit, recycling_fee, event_id, handling_fee) "
+        "VALUES ($1, $2, $3::text::timestamptz, 5000, 800, $4, $5)",
+        sku, TEST_CURRENCY, effective_from, uuid.uuid4(), handling_fee)
+
+
+def handling_fee_posting(collection: uuid.UUID, battery: SoldBattery, fee: int) -> PostingRequested:
+    return request(f"handling_fee:{collection}", "handling_fee", battery.serial, [
+        ("fund:recycling", fee, 0), (f"clearing:centre:{battery.centre_id}", 0, fee)])

@@ -227,3 +227,110 @@ async def test_a_key_that_is_not_finance_may_not_record_a_payment(scheme, http, 
         "currency": EUR, "value_date": "2026-11-30"})
     response = await http.post("/v1/events", json=event, headers=bearer(key))
     assert response.status_code == 403, response.text
+
+
+# -- handling fees ------------------------------------------------------------
+
+SOLD_AT, FIRST_TERMS, SECOND_TERMS = "2026-09-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-10-01T00:00:00Z"
+
+
+async def _sold_at(scheme: Scheme, sku: str, contract: str = "deposit", at: str = SOLD_AT) -> str:
+    serial = unique("BAT")
+    data = {"sale_id": unique("S"), "store_id": scheme.store, "currency": EUR,
+            "items": [item(serial, deposit=0 if contract == "lease" else 5000, sku=sku, contract=contract)]}
+    await scheme.applied(await scheme.emit(envelope("sale.recorded", "pos", scheme.store, data, occurred_at=at)))
+    return serial
+
+
+async def _collected_at(scheme: Scheme, serial: str, at: str) -> dict:
+    data = {"collection_id": unique("C"), "centre_id": scheme.centre, "serial": serial, "condition": "functional"}
+    event = await scheme.emit(envelope("collection.logged", "return_centre", scheme.centre, data, occurred_at=at))
+    await scheme.applied(event)
+    return event
+
+
+async def _fee_of(scheme: Scheme, collection: dict) -> tuple:
+    row = await scheme.pool.fetchrow(
+        "SELECT handling_fee, handling_fee_currency, terms_effective_from::text FROM scheme.collections "
+        "WHERE event_id = $1", uuid.UUID(collection["event_id"]))
+    return tuple(row.values())
+
+
+def _fee_lines(scheme: Scheme, fee: int) -> set[tuple]:
+    return {("fund:recycling", fee, 0, EUR), (f"clearing:centre:{scheme.centre}", 0, fee, EUR)}
+
+
+async def test_a_collection_earns_the_handling_fee_of_the_terms_in_force_when_it_occurred(scheme):
+    sku = unique("SKU")
+    await scheme.applied(await scheme.terms(sku, 5000, 800, FIRST_TERMS, handling_fee=150))
+    await scheme.applied(await scheme.terms(sku, 5000, 800, SECOND_TERMS, handling_fee=210))
+    early, late = await _sold_at(scheme, sku), await _sold_at(scheme, sku)
+    before = await _collected_at(scheme, early, "2026-09-15T00:00:00Z")  # the first terms were in force
+    after = await _collected_at(scheme, late, "2026-10-15T00:00:00Z")  # the second ones
+    for collection, fee, terms in ((before, 150, FIRST_TERMS), (after, 210, SECOND_TERMS)):
+        assert await _fee_of(scheme, collection) == (fee, EUR, terms.replace("T", " ").replace("Z", "+00"))
+        key = f"handling_fee:{collection['event_id']}"
+        serial = collection["data"]["serial"]
+        assert lines_of((await scheme.postings(serial))[key]) == _fee_lines(scheme, fee)
+        assert await _in_ledger(scheme, key) == _fee_lines(scheme, fee)
+
+
+async def test_a_lease_collected_earns_the_handling_fee_too(scheme):
+    sku = unique("SKU")
+    await scheme.applied(await scheme.terms(sku, 5000, 800, FIRST_TERMS, handling_fee=150))
+    serial = await _sold_at(scheme, sku, contract="lease")
+    collection = await _collected_at(scheme, serial, "2026-09-15T00:00:00Z")
+    assert (await _fee_of(scheme, collection))[0] == 150
+    assert lines_of((await scheme.postings(serial))[f"handling_fee:{collection['event_id']}"]) == \
+        _fee_lines(scheme, 150)
+
+
+async def test_an_orphan_and_a_cancelled_sales_battery_taken_back_free_earn_none(scheme):
+    sku = unique("SKU")
+    await scheme.applied(await scheme.terms(sku, 5000, 800, FIRST_TERMS, handling_fee=150))
+    cancelled = await _sold_at(scheme, sku)
+    sale_id = (await scheme.battery(cancelled))["sale_id"]
+    await scheme.applied(await scheme.cancel(sale_id, [cancelled]))
+    for serial in (unique("OLD"), cancelled):
+        collection = await _collected_at(scheme, serial, "2026-09-15T00:00:00Z")
+        assert await _fee_of(scheme, collection) == (0, None, None)
+        assert not [key for key in await scheme.postings(serial) if key.startswith("handling_fee:")]
+
+
+async def test_terms_without_a_handling_fee_or_in_another_currency_earn_none(scheme):
+    sku = unique("SKU")
+    await scheme.applied(await scheme.terms(sku, 5000, 800, FIRST_TERMS))
+    data = {"sku": sku, "deposit": 5000, "recycling_fee": 800, "currency": "USD", "effective_from": FIRST_TERMS,
+            "handling_fee": 999}
+    await scheme.applied(await scheme.emit(envelope("terms.published", "finance", "finance-1", data)))
+    collection = await _collected_at(scheme, await _sold_at(scheme, sku), "2026-09-15T00:00:00Z")
+    assert await _fee_of(scheme, collection) == (0, None, None)
+
+
+async def test_a_collection_replayed_earns_its_handling_fee_once(scheme):
+    sku = unique("SKU")
+    await scheme.applied(await scheme.terms(sku, 5000, 800, FIRST_TERMS, handling_fee=150))
+    serial = await _sold_at(scheme, sku)
+    collection = await _collected_at(scheme, serial, "2026-09-15T00:00:00Z")
+    await scheme.emit(collection)  # the same event again
+    marker = await scheme.collect(unique("OLD"))
+    await scheme.applied(marker)
+    fees = await scheme.pool.fetchval(
+        "SELECT count(*) FROM scheme.collections WHERE serial = $1 AND handling_fee > 0", serial)
+    assert fees == 1
+    assert [key for key in await scheme.postings(serial) if key.startswith("handling_fee:")] == [
+        f"handling_fee:{collection['event_id']}"]
+
+
+async def test_the_counter_is_told_the_handling_fee_the_collection_earned(scheme, http, new_key):
+    sku = unique("SKU")
+    await scheme.applied(await scheme.terms(sku, 5000, 800, FIRST_TERMS, handling_fee=150))
+    serial = await _sold_at(scheme, sku)
+    key = await new_key("return_centre", scheme.centre)
+    data = {"collection_id": unique("C"), "centre_id": scheme.centre, "serial": serial, "condition": "functional"}
+    event = envelope("collection.logged", "return_centre", scheme.centre, data)
+    response = await http.post("/v1/events", json=event, headers={**bearer(key), "Prefer": "wait=10"})
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"]["handling_fee"] == 150
+    read = await http.get(f"/v1/events/{event['event_id']}", headers=bearer(key))
+    assert read.json()["outcome"]["handling_fee"] == 150

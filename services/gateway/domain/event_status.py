@@ -14,7 +14,6 @@ from uuid import UUID
 
 from services.gateway.domain.keys import KeyHolder
 
-HANDLING_FEE_UNTIL_FEES_EXIST = 0  # handling fees come with issue 14; until then none is paid
 _STATE_AFTER = {"collection.logged": "collected"}
 
 
@@ -33,6 +32,7 @@ class InboxRecord:
     refund_amount: int | None = None
     refund_currency: str | None = None
     refund_method: str | None = None
+    handling_fee: int | None = None  # a collection: what the centre earned for it (contract 8.1)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def applied_outcome(record: InboxRecord) -> dict[str, Any]:
     if record.refund_amount is not None:
         refund = {"amount": record.refund_amount, "currency": record.refund_currency, "method": record.refund_method}
     return {"state": _STATE_AFTER[record.event_type], "refund": refund,
-            "handling_fee": HANDLING_FEE_UNTIL_FEES_EXIST, "taken_back": record.taken_back}
+            "handling_fee": record.handling_fee or 0, "taken_back": record.taken_back}
 
 
 def _body(event_id: UUID, status: str, outcome: dict[str, Any] | None) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class CollectionOutcome(BaseModel):
 
     state: Literal["collected"]
     refund: CollectionRefund | None
-    handling_fee: int = Field(ge=0, description="Minor units; 0 until handling fees exist")
+    handling_fee: int = Field(ge=0, description="Minor units: the handling fee the centre earned for this collection (contract 8.1)")
     taken_back: Literal["refunded", "lease_closed", "taken_back_free"] | None = Field(
         description="How the scheme took the battery back")
 

@@ -53,6 +53,7 @@ CHECKS = (
     money_checks.bank_account,
     closing_checks.unclaimed_reserve,
     closing_checks.resolved_money_moved_once,
+    money_checks.handling_fees_match_terms,
     scheme_checks.events_accounted,
     scheme_checks.custody_consistent,
 )

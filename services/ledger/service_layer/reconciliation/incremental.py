@@ -108,6 +108,9 @@ WINDOW_COSTS_SQL = f"""
 WINDOW_PAYMENTS_SQL = f"""
     SELECT t.counterparty_kind, t.counterparty_id, t.currency, sum(t.amount)::bigint FROM scheme.payments t
      WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2, 3"""
+WINDOW_HANDLING_FEES_SQL = f"""
+    SELECT t.centre_id, t.handling_fee_currency, sum(t.handling_fee)::bigint FROM scheme.collections t
+     WHERE t.handling_fee > 0 AND {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 WINDOW_CUSTODY_SQL = f"SELECT DISTINCT t.serial FROM scheme.custody_history t WHERE {IN_WINDOW_BRIN}"
 # One pass over the batteries: the deposits in use per currency, and the rows rewritten since the watermark
 # (`xmin` is 32 bits: `age` keeps those at most as old as the watermark's xmin, then the full id is rebuilt
@@ -142,6 +145,7 @@ async def run(connection: asyncpg.Connection, snapshot: Snapshot, previous: Prev
     batteries, liability, reserve, changed = await _batteries(connection, since)
     snapshot = await _snapshot(connection, snapshot, since, carried)
     paid = await _payments(connection, since, carried, snapshot)
+    earned = await _handling_fees(connection, since, carried, snapshot)
     checks = [
         await _entries_balanced(connection, since, carried, snapshot),
         journal.trial_balance_check(journal.per_currency(_amounts(snapshot.carry["lines"]))),
@@ -151,11 +155,12 @@ async def run(connection: asyncpg.Connection, snapshot: Snapshot, previous: Prev
         await journal.postings_delivered(connection, snapshot),
         money.liability_check(liability, snapshot),
         await _refunds(connection, since, carried, snapshot, changed),
-        *await _fund_and_stores(connection, since, carried, snapshot, paid),
-        await _centres(connection, since, carried, snapshot, paid),
+        *await _fund_and_stores(connection, since, carried, snapshot, paid, earned),
+        await _centres(connection, since, carried, snapshot, paid, earned),
         money.bank_check(paid, snapshot),
         closing.reserve_check(*reserve, snapshot),
         await closing.resolved_money_in_window(connection, snapshot, IN_WINDOW, since, carried),
+        await _fees_match_terms(connection, since, carried, snapshot, earned),
         await _events(connection, since, carried, snapshot),
         await _custody(connection, since, batteries, changed + carried.get("inconsistent", []), snapshot),
     ]
@@ -217,8 +222,34 @@ async def _payments(connection, since: str, carried: dict, snapshot: Snapshot) -
     return dict(paid)
 
 
+async def _handling_fees(connection, since: str, carried: dict, snapshot: Snapshot) -> money.Earned:
+    earned: Counter[tuple[str, str]] = Counter(money.earned_of(carried["handling_fees"]))
+    for centre, currency, amount in await connection.fetch(WINDOW_HANDLING_FEES_SQL, since):
+        earned[(centre, currency)] += amount
+    snapshot.carry["handling_fees"] = sorted([c, k, a] for (c, k), a in earned.items())
+    return dict(earned)
+
+
+async def _fees_match_terms(connection, since: str, carried: dict, snapshot: Snapshot,
+                            earned: money.Earned) -> Check:
+    """The window's collections and those named before; all of them again when any terms changed (terms are
+    updated in place: a fee published again for a past date changes what earlier collections should have
+    earned)."""
+    digest = await connection.fetchval(money.TERMS_DIGEST_SQL)
+    snapshot.carry["terms_digest"] = digest
+    if digest != carried.get("terms_digest"):
+        rows = await connection.fetch(money.HANDLING_FEE_OFFENDERS_SQL.format(where="true"))
+    else:
+        rows = await connection.fetch(money.HANDLING_FEE_OFFENDERS_SQL.format(
+            where=f"({IN_WINDOW_BRIN}) OR t.event_id::text = ANY($2::text[])"),
+            since, carried.get("handling_fee_offenders", []))
+    found = [jsonable(row) for row in rows]
+    carry_keys(snapshot.carry, "handling_fee_offenders", [row["collection"] for row in found])
+    return money.handling_fees_check(earned, found)
+
+
 async def _fund_and_stores(connection, since: str, carried: dict, snapshot: Snapshot,
-                           paid: money.Paid) -> list[Check]:
+                           paid: money.Paid, earned: money.Earned) -> list[Check]:
     fees: dict[str, int] = {}
     owed: dict[tuple[str, str], int] = {}
     for row in await connection.fetch(SALE_ITEMS_SQL):
@@ -230,15 +261,16 @@ async def _fund_and_stores(connection, since: str, carried: dict, snapshot: Snap
     for currency, cost in await connection.fetch(WINDOW_COSTS_SQL, since):
         costs[currency] = costs.get(currency, 0) + cost
     snapshot.carry["recovery_costs"] = costs
-    return [money.fund_check(fees, costs, snapshot), money.store_check(owed, paid, snapshot)]
+    return [money.fund_check(fees, costs, earned, snapshot), money.store_check(owed, paid, snapshot)]
 
 
-async def _centres(connection, since: str, carried: dict, snapshot: Snapshot, paid: money.Paid) -> Check:
+async def _centres(connection, since: str, carried: dict, snapshot: Snapshot, paid: money.Paid,
+                   earned: money.Earned) -> Check:
     refunded: Counter[tuple[str, str]] = Counter({(c, k): a for c, k, a in carried["refunds"]})
     for centre, currency, amount in await connection.fetch(WINDOW_REFUNDS_SQL, since):
         refunded[(centre, currency)] += amount
     snapshot.carry["refunds"] = [[c, k, a] for (c, k), a in sorted(refunded.items())]
-    return money.centre_check(dict(refunded), paid, snapshot)
+    return money.centre_check(dict(refunded), earned, paid, snapshot)
 
 
 async def _events(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:

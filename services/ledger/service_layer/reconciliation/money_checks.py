@@ -13,6 +13,40 @@ STORE_CLEARING, CENTRE_CLEARING = "clearing:store:", "clearing:centre:"
 PAYMENTS_SQL = """
     SELECT counterparty_kind, counterparty_id, currency, sum(amount)::bigint FROM scheme.payments GROUP BY 1, 2, 3"""
 Paid = dict[tuple[str, str, str], int]  # (counterparty kind, id, currency) -> the payments' total
+Earned = dict[tuple[str, str], int]  # (centre id, currency) -> the handling fees its collections earned
+HANDLING_FEES_SQL = """
+    SELECT centre_id, handling_fee_currency, sum(handling_fee)::bigint FROM scheme.collections
+     WHERE handling_fee > 0 GROUP BY 1, 2"""
+# Each collection that earned a handling fee, or should have (its battery's sku has terms with one), against the
+# terms in force at its occurred_at for the battery's sku and currency (a battery collected from the market:
+# `refunded` or `lease_closed`; none else earns one) and against the posting the scheme asked for it.
+# {where} picks the collections (alias t).
+HANDLING_FEE_OFFENDERS_SQL = """
+    WITH c AS (
+        SELECT t.event_id, t.serial, t.centre_id, t.outcome, t.occurred_at, t.handling_fee, t.handling_fee_currency,
+               b.sku, b.currency
+          FROM scheme.collections t JOIN scheme.batteries b USING (serial)
+         WHERE ({where})
+           AND (t.handling_fee > 0 OR b.sku IN (SELECT sku FROM scheme.terms WHERE handling_fee > 0)))
+    SELECT c.event_id::text AS collection, c.serial, c.centre_id, c.handling_fee AS earned,
+           coalesce(terms.handling_fee, 0) AS terms_fee, terms.effective_from AS terms_effective_from,
+           coalesce(posted.amount, 0) AS posted
+      FROM c
+      LEFT JOIN LATERAL (
+          SELECT x.handling_fee, x.effective_from FROM scheme.terms x
+           WHERE x.sku = c.sku AND x.currency = c.currency AND x.effective_from <= c.occurred_at
+           ORDER BY x.effective_from DESC LIMIT 1) terms ON c.outcome IN ('refunded', 'lease_closed')
+      LEFT JOIN LATERAL (
+          SELECT sum((l->>'credit')::bigint)::bigint AS amount
+            FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS l
+           WHERE p.posting_key = 'handling_fee:' || c.event_id AND l->>'account' LIKE 'clearing:centre:%') posted
+        ON true
+     WHERE c.handling_fee <> coalesce(terms.handling_fee, 0) OR coalesce(posted.amount, 0) <> c.handling_fee
+        OR (c.handling_fee > 0 AND c.handling_fee_currency IS DISTINCT FROM c.currency)
+     ORDER BY c.occurred_at DESC"""
+TERMS_DIGEST_SQL = """
+    SELECT coalesce(md5(string_agg(concat_ws('|', sku, currency, effective_from, handling_fee), ','
+                                   ORDER BY sku, currency, effective_from)), '') FROM scheme.terms"""
 
 
 # The accounts a refund takes the deposit from: the liability, or the reserve once released (contract 8.1).
@@ -44,20 +78,59 @@ def liability_check(expected: dict[str, int], snapshot: Snapshot) -> Check:
 
 
 async def recycling_fund(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
-    """Invariant 4: fund:recycling = fees of items in the market - recycling costs paid."""
+    """Invariant 4: fund:recycling = fees of items in the market - recycling costs paid - handling fees paid
+    (contract 8.1)."""
     fees = await _per_currency(connection, """
         SELECT s.currency, sum(i.recycling_fee)::bigint FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id)
          WHERE i.status = 'in_market' GROUP BY s.currency""")
     costs = await _per_currency(
         connection, "SELECT currency, sum(cost)::bigint FROM scheme.recoveries GROUP BY currency")
     snapshot.carry["recovery_costs"] = costs
-    return fund_check(fees, costs, snapshot)
+    return fund_check(fees, costs, await handling_fees(connection, snapshot), snapshot)
 
 
-def fund_check(fees: dict[str, int], costs: dict[str, int], snapshot: Snapshot) -> Check:
-    expected = add(fees, {currency: -cost for currency, cost in costs.items()})
+def fund_check(fees: dict[str, int], costs: dict[str, int], earned: Earned, snapshot: Snapshot) -> Check:
+    handling = per_currency(earned)
+    expected = add(fees, {currency: -cost for currency, cost in costs.items()},
+                   {currency: -fee for currency, fee in handling.items()})
     return money_check("recycling_fund", expected, snapshot.credit_net(FUND), snapshot.credit_net(FUND, in_flight=True),
-                       account=FUND, fees_set_aside=sorted_money(fees), recycling_costs=sorted_money(costs))
+                       account=FUND, fees_set_aside=sorted_money(fees), recycling_costs=sorted_money(costs),
+                       handling_fees=sorted_money(handling))
+
+
+async def handling_fees(connection: asyncpg.Connection, snapshot: Snapshot) -> Earned:
+    """The handling fees the collections earned (contract 8.1), per centre and currency; read once a run."""
+    if "handling_fees" not in snapshot.carry:
+        snapshot.carry["handling_fees"] = sorted([row[0], row[1], row[2]]
+                                                 for row in await connection.fetch(HANDLING_FEES_SQL))
+    return earned_of(snapshot.carry["handling_fees"])
+
+
+def earned_of(rows: list[list]) -> Earned:
+    return {(centre, currency): amount for centre, currency, amount in rows}
+
+
+def per_currency(per_party: dict[tuple[str, str], int]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for (_, currency), amount in per_party.items():
+        totals[currency] = totals.get(currency, 0) + amount
+    return totals
+
+
+async def handling_fees_match_terms(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
+    """Contract 8.1: every collection's handling fee is the one of the terms in force at its occurred_at for
+    its battery's sku and currency (none for an orphan or a cancelled sale's battery), and is what the scheme
+    asked the ledger to pay the centre."""
+    rows = [jsonable(row) for row in await connection.fetch(HANDLING_FEE_OFFENDERS_SQL.format(where="true"))]
+    snapshot.carry["terms_digest"] = await connection.fetchval(TERMS_DIGEST_SQL)
+    carry_keys(snapshot.carry, "handling_fee_offenders", [row["collection"] for row in rows])
+    return handling_fees_check(await handling_fees(connection, snapshot), rows)
+
+
+def handling_fees_check(earned: Earned, offenders_found: list[dict]) -> Check:
+    return Check("handling_fees_match_terms", not offenders_found, 0, len(offenders_found),
+                 {"handling_fees_earned": sorted_money(per_currency(earned)),
+                  "differing": offenders(offenders_found)})
 
 
 async def refunds_once(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
@@ -122,15 +195,17 @@ def store_check(charged: dict[tuple[str, str], int], paid: Paid, snapshot: Snaps
 
 
 async def centre_settlement(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
-    """Per centre: clearing credit - debit = the refunds it paid out - what the scheme paid it."""
+    """Per centre: clearing credit - debit = the refunds it paid out + the handling fees it earned - what the
+    scheme paid it."""
     refunded = {(row[0], row[1]): row[2] for row in await connection.fetch(
         "SELECT centre_id, currency, sum(amount)::bigint FROM scheme.refunds GROUP BY 1, 2")}
     snapshot.carry["refunds"] = [[centre, currency, amount] for (centre, currency), amount in sorted(refunded.items())]
-    return centre_check(refunded, await payments(connection, snapshot), snapshot)
+    return centre_check(refunded, await handling_fees(connection, snapshot), await payments(connection, snapshot),
+                        snapshot)
 
 
-def centre_check(refunded: dict[tuple[str, str], int], paid: Paid, snapshot: Snapshot) -> Check:
-    owed = less(refunded, paid_by(paid, "centre"))
+def centre_check(refunded: dict[tuple[str, str], int], earned: Earned, paid: Paid, snapshot: Snapshot) -> Check:
+    owed = less(add_pairs(refunded, earned), paid_by(paid, "centre"))
     return _settlement("centre_settlement", "centre_id", owed, snapshot.credit_net_by_party(CENTRE_CLEARING),
                        snapshot.credit_net_by_party(CENTRE_CLEARING, in_flight=True))
 

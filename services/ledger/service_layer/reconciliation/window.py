@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-CARRY_VERSION = 2  # the shape of `carried`; a run stored with another version is no start for an incremental one
+CARRY_VERSION = 3  # the shape of `carried`; a run stored with another version is no start for an incremental one
 FULL_RUN_INTERVAL_S = 3600  # at most this long between two full runs (the periodic schedule makes one when due)
 CARRIED_KEYS_MAX = 20_000  # postings in flight, or offenders of one check, carried by key; more: the next run is full
 # Tables only ever added to: an update, a delete or a new storage file in one of them is a trace of tampering.

@@ -9,7 +9,8 @@
 - A page's `limit` is 1 to 1000 in plain digits (rule `limit`); its `cursor` is a `next_cursor` given
   back unchanged (rule `cursor`).
 - `Prefer: wait=N` (contract 8.2) is N whole seconds from 1 to 10 and nothing else (rule `prefer_wait`);
-  an empty `Prefer` asks for nothing.
+  an empty `Prefer` asks for nothing. `POST /v1/events` reads it with `parse_prefer_wait` and states its
+  schema (`PREFER_WAIT_PATTERN`) itself.
 Each type's JSON Schema (in the OpenAPI document) states the same rule.
 """
 from __future__ import annotations
@@ -72,10 +73,6 @@ def parse_prefer_wait(value: Any) -> int | None:
     if match is None:
         raise PydanticCustomError("prefer_wait", PREFER_WAIT_RULE)
     return int(match.group(2)) if match.group(1) else None
-
-
-PreferWait = Annotated[int | None, BeforeValidator(parse_prefer_wait), WithJsonSchema(
-    {"type": "string", "pattern": PREFER_WAIT_PATTERN, "examples": ["wait=5"]})]
 
 
 def _period_bound(value: Any) -> datetime:

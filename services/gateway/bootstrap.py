@@ -24,9 +24,10 @@ from services.gateway.adapters.reconciliation_runs import InMemoryReconciliation
 from services.gateway.entrypoints.metrics import GatewayMetrics
 from services.gateway.entrypoints.scheme_metrics import SchemeMetrics
 from services.gateway.service_layer.authentication import KeyVerifier
-from services.gateway.service_layer import reads
 from services.gateway.service_layer.event_status import AcceptedLog, Listen, OutcomeWatch
-from services.gateway.service_layer.ports import EventPublisher, EventRecords, KeyRepository, ReconciliationRuns
+from services.gateway.read_models import PostgresReadModels
+from services.gateway.service_layer.ports import (
+    EventPublisher, EventRecords, KeyRepository, ReadModels, ReconciliationRuns)
 from services.gateway.service_layer.rate_limiting import RateLimiter
 from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
 
@@ -37,6 +38,7 @@ class Gateway:
     pool: asyncpg.Pool | None
     publisher: EventPublisher
     keys: KeyVerifier
+    read_models: ReadModels  # the streams' and the ledger's, wired here (read_models.py)
     metrics: GatewayMetrics
     scheme_metrics: SchemeMetrics
     limits: RateLimiter
@@ -52,16 +54,18 @@ def build_gateway(settings: Settings, *, publisher: EventPublisher, key_reposito
                   pool: asyncpg.Pool | None = None, lag_reader: ConsumerLagReader | None = None,
                   metrics: GatewayMetrics | None = None, reconcile: Callable[[], Awaitable[dict]] | None = None,
                   reconciliation_runs: ReconciliationRuns | None = None, event_records: EventRecords | None = None,
-                  listen: Listen | None = None) -> Gateway:
+                  listen: Listen | None = None, read_models: ReadModels | None = None) -> Gateway:
     metrics = metrics or GatewayMetrics()
     limits = RateLimiter.from_settings(settings, on_limited=metrics.limited)
     metrics.watch(limits)
     runs = reconciliation_runs or (PostgresReconciliationRuns(pool) if pool else InMemoryReconciliationRuns())
-    runner = ReconciliationRunner(reconcile or reads.reconciler(pool, settings), runs,
+    models = read_models or PostgresReadModels(pool, settings)
+    runner = ReconciliationRunner(reconcile or models.reconcile, runs,
                                   on_finished=metrics.reconciliation_finished)
     records = event_records or (PostgresEventRecords(pool) if pool else InMemoryEventRecords())
     return Gateway(settings=settings, pool=pool, publisher=publisher, keys=KeyVerifier(key_repository),
-                   metrics=metrics, scheme_metrics=SchemeMetrics(pool, lag_reader, metrics), limits=limits,
+                   read_models=models, metrics=metrics, scheme_metrics=SchemeMetrics(pool, lag_reader, metrics),
+                   limits=limits,
                    reconciliations=runner, event_records=records, accepted_log=AcceptedLog(records),
                    outcomes=OutcomeWatch(records, listen))
 

@@ -6,7 +6,6 @@ import json
 import httpx
 import pytest
 
-from services.gateway.service_layer import reads
 from tests.conftest import unique, wait_for
 from tests.integration.test_gateway_support import bearer, gateway, gateway_url, http, new_key, sale  # noqa: F401
 
@@ -56,8 +55,6 @@ async def test_a_battery_sold_over_http_reads_back_with_its_history(http, new_ke
 
 @pytest.mark.parametrize("read", FINANCE_READS)
 async def test_a_finance_key_reads_the_books(http, finance_key, read):
-    if not reads.is_wired(read):
-        pytest.skip(f"{'.'.join(reads.READ_MODELS[read])} is not in this build yet")
     response = await http.get(FINANCE_READS[read], headers=bearer(finance_key))
     assert response.status_code == 200, response.text
     assert isinstance(response.json(), dict)

@@ -127,3 +127,15 @@ def test_a_forbidden_import_in_a_file_is_reported(tmp_path, monkeypatch):
         (tmp_path / package).mkdir(exist_ok=True)
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert violations() == ["streams/domain/bad.py:2: streams.domain may not import streams.adapters"]
+
+
+def test_no_module_loads_the_project_by_name():
+    """An import by string (importlib, __import__) would hide an edge from the rule above."""
+    found = []
+    for module, path in modules():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+                if name in ("import_module", "__import__"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

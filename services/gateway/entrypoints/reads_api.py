@@ -41,7 +41,7 @@ async def get_battery(
 ) -> JSONResponse:
     """State, contract, deposit charged and refunded, custodian and the whole custody history.
     Any valid key may read a battery (producer or finance role)."""
-    return _answer(await reads.battery(gateway_of(request).pool, holder, serial))
+    return _answer(await reads.battery(gateway_of(request).read_models, holder, serial))
 
 
 @router.get(
@@ -59,7 +59,7 @@ async def get_balances(
     ] = None,
 ) -> Response:
     """Every ledger account's debit and credit totals, per currency. Finance keys only."""
-    return report_response("balances", await reads.balances(gateway_of(request).pool, holder, as_of), as_csv)
+    return report_response("balances", await reads.balances(gateway_of(request).read_models, holder, as_of), as_csv)
 
 
 @router.get(
@@ -93,7 +93,7 @@ async def get_collection_report(
     as_csv: bool = Depends(wants_csv),
 ) -> Response:
     """Batteries sold, collected and the collection rate, per category. Finance keys only."""
-    body = await reads.collection_report(gateway_of(request).pool, holder, year, category)
+    body = await reads.collection_report(gateway_of(request).read_models, holder, year, category)
     return report_response("collection", body, as_csv)
 
 
@@ -110,5 +110,5 @@ async def get_recovery_report(
 ) -> Response:
     """Recovered mass and recovery rate per material. Finance keys only."""
     return report_response(
-        "recovery", await reads.recovery_report(gateway_of(request).pool, holder, year), as_csv
+        "recovery", await reads.recovery_report(gateway_of(request).read_models, holder, year), as_csv
     )

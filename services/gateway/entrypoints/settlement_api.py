@@ -54,7 +54,7 @@ async def get_settlement(
     """Per counterparty (store, centre, recycler) and currency: opening balance, charges, payments and
     closing balance over [from, to) of the entries' `occurred_at`; positive is owed to the scheme, negative
     owed by it; closing = opening + charges + payments. Finance keys only."""
-    body = await reads.settlement(gateway_of(request).pool, holder, period_from, period_to)
+    body = await reads.settlement(gateway_of(request).read_models, holder, period_from, period_to)
     return report_response("settlement", body, as_csv)
 
 
@@ -86,7 +86,7 @@ async def get_discrepancies(
     `resolved_by`; null while open), one page at a time: `next_cursor` (and the `Link` header) give the next.
     Finance keys only."""
     after = Position.of_cursor(cursor) if cursor is not None else None
-    body = await reads.discrepancies(gateway_of(request).pool, holder, status, kind, limit, after)
+    body = await reads.discrepancies(gateway_of(request).read_models, holder, status, kind, limit, after)
     headers = {}
     if body["next_cursor"]:
         asked = {name: value for name, value in request.query_params.items() if name != "cursor"}

@@ -3,8 +3,8 @@
 Every page reads through the same service-layer functions as the HTTP API (`reads`),
 with the same finance-only authorisation, so the console shows exactly what the API
 serves. The two reports the API does not serve (liability by age, fund adequacy) are
-the ledger's own use cases, the ones `takeback report` prints, loaded as the API's read
-models are (`reads.READ_MODELS`).
+the ledger's own use cases, the ones `takeback report` prints, read through the same
+port (`ports.ReadModels`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from contracts.queries import Position
 from services.gateway.domain.authorisation import authorise_finance_reading
 from services.gateway.domain.console_session import ConsoleSession
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.service_layer import reads
 from services.gateway.service_layer.authentication import KeyVerifier
-from services.gateway.service_layer.ports import KeyRepository
+from services.gateway.service_layer.ports import KeyRepository, ReadModels
 from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
 
 
@@ -45,38 +43,36 @@ async def reconciliation(runner: ReconciliationRunner, holder: KeyHolder) -> dic
     return await reads.reconciliation(runner, holder)
 
 
-async def balances(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
-    return await reads.balances(pool, holder, None)
+async def balances(models: ReadModels, holder: KeyHolder) -> dict:
+    return await reads.balances(models, holder, None)
 
 
-async def liability_by_age(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
-    authorise_finance_reading(holder)
-    return await reads.read_model("liability_by_age")(pool)
+async def liability_by_age(models: ReadModels, holder: KeyHolder) -> dict:
+    return await reads.liability_by_age(models, holder)
 
 
-async def fund_adequacy(pool: asyncpg.Pool, holder: KeyHolder) -> dict:
-    authorise_finance_reading(holder)
-    return await reads.read_model("fund_adequacy")(pool)
+async def fund_adequacy(models: ReadModels, holder: KeyHolder) -> dict:
+    return await reads.fund_adequacy(models, holder)
 
 
-async def targets(pool: asyncpg.Pool, holder: KeyHolder) -> dict[str, Any]:
+async def targets(models: ReadModels, holder: KeyHolder) -> dict[str, Any]:
     """Collection and recovery, every year, as `GET /v1/reports/collection` and `/recovery` serve them."""
     return {
-        "collection": await reads.collection_report(pool, holder, None, None),
-        "recovery": await reads.recovery_report(pool, holder, None),
+        "collection": await reads.collection_report(models, holder, None, None),
+        "recovery": await reads.recovery_report(models, holder, None),
     }
 
 
-async def settlement(pool: asyncpg.Pool, holder: KeyHolder, start: datetime, end: datetime) -> dict:
-    return await reads.settlement(pool, holder, start, end)
+async def settlement(models: ReadModels, holder: KeyHolder, start: datetime, end: datetime) -> dict:
+    return await reads.settlement(models, holder, start, end)
 
 
 async def discrepancies(
-    pool: asyncpg.Pool, holder: KeyHolder, status: str | None, kind: str | None, after: Position | None
+    models: ReadModels, holder: KeyHolder, status: str | None, kind: str | None, after: Position | None
 ) -> dict:
-    return await reads.discrepancies(pool, holder, status, kind, None, after)
+    return await reads.discrepancies(models, holder, status, kind, None, after)
 
 
-async def battery(pool: asyncpg.Pool, holder: KeyHolder, serial: str) -> dict:
+async def battery(models: ReadModels, holder: KeyHolder, serial: str) -> dict:
     authorise_finance_reading(holder)
-    return await reads.battery(pool, holder, serial)
+    return await reads.battery(models, holder, serial)

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from contracts.queries import ListQuery, Period
 from services.gateway.domain.event_status import AcceptedRecord, InboxRecord
 from services.gateway.domain.keys import StoredKey
 
@@ -45,3 +46,30 @@ class EventRecords(Protocol):
 
     async def add_accepted(self, records: list[AcceptedRecord]) -> None:
         """In one write; an event accepted before keeps its first record."""
+
+
+class ReadModels(Protocol):
+    """What the gateway reads of the scheme and the books: the streams' and the ledger's read models.
+
+    The gateway owns none of them; `bootstrap.py` wires the real ones (PostgreSQL, shared
+    with the services that write it), so this service layer never imports another service.
+    """
+
+    async def battery(self, serial: str) -> dict | None: ...
+
+    async def balances(self, as_of: datetime | None) -> dict: ...
+
+    async def reconcile(self) -> dict:
+        """A reconciliation run now, as the ledger's leader runs it (incremental when sound, else full)."""
+
+    async def collection(self, year: int | None, category: str | None) -> dict: ...
+
+    async def recovery(self, year: int | None) -> dict: ...
+
+    async def liability_by_age(self) -> dict: ...
+
+    async def fund_adequacy(self) -> dict: ...
+
+    async def settlement(self, period: Period) -> dict: ...
+
+    async def discrepancies(self, query: ListQuery) -> dict: ...

@@ -331,7 +331,7 @@ async def reconciliation_page(request: Request) -> Response:
 @router.get("/balances")
 async def balances_page(request: Request) -> Response:
     async def build(holder: KeyHolder) -> dict:
-        return {"body": await console.balances(gateway_of(request).pool, holder)}
+        return {"body": await console.balances(gateway_of(request).read_models, holder)}
 
     return await _render(request, "balances", "Balances", build)
 
@@ -363,7 +363,7 @@ async def discrepancies_page(request: Request) -> Response:
                 "error": "That page link is not one this list wrote: start again.",
             }
         body = await console.discrepancies(
-            gateway_of(request).pool, holder, None if status == "all" else status, kind or None, after
+            gateway_of(request).read_models, holder, None if status == "all" else status, kind or None, after
         )
         if body["next_cursor"]:
             context["next_href"] = "/console/discrepancies?" + urlencode(
@@ -393,7 +393,7 @@ async def settlement_page(request: Request) -> Response:
         except InvalidPeriod as error:
             return {**context, "status": 400, "error": f"A period bound is {error}."}
         try:
-            body = await console.settlement(gateway_of(request).pool, holder, start, end)
+            body = await console.settlement(gateway_of(request).read_models, holder, start, end)
         except InvalidRequest as refused:
             return {**context, "status": 400, "error": refused.message.removeprefix("query.to: ")}
         return {**context, "body": body}
@@ -404,7 +404,7 @@ async def settlement_page(request: Request) -> Response:
 @router.get("/liability")
 async def liability_page(request: Request) -> Response:
     async def build(holder: KeyHolder) -> dict:
-        body = await console.liability_by_age(gateway_of(request).pool, holder)
+        body = await console.liability_by_age(gateway_of(request).read_models, holder)
         chart_list = []
         for currency in body["totals"]:
             rows = [row for row in body["buckets"] if row["currency"] == currency]
@@ -436,7 +436,7 @@ async def liability_page(request: Request) -> Response:
 @router.get("/fund")
 async def fund_page(request: Request) -> Response:
     async def build(holder: KeyHolder) -> dict:
-        body = await console.fund_adequacy(gateway_of(request).pool, holder)
+        body = await console.fund_adequacy(gateway_of(request).read_models, holder)
         currencies = []
         for row in body["currencies"]:
             scale = 10 ** exponent(row["currency"])
@@ -475,7 +475,7 @@ async def fund_page(request: Request) -> Response:
 @router.get("/targets")
 async def targets_page(request: Request) -> Response:
     async def build(holder: KeyHolder) -> dict:
-        reports = await console.targets(gateway_of(request).pool, holder)
+        reports = await console.targets(gateway_of(request).read_models, holder)
         collection, recovery = reports["collection"], reports["recovery"]
         return {
             "collection": collection,
@@ -523,7 +523,7 @@ async def battery_page(request: Request) -> Response:
                 "error": "A serial is 1 to 64 letters, digits or . _ : - (nothing else).",
             }
         try:
-            context["battery"] = await console.battery(gateway_of(request).pool, holder, serial)
+            context["battery"] = await console.battery(gateway_of(request).read_models, holder, serial)
         except NotFound:
             return {
                 **context,

@@ -1,0 +1,50 @@
+"""The read models the gateway serves, wired to the streams' and the ledger's own query functions.
+
+The gateway's service layer asks for them through its port (`ports.ReadModels`); this
+module, part of the wiring (`bootstrap.py`), is the one place the gateway names another
+service's code, and it names it by import, where the import graph sees it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from contracts.queries import ListQuery, Period
+from services.common.settings import Settings
+from services.ledger.service_layer import balances, discrepancies, reconciliation, reports
+from streams.views import battery_view
+
+
+@dataclass(frozen=True)
+class PostgresReadModels:
+    pool: asyncpg.Pool
+    settings: Settings
+
+    async def battery(self, serial: str) -> dict | None:
+        return await battery_view(self.pool, serial)
+
+    async def balances(self, as_of: datetime | None) -> dict:
+        return await balances.balances(self.pool, as_of=as_of)
+
+    async def reconcile(self) -> dict:
+        return await reconciliation.reconcile(self.pool, reconciliation.input_offsets(self.settings))
+
+    async def collection(self, year: int | None, category: str | None) -> dict:
+        return await reports.collection_report(self.pool, year=year, category=category)
+
+    async def recovery(self, year: int | None) -> dict:
+        return await reports.recovery_report(self.pool, year=year)
+
+    async def liability_by_age(self) -> dict:
+        return await reports.liability_by_age(self.pool)
+
+    async def fund_adequacy(self) -> dict:
+        return await reports.fund_adequacy(self.pool)
+
+    async def settlement(self, period: Period) -> dict:
+        return await reports.settlement(self.pool, period)
+
+    async def discrepancies(self, query: ListQuery) -> dict:
+        return await discrepancies.discrepancies(self.pool, query)

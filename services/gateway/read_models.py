@@ -4,6 +4,7 @@ The gateway's service layer asks for them through its port (`ports.ReadModels`);
 module, part of the wiring (`bootstrap.py`), is the one place the gateway names another
 service's code, and it names it by import, where the import graph sees it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,20 @@ import asyncpg
 
 from contracts.queries import ListQuery, Period
 from services.common.settings import Settings
-from services.ledger.service_layer import balances, discrepancies, reconciliation, reports
+from services.ledger.service_layer.balances import balances as read_balances
+from services.ledger.service_layer.discrepancies import discrepancies as read_discrepancies
+from services.ledger.service_layer.reconciliation import input_offsets, reconcile
+from services.ledger.service_layer.reports import (
+    collection_report,
+    fund_adequacy,
+    recovery_report,
+)
+from services.ledger.service_layer.reports import (
+    liability_by_age as read_liability_by_age,
+)
+from services.ledger.service_layer.reports import (
+    settlement as read_settlement,
+)
 from streams.views import battery_view
 
 
@@ -26,25 +40,25 @@ class PostgresReadModels:
         return await battery_view(self.pool, serial)
 
     async def balances(self, as_of: datetime | None) -> dict:
-        return await balances.balances(self.pool, as_of=as_of)
+        return await read_balances(self.pool, as_of=as_of)
 
     async def reconcile(self) -> dict:
-        return await reconciliation.reconcile(self.pool, reconciliation.input_offsets(self.settings))
+        return await reconcile(self.pool, input_offsets(self.settings))
 
     async def collection(self, year: int | None, category: str | None) -> dict:
-        return await reports.collection_report(self.pool, year=year, category=category)
+        return await collection_report(self.pool, year=year, category=category)
 
     async def recovery(self, year: int | None) -> dict:
-        return await reports.recovery_report(self.pool, year=year)
+        return await recovery_report(self.pool, year=year)
 
     async def liability_by_age(self) -> dict:
-        return await reports.liability_by_age(self.pool)
+        return await read_liability_by_age(self.pool)
 
     async def fund_adequacy(self) -> dict:
-        return await reports.fund_adequacy(self.pool)
+        return await fund_adequacy(self.pool)
 
     async def settlement(self, period: Period) -> dict:
-        return await reports.settlement(self.pool, period)
+        return await read_settlement(self.pool, period)
 
     async def discrepancies(self, query: ListQuery) -> dict:
-        return await discrepancies.discrepancies(self.pool, query)
+        return await read_discrepancies(self.pool, query)

@@ -14,20 +14,10 @@ import asyncpg
 
 from contracts.queries import ListQuery, Period
 from services.common.settings import Settings
+from services.ledger.service_layer import reports
 from services.ledger.service_layer.balances import balances as read_balances
 from services.ledger.service_layer.discrepancies import discrepancies as read_discrepancies
 from services.ledger.service_layer.reconciliation import input_offsets, reconcile
-from services.ledger.service_layer.reports import (
-    collection_report,
-    fund_adequacy,
-    recovery_report,
-)
-from services.ledger.service_layer.reports import (
-    liability_by_age as read_liability_by_age,
-)
-from services.ledger.service_layer.reports import (
-    settlement as read_settlement,
-)
 from streams.views import battery_view
 
 
@@ -46,19 +36,19 @@ class PostgresReadModels:
         return await reconcile(self.pool, input_offsets(self.settings))
 
     async def collection(self, year: int | None, category: str | None) -> dict:
-        return await collection_report(self.pool, year=year, category=category)
+        return await reports.collection_report(self.pool, year=year, category=category)
 
     async def recovery(self, year: int | None) -> dict:
-        return await recovery_report(self.pool, year=year)
+        return await reports.recovery_report(self.pool, year=year)
 
     async def liability_by_age(self) -> dict:
-        return await read_liability_by_age(self.pool)
+        return await reports.liability_by_age(self.pool)
 
     async def fund_adequacy(self) -> dict:
-        return await fund_adequacy(self.pool)
+        return await reports.fund_adequacy(self.pool)
 
     async def settlement(self, period: Period) -> dict:
-        return await read_settlement(self.pool, period)
+        return await reports.settlement(self.pool, period)
 
     async def discrepancies(self, query: ListQuery) -> dict:
         return await read_discrepancies(self.pool, query)

@@ -115,14 +115,18 @@ def counterparty_movements(postings) -> list[CounterpartyMovementRow]:
 
 async def _load_closing(connection: asyncpg.Connection, state: BatchState, serials: set[str],
                         sale_ids: set[str], discrepancy_ids: set[UUID], release_ids: set[str]) -> None:
-    """The discrepancies the batch resolves (with any resolution), and who made the releases it names."""
-    for row in await connection.fetch(DISCREPANCIES_SQL, list(discrepancy_ids)):
+    """The discrepancies the batch resolves (with any resolution), and who made the releases it names.
+
+    Most batches hold neither: they make no round trip for them."""
+    for row in await connection.fetch(DISCREPANCIES_SQL, list(discrepancy_ids)) if discrepancy_ids else ():
         found = state.known_discrepancies[row["discrepancy_id"]] = Discrepancy(
             row["discrepancy_id"], row["kind"], row["subject"], row["details"], row["caused_by"],
             row["resolution"])
         serials.add(found.subject)
         if "sale_id" in found.details:
             sale_ids.add(found.details["sale_id"])
+    if not release_ids:
+        return
     for row in await connection.fetch(
             "SELECT release_id, event_id FROM scheme.releases WHERE release_id = ANY($1)", list(release_ids)):
         state.release_owners[row["release_id"]] = row["event_id"]

@@ -1,10 +1,11 @@
 """Raw ceilings measured in the same run: Kafka with no processing, PostgreSQL COPY of the journal entries."""
+
 from __future__ import annotations
 
 import hashlib
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -16,22 +17,37 @@ from services.bench import scenario
 CEILING_TOPIC = "takeback.bench.ceiling"
 
 
-async def kafka_events_per_second(bootstrap: str, messages: list[tuple[str, bytes]], partitions: int,
-                                  options: dict | None = None) -> float:
-    """Produce (acks=all, idempotent) and consume the same messages, authenticated like every client (`options`);
+async def kafka_events_per_second(
+    bootstrap: str, messages: list[tuple[str, bytes]], partitions: int, options: dict | None = None
+) -> float:
+    """Produce (acks=all, idempotent) and consume the same messages, authenticated like every client
+    (`options`);
     events over the whole span."""
     options = options or {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     await admin.start()
     try:
         if CEILING_TOPIC not in await admin.list_topics():
-            await admin.create_topics([NewTopic(CEILING_TOPIC, partitions, 1, topic_configs={"retention.ms": "600000"})])
+            await admin.create_topics(
+                [NewTopic(CEILING_TOPIC, partitions, 1, topic_configs={"retention.ms": "600000"})]
+            )
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                                max_batch_size=512 * 1024, **options)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                fetch_max_bytes=50 * 1024 * 1024, **options)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+        **options,
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        fetch_max_bytes=50 * 1024 * 1024,
+        **options,
+    )
     await producer.start()
     await consumer.start()
     try:
@@ -53,9 +69,12 @@ async def kafka_events_per_second(bootstrap: str, messages: list[tuple[str, byte
         await consumer.stop()
 
 
-async def postgres_events_per_second(owner_url: str, events: int, batteries: int, sample_events: int) -> float:
+async def postgres_events_per_second(
+    owner_url: str, events: int, batteries: int, sample_events: int
+) -> float:
     """COPY the journal entries `sample_events` of the run's events call for into a table made like
-    `ledger.entries` (WAL-logged, with its primary key, indexes, defaults and CHECK constraints), as the owner.
+    `ledger.entries` (WAL-logged, with its primary key, indexes, defaults and CHECK constraints), as the
+    owner.
 
     Entries in the run's mix: per battery a sale entry of three lines and a refund entry of two, per lot a
     recovery entry of two. The table lives in its own schema for the measure and is dropped afterwards.
@@ -65,12 +84,15 @@ async def postgres_events_per_second(owner_url: str, events: int, batteries: int
     table = f"entries_{uuid.uuid4().hex[:12]}"
     connection = await asyncpg.connect(owner_url)
     try:
-        await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {CEILING_SCHEMA}; "
-                                 f"CREATE TABLE {CEILING_SCHEMA}.{table} (LIKE ledger.entries INCLUDING ALL)")
+        await connection.execute(
+            f"CREATE SCHEMA IF NOT EXISTS {CEILING_SCHEMA}; "
+            f"CREATE TABLE {CEILING_SCHEMA}.{table} (LIKE ledger.entries INCLUDING ALL)"
+        )
         await _own_sequences(connection, table)
         started = time.perf_counter()
-        await connection.copy_records_to_table(table, schema_name=CEILING_SCHEMA, records=records,
-                                               columns=ENTRY_COLUMNS)
+        await connection.copy_records_to_table(
+            table, schema_name=CEILING_SCHEMA, records=records, columns=ENTRY_COLUMNS
+        )
         return sample_events / (time.perf_counter() - started)
     finally:
         try:
@@ -80,24 +102,43 @@ async def postgres_events_per_second(owner_url: str, events: int, batteries: int
 
 
 async def _own_sequences(connection: asyncpg.Connection, table: str) -> None:
-    """A column numbered by the journal's sequence gets a sequence of its own: the measure takes no journal number."""
+    """A column numbered by the journal's sequence gets a sequence of its own: the measure takes no journal
+    number."""
     for row in await connection.fetch(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 "
-            "AND column_default LIKE 'nextval(%'", CEILING_SCHEMA, table):
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 "
+        "AND column_default LIKE 'nextval(%'",
+        CEILING_SCHEMA,
+        table,
+    ):
         sequence = f"{CEILING_SCHEMA}.{table}_{row['column_name']}"
-        await connection.execute(f"CREATE SEQUENCE {sequence} OWNED BY {CEILING_SCHEMA}.{table}.{row['column_name']}; "
-                                 f"ALTER TABLE {CEILING_SCHEMA}.{table} ALTER COLUMN {row['column_name']} "
-                                 f"SET DEFAULT nextval('{sequence}')")
+        await connection.execute(
+            f"CREATE SEQUENCE {sequence} OWNED BY {CEILING_SCHEMA}.{table}.{row['column_name']}; "
+            f"ALTER TABLE {CEILING_SCHEMA}.{table} ALTER COLUMN {row['column_name']} "
+            f"SET DEFAULT nextval('{sequence}')"
+        )
 
 
 CEILING_SCHEMA = "bench_ceiling"
-ENTRY_COLUMNS = ("entry_id", "posting_key", "kind", "subject", "caused_by", "reverses", "effective_at",
-                 "posted_at", "content_hash", "accounts", "currencies", "debits", "credits")
+ENTRY_COLUMNS = (
+    "entry_id",
+    "posting_key",
+    "kind",
+    "subject",
+    "caused_by",
+    "reverses",
+    "effective_at",
+    "posted_at",
+    "content_hash",
+    "accounts",
+    "currencies",
+    "debits",
+    "credits",
+)
 
 
 def _entry_records(count: int) -> list[tuple]:
     """`count` journal entries shaped as the run's: sales (3 lines), refunds (2), a recovery a lot (2)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     records = []
     for i in range(count):
         serial = f"CEILING-{i // 2:09d}"
@@ -111,7 +152,21 @@ def _entry_records(count: int) -> list[tuple]:
         else:
             key, kind, subject = f"refund:{serial}", "refund", serial
             accounts, debits, credits = ["liability:deposits", "clearing:centre:C1"], [5000, 0], [0, 5000]
-        records.append((entry_id_for(key), key, kind, subject, uuid.uuid4(), None, now, now,
-                        hashlib.sha256(key.encode()).digest(), accounts, ["EUR"] * len(accounts), debits, credits))
+        records.append(
+            (
+                entry_id_for(key),
+                key,
+                kind,
+                subject,
+                uuid.uuid4(),
+                None,
+                now,
+                now,
+                hashlib.sha256(key.encode()).digest(),
+                accounts,
+                ["EUR"] * len(accounts),
+                debits,
+                credits,
+            )
+        )
     return records
-

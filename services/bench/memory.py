@@ -1,4 +1,5 @@
 """Peak resident memory (VmHWM) and CPU time of the stack's processes, from /proc."""
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,10 @@ def _cpu_ticks(pid: int) -> int:
 
 def cpu_ticks(run_dir: Path) -> dict[str, int]:
     """CPU ticks so far of each process of the stack and its live children (PostgreSQL's backends)."""
-    return {name: _cpu_ticks(pid) + sum(_cpu_ticks(c) for c in _children(pid))
-            for name, pid in _stack_pids(run_dir).items()}
+    return {
+        name: _cpu_ticks(pid) + sum(_cpu_ticks(c) for c in _children(pid))
+        for name, pid in _stack_pids(run_dir).items()
+    }
 
 
 def own_cpu_ticks() -> int:
@@ -64,5 +67,6 @@ def own_cpu_ticks() -> int:
 
 
 def cpu_seconds(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
-    """CPU seconds each process used between two readings (an exited backend's time is in the postmaster's)."""
+    """CPU seconds each process used between two readings (an exited backend's time is in the
+    postmaster's)."""
     return {name: round(max(0, after[name] - before.get(name, 0)) / TICKS_PER_S, 2) for name in after}

@@ -1,9 +1,10 @@
 """Battery lives for the benchmark: sale, collection, lot dispatch, receipt, recovery."""
+
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -23,9 +24,14 @@ class Names:
 
 
 def _envelope(event_type: str, kind: str, source_id: str, data: dict) -> dict:
-    return {"event_id": str(uuid.uuid4()), "type": event_type, "version": 1,
-            "occurred_at": datetime.now(timezone.utc).isoformat(),
-            "source": {"kind": kind, "id": source_id}, "data": data}
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type,
+        "version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source": {"kind": kind, "id": source_id},
+        "data": data,
+    }
 
 
 def encode(event: dict) -> bytes:
@@ -35,13 +41,30 @@ def encode(event: dict) -> bytes:
 
 def sales(names: Names, batteries: range):
     for first in range(batteries.start, batteries.stop, ITEMS_PER_SALE):
-        items = [{"serial": names.serial(i), "sku": "EB-500", "category": "lmt", "chemistry": "li-ion-nmc",
-                  "mass_kg": 2.8, "deposit": 5000, "recycling_fee": 800, "contract": "deposit"}
-                 for i in range(first, min(first + ITEMS_PER_SALE, batteries.stop))]
+        items = [
+            {
+                "serial": names.serial(i),
+                "sku": "EB-500",
+                "category": "lmt",
+                "chemistry": "li-ion-nmc",
+                "mass_kg": 2.8,
+                "deposit": 5000,
+                "recycling_fee": 800,
+                "contract": "deposit",
+            }
+            for i in range(first, min(first + ITEMS_PER_SALE, batteries.stop))
+        ]
         sale_id = f"{names.run}-S{first}"
-        yield "takeback.sales", sale_id, lambda s=sale_id, it=items: _envelope(
-            "sale.recorded", "pos", names.store,
-            {"sale_id": s, "store_id": names.store, "currency": "EUR", "items": it})
+        yield (
+            "takeback.sales",
+            sale_id,
+            lambda s=sale_id, it=items: _envelope(
+                "sale.recorded",
+                "pos",
+                names.store,
+                {"sale_id": s, "store_id": names.store, "currency": "EUR", "items": it},
+            ),
+        )
 
 
 def collection(centre: str, serial: str) -> dict:
@@ -63,31 +86,74 @@ def _lots(names: Names, batteries: range):
 
 def dispatches(names: Names, batteries: range):
     for lot_id, serials in _lots(names, batteries):
-        yield "takeback.lots", lot_id, lambda l=lot_id, s=serials: _envelope(
-            "lot.dispatched", "return_centre", names.centre,
-            {"lot_id": l, "centre_id": names.centre, "recycler_id": names.recycler, "serials": s,
-             "gross_mass_kg": round(2.8 * len(s), 1)})
+        yield (
+            "takeback.lots",
+            lot_id,
+            lambda lot=lot_id, s=serials: _envelope(
+                "lot.dispatched",
+                "return_centre",
+                names.centre,
+                {
+                    "lot_id": lot,
+                    "centre_id": names.centre,
+                    "recycler_id": names.recycler,
+                    "serials": s,
+                    "gross_mass_kg": round(2.8 * len(s), 1),
+                },
+            ),
+        )
 
 
 def receipts(names: Names, batteries: range):
     for lot_id, serials in _lots(names, batteries):
-        yield "takeback.lots", lot_id, lambda l=lot_id, s=serials: _envelope(
-            "lot.received", "recycler", names.recycler,
-            {"lot_id": l, "recycler_id": names.recycler, "serials_received": s,
-             "gross_mass_kg": round(2.8 * len(s), 1)})
+        yield (
+            "takeback.lots",
+            lot_id,
+            lambda lot=lot_id, s=serials: _envelope(
+                "lot.received",
+                "recycler",
+                names.recycler,
+                {
+                    "lot_id": lot,
+                    "recycler_id": names.recycler,
+                    "serials_received": s,
+                    "gross_mass_kg": round(2.8 * len(s), 1),
+                },
+            ),
+        )
 
 
 def recoveries(names: Names, batteries: range):
     for lot_id, serials in _lots(names, batteries):
-        yield "takeback.recoveries", lot_id, lambda l=lot_id, n=len(serials): _envelope(
-            "recovery.confirmed", "recycler", names.recycler,
-            {"lot_id": l, "recycler_id": names.recycler, "input_mass_kg": round(2.8 * n, 1), "cost": 150 * n,
-             "currency": "EUR", "recovered": [{"material": "nickel", "mass_kg": round(0.3 * n, 1)},
-                                              {"material": "cobalt", "mass_kg": round(0.1 * n, 1)}]})
+        yield (
+            "takeback.recoveries",
+            lot_id,
+            lambda lot=lot_id, n=len(serials): _envelope(
+                "recovery.confirmed",
+                "recycler",
+                names.recycler,
+                {
+                    "lot_id": lot,
+                    "recycler_id": names.recycler,
+                    "input_mass_kg": round(2.8 * n, 1),
+                    "cost": 150 * n,
+                    "currency": "EUR",
+                    "recovered": [
+                        {"material": "nickel", "mass_kg": round(0.3 * n, 1)},
+                        {"material": "cobalt", "mass_kg": round(0.1 * n, 1)},
+                    ],
+                },
+            ),
+        )
 
 
-PHASES = (("sales", sales), ("collections", collections), ("dispatches", dispatches),
-          ("receipts", receipts), ("recoveries", recoveries))
+PHASES = (
+    ("sales", sales),
+    ("collections", collections),
+    ("dispatches", dispatches),
+    ("receipts", receipts),
+    ("recoveries", recoveries),
+)
 
 
 def expected_entries(batteries: int) -> int:

@@ -1,4 +1,5 @@
 """`takeback bench [--json]`: throughput and latency of the running stack against its raw ceilings."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,15 +19,25 @@ DEFAULT_COLLECTIONS = 2_000  # collections with Prefer: wait in --counter (half 
 
 
 @app.command()
-def bench(batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="battery lives to drive"),
-          rate: float = typer.Option(0, help="produce at most this many events a second (0: as fast as possible)"),
-          gateway: bool = typer.Option(False, "--gateway", help="instead: the gateway's accept rate over "
-                                       "HTTP with 50 in flight, and its latency at half that rate"),
-          counter: bool = typer.Option(False, "--counter", help="instead: Prefer: wait decisions of "
-                                       "collections over HTTP, the most a second and p50/p99 at half that rate"),
-          requests: int = typer.Option(DEFAULT_REQUESTS, min=100, help="events in each --gateway run"),
-          collections: int = typer.Option(DEFAULT_COLLECTIONS, min=100, help="collections in --counter"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+def bench(
+    batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="battery lives to drive"),
+    rate: float = typer.Option(0, help="produce at most this many events a second (0: as fast as possible)"),
+    gateway: bool = typer.Option(
+        False,
+        "--gateway",
+        help="instead: the gateway's accept rate over "
+        "HTTP with 50 in flight, and its latency at half that rate",
+    ),
+    counter: bool = typer.Option(
+        False,
+        "--counter",
+        help="instead: Prefer: wait decisions of "
+        "collections over HTTP, the most a second and p50/p99 at half that rate",
+    ),
+    requests: int = typer.Option(DEFAULT_REQUESTS, min=100, help="events in each --gateway run"),
+    collections: int = typer.Option(DEFAULT_COLLECTIONS, min=100, help="collections in --counter"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Drive battery lives through the running stack; print throughput, latency, ceilings, memory.
     With --gateway and/or --counter, measure those over HTTP instead."""
     if gateway or counter:
@@ -39,13 +50,17 @@ def bench(batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="batter
             console.print(table(f"takeback bench --{name}", ["measure", "value"], rows))
         return
     with _progress() as report:
-        result = run_or_say(lambda: asyncio.run(Bench(get_settings(), batteries, rate, report).run()), "bench")
+        result = run_or_say(
+            lambda: asyncio.run(Bench(get_settings(), batteries, rate, report).run()), "bench"
+        )
     if as_json:
         print_json(result)
         return
     per_process = ("peak_rss_mb", "cpu_seconds")
     rows = [[k, v] for k, v in result.items() if k not in per_process]
-    rows += [[f"{measure} {name}", value] for measure in per_process for name, value in result[measure].items()]
+    rows += [
+        [f"{measure} {name}", value] for measure in per_process for name, value in result[measure].items()
+    ]
     console.print(table("takeback bench", ["measure", "value"], rows))
 
 
@@ -57,6 +72,7 @@ def _over_http(requests: int, collections: int) -> dict:
         if collections:
             result["counter"] = await bench.counter(collections)
         return result
+
     with _progress() as report:
         return run_or_say(lambda: asyncio.run(run(report)), "bench")
 
@@ -65,8 +81,14 @@ class _progress:
     """One progress line per phase, on stderr, gone when the run ends."""
 
     def __enter__(self):
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=err, transient=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
         self.progress.__enter__()
         tasks: dict[str, int] = {}
 
@@ -74,6 +96,7 @@ class _progress:
             if name not in tasks:
                 tasks[name] = self.progress.add_task(name, total=total or None)
             self.progress.update(tasks[name], completed=done)
+
         return report
 
     def __exit__(self, *exc) -> None:

@@ -2,6 +2,7 @@
 gateway with a finance key and a POS key: every phase (examples, coverage, fuzzing, stateful) and every
 check of the document (no 5xx, every answer documented and of its schema and headers, data the schema calls
 valid is accepted, data it calls invalid is refused)."""
+
 from __future__ import annotations
 
 import json
@@ -23,24 +24,43 @@ EXAMPLES_PER_OPERATION_MAX = 30
 STATEFUL_EXAMPLES_MAX = 20
 STATEFUL_STEPS_MAX = 6
 # Limits out of the way: a 429 is documented, but would hide every other answer.
-GATEWAY_ENV = {"TAKEBACK_HTTP_BODY_MAX_BYTES": str(256 * 1024), "TAKEBACK_HTTP_KEY_RATE_PER_S": "100000", "TAKEBACK_HTTP_KEY_BURST": "100000",
-               "TAKEBACK_HTTP_AUTH_FAILURE_RATE_PER_S": "100000", "TAKEBACK_HTTP_AUTH_FAILURE_BURST": "100000"}
+GATEWAY_ENV = {
+    "TAKEBACK_HTTP_BODY_MAX_BYTES": str(256 * 1024),
+    "TAKEBACK_HTTP_KEY_RATE_PER_S": "100000",
+    "TAKEBACK_HTTP_KEY_BURST": "100000",
+    "TAKEBACK_HTTP_AUTH_FAILURE_RATE_PER_S": "100000",
+    "TAKEBACK_HTTP_AUTH_FAILURE_BURST": "100000",
+}
 FINANCE_PATHS = ("/v1/finance/", "/v1/reports/")
-HYPOTHESIS = settings(max_examples=EXAMPLES_PER_OPERATION_MAX, deadline=None,
-                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                             HealthCheck.filter_too_much])
+HYPOTHESIS = settings(
+    max_examples=EXAMPLES_PER_OPERATION_MAX,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
 
-# 413 is a refusal too: the body limit (TAKEBACK_HTTP_BODY_MAX_BYTES, declared on POST /v1/events) is not a rule
+# 413 is a refusal too: the body limit (TAKEBACK_HTTP_BODY_MAX_BYTES, declared on POST /v1/events) is not a
+# rule
 # JSON Schema can state, and the coverage phase sends arrays of their maximum length and more.
 REFUSED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "413", "429", "5xx"]
-CONFIG = SchemathesisConfig.from_dict({
-    "phases": {  # every phase, as the defaults have them (said, not assumed)
-        "examples": {"enabled": True}, "coverage": {"enabled": True}, "fuzzing": {"enabled": True},
-        "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS_MAX}},
-    "checks": {"negative_data_rejection": {"expected-statuses": REFUSED},
-               "positive_data_acceptance": {"expected-statuses": ACCEPTED}},
-})
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "phases": {  # every phase, as the defaults have them (said, not assumed)
+            "examples": {"enabled": True},
+            "coverage": {"enabled": True},
+            "fuzzing": {"enabled": True},
+            "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS_MAX},
+        },
+        "checks": {
+            "negative_data_rejection": {"expected-statuses": REFUSED},
+            "positive_data_acceptance": {"expected-statuses": ACCEPTED},
+        },
+    }
+)
 schema = schemathesis.openapi.from_dict(json.loads(DOCUMENT_PATH.read_text()), config=CONFIG)
 
 
@@ -65,7 +85,11 @@ def auth_for(case, keys) -> dict:
     """The key's header, unless the case was made to break the headers (e.g. without Authorization): adding
     the key back would turn that invalid request into a valid one, which the gateway rightly accepts."""
     meta = case.meta
-    if meta is not None and meta.is_negative_at(ParameterLocation.HEADER) and "Authorization" not in (case.headers or {}):
+    if (
+        meta is not None
+        and meta.is_negative_at(ParameterLocation.HEADER)
+        and "Authorization" not in (case.headers or {})
+    ):
         return {}
     return bearer(key_for(case, keys))
 
@@ -78,9 +102,13 @@ def test_no_server_error_and_every_answer_documented(case, gateway_url, keys):
 
 def test_sequences_of_calls_keep_to_the_document(gateway_url, keys):
     """The stateful phase: calls chained by the document's links (a run asked for, then followed)."""
+
     class GatewayMachine(schema.as_state_machine()):
         def get_call_kwargs(self, case):
             return {"base_url": gateway_url, "headers": auth_for(case, keys), "timeout": 30}
 
-    GatewayMachine.run(settings=settings(HYPOTHESIS, max_examples=STATEFUL_EXAMPLES_MAX,
-                                         stateful_step_count=STATEFUL_STEPS_MAX))
+    GatewayMachine.run(
+        settings=settings(
+            HYPOTHESIS, max_examples=STATEFUL_EXAMPLES_MAX, stateful_step_count=STATEFUL_STEPS_MAX
+        )
+    )

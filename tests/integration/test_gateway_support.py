@@ -3,6 +3,7 @@
 The gateway runs as the stack runs it (`python -m services.gateway.entrypoints.server`),
 on a free port, with a small body limit so the 413 tests stay cheap.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.common.settings import PROJECT_ROOT
 from services.gateway.adapters.key_repository import PostgresKeyRepository
 from services.gateway.service_layer.keys import create_key, revoke_key
-from tests.conftest import kafka_options, envelope, free_port, unique
+from tests.conftest import envelope, free_port, kafka_options, unique
 
 TEST_BODY_MAX_BYTES = 64 * 1024
 START_TIMEOUT_S = 90.0  # workers start in parallel; a machine busy with other work starts them slowly
@@ -42,12 +43,23 @@ def gateway(stack, tmp_path_factory, request):
     One worker process unless the module asks for more (its rate limits and memory are then one process's)."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
-    env = {**os.environ, **stack.database_env("gateway"), "TAKEBACK_HTTP_PORT": str(port), "TAKEBACK_HTTP_BODY_MAX_BYTES": str(TEST_BODY_MAX_BYTES),
-           "TAKEBACK_LOG_FORMAT": "json", "TAKEBACK_GATEWAY_WORKERS": "1",
-           **getattr(request.module, "GATEWAY_ENV", {})}
+    env = {
+        **os.environ,
+        **stack.database_env("gateway"),
+        "TAKEBACK_HTTP_PORT": str(port),
+        "TAKEBACK_HTTP_BODY_MAX_BYTES": str(TEST_BODY_MAX_BYTES),
+        "TAKEBACK_LOG_FORMAT": "json",
+        "TAKEBACK_GATEWAY_WORKERS": "1",
+        **getattr(request.module, "GATEWAY_ENV", {}),
+    }
     with open(log_path, "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "services.gateway.entrypoints.server"],
-                                  cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "services.gateway.entrypoints.server"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, server, log_path)
@@ -83,13 +95,16 @@ async def http(gateway_url):
 
 @pytest.fixture
 def new_key(owner_pool):
-    """`await new_key(kind, id, role=None, revoked=False)` -> the plaintext key, made as the owner role makes them."""
+    """`await new_key(kind, id, role=None, revoked=False)` -> the plaintext key, made as the owner role makes
+    them."""
+
     async def make(kind: str, source_id: str, role: str | None = None, revoked: bool = False) -> str:
         repository = PostgresKeyRepository(owner_pool)
         plaintext, stored = await create_key(repository, kind, source_id, role)
         if revoked:
             await revoke_key(repository, stored.key_id)
         return plaintext
+
     return make
 
 
@@ -99,8 +114,16 @@ def bearer(key: str) -> dict[str, str]:
 
 def sale(store: str, source_id: str | None = None, serial: str | None = None) -> dict:
     """A valid sale.recorded of one battery by `store` (sent as `source_id`, default the store)."""
-    item = {"serial": serial or unique("BAT"), "sku": "EB-500", "category": "lmt", "chemistry": "li-ion-nmc",
-            "mass_kg": 2.8, "deposit": 5000, "recycling_fee": 800, "contract": "deposit"}
+    item = {
+        "serial": serial or unique("BAT"),
+        "sku": "EB-500",
+        "category": "lmt",
+        "chemistry": "li-ion-nmc",
+        "mass_kg": 2.8,
+        "deposit": 5000,
+        "recycling_fee": 800,
+        "contract": "deposit",
+    }
     data = {"sale_id": unique("S"), "store_id": store, "currency": "EUR", "items": [item]}
     return envelope("sale.recorded", "pos", source_id or store, data)
 
@@ -124,8 +147,9 @@ async def end_offsets(settings, topic: str) -> dict[TopicPartition, int]:
 
 async def messages_since(settings, since: dict[TopicPartition, int]) -> list:
     """Every message written after `since` (up to the end offsets now), from every partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **kafka_options(), group_id=None,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, **kafka_options(), group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign(list(since))

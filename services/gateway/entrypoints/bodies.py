@@ -3,6 +3,7 @@
 Read-model bodies document what the streams and the ledger return; extra fields
 are allowed, so an addition there is not a breaking change here.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -44,9 +45,12 @@ class CollectionOutcome(BaseModel):
 
     state: Literal["collected"]
     refund: CollectionRefund | None
-    handling_fee: int = Field(ge=0, description="Minor units: the handling fee the centre earned for this collection (contract 8.1)")
+    handling_fee: int = Field(
+        ge=0, description="Minor units: the handling fee the centre earned for this collection (contract 8.1)"
+    )
     taken_back: Literal["refunded", "lease_closed", "taken_back_free"] | None = Field(
-        description="How the scheme took the battery back")
+        description="How the scheme took the battery back"
+    )
 
 
 class AppliedOutcome(BaseModel):
@@ -103,8 +107,10 @@ class Battery(ReadBody):
     chemistry: str | None
     deposit_charged: int
     deposit_refunded: int
-    deposit_released: bool = Field(description="the deposit was moved to reserve:unclaimed_deposits by a "
-                                               "deposits.released (contract 8.1); still refundable")
+    deposit_released: bool = Field(
+        description="the deposit was moved to reserve:unclaimed_deposits by a "
+        "deposits.released (contract 8.1); still refundable"
+    )
     currency: str | None
     custodian: BatteryParty
     history: list[HistoryStep]
@@ -139,11 +145,13 @@ class Reconciliation(ReadBody):
 
 
 class ReconciliationRun(BaseModel):
-    """A reconciliation run asked for over HTTP (or any stored run): its state, and its result once completed."""
+    """A reconciliation run asked for over HTTP (or any stored run): its state, its result once done."""
 
     run_id: UUID
     state: Literal["queued", "running", "completed", "failed"]
-    requested_at: datetime | None = Field(description="When it was asked for (null for a run the ledger made)")
+    requested_at: datetime | None = Field(
+        description="When it was asked for (null for a run the ledger made)"
+    )
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None = Field(description="Why it failed (state `failed`)")
@@ -166,11 +174,15 @@ class Statement(ReadBody):
     counterparty: SettlementCounterparty
     currency: str
     opening: int = Field(description="The balance of every entry that occurred before `from`")
-    charges: int = Field(description="Every movement in the period but payments (sales, refunds, fees, costs)")
+    charges: int = Field(
+        description="Every movement in the period but payments (sales, refunds, fees, costs)"
+    )
     payments: int = Field(description="Movements of entries that also move `bank:scheme` (payment.recorded)")
     closing: int = Field(description="opening + charges + payments")
-    in_suspense: int = Field(description="Of the closing balance, what is on the store's suspense account "
-                                         "(0 for centres and the recycler)")
+    in_suspense: int = Field(
+        description="Of the closing balance, what is on the store's suspense account "
+        "(0 for centres and the recycler)"
+    )
 
 
 class Settlement(ReadBody):

@@ -7,6 +7,7 @@ and nothing in the query but the operation's own parameters, each once (400).
 3. the key spends one of its own tokens, 429 when it has none;
 4. the query holds only the operation's declared parameters, none repeated.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -23,7 +24,8 @@ from services.gateway.entrypoints.access_log import log_fields
 
 _QUERY_PARAMETERS: dict[str, frozenset[str]] = {}  # operation id -> its query parameters (one per route)
 bearer = HTTPBearer(
-    auto_error=False, scheme_name="ApiKey",
+    auto_error=False,
+    scheme_name="ApiKey",
     description="An API key bound to one source and a role: `takeback keys create --kind K --id ID`.",
 )
 
@@ -32,7 +34,9 @@ def gateway_of(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
-async def key_holder(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> KeyHolder:
+async def key_holder(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> KeyHolder:
     return await verified_holder(request, credentials.credentials if credentials else None)
 
 
@@ -77,13 +81,23 @@ def check_query(request: Request) -> None:
     counts = Counter(name for name, _ in request.query_params.multi_items())
     unknown = sorted(set(counts) - declared)
     repeated = sorted(name for name, count in counts.items() if count > 1)
-    errors = [{"field": f"query.{name}", "rule": "unknown_parameter",
-               "message": f"not a parameter of this operation (it takes: {', '.join(sorted(declared)) or 'none'})"}
-              for name in unknown[:10]]
-    errors += [{"field": f"query.{name}", "rule": "repeated_parameter", "message": "given more than once"}
-               for name in repeated[:10]]
+    errors = [
+        {
+            "field": f"query.{name}",
+            "rule": "unknown_parameter",
+            "message": "not a parameter of this operation "
+            f"(it takes: {', '.join(sorted(declared)) or 'none'})",
+        }
+        for name in unknown[:10]
+    ]
+    errors += [
+        {"field": f"query.{name}", "rule": "repeated_parameter", "message": "given more than once"}
+        for name in repeated[:10]
+    ]
     if errors:
-        raise InvalidRequest("invalid_request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+        raise InvalidRequest(
+            "invalid_request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors
+        )
 
 
 def query_parameters(route: APIRoute) -> frozenset[str]:

@@ -1,6 +1,7 @@
 """`POST /v1/events`: one envelope, 202 once Kafka has it (acks=all); refused with the reason otherwise.
 With `Prefer: wait=N`, 200 with what the scheme decided if it decides within N seconds (contract 8.2).
 `GET /v1/events/{event_id}`: that status read back, by the source that sent the event or finance."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,46 +27,83 @@ from services.gateway.service_layer.event_status import event_status
 
 router = APIRouter()
 
-_SCHEMA_OF_TYPE = {event_type: f"#/components/schemas/{ENVELOPE_OF_TYPE[event_type].__name__}"
-                   for event_type in IN_EVENT_TYPES}
+_SCHEMA_OF_TYPE = {
+    event_type: f"#/components/schemas/{ENVELOPE_OF_TYPE[event_type].__name__}"
+    for event_type in IN_EVENT_TYPES
+}
 EVENT_BODY = {
     "required": True,
     "description": "One envelope (contract section 2) of an event type the key's source may send.",
-    "content": {"application/json": {"schema": {
-        "oneOf": [{"$ref": ref} for ref in _SCHEMA_OF_TYPE.values()],
-        "discriminator": {"propertyName": "type", "mapping": _SCHEMA_OF_TYPE},
-    }}},
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [{"$ref": ref} for ref in _SCHEMA_OF_TYPE.values()],
+                "discriminator": {"propertyName": "type", "mapping": _SCHEMA_OF_TYPE},
+            }
+        }
+    },
 }
 REFUSALS = refusals(
-    400, 401, 403, 413, 415, 429, 503,
+    400,
+    401,
+    403,
+    413,
+    415,
+    429,
+    503,
     s400="Not an event of the contract: every failing field and rule (including the rules JSON Schema cannot "
-         "state: serials unique within a sale, occurred_at at most 5 minutes ahead of the gateway's clock)",
+    "state: serials unique within a sale, occurred_at at most 5 minutes ahead of the gateway's clock)",
     s403="This key may not send this type, or not as this source (checked before the rest of the event)",
-    s503="Kafka did not acknowledge in time; retry with the same event_id")
+    s503="Kafka did not acknowledge in time; retry with the same event_id",
+)
 JSON_MEDIA_TYPE = "application/json"
 JSON_CHARSETS = ("utf-8", "utf8")
 
 
 PREFER_DESCRIPTION = (
-    "`wait=N`, N whole seconds from 1 to 10: answer 200 with the scheme's decision if the event is applied or "
-    "rejected within N seconds, else 202 as without it. Empty: as without it. Any other value is 400 (rule "
-    "`prefer_wait`).")
+    "`wait=N`, N whole seconds from 1 to 10: answer 200 with the scheme's decision if the event is applied "
+    "or rejected within N seconds, else 202 as without it. Empty: as without it. Any other value is 400 "
+    "(rule `prefer_wait`)."
+)
 # `post_event` reads its header and key itself (no dependency to solve per request), so it states them here.
 POST_EVENT_DOCUMENT = {
     "requestBody": EVENT_BODY,
-    "parameters": [{"name": "Prefer", "in": "header", "required": False, "description": PREFER_DESCRIPTION,
-                    "schema": {"type": "string", "pattern": PREFER_WAIT_PATTERN, "examples": ["wait=5"],
-                               "title": "Prefer"}}],
+    "parameters": [
+        {
+            "name": "Prefer",
+            "in": "header",
+            "required": False,
+            "description": PREFER_DESCRIPTION,
+            "schema": {
+                "type": "string",
+                "pattern": PREFER_WAIT_PATTERN,
+                "examples": ["wait=5"],
+                "title": "Prefer",
+            },
+        }
+    ],
     "security": [{bearer.scheme_name: []}],
 }
-DECIDED = {200: {"model": EventDecided, "description": "With `Prefer: wait=N`: the event was applied or "
-                 "rejected within N seconds (a duplicate of an event decided before: its first decision)",
-                 "headers": {"Preference-Applied": {"description": "`wait=N`, as asked",
-                                                    "schema": {"type": "string"}}}}}
+DECIDED = {
+    200: {
+        "model": EventDecided,
+        "description": "With `Prefer: wait=N`: the event was applied or "
+        "rejected within N seconds (a duplicate of an event decided before: its first decision)",
+        "headers": {
+            "Preference-Applied": {"description": "`wait=N`, as asked", "schema": {"type": "string"}}
+        },
+    }
+}
 
 
-@router.post("/v1/events", status_code=202, response_model=EventAccepted, responses={**DECIDED, **REFUSALS},
-             openapi_extra=POST_EVENT_DOCUMENT, tags=["events"])
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=EventAccepted,
+    responses={**DECIDED, **REFUSALS},
+    openapi_extra=POST_EVENT_DOCUMENT,
+    tags=["events"],
+)
 async def post_event(request: Request) -> Response:
     """Send one event as the key's own source. The raw body is produced unchanged to the type's topic
     under the contract's key, so it is the same event a Kafka producer would have written.
@@ -91,9 +129,14 @@ async def post_event(request: Request) -> Response:
 
 
 def accepted_response(event_id: UUID, headers: dict[str, str] | None = None) -> Response:
-    """202 `{"event_id", "status": "accepted"}`, written without an encoder (a UUID's text needs no escape)."""
-    return Response(b'{"event_id":"%s","status":"accepted"}' % str(event_id).encode(), status_code=202,
-                    headers=headers, media_type=JSON_MEDIA_TYPE)
+    """202 `{"event_id", "status": "accepted"}`, written without an encoder (a UUID's text needs no
+    escape)."""
+    return Response(
+        b'{"event_id":"%s","status":"accepted"}' % str(event_id).encode(),
+        status_code=202,
+        headers=headers,
+        media_type=JSON_MEDIA_TYPE,
+    )
 
 
 def prefer_wait(value: str | None) -> int | None:
@@ -107,11 +150,25 @@ def prefer_wait(value: str | None) -> int | None:
         raise InvalidRequest("invalid_request", f"header.Prefer: {error.message()}", errors) from None
 
 
-@router.get("/v1/events/{event_id}", response_model=EventStatus, responses=refusals(
-    400, 401, 404, 429, 503, s404="No event with this id is known to the scheme for this key: one it never "
-    "saw, or one another source sent (only the sender and finance keys may read an event)"), tags=["events"])
-async def get_event(request: Request, event_id: Annotated[Uuid, Path(description="The event's event_id")],
-                    holder: KeyHolder = Depends(authorised)) -> JSONResponse:
+@router.get(
+    "/v1/events/{event_id}",
+    response_model=EventStatus,
+    responses=refusals(
+        400,
+        401,
+        404,
+        429,
+        503,
+        s404="No event with this id is known to the scheme for this key: one it never "
+        "saw, or one another source sent (only the sender and finance keys may read an event)",
+    ),
+    tags=["events"],
+)
+async def get_event(
+    request: Request,
+    event_id: Annotated[Uuid, Path(description="The event's event_id")],
+    holder: KeyHolder = Depends(authorised),
+) -> JSONResponse:
     """`accepted` (durably in Kafka, not applied yet), `applied` or `rejected`, with the outcome (as
     `Prefer: wait` answers it). Readable by the key of the source that sent the event and by finance keys."""
     return JSONResponse(await event_status(gateway_of(request).event_records, holder, event_id))
@@ -120,13 +177,21 @@ async def get_event(request: Request, event_id: Annotated[Uuid, Path(description
 def check_media_type(content_type: str | None) -> None:
     """415 unless the body is declared `application/json`, with no parameter but a UTF-8 charset."""
     media_type, *parameters = [part.strip() for part in (content_type or "").split(";")]
-    charsets = [value.strip('"').lower() for name, _, value in (p.partition("=") for p in parameters)
-                if name.strip().lower() == "charset"]
-    if (media_type.lower() != JSON_MEDIA_TYPE or len(charsets) != len(parameters)
-            or any(charset not in JSON_CHARSETS for charset in charsets)):
-        raise UnsupportedMediaType("unsupported_media_type",
-                                   f"the body must be {JSON_MEDIA_TYPE} (optionally with charset=utf-8), "
-                                   f"not {(content_type or 'undeclared')[:100]!r}")
+    charsets = [
+        value.strip('"').lower()
+        for name, _, value in (p.partition("=") for p in parameters)
+        if name.strip().lower() == "charset"
+    ]
+    if (
+        media_type.lower() != JSON_MEDIA_TYPE
+        or len(charsets) != len(parameters)
+        or any(charset not in JSON_CHARSETS for charset in charsets)
+    ):
+        raise UnsupportedMediaType(
+            "unsupported_media_type",
+            f"the body must be {JSON_MEDIA_TYPE} (optionally with charset=utf-8), "
+            f"not {(content_type or 'undeclared')[:100]!r}",
+        )
 
 
 async def read_body(request: Request, limit_bytes: int) -> bytes:

@@ -1,4 +1,6 @@
-"""Every refusal answered in one shape: `{"error": code, "message": text, "errors": [{field, rule, message}]}`."""
+"""Every refusal answered in one shape: `{"error": code, "message": text, "errors": [{field, rule,
+message}]}`."""
+
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
@@ -27,12 +29,20 @@ async def on_refused(request: Request, refused: Refused) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="takeback"'} if refused.status == 401 else None
     if isinstance(refused, TooManyRequests):
         headers = {"Retry-After": str(refused.retry_after_s)}
-    return JSONResponse(refusal_body(refused.reason, refused.message, refused.errors), refused.status, headers)
+    return JSONResponse(
+        refusal_body(refused.reason, refused.message, refused.errors), refused.status, headers
+    )
 
 
 async def on_invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-    errors = [{"field": ".".join(str(part) for part in detail["loc"]), "rule": detail["type"],
-               "message": detail["msg"]} for detail in error.errors()]
+    errors = [
+        {
+            "field": ".".join(str(part) for part in detail["loc"]),
+            "rule": detail["type"],
+            "message": detail["msg"],
+        }
+        for detail in error.errors()
+    ]
     log_fields(request)["reason"] = "invalid_request"
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return JSONResponse(refusal_body("invalid_request", summary, errors), 400)

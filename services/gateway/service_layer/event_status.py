@@ -10,6 +10,7 @@
   while anyone waits. All it knows is in the database, so any gateway process
   gives the same answer.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +23,11 @@ from services.common.logging import get_logger
 from services.common.retry import TRANSIENT_ERRORS
 from services.gateway.domain.errors import DatabaseUnavailable, NotFound
 from services.gateway.domain.event_status import (
-    AcceptedRecord, accepted_body, may_read, sender_of, status_body,
+    AcceptedRecord,
+    accepted_body,
+    may_read,
+    sender_of,
+    status_body,
 )
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.service_layer.ports import EventRecords
@@ -48,8 +53,10 @@ async def event_status(records: EventRecords, holder: KeyHolder, event_id: UUID)
         accepted = await records.accepted(event_id)
         found = (await records.outcomes([event_id])).get(event_id)
     except TRANSIENT_ERRORS as error:
-        raise DatabaseUnavailable("database_unavailable",
-                                  f"the scheme's records are not readable now ({type(error).__name__}); retry") from None
+        raise DatabaseUnavailable(
+            "database_unavailable",
+            f"the scheme's records are not readable now ({type(error).__name__}); retry",
+        ) from None
     if (accepted is None and found is None) or not may_read(holder, sender_of(accepted, found)):
         raise NotFound("unknown_event", f"no event {event_id} is known to the scheme for this key")
     sent_hash = accepted.content_hash if accepted is not None else None
@@ -63,7 +70,8 @@ class AcceptedLog:
         self._writing: asyncio.Task | None = None
 
     async def add(self, record: AcceptedRecord) -> None:
-        """Return once the record is written (with the others pending); `database_unavailable` if it is not."""
+        """Return once the record is written (with the others pending); `database_unavailable` if it is
+        not."""
         future = asyncio.get_running_loop().create_future()
         self._pending.append((record, future))
         if self._writing is None or self._writing.done():
@@ -71,9 +79,11 @@ class AcceptedLog:
         try:
             await future
         except TRANSIENT_ERRORS as error:
-            raise DatabaseUnavailable("database_unavailable", f"the event is in Kafka, but its acceptance was not "
-                                      f"recorded ({type(error).__name__}); send it again with the same event_id"
-                                      ) from None
+            raise DatabaseUnavailable(
+                "database_unavailable",
+                f"the event is in Kafka, but its acceptance was not "
+                f"recorded ({type(error).__name__}); send it again with the same event_id",
+            ) from None
 
     async def _write_pending(self) -> None:
         while self._pending:
@@ -93,8 +103,9 @@ def _settle(batch: list[tuple[AcceptedRecord, asyncio.Future]], error: Exception
 
 
 class OutcomeWatch:
-    def __init__(self, records: EventRecords, listen: Listen | None = None,
-                 poll_interval_s: float = POLL_INTERVAL_S) -> None:
+    def __init__(
+        self, records: EventRecords, listen: Listen | None = None, poll_interval_s: float = POLL_INTERVAL_S
+    ) -> None:
         self.records = records
         self.listen = listen
         self.poll_interval_s = poll_interval_s
@@ -118,7 +129,7 @@ class OutcomeWatch:
         self._wake.set()  # read at once: a duplicate of an event applied long ago answers now
         try:
             return await asyncio.wait_for(future, timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         finally:
             self._forget(event_id, entry)
@@ -135,19 +146,22 @@ class OutcomeWatch:
         while True:
             await self._keep_listening()
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s if self._waiting else LISTEN_RETRY_S)
-            except asyncio.TimeoutError:
+                await asyncio.wait_for(
+                    self._wake.wait(), self.poll_interval_s if self._waiting else LISTEN_RETRY_S
+                )
+            except TimeoutError:
                 pass
             self._wake.clear()
             if self._waiting:
                 await self.poll()
 
     async def poll(self) -> None:
-        """One read of the outcomes of every waiting event (in slices of POLL_IDS_MAX); each found is answered."""
+        """One read of the outcomes of every waiting event (in slices of POLL_IDS_MAX); each found is
+        answered."""
         ids = list(self._waiting)
         for start in range(0, len(ids), POLL_IDS_MAX):
             try:
-                found = await self.records.outcomes(ids[start:start + POLL_IDS_MAX])
+                found = await self.records.outcomes(ids[start : start + POLL_IDS_MAX])
             except Exception as error:  # the database is away (or a bug, logged): the next poll tries again
                 log.warning("outcomes_unreadable", error=repr(error)[:300], waiting=self._count)
                 return

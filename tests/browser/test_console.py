@@ -337,7 +337,7 @@ async def test_targets_show_the_api_collection_and_recovery_rates(
     (collection, recovery), (shown_collection, shown_recovery) = await settled(from_api, shown)
 
     def rate(text: str) -> str | None:
-        return None if text == "—" else str(Decimal(text.removesuffix(" %")))
+        return None if text == "—" else str(Decimal(text.removesuffix(" %").replace(",", "")))
 
     assert {k: (sold, collected, rate(r)) for k, (sold, collected, r) in shown_collection.items()} == {
         (row["year"], row["category"]): (

@@ -2,9 +2,10 @@
 
 The services' metrics endpoints are scraped (the gateway's /metrics, a stream worker's and a
 ledger worker's on their health ports); a name counts as served when a sample of it is
-exposed, or its family is declared (`# TYPE`) with no sample yet (a counter by reason no
-request has had). Every label a query groups by or matches on must be one of that
-series' labels.
+exposed, or its family is declared (`# TYPE`) with no sample yet, or (for the gateway's
+counters of events that have not happened yet, which its worker processes expose only from
+the first one) the gateway's own registry declares it. Every label a query groups by or
+matches on must be one of that series' labels.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from services.gateway.entrypoints.metrics import GatewayMetrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "infra" / "grafana" / "takeback-dashboard.json"
 PROMQL_WORDS = {
@@ -130,8 +133,18 @@ def scraped(stack, settings) -> dict[str, set[str] | None]:
     return series
 
 
+def declared_by_the_gateway() -> set[str]:
+    """Series the gateway declares but, with several worker processes, exposes only from their first event
+    (a counter of 429s or of failed scrapes that nothing has increased yet): its registry, read in-process."""
+    names = set()
+    for family in GatewayMetrics().registry.collect():
+        names |= {sample.name for sample in family.samples} | {family.name, f"{family.name}_total"}
+    return names
+
+
 def test_every_query_names_a_series_the_services_serve(scraped):
-    missing = {(expr, name) for expr in queries() for name in metric_names(expr) if name not in scraped}
+    not_scraped = {(expr, name) for expr in queries() for name in metric_names(expr) if name not in scraped}
+    missing = {(expr, name) for expr, name in not_scraped if name not in declared_by_the_gateway()}
     assert not missing, f"queries name series no service serves: {sorted(missing)}"
 
 

@@ -20,7 +20,10 @@ RECOVERED_MATERIALS_MAX = 20
 
 def _no_repeats(serials: list[str]) -> list[str]:
     seen: set[str] = set()
-    repeated = sorted({serial for serial in serials if serial in seen or seen.add(serial)})
+    twice: set[str] = set()
+    for serial in serials:
+        (twice if serial in seen else seen).add(serial)
+    repeated = sorted(twice)
     if repeated:
         raise PydanticCustomError(
             "unique", "must not repeat a serial (repeated: {repeated})", {"repeated": ", ".join(repeated[:10])}

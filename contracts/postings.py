@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from collections.abc import Iterable
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -71,7 +72,20 @@ class PostingBatch(BaseModel):
     postings: list[PostingRequested] = Field(min_length=1, max_length=POSTINGS_PER_MESSAGE_MAX)
 
 
-def unbalanced_currencies(lines: list[PostingLine]) -> list[str]:
+class Amounts(Protocol):
+    """What balancing reads of a line: a posting's, an entry's, or the streams' own."""
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def debit(self) -> int: ...
+
+    @property
+    def credit(self) -> int: ...
+
+
+def unbalanced_currencies(lines: Iterable[Amounts]) -> list[str]:
     """The currencies in which debits and credits differ: none for a posting that balances."""
     totals: dict[str, int] = {}
     for line in lines:

@@ -16,10 +16,11 @@ not plain ASCII or holds an escape (`\\`), and every object with a repeated key.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 import re
 from hashlib import sha256
-from typing import Annotated, Any, Literal, get_args, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_type_hints
 
 import msgspec
 import orjson
@@ -48,21 +49,31 @@ Currency = Annotated[str, msgspec.Meta(pattern=rf"^{_CURRENCY.pattern}\Z")]
 OpaqueRef = Annotated[str, msgspec.Meta(min_length=1, max_length=IDENTIFIER_LENGTH_MAX)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_LENGTH_MAX)]
 Money = Annotated[int, msgspec.Meta(ge=0, le=MONEY_MINOR_UNITS_MAX)]
-# A JSON number on the wire; a `Decimal` once decoded (`_mass`, as the models convert it).
-MassNumber = int | float
-# An RFC 3339 text on the wire; an aware `datetime` once decoded (`_timestamp`).
-TimestampText = str
-# A YYYY-MM-DD text on the wire; a `date` once decoded (`_date`).
-DateText = Annotated[str, msgspec.Meta(pattern=rf"^{_DATE.pattern}\Z")]
-# A UUID text on the wire; a `UUID` once decoded (`as_uuid`).
-EventIdText = str
+if TYPE_CHECKING:  # a field holds the wire's value, then (from `__post_init__` on) the decoded one
+    from datetime import date
+    from typing import TypeAlias
+    from uuid import UUID
+
+    MassNumber: TypeAlias = int | float | Decimal
+    TimestampText: TypeAlias = str | datetime
+    DateText: TypeAlias = str | date
+    EventIdText: TypeAlias = str | UUID
+else:
+    # A JSON number on the wire; a `Decimal` once decoded (`_mass`, as the models convert it).
+    MassNumber = int | float
+    # An RFC 3339 text on the wire; an aware `datetime` once decoded (`_timestamp`).
+    TimestampText = str
+    # A YYYY-MM-DD text on the wire; a `date` once decoded (`_date`).
+    DateText = Annotated[str, msgspec.Meta(pattern=rf"^{_DATE.pattern}\Z")]
+    # A UUID text on the wire; a `UUID` once decoded (`as_uuid`).
+    EventIdText = str
 
 
 class _Wire(msgspec.Struct, forbid_unknown_fields=True):
     """Closed, as the models are (`extra="forbid"`); treated as immutable once decoded."""
 
 
-def _mass_of(value: int | float) -> Decimal:
+def _mass_of(value: int | float | Decimal) -> Decimal:
     """`_mass` of the models; a float outside [FLOAT_SAME_FORM_MIN, FLOAT_SAME_FORM_MAX) is left to them."""
     if type(value) is not float:
         return _mass(value)
@@ -317,7 +328,9 @@ class DepositsReleasedEvent(Event):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.data.sold_before > self.occurred_at:  # left to the models, which name the rule
+        sold_before, occurred_at = self.data.sold_before, self.occurred_at
+        assert isinstance(sold_before, datetime) and isinstance(occurred_at, datetime), "decoded above"
+        if sold_before > occurred_at:  # left to the models, which name the rule
             raise ValueError("sold_before must not be after occurred_at")
 
 
@@ -332,7 +345,7 @@ _EVENTS: tuple[type[Event], ...] = (
     DiscrepancyResolvedEvent,
 )
 # Private: the structs' checks of listed identifiers rely on `read_event`'s guards (no escapes).
-_DECODER_OF_TYPE: dict[str, msgspec.json.Decoder] = {
+_DECODER_OF_TYPE: dict[str, msgspec.json.Decoder[Any]] = {
     get_args(get_type_hints(event)["type"])[0]: msgspec.json.Decoder(event) for event in _EVENTS}
 assert tuple(_DECODER_OF_TYPE) == IN_EVENT_TYPES
 _ANY = msgspec.json.Decoder()

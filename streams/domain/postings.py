@@ -25,7 +25,7 @@ class Line:
     debit: int
     credit: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | int]:
         return {"account": self.account, "currency": self.currency, "debit": self.debit, "credit": self.credit}
 
 

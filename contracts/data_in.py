@@ -7,7 +7,15 @@ from pydantic_core import PydanticCustomError
 
 from contracts.base import WireModel
 from contracts.enums import (
-    Category, Chemistry, Condition, ContractKind, CounterpartyKind, CustodyReason, Material, PartyKind, RefundMethod,
+    Category,
+    Chemistry,
+    Condition,
+    ContractKind,
+    CounterpartyKind,
+    CustodyReason,
+    Material,
+    PartyKind,
+    RefundMethod,
     Resolution,
 )
 from contracts.types import Currency, Date, Identifier, Mass, Money, OpaqueRef, Text, Timestamp
@@ -26,19 +34,26 @@ def _no_repeats(serials: list[str]) -> list[str]:
     repeated = sorted(twice)
     if repeated:
         raise PydanticCustomError(
-            "unique", "must not repeat a serial (repeated: {repeated})", {"repeated": ", ".join(repeated[:10])}
+            "unique",
+            "must not repeat a serial (repeated: {repeated})",
+            {"repeated": ", ".join(repeated[:10])},
         )
     return serials
 
 
-UniqueSerials = Annotated[list[Identifier], AfterValidator(_no_repeats), Field(json_schema_extra={"uniqueItems": True})]
+UniqueSerials = Annotated[
+    list[Identifier], AfterValidator(_no_repeats), Field(json_schema_extra={"uniqueItems": True})
+]
 
 
 class SaleItem(WireModel):
     # The lease rule below, in the JSON Schema too.
-    model_config = ConfigDict(json_schema_extra={
-        "if": {"properties": {"contract": {"const": "lease"}}, "required": ["contract"]},
-        "then": {"properties": {"deposit": {"const": 0}}}})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"contract": {"const": "lease"}}, "required": ["contract"]},
+            "then": {"properties": {"deposit": {"const": 0}}},
+        }
+    )
 
     serial: Identifier
     sku: Identifier
@@ -80,9 +95,12 @@ class SaleCancelled(WireModel):
 
 class Refund(WireModel):
     # The payee rule below, in the JSON Schema too.
-    model_config = ConfigDict(json_schema_extra={
-        "if": {"properties": {"method": {"const": "bank_transfer"}}, "required": ["method"]},
-        "then": {"properties": {"payee_ref": {"type": "string"}}, "required": ["payee_ref"]}})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"method": {"const": "bank_transfer"}}, "required": ["method"]},
+            "then": {"properties": {"payee_ref": {"type": "string"}}, "required": ["payee_ref"]},
+        }
+    )
 
     method: RefundMethod
     payee_ref: OpaqueRef | None = Field(default=None, validate_default=True)

@@ -56,7 +56,8 @@ class EntryPosted(WireModel):
         unbalanced = sorted(currency for currency, amount in net.items() if amount != 0)
         if unbalanced:
             raise PydanticCustomError(
-                "balanced", "debits must equal credits per currency (unbalanced: {currencies})",
+                "balanced",
+                "debits must equal credits per currency (unbalanced: {currencies})",
                 {"currencies": ", ".join(unbalanced)},
             )
         return lines
@@ -118,7 +119,8 @@ class ReconciliationCompleted(WireModel):
         expected = "balanced" if all(check.ok for check in self.checks) else "discrepancies"
         if self.status != expected:
             raise PydanticCustomError(
-                "status_of_checks", "status must be {expected}: balanced exactly when every check is ok",
+                "status_of_checks",
+                "status must be {expected}: balanced exactly when every check is ok",
                 {"expected": expected},
             )
         return self

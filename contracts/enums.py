@@ -15,5 +15,7 @@ CustodyReason = Literal["transport", "storage", "repair", "second_life", "recycl
 Material = Literal[
     "lithium", "cobalt", "nickel", "copper", "lead", "manganese", "aluminium", "iron", "graphite", "other"
 ]
-CounterpartyKind = Literal["store", "centre", "recycler"]  # contract 8.1: who paid the scheme, or whom it paid
+CounterpartyKind = Literal[
+    "store", "centre", "recycler"
+]  # contract 8.1: who paid the scheme, or whom it paid
 Resolution = Literal["returned_to_store", "written_off", "accepted"]

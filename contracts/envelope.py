@@ -118,8 +118,10 @@ class DepositsReleasedEvent(Envelope):
     def _sold_before_not_after_the_event(self) -> "DepositsReleasedEvent":
         if self.data.sold_before > self.occurred_at:
             raise PydanticCustomError(
-                "after_occurred_at", "must not be after the event's occurred_at ({occurred_at})",
-                {"field": "data.sold_before", "occurred_at": self.occurred_at.isoformat()})
+                "after_occurred_at",
+                "must not be after the event's occurred_at ({occurred_at})",
+                {"field": "data.sold_before", "occurred_at": self.occurred_at.isoformat()},
+            )
         return self
 
 
@@ -168,11 +170,23 @@ class DiscrepancyResolvedOutEvent(Envelope):
 
 
 _ENVELOPES: tuple[type[Envelope], ...] = (
-    SaleRecordedEvent, SaleCancelledEvent, CollectionLoggedEvent, CustodyTransferredEvent,
-    LotDispatchedEvent, LotReceivedEvent, RecoveryConfirmedEvent, TermsPublishedEvent,
-    PaymentRecordedEvent, DepositsReleasedEvent, DiscrepancyResolvedEvent,
-    RefundInstructedEvent, EntryPostedEvent, EventRejectedEvent, DiscrepancyOpenedEvent,
-    ReconciliationCompletedEvent, DiscrepancyResolvedOutEvent,
+    SaleRecordedEvent,
+    SaleCancelledEvent,
+    CollectionLoggedEvent,
+    CustodyTransferredEvent,
+    LotDispatchedEvent,
+    LotReceivedEvent,
+    RecoveryConfirmedEvent,
+    TermsPublishedEvent,
+    PaymentRecordedEvent,
+    DepositsReleasedEvent,
+    DiscrepancyResolvedEvent,
+    RefundInstructedEvent,
+    EntryPostedEvent,
+    EventRejectedEvent,
+    DiscrepancyOpenedEvent,
+    ReconciliationCompletedEvent,
+    DiscrepancyResolvedOutEvent,
 )
 
 

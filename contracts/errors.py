@@ -13,7 +13,11 @@ class ContractViolation(Exception):
     """An event the scheme refuses; `reason` is a rejection code of the contract."""
 
     def __init__(
-        self, reason: str, message: str, event_id: UUID | None = None, errors: list[dict[str, str]] | None = None
+        self,
+        reason: str,
+        message: str,
+        event_id: UUID | None = None,
+        errors: list[dict[str, str]] | None = None,
     ) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
@@ -30,7 +34,11 @@ def format_errors(error: ValidationError) -> list[dict[str, str]]:
         if show_input:
             message = f"{message} (got {_show(detail['input'])})"
         # A rule that spans the envelope and its data names the field it refuses (`ctx["field"]`).
-        field = (detail.get("ctx") or {}).get("field") or ".".join(str(part) for part in detail["loc"]) or "(event)"
+        field = (
+            (detail.get("ctx") or {}).get("field")
+            or ".".join(str(part) for part in detail["loc"])
+            or "(event)"
+        )
         described.append({"field": field, "rule": rule, "message": message})
     return described
 
@@ -49,7 +57,9 @@ def _describe(detail: Any) -> tuple[str, str, bool]:
     if kind == "literal_error":
         return "one_of", f"must be one of {context.get('expected')}", True
     if kind in ("too_short", "too_long"):
-        bound = f"at least {context['min_length']}" if kind == "too_short" else f"at most {context['max_length']}"
+        bound = (
+            f"at least {context['min_length']}" if kind == "too_short" else f"at most {context['max_length']}"
+        )
         return "length", f"must have {bound} item(s) (got {context.get('actual_length')})", False
     if kind in ("string_too_short", "string_too_long"):
         return "length", detail["msg"].replace("String should have", "must have"), True

@@ -14,26 +14,68 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from contracts.data_in import (
-    CollectionLogged, Counterparty, CustodyTransferred, DepositsReleased, DiscrepancyResolved, LotDispatched,
-    LotReceived, Party, PaymentRecorded, RecoveredMaterial, RecoveryConfirmed, Refund, SaleCancelled, SaleItem,
-    SaleRecorded, TermsPublished,
+    CollectionLogged,
+    Counterparty,
+    CustodyTransferred,
+    DepositsReleased,
+    DiscrepancyResolved,
+    LotDispatched,
+    LotReceived,
+    Party,
+    PaymentRecorded,
+    RecoveredMaterial,
+    RecoveryConfirmed,
+    Refund,
+    SaleCancelled,
+    SaleItem,
+    SaleRecorded,
+    TermsPublished,
 )
 from contracts.data_out import (
-    DiscrepancyOpened, DiscrepancyResolvedOut, EntryLine, EntryPosted, EventRejected, ReconciliationCheck,
-    ReconciliationCompleted, RefundInstructed,
+    DiscrepancyOpened,
+    DiscrepancyResolvedOut,
+    EntryLine,
+    EntryPosted,
+    EventRejected,
+    ReconciliationCheck,
+    ReconciliationCompleted,
+    RefundInstructed,
 )
 from contracts.envelope import (
-    DATA_MODEL_OF_TYPE, ENVELOPE_OF_TYPE, CollectionLoggedEvent, CustodyTransferredEvent, DepositsReleasedEvent,
-    DiscrepancyOpenedEvent, DiscrepancyResolvedEvent, DiscrepancyResolvedOutEvent, EntryPostedEvent, Envelope,
-    EventRejectedEvent, LotDispatchedEvent, LotReceivedEvent, PaymentRecordedEvent, ReconciliationCompletedEvent,
-    RecoveryConfirmedEvent, RefundInstructedEvent, SaleCancelledEvent, SaleRecordedEvent, SchemeSource, Source,
-    TermsPublishedEvent, UntypedEvent,
+    DATA_MODEL_OF_TYPE,
+    ENVELOPE_OF_TYPE,
+    CollectionLoggedEvent,
+    CustodyTransferredEvent,
+    DepositsReleasedEvent,
+    DiscrepancyOpenedEvent,
+    DiscrepancyResolvedEvent,
+    DiscrepancyResolvedOutEvent,
+    EntryPostedEvent,
+    Envelope,
+    EventRejectedEvent,
+    LotDispatchedEvent,
+    LotReceivedEvent,
+    PaymentRecordedEvent,
+    ReconciliationCompletedEvent,
+    RecoveryConfirmedEvent,
+    RefundInstructedEvent,
+    SaleCancelledEvent,
+    SaleRecordedEvent,
+    SchemeSource,
+    Source,
+    TermsPublishedEvent,
+    UntypedEvent,
 )
 from contracts.errors import ContractViolation, format_errors, summarize
 from contracts.limits import MESSAGE_VALUE_BYTES_MAX
 from contracts.structs import canonical_json
 from contracts.topics import (
-    TOPIC_OF_TYPE, FIXED_KEY_OF_TYPE, IN_EVENT_TYPES, KEY_FIELD_OF_TYPE, SOURCE_ID_FIELD_OF_TYPE, SOURCE_KINDS_OF_TYPE,
+    FIXED_KEY_OF_TYPE,
+    IN_EVENT_TYPES,
+    KEY_FIELD_OF_TYPE,
+    SOURCE_ID_FIELD_OF_TYPE,
+    SOURCE_KINDS_OF_TYPE,
+    TOPIC_OF_TYPE,
     message_name,
 )
 from contracts.types import as_uuid
@@ -63,7 +105,9 @@ def parse_event(raw: bytes | str | Mapping[str, Any], types: Collection[str] = I
     event_type = obj.get("type")
     if isinstance(event_type, str) and event_type not in types:
         raise ContractViolation("unknown_type", f"type: {event_type!r} is not in the catalogue", event_id)
-    model = ENVELOPE_OF_TYPE[_name_in(obj, event_type, types)] if isinstance(event_type, str) else UntypedEvent
+    model = (
+        ENVELOPE_OF_TYPE[_name_in(obj, event_type, types)] if isinstance(event_type, str) else UntypedEvent
+    )
     try:
         return model.model_validate(obj)
     except ValidationError as error:
@@ -72,7 +116,8 @@ def parse_event(raw: bytes | str | Mapping[str, Any], types: Collection[str] = I
 
 
 def _name_in(obj: dict[str, Any], event_type: str, types: Collection[str]) -> str:
-    """The catalogue name of a wire type: an event out's own name, when it is from the scheme and asked for."""
+    """The catalogue name of a wire type: an event out's own name, when it is from the scheme and asked
+    for."""
     source = obj.get("source")
     name = message_name(event_type, source.get("kind") if isinstance(source, dict) else None)
     return name if name in types else event_type
@@ -107,7 +152,8 @@ def check_source(envelope: Envelope) -> None:
     if envelope.source.kind not in allowed:
         raise ContractViolation(
             "source_mismatch",
-            f"source.kind: {envelope.source.kind!r} may not send {envelope.type} (allowed: {', '.join(allowed)})",
+            f"source.kind: {envelope.source.kind!r} may not send {envelope.type}"
+            f" (allowed: {', '.join(allowed)})",
             envelope.event_id,
         )
     field = SOURCE_ID_FIELD_OF_TYPE[name_of(envelope)]
@@ -123,7 +169,9 @@ def check_size(raw: bytes | bytearray | memoryview) -> None:
     """`too_large` above MESSAGE_VALUE_BYTES_MAX (contract 8.4); such a value is not parsed at all."""
     if len(raw) > MESSAGE_VALUE_BYTES_MAX:
         raise ContractViolation(
-            "too_large", f"the message value is {len(raw)} bytes; at most {MESSAGE_VALUE_BYTES_MAX} are accepted")
+            "too_large",
+            f"the message value is {len(raw)} bytes; at most {MESSAGE_VALUE_BYTES_MAX} are accepted",
+        )
 
 
 def check_topic(envelope: Envelope, topic: str) -> None:
@@ -131,7 +179,8 @@ def check_topic(envelope: Envelope, topic: str) -> None:
     expected = TOPIC_OF_TYPE[name_of(envelope)]
     if topic != expected:
         raise ContractViolation(
-            "wrong_topic", f"type: {envelope.type} travels on {expected}, not on {topic}", envelope.event_id)
+            "wrong_topic", f"type: {envelope.type} travels on {expected}, not on {topic}", envelope.event_id
+        )
 
 
 def check_not_in_future(envelope: Envelope, now: datetime) -> None:
@@ -165,18 +214,62 @@ def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 __all__ = [
-    "FUTURE_TOLERANCE", "DATA_MODEL_OF_TYPE", "ENVELOPE_OF_TYPE", "ContractViolation", "format_errors",
-    "load_json", "parse_event", "dump_event", "canonical_hash", "key_of", "check_source", "check_not_in_future",
-    "Envelope", "Source", "SchemeSource", "UntypedEvent",
-    "SaleRecordedEvent", "SaleCancelledEvent", "CollectionLoggedEvent", "CustodyTransferredEvent",
-    "LotDispatchedEvent", "LotReceivedEvent", "RecoveryConfirmedEvent", "TermsPublishedEvent",
-    "PaymentRecordedEvent", "DepositsReleasedEvent", "DiscrepancyResolvedEvent", "DiscrepancyResolvedOutEvent",
-    "RefundInstructedEvent", "EntryPostedEvent", "EventRejectedEvent", "DiscrepancyOpenedEvent",
+    "FUTURE_TOLERANCE",
+    "DATA_MODEL_OF_TYPE",
+    "ENVELOPE_OF_TYPE",
+    "ContractViolation",
+    "format_errors",
+    "load_json",
+    "parse_event",
+    "dump_event",
+    "canonical_hash",
+    "key_of",
+    "check_source",
+    "check_not_in_future",
+    "Envelope",
+    "Source",
+    "SchemeSource",
+    "UntypedEvent",
+    "SaleRecordedEvent",
+    "SaleCancelledEvent",
+    "CollectionLoggedEvent",
+    "CustodyTransferredEvent",
+    "LotDispatchedEvent",
+    "LotReceivedEvent",
+    "RecoveryConfirmedEvent",
+    "TermsPublishedEvent",
+    "PaymentRecordedEvent",
+    "DepositsReleasedEvent",
+    "DiscrepancyResolvedEvent",
+    "DiscrepancyResolvedOutEvent",
+    "RefundInstructedEvent",
+    "EntryPostedEvent",
+    "EventRejectedEvent",
+    "DiscrepancyOpenedEvent",
     "ReconciliationCompletedEvent",
-    "SaleRecorded", "SaleItem", "SaleCancelled", "CollectionLogged", "Refund", "CustodyTransferred", "Party",
-    "LotDispatched", "LotReceived", "RecoveryConfirmed", "RecoveredMaterial", "TermsPublished",
-    "PaymentRecorded", "Counterparty", "DepositsReleased", "DiscrepancyResolved", "DiscrepancyResolvedOut",
+    "SaleRecorded",
+    "SaleItem",
+    "SaleCancelled",
+    "CollectionLogged",
+    "Refund",
+    "CustodyTransferred",
+    "Party",
+    "LotDispatched",
+    "LotReceived",
+    "RecoveryConfirmed",
+    "RecoveredMaterial",
+    "TermsPublished",
+    "PaymentRecorded",
+    "Counterparty",
+    "DepositsReleased",
+    "DiscrepancyResolved",
+    "DiscrepancyResolvedOut",
     "name_of",
-    "RefundInstructed", "EntryPosted", "EntryLine", "EventRejected", "DiscrepancyOpened",
-    "ReconciliationCompleted", "ReconciliationCheck",
+    "RefundInstructed",
+    "EntryPosted",
+    "EntryLine",
+    "EventRejected",
+    "DiscrepancyOpened",
+    "ReconciliationCompleted",
+    "ReconciliationCheck",
 ]

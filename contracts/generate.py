@@ -37,7 +37,11 @@ def _json_text(document: dict[str, Any]) -> str:
 def stale_files() -> list[Path]:
     """Generated files that are missing or differ, and schema files no event has any more."""
     expected = expected_files()
-    stale = [path for path, text in expected.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
+    stale = [
+        path
+        for path, text in expected.items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
     leftovers = [path for path in SCHEMAS_DIR.glob("*.json") if path not in expected]
     return sorted(stale + leftovers)
 

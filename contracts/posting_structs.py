@@ -14,6 +14,7 @@ models, which name the field and the rule. To stay a strict subset of what the
 models accept, it leaves to them every message that is not printable ASCII or
 holds an escape (`\\`), and every timestamp it cannot put in canonical form.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,9 +25,21 @@ import msgspec
 
 from contracts.postings import POSTINGS_PER_MESSAGE_MAX
 
-Kind = Literal["sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery",
-               "payment_store", "payment_centre", "payment_recycler", "handling_fee",
-               "deposit_release", "release_cancelled", "suspense_return"]
+Kind = Literal[
+    "sale",
+    "sale_lease",
+    "sale_suspense",
+    "cancellation",
+    "refund",
+    "recovery",
+    "payment_store",
+    "payment_centre",
+    "payment_recycler",
+    "handling_fee",
+    "deposit_release",
+    "release_cancelled",
+    "suspense_return",
+]
 
 # "2026-12-01T11:00:00.123+00:00": date and time, at most 6 digits of fraction, an offset.
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:\d\d)\Z")

@@ -12,18 +12,31 @@ Posting keys are deterministic (derived from the cause), so the same posting
 asked twice, alone or in any batch, is posted once. Lines follow contract
 section 5.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-POSTING_KINDS = ("sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery",
-                 "payment_store", "payment_centre", "payment_recycler", "handling_fee",
-                 "deposit_release", "release_cancelled", "suspense_return")
+POSTING_KINDS = (
+    "sale",
+    "sale_lease",
+    "sale_suspense",
+    "cancellation",
+    "refund",
+    "recovery",
+    "payment_store",
+    "payment_centre",
+    "payment_recycler",
+    "handling_fee",
+    "deposit_release",
+    "release_cancelled",
+    "suspense_return",
+)
 POSTING_NAMESPACE = uuid.UUID("6f1d9a57-2a52-4c43-9d8e-1c6a3e0b7d21")
 POSTINGS_PER_MESSAGE_MAX = 250  # a message of at most about 100 kB
 
@@ -36,7 +49,7 @@ class PostingLine(BaseModel):
     credit: int = Field(ge=0)
 
     @model_validator(mode="after")
-    def _one_side(self) -> "PostingLine":
+    def _one_side(self) -> PostingLine:
         if (self.debit == 0) == (self.credit == 0):
             raise ValueError("a line is either a debit or a credit, and not zero")
         return self
@@ -45,9 +58,21 @@ class PostingLine(BaseModel):
 class PostingRequested(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     posting_key: str = Field(min_length=1, max_length=300)
-    kind: Literal["sale", "sale_lease", "sale_suspense", "cancellation", "refund", "recovery",
-                  "payment_store", "payment_centre", "payment_recycler", "handling_fee",
-                  "deposit_release", "release_cancelled", "suspense_return"]
+    kind: Literal[
+        "sale",
+        "sale_lease",
+        "sale_suspense",
+        "cancellation",
+        "refund",
+        "recovery",
+        "payment_store",
+        "payment_centre",
+        "payment_recycler",
+        "handling_fee",
+        "deposit_release",
+        "release_cancelled",
+        "suspense_return",
+    ]
     subject: str = Field(min_length=1, max_length=64)  # serial, or lot id for a recovery
     caused_by: uuid.UUID = Field(strict=False)
     effective_at: datetime = Field(strict=False)
@@ -55,7 +80,7 @@ class PostingRequested(BaseModel):
     lines: list[PostingLine] = Field(min_length=2, max_length=16)
 
     @model_validator(mode="after")
-    def _balanced(self) -> "PostingRequested":
+    def _balanced(self) -> PostingRequested:
         unbalanced = unbalanced_currencies(self.lines)
         if unbalanced:
             raise ValueError(f"debits must equal credits per currency; off in {', '.join(unbalanced)}")
@@ -68,6 +93,7 @@ class PostingRequested(BaseModel):
 
 class PostingBatch(BaseModel):
     """Several postings in one message; each is posted (or refused) on its own."""
+
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     postings: list[PostingRequested] = Field(min_length=1, max_length=POSTINGS_PER_MESSAGE_MAX)
 

@@ -50,7 +50,9 @@ def asyncapi_document() -> dict[str, Any]:
             "description": "Battery take-back and deposit scheme: the external contract (spec/contract.md).",
         },
         "defaultContentType": "application/json",
-        "servers": {"local": {"host": LOCAL_KAFKA, "protocol": "kafka", "description": "local Kafka (KRaft)"}},
+        "servers": {
+            "local": {"host": LOCAL_KAFKA, "protocol": "kafka", "description": "local Kafka (KRaft)"}
+        },
         "channels": {channel_id(topic): _channel(topic) for topic in contract_topics},
         "operations": {_operation_id(topic): _operation(topic) for topic in contract_topics},
         "components": {"messages": {event_type: _message(event_type) for event_type in topics.EVENT_TYPES}},
@@ -65,7 +67,9 @@ def _channel(topic: str) -> dict[str, Any]:
     return {
         "address": topic,
         "description": f"Written by {_WRITERS_OF_TOPIC[topic]}.",
-        "messages": {event_type: {"$ref": f"#/components/messages/{event_type}"} for event_type in _types_on(topic)},
+        "messages": {
+            event_type: {"$ref": f"#/components/messages/{event_type}"} for event_type in _types_on(topic)
+        },
     }
 
 
@@ -79,7 +83,8 @@ def _operation(topic: str) -> dict[str, Any]:
         "action": "receive" if topic in topics.INPUT_TOPICS else "send",
         "channel": {"$ref": f"#/channels/{channel_id(topic)}"},
         "messages": [
-            {"$ref": f"#/channels/{channel_id(topic)}/messages/{event_type}"} for event_type in _types_on(topic)
+            {"$ref": f"#/channels/{channel_id(topic)}/messages/{event_type}"}
+            for event_type in _types_on(topic)
         ],
     }
 
@@ -90,8 +95,11 @@ def _message(event_type: str) -> dict[str, Any]:
     if key_field:
         key: dict[str, Any] = {"type": "string", "description": f"data.{key_field}"}
     elif fixed_key is not None:
-        key = {"type": "string", "const": fixed_key,
-               "description": f"the constant {fixed_key} (one partition, every event in order)"}
+        key = {
+            "type": "string",
+            "const": fixed_key,
+            "description": f"the constant {fixed_key} (one partition, every event in order)",
+        }
     else:
         key = {"type": "string", "description": "the key of the rejected message"}
     return {

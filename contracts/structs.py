@@ -13,12 +13,13 @@ This path only ever accepts: anything it does not accept goes to the models
 strict subset of what the models accept, it leaves to them every value that is
 not plain ASCII or holds an escape (`\\`), and every object with a repeated key.
 """
+
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
-import re
 from hashlib import sha256
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_type_hints
 
@@ -27,13 +28,30 @@ import orjson
 
 from contracts.data_in import CANCELLED_SERIALS_MAX, LOT_SERIALS_MAX, RECOVERED_MATERIALS_MAX, SALE_ITEMS_MAX
 from contracts.enums import (
-    Category, Chemistry, Condition, ContractKind, CounterpartyKind, CustodyReason, Material, PartyKind, RefundMethod,
-    Resolution, SourceKind,
+    Category,
+    Chemistry,
+    Condition,
+    ContractKind,
+    CounterpartyKind,
+    CustodyReason,
+    Material,
+    PartyKind,
+    RefundMethod,
+    Resolution,
+    SourceKind,
 )
 from contracts.topics import IN_EVENT_TYPES
 from contracts.types import (
-    _CURRENCY, _DATE, _IDENTIFIER, IDENTIFIER_LENGTH_MAX, MONEY_MINOR_UNITS_MAX, TEXT_LENGTH_MAX, _date, _mass,
-    _timestamp, as_uuid,
+    _CURRENCY,
+    _DATE,
+    _IDENTIFIER,
+    IDENTIFIER_LENGTH_MAX,
+    MONEY_MINOR_UNITS_MAX,
+    TEXT_LENGTH_MAX,
+    _date,
+    _mass,
+    _timestamp,
+    as_uuid,
 )
 
 Identifier = Annotated[str, msgspec.Meta(pattern=rf"^{_IDENTIFIER.pattern}\Z")]
@@ -208,7 +226,9 @@ class RecoveryConfirmed(_Wire):
     lot_id: Identifier
     recycler_id: Identifier
     input_mass_kg: MassNumber
-    recovered: Annotated[list[RecoveredMaterial], msgspec.Meta(min_length=1, max_length=RECOVERED_MATERIALS_MAX)]
+    recovered: Annotated[
+        list[RecoveredMaterial], msgspec.Meta(min_length=1, max_length=RECOVERED_MATERIALS_MAX)
+    ]
     cost: Money
     currency: Currency
 
@@ -267,6 +287,7 @@ class Source(_Wire):
 
 class Event(_Wire):
     """The envelope; each event type below narrows `type` and `data`."""
+
     event_id: EventIdText
     version: Literal[1]
     occurred_at: TimestampText
@@ -340,15 +361,26 @@ class DiscrepancyResolvedEvent(Event):
 
 
 _EVENTS: tuple[type[Event], ...] = (
-    SaleRecordedEvent, SaleCancelledEvent, CollectionLoggedEvent, CustodyTransferredEvent, LotDispatchedEvent,
-    LotReceivedEvent, RecoveryConfirmedEvent, TermsPublishedEvent, PaymentRecordedEvent, DepositsReleasedEvent,
+    SaleRecordedEvent,
+    SaleCancelledEvent,
+    CollectionLoggedEvent,
+    CustodyTransferredEvent,
+    LotDispatchedEvent,
+    LotReceivedEvent,
+    RecoveryConfirmedEvent,
+    TermsPublishedEvent,
+    PaymentRecordedEvent,
+    DepositsReleasedEvent,
     DiscrepancyResolvedEvent,
 )
 # Private: the structs' checks of listed identifiers rely on `read_event`'s guards (no escapes).
 _DECODER_OF_TYPE: dict[str, msgspec.json.Decoder[Any]] = {
-    get_args(get_type_hints(event)["type"])[0]: msgspec.json.Decoder(event) for event in _EVENTS}
+    get_args(get_type_hints(event)["type"])[0]: msgspec.json.Decoder(event) for event in _EVENTS
+}
 assert tuple(_DECODER_OF_TYPE) == IN_EVENT_TYPES
 _ANY = msgspec.json.Decoder()
+
+
 def canonical_json(obj: Any) -> str:
     """The canonical JSON of a parsed event (sorted keys, no spaces, ASCII): what the content hash covers."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
@@ -396,6 +428,16 @@ def read_event(raw: bytes) -> tuple[InEvent, bytes] | None:
     return event, sha256(canonical).digest()
 
 
-InEvent = (SaleRecordedEvent | SaleCancelledEvent | CollectionLoggedEvent | CustodyTransferredEvent
-           | LotDispatchedEvent | LotReceivedEvent | RecoveryConfirmedEvent | TermsPublishedEvent
-           | PaymentRecordedEvent | DepositsReleasedEvent | DiscrepancyResolvedEvent)
+InEvent = (
+    SaleRecordedEvent
+    | SaleCancelledEvent
+    | CollectionLoggedEvent
+    | CustodyTransferredEvent
+    | LotDispatchedEvent
+    | LotReceivedEvent
+    | RecoveryConfirmedEvent
+    | TermsPublishedEvent
+    | PaymentRecordedEvent
+    | DepositsReleasedEvent
+    | DiscrepancyResolvedEvent
+)

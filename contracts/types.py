@@ -6,9 +6,10 @@ producers may also pass the parsed form (`UUID`, aware `datetime`, `Decimal`).
 """
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -127,8 +128,14 @@ Text = Annotated[
 Money = Annotated[
     int,
     BeforeValidator(_money),
-    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MONEY_MINOR_UNITS_MAX,
-                    "description": "integer minor units; a float such as 50.0 is rejected"}),
+    WithJsonSchema(
+        {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MONEY_MINOR_UNITS_MAX,
+            "description": "integer minor units; a float such as 50.0 is rejected",
+        }
+    ),
 ]
 Mass = Annotated[
     Decimal,
@@ -139,8 +146,13 @@ Mass = Annotated[
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_timestamp),
-    WithJsonSchema({"type": "string", "format": "date-time",
-                    "pattern": "^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?([Zz]|[+-]\\d{2}:\\d{2})$"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": "^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?([Zz]|[+-]\\d{2}:\\d{2})$",
+        }
+    ),
 ]
 Date = Annotated[
     date,

@@ -11,6 +11,7 @@ workers first, `takeback up` brings them back).
 
     source <stack env> && .venv/bin/python scripts/relay_bench.py --rows 50000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,12 @@ async def main(rows: int, partitions: int, batch_max: int) -> dict:
                 pass
             records = [(uuid.uuid4(), TOPIC, str(uuid.uuid4()), value(i)) for i in range(rows)]
             async with pool.acquire() as connection:
-                await connection.copy_records_to_table("outbox", schema_name=SCHEMA, records=records,
-                                                       columns=["event_id", "topic", "key", "value"])
+                await connection.copy_records_to_table(
+                    "outbox",
+                    schema_name=SCHEMA,
+                    records=records,
+                    columns=["event_id", "topic", "key", "value"],
+                )
             relay.published = 0
             wall, cpu = time.perf_counter(), time.process_time()
             while await relay.publish_once():
@@ -83,8 +88,15 @@ async def main(rows: int, partitions: int, batch_max: int) -> dict:
         await holder.execute("SELECT pg_advisory_unlock(hashtext($1))", f"outbox:{SCHEMA}")
         await pool.release(holder)
         await pool.close()
-    return {"rows": rows, "partitions": partitions, "batch_max": batch_max, "wall_s": round(wall, 3),
-            "cpu_s": round(cpu, 3), "rows_per_s": round(rows / wall), "cpu_us_per_row": round(cpu / rows * 1e6, 1)}
+    return {
+        "rows": rows,
+        "partitions": partitions,
+        "batch_max": batch_max,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "rows_per_s": round(rows / wall),
+        "cpu_us_per_row": round(cpu / rows * 1e6, 1),
+    }
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ other work on the machine). Process CPU (not wall time) in µs per event:
 (read from /proc: the stack must run on this machine). The relay and the
 ledger then carry the postings as usual. Not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,7 @@ import os
 import statistics
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from services.common import db_roles
@@ -38,26 +39,76 @@ OFFSETS = itertools.count(int(time.time() * 1000) * 1000)  # a new run of offset
 
 
 def envelope(event_type: str, kind: str, source_id: str, data: dict) -> bytes:
-    return json.dumps({"event_id": str(uuid.uuid4()), "type": event_type, "version": 1,
-                       "occurred_at": datetime.now(timezone.utc).isoformat(),
-                       "source": {"kind": kind, "id": source_id}, "data": data}, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": event_type,
+            "version": 1,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "source": {"kind": kind, "id": source_id},
+            "data": data,
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def sales(run: str, count: int) -> list[Message]:
-    return [Message("takeback.sales", PARTITION, next(OFFSETS), f"{run}-S{i}".encode(), envelope(
-        "sale.recorded", "pos", "store-cpu", {"sale_id": f"{run}-S{i}", "store_id": "store-cpu", "currency": "EUR",
-                                              "items": [{"serial": f"{run}-{i}-{j}", "sku": "EB-500", "category": "lmt",
-                                                         "chemistry": "li-ion-nmc", "mass_kg": 2.8, "deposit": 5000,
-                                                         "recycling_fee": 800, "contract": "deposit"}
-                                                        for j in range(ITEMS_PER_SALE)]})) for i in range(count)]
+    return [
+        Message(
+            "takeback.sales",
+            PARTITION,
+            next(OFFSETS),
+            f"{run}-S{i}".encode(),
+            envelope(
+                "sale.recorded",
+                "pos",
+                "store-cpu",
+                {
+                    "sale_id": f"{run}-S{i}",
+                    "store_id": "store-cpu",
+                    "currency": "EUR",
+                    "items": [
+                        {
+                            "serial": f"{run}-{i}-{j}",
+                            "sku": "EB-500",
+                            "category": "lmt",
+                            "chemistry": "li-ion-nmc",
+                            "mass_kg": 2.8,
+                            "deposit": 5000,
+                            "recycling_fee": 800,
+                            "contract": "deposit",
+                        }
+                        for j in range(ITEMS_PER_SALE)
+                    ],
+                },
+            ),
+        )
+        for i in range(count)
+    ]
 
 
 def collections(run: str, count: int) -> list[Message]:
     serials = [f"{run}-{i}-{j}" for i in range(count) for j in range(ITEMS_PER_SALE)]
-    return [Message("takeback.collections", PARTITION, next(OFFSETS), s.encode(), envelope(
-        "collection.logged", "return_centre", "centre-cpu",
-        {"collection_id": f"C-{s}", "centre_id": "centre-cpu", "serial": s, "condition": "functional"}))
-        for s in serials]
+    return [
+        Message(
+            "takeback.collections",
+            PARTITION,
+            next(OFFSETS),
+            s.encode(),
+            envelope(
+                "collection.logged",
+                "return_centre",
+                "centre-cpu",
+                {
+                    "collection_id": f"C-{s}",
+                    "centre_id": "centre-cpu",
+                    "serial": s,
+                    "condition": "functional",
+                },
+            ),
+        )
+        for s in serials
+    ]
 
 
 def backend_cpu_s(pid: int) -> float:
@@ -68,14 +119,14 @@ def backend_cpu_s(pid: int) -> float:
 async def timed(pool, messages: list[Message], batch: int) -> tuple[float, float, float]:
     """(decode, apply, database) CPU in µs per event."""
     backend = await pool.fetchval("SELECT pg_backend_pid()")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     started = time.process_time()
     for message in messages:
         decode(message, now)
     decode_s = time.process_time() - started
     started, database_started = time.process_time(), backend_cpu_s(backend)
     for first in range(0, len(messages), batch):
-        outcome = await apply_batch(pool, messages[first:first + batch])
+        outcome = await apply_batch(pool, messages[first : first + batch])
         assert not outcome.rejected, outcome.rejected
     total_s, database_s = time.process_time() - started, backend_cpu_s(backend) - database_started
     per = 1e6 / len(messages)
@@ -84,7 +135,9 @@ async def timed(pool, messages: list[Message], batch: int) -> tuple[float, float
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sales", type=int, default=500, help="sales a round (and ten times as many collections)")
+    parser.add_argument(
+        "--sales", type=int, default=500, help="sales a round (and ten times as many collections)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="rounds; the least and the median are shown")
     arguments = parser.parse_args()
     settings = get_settings()
@@ -95,12 +148,15 @@ async def main() -> None:
             run = f"cpu{uuid.uuid4().hex[:8]}"
             figures["sales"].append(await timed(pool, sales(run, arguments.sales), settings.batch_max_events))
             figures["collections"].append(
-                await timed(pool, collections(run, arguments.sales), settings.batch_max_events))
+                await timed(pool, collections(run, arguments.sales), settings.batch_max_events)
+            )
     finally:
         await pool.close()
     for name, rounds in figures.items():
-        shown = [f"{part} {min(r[i] for r in rounds):7.1f} ({statistics.median(r[i] for r in rounds):7.1f})"
-                 for i, part in enumerate(("decode", "apply", "database"))]
+        shown = [
+            f"{part} {min(r[i] for r in rounds):7.1f} ({statistics.median(r[i] for r in rounds):7.1f})"
+            for i, part in enumerate(("decode", "apply", "database"))
+        ]
         print(f"{name:<12} µs/event, least (median) of {len(rounds)} rounds:  " + "  ".join(shown))
 
 

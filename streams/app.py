@@ -1,4 +1,5 @@
 """The faust app: one agent applies every topic in, in batches."""
+
 from __future__ import annotations
 
 import os
@@ -10,9 +11,9 @@ from prometheus_client import Counter, Histogram
 
 from contracts import topics
 from services.common import retry
+from services.common.kafka import credentials
 from services.common.logging import get_logger, stdlib_logging_config
 from services.common.settings import Settings
-from services.common.kafka import credentials
 from streams.adapters.signing_keys import SigningKeys
 from streams.bootstrap import Wiring
 from streams.service_layer.batch import Message, Outcome, apply_batch
@@ -22,12 +23,17 @@ log = get_logger(__name__)
 EVENTS_APPLIED = Counter("takeback_events_applied_total", "Events in applied", ["type"])
 EVENTS_REJECTED = Counter("takeback_events_rejected_total", "Events in rejected", ["reason"])
 EVENTS_DUPLICATE = Counter("takeback_events_duplicate_total", "Events in seen before (no-ops)")
-BATCH_SECONDS = Histogram("takeback_batch_seconds", "Time to apply one batch",
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+BATCH_SECONDS = Histogram(
+    "takeback_batch_seconds",
+    "Time to apply one batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 BATCH_SIZE = Histogram("takeback_batch_events", "Events per batch", buckets=(1, 10, 50, 100, 500, 1000, 5000))
 
 
-EXIT_BATCH_NOT_APPLIED = 75  # the database stayed away for all of `retry.OUTAGE`: end, so nothing is acknowledged
+EXIT_BATCH_NOT_APPLIED = (
+    75  # the database stayed away for all of `retry.OUTAGE`: end, so nothing is acknowledged
+)
 
 
 async def apply_until_done(pool, messages: list[Message], keys: SigningKeys) -> Outcome:
@@ -40,12 +46,16 @@ async def apply_until_done(pool, messages: list[Message], keys: SigningKeys) -> 
     partition waits for it (`retry.OUTAGE`). If it stays away longer, the
     worker ends as a kill would: its batch is delivered again to whoever runs next.
     """
+
     def retrying(attempt: int, error: BaseException, pause_s: float) -> None:
-        log.error("batch_retry_later", events=len(messages), attempt=attempt, error=repr(error), wait_s=pause_s)
+        log.error(
+            "batch_retry_later", events=len(messages), attempt=attempt, error=repr(error), wait_s=pause_s
+        )
 
     try:  # any error: the batch must not be acknowledged unapplied
-        return await retry.until_done(lambda: apply_batch(pool, messages, keys), retry.OUTAGE, (Exception,),
-                                      retrying)
+        return await retry.until_done(
+            lambda: apply_batch(pool, messages, keys), retry.OUTAGE, (Exception,), retrying
+        )
     except Exception as error:
         log.critical("batch_never_applied_worker_ends", events=len(messages), error=repr(error))
         sys.stdout.flush()
@@ -60,10 +70,18 @@ def broker_credentials(settings: Settings) -> dict:
     ssl_context = None
     if settings.kafka_security_protocol == "SASL_SSL":
         from aiokafka.helpers import create_ssl_context
-        ssl_context = create_ssl_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
-    return {"broker_credentials": faust.SASLCredentials(
-        username=found[0], password=found[1], mechanism=faust.types.auth.SASLMechanism.SCRAM_SHA_512,
-        ssl_context=ssl_context)}
+
+        ssl_context = create_ssl_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+    return {
+        "broker_credentials": faust.SASLCredentials(
+            username=found[0],
+            password=found[1],
+            mechanism=faust.types.auth.SASLMechanism.SCRAM_SHA_512,
+            ssl_context=ssl_context,
+        )
+    }
 
 
 def create_app(settings: Settings, wiring: Wiring) -> faust.App:
@@ -88,15 +106,25 @@ def create_app(settings: Settings, wiring: Wiring) -> faust.App:
         key_serializer="raw",
         logging_config=stdlib_logging_config(settings.log_level, settings.log_format, service="streams"),
     )
-    events_in = app.topic(*topics.INPUT_TOPICS, key_serializer="raw", value_serializer="raw",
-                          key_type=bytes, value_type=bytes)
+    events_in = app.topic(
+        *topics.INPUT_TOPICS, key_serializer="raw", value_serializer="raw", key_type=bytes, value_type=bytes
+    )
 
     @app.agent(events_in)
     async def apply_events(stream):
         streams = await wiring.streams()
         async for batch in stream.take_events(settings.batch_max_events, settings.batch_max_wait_ms / 1000):
-            messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                                e.message.value, tuple(e.message.headers or ())) for e in batch]
+            messages = [
+                Message(
+                    e.message.topic,
+                    e.message.partition,
+                    e.message.offset,
+                    e.message.key,
+                    e.message.value,
+                    tuple(e.message.headers or ()),
+                )
+                for e in batch
+            ]
             started = time.perf_counter()
             outcome = await apply_until_done(streams.pool, messages, streams.keys)
             BATCH_SECONDS.observe(time.perf_counter() - started)

@@ -4,6 +4,7 @@ Clients are made at start-up inside the running loop (never at import time)
 and passed in; the faust app reaches them through `Wiring`, which it awaits
 before its first batch.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,6 +24,7 @@ from streams.adapters.signing_keys import SigningKeys
 @dataclass(frozen=True, slots=True)
 class Streams:
     """What the stream worker runs with: the database, the signers' keys, its outbox relay and health."""
+
     settings: Settings
     pool: asyncpg.Pool
     keys: SigningKeys
@@ -34,8 +36,15 @@ async def bootstrap(settings: Settings) -> Streams:
     pool = await create_pool(settings.database_url, settings=settings)
     producer = create_producer(settings.kafka_bootstrap, client_options(settings))
     await producer.start()
-    relay = Relay(pool, producer, "scheme", settings.outbox_batch_max, settings.outbox_poll_ms / 1000,
-                  settings.outbox_retention_hours * 3600, OutboxTail(settings.kafka_bootstrap, client_options(settings)))
+    relay = Relay(
+        pool,
+        producer,
+        "scheme",
+        settings.outbox_batch_max,
+        settings.outbox_poll_ms / 1000,
+        settings.outbox_retention_hours * 3600,
+        OutboxTail(settings.kafka_bootstrap, client_options(settings)),
+    )
     return Streams(settings, pool, SigningKeys(pool), relay, HealthMonitor(pool, settings))
 
 

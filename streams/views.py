@@ -1,4 +1,5 @@
 """Read models: the battery body of contract section 6 (HTTP and `takeback battery`)."""
+
 from __future__ import annotations
 
 import asyncpg
@@ -9,12 +10,16 @@ def _party(kind: str | None, id_: str | None) -> dict | None:
 
 
 async def battery_view(pool: asyncpg.Pool, serial: str) -> dict | None:
-    async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read", readonly=True):
+    async with (
+        pool.acquire() as connection,
+        connection.transaction(isolation="repeatable_read", readonly=True),
+    ):
         battery = await connection.fetchrow("SELECT * FROM scheme.batteries WHERE serial = $1", serial)
         if battery is None:
             return None
         history = await connection.fetch(
-            "SELECT * FROM scheme.custody_history WHERE serial = $1 ORDER BY seq", serial)
+            "SELECT * FROM scheme.custody_history WHERE serial = $1 ORDER BY seq", serial
+        )
     return {
         "serial": battery["serial"],
         "state": battery["state"],
@@ -41,13 +46,15 @@ def _chain(history: list) -> list[dict]:
     lines, before = [], None
     for row in history:
         to = _party(row["to_kind"], row["to_id"])
-        lines.append({
-            "at": row["at"].isoformat(),
-            "event_id": str(row["event_id"]),
-            "event_type": row["event_type"],
-            "from": _party(row["from_kind"], row["from_id"]) or before,
-            "to": to,
-            "state": row["state"],
-        })
+        lines.append(
+            {
+                "at": row["at"].isoformat(),
+                "event_id": str(row["event_id"]),
+                "event_type": row["event_type"],
+                "from": _party(row["from_kind"], row["from_id"]) or before,
+                "to": to,
+                "state": row["state"],
+            }
+        )
         before = to
     return lines

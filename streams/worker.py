@@ -1,4 +1,5 @@
 """`python -m streams.worker`: the stream processor, its outbox relay and its health port."""
+
 from __future__ import annotations
 
 import asyncio
@@ -38,11 +39,13 @@ def main() -> None:
     async def start_clients() -> None:
         streams = await bootstrap(settings)
         wiring.provide(streams)
-        await start_health_server(settings.http_host, settings.streams_metrics_port, wiring.ready,
-                                  lambda: streams.monitor.report)
+        await start_health_server(
+            settings.http_host, settings.streams_metrics_port, wiring.ready, lambda: streams.monitor.report
+        )
         log.info("streams_started", metrics_port=settings.streams_metrics_port)
-        await asyncio.gather(streams.relay.run_forever(), streams.monitor.run_forever(),
-                             compact_offsets_forever(streams.pool))
+        await asyncio.gather(
+            streams.relay.run_forever(), streams.monitor.run_forever(), compact_offsets_forever(streams.pool)
+        )
 
     sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", settings.log_level]
     app.main()

@@ -3,6 +3,7 @@
 The stack is started by `takeback up` (the test command does it first); the
 session fixture calls the same code, which is harmless when it is already up.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ import re
 import socket
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -116,15 +117,24 @@ def kafka_options() -> dict:
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
-def envelope(event_type: str, source_kind: str, source_id: str, data: dict, event_id: str | None = None,
-             occurred_at: str | None = None) -> dict:
+def envelope(
+    event_type: str,
+    source_kind: str,
+    source_id: str,
+    data: dict,
+    event_id: str | None = None,
+    occurred_at: str | None = None,
+) -> dict:
     return {
-        "event_id": event_id or str(uuid.uuid4()), "type": event_type, "version": 1,
+        "event_id": event_id or str(uuid.uuid4()),
+        "type": event_type,
+        "version": 1,
         "occurred_at": occurred_at or now_rfc3339(),
-        "source": {"kind": source_kind, "id": source_id}, "data": data,
+        "source": {"kind": source_kind, "id": source_id},
+        "data": data,
     }
 
 
@@ -164,10 +174,16 @@ class TopicReader:
 
     async def __aenter__(self):
         from aiokafka import AIOKafkaConsumer, TopicPartition
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kafka_options(), enable_auto_commit=False,
-                                         auto_offset_reset="earliest")
+
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            **kafka_options(),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
         await self.consumer.start()
         from aiokafka.admin import AIOKafkaAdminClient
+
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **kafka_options())
         await admin.start()
         try:

@@ -4,12 +4,12 @@ Waits for Kafka and PostgreSQL, creates the contract's topics and runs the
 migrations to head, the same as `takeback up` does before it starts the services.
 Harmless to run again: existing topics and applied migrations are left alone.
 """
+
 from __future__ import annotations
 
 import asyncio
 import os
 import time
-
 
 from infra.local.principals import SERVICE_PRINCIPALS, ensure_principals
 from infra.local.probes import kafka_answers, postgres_answers
@@ -40,26 +40,37 @@ def main() -> None:
     options = client_options(s)  # the operator, over PLAIN on the containers' listener (its first login)
     wait_for("postgres", lambda: postgres_answers(s.database_owner_url))
     wait_for("kafka", lambda: kafka_answers(s.kafka_bootstrap, options=options))
-    created = asyncio.run(ensure_topics(s.kafka_bootstrap, s.topic_partitions, s.topic_retention_ms, options=options))
+    created = asyncio.run(
+        ensure_topics(s.kafka_bootstrap, s.topic_partitions, s.topic_retention_ms, options=options)
+    )
     log.info("topics_ready", created=created)
     upgrade(s.database_owner_url)  # runs its own event loop, so not inside asyncio.run
     log.info("migrations_at_head")
-    asyncio.run(ensure_principals(s.kafka_bootstrap, options, s.streams_group, principal_passwords(),
-                                  s.database_owner_url, {signer: _required(f"SIGNING_SECRET_{signer.upper()}")
-                                                         for signer in SIGNERS}))
+    asyncio.run(
+        ensure_principals(
+            s.kafka_bootstrap,
+            options,
+            s.streams_group,
+            principal_passwords(),
+            s.database_owner_url,
+            {signer: _required(f"SIGNING_SECRET_{signer.upper()}") for signer in SIGNERS},
+        )
+    )
     log.info("principals_ready")
 
 
 def principal_passwords() -> dict[str, str]:
     """The operator's SCRAM credential (for the host) and each service's, from the environment."""
-    services = {name: _required(f"KAFKA_PASSWORD_{service.upper()}") for service, name in SERVICE_PRINCIPALS.items()}
+    services = {
+        name: _required(f"KAFKA_PASSWORD_{service.upper()}") for service, name in SERVICE_PRINCIPALS.items()
+    }
     return {OPERATOR: _required("KAFKA_PASSWORD_ADMIN"), **services}
 
 
 def _required(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
-        raise SystemExit(f"{name} is not set (README, \"Compose\")")
+        raise SystemExit(f'{name} is not set (README, "Compose")')
     return value
 
 

@@ -7,6 +7,7 @@ the shared role `takeback` of earlier versions if it is still there (it keeps
 no privilege). `<state dir>/secrets/pgpass` lists them all for `psql`
 (`PGPASSFILE=.state/secrets/pgpass psql -h 127.0.0.1 -p 55432 -U takeback_reader takeback`).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,7 +41,8 @@ async def ensure_roles(superuser_url: str, settings: Settings) -> None:
             exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
             literal = password(state, role).replace("'", "''")
             await connection.execute(
-                f"""{'ALTER' if exists else 'CREATE'} ROLE "{role}" LOGIN PASSWORD '{literal}'""")
+                f"""{"ALTER" if exists else "CREATE"} ROLE "{role}" LOGIN PASSWORD '{literal}'"""
+            )
         # Every session of a role but the owner's is bounded, whatever client opens it (the services also set
         # these on their own pools): a forgotten transaction cannot hold back a relay's window or vacuum.
         for role in roles:
@@ -48,7 +50,8 @@ async def ensure_roles(superuser_url: str, settings: Settings) -> None:
                 await connection.execute(
                     f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = '
                     f"'{settings.idle_in_transaction_timeout_s}s'; "
-                    f'ALTER ROLE "{role}" SET statement_timeout = \'{settings.statement_timeout_s}s\'')
+                    f"ALTER ROLE \"{role}\" SET statement_timeout = '{settings.statement_timeout_s}s'"
+                )
         if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
             await connection.execute(f'CREATE DATABASE "{database}" OWNER "{owner}"')
     finally:

@@ -6,6 +6,7 @@ machine form a cluster: node i (1-based) listens on the first bootstrap port +
 2 * (i - 1) and on the controller port + 2 * (i - 1), keeps its data in
 `.state/kafka/node-<i>/`, and all three are the controller quorum's voters.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,17 @@ from infra.local.processes import Process
 KAFKA_VERSION = "4.4.0"  # newest release aiokafka 0.14 and faust-streaming 0.15 are tested against
 INFRA_DIR = Path(__file__).resolve().parents[1] / "kafka"
 # Per node: a small heap and bounded JVM areas keep each broker well under 500 MB resident.
-JVM_MEMORY = ("-Xms256m", "-Xmx256m", "-XX:MaxMetaspaceSize=96m", "-XX:ReservedCodeCacheSize=48m",
-              "-XX:MaxDirectMemorySize=128m", "-Xss512k")
-PORT_STEP = 2  # node i: bootstrap port + 2 * i, controller port + 2 * i (they interleave: 9092, 9093, 9094, ...)
+JVM_MEMORY = (
+    "-Xms256m",
+    "-Xmx256m",
+    "-XX:MaxMetaspaceSize=96m",
+    "-XX:ReservedCodeCacheSize=48m",
+    "-XX:MaxDirectMemorySize=128m",
+    "-Xss512k",
+)
+PORT_STEP = (
+    2  # node i: bootstrap port + 2 * i, controller port + 2 * i (they interleave: 9092, 9093, 9094, ...)
+)
 SECURED_FILE = "secured"  # in .state/kafka/: the data holds the operator's SCRAM credential
 BROKERS_FILE = "brokers"  # in .state/kafka/: how many nodes the data was formatted for (absent: one)
 
@@ -29,6 +38,7 @@ BROKERS_FILE = "brokers"  # in .state/kafka/: how many nodes the data was format
 @dataclass(frozen=True)
 class Node:
     """One local Kafka node: a broker and a controller in one process."""
+
     node_id: int
     host: str
     port: int
@@ -94,12 +104,23 @@ def ensure_jars(cache_dir: Path) -> Path:
     if marker.exists():
         return libs
     if shutil.which("mvn") is None:
-        raise RuntimeError("Maven (mvn) is needed once to fetch Kafka's jars; install it (apt-get install maven)")
+        raise RuntimeError(
+            "Maven (mvn) is needed once to fetch Kafka's jars; install it (apt-get install maven)"
+        )
     tmp = libs.with_name("libs.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(INFRA_DIR / "pom.xml"), "dependency:copy-dependencies",
-         f"-Dkafka.version={KAFKA_VERSION}", f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(INFRA_DIR / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-Dkafka.version={KAFKA_VERSION}",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     shutil.rmtree(libs, ignore_errors=True)
@@ -115,10 +136,14 @@ def security_properties(admin_password: str) -> dict[str, str]:
     listener takes PLAIN with the operator's password (SCRAM credentials live in the metadata the
     controllers serve, so they cannot authenticate the controllers themselves).
     """
-    scram = f'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" ' \
-            f'password="{admin_password}";'
-    plain = f'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" ' \
-            f'password="{admin_password}" user_admin="{admin_password}";'
+    scram = (
+        f'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" '
+        f'password="{admin_password}";'
+    )
+    plain = (
+        f'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+        f'password="{admin_password}" user_admin="{admin_password}";'
+    )
     return {
         "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
         "inter.broker.listener.name": "SASL_PLAINTEXT",
@@ -134,8 +159,9 @@ def security_properties(admin_password: str) -> dict[str, str]:
     }
 
 
-def server_properties(state_dir: Path, cluster: list[Node], node: Node, partitions: int,
-                      admin_password: str | None = None) -> Path:
+def server_properties(
+    state_dir: Path, cluster: list[Node], node: Node, partitions: int, admin_password: str | None = None
+) -> Path:
     """The node's configuration; with `admin_password`, authenticated and authorised (the default)."""
     factor, min_isr = replication(len(cluster))
     voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in cluster)
@@ -162,13 +188,18 @@ def server_properties(state_dir: Path, cluster: list[Node], node: Node, partitio
     }
     if admin_password is not None:
         listener = "SASL_PLAINTEXT"
-        props |= {"listeners": f"{listener}://{node.address},CONTROLLER://{node.host}:{node.controller_port}",
-                  "advertised.listeners": f"{listener}://{node.address}", **security_properties(admin_password)}
+        props |= {
+            "listeners": f"{listener}://{node.address},CONTROLLER://{node.host}:{node.controller_port}",
+            "advertised.listeners": f"{listener}://{node.address}",
+            **security_properties(admin_password),
+        }
     if len(cluster) > 1:  # what a topic made by a client without these settings gets
         props |= {"default.replication.factor": str(factor), "min.insync.replicas": str(min_isr)}
     path = node.dir(state_dir) / "server.properties"
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the operator's password
+    descriptor = os.open(
+        path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
+    )  # it holds the operator's password
     with os.fdopen(descriptor, "w") as out:
         out.write("".join(f"{k}={v}\n" for k, v in props.items()))
     os.chmod(path, 0o600)
@@ -186,14 +217,21 @@ def mark_secured(state_dir: Path) -> None:
 
 def _java(libs: Path, log_file: Path, *args: str) -> list[str]:
     return [
-        "java", *JVM_MEMORY, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        "java",
+        *JVM_MEMORY,
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={INFRA_DIR / 'log4j2.properties'}",
         f"-Dtakeback.kafka.logfile={log_file}",
-        "-cp", f"{libs}/*", *args,
+        "-cp",
+        f"{libs}/*",
+        *args,
     ]
 
 
-def ensure_formatted(libs: Path, state_dir: Path, props: list[Path], admin_password: str | None = None) -> str:
+def ensure_formatted(
+    libs: Path, state_dir: Path, props: list[Path], admin_password: str | None = None
+) -> str:
     """Format each node's KRaft log dir once, all with one cluster id; return the cluster id.
 
     The id is chosen first and kept in `cluster.id.pending` until every node is formatted,
@@ -209,19 +247,37 @@ def ensure_formatted(libs: Path, state_dir: Path, props: list[Path], admin_passw
     if pending.exists():
         cluster_id = pending.read_text().strip()
     else:
-        cluster_id = subprocess.run(
-            _java(libs, log, "kafka.tools.StorageTool", "random-uuid"),
-            check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1]
+        cluster_id = (
+            subprocess.run(
+                _java(libs, log, "kafka.tools.StorageTool", "random-uuid"),
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         pending.write_text(cluster_id)
     if len(props) > 1:  # recorded first: a format cut short is finished for as many nodes, or refused
         (directory / BROKERS_FILE).write_text(f"{len(props)}\n")
     scram = ["--add-scram", f"SCRAM-SHA-512=[name=admin,password={admin_password}]"] if admin_password else []
     for path in props:
         subprocess.run(  # the output names the credential's keys: it is not logged
-            _java(libs, log, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(path),
-                  "--ignore-formatted", *scram),
-            check=True, capture_output=True, text=True,
+            _java(
+                libs,
+                log,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(path),
+                "--ignore-formatted",
+                *scram,
+            ),
+            check=True,
+            capture_output=True,
+            text=True,
         )
     if admin_password:
         mark_secured(state_dir)

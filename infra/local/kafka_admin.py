@@ -5,6 +5,7 @@ versions Kafka 4 speaks, so the two requests are declared here from Kafka's
 protocol definitions (AlterUserScramCredentials v0, CreateAcls v3; both
 flexible versions) and sent over an admin client's connection.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,14 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
-    CompactArray, CompactBytes, CompactString, Int8, Int16, Int32, Schema, TaggedFields,
+    CompactArray,
+    CompactBytes,
+    CompactString,
+    Int8,
+    Int16,
+    Int32,
+    Schema,
+    TaggedFields,
 )
 
 SCRAM_SHA_512 = 2  # the mechanism's number in the protocol
@@ -35,8 +43,15 @@ class AlterUserScramCredentialsResponse_v0(Response):
     API_VERSION = 0
     SCHEMA = Schema(
         ("throttle_time_ms", Int32),
-        ("results", CompactArray(("user", CompactString("utf-8")), ("error_code", Int16),
-                                 ("error_message", CompactString("utf-8")), ("tags", TaggedFields))),
+        (
+            "results",
+            CompactArray(
+                ("user", CompactString("utf-8")),
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                ("tags", TaggedFields),
+            ),
+        ),
         ("tags", TaggedFields),
     )
 
@@ -47,10 +62,21 @@ class AlterUserScramCredentialsRequest_v0(RequestStruct):
     API_VERSION = 0
     RESPONSE_TYPE = AlterUserScramCredentialsResponse_v0
     SCHEMA = Schema(
-        ("deletions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8), ("tags", TaggedFields))),
-        ("upsertions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8), ("iterations", Int32),
-                                    ("salt", CompactBytes), ("salted_password", CompactBytes),
-                                    ("tags", TaggedFields))),
+        (
+            "deletions",
+            CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8), ("tags", TaggedFields)),
+        ),
+        (
+            "upsertions",
+            CompactArray(
+                ("name", CompactString("utf-8")),
+                ("mechanism", Int8),
+                ("iterations", Int32),
+                ("salt", CompactBytes),
+                ("salted_password", CompactBytes),
+                ("tags", TaggedFields),
+            ),
+        ),
         ("tags", TaggedFields),
     )
 
@@ -75,8 +101,12 @@ class CreateAclsResponse_v3(Response):
     API_VERSION = 3
     SCHEMA = Schema(
         ("throttle_time_ms", Int32),
-        ("results", CompactArray(("error_code", Int16), ("error_message", CompactString("utf-8")),
-                                 ("tags", TaggedFields))),
+        (
+            "results",
+            CompactArray(
+                ("error_code", Int16), ("error_message", CompactString("utf-8")), ("tags", TaggedFields)
+            ),
+        ),
         ("tags", TaggedFields),
     )
 
@@ -87,10 +117,19 @@ class CreateAclsRequest_v3(RequestStruct):
     API_VERSION = 3
     RESPONSE_TYPE = CreateAclsResponse_v3
     SCHEMA = Schema(
-        ("creations", CompactArray(("resource_type", Int8), ("resource_name", CompactString("utf-8")),
-                                   ("resource_pattern_type", Int8), ("principal", CompactString("utf-8")),
-                                   ("host", CompactString("utf-8")), ("operation", Int8),
-                                   ("permission_type", Int8), ("tags", TaggedFields))),
+        (
+            "creations",
+            CompactArray(
+                ("resource_type", Int8),
+                ("resource_name", CompactString("utf-8")),
+                ("resource_pattern_type", Int8),
+                ("principal", CompactString("utf-8")),
+                ("host", CompactString("utf-8")),
+                ("operation", Int8),
+                ("permission_type", Int8),
+                ("tags", TaggedFields),
+            ),
+        ),
         ("tags", TaggedFields),
     )
 
@@ -98,6 +137,7 @@ class CreateAclsRequest_v3(RequestStruct):
 @dataclass(frozen=True)
 class Acl:
     """`principal` may `operation` on the resource (`pattern` LITERAL or PREFIXED), from any host."""
+
     principal: str  # a user name; the ACL is for User:<principal>
     resource_type: int
     resource_name: str
@@ -112,9 +152,22 @@ class CreateAcls(Request[CreateAclsRequest_v3]):
         self.acls = acls
 
     def build(self, request_struct_class):
-        return request_struct_class([
-            (a.resource_type, a.resource_name, a.pattern, f"User:{a.principal}", "*", a.operation, ALLOW, {})
-            for a in self.acls], {})
+        return request_struct_class(
+            [
+                (
+                    a.resource_type,
+                    a.resource_name,
+                    a.pattern,
+                    f"User:{a.principal}",
+                    "*",
+                    a.operation,
+                    ALLOW,
+                    {},
+                )
+                for a in self.acls
+            ],
+            {},
+        )
 
 
 class KafkaAdminError(RuntimeError):
@@ -130,8 +183,11 @@ async def upsert_users(admin: AIOKafkaAdminClient, users: dict[str, str], delete
     if not users and not delete:
         return
     response = await _send(admin, AlterUserScramCredentials(users, list(delete)))
-    failed = [(user, code, message) for user, code, message, _ in response.results
-              if code != 0 and not (code == 91 and user in delete)]  # 91: no such credential to delete
+    failed = [
+        (user, code, message)
+        for user, code, message, _ in response.results
+        if code != 0 and not (code == 91 and user in delete)
+    ]  # 91: no such credential to delete
     if failed:
         raise KafkaAdminError(f"SCRAM credentials refused: {failed}")
 

@@ -1,4 +1,5 @@
 """A project-local PostgreSQL cluster from the operating system's packages."""
+
 from __future__ import annotations
 
 import glob
@@ -83,10 +84,25 @@ class LocalCluster:
         self.data.mkdir(exist_ok=True)
         _chown(self.root)
         try:
-            subprocess.run(_as_server_user([
-                str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8",
-            ]), check=True, capture_output=True, text=True)
+            subprocess.run(
+                _as_server_user(
+                    [
+                        str(self.bin_dir / "initdb"),
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        "postgres",
+                        "--auth=scram-sha-256",
+                        f"--pwfile={pwfile}",
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                    ]
+                ),
+                check=True,
+                capture_output=True,
+                text=True,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
 
@@ -95,18 +111,41 @@ class LocalCluster:
         self.process.log_dir.mkdir(parents=True, exist_ok=True)
         self.process.run_dir.mkdir(parents=True, exist_ok=True)
         _chown(self.socket_dir)
-        return self.process.start(_as_server_user([
-            str(self.bin_dir / "postgres"), "-D", str(self.data),
-            "-c", f"listen_addresses={self.host}", "-c", f"port={self.port}",
-            "-c", f"unix_socket_directories={self.socket_dir}",
-            "-c", "max_connections=200", "-c", "shared_buffers=256MB",
-            "-c", "synchronous_commit=on", "-c", "fsync=on",
-            # Checkpoints by time, not forced by WAL volume every few seconds under load: each
-            # checkpoint makes the next change of every page write a full page image into the WAL.
-            "-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=15min", "-c", "checkpoint_completion_target=0.9",
-            "-c", "wal_compression=lz4",
-            "-c", "shared_preload_libraries=pg_stat_statements",  # per-statement cost, for operators
-        ]))
+        return self.process.start(
+            _as_server_user(
+                [
+                    str(self.bin_dir / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-c",
+                    f"listen_addresses={self.host}",
+                    "-c",
+                    f"port={self.port}",
+                    "-c",
+                    f"unix_socket_directories={self.socket_dir}",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "shared_buffers=256MB",
+                    "-c",
+                    "synchronous_commit=on",
+                    "-c",
+                    "fsync=on",
+                    # Checkpoints by time, not forced by WAL volume every few seconds under load: each
+                    # checkpoint makes the next change of every page write a full page image into the WAL.
+                    "-c",
+                    "max_wal_size=4GB",
+                    "-c",
+                    "checkpoint_timeout=15min",
+                    "-c",
+                    "checkpoint_completion_target=0.9",
+                    "-c",
+                    "wal_compression=lz4",
+                    "-c",
+                    "shared_preload_libraries=pg_stat_statements",  # per-statement cost, for operators
+                ]
+            )
+        )
 
     def stop(self) -> bool:
         return self.process.stop(signal.SIGINT)  # "fast" shutdown: does not wait for clients

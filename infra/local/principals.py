@@ -5,6 +5,7 @@
 - `<kind>.<source id>` (made by `takeback kafka-credentials create`): write only the topics its kind
   sends (contract section 1) and, with its signing key, only as that source.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contracts import topics
 from contracts.types import IDENTIFIER_PATTERN as IDENTIFIER
 from infra.local.kafka_admin import (
-    CLUSTER, CLUSTER_NAME, DESCRIBE, GROUP, IDEMPOTENT_WRITE, PREFIXED, READ, TOPIC, WRITE, Acl, create_acls,
+    CLUSTER,
+    CLUSTER_NAME,
+    DESCRIBE,
+    GROUP,
+    IDEMPOTENT_WRITE,
+    PREFIXED,
+    READ,
+    TOPIC,
+    WRITE,
+    Acl,
+    create_acls,
     upsert_users,
 )
 from infra.local.secrets import SECRET_BYTES
@@ -34,8 +45,13 @@ def source_principal(kind: str, source_id: str) -> str:
 
 def topics_of_kind(kind: str) -> list[str]:
     """The input topics a source kind writes: those of the event types it may send."""
-    return sorted({topics.TOPIC_OF_TYPE[t] for t, kinds in topics.SOURCE_KINDS_OF_TYPE.items() if kind in kinds
-                   and topics.TOPIC_OF_TYPE[t] in topics.INPUT_TOPICS})
+    return sorted(
+        {
+            topics.TOPIC_OF_TYPE[t]
+            for t, kinds in topics.SOURCE_KINDS_OF_TYPE.items()
+            if kind in kinds and topics.TOPIC_OF_TYPE[t] in topics.INPUT_TOPICS
+        }
+    )
 
 
 def _reads(principal: str, names) -> list[Acl]:
@@ -43,14 +59,17 @@ def _reads(principal: str, names) -> list[Acl]:
 
 
 def _writes(principal: str, names) -> list[Acl]:
-    return [Acl(principal, TOPIC, name, WRITE) for name in names] + \
-        [Acl(principal, CLUSTER, CLUSTER_NAME, IDEMPOTENT_WRITE)]
+    return [Acl(principal, TOPIC, name, WRITE) for name in names] + [
+        Acl(principal, CLUSTER, CLUSTER_NAME, IDEMPOTENT_WRITE)
+    ]
 
 
 def _describes(principal: str) -> list[Acl]:
     """Every project topic's metadata and offsets, and every project group's offsets (lag, health)."""
-    return [Acl(principal, TOPIC, TOPIC_PREFIX, DESCRIBE, PREFIXED),
-            Acl(principal, GROUP, GROUP_PREFIX, DESCRIBE, PREFIXED)]
+    return [
+        Acl(principal, TOPIC, TOPIC_PREFIX, DESCRIBE, PREFIXED),
+        Acl(principal, GROUP, GROUP_PREFIX, DESCRIBE, PREFIXED),
+    ]
 
 
 def service_acls(streams_group: str) -> list[Acl]:
@@ -60,13 +79,21 @@ def service_acls(streams_group: str) -> list[Acl]:
     return [
         # streams: reads every topic in, in its group; relays the scheme's outbox (and reads it back
         # at takeover)
-        *_reads(streams, topics.INPUT_TOPICS), Acl(streams, GROUP, streams_group, READ),
-        *_writes(streams, scheme_out), *_reads(streams, scheme_out), *_describes(streams),
+        *_reads(streams, topics.INPUT_TOPICS),
+        Acl(streams, GROUP, streams_group, READ),
+        *_writes(streams, scheme_out),
+        *_reads(streams, scheme_out),
+        *_describes(streams),
         # ledger: reads the postings in its group; relays its outbox; reconciliation reads the topics in back
-        *_reads(ledger, (topics.POSTINGS, *topics.INPUT_TOPICS)), Acl(ledger, GROUP, LEDGER_GROUP, READ),
-        *_writes(ledger, ledger_out), *_reads(ledger, ledger_out), *_describes(ledger),
+        *_reads(ledger, (topics.POSTINGS, *topics.INPUT_TOPICS)),
+        Acl(ledger, GROUP, LEDGER_GROUP, READ),
+        *_writes(ledger, ledger_out),
+        *_reads(ledger, ledger_out),
+        *_describes(ledger),
         # gateway: writes the topics in for the sources it authenticated; reconciles on request
-        *_writes(gateway, topics.INPUT_TOPICS), *_reads(gateway, topics.INPUT_TOPICS), *_describes(gateway),
+        *_writes(gateway, topics.INPUT_TOPICS),
+        *_reads(gateway, topics.INPUT_TOPICS),
+        *_describes(gateway),
     ]
 
 
@@ -76,8 +103,14 @@ def source_acls(kind: str, source_id: str) -> list[Acl]:
     return [*_writes(principal, names), *(Acl(principal, TOPIC, name, DESCRIBE) for name in names)]
 
 
-async def ensure_principals(bootstrap: str, options: dict, streams_group: str, passwords: dict[str, str],
-                            owner_url: str, signing_secrets: dict[str, str]) -> None:
+async def ensure_principals(
+    bootstrap: str,
+    options: dict,
+    streams_group: str,
+    passwords: dict[str, str],
+    owner_url: str,
+    signing_secrets: dict[str, str],
+) -> None:
     """Each principal in `passwords` (user -> password) with the services' ACLs, and the signers' keys
     (`gateway`, `operator` -> secret) in the database. Harmless to run again. Used by `takeback up` (secrets
     from its folder) and by the compose init (secrets from the environment)."""
@@ -95,7 +128,9 @@ async def ensure_principals(bootstrap: str, options: dict, streams_group: str, p
                 "INSERT INTO scheme.signing_keys (signer_kind, signer_id, secret) VALUES ('signer', $1, $2) "
                 "ON CONFLICT (signer_kind, signer_id) DO UPDATE SET secret = EXCLUDED.secret, "
                 "revoked_at = NULL",
-                signer, secret)
+                signer,
+                secret,
+            )
     finally:
         await owner.close()
 
@@ -103,6 +138,7 @@ async def ensure_principals(bootstrap: str, options: dict, streams_group: str, p
 @dataclass(frozen=True)
 class SourceCredential:
     """What a source needs to write to Kafka: its SCRAM principal and the key it signs its events with."""
+
     kind: str
     source_id: str
     username: str
@@ -111,9 +147,16 @@ class SourceCredential:
     topics: list[str]
 
     def shown(self) -> dict:
-        return {"kind": self.kind, "id": self.source_id, "username": self.username, "password": self.password,
-                "mechanism": MECHANISM, "signing_secret": self.signing_secret, "signature_header": SIGNATURE_HEADER,
-                "topics": self.topics}
+        return {
+            "kind": self.kind,
+            "id": self.source_id,
+            "username": self.username,
+            "password": self.password,
+            "mechanism": MECHANISM,
+            "signing_secret": self.signing_secret,
+            "signature_header": SIGNATURE_HEADER,
+            "topics": self.topics,
+        }
 
 
 class InvalidSource(ValueError):
@@ -127,36 +170,59 @@ def check_source(kind: str, source_id: str) -> None:
         raise InvalidSource(f"--id: must be 1 to 64 characters of A-Z a-z 0-9 . _ : - (got {source_id!r})")
 
 
-async def create_source_credential(admin: AIOKafkaAdminClient, owner: asyncpg.Connection, kind: str,
-                                   source_id: str) -> SourceCredential:
+async def create_source_credential(
+    admin: AIOKafkaAdminClient, owner: asyncpg.Connection, kind: str, source_id: str
+) -> SourceCredential:
     """A new (or replaced) principal and signing key for one source; a replaced one stops working at once."""
     check_source(kind, source_id)
-    credential = SourceCredential(kind, source_id, source_principal(kind, source_id), token_urlsafe(SECRET_BYTES),
-                                  token_urlsafe(SECRET_BYTES), topics_of_kind(kind))
+    credential = SourceCredential(
+        kind,
+        source_id,
+        source_principal(kind, source_id),
+        token_urlsafe(SECRET_BYTES),
+        token_urlsafe(SECRET_BYTES),
+        topics_of_kind(kind),
+    )
     await upsert_users(admin, {credential.username: credential.password})
     await create_acls(admin, source_acls(kind, source_id))
     await owner.execute(
         "INSERT INTO scheme.signing_keys (signer_kind, signer_id, secret) VALUES ($1, $2, $3) "
         "ON CONFLICT (signer_kind, signer_id) DO UPDATE SET secret = EXCLUDED.secret, created_at = now(), "
-        "revoked_at = NULL", kind, source_id, credential.signing_secret)
+        "revoked_at = NULL",
+        kind,
+        source_id,
+        credential.signing_secret,
+    )
     return credential
 
 
-async def revoke_source_credential(admin: AIOKafkaAdminClient, owner: asyncpg.Connection, kind: str,
-                                   source_id: str) -> bool:
+async def revoke_source_credential(
+    admin: AIOKafkaAdminClient, owner: asyncpg.Connection, kind: str, source_id: str
+) -> bool:
     """The principal can no longer log in and its key no longer signs; False if there was none."""
     check_source(kind, source_id)
     await upsert_users(admin, {}, delete=[source_principal(kind, source_id)])
     revoked = await owner.fetchval(
         "UPDATE scheme.signing_keys SET revoked_at = now() WHERE signer_kind = $1 AND signer_id = $2 "
-        "AND revoked_at IS NULL RETURNING signer_id", kind, source_id)
+        "AND revoked_at IS NULL RETURNING signer_id",
+        kind,
+        source_id,
+    )
     return revoked is not None
 
 
 async def list_source_credentials(owner: asyncpg.Connection) -> list[dict]:
     rows = await owner.fetch(
         "SELECT signer_kind AS kind, signer_id AS id, created_at, revoked_at FROM scheme.signing_keys "
-        "WHERE signer_kind <> 'signer' ORDER BY signer_kind, signer_id")
-    return [{"kind": r["kind"], "id": r["id"], "username": source_principal(r["kind"], r["id"]),
-             "created_at": r["created_at"].isoformat(),
-             "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None} for r in rows]
+        "WHERE signer_kind <> 'signer' ORDER BY signer_kind, signer_id"
+    )
+    return [
+        {
+            "kind": r["kind"],
+            "id": r["id"],
+            "username": source_principal(r["kind"], r["id"]),
+            "created_at": r["created_at"].isoformat(),
+            "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None,
+        }
+        for r in rows
+    ]

@@ -1,4 +1,5 @@
 """Does a server answer? One probe per kind, shared by `takeback up` and the compose init."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ from infra.local.topics import describe_cluster
 async def postgres_answers(url: str, timeout_s: float = 2.0) -> bool:
     try:
         connection = await asyncpg.connect(url, timeout=timeout_s)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await connection.close()
     return True

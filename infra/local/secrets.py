@@ -3,6 +3,7 @@
 `takeback up` makes what is missing and passes each process only its own.
 Nothing here is ever logged.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """`takeback up | down | status`: the whole local stack, started without Docker."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,13 +15,13 @@ from aiokafka.client import AIOKafkaClient
 from infra.local import database, kafka, postgres
 from infra.local.kafka_admin import upsert_users
 from infra.local.principals import SERVICE_PRINCIPALS, ensure_principals
+from infra.local.probes import postgres_answers, service_healthy
 from infra.local.processes import Process
 from infra.local.secrets import secret
-from infra.local.probes import postgres_answers, service_healthy
 from infra.local.topics import describe_cluster, ensure_topics
 from infra.migrations.runner import upgrade
-from services.common.kafka import OPERATOR, SIGNERS, client_options
 from services.common import db_roles
+from services.common.kafka import OPERATOR, SIGNERS, client_options
 from services.common.settings import Settings
 
 READY_TIMEOUT_S = 120.0
@@ -33,6 +34,7 @@ REPLICA_PORT_STEP = 100  # replica i of a service listens on its port + 100 * i
 @dataclass(frozen=True)
 class Service:
     """A process of ours, healthy when its /healthz answers 200; some run as several replicas."""
+
     name: str
     module: str
     port_setting: str
@@ -71,7 +73,9 @@ class Stack:
         self.nodes = kafka.nodes(settings.kafka_bootstrap, settings.kafka_controller_port, count)
         self.brokers = [node.process(self.run_dir, self.log_dir) for node in self.nodes]
         self.kafka = self.brokers[0]
-        self.bootstrap = settings.kafka_bootstrap if count == 1 else ",".join(node.address for node in self.nodes)
+        self.bootstrap = (
+            settings.kafka_bootstrap if count == 1 else ",".join(node.address for node in self.nodes)
+        )
 
     def process(self, service: Service) -> Process:
         return Process(service.name, self.run_dir, self.log_dir)
@@ -118,7 +122,9 @@ class Stack:
         return {"TAKEBACK_DATABASE_URL": self.settings.database_url_as(role)}
 
     def local_cluster(self) -> postgres.LocalCluster:
-        return postgres.LocalCluster(postgres.ensure_installed(), self.settings.state_dir, self.settings.database_url)
+        return postgres.LocalCluster(
+            postgres.ensure_installed(), self.settings.state_dir, self.settings.database_url
+        )
 
     def _check_broker_count(self) -> None:
         """Kafka's data serves the number of nodes it was formatted for: refuse another before touching it."""
@@ -129,7 +135,8 @@ class Stack:
                 f"Kafka's data in {where} was formatted for {formatted} "
                 f"broker{'s' if formatted > 1 else ''}, not {asked}: run `takeback up --brokers {formatted}` "
                 f"(or TAKEBACK_KAFKA_BROKERS={formatted}), "
-                f"or `takeback down` and remove {where} to start afresh without its events")
+                f"or `takeback down` and remove {where} to start afresh without its events"
+            )
 
     def _kafka_up(self) -> None:
         s = self.settings
@@ -137,34 +144,57 @@ class Stack:
         admin_password = secret(s.state_dir, "kafka-admin")
         if self.formatted_for is not None and not kafka.is_secured(s.state_dir):
             self._secure_existing_data(libs, admin_password)
-        props = [kafka.server_properties(s.state_dir, self.nodes, node, s.topic_partitions, admin_password)
-                 for node in self.nodes]
+        props = [
+            kafka.server_properties(s.state_dir, self.nodes, node, s.topic_partitions, admin_password)
+            for node in self.nodes
+        ]
         cluster_id = kafka.ensure_formatted(libs, s.state_dir, props, admin_password)
         for process, path in zip(self.brokers, props):
             kafka.start(process, libs, path)
         options = client_options(s)
         for node in self.nodes:
             _wait(lambda node=node: asyncio.run(_broker_answers(node, options)), node.name)
-        _wait(lambda: asyncio.run(_registered_brokers(self.bootstrap, options)) >= len(self.nodes), "kafka cluster")
+        _wait(
+            lambda: asyncio.run(_registered_brokers(self.bootstrap, options)) >= len(self.nodes),
+            "kafka cluster",
+        )
         factor, min_isr = kafka.replication(len(self.nodes))
-        created = asyncio.run(ensure_topics(self.bootstrap, s.topic_partitions, s.topic_retention_ms,
-                                            replication_factor=factor, min_insync_replicas=min_isr, options=options))
+        created = asyncio.run(
+            ensure_topics(
+                self.bootstrap,
+                s.topic_partitions,
+                s.topic_retention_ms,
+                replication_factor=factor,
+                min_insync_replicas=min_isr,
+                options=options,
+            )
+        )
         asyncio.run(self._ensure_principals(options))
-        self.say(f"kafka {kafka.KAFKA_VERSION}: cluster {cluster_id} on {self.bootstrap}"
-                 + (f" ({len(self.nodes)} brokers, replication {factor}, min.insync.replicas {min_isr})"
-                    if len(self.nodes) > 1 else "")
-                 + (f", created {len(created)} topics" if created else "") + ", SASL/SCRAM with ACLs")
+        self.say(
+            f"kafka {kafka.KAFKA_VERSION}: cluster {cluster_id} on {self.bootstrap}"
+            + (
+                f" ({len(self.nodes)} brokers, replication {factor}, min.insync.replicas {min_isr})"
+                if len(self.nodes) > 1
+                else ""
+            )
+            + (f", created {len(created)} topics" if created else "")
+            + ", SASL/SCRAM with ACLs"
+        )
 
     def _secure_existing_data(self, libs, admin_password: str) -> None:
         """Data formatted before authentication: started once as it was, it is given the operator's
         credential."""
         s = self.settings
-        props = [kafka.server_properties(s.state_dir, self.nodes, node, s.topic_partitions) for node in self.nodes]
+        props = [
+            kafka.server_properties(s.state_dir, self.nodes, node, s.topic_partitions) for node in self.nodes
+        ]
         for process, path in zip(self.brokers, props):
             kafka.start(process, libs, path)
         for node in self.nodes:
             _wait(lambda node=node: asyncio.run(_broker_answers(node, {})), node.name)
-        asyncio.run(_with_admin(self.bootstrap, {}, lambda admin: upsert_users(admin, {OPERATOR: admin_password})))
+        asyncio.run(
+            _with_admin(self.bootstrap, {}, lambda admin: upsert_users(admin, {OPERATOR: admin_password}))
+        )
         for process in self.brokers:
             process.stop()
         kafka.mark_secured(s.state_dir)
@@ -175,22 +205,31 @@ class Stack:
         database."""
         s = self.settings
         await ensure_principals(
-            self.bootstrap, options, s.streams_group,
+            self.bootstrap,
+            options,
+            s.streams_group,
             {name: secret(s.state_dir, f"kafka-{service}") for service, name in SERVICE_PRINCIPALS.items()},
-            s.database_owner_url, {signer: secret(s.state_dir, f"signing-{signer}") for signer in SIGNERS})
+            s.database_owner_url,
+            {signer: secret(s.state_dir, f"signing-{signer}") for signer in SIGNERS},
+        )
 
     def kafka_env(self) -> dict[str, str]:
         """What the services are told of Kafka: every broker of the local cluster."""
         return {"TAKEBACK_KAFKA_BOOTSTRAP": self.bootstrap, "TAKEBACK_KAFKA_BROKERS": str(len(self.nodes))}
 
-    def service_env(self, service: "Service") -> dict[str, str]:
+    def service_env(self, service: Service) -> dict[str, str]:
         """The service's own Kafka principal (and the gateway's signing key), never the operator's."""
         s = self.settings
-        env = {**self.kafka_env(), "TAKEBACK_KAFKA_USERNAME": SERVICE_PRINCIPALS[service.name],
-               "TAKEBACK_KAFKA_PASSWORD": secret(s.state_dir, f"kafka-{service.name}")}
+        env = {
+            **self.kafka_env(),
+            "TAKEBACK_KAFKA_USERNAME": SERVICE_PRINCIPALS[service.name],
+            "TAKEBACK_KAFKA_PASSWORD": secret(s.state_dir, f"kafka-{service.name}"),
+        }
         if service.name == "gateway":
-            env |= {"TAKEBACK_KAFKA_SIGNER": "gateway",
-                    "TAKEBACK_KAFKA_SIGNING_SECRET": secret(s.state_dir, "signing-gateway")}
+            env |= {
+                "TAKEBACK_KAFKA_SIGNER": "gateway",
+                "TAKEBACK_KAFKA_SIGNING_SECRET": secret(s.state_dir, "signing-gateway"),
+            }
         return env
 
     def _service_up(self, service: Service) -> None:
@@ -210,19 +249,25 @@ class Stack:
     def down(self) -> None:
         for service in reversed(SERVICES):
             replicas = sorted(self.run_dir.glob(f"{service.name}-*.pid"))
-            for process in [self.process(service), *(Process(p.stem, self.run_dir, self.log_dir) for p in replicas)]:
+            for process in [
+                self.process(service),
+                *(Process(p.stem, self.run_dir, self.log_dir) for p in replicas),
+            ]:
                 if process.stop():
                     self.say(f"{process.name}: stopped")
         # All nodes at once: a node stopping alone waits for a quorum that the others would leave.
         brokers = {p.name: p for p in self.brokers}
-        brokers |= {p.stem: Process(p.stem, self.run_dir, self.log_dir) for p in self.run_dir.glob("kafka*.pid")}
+        brokers |= {
+            p.stem: Process(p.stem, self.run_dir, self.log_dir) for p in self.run_dir.glob("kafka*.pid")
+        }
         with ThreadPoolExecutor(max_workers=len(brokers) or 1) as pool:
             stopped = list(pool.map(lambda process: process.stop(), brokers.values()))
         for name, was_running in zip(brokers, stopped):
             if was_running:
                 self.say(f"{name}: stopped")
-        cluster = postgres.LocalCluster(postgres.find_bin_dir() or postgres.Path("/"), self.settings.state_dir,
-                                        self.settings.database_url)
+        cluster = postgres.LocalCluster(
+            postgres.find_bin_dir() or postgres.Path("/"), self.settings.state_dir, self.settings.database_url
+        )
         if cluster.stop():
             self.say("postgres: stopped")
 
@@ -230,16 +275,32 @@ class Stack:
     def status(self) -> list[dict]:
         s = self.settings
         rows = [
-            {"part": "postgres", "healthy": asyncio.run(postgres_answers(s.database_url)),
-             "where": _redact(s.database_url), "pid": Process("postgres", self.run_dir, self.log_dir).pid()},
+            {
+                "part": "postgres",
+                "healthy": asyncio.run(postgres_answers(s.database_url)),
+                "where": _redact(s.database_url),
+                "pid": Process("postgres", self.run_dir, self.log_dir).pid(),
+            },
         ]
         for node, process in zip(self.nodes, self.brokers):  # a row per broker
-            rows.append({"part": node.name, "healthy": asyncio.run(_broker_answers(node, client_options(s))),
-                         "where": node.address, "pid": process.pid()})
+            rows.append(
+                {
+                    "part": node.name,
+                    "healthy": asyncio.run(_broker_answers(node, client_options(s))),
+                    "where": node.address,
+                    "pid": process.pid(),
+                }
+            )
         for service in SERVICES:
             for name, port, _ in service.instances(s):
-                rows.append({"part": name, "healthy": service_healthy(port), "where": f"{s.http_host}:{port}",
-                             "pid": Process(name, self.run_dir, self.log_dir).pid()})
+                rows.append(
+                    {
+                        "part": name,
+                        "healthy": service_healthy(port),
+                        "where": f"{s.http_host}:{port}",
+                        "pid": Process(name, self.run_dir, self.log_dir).pid(),
+                    }
+                )
         return rows
 
 
@@ -265,7 +326,9 @@ async def _broker_answers(node: kafka.Node, options: dict, timeout_s: float = 5.
 
     Asked alone: a probe through the cluster could be sent on to another broker, which is down.
     """
-    client = AIOKafkaClient(bootstrap_servers=node.address, request_timeout_ms=int(timeout_s * 1000), **options)
+    client = AIOKafkaClient(
+        bootstrap_servers=node.address, request_timeout_ms=int(timeout_s * 1000), **options
+    )
     try:
         await asyncio.wait_for(client.bootstrap(), timeout=timeout_s)
         return any(broker.nodeId == node.node_id for broker in client.cluster.brokers())

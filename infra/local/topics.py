@@ -1,4 +1,5 @@
 """The contract's topics, created up front with their partitions and retention."""
+
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -25,8 +26,14 @@ def topic_names() -> list[str]:
     return [*topics.INPUT_TOPICS, *topics.OUTPUT_TOPICS, *topics.INTERNAL_TOPICS]
 
 
-async def ensure_topics(bootstrap: str, partitions: int, retention_ms: int, replication_factor: int = 1,
-                        min_insync_replicas: int = 1, options: dict | None = None) -> list[str]:
+async def ensure_topics(
+    bootstrap: str,
+    partitions: int,
+    retention_ms: int,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+    options: dict | None = None,
+) -> list[str]:
     """Create missing topics; return the names created. Existing ones are left as they are.
 
     On a cluster of three brokers: replication factor 3 and `min.insync.replicas` 2, so an
@@ -38,7 +45,9 @@ async def ensure_topics(bootstrap: str, partitions: int, retention_ms: int, repl
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
-                name=name, num_partitions=partitions, replication_factor=replication_factor,
+                name=name,
+                num_partitions=partitions,
+                replication_factor=replication_factor,
                 topic_configs={
                     "retention.ms": str(retention_ms),
                     "cleanup.policy": CLEANUP_POLICY,
@@ -46,7 +55,8 @@ async def ensure_topics(bootstrap: str, partitions: int, retention_ms: int, repl
                     "max.message.bytes": str(max_message_bytes(name)),
                 },
             )
-            for name in topic_names() if name not in existing
+            for name in topic_names()
+            if name not in existing
         ]
         if wanted:
             try:

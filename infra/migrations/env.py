@@ -1,4 +1,5 @@
 """Alembic environment: raw SQL revisions applied over asyncpg."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Run the schema migrations to head (used by `takeback up` and the tests)."""
+
 from __future__ import annotations
 
 import asyncio

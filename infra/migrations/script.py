@@ -3,6 +3,7 @@
 asyncpg's prepared statements take one command; its simple-query protocol
 (execute without arguments) takes a whole script, dollar-quoted bodies included.
 """
+
 from alembic import op
 from sqlalchemy.util import await_only
 

@@ -1,4 +1,5 @@
 """The deliberately bad events of a chaos run, each with the outcome the contract gives it."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -15,48 +16,101 @@ def of_sales(s, chunk: int) -> list[Planned]:
     """A serial of the previous chunk sold again (held in suspense); a sale id used twice."""
     if chunk == 0:
         return []
-    candidates = [b for b in s.chunk_batteries(chunk - 1, "in_use") + s.chunk_batteries(chunk - 1, "collected")
-                  if b.item is not None]
+    candidates = [
+        b
+        for b in s.chunk_batteries(chunk - 1, "in_use") + s.chunk_batteries(chunk - 1, "collected")
+        if b.item is not None
+    ]
     out = []
     if candidates:
         battery, store = s.rng.choice(candidates), s.rng.choice(s.world.stores)
         sale_id = f"{battery.serial}-R{chunk}"
-        item = SoldItem(sale_id, store, battery.serial, battery.item.contract, battery.item.deposit,
-                        battery.item.fee, suspense=True)
-        event = planned("sale.recorded", "pos", store, {
-            "sale_id": sale_id, "store_id": store, "currency": "EUR", "items": [_item(s, battery.serial, item)]},
-            APPLIED)
+        item = SoldItem(
+            sale_id,
+            store,
+            battery.serial,
+            battery.item.contract,
+            battery.item.deposit,
+            battery.item.fee,
+            suspense=True,
+        )
+        event = planned(
+            "sale.recorded",
+            "pos",
+            store,
+            {
+                "sale_id": sale_id,
+                "store_id": store,
+                "currency": "EUR",
+                "items": [_item(s, battery.serial, item)],
+            },
+            APPLIED,
+        )
         s.expect.post(item.sale_entry(event.event_id))
         s.expect.accounts.update({f"clearing:store:{store}", f"suspense:store:{store}"})
         out.append(event)
-    out.append(_sale_of_nothing(s, s.rng.choice(s.sales[chunk - 1]), f"{s.world.run}-D{chunk:04d}",
-                                rejected("duplicate_sale")))
+    out.append(
+        _sale_of_nothing(
+            s, s.rng.choice(s.sales[chunk - 1]), f"{s.world.run}-D{chunk:04d}", rejected("duplicate_sale")
+        )
+    )
     return out
 
 
 def _item(s, serial: str, item: SoldItem) -> dict:
     product = s.world.products[0]
-    return {"serial": serial, "sku": product.sku, "category": product.category, "chemistry": product.chemistry,
-            "mass_kg": product.mass_kg, "deposit": item.deposit, "recycling_fee": item.fee, "contract": item.contract}
+    return {
+        "serial": serial,
+        "sku": product.sku,
+        "category": product.category,
+        "chemistry": product.chemistry,
+        "mass_kg": product.mass_kg,
+        "deposit": item.deposit,
+        "recycling_fee": item.fee,
+        "contract": item.contract,
+    }
 
 
 def _sale_of_nothing(s, sale_id: str, serial: str, expected) -> Planned:
     """A sale of a serial nothing else uses, refused as a whole: it must leave no trace."""
     store = s.rng.choice(s.world.stores)
     item = SoldItem(sale_id, store, serial, "deposit", 5000, 800)
-    return planned("sale.recorded", "pos", store, {"sale_id": sale_id, "store_id": store, "currency": "EUR",
-                                                   "items": [_item(s, serial, item)]}, expected)
+    return planned(
+        "sale.recorded",
+        "pos",
+        store,
+        {"sale_id": sale_id, "store_id": store, "currency": "EUR", "items": [_item(s, serial, item)]},
+        expected,
+    )
 
 
 def of_returns(s, chunk: int) -> list[Planned]:
     """A transfer of a serial the scheme never saw; a cancellation of a sale never recorded."""
     run, centre, store = s.world.run, s.rng.choice(s.world.centres), s.rng.choice(s.world.stores)
-    unknown = planned("custody.transferred", "transporter", s.world.transporter, {
-        "serial": f"{run}-U{chunk:04d}", "from": {"kind": "return_centre", "id": centre},
-        "to": {"kind": "transporter", "id": s.world.transporter}, "reason": "transport"}, rejected("unknown_battery"))
-    no_sale = planned("sale.cancelled", "pos", store, {
-        "sale_id": f"{run}-NS{chunk:04d}", "store_id": store, "serials": [f"{run}-NS{chunk:04d}-1"],
-        "reason": "customer_withdrew"}, rejected("unknown_sale"))
+    unknown = planned(
+        "custody.transferred",
+        "transporter",
+        s.world.transporter,
+        {
+            "serial": f"{run}-U{chunk:04d}",
+            "from": {"kind": "return_centre", "id": centre},
+            "to": {"kind": "transporter", "id": s.world.transporter},
+            "reason": "transport",
+        },
+        rejected("unknown_battery"),
+    )
+    no_sale = planned(
+        "sale.cancelled",
+        "pos",
+        store,
+        {
+            "sale_id": f"{run}-NS{chunk:04d}",
+            "store_id": store,
+            "serials": [f"{run}-NS{chunk:04d}-1"],
+            "reason": "customer_withdrew",
+        },
+        rejected("unknown_sale"),
+    )
     return [unknown, no_sale]
 
 

@@ -1,4 +1,5 @@
 """The stack's own reconciliation, in full, as the run's last word on the books."""
+
 from __future__ import annotations
 
 import asyncio

@@ -5,13 +5,14 @@ a message whose event_id was seen before. Only the run's own events count: a
 refund of its serials, an entry or discrepancy caused by an event it sent, a
 rejection of an event it sent (by id, or by position for one too large to read).
 """
+
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -34,7 +35,9 @@ async def end_offsets(bootstrap: str, options: dict) -> dict[TopicPartition, int
     finally:
         await admin.close()
     partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options
+    )
     await consumer.start()
     try:
         return await consumer.end_offsets(partitions)
@@ -49,7 +52,9 @@ class EventsOut:
     positions: set[tuple[str, int, int]]
     copies: dict[str, Counter] = field(default_factory=lambda: {t: Counter() for t in OUT_TOPICS})
     rejections_by_id: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    rejections_by_position: dict[tuple[str, int, int], set[str]] = field(default_factory=lambda: defaultdict(set))
+    rejections_by_position: dict[tuple[str, int, int], set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
 
     def take(self, topic: str, value: bytes) -> None:
         event = orjson.loads(value)
@@ -59,14 +64,17 @@ class EventsOut:
         self.copies[topic][event["event_id"]] += 1
         if topic == topics.REJECTIONS:
             self.rejections_by_id[data.get("rejected_event_id")].add(data["reason"])
-            self.rejections_by_position[(data["topic"], data["partition"], data["offset"])].add(data["reason"])
+            self.rejections_by_position[(data["topic"], data["partition"], data["offset"])].add(
+                data["reason"]
+            )
 
     def _ours(self, topic: str, data: dict) -> bool:
         if topic == topics.REFUNDS:
             return data["serial"].startswith(self.run_prefix)
         if topic == topics.REJECTIONS:
             return data.get("rejected_event_id") in self.sent_ids or (
-                (data["topic"], data["partition"], data["offset"]) in self.positions)
+                (data["topic"], data["partition"], data["offset"]) in self.positions
+            )
         return data.get("caused_by") in self.sent_ids
 
     def distinct(self, topic: str) -> int:
@@ -81,11 +89,22 @@ class EventsOut:
         return sum(len(c) for c in self.copies.values())
 
 
-async def read(bootstrap: str, options: dict, starts: dict[TopicPartition, int], into: EventsOut,
-               done: Callable[[EventsOut], bool], timeout_s: float) -> bool:
+async def read(
+    bootstrap: str,
+    options: dict,
+    starts: dict[TopicPartition, int],
+    into: EventsOut,
+    done: Callable[[EventsOut], bool],
+    timeout_s: float,
+) -> bool:
     """Read from `starts` to the end, again and again, until `done` or `timeout_s`; True if done."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024, **options)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        **options,
+    )
     await consumer.start()
     try:
         consumer.assign(list(starts))

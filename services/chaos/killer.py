@@ -5,6 +5,7 @@ broker die by SIGKILL; PostgreSQL is stopped at once (SIGQUIT to the
 postmaster: immediate shutdown, crash recovery at the next start). Each time,
 `Stack.up()` (idempotent) restarts what is down after a random delay.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,8 @@ import random
 import re
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from infra.local.processes import Process
 from infra.local.stack import SERVICES, Stack
@@ -45,7 +46,9 @@ class Struck:
     blow: Blow
     pid: int | None  # None: it was not running, nothing was killed
     back_after_s: float  # from the kill until the stack was up again
-    also_down: tuple[str, ...] = ()  # other parts found dead when the stack was brought back: they died on their own
+    also_down: tuple[
+        str, ...
+    ] = ()  # other parts found dead when the stack was brought back: they died on their own
 
 
 def targets(stack: Stack) -> dict[str, list[str]]:
@@ -61,7 +64,11 @@ def targets(stack: Stack) -> dict[str, list[str]]:
 def processes(stack: Stack) -> list[str]:
     """Every process of the stack by name: PostgreSQL, each broker, each service replica."""
     brokers = [p.name for p in getattr(stack, "brokers", [])] or ["kafka"]
-    return [POSTGRES, *brokers, *(n for kind, names in targets(stack).items() if kind != BROKER for n in names)]
+    return [
+        POSTGRES,
+        *brokers,
+        *(n for kind, names in targets(stack).items() if kind != BROKER for n in names),
+    ]
 
 
 def schedule(rng: random.Random, kills: int, kinds: dict[str, list[str]], stop_postgres: bool) -> list[Blow]:
@@ -71,8 +78,10 @@ def schedule(rng: random.Random, kills: int, kinds: dict[str, list[str]], stop_p
         round_ = sorted(kinds)
         rng.shuffle(round_)
         order += round_
-    blows = [Blow(rng.uniform(*KILL_SHARES), kind, rng.choice(kinds[kind]), rng.uniform(*DOWN_S))
-             for kind in order[:kills]]
+    blows = [
+        Blow(rng.uniform(*KILL_SHARES), kind, rng.choice(kinds[kind]), rng.uniform(*DOWN_S))
+        for kind in order[:kills]
+    ]
     if stop_postgres:
         blows.append(Blow(rng.uniform(*POSTGRES_SHARES), POSTGRES, POSTGRES, rng.uniform(*DOWN_S)))
     return sorted(blows, key=lambda b: b.at_share)
@@ -99,12 +108,22 @@ class Killer:
         also_down = tuple(name for name in self._down() if name != blow.target)
         await asyncio.to_thread(self._bring_back)
         back_after_s = time.monotonic() - started
-        log.info("chaos_back", kind=blow.kind, target=blow.target, after_s=round(back_after_s, 2), also_down=also_down)
+        log.info(
+            "chaos_back",
+            kind=blow.kind,
+            target=blow.target,
+            after_s=round(back_after_s, 2),
+            also_down=also_down,
+        )
         return Struck(blow, pid, back_after_s, also_down)
 
     def _down(self) -> list[str]:
         """Processes of the stack that are not running (a pid file whose process is gone, or none)."""
-        return [n for n in processes(self.stack) if Process(n, self.stack.run_dir, self.stack.log_dir).pid() is None]
+        return [
+            n
+            for n in processes(self.stack)
+            if Process(n, self.stack.run_dir, self.stack.log_dir).pid() is None
+        ]
 
     def _kill(self, blow: Blow) -> int | None:
         process = Process(blow.target, self.stack.run_dir, self.stack.log_dir)

@@ -1,5 +1,6 @@
 """The stages of a lot's life in a chaos run: out of the centre, to the transporter, to the recycler,
 recovered. Each plans its events and moves the model on, for its own chunk's batteries only."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -31,8 +32,13 @@ def _dispatch(s, chunk: int, centre: str, held: list) -> Planned:
     lot_id = f"{s.world.run}-L{chunk:04d}-{centre[-1]}"
     serials = tuple(b.serial for b in held)
     mass = round(sum(b.mass_kg for b in held), 1)
-    data = {"lot_id": lot_id, "centre_id": centre, "recycler_id": s.world.recycler, "serials": list(serials),
-            "gross_mass_kg": mass}
+    data = {
+        "lot_id": lot_id,
+        "centre_id": centre,
+        "recycler_id": s.world.recycler,
+        "serials": list(serials),
+        "gross_mass_kg": mass,
+    }
     event = planned("lot.dispatched", "return_centre", centre, data, APPLIED, route(s))
     s.lots.setdefault(chunk, []).append(LotModel(lot_id, centre, serials, mass, data))
     for battery in held:
@@ -45,9 +51,20 @@ def transport(s, chunk: int) -> list[Planned]:
     out = []
     for lot in s.lots.get(chunk, []):
         for serial in lot.serials:
-            out.append(planned("custody.transferred", "transporter", s.world.transporter, {
-                "serial": serial, "from": {"kind": "return_centre", "id": lot.centre},
-                "to": {"kind": "transporter", "id": s.world.transporter}, "reason": "transport"}, APPLIED))
+            out.append(
+                planned(
+                    "custody.transferred",
+                    "transporter",
+                    s.world.transporter,
+                    {
+                        "serial": serial,
+                        "from": {"kind": "return_centre", "id": lot.centre},
+                        "to": {"kind": "transporter", "id": s.world.transporter},
+                        "reason": "transport",
+                    },
+                    APPLIED,
+                )
+            )
     return out + bad_events.of_transport(s, chunk)
 
 
@@ -57,9 +74,20 @@ def receipts(s, chunk: int) -> list[Planned]:
     for index, lot in enumerate(lots):
         received = lot.serials[:-1] if index == 0 and len(lot.serials) > 1 else lot.serials
         mass = round(sum(s.batteries[x].mass_kg for x in received), 1)
-        out.append(planned("lot.received", "recycler", s.world.recycler, {
-            "lot_id": lot.lot_id, "recycler_id": s.world.recycler, "serials_received": list(received),
-            "gross_mass_kg": mass}, APPLIED))
+        out.append(
+            planned(
+                "lot.received",
+                "recycler",
+                s.world.recycler,
+                {
+                    "lot_id": lot.lot_id,
+                    "recycler_id": s.world.recycler,
+                    "serials_received": list(received),
+                    "gross_mass_kg": mass,
+                },
+                APPLIED,
+            )
+        )
         lots[index] = replace(lot, received=received)
         for serial in received:
             s.batteries[serial] = replace(s.batteries[serial], state="at_recycler")
@@ -71,10 +99,20 @@ def recoveries(s, chunk: int) -> list[Planned]:
     for lot in s.lots.get(chunk, []):
         input_kg = round(sum(s.batteries[x].mass_kg for x in lot.received), 1)
         cost = int(input_kg * COST_PER_KG)
-        event = planned("recovery.confirmed", "recycler", s.world.recycler, {
-            "lot_id": lot.lot_id, "recycler_id": s.world.recycler, "input_mass_kg": input_kg, "cost": cost,
-            "currency": "EUR", "recovered": [{"material": "nickel", "mass_kg": round(0.1 * input_kg, 3) or 0.001}]},
-            APPLIED)
+        event = planned(
+            "recovery.confirmed",
+            "recycler",
+            s.world.recycler,
+            {
+                "lot_id": lot.lot_id,
+                "recycler_id": s.world.recycler,
+                "input_mass_kg": input_kg,
+                "cost": cost,
+                "currency": "EUR",
+                "recovered": [{"material": "nickel", "mass_kg": round(0.1 * input_kg, 3) or 0.001}],
+            },
+            APPLIED,
+        )
         s.expect.post(recovery_entry(event.event_id, lot.lot_id, s.world.recycler, cost))
         s.expect.accounts.add(f"payable:recycler:{s.world.recycler}")
         for serial in lot.received:

@@ -3,6 +3,7 @@
 Pure values: what outcome each event must end with, which journal entries and
 refunds it must cause, and the balances of the run's own accounts that follow.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,16 +25,20 @@ class Line:
 @dataclass(frozen=True)
 class ExpectedEntry:
     """One journal entry the contract calls for, named by the event that causes it and its subject."""
+
     caused_by: str
     subject: str
     lines: tuple[Line, ...]
 
     def __post_init__(self):
-        assert sum(l.debit for l in self.lines) == sum(l.credit for l in self.lines), "an entry balances"
+        assert sum(line.debit for line in self.lines) == sum(line.credit for line in self.lines), (
+            "an entry balances"
+        )
 
 
-def _entry(caused_by: str, subject: str, debits: list[tuple[str, int]], credits: list[tuple[str, int]]
-           ) -> ExpectedEntry | None:
+def _entry(
+    caused_by: str, subject: str, debits: list[tuple[str, int]], credits: list[tuple[str, int]]
+) -> ExpectedEntry | None:
     lines = tuple([Line(a, d, 0) for a, d in debits if d] + [Line(a, 0, c) for a, c in credits if c])
     return ExpectedEntry(caused_by, subject, lines) if len(lines) >= 2 else None
 
@@ -41,6 +46,7 @@ def _entry(caused_by: str, subject: str, debits: list[tuple[str, int]], credits:
 @dataclass(frozen=True)
 class SoldItem:
     """What a sale charged for one battery, and where the money went."""
+
     sale_id: str
     store: str
     serial: str
@@ -53,20 +59,32 @@ class SoldItem:
         """Section 5: store clearing debits deposit + fee; liability, fund or suspense are credited."""
         debit = [(f"clearing:store:{self.store}", self.deposit + self.fee)]
         if self.suspense:
-            return _entry(caused_by, self.serial, debit, [(f"suspense:store:{self.store}", self.deposit + self.fee)])
-        return _entry(caused_by, self.serial, debit,
-                      [("liability:deposits", self.deposit), ("fund:recycling", self.fee)])
+            return _entry(
+                caused_by, self.serial, debit, [(f"suspense:store:{self.store}", self.deposit + self.fee)]
+            )
+        return _entry(
+            caused_by,
+            self.serial,
+            debit,
+            [("liability:deposits", self.deposit), ("fund:recycling", self.fee)],
+        )
 
     def cancellation_entry(self, caused_by: str) -> ExpectedEntry | None:
         """The exact reverse of the item's sale entry."""
         original = self.sale_entry(caused_by)
         if original is None:
             return None
-        return ExpectedEntry(caused_by, self.serial, tuple(Line(l.account, l.credit, l.debit) for l in original.lines))
+        return ExpectedEntry(
+            caused_by,
+            self.serial,
+            tuple(Line(line.account, line.credit, line.debit) for line in original.lines),
+        )
 
 
 def refund_entry(caused_by: str, serial: str, centre: str, deposit: int) -> ExpectedEntry | None:
-    return _entry(caused_by, serial, [("liability:deposits", deposit)], [(f"clearing:centre:{centre}", deposit)])
+    return _entry(
+        caused_by, serial, [("liability:deposits", deposit)], [(f"clearing:centre:{centre}", deposit)]
+    )
 
 
 def recovery_entry(caused_by: str, lot_id: str, recycler: str, cost: int) -> ExpectedEntry | None:

@@ -4,6 +4,7 @@ An event is pending from its first send attempt until its outcome appears. The
 stall is the time since the last new outcome (or since events became pending),
 while some are pending; the longest is the run's maximum stall.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,9 +13,9 @@ import uuid
 
 import asyncpg
 
-from services.common.outage import DATABASE_AWAY, QUERY_TIMEOUT_S
 from services.chaos.plan import NEW, Planned
 from services.common.logging import get_logger
+from services.common.outage import DATABASE_AWAY, QUERY_TIMEOUT_S
 
 log = get_logger(__name__)
 POLL_S = 0.25
@@ -50,8 +51,11 @@ class OutcomeMonitor:
             return
         asked = list(self.pending)[:PENDING_POLLED_MAX]
         try:
-            rows = await self.pool.fetch("SELECT event_id FROM scheme.inbox WHERE event_id = ANY($1::uuid[])",
-                                         asked, timeout=QUERY_TIMEOUT_S)
+            rows = await self.pool.fetch(
+                "SELECT event_id FROM scheme.inbox WHERE event_id = ANY($1::uuid[])",
+                asked,
+                timeout=QUERY_TIMEOUT_S,
+            )
         except DATABASE_AWAY as error:
             log.info("chaos_outcomes_unreadable", error=type(error).__name__)
             rows = []

@@ -1,8 +1,9 @@
 """What a chaos run sends, event by event, with what each must end as; and what it all must cause."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from contracts import topics
 from services.bench.scenario import encode
@@ -29,19 +30,39 @@ class Planned:
     kind: str = NEW
 
 
-def planned(event_type: str, kind: str, source_id: str, data: dict, expected: tuple[str, str | None],
-            route: str = KAFKA) -> Planned:
+def planned(
+    event_type: str,
+    kind: str,
+    source_id: str,
+    data: dict,
+    expected: tuple[str, str | None],
+    route: str = KAFKA,
+) -> Planned:
     """An event of the contract, built by the demo's envelope builder and encoded as the bench encodes."""
-    envelope = event(event_type, kind, source_id, datetime.now(timezone.utc).isoformat(), data)
+    envelope = event(event_type, kind, source_id, datetime.now(UTC).isoformat(), data)
     return from_envelope(envelope, expected, route)
 
 
-def from_envelope(envelope: dict, expected: tuple[str, str | None], route: str = KAFKA, kind: str = NEW,
-                  value: bytes | None = None) -> Planned:
+def from_envelope(
+    envelope: dict,
+    expected: tuple[str, str | None],
+    route: str = KAFKA,
+    kind: str = NEW,
+    value: bytes | None = None,
+) -> Planned:
     event_type = envelope["type"]
     key = envelope["data"][topics.KEY_FIELD_OF_TYPE[event_type]]
-    return Planned(envelope["event_id"], event_type, topics.TOPIC_OF_TYPE[event_type], key,
-                   value if value is not None else encode(envelope), route, envelope["source"]["id"], expected, kind)
+    return Planned(
+        envelope["event_id"],
+        event_type,
+        topics.TOPIC_OF_TYPE[event_type],
+        key,
+        value if value is not None else encode(envelope),
+        route,
+        envelope["source"]["id"],
+        expected,
+        kind,
+    )
 
 
 @dataclass(frozen=True)
@@ -53,8 +74,11 @@ class Wave:
 @dataclass
 class Expectations:
     """Grows as the scenario plans; the checker reads it once the run is over."""
+
     events: dict[str, Planned] = field(default_factory=dict)  # event_id -> the planned event that owns it
-    extras: list[Planned] = field(default_factory=list)  # copies, conflicts, too large: no inbox row of their own
+    extras: list[Planned] = field(
+        default_factory=list
+    )  # copies, conflicts, too large: no inbox row of their own
     entries: list[ExpectedEntry] = field(default_factory=list)
     refunds: dict[str, int] = field(default_factory=dict)  # serial -> amount
     accounts: set[str] = field(default_factory=set)  # the run's own accounts, compared exactly

@@ -1,11 +1,12 @@
 """`takeback chaos`: drive the scheme's load through the running stack, kill its parts, check the books."""
+
 from __future__ import annotations
 
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import asyncpg
 import httpx
@@ -15,7 +16,6 @@ from infra.local import kafka as local_kafka
 from infra.local.stack import Stack, with_brokers
 from services.chaos import checker, events_out
 from services.chaos.books import reconcile_full
-from services.common.outage import create_client_pool, fetch
 from services.chaos.errors import ChaosError
 from services.chaos.killer import Killer, bring_back, processes, schedule, targets
 from services.chaos.monitor import OutcomeMonitor
@@ -23,9 +23,10 @@ from services.chaos.report import ChaosReport, Copies, Load
 from services.chaos.scenario import Scenario
 from services.chaos.sender import Sender
 from services.chaos.world import RunWorld
-from services.common.logging import get_logger
 from services.common import db_roles
 from services.common.kafka import client_options, events_producer
+from services.common.logging import get_logger
+from services.common.outage import create_client_pool, fetch
 from services.common.settings import Settings
 from services.gateway.adapters.key_repository import PostgresKeyRepository
 from services.gateway.service_layer.keys import create_key
@@ -40,6 +41,7 @@ Progress = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class Run:
     """What the run set up before its load: the stack, the world, the clients' positions."""
+
     stack: Stack
     bootstrap: str
     world: RunWorld
@@ -49,8 +51,15 @@ class Run:
 
 
 class Chaos:
-    def __init__(self, settings: Settings, events: int, kills: int, seed: int, progress: Progress,
-                 stop_postgres: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        events: int,
+        kills: int,
+        seed: int,
+        progress: Progress,
+        stop_postgres: bool = True,
+    ):
         self.settings, self.events, self.kills, self.seed = settings, events, kills, seed
         self.progress, self.stop_postgres = progress, stop_postgres
 
@@ -65,28 +74,47 @@ class Chaos:
             reconciliation = await reconcile_full(pool)
         finally:
             await pool.close()
-        return ChaosReport(load, tuple(killer.struck), verdict, reconciliation, copies, monitor.stall_max_s,
-                           time.monotonic() - started)
+        return ChaosReport(
+            load,
+            tuple(killer.struck),
+            verdict,
+            reconciliation,
+            copies,
+            monitor.stall_max_s,
+            time.monotonic() - started,
+        )
 
     async def _prepare(self, pool: asyncpg.Pool) -> Run:
         self.settings = _as_formatted(self.settings)
         stack = Stack(self.settings, say=lambda message: log.info("chaos_stack", message=message))
         parts = set(processes(stack))  # the processes; not the health report's other rows (lag, relays)
-        down = [row["part"] for row in await asyncio.to_thread(stack.status) if row["part"] in parts
-                and not row["healthy"]]
+        down = [
+            row["part"]
+            for row in await asyncio.to_thread(stack.status)
+            if row["part"] in parts and not row["healthy"]
+        ]
         if down:
             raise ChaosError(f"the stack is not up ({', '.join(down)} down); start it with `takeback up`")
         bootstrap = getattr(stack, "bootstrap", self.settings.kafka_bootstrap)
         world = RunWorld.fresh()
         scenario = Scenario.sized(world, self.seed, self.events)
-        return Run(stack, bootstrap, world, scenario, await _keys(self.settings.database_owner_url, world),
-                   await events_out.end_offsets(bootstrap, client_options(self.settings)))
+        return Run(
+            stack,
+            bootstrap,
+            world,
+            scenario,
+            await _keys(self.settings.database_owner_url, world),
+            await events_out.end_offsets(bootstrap, client_options(self.settings)),
+        )
 
     async def _load(self, pool: asyncpg.Pool, run: Run) -> tuple[Load, OutcomeMonitor, Killer]:
-        producer = events_producer(self.settings, acks="all", enable_idempotence=True, linger_ms=5,
-                                   max_batch_size=512 * 1024)  # signed by the operator, for the run's sources
+        producer = events_producer(
+            self.settings, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=512 * 1024
+        )  # signed by the operator, for the run's sources
         await producer.start()
-        http = httpx.AsyncClient(base_url=f"http://{self.settings.http_host}:{self.settings.http_port}", timeout=30.0)
+        http = httpx.AsyncClient(
+            base_url=f"http://{self.settings.http_host}:{self.settings.http_port}", timeout=30.0
+        )
         monitor = OutcomeMonitor(pool)
         sender = Sender(producer, http, run.keys, monitor.attempted)
         self.positions, finished = sender.counts.positions, False
@@ -104,11 +132,25 @@ class Chaos:
             await producer.stop()
         await asyncio.to_thread(_bring_up, run.stack)  # every part up before the checks
         counts = sender.counts
-        return Load(run.world.run, self.seed, counts.kafka + counts.http, counts.kafka, counts.http,
-                    counts.retries, run.scenario.waves_total, waves_done, aborted), monitor, killer
+        return (
+            Load(
+                run.world.run,
+                self.seed,
+                counts.kafka + counts.http,
+                counts.kafka,
+                counts.http,
+                counts.retries,
+                run.scenario.waves_total,
+                waves_done,
+                aborted,
+            ),
+            monitor,
+            killer,
+        )
 
-    async def _drive(self, scenario: Scenario, sender: Sender, monitor: OutcomeMonitor,
-                     killing: asyncio.Task) -> tuple[int, str | None]:
+    async def _drive(
+        self, scenario: Scenario, sender: Sender, monitor: OutcomeMonitor, killing: asyncio.Task
+    ) -> tuple[int, str | None]:
         """Each wave sent, then waited for; (waves done, why the run stopped early or None)."""
         done = 0
         for wave in scenario.waves():
@@ -136,11 +178,19 @@ class Chaos:
         out = events_out.EventsOut(f"{run.world.run}-", set(expect.events), set(positions.values()))
         refunds, entries = await _counts(pool, low, high)
         self.progress("events out read", 0, 1)
-        await events_out.read(run.bootstrap, client_options(self.settings), run.starts, out, lambda o: o.distinct(topics.REFUNDS) >= refunds
-                              and o.distinct(topics.LEDGER) >= entries, EVENTS_OUT_TIMEOUT_S)
+        await events_out.read(
+            run.bootstrap,
+            client_options(self.settings),
+            run.starts,
+            out,
+            lambda o: o.distinct(topics.REFUNDS) >= refunds and o.distinct(topics.LEDGER) >= entries,
+            EVENTS_OUT_TIMEOUT_S,
+        )
         self.progress("events out read", 1, 1)
         verdict = await checker.check(pool, expect, out, positions, low, high)
-        missing = max(0, refunds - out.distinct(topics.REFUNDS)) + max(0, entries - out.distinct(topics.LEDGER))
+        missing = max(0, refunds - out.distinct(topics.REFUNDS)) + max(
+            0, entries - out.distinct(topics.LEDGER)
+        )
         return verdict, Copies(out.events, out.messages, missing)
 
     async def _drain_ledger(self, pool: asyncpg.Pool, expected: int, low: str, high: str) -> None:
@@ -160,7 +210,9 @@ class Chaos:
 def _as_formatted(settings: Settings) -> Settings:
     """The settings of the stack as its Kafka data was formatted (one broker, or a cluster of several)."""
     formatted = local_kafka.formatted_for(settings.state_dir)
-    return with_brokers(settings, formatted) if formatted and formatted != settings.kafka_brokers else settings
+    return (
+        with_brokers(settings, formatted) if formatted and formatted != settings.kafka_brokers else settings
+    )
 
 
 def _bring_up(stack: Stack) -> None:
@@ -177,7 +229,11 @@ async def _keys(owner_url: str, world: RunWorld) -> dict[str, str]:
     connection = await asyncpg.connect(owner_url)
     try:
         repository = PostgresKeyRepository(connection)
-        for kind, ids in (("pos", world.stores), ("return_centre", world.centres), ("finance", (world.finance,))):
+        for kind, ids in (
+            ("pos", world.stores),
+            ("return_centre", world.centres),
+            ("finance", (world.finance,)),
+        ):
             for source_id in ids:
                 keys[source_id], _ = await create_key(repository, kind, source_id)
     finally:
@@ -187,7 +243,12 @@ async def _keys(owner_url: str, world: RunWorld) -> dict[str, str]:
 
 async def _counts(pool: asyncpg.Pool, low: str, high: str) -> tuple[int, int]:
     """(refunds, journal entries) of the run's serials and lots, as the stack holds them."""
-    [row] = await fetch(pool, "SELECT (SELECT count(*) FROM scheme.refunds WHERE serial >= $1 AND serial < $2)"
-                                       " AS refunds, (SELECT count(*) FROM ledger.entries WHERE subject >= $1 "
-                                       "AND subject < $2) AS entries", low, high)
+    [row] = await fetch(
+        pool,
+        "SELECT (SELECT count(*) FROM scheme.refunds WHERE serial >= $1 AND serial < $2)"
+        " AS refunds, (SELECT count(*) FROM ledger.entries WHERE subject >= $1 "
+        "AND subject < $2) AS entries",
+        low,
+        high,
+    )
     return row["refunds"], row["entries"]

@@ -6,11 +6,12 @@ life is busy at once, and an event is only sent once what it depends on has an
 outcome (the driver waits for a wave before it sends the next), as a real
 producer waits for its sale to be accepted before the collection.
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from services.chaos import bad_events, lots, stages
 from services.chaos.model import BatteryModel, LotModel
@@ -43,7 +44,7 @@ class Scenario:
     next_serial: int = 0
 
     @classmethod
-    def sized(cls, world: RunWorld, seed: int, events: int) -> "Scenario":
+    def sized(cls, world: RunWorld, seed: int, events: int) -> Scenario:
         chunks = min(CHUNKS_MAX, max(CHUNKS_MIN, events // EVENTS_PER_CHUNK))
         per_chunk = round((events / chunks - EVENTS_PER_CHUNK_FIXED) / EVENTS_PER_BATTERY)
         return cls(world, random.Random(seed), chunks, max(BATTERIES_PER_CHUNK_MIN, per_chunk))

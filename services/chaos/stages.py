@@ -4,6 +4,7 @@ in `lots`.
 Every stage touches only its own chunk's batteries, so the events of one wave
 never depend on one another, whatever order the stack applies them in.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -28,9 +29,23 @@ def route(s) -> str:
 
 
 def terms(s) -> list[Planned]:
-    return [planned("terms.published", "finance", s.world.finance, {
-        "sku": p.sku, "deposit": p.deposit, "recycling_fee": p.recycling_fee, "currency": "EUR",
-        "effective_from": "2020-01-01T00:00:00Z"}, APPLIED, HTTP) for p in s.world.products]
+    return [
+        planned(
+            "terms.published",
+            "finance",
+            s.world.finance,
+            {
+                "sku": p.sku,
+                "deposit": p.deposit,
+                "recycling_fee": p.recycling_fee,
+                "currency": "EUR",
+                "effective_from": "2020-01-01T00:00:00Z",
+            },
+            APPLIED,
+            HTTP,
+        )
+        for p in s.world.products
+    ]
 
 
 def sales(s, chunk: int) -> list[Planned]:
@@ -50,13 +65,28 @@ def _sale(s, chunk: int, serials: list[str]) -> Planned:
     for serial in serials:
         product, lease = s.rng.choice(s.world.products), s.rng.random() < LEASE_SHARE
         deposit = 0 if lease else product.deposit - (100 if s.rng.random() < OFF_TERMS_SHARE else 0)
-        items.append({"serial": serial, "sku": product.sku, "category": product.category,
-                      "chemistry": product.chemistry, "mass_kg": product.mass_kg, "deposit": deposit,
-                      "recycling_fee": product.recycling_fee, "contract": "lease" if lease else "deposit"})
+        items.append(
+            {
+                "serial": serial,
+                "sku": product.sku,
+                "category": product.category,
+                "chemistry": product.chemistry,
+                "mass_kg": product.mass_kg,
+                "deposit": deposit,
+                "recycling_fee": product.recycling_fee,
+                "contract": "lease" if lease else "deposit",
+            }
+        )
         sold.append(SoldItem(sale_id, store, serial, items[-1]["contract"], deposit, product.recycling_fee))
         s.batteries[serial] = _battery(serial, sold[-1], product.mass_kg)
-    event = planned("sale.recorded", "pos", store, {"sale_id": sale_id, "store_id": store, "currency": "EUR",
-                                                    "items": items}, APPLIED, route(s))
+    event = planned(
+        "sale.recorded",
+        "pos",
+        store,
+        {"sale_id": sale_id, "store_id": store, "currency": "EUR", "items": items},
+        APPLIED,
+        route(s),
+    )
     for item in sold:
         s.expect.post(item.sale_entry(event.event_id))
         s.expect.accounts.add(f"clearing:store:{store}")
@@ -81,9 +111,19 @@ def returns(s, chunk: int) -> list[Planned]:
 
 def cancel(s, battery) -> Planned:
     item = battery.item
-    event = planned("sale.cancelled", "pos", item.store, {
-        "sale_id": item.sale_id, "store_id": item.store, "serials": [battery.serial],
-        "reason": "customer_withdrew"}, APPLIED, route(s))
+    event = planned(
+        "sale.cancelled",
+        "pos",
+        item.store,
+        {
+            "sale_id": item.sale_id,
+            "store_id": item.store,
+            "serials": [battery.serial],
+            "reason": "customer_withdrew",
+        },
+        APPLIED,
+        route(s),
+    )
     s.expect.post(item.cancellation_entry(event.event_id))
     s.batteries[battery.serial] = replace(battery, state="cancelled")
     return event
@@ -93,11 +133,19 @@ def collect(s, battery, expected=APPLIED) -> Planned:
     """A return at one of the run's centres; a battery in use under deposit is refunded in full."""
     centre = s.rng.choice(s.world.centres)
     refunded = battery.state == "in_use" and battery.item is not None and battery.item.contract == "deposit"
-    data = {"collection_id": f"C-{battery.serial}", "centre_id": centre, "serial": battery.serial,
-            "condition": s.rng.choice(CONDITIONS), "mass_kg": battery.mass_kg}
+    data = {
+        "collection_id": f"C-{battery.serial}",
+        "centre_id": centre,
+        "serial": battery.serial,
+        "condition": s.rng.choice(CONDITIONS),
+        "mass_kg": battery.mass_kg,
+    }
     if refunded:
         method = s.rng.choice(REFUND_METHODS)
-        data["refund"] = {"method": method, **({"payee_ref": f"p-{battery.serial}"} if method == "bank_transfer" else {})}
+        data["refund"] = {
+            "method": method,
+            **({"payee_ref": f"p-{battery.serial}"} if method == "bank_transfer" else {}),
+        }
     event = planned("collection.logged", "return_centre", centre, data, expected, route(s))
     if expected == APPLIED:
         if refunded:

@@ -3,6 +3,7 @@
 Every identifier carries the run's prefix, so the run's accounts, serials, sales and
 lots are its own and the checker can compare them exactly with the model.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -19,7 +20,7 @@ class RunWorld:
     run: str
 
     @classmethod
-    def fresh(cls) -> "RunWorld":
+    def fresh(cls) -> RunWorld:
         return cls(run=f"X{uuid.uuid4().hex[:8]}")
 
     @property

@@ -1,4 +1,5 @@
 """`takeback battery SERIAL [--json]`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +21,9 @@ async def _fetch(serial: str) -> dict | None:
 
 
 @app.command()
-def battery(serial: str, as_json: bool = typer.Option(False, "--json", help="print the contract's JSON body")) -> None:
+def battery(
+    serial: str, as_json: bool = typer.Option(False, "--json", help="print the contract's JSON body")
+) -> None:
     """A battery's state, money and whole custody history."""
     body = asyncio.run(_fetch(serial))
     if body is None:
@@ -30,12 +33,23 @@ def battery(serial: str, as_json: bool = typer.Option(False, "--json", help="pri
         print_json(body)
         return
     custodian = body["custodian"]
-    console.print(f"[bold]{body['serial']}[/]  state [bold]{body['state']}[/]  contract {body['contract'] or '-'}  "
-                  f"sku {body['sku'] or '-'} ({body['category'] or '-'}, {body['chemistry'] or '-'})")
+    console.print(
+        f"[bold]{body['serial']}[/]  state [bold]{body['state']}[/]  contract {body['contract'] or '-'}  "
+        f"sku {body['sku'] or '-'} ({body['category'] or '-'}, {body['chemistry'] or '-'})"
+    )
     released = "  released to the reserve" if body.get("deposit_released") else ""
-    console.print(f"deposit charged {body['deposit_charged']}  refunded {body['deposit_refunded']}{released} "
-                  f"{body['currency'] or ''}  custodian {custodian['kind']}:{custodian['id']}")
+    console.print(
+        f"deposit charged {body['deposit_charged']}  refunded {body['deposit_refunded']}{released} "
+        f"{body['currency'] or ''}  custodian {custodian['kind']}:{custodian['id']}"
+    )
     show = lambda p: "-" if p is None else f"{p['kind']}:{p['id']}"  # noqa: E731
-    console.print(table("custody history", ["#", "at", "event", "from", "to", "state"], [
-        [i, h["at"], h["event_type"], show(h["from"]), show(h["to"]), h["state"]]
-        for i, h in enumerate(body["history"], 1)]))
+    console.print(
+        table(
+            "custody history",
+            ["#", "at", "event", "from", "to", "state"],
+            [
+                [i, h["at"], h["event_type"], show(h["from"]), show(h["to"]), h["state"]]
+                for i, h in enumerate(body["history"], 1)
+            ],
+        )
+    )

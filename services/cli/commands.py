@@ -1,4 +1,5 @@
 """Every command of `takeback`; each module registers itself on `app` when imported."""
+
 from services.cli import (
     battery,  # noqa: F401
     bench,  # noqa: F401

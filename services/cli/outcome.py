@@ -1,7 +1,9 @@
 """A driver command's run (demo, bench) that ends in one sentence when it cannot finish, never a traceback."""
+
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import typer
 

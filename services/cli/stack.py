@@ -1,4 +1,5 @@
 """`takeback up`, `down` and `status`: the local stack's lifecycle and health."""
+
 from __future__ import annotations
 
 import typer
@@ -8,11 +9,18 @@ from services.common.settings import get_settings
 
 
 @app.command()
-def up(brokers: int = typer.Option(None, "--brokers", min=1, max=9,
-                                   help="Kafka nodes: 3 for a replicated cluster [default: TAKEBACK_KAFKA_BROKERS, 1]")
-       ) -> None:
+def up(
+    brokers: int = typer.Option(
+        None,
+        "--brokers",
+        min=1,
+        max=9,
+        help="Kafka nodes: 3 for a replicated cluster [default: TAKEBACK_KAFKA_BROKERS, 1]",
+    ),
+) -> None:
     """Start Kafka, PostgreSQL and the services in the background; return once healthy."""
     from infra.local.stack import Stack, with_brokers
+
     settings = get_settings() if brokers is None else with_brokers(get_settings(), brokers)
     try:
         Stack(settings, say=lambda m: err.print(f"[green]✓[/] {m}")).up()
@@ -25,6 +33,7 @@ def up(brokers: int = typer.Option(None, "--brokers", min=1, max=9,
 def down() -> None:
     """Stop the services, Kafka and PostgreSQL cleanly."""
     from infra.local.stack import Stack
+
     Stack(get_settings(), say=lambda m: err.print(f"[green]✓[/] {m}")).down()
 
 
@@ -33,6 +42,7 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Each part of the stack and its health, then the flow through the scheme: each relay (oldest unsent
     event, parked ones), each consumer group's lag, the last reconciliation. Exit 1 if any is unhealthy."""
     from infra.local.stack import Stack
+
     settings = get_settings()
     rows = [{"kind": "process", **row} for row in Stack(settings).status()]
     if any(r["part"] == "postgres" and r["healthy"] for r in rows):
@@ -40,9 +50,26 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json(rows)
     else:
-        console.print(table("Takeback stack", ["part", "health", "where", "pid", "detail"], [
-            [r["part"], "[green]healthy[/]" if r["healthy"] else "[red]down[/]" if r["kind"] == "process"
-             else "[red]problem[/]", r["where"], r.get("pid") or "-", r.get("detail", "")] for r in rows]))
+        console.print(
+            table(
+                "Takeback stack",
+                ["part", "health", "where", "pid", "detail"],
+                [
+                    [
+                        r["part"],
+                        "[green]healthy[/]"
+                        if r["healthy"]
+                        else "[red]down[/]"
+                        if r["kind"] == "process"
+                        else "[red]problem[/]",
+                        r["where"],
+                        r.get("pid") or "-",
+                        r.get("detail", ""),
+                    ]
+                    for r in rows
+                ],
+            )
+        )
     if not all(r["healthy"] for r in rows):
         raise typer.Exit(1)
 
@@ -52,7 +79,7 @@ def _flow_rows(settings) -> list[dict]:
     import asyncio
 
     from services.common.db import create_pool
-    from services.common.health_report import rows_of, read_report
+    from services.common.health_report import read_report, rows_of
 
     async def read() -> dict:
         pool = await create_pool(settings.database_url, max_size=1)
@@ -60,7 +87,10 @@ def _flow_rows(settings) -> list[dict]:
             return await read_report(pool, settings)
         finally:
             await pool.close()
+
     try:
         return rows_of(asyncio.run(read()), settings)
     except Exception as error:  # the database answers but the report cannot be read: that is a problem too
-        return [{"kind": "flow", "part": "health report", "healthy": False, "where": "-", "detail": str(error)}]
+        return [
+            {"kind": "flow", "part": "health report", "healthy": False, "where": "-", "detail": str(error)}
+        ]

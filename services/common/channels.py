@@ -4,6 +4,7 @@
 commits outcomes to `scheme.inbox`; a gateway with requests waiting (`Prefer: wait`)
 then reads the outcomes of all its waiting events in one query.
 """
+
 from __future__ import annotations
 
 INBOX_CHANNEL = "takeback_inbox"

@@ -9,6 +9,7 @@ with a password generated once and kept in `<state dir>/secrets/postgres-<role>`
 A URL without a password (the defaults) takes its role's password from that
 folder; a URL with one is used as it is (a database you bring yourself).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,19 +1,26 @@
 """A small HTTP server per worker: /healthz (ready or not, and the scheme's health report) and /metrics."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
-async def start_health_server(host: str, port: int, ready: Callable[[], bool],
-                              report: Callable[[], dict[str, Any] | None] = lambda: None) -> web.AppRunner:
+async def start_health_server(
+    host: str,
+    port: int,
+    ready: Callable[[], bool],
+    report: Callable[[], dict[str, Any] | None] = lambda: None,
+) -> web.AppRunner:
     """200 once ready, else 503; the body also carries the last health report (relays, lag, reconciliation).
 
     The status code says whether this process works; the report's `status` says whether the flow through
     the scheme does (`ok` or `degraded`, with its `problems`).
     """
+
     async def healthz(_request: web.Request) -> web.Response:
         ok = ready()
         body: dict[str, Any] = {"status": "ok" if ok else "starting"}
@@ -34,4 +41,5 @@ async def start_health_server(host: str, port: int, ready: Callable[[], bool],
 
 def _dumps(value: Any) -> str:
     import json
+
     return json.dumps(value, default=str)

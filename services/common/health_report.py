@@ -4,6 +4,7 @@
 `/healthz` show the same report. It is read from PostgreSQL and Kafka directly,
 so a dead or stuck process cannot report itself healthy.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,25 +25,38 @@ log = get_logger(__name__)
 OUTBOX_SCHEMAS = ("scheme", "ledger")
 REFRESH_INTERVAL_S = 10.0
 
-OLDEST_UNSENT = Gauge("takeback_outbox_oldest_unsent_age_seconds",
-                      "Age of the oldest event out not yet published by the relay (0 when none).", ["schema"])
+OLDEST_UNSENT = Gauge(
+    "takeback_outbox_oldest_unsent_age_seconds",
+    "Age of the oldest event out not yet published by the relay (0 when none).",
+    ["schema"],
+)
 UNSENT = Gauge("takeback_outbox_unsent_rows", "Events out not yet published by the relay.", ["schema"])
-PARKED = Gauge("takeback_outbox_parked_rows", "Events out parked: the broker would not take them as they are.",
-               ["schema"])
-CONSUMER_LAG = Gauge("takeback_consumer_lag_messages", "Messages not yet committed by a consumer group.",
-                     ["group"])
-RECONCILIATION_BALANCED = Gauge("takeback_reconciliation_balanced",
-                                "1 if the last reconciliation run was balanced, 0 if not, -1 if none ran yet.")
+PARKED = Gauge(
+    "takeback_outbox_parked_rows",
+    "Events out parked: the broker would not take them as they are.",
+    ["schema"],
+)
+CONSUMER_LAG = Gauge(
+    "takeback_consumer_lag_messages", "Messages not yet committed by a consumer group.", ["group"]
+)
+RECONCILIATION_BALANCED = Gauge(
+    "takeback_reconciliation_balanced",
+    "1 if the last reconciliation run was balanced, 0 if not, -1 if none ran yet.",
+)
 RECONCILIATION_AGE = Gauge("takeback_reconciliation_age_seconds", "Age of the last reconciliation run.")
 
-RELAY_SQL = """
+RELAY_SQL = (
+    """
     SELECT count(o.seq) AS unsent,
            coalesce(extract(epoch FROM now() - min(o.created_at)), 0)::float8 AS oldest_unsent_age_s,
            (SELECT count(*) FROM {s}.outbox_parked) AS parked,
            extract(epoch FROM now() - r.updated_at)::float8 AS cursor_age_s
       FROM {s}.outbox_relay r
-      LEFT JOIN {s}.outbox o ON """ + UNSENT_WHERE + """
+      LEFT JOIN {s}.outbox o ON """
+    + UNSENT_WHERE
+    + """
      GROUP BY r.updated_at"""
+)
 RECONCILIATION_SQL = """
     SELECT run_id, status, as_of, extract(epoch FROM now() - as_of)::float8 AS age_s,
            (SELECT coalesce(jsonb_agg(c->>'name'), '[]'::jsonb) FROM jsonb_array_elements(result->'checks') c
@@ -55,7 +69,7 @@ class Bounds:
     relay_stuck_after_s: float
 
     @classmethod
-    def of(cls, settings: Settings) -> "Bounds":
+    def of(cls, settings: Settings) -> Bounds:
         return cls(settings.relay_stuck_after_s)
 
 
@@ -63,8 +77,15 @@ async def relays(connection: asyncpg.Connection) -> list[dict[str, Any]]:
     out = []
     for schema in OUTBOX_SCHEMAS:
         row = await connection.fetchrow(RELAY_SQL.format(s=schema))
-        out.append({"schema": schema, "unsent": row["unsent"], "oldest_unsent_age_s": round(row["oldest_unsent_age_s"], 1),
-                    "parked": row["parked"], "cursor_age_s": round(row["cursor_age_s"], 1)})
+        out.append(
+            {
+                "schema": schema,
+                "unsent": row["unsent"],
+                "oldest_unsent_age_s": round(row["oldest_unsent_age_s"], 1),
+                "parked": row["parked"],
+                "cursor_age_s": round(row["cursor_age_s"], 1),
+            }
+        )
     return out
 
 
@@ -72,8 +93,13 @@ async def last_reconciliation(connection: asyncpg.Connection) -> dict[str, Any] 
     row = await connection.fetchrow(RECONCILIATION_SQL)
     if row is None:
         return None
-    return {"run_id": str(row["run_id"]), "status": row["status"], "as_of": row["as_of"].isoformat(),
-            "age_s": round(row["age_s"], 1), "failed_checks": row["failed_checks"]}
+    return {
+        "run_id": str(row["run_id"]),
+        "status": row["status"],
+        "as_of": row["as_of"].isoformat(),
+        "age_s": round(row["age_s"], 1),
+        "failed_checks": row["failed_checks"],
+    }
 
 
 async def consumer_lag(settings: Settings) -> dict[str, int | None]:
@@ -82,8 +108,12 @@ async def consumer_lag(settings: Settings) -> dict[str, int | None]:
     lag: dict[str, int | None] = {}
     for group, names in groups.items():
         try:
-            lag[group] = sum(p.lag for p in await KafkaOffsets(settings.kafka_bootstrap, group, names,
-                                                          client_options(settings)).partitions())
+            lag[group] = sum(
+                p.lag
+                for p in await KafkaOffsets(
+                    settings.kafka_bootstrap, group, names, client_options(settings)
+                ).partitions()
+            )
         except Exception as error:  # the broker is away: say so, do not guess
             log.warning("consumer_lag_unreadable", group=group, error=repr(error))
             lag[group] = None
@@ -95,37 +125,66 @@ def problems(report: dict[str, Any], bounds: Bounds) -> list[str]:
     found = []
     for relay in report["relays"]:
         if relay["oldest_unsent_age_s"] > bounds.relay_stuck_after_s:
-            found.append(f"relay {relay['schema']}: oldest unsent event out is {relay['oldest_unsent_age_s']:.0f} s "
-                         f"old (bound {bounds.relay_stuck_after_s:.0f} s)")
+            found.append(
+                f"relay {relay['schema']}: oldest unsent event out is {relay['oldest_unsent_age_s']:.0f} s "
+                f"old (bound {bounds.relay_stuck_after_s:.0f} s)"
+            )
         if relay["parked"]:
-            found.append(f"relay {relay['schema']}: {relay['parked']} event(s) out parked "
-                         f"(see {relay['schema']}.outbox_parked)")
+            found.append(
+                f"relay {relay['schema']}: {relay['parked']} event(s) out parked "
+                f"(see {relay['schema']}.outbox_parked)"
+            )
     for group, lag in report["consumer_lag"].items():
         if lag is None:
             found.append(f"consumer group {group}: lag unreadable (Kafka away?)")
     reconciliation = report["reconciliation"]
     if reconciliation is not None and reconciliation["status"] != "balanced":
-        found.append(f"last reconciliation: {reconciliation['status']} "
-                     f"(failed: {', '.join(reconciliation['failed_checks'])})")
+        found.append(
+            f"last reconciliation: {reconciliation['status']} "
+            f"(failed: {', '.join(reconciliation['failed_checks'])})"
+        )
     return found
 
 
 def rows_of(report: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
     """The report as `takeback status` rows: {"kind": "flow", "part", "healthy", "where", "detail", ...}."""
     bound = Bounds.of(settings).relay_stuck_after_s
-    rows = [{"kind": "flow", "part": f"relay {r['schema']}", "where": f"{r['schema']}.outbox",
-             "healthy": r["oldest_unsent_age_s"] <= bound and not r["parked"], **r,
-             "detail": f"{r['unsent']} unsent, oldest {r['oldest_unsent_age_s']:.0f} s, {r['parked']} parked"}
-            for r in report["relays"]]
-    rows += [{"kind": "flow", "part": f"consumer {group}", "where": "kafka", "healthy": lag is not None, "lag": lag,
-              "detail": "lag unreadable" if lag is None else f"lag {lag}"}
-             for group, lag in report["consumer_lag"].items()]
+    rows = [
+        {
+            "kind": "flow",
+            "part": f"relay {r['schema']}",
+            "where": f"{r['schema']}.outbox",
+            "healthy": r["oldest_unsent_age_s"] <= bound and not r["parked"],
+            **r,
+            "detail": f"{r['unsent']} unsent, oldest {r['oldest_unsent_age_s']:.0f} s, {r['parked']} parked",
+        }
+        for r in report["relays"]
+    ]
+    rows += [
+        {
+            "kind": "flow",
+            "part": f"consumer {group}",
+            "where": "kafka",
+            "healthy": lag is not None,
+            "lag": lag,
+            "detail": "lag unreadable" if lag is None else f"lag {lag}",
+        }
+        for group, lag in report["consumer_lag"].items()
+    ]
     last = report["reconciliation"]
-    rows.append({"kind": "flow", "part": "reconciliation", "where": "ledger.reconciliation_runs",
-                 "healthy": last is None or last["status"] == "balanced", "last": last,
-                 "detail": "no run yet" if last is None else
-                 f"{last['status']} {last['age_s']:.0f} s ago" + (f" (failed: {', '.join(last['failed_checks'])})"
-                                                                  if last["failed_checks"] else "")})
+    rows.append(
+        {
+            "kind": "flow",
+            "part": "reconciliation",
+            "where": "ledger.reconciliation_runs",
+            "healthy": last is None or last["status"] == "balanced",
+            "last": last,
+            "detail": "no run yet"
+            if last is None
+            else f"{last['status']} {last['age_s']:.0f} s ago"
+            + (f" (failed: {', '.join(last['failed_checks'])})" if last["failed_checks"] else ""),
+        }
+    )
     return rows
 
 

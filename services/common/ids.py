@@ -1,4 +1,5 @@
 """Ids of the scheme's events out: derived from what caused them, so a retry of one effect keeps its id."""
+
 from __future__ import annotations
 
 import hashlib

@@ -10,6 +10,7 @@ value, with the secret of the envelope's source, or, when `takeback-signer`
 names `gateway` or `operator`, with that signer's secret (contract 8.4: a
 credential writes only as the source it was made for).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,11 +47,15 @@ def client_options(settings: Settings) -> dict[str, Any]:
     found = credentials(settings)
     if found is None:
         return {}
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol,
-                               "sasl_mechanism": settings.kafka_sasl_mechanism,
-                               "sasl_plain_username": found[0], "sasl_plain_password": found[1]}
+    options: dict[str, Any] = {
+        "security_protocol": settings.kafka_security_protocol,
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": found[0],
+        "sasl_plain_password": found[1],
+    }
     if settings.kafka_security_protocol == "SASL_SSL":
         from aiokafka.helpers import create_ssl_context
+
         options["ssl_context"] = create_ssl_context(cafile=str(settings.kafka_ssl_cafile or "") or None)
     return options
 
@@ -91,11 +96,14 @@ class SigningProducer:
         return [*(headers or []), *signature_headers(value, self.secret, self.signed_by)]
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None, headers=None, **kwargs):
-        return await self.producer.send(topic, value, key=key, headers=self._headers(value, headers), **kwargs)
+        return await self.producer.send(
+            topic, value, key=key, headers=self._headers(value, headers), **kwargs
+        )
 
     async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None, headers=None, **kwargs):
-        return await self.producer.send_and_wait(topic, value, key=key, headers=self._headers(value, headers),
-                                                 **kwargs)
+        return await self.producer.send_and_wait(
+            topic, value, key=key, headers=self._headers(value, headers), **kwargs
+        )
 
     def __getattr__(self, name: str):  # start, stop, flush, partitions_for, ... as the producer has them
         return getattr(self.producer, name)
@@ -103,6 +111,8 @@ class SigningProducer:
 
 def events_producer(settings: Settings, **options: Any) -> AIOKafkaProducer | SigningProducer:
     """A producer of events in for this process: signed as its signer when it has one."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **client_options(settings), **options)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings), **options
+    )
     found = signer(settings)
     return producer if found is None else SigningProducer(producer, *found)

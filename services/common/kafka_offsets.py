@@ -4,6 +4,7 @@ Read by reconciliation (every offset below the committed one must have an
 outcome in `scheme.input_offsets`) and by `takeback status` (consumer lag).
 Short-lived clients: a reader is made for one reading and closed after it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,7 +34,9 @@ class PartitionOffsets:
 class KafkaOffsets:
     """Offsets of a set of topics for one consumer group, and the raw messages at given offsets."""
 
-    def __init__(self, bootstrap: str, group: str, topics: tuple[str, ...], options: dict | None = None) -> None:
+    def __init__(
+        self, bootstrap: str, group: str, topics: tuple[str, ...], options: dict | None = None
+    ) -> None:
         self.bootstrap, self.group, self.topics = bootstrap, group, topics
         self.options = options or {}  # client options: credentials (services.common.kafka.client_options)
 
@@ -41,23 +44,33 @@ class KafkaOffsets:
         return await asyncio.wait_for(self._partitions(), READ_TIMEOUT_S)
 
     async def _partitions(self) -> list[PartitionOffsets]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5_000, **self.options)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                    **self.options)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, request_timeout_ms=5_000, **self.options
+        )
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **self.options
+        )
         try:
             await admin.start()
             await consumer.start()
-            committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(self.group)).items()
-                         if meta.offset >= 0}
+            committed = {
+                tp: meta.offset
+                for tp, meta in (await admin.list_consumer_group_offsets(self.group)).items()
+                if meta.offset >= 0
+            }
             described = await admin.describe_topics(list(self.topics))
             tps = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-            consumer.assign(tps)  # the topics' metadata first: an unknown partition costs a retry pause (~0.6 s)
+            consumer.assign(
+                tps
+            )  # the topics' metadata first: an unknown partition costs a retry pause (~0.6 s)
             starts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
         finally:
             await consumer.stop()
             await admin.close()
-        return sorted((PartitionOffsets(tp.topic, tp.partition, starts[tp], ends[tp], committed.get(tp))
-                       for tp in tps), key=lambda p: (p.topic, p.partition))
+        return sorted(
+            (PartitionOffsets(tp.topic, tp.partition, starts[tp], ends[tp], committed.get(tp)) for tp in tps),
+            key=lambda p: (p.topic, p.partition),
+        )
 
     async def messages(self, wanted: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], bytes | None]:
         """The value at each (topic, partition, offset); an offset that holds no data record is left out."""
@@ -67,8 +80,9 @@ class KafkaOffsets:
         found: dict[tuple[str, int, int], bytes | None] = {}
         if not wanted:
             return found
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                    **self.options)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **self.options
+        )
         try:
             await consumer.start()
             by_partition: dict[TopicPartition, set[int]] = {}
@@ -82,8 +96,9 @@ class KafkaOffsets:
         return found
 
     @staticmethod
-    async def _read_partition(consumer: AIOKafkaConsumer, tp: TopicPartition, offsets: set[int],
-                              found: dict) -> None:
+    async def _read_partition(
+        consumer: AIOKafkaConsumer, tp: TopicPartition, offsets: set[int], found: dict
+    ) -> None:
         consumer.seek(tp, min(offsets))
         last = max(offsets)
         while True:

@@ -1,4 +1,5 @@
 """Structured logs: JSON when not on a terminal, readable on one."""
+
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", service: str = "ta
 def stdlib_logging_config(level: str = "info", fmt: str = "auto", service: str = "takeback") -> dict:
     """A dictConfig that renders other libraries' logs (faust, aiokafka) as JSON lines too."""
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    renderer = (
+        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    )
 
     def add_service(_logger, _name, event_dict):
         event_dict.setdefault("service", service)
@@ -41,15 +44,26 @@ def stdlib_logging_config(level: str = "info", fmt: str = "auto", service: str =
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"structured": {
-            "()": structlog.stdlib.ProcessorFormatter,
-            "processor": renderer,
-            "foreign_pre_chain": [
-                structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name, add_service,
-                structlog.processors.TimeStamper(fmt="iso", utc=True), structlog.processors.format_exc_info,
-            ],
-        }},
-        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stderr"}},
+        "formatters": {
+            "structured": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processor": renderer,
+                "foreign_pre_chain": [
+                    structlog.stdlib.add_log_level,
+                    structlog.stdlib.add_logger_name,
+                    add_service,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.format_exc_info,
+                ],
+            }
+        },
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "structured",
+                "stream": "ext://sys.stderr",
+            }
+        },
         "root": {"handlers": ["default"], "level": level.upper()},
     }
 

@@ -7,11 +7,13 @@ that fails because the database, the broker or the gateway is away is made again
 it succeeds, or the outage outlasts its window and `OutageTooLong` says so in one
 sentence.
 """
+
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -22,8 +24,13 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 # The database is away: refused, shutting down, starting up, connection lost, query timed out.
-DATABASE_AWAY = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                 asyncpg.exceptions.OperatorInterventionError)
+DATABASE_AWAY = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 BROKER_AWAY = (KafkaError,)
 OUTAGE_WINDOW_S = 300.0  # an outage longer than this ends the run with a message
 QUERY_TIMEOUT_S = 30.0
@@ -36,8 +43,13 @@ class OutageTooLong(RuntimeError):
     """A part of the stack stayed away for longer than the caller's window."""
 
 
-async def through_outage(call: Callable[[], Awaitable[T]], what: str, away: tuple[type[BaseException], ...],
-                         window_s: float = OUTAGE_WINDOW_S, on_retry: Callable[[], None] | None = None) -> T:
+async def through_outage(
+    call: Callable[[], Awaitable[T]],
+    what: str,
+    away: tuple[type[BaseException], ...],
+    window_s: float = OUTAGE_WINDOW_S,
+    on_retry: Callable[[], None] | None = None,
+) -> T:
     """`await call()`, made again while it fails with one of `away`, for at most `window_s` seconds."""
     deadline, wait_s = time.monotonic() + window_s, RETRY_WAIT_FIRST_S
     while True:
@@ -45,8 +57,10 @@ async def through_outage(call: Callable[[], Awaitable[T]], what: str, away: tupl
             return await call()
         except away as error:
             if time.monotonic() > deadline:
-                raise OutageTooLong(f"{what}: still failing after {window_s:.0f} s "
-                                    f"({type(error).__name__}: {str(error)[:200]})") from None
+                raise OutageTooLong(
+                    f"{what}: still failing after {window_s:.0f} s "
+                    f"({type(error).__name__}: {str(error)[:200]})"
+                ) from None
             log.info("outage_wait", what=what, error=type(error).__name__, wait_s=wait_s)
             if on_retry is not None:
                 on_retry()
@@ -56,14 +70,21 @@ async def through_outage(call: Callable[[], Awaitable[T]], what: str, away: tupl
 
 async def fetch(pool: asyncpg.Pool, query: str, *args, window_s: float = OUTAGE_WINDOW_S) -> list:
     """Rows of a read, waiting out an outage of the database."""
-    return await through_outage(lambda: pool.fetch(query, *args, timeout=QUERY_TIMEOUT_S), "reading the database",
-                                DATABASE_AWAY, window_s)
+    return await through_outage(
+        lambda: pool.fetch(query, *args, timeout=QUERY_TIMEOUT_S),
+        "reading the database",
+        DATABASE_AWAY,
+        window_s,
+    )
 
 
 async def fetchval(pool: asyncpg.Pool, query: str, *args, window_s: float = OUTAGE_WINDOW_S):
-    return await through_outage(lambda: pool.fetchval(query, *args, timeout=QUERY_TIMEOUT_S), "reading the database",
-                                DATABASE_AWAY, window_s)
-
+    return await through_outage(
+        lambda: pool.fetchval(query, *args, timeout=QUERY_TIMEOUT_S),
+        "reading the database",
+        DATABASE_AWAY,
+        window_s,
+    )
 
 
 async def create_client_pool(url: str, max_size: int = 2) -> asyncpg.Pool:

@@ -12,6 +12,7 @@ window, so nothing is skipped. A crash between produce and cursor re-publishes
 the same event ids: consumers deduplicate on event_id, as the contract asks of
 everyone.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +27,6 @@ from aiokafka.errors import KafkaError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.limits import OUTPUT_MESSAGE_BYTES_MAX
-
 from services.common.logging import get_logger
 from services.common.outbox_tail import SEQ_HEADER, OutboxTail
 from services.common.partitioner import partition_indexes
@@ -58,8 +58,10 @@ async def write(connection: asyncpg.Connection, schema: str, messages: list[Outb
         f"""INSERT INTO {schema}.outbox (event_id, topic, key, value)
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])
             ON CONFLICT (event_id) DO NOTHING""",
-        [m.event_id for m in messages], [m.topic for m in messages],
-        [m.key for m in messages], [m.value for m in messages],
+        [m.event_id for m in messages],
+        [m.topic for m in messages],
+        [m.key for m in messages],
+        [m.value for m in messages],
     )
     return int(result.split()[-1])
 
@@ -74,24 +76,37 @@ async def write_new(connection: asyncpg.Connection, schema: str, messages: list[
     if not messages:
         return 0
     await connection.copy_records_to_table(
-        "outbox", schema_name=schema, columns=["event_id", "topic", "key", "value"],
-        records=[(m.event_id, m.topic, m.key, m.value) for m in messages])
+        "outbox",
+        schema_name=schema,
+        columns=["event_id", "topic", "key", "value"],
+        records=[(m.event_id, m.topic, m.key, m.value) for m in messages],
+    )
     return len(messages)
 
 
 def create_producer(bootstrap: str, options: dict | None = None) -> AIOKafkaProducer:
     """The relays' producer; `options` are the client's credentials (services.common.kafka.client_options)."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(options or {}),
-        linger_ms=5, max_batch_size=512 * 1024, compression_type=None,
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        **(options or {}),
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+        compression_type=None,
         max_request_size=MAX_REQUEST_BYTES,
     )
 
 
 # What the broker or the producer says of one message that no retry will change: it is parked.
-PERMANENT_SEND_ERRORS = (errors.MessageSizeTooLargeError, errors.RecordTooLargeError,
-                         errors.RecordListTooLargeError, errors.CorruptRecordException,
-                         errors.InvalidTimestampError, errors.PolicyViolationError)
+PERMANENT_SEND_ERRORS = (
+    errors.MessageSizeTooLargeError,
+    errors.RecordTooLargeError,
+    errors.RecordListTooLargeError,
+    errors.CorruptRecordException,
+    errors.InvalidTimestampError,
+    errors.PolicyViolationError,
+)
 REQUEST_OVERHEAD_BYTES = 64 * 1024  # record batch and request headers around the largest event out
 MAX_REQUEST_BYTES = OUTPUT_MESSAGE_BYTES_MAX + REQUEST_OVERHEAD_BYTES  # the largest message a relay sends
 RETRY_WAIT_S = 1.0
@@ -121,8 +136,16 @@ class Relay:
     others.
     """
 
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, schema: str,
-                 batch_max: int, poll_s: float, retention_s: float | None = None, tail: OutboxTail | None = None):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        schema: str,
+        batch_max: int,
+        poll_s: float,
+        retention_s: float | None = None,
+        tail: OutboxTail | None = None,
+    ):
         self.pool, self.producer, self.schema, self.tail = pool, producer, schema, tail
         self.batch_max, self.poll_s, self.retention_s = batch_max, poll_s, retention_s
         self.published = 0
@@ -155,7 +178,9 @@ class Relay:
         while True:
             try:
                 async with self.pool.acquire() as holder:
-                    if await holder.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self.schema}"):
+                    if await holder.fetchval(
+                        "SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self.schema}"
+                    ):
                         await self._take_over()
                         await self._publish_loop(holder)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
@@ -168,9 +193,12 @@ class Relay:
         """Rows a relay that died had sent, but not recorded, are found in Kafka and not sent again."""
         if self.tail is None:
             return
-        rows = await self.pool.fetch(f"""
+        rows = await self.pool.fetch(
+            f"""
             SELECT o.seq, o.topic FROM {self.schema}.outbox o, {self.schema}.outbox_relay r
-             WHERE {UNSENT} ORDER BY o.seq LIMIT $1""", self.batch_max)
+             WHERE {UNSENT} ORDER BY o.seq LIMIT $1""",
+            self.batch_max,
+        )
         try:
             found = await self.tail.already_sent({row["topic"] for row in rows}, {row["seq"] for row in rows})
         except Exception as error:  # Kafka is away: what was in flight may be sent again (at least once)
@@ -185,7 +213,7 @@ class Relay:
             try:
                 sent = await self.publish_once()
                 await self._prune_when_due()
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, KafkaError) as error:  # broker or db away
+            except (TimeoutError, OSError, asyncpg.PostgresError, KafkaError) as error:  # broker or db away
                 log.warning("outbox_relay_retry", schema=self.schema, error=str(error))
                 sent = 0
                 await asyncio.sleep(RETRY_WAIT_S)
@@ -194,7 +222,7 @@ class Relay:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll_s, IDLE_WAIT_MAX_S))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def publish_once(self) -> int:
@@ -205,12 +233,20 @@ class Relay:
                 await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
                 done, window, after_seq = await connection.fetchrow(
                     "SELECT done_snapshot::text, window_snapshot::text, after_seq "
-                    f"FROM {self.schema}.outbox_relay")
+                    f"FROM {self.schema}.outbox_relay"
+                )
                 if window is None:  # a new window: every transaction that has ended by now
                     window, after_seq = await connection.fetchval("SELECT pg_current_snapshot()::text"), 0
-                rows = [Row(*r) for r in await connection.fetch(
-                    self._first_slice if after_seq == 0 else self._next_slice,
-                    done, window, after_seq, self.batch_max)]
+                rows = [
+                    Row(*r)
+                    for r in await connection.fetch(
+                        self._first_slice if after_seq == 0 else self._next_slice,
+                        done,
+                        window,
+                        after_seq,
+                        self.batch_max,
+                    )
+                ]
             if not rows:
                 if after_seq:  # the window was partly sent before: it is done now
                     await self._move_cursor(connection, window, None, 0)
@@ -238,8 +274,12 @@ class Relay:
         acknowledged = self._unrecorded
         refused: dict[int, str] = {}
         groups = await self._by_partition([row for row in rows if row.seq not in acknowledged])
-        outcomes = await asyncio.gather(*(self._send_partition(topic, partition, group, refused)
-                                          for (topic, partition), group in groups.items()))
+        outcomes = await asyncio.gather(
+            *(
+                self._send_partition(topic, partition, group, refused)
+                for (topic, partition), group in groups.items()
+            )
+        )
         away = next((outcome for outcome in outcomes if outcome is not None), None)
         if away is not None:  # the broker is away: the caller waits and retries the others
             raise away
@@ -259,8 +299,9 @@ class Relay:
                 groups.setdefault((topic, partitions[index]), []).append((row, key))
         return groups
 
-    async def _send_partition(self, topic: str, partition: int, rows: list[tuple[Row, bytes]],
-                              refused: dict[int, str]) -> Exception | None:
+    async def _send_partition(
+        self, topic: str, partition: int, rows: list[tuple[Row, bytes]], refused: dict[int, str]
+    ) -> Exception | None:
         """One partition's rows, batch after batch; the error that stopped it when the broker is away.
 
         A batch the broker refuses is not written at all: its rows are sent again one by one, in order, so
@@ -288,8 +329,9 @@ class Relay:
                 acknowledged.update(row.seq for row, _ in members)
         return None
 
-    def _batches(self, rows: list[tuple[Row, bytes]], refused: dict[int, str],
-                 alone: bool = False) -> list[tuple[object, list[tuple[Row, bytes]]]]:
+    def _batches(
+        self, rows: list[tuple[Row, bytes]], refused: dict[int, str], alone: bool = False
+    ) -> list[tuple[object, list[tuple[Row, bytes]]]]:
         """Closed record batches of the rows (one row each if `alone`), in order, each with its rows.
 
         A row too large for any request is refused here, with the producer's own words, and joins no batch.
@@ -300,12 +342,18 @@ class Relay:
             headers = [(SEQ_HEADER, str(row.seq).encode())]
             size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, row.value, headers)
             if size > MAX_REQUEST_BYTES:  # what the producer says of it; the broker would refuse it
-                refused[row.seq] = _reason(errors.MessageSizeTooLargeError(
-                    f"The message is {size} bytes when serialized which is larger than the maximum "
-                    f"request size you have configured with the max_request_size configuration"))
+                refused[row.seq] = _reason(
+                    errors.MessageSizeTooLargeError(
+                        f"The message is {size} bytes when serialized which is larger than the maximum "
+                        f"request size you have configured with the max_request_size configuration"
+                    )
+                )
                 continue
-            if alone or batch is None or batch.append(timestamp=None, key=key, value=row.value,
-                                                      headers=headers) is None:
+            if (
+                alone
+                or batch is None
+                or batch.append(timestamp=None, key=key, value=row.value, headers=headers) is None
+            ):
                 if batch is not None:
                     batch.close()
                 batch, members = self.producer.create_batch(), []
@@ -327,7 +375,9 @@ class Relay:
                   FROM unnest($1::bigint[], $2::text[]) AS r(seq, reason)
                   JOIN {self.schema}.outbox o USING (seq)
                 ON CONFLICT (seq) DO NOTHING""",
-            list(refused), list(refused.values()))
+            list(refused),
+            list(refused.values()),
+        )
         self.parked += len(refused)
         for seq, reason in refused.items():
             log.error("outbox_message_parked", schema=self.schema, seq=seq, reason=reason)
@@ -337,8 +387,9 @@ class Relay:
         if self.retention_s is None or time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
             return
         self._pruned_at = time.monotonic()
-        deleted = await self.pool.fetchval(f"SELECT {self.schema}.prune_outbox(make_interval(secs => $1))",
-                                           float(self.retention_s))
+        deleted = await self.pool.fetchval(
+            f"SELECT {self.schema}.prune_outbox(make_interval(secs => $1))", float(self.retention_s)
+        )
         if deleted:
             log.info("outbox_pruned", schema=self.schema, rows=deleted)
             self._pruned_at = 0.0 if deleted >= PRUNE_CHUNK_ROWS else self._pruned_at
@@ -346,15 +397,20 @@ class Relay:
     async def backlog(self) -> int:
         """Rows not published yet: not in the done snapshot, nor in the part of the window already sent."""
         return await self.pool.fetchval(
-            f"SELECT count(*) FROM {self.schema}.outbox o, {self.schema}.outbox_relay r WHERE {UNSENT}")
+            f"SELECT count(*) FROM {self.schema}.outbox o, {self.schema}.outbox_relay r WHERE {UNSENT}"
+        )
 
-    async def _move_cursor(self, connection: asyncpg.Connection, done: str, window: str | None,
-                           after_seq: int) -> None:
+    async def _move_cursor(
+        self, connection: asyncpg.Connection, done: str, window: str | None, after_seq: int
+    ) -> None:
         await connection.execute(
             f"""UPDATE {self.schema}.outbox_relay
                    SET done_snapshot = $1::text::pg_snapshot, window_snapshot = $2::text::pg_snapshot,
                        after_seq = $3, updated_at = now()""",
-            done, window, after_seq)
+            done,
+            window,
+            after_seq,
+        )
 
 
 def _forget_refused_batch(producer: AIOKafkaProducer, tp: TopicPartition, records: int) -> None:

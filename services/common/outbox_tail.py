@@ -7,6 +7,7 @@ it finds there as sent: Kafka acknowledged them to the relay that died before
 its cursor moved. So a killed relay leaves no copies behind, but for a send
 still in flight when it died.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,15 +31,22 @@ class OutboxTail:
         return await asyncio.wait_for(self._already_sent(topics, pending), TIMEOUT_S)
 
     async def _already_sent(self, topics: set[str], pending: set[int]) -> set[int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                    **self.options)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **self.options
+        )
         found: set[int] = set()
         try:
             await consumer.start()
-            partitions = [TopicPartition(topic, p) for topic in sorted(topics)
-                          for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in sorted(topics)
+                for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
+            ]
             consumer.assign(partitions)
-            starts, ends = await consumer.beginning_offsets(partitions), await consumer.end_offsets(partitions)
+            starts, ends = (
+                await consumer.beginning_offsets(partitions),
+                await consumer.end_offsets(partitions),
+            )
             for tp in partitions:
                 found |= await _read_back(consumer, tp, starts[tp], ends[tp], pending)
         finally:
@@ -51,8 +59,9 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return consumer.partitions_for_topic(topic) or set()
 
 
-async def _read_back(consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int,
-                     pending: set[int]) -> set[int]:
+async def _read_back(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int, pending: set[int]
+) -> set[int]:
     """Chunks from the end backwards, until a chunk holds none of the pending seqs."""
     found: set[int] = set()
     upper = end

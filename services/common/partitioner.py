@@ -12,6 +12,7 @@ right shift brings in from the next lane lands above bit 32 and is masked off
 before the next multiplication. The keys' bytes are put in their lanes by strided
 slices, also in C.
 """
+
 from __future__ import annotations
 
 import sys
@@ -43,7 +44,9 @@ def partition_indexes(keys: Sequence[bytes], partition_count: int) -> list[int]:
         return _partitions(keys, next(iter(by_length)), partition_count)
     result = [0] * len(keys)
     for length, indexes in by_length.items():
-        for index, partition in zip(indexes, _partitions([keys[i] for i in indexes], length, partition_count)):
+        for index, partition in zip(
+            indexes, _partitions([keys[i] for i in indexes], length, partition_count)
+        ):
             result[index] = partition
     return result
 
@@ -51,7 +54,9 @@ def partition_indexes(keys: Sequence[bytes], partition_count: int) -> list[int]:
 def _partitions(keys: Sequence[bytes], length: int, partition_count: int) -> list[int]:
     ones = _ones(len(keys))
     h = _murmur2_lanes(keys, length) & ones * POSITIVE
-    if partition_count & (partition_count - 1) == 0:  # a power of two: the modulo is a mask, in every lane at once
+    if (
+        partition_count & (partition_count - 1) == 0
+    ):  # a power of two: the modulo is a mask, in every lane at once
         return _lanes_to_list(h & ones * (partition_count - 1), len(keys))
     return [value % partition_count for value in _lanes_to_list(h, len(keys))]
 
@@ -81,7 +86,7 @@ def _murmur2_lanes(keys: Sequence[bytes], length: int) -> int:
     lanes = bytearray(count * LANE_BYTES)  # bytes 4..7 of each lane stay zero
     for word in range(0, length - length % 4, 4):
         for byte in range(4):
-            lanes[byte::LANE_BYTES] = data[word + byte::length]
+            lanes[byte::LANE_BYTES] = data[word + byte :: length]
         k = (int.from_bytes(lanes, "little") * M) & mask
         k = ((k ^ (k >> 24)) & mask) * M & mask
         h = ((h * M) & mask) ^ k
@@ -90,7 +95,7 @@ def _murmur2_lanes(keys: Sequence[bytes], length: int) -> int:
         tail = bytearray(count * LANE_BYTES)
         base = length - extra
         for byte in range(extra):
-            tail[byte::LANE_BYTES] = data[base + byte::length]
+            tail[byte::LANE_BYTES] = data[base + byte :: length]
         h = ((h ^ int.from_bytes(tail, "little")) * M) & mask
     h = ((h ^ (h >> 13)) & mask) * M & mask
     return (h ^ (h >> 15)) & mask

@@ -6,6 +6,7 @@ again, never skipped and never acknowledged unapplied. The wait is bounded
 (`Policy.attempts_max`): once spent, the last error goes up and the worker ends
 without acknowledging, so the batch is delivered again to whoever runs next.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,11 +21,19 @@ T = TypeVar("T")
 # The database is away, restarting, out of resources or rolled the transaction back (deadlock, serialization):
 # nothing was applied, and the same work may succeed later. Never a reason to reject an event.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError, asyncpg.TransactionRollbackError,
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.TransactionRollbackError,
 )
 # Two writers raced for the same new rows (or each other's locks): the loser rolled back; tried again soon.
-RACE_ERRORS: tuple[type[BaseException], ...] = (asyncpg.UniqueViolationError, asyncpg.TransactionRollbackError)
+RACE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.UniqueViolationError,
+    asyncpg.TransactionRollbackError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +53,12 @@ RACE = Policy(attempts_max=5, pause_first_s=0.05, pause_max_s=0.25)
 OUTAGE = Policy(attempts_max=360, pause_first_s=0.5, pause_max_s=10.0)
 
 
-async def until_done(operation: Callable[[], Awaitable[T]], policy: Policy,
-                     retry_on: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
-                     on_retry: Callable[[int, BaseException, float], None] | None = None) -> T:
+async def until_done(
+    operation: Callable[[], Awaitable[T]],
+    policy: Policy,
+    retry_on: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
+) -> T:
     """`operation()`'s result, trying again on `retry_on` at most `policy.attempts_max` times in all.
 
     `on_retry(attempt, error, pause_s)` is told of each failed attempt that will be tried again (to log, to

@@ -2,6 +2,7 @@
 
 Defaults < environment < explicit arguments. A bad value is named in the error.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -43,7 +44,9 @@ class Settings(BaseSettings):
     # in a repr (test reports, logs): the URLs may hold passwords.
     database_url: str = Field(default="postgresql://takeback_reader@127.0.0.1:55432/takeback", repr=False)
     # Owns the schema: runs migrations, makes and revokes API keys (the command line's `keys`).
-    database_owner_url: str = Field(default="postgresql://takeback_owner@127.0.0.1:55432/takeback", repr=False)
+    database_owner_url: str = Field(
+        default="postgresql://takeback_owner@127.0.0.1:55432/takeback", repr=False
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     streams_metrics_port: int = 8091
@@ -87,7 +90,7 @@ class Settings(BaseSettings):
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
 
     @model_validator(mode="after")
-    def _bootstrap_lists_every_broker(self) -> "Settings":
+    def _bootstrap_lists_every_broker(self) -> Settings:
         addresses = [a.strip() for a in self.kafka_bootstrap.split(",") if a.strip()]
         if self.kafka_brokers > 1 and len(addresses) == 1:
             host, port = addresses[0].rsplit(":", 1)
@@ -95,10 +98,10 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _database_passwords_from_secrets(self) -> "Settings":
+    def _database_passwords_from_secrets(self) -> Settings:
         return self.fill_database_passwords()
 
-    def fill_database_passwords(self) -> "Settings":
+    def fill_database_passwords(self) -> Settings:
         """Database URLs without a password take their role's from the secrets folder (`takeback up`
         makes them)."""
         self.database_url = db_roles.filled(self.database_url, self.state_dir)

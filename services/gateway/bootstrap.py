@@ -3,6 +3,7 @@
 Clients are created at start-up, never at import: the FastAPI app opens them in
 its lifespan and closes them on the way out.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,21 +14,29 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.common.db import create_pool
-from services.common.kafka import client_options
 from services.common.health_report import HealthMonitor
+from services.common.kafka import client_options
 from services.common.settings import Settings
 from services.gateway.adapters.consumer_lag import ConsumerLagReader
-from services.gateway.adapters.event_records import InboxListener, InMemoryEventRecords, PostgresEventRecords
 from services.gateway.adapters.event_publisher import KafkaEventPublisher, create_producer
+from services.gateway.adapters.event_records import InboxListener, InMemoryEventRecords, PostgresEventRecords
 from services.gateway.adapters.key_repository import PostgresKeyRepository
-from services.gateway.adapters.reconciliation_runs import InMemoryReconciliationRuns, PostgresReconciliationRuns
+from services.gateway.adapters.reconciliation_runs import (
+    InMemoryReconciliationRuns,
+    PostgresReconciliationRuns,
+)
 from services.gateway.entrypoints.metrics import GatewayMetrics
 from services.gateway.entrypoints.scheme_metrics import SchemeMetrics
+from services.gateway.read_models import PostgresReadModels
 from services.gateway.service_layer.authentication import KeyVerifier
 from services.gateway.service_layer.event_status import AcceptedLog, Listen, OutcomeWatch
-from services.gateway.read_models import PostgresReadModels
 from services.gateway.service_layer.ports import (
-    EventPublisher, EventRecords, KeyRepository, ReadModels, ReconciliationRuns)
+    EventPublisher,
+    EventRecords,
+    KeyRepository,
+    ReadModels,
+    ReconciliationRuns,
+)
 from services.gateway.service_layer.rate_limiting import RateLimiter
 from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
 
@@ -50,24 +59,43 @@ class Gateway:
     health: HealthMonitor | None = None  # the scheme's health report, refreshed in the background
 
 
-def build_gateway(settings: Settings, *, publisher: EventPublisher, key_repository: KeyRepository,
-                  pool: asyncpg.Pool | None = None, lag_reader: ConsumerLagReader | None = None,
-                  metrics: GatewayMetrics | None = None, reconcile: Callable[[], Awaitable[dict]] | None = None,
-                  reconciliation_runs: ReconciliationRuns | None = None, event_records: EventRecords | None = None,
-                  listen: Listen | None = None, read_models: ReadModels | None = None) -> Gateway:
+def build_gateway(
+    settings: Settings,
+    *,
+    publisher: EventPublisher,
+    key_repository: KeyRepository,
+    pool: asyncpg.Pool | None = None,
+    lag_reader: ConsumerLagReader | None = None,
+    metrics: GatewayMetrics | None = None,
+    reconcile: Callable[[], Awaitable[dict]] | None = None,
+    reconciliation_runs: ReconciliationRuns | None = None,
+    event_records: EventRecords | None = None,
+    listen: Listen | None = None,
+    read_models: ReadModels | None = None,
+) -> Gateway:
     metrics = metrics or GatewayMetrics()
     limits = RateLimiter.from_settings(settings, on_limited=metrics.limited)
     metrics.watch(limits)
     runs = reconciliation_runs or (PostgresReconciliationRuns(pool) if pool else InMemoryReconciliationRuns())
     models = read_models or PostgresReadModels(pool, settings)
-    runner = ReconciliationRunner(reconcile or models.reconcile, runs,
-                                  on_finished=metrics.reconciliation_finished)
+    runner = ReconciliationRunner(
+        reconcile or models.reconcile, runs, on_finished=metrics.reconciliation_finished
+    )
     records = event_records or (PostgresEventRecords(pool) if pool else InMemoryEventRecords())
-    return Gateway(settings=settings, pool=pool, publisher=publisher, keys=KeyVerifier(key_repository),
-                   read_models=models, metrics=metrics, scheme_metrics=SchemeMetrics(pool, lag_reader, metrics),
-                   limits=limits,
-                   reconciliations=runner, event_records=records, accepted_log=AcceptedLog(records),
-                   outcomes=OutcomeWatch(records, listen))
+    return Gateway(
+        settings=settings,
+        pool=pool,
+        publisher=publisher,
+        keys=KeyVerifier(key_repository),
+        read_models=models,
+        metrics=metrics,
+        scheme_metrics=SchemeMetrics(pool, lag_reader, metrics),
+        limits=limits,
+        reconciliations=runner,
+        event_records=records,
+        accepted_log=AcceptedLog(records),
+        outcomes=OutcomeWatch(records, listen),
+    )
 
 
 @asynccontextmanager
@@ -86,9 +114,15 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         listener = InboxListener(settings.database_url)
         stack.push_async_callback(listener.close)
         metrics = GatewayMetrics()
-        gateway = build_gateway(settings, publisher=KafkaEventPublisher(producer, observe=metrics.produced),
-                                key_repository=PostgresKeyRepository(pool), pool=pool, lag_reader=lag_reader,
-                                metrics=metrics, listen=listener.listen)
+        gateway = build_gateway(
+            settings,
+            publisher=KafkaEventPublisher(producer, observe=metrics.produced),
+            key_repository=PostgresKeyRepository(pool),
+            pool=pool,
+            lag_reader=lag_reader,
+            metrics=metrics,
+            listen=listener.listen,
+        )
         gateway.health = HealthMonitor(pool, settings)
         monitoring = asyncio.create_task(gateway.health.run_forever())
         watching = asyncio.create_task(gateway.outcomes.run_forever())

@@ -2,6 +2,7 @@
 
 `--check` exits 1 if the committed file is stale (a unit test does the same).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         stale = not DOCUMENT_PATH.exists() or DOCUMENT_PATH.read_text() != text
-        print(f"{DOCUMENT_PATH} is {'stale: run python -m services.gateway.openapi' if stale else 'up to date'}")
+        print(
+            f"{DOCUMENT_PATH} is {'stale: run python -m services.gateway.openapi' if stale else 'up to date'}"
+        )
         return 1 if stale else 0
     DOCUMENT_PATH.write_text(text)
     print(f"wrote {DOCUMENT_PATH}")

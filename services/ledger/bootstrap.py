@@ -1,4 +1,5 @@
 """Wires the ledger: the pool, the consumer, the producer and the outbox relay, created at start-up."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ from aiokafka import AIOKafkaProducer
 
 from services.common.db import create_pool
 from services.common.kafka import client_options
-from services.common.outbox_tail import OutboxTail
 from services.common.outbox import Relay, create_producer
+from services.common.outbox_tail import OutboxTail
 from services.common.settings import Settings
 from services.ledger.adapters.postings_consumer import PostingsConsumer
 
@@ -35,9 +36,20 @@ async def bootstrap(settings: Settings) -> Ledger:
     pool = await create_pool(settings.database_url, settings=settings)
     producer = create_producer(settings.kafka_bootstrap, client_options(settings))
     await producer.start()
-    consumer = PostingsConsumer(settings.kafka_bootstrap, settings.batch_max_events, settings.batch_max_wait_ms,
-                                options=client_options(settings))
+    consumer = PostingsConsumer(
+        settings.kafka_bootstrap,
+        settings.batch_max_events,
+        settings.batch_max_wait_ms,
+        options=client_options(settings),
+    )
     await consumer.start()
-    relay = Relay(pool, producer, OUTBOX_SCHEMA, settings.outbox_batch_max, settings.outbox_poll_ms / 1000,
-                  settings.outbox_retention_hours * 3600, OutboxTail(settings.kafka_bootstrap, client_options(settings)))
+    relay = Relay(
+        pool,
+        producer,
+        OUTBOX_SCHEMA,
+        settings.outbox_batch_max,
+        settings.outbox_poll_ms / 1000,
+        settings.outbox_retention_hours * 3600,
+        OutboxTail(settings.kafka_bootstrap, client_options(settings)),
+    )
     return Ledger(settings, pool, consumer, producer, relay)

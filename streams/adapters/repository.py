@@ -1,4 +1,5 @@
 """Loading a batch's slice of the records (row-locked) and writing it back, set-based."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -7,65 +8,140 @@ import asyncpg
 
 from streams.adapters import releases
 from streams.adapters.rows import (
-    BatteryRow, CollectionRow, CounterpartyMovementRow, DiscrepancyRow, HistoryRow, InboxRow, LateSaleRow,
-    LotItemRow, LotRow, OffsetRangeRow, PaymentRow, PostingRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
-    ResolutionRow, SaleItemRow, SaleRow, TermsRow, as_json, columns, record_of,
+    BatteryRow,
+    CollectionRow,
+    CounterpartyMovementRow,
+    DiscrepancyRow,
+    HistoryRow,
+    InboxRow,
+    LateSaleRow,
+    LotItemRow,
+    LotRow,
+    OffsetRangeRow,
+    PaymentRow,
+    PostingRow,
+    RecoveredMaterialRow,
+    RecoveryRow,
+    RefundRow,
+    ResolutionRow,
+    SaleItemRow,
+    SaleRow,
+    TermsRow,
+    as_json,
+    columns,
+    record_of,
 )
 from streams.domain.battery import Battery, Party, Transition
 from streams.domain.discrepancy import Discrepancy
-from streams.domain.payment import is_counterparty_account
 from streams.domain.lot import Lot, LotItem
+from streams.domain.payment import is_counterparty_account
 from streams.domain.sale import Sale, SaleItem
 from streams.domain.terms import Terms
 from streams.service_layer.state import BatchState
 
 
-async def load(connection: asyncpg.Connection, state: BatchState, serials: set[str], sale_ids: set[str],
-               lot_ids: set[str], skus: set[str], discrepancy_ids: set[UUID] = frozenset(),
-               release_ids: set[str] = frozenset()) -> None:
+async def load(
+    connection: asyncpg.Connection,
+    state: BatchState,
+    serials: set[str],
+    sale_ids: set[str],
+    lot_ids: set[str],
+    skus: set[str],
+    discrepancy_ids: set[UUID] = frozenset(),
+    release_ids: set[str] = frozenset(),
+) -> None:
     """Lock and read what the batch may touch: discrepancies and lots first (their serials and sales join the
     sets), then the rest."""
     await _load_closing(connection, state, serials, sale_ids, discrepancy_ids, release_ids)
     for row in await connection.fetch(
-            "SELECT * FROM scheme.lots WHERE lot_id = ANY($1) ORDER BY lot_id FOR UPDATE", list(lot_ids)):
-        state.lots[row["lot_id"]] = Lot(row["lot_id"], row["centre_id"], row["recycler_id"], row["status"],
-                                        row["dispatched_mass_kg"], row["dispatched_at"], row["received_mass_kg"],
-                                        row["received_at"])
+        "SELECT * FROM scheme.lots WHERE lot_id = ANY($1) ORDER BY lot_id FOR UPDATE", list(lot_ids)
+    ):
+        state.lots[row["lot_id"]] = Lot(
+            row["lot_id"],
+            row["centre_id"],
+            row["recycler_id"],
+            row["status"],
+            row["dispatched_mass_kg"],
+            row["dispatched_at"],
+            row["received_mass_kg"],
+            row["received_at"],
+        )
     for row in await connection.fetch(
-            "SELECT lot_id, serial, dispatched, received FROM scheme.lot_items WHERE lot_id = ANY($1)",
-            list(state.lots)):
-        state.lots[row["lot_id"]].items[row["serial"]] = LotItem(row["serial"], row["dispatched"], row["received"])
+        "SELECT lot_id, serial, dispatched, received FROM scheme.lot_items WHERE lot_id = ANY($1)",
+        list(state.lots),
+    ):
+        state.lots[row["lot_id"]].items[row["serial"]] = LotItem(
+            row["serial"], row["dispatched"], row["received"]
+        )
         serials.add(row["serial"])
     for row in await connection.fetch(
-            "SELECT * FROM scheme.sales WHERE sale_id = ANY($1) ORDER BY sale_id FOR UPDATE", list(sale_ids)):
-        state.sales[row["sale_id"]] = Sale(row["sale_id"], row["store_id"], row["currency"], row["occurred_at"],
-                                           row["event_id"], {})
-    for row in await connection.fetch("SELECT * FROM scheme.sale_items WHERE sale_id = ANY($1)", list(state.sales)):
-        state.sales[row["sale_id"]].items[row["serial"]] = SaleItem(
-            row["serial"], row["sku"], row["category"], row["chemistry"], row["mass_kg"], row["deposit"],
-            row["recycling_fee"], row["contract"], row["status"])
+        "SELECT * FROM scheme.sales WHERE sale_id = ANY($1) ORDER BY sale_id FOR UPDATE", list(sale_ids)
+    ):
+        state.sales[row["sale_id"]] = Sale(
+            row["sale_id"], row["store_id"], row["currency"], row["occurred_at"], row["event_id"], {}
+        )
     for row in await connection.fetch(
-            "SELECT * FROM scheme.batteries WHERE serial = ANY($1) ORDER BY serial FOR UPDATE", list(serials)):
+        "SELECT * FROM scheme.sale_items WHERE sale_id = ANY($1)", list(state.sales)
+    ):
+        state.sales[row["sale_id"]].items[row["serial"]] = SaleItem(
+            row["serial"],
+            row["sku"],
+            row["category"],
+            row["chemistry"],
+            row["mass_kg"],
+            row["deposit"],
+            row["recycling_fee"],
+            row["contract"],
+            row["status"],
+        )
+    for row in await connection.fetch(
+        "SELECT * FROM scheme.batteries WHERE serial = ANY($1) ORDER BY serial FOR UPDATE", list(serials)
+    ):
         state.batteries[row["serial"]] = Battery(
-            row["serial"], row["state"], row["contract"], row["sku"], row["category"], row["chemistry"],
-            row["mass_kg"], row["currency"], row["deposit_charged"], row["recycling_fee"], row["deposit_refunded"],
-            row["sale_id"], row["store_id"], row["sold_at"], Party(row["custodian_kind"], row["custodian_id"]),
-            row["lot_id"], row["collected_at"], row["history_length"], row["deposit_released"])
+            row["serial"],
+            row["state"],
+            row["contract"],
+            row["sku"],
+            row["category"],
+            row["chemistry"],
+            row["mass_kg"],
+            row["currency"],
+            row["deposit_charged"],
+            row["recycling_fee"],
+            row["deposit_refunded"],
+            row["sale_id"],
+            row["store_id"],
+            row["sold_at"],
+            Party(row["custodian_kind"], row["custodian_id"]),
+            row["lot_id"],
+            row["collected_at"],
+            row["history_length"],
+            row["deposit_released"],
+        )
     for row in await connection.fetch("SELECT * FROM scheme.terms WHERE sku = ANY($1)", list(skus)):
-        state.terms.setdefault(row["sku"], []).append(Terms(
-            row["sku"], row["currency"], row["effective_from"], row["deposit"], row["recycling_fee"],
-            row["event_id"], row["handling_fee"]))
+        state.terms.setdefault(row["sku"], []).append(
+            Terms(
+                row["sku"],
+                row["currency"],
+                row["effective_from"],
+                row["deposit"],
+                row["recycling_fee"],
+                row["event_id"],
+                row["handling_fee"],
+            )
+        )
 
 
-async def load_orphan_collections(connection: asyncpg.Connection, state: BatchState, serials: set[str]
-                                  ) -> None:
+async def load_orphan_collections(
+    connection: asyncpg.Connection, state: BatchState, serials: set[str]
+) -> None:
     """The collections of the batteries among these (a batch's sold serials) taken back as orphans."""
     orphans = [s for s in serials if s in state.batteries and state.batteries[s].returned_as_orphan]
     if not orphans:
         return
     for row in await connection.fetch(
-            "SELECT * FROM scheme.collections WHERE serial = ANY($1) AND outcome = 'taken_back_free'",
-            orphans):
+        "SELECT * FROM scheme.collections WHERE serial = ANY($1) AND outcome = 'taken_back_free'", orphans
+    ):
         values = {name: row[name] for name in columns(CollectionRow)}
         values["event_id"] = UUID(str(row["event_id"]))  # Python's UUID: the id goes out in events
         state.orphan_collections[row["serial"]] = CollectionRow(**values)
@@ -76,13 +152,22 @@ async def load_collection_terms(connection: asyncpg.Connection, state: BatchStat
     skus = {b.sku for s in serials if (b := state.batteries.get(s)) is not None and b.sku} - set(state.terms)
     if skus:
         for row in await connection.fetch("SELECT * FROM scheme.terms WHERE sku = ANY($1)", list(skus)):
-            state.terms.setdefault(row["sku"], []).append(Terms(
-                row["sku"], row["currency"], row["effective_from"], row["deposit"], row["recycling_fee"],
-                row["event_id"], row["handling_fee"]))
+            state.terms.setdefault(row["sku"], []).append(
+                Terms(
+                    row["sku"],
+                    row["currency"],
+                    row["effective_from"],
+                    row["deposit"],
+                    row["recycling_fee"],
+                    row["event_id"],
+                    row["handling_fee"],
+                )
+            )
 
 
-async def load_payments(connection: asyncpg.Connection, state: BatchState, payment_ids: set[str],
-                        accounts: set[tuple[str, str]]) -> None:
+async def load_payments(
+    connection: asyncpg.Connection, state: BatchState, payment_ids: set[str], accounts: set[tuple[str, str]]
+) -> None:
     """The events that recorded the batch's payment ids, and the balance of each account its payments settle.
 
     Payments for one id share a key, so one worker applies them in order; the balances are sums of
@@ -91,13 +176,16 @@ async def load_payments(connection: asyncpg.Connection, state: BatchState, payme
     if not payment_ids:
         return
     for row in await connection.fetch(
-            "SELECT payment_id, event_id FROM scheme.payments WHERE payment_id = ANY($1)", list(payment_ids)):
+        "SELECT payment_id, event_id FROM scheme.payments WHERE payment_id = ANY($1)", list(payment_ids)
+    ):
         state.payments_recorded[row["payment_id"]] = row["event_id"]
     for row in await connection.fetch(
-            "SELECT m.account, m.currency, sum(m.amount)::bigint AS net FROM scheme.counterparty_movements m "
-            "JOIN unnest($1::text[], $2::text[]) AS a(account, currency) "
-            "ON m.account = a.account AND m.currency = a.currency GROUP BY 1, 2",
-            [a for a, _ in accounts], [c for _, c in accounts]):
+        "SELECT m.account, m.currency, sum(m.amount)::bigint AS net FROM scheme.counterparty_movements m "
+        "JOIN unnest($1::text[], $2::text[]) AS a(account, currency) "
+        "ON m.account = a.account AND m.currency = a.currency GROUP BY 1, 2",
+        [a for a, _ in accounts],
+        [c for _, c in accounts],
+    ):
         state.counterparty_balances[(row["account"], row["currency"].strip())] = row["net"]
 
 
@@ -109,26 +197,41 @@ def counterparty_movements(postings) -> list[CounterpartyMovementRow]:
             if is_counterparty_account(line.account):
                 key = (line.account, line.currency)
                 net[key] = net.get(key, 0) + line.debit - line.credit
-    return [CounterpartyMovementRow(account, currency, amount)
-            for (account, currency), amount in sorted(net.items()) if amount]
+    return [
+        CounterpartyMovementRow(account, currency, amount)
+        for (account, currency), amount in sorted(net.items())
+        if amount
+    ]
 
 
-async def _load_closing(connection: asyncpg.Connection, state: BatchState, serials: set[str],
-                        sale_ids: set[str], discrepancy_ids: set[UUID], release_ids: set[str]) -> None:
+async def _load_closing(
+    connection: asyncpg.Connection,
+    state: BatchState,
+    serials: set[str],
+    sale_ids: set[str],
+    discrepancy_ids: set[UUID],
+    release_ids: set[str],
+) -> None:
     """The discrepancies the batch resolves (with any resolution), and who made the releases it names.
 
     Most batches hold neither: they make no round trip for them."""
     for row in await connection.fetch(DISCREPANCIES_SQL, list(discrepancy_ids)) if discrepancy_ids else ():
         found = state.known_discrepancies[row["discrepancy_id"]] = Discrepancy(
-            row["discrepancy_id"], row["kind"], row["subject"], row["details"], row["caused_by"],
-            row["resolution"])
+            row["discrepancy_id"],
+            row["kind"],
+            row["subject"],
+            row["details"],
+            row["caused_by"],
+            row["resolution"],
+        )
         serials.add(found.subject)
         if "sale_id" in found.details:
             sale_ids.add(found.details["sale_id"])
     if not release_ids:
         return
     for row in await connection.fetch(
-            "SELECT release_id, event_id FROM scheme.releases WHERE release_id = ANY($1)", list(release_ids)):
+        "SELECT release_id, event_id FROM scheme.releases WHERE release_id = ANY($1)", list(release_ids)
+    ):
         state.release_owners[row["release_id"]] = row["event_id"]
 
 
@@ -138,36 +241,71 @@ DISCREPANCIES_SQL = """
      WHERE d.discrepancy_id = ANY($1::uuid[])"""
 
 
-async def _insert(connection: asyncpg.Connection, table: str, row_type: type, rows: list, conflict: str = "") -> None:
+async def _insert(
+    connection: asyncpg.Connection, table: str, row_type: type, rows: list, conflict: str = ""
+) -> None:
     """One statement, one parameter: the rows as JSON, read back by PostgreSQL as the table's own row type."""
     if not rows:
         return
     names = ", ".join(f'"{name}"' for name in columns(row_type))
     await connection.execute(
-        f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, $1::text::json)"
-        f" {conflict}", as_json(rows))
+        f"INSERT INTO {table} ({names}) SELECT {names}"
+        f" FROM json_populate_recordset(NULL::{table}, $1::text::json)"
+        f" {conflict}",
+        as_json(rows),
+    )
 
 
 async def _copy(connection: asyncpg.Connection, table: str, row_type: type, rows: list) -> None:
-    """Rows that are only ever added: binary COPY, each row's fields read in column order by one native call."""
+    """Rows that are only ever added: binary COPY, each row's fields read in column order by one native
+    call."""
     if not rows:
         return
     schema, name = table.split(".")
-    await connection.copy_records_to_table(name, schema_name=schema, columns=list(columns(row_type)),
-                                           records=map(record_of(row_type), rows))
+    await connection.copy_records_to_table(
+        name, schema_name=schema, columns=list(columns(row_type)), records=map(record_of(row_type), rows)
+    )
 
 
 def _battery_row(b: Battery) -> BatteryRow:
     return BatteryRow(
-        b.serial, b.state, b.contract, b.sku, b.category, b.chemistry, b.mass_kg, b.currency, b.deposit_charged,
-        b.recycling_fee, b.deposit_refunded, b.sale_id, b.store_id, b.sold_at, b.custodian.kind, b.custodian.id,
-        b.lot_id, b.collected_at, b.history_length, b.deposit_released)
+        b.serial,
+        b.state,
+        b.contract,
+        b.sku,
+        b.category,
+        b.chemistry,
+        b.mass_kg,
+        b.currency,
+        b.deposit_charged,
+        b.recycling_fee,
+        b.deposit_refunded,
+        b.sale_id,
+        b.store_id,
+        b.sold_at,
+        b.custodian.kind,
+        b.custodian.id,
+        b.lot_id,
+        b.collected_at,
+        b.history_length,
+        b.deposit_released,
+    )
 
 
 def _history_row(t: Transition) -> HistoryRow:
     source = t.from_party
-    return HistoryRow(t.serial, t.seq, t.at, t.event_id, t.event_type, source.kind if source else None,
-                            source.id if source else None, t.to_party.kind, t.to_party.id, t.state)
+    return HistoryRow(
+        t.serial,
+        t.seq,
+        t.at,
+        t.event_id,
+        t.event_type,
+        source.kind if source else None,
+        source.id if source else None,
+        t.to_party.kind,
+        t.to_party.id,
+        t.state,
+    )
 
 
 BATTERY_UPDATE = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns(BatteryRow)[1:])
@@ -176,10 +314,19 @@ BATTERY_UPDATE = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns(Batte
 async def save(connection: asyncpg.Connection, state: BatchState) -> None:
     """What the batch changed, each table in one statement. Rows go in key order, as the loads lock them."""
     batteries = [state.batteries[s] for s in sorted(state.changed_batteries)]
-    await _insert(connection, "scheme.batteries", BatteryRow, [_battery_row(b) for b in batteries],
-                  f"ON CONFLICT (serial) DO UPDATE SET {BATTERY_UPDATE}")
-    await _copy(connection, "scheme.custody_history", HistoryRow,
-                  [_history_row(t) for b in batteries for t in b.new_history])
+    await _insert(
+        connection,
+        "scheme.batteries",
+        BatteryRow,
+        [_battery_row(b) for b in batteries],
+        f"ON CONFLICT (serial) DO UPDATE SET {BATTERY_UPDATE}",
+    )
+    await _copy(
+        connection,
+        "scheme.custody_history",
+        HistoryRow,
+        [_history_row(t) for b in batteries for t in b.new_history],
+    )
     await _save_sales(connection, state)
     await _save_lots(connection, state)
     await _save_releases(connection, state)
@@ -198,28 +345,70 @@ async def compact_offsets(pool: asyncpg.Pool) -> int:
 
 async def _save_sales(connection, state: BatchState) -> None:
     sales = [state.sales[s] for s in sorted(state.changed_sales)]
-    await _insert(connection, "scheme.sales", SaleRow,
-                  [SaleRow(s.sale_id, s.store_id, s.currency, s.occurred_at, s.event_id) for s in sales],
-                  "ON CONFLICT (sale_id) DO NOTHING")
-    items = [(sale_id, state.sales[sale_id].items[serial]) for sale_id, serial in sorted(state.changed_sale_items)]
-    await _insert(connection, "scheme.sale_items", SaleItemRow, [
-        SaleItemRow(sale_id, i.serial, i.sku, i.category, i.chemistry, i.mass_kg, i.deposit, i.recycling_fee,
-                          i.contract, i.status) for sale_id, i in items],
-        "ON CONFLICT (sale_id, serial) DO UPDATE SET status = EXCLUDED.status")
+    await _insert(
+        connection,
+        "scheme.sales",
+        SaleRow,
+        [SaleRow(s.sale_id, s.store_id, s.currency, s.occurred_at, s.event_id) for s in sales],
+        "ON CONFLICT (sale_id) DO NOTHING",
+    )
+    items = [
+        (sale_id, state.sales[sale_id].items[serial]) for sale_id, serial in sorted(state.changed_sale_items)
+    ]
+    await _insert(
+        connection,
+        "scheme.sale_items",
+        SaleItemRow,
+        [
+            SaleItemRow(
+                sale_id,
+                i.serial,
+                i.sku,
+                i.category,
+                i.chemistry,
+                i.mass_kg,
+                i.deposit,
+                i.recycling_fee,
+                i.contract,
+                i.status,
+            )
+            for sale_id, i in items
+        ],
+        "ON CONFLICT (sale_id, serial) DO UPDATE SET status = EXCLUDED.status",
+    )
 
 
 async def _save_lots(connection, state: BatchState) -> None:
-    lots = [state.lots[l] for l in sorted(state.changed_lots)]
-    await _insert(connection, "scheme.lots", LotRow, [
-        LotRow(l.lot_id, l.centre_id, l.recycler_id, l.status, l.dispatched_mass_kg, l.received_mass_kg,
-                     l.dispatched_at, l.received_at) for l in lots],
-        "ON CONFLICT (lot_id) DO UPDATE SET status = EXCLUDED.status, received_mass_kg = EXCLUDED.received_mass_kg,"
-        " received_at = EXCLUDED.received_at")
+    lots = [state.lots[lot_id] for lot_id in sorted(state.changed_lots)]
+    await _insert(
+        connection,
+        "scheme.lots",
+        LotRow,
+        [
+            LotRow(
+                lot.lot_id,
+                lot.centre_id,
+                lot.recycler_id,
+                lot.status,
+                lot.dispatched_mass_kg,
+                lot.received_mass_kg,
+                lot.dispatched_at,
+                lot.received_at,
+            )
+            for lot in lots
+        ],
+        "ON CONFLICT (lot_id) DO UPDATE SET status = EXCLUDED.status,"
+        " received_mass_kg = EXCLUDED.received_mass_kg, received_at = EXCLUDED.received_at",
+    )
     # Only the items the batch added or changed: a receipt marks the received ones, a recovery none.
     items = [(lot_id, state.lots[lot_id].items[serial]) for lot_id, serial in sorted(state.changed_lot_items)]
-    await _insert(connection, "scheme.lot_items", LotItemRow, [
-        LotItemRow(lot_id, i.serial, i.dispatched, i.received) for lot_id, i in items],
-        "ON CONFLICT (lot_id, serial) DO UPDATE SET received = EXCLUDED.received")
+    await _insert(
+        connection,
+        "scheme.lot_items",
+        LotItemRow,
+        [LotItemRow(lot_id, i.serial, i.dispatched, i.received) for lot_id, i in items],
+        "ON CONFLICT (lot_id, serial) DO UPDATE SET received = EXCLUDED.received",
+    )
 
 
 async def _save_releases(connection, state: BatchState) -> None:
@@ -231,26 +420,66 @@ async def _save_releases(connection, state: BatchState) -> None:
 
 
 async def _save_facts(connection, state: BatchState) -> None:
-    await _insert(connection, "scheme.terms", TermsRow, [
-        TermsRow(t.sku, t.currency, t.effective_from, t.deposit, t.recycling_fee, t.event_id, t.handling_fee)
-        for t in state.new_terms],
+    await _insert(
+        connection,
+        "scheme.terms",
+        TermsRow,
+        [
+            TermsRow(
+                t.sku, t.currency, t.effective_from, t.deposit, t.recycling_fee, t.event_id, t.handling_fee
+            )
+            for t in state.new_terms
+        ],
         "ON CONFLICT (sku, currency, effective_from) DO UPDATE SET deposit = EXCLUDED.deposit,"
         " recycling_fee = EXCLUDED.recycling_fee, event_id = EXCLUDED.event_id,"
-        " handling_fee = EXCLUDED.handling_fee")
+        " handling_fee = EXCLUDED.handling_fee",
+    )
     await _copy(connection, "scheme.collections", CollectionRow, state.collections)
     await _copy(connection, "scheme.refunds", RefundRow, state.refunds)
     await _copy(connection, "scheme.late_sales", LateSaleRow, state.late_sales)  # after their collections
     await _copy(connection, "scheme.recoveries", RecoveryRow, state.recoveries)
     await _copy(connection, "scheme.recovered_materials", RecoveredMaterialRow, state.recovered_materials)
-    await _insert(connection, "scheme.discrepancies", DiscrepancyRow, state.discrepancies,
-                  "ON CONFLICT (discrepancy_id) DO NOTHING")
-    await _insert(connection, "scheme.postings", PostingRow, [
-        PostingRow(p.posting_key, p.kind, p.subject, p.caused_by, p.effective_at, p.lines)
-        for p in state.postings])
-    await _copy(connection, "scheme.payments", PaymentRow, [
-        PaymentRow(p.payment_id, p.event_id, p.counterparty_kind, p.counterparty_id, p.amount, p.currency,
-                   p.value_date, p.reference, p.excess, p.occurred_at) for p in state.new_payments])
-    await _copy(connection, "scheme.counterparty_movements", CounterpartyMovementRow,
-                counterparty_movements(state.postings))
+    await _insert(
+        connection,
+        "scheme.discrepancies",
+        DiscrepancyRow,
+        state.discrepancies,
+        "ON CONFLICT (discrepancy_id) DO NOTHING",
+    )
+    await _insert(
+        connection,
+        "scheme.postings",
+        PostingRow,
+        [
+            PostingRow(p.posting_key, p.kind, p.subject, p.caused_by, p.effective_at, p.lines)
+            for p in state.postings
+        ],
+    )
+    await _copy(
+        connection,
+        "scheme.payments",
+        PaymentRow,
+        [
+            PaymentRow(
+                p.payment_id,
+                p.event_id,
+                p.counterparty_kind,
+                p.counterparty_id,
+                p.amount,
+                p.currency,
+                p.value_date,
+                p.reference,
+                p.excess,
+                p.occurred_at,
+            )
+            for p in state.new_payments
+        ],
+    )
+    await _copy(
+        connection,
+        "scheme.counterparty_movements",
+        CounterpartyMovementRow,
+        counterparty_movements(state.postings),
+    )
     await _copy(connection, "scheme.discrepancy_resolutions", ResolutionRow, state.resolutions)
     await _copy(connection, "scheme.inbox", InboxRow, state.inbox)

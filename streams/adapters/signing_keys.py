@@ -2,6 +2,7 @@
 
 A key revoked by the command line stops verifying within CACHE_S.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,7 +27,9 @@ class SigningKeys:
                 "SELECT signer_kind, signer_id, secret FROM scheme.signing_keys "
                 "WHERE revoked_at IS NULL AND (signer_kind, signer_id) IN "
                 "(SELECT * FROM unnest($1::text[], $2::text[]))",
-                [kind for kind, _ in stale], [source for _, source in stale])
+                [kind for kind, _ in stale],
+                [source for _, source in stale],
+            )
             found = {(row["signer_kind"], row["signer_id"]): row["secret"] for row in rows}
             for pair in stale:
                 self._known[pair] = (now, found.get(pair))

@@ -1,4 +1,5 @@
 """A battery's life: its states and every allowed transition, in one place."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,14 +19,14 @@ STATES = (IN_USE, CANCELLED, COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED, LOST)
 TRANSITIONS: dict[tuple[str | None, str], str] = {
     (NEW, "sale.recorded"): IN_USE,
     (IN_USE, "sale.cancelled"): CANCELLED,
-    (CANCELLED, "sale.recorded"): IN_USE,          # a cancelled serial sold again re-enters the market
+    (CANCELLED, "sale.recorded"): IN_USE,  # a cancelled serial sold again re-enters the market
     (IN_USE, "collection.logged"): COLLECTED,
-    (CANCELLED, "collection.logged"): COLLECTED,   # a cancelled sale's battery comes back free
-    (NEW, "collection.logged"): COLLECTED,         # an orphan or historic battery
+    (CANCELLED, "collection.logged"): COLLECTED,  # a cancelled sale's battery comes back free
+    (NEW, "collection.logged"): COLLECTED,  # an orphan or historic battery
     (COLLECTED, "lot.dispatched"): IN_TRANSIT,
     (IN_TRANSIT, "lot.received"): AT_RECYCLER,
     (AT_RECYCLER, "recovery.confirmed"): RECYCLED,
-    (IN_TRANSIT, "discrepancy.resolved"): LOST,    # missing_in_transit written off
+    (IN_TRANSIT, "discrepancy.resolved"): LOST,  # missing_in_transit written off
 }
 RETURNED = (COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED, LOST)
 # An orphan's history starts with its collection (seq 1): a sale that occurred before it, recorded after it
@@ -42,6 +43,7 @@ class Party:
 @dataclass(frozen=True)
 class Transition:
     """One line of a battery's custody history."""
+
     serial: str
     seq: int
     at: datetime
@@ -92,8 +94,9 @@ class Battery:
         """A late sale: its line goes first in the history; the battery stays as returned, where it is."""
         assert self.returned_as_orphan, "only an orphan taken back is sold late"
         assert self.history_length >= 1, "an orphan taken back has its collection as its first line"
-        self.new_history.append(Transition(
-            self.serial, LATE_SALE_SEQ, at, event_id, "sale.recorded", None, to_party, IN_USE))
+        self.new_history.append(
+            Transition(self.serial, LATE_SALE_SEQ, at, event_id, "sale.recorded", None, to_party, IN_USE)
+        )
 
     def can(self, event_type: str) -> bool:
         return (self.state, event_type) in TRANSITIONS
@@ -102,21 +105,27 @@ class Battery:
         """Take the transition `event_type` allows, or refuse; record it in the history."""
         after = TRANSITIONS.get((self.state, event_type))
         if after is None:
-            raise AlreadyReturned(f"battery {self.serial} is {self.state or 'unknown'}: {event_type} is not allowed")
+            raise AlreadyReturned(
+                f"battery {self.serial} is {self.state or 'unknown'}: {event_type} is not allowed"
+            )
         self._record(event_type, to_party, after, at, event_id)
 
     def transfer(self, from_party: Party, to_party: Party, at: datetime, event_id: UUID) -> None:
         """A change of custodian, not of state."""
         if self.custodian != from_party:
             raise CustodyMismatch(
-                f"battery {self.serial} is held by {_show(self.custodian)}, not by {_show(from_party)}")
+                f"battery {self.serial} is held by {_show(self.custodian)}, not by {_show(from_party)}"
+            )
         assert self.state is not None, "a battery in the scheme has a state"
         self._record("custody.transferred", to_party, self.state, at, event_id)
 
     def _record(self, event_type: str, to_party: Party, state: str, at: datetime, event_id: UUID) -> None:
         self.history_length += 1
-        self.new_history.append(Transition(
-            self.serial, self.history_length, at, event_id, event_type, self.custodian, to_party, state))
+        self.new_history.append(
+            Transition(
+                self.serial, self.history_length, at, event_id, event_type, self.custodian, to_party, state
+            )
+        )
         self.custodian, self.state = to_party, state
         assert self.state in STATES
 

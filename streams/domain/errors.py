@@ -1,9 +1,11 @@
 """Business refusals: one exception a reason code of the contract (section 3)."""
+
 from __future__ import annotations
 
 
 class Rejected(Exception):
     """The event is refused as a whole and changes nothing."""
+
     reason = "rejected"
 
     def __init__(self, message: str):

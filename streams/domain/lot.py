@@ -1,4 +1,5 @@
 """A lot of returned batteries from a centre to the recycler: dispatched, received, recovered."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -8,7 +9,12 @@ from decimal import Decimal
 
 from streams.domain.battery import COLLECTED, Battery, Party
 from streams.domain.errors import (
-    CustodyMismatch, DuplicateLot, LotAlreadyReceived, LotNotReceived, RecoveryAlreadyConfirmed, SourceMismatch,
+    CustodyMismatch,
+    DuplicateLot,
+    LotAlreadyReceived,
+    LotNotReceived,
+    RecoveryAlreadyConfirmed,
+    SourceMismatch,
     UnknownLot,
 )
 
@@ -44,8 +50,11 @@ class Lot:
     @staticmethod
     def check_dispatchable(centre: Party, serials: Iterable[str], batteries: Mapping[str, Battery]) -> None:
         """Every battery collected and held by the dispatching centre."""
-        wrong = [s for s in serials
-                 if (b := batteries.get(s)) is None or b.state != COLLECTED or b.custodian != centre]
+        wrong = [
+            s
+            for s in serials
+            if (b := batteries.get(s)) is None or b.state != COLLECTED or b.custodian != centre
+        ]
         if wrong:
             shown = ", ".join(wrong[:SERIALS_SHOWN_MAX])
             more = f" and {len(wrong) - SERIALS_SHOWN_MAX} more" if len(wrong) > SERIALS_SHOWN_MAX else ""

@@ -6,6 +6,7 @@ counterparty's account says who owes whom: a store's clearing is debited by what
 it owes, a centre's clearing and the recycler's payable are credited by what the
 scheme owes them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

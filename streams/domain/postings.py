@@ -6,6 +6,7 @@ models (even unvalidated) cost five times as much. `Posting.to_json` writes
 the wire form of `contracts.postings.PostingRequested`, which the ledger
 validates when it reads it (and `tests/unit/test_streams_domain.py` too).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,12 @@ class Line:
     credit: int
 
     def as_dict(self) -> dict[str, str | int]:
-        return {"account": self.account, "currency": self.currency, "debit": self.debit, "credit": self.credit}
+        return {
+            "account": self.account,
+            "currency": self.currency,
+            "debit": self.debit,
+            "credit": self.credit,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,17 +47,33 @@ class Posting:
 
     def to_json(self) -> bytes:
         """The `PostingRequested` wire form."""
-        return orjson.dumps({
-            "posting_key": self.posting_key, "kind": self.kind, "subject": self.subject,
-            "caused_by": self.caused_by, "effective_at": self.effective_at, "reverses": self.reverses,
-            "lines": [line.as_dict() for line in self.lines]})
+        return orjson.dumps(
+            {
+                "posting_key": self.posting_key,
+                "kind": self.kind,
+                "subject": self.subject,
+                "caused_by": self.caused_by,
+                "effective_at": self.effective_at,
+                "reverses": self.reverses,
+                "lines": [line.as_dict() for line in self.lines],
+            }
+        )
 
 
-def _posting(posting_key: str, kind: str, subject: str, caused_by: UUID, at: datetime, lines: tuple[Line, ...],
-             reverses: str | None = None) -> Posting:
+def _posting(
+    posting_key: str,
+    kind: str,
+    subject: str,
+    caused_by: UUID,
+    at: datetime,
+    lines: tuple[Line, ...],
+    reverses: str | None = None,
+) -> Posting:
     """Balanced by construction; asserted once, before it is written (every line one-sided and positive)."""
     assert len(lines) >= 2, "a posting has two lines or more"
-    assert all((line.debit > 0) != (line.credit > 0) for line in lines), "a line is a positive debit or credit"
+    assert all((line.debit > 0) != (line.credit > 0) for line in lines), (
+        "a line is a positive debit or credit"
+    )
     assert all(line.debit >= 0 and line.credit >= 0 for line in lines), "amounts are never negative"
     assert not unbalanced_currencies(lines), "a posting balances per currency"
     return Posting(posting_key, kind, subject, caused_by, at, lines, reverses)
@@ -59,12 +81,24 @@ def _posting(posting_key: str, kind: str, subject: str, caused_by: UUID, at: dat
 
 def _lines(debits: list[tuple[str, int]], credits: list[tuple[str, int]], currency: str) -> tuple[Line, ...]:
     """Drop zero amounts (a line is never zero); debits equal credits by construction."""
-    return tuple([Line(account, currency, amount, 0) for account, amount in debits if amount] +
-                 [Line(account, currency, 0, amount) for account, amount in credits if amount])
+    return tuple(
+        [Line(account, currency, amount, 0) for account, amount in debits if amount]
+        + [Line(account, currency, 0, amount) for account, amount in credits if amount]
+    )
 
 
-def sale_item(sale_id: str, store_id: str, serial: str, contract: str, deposit: int, fee: int,
-              currency: str, caused_by: UUID, at: datetime, suspense: bool) -> Posting | None:
+def sale_item(
+    sale_id: str,
+    store_id: str,
+    serial: str,
+    contract: str,
+    deposit: int,
+    fee: int,
+    currency: str,
+    caused_by: UUID,
+    at: datetime,
+    suspense: bool,
+) -> Posting | None:
     store = f"clearing:store:{store_id}"
     if suspense:
         kind, key = "sale_suspense", f"suspense:{sale_id}:{serial}"
@@ -83,16 +117,32 @@ def sale_item(sale_id: str, store_id: str, serial: str, contract: str, deposit: 
 
 def cancellation(original: Posting, caused_by: UUID, at: datetime, sale_id: str) -> Posting:
     """The exact reverse of the item's sale posting."""
-    reversed_lines = tuple(Line(l.account, l.currency, l.credit, l.debit) for l in original.lines)
-    return _posting(f"cancel:{sale_id}:{original.subject}", "cancellation", original.subject, caused_by, at,
-                    reversed_lines, reverses=original.posting_key)
+    reversed_lines = tuple(
+        Line(line.account, line.currency, line.credit, line.debit) for line in original.lines
+    )
+    return _posting(
+        f"cancel:{sale_id}:{original.subject}",
+        "cancellation",
+        original.subject,
+        caused_by,
+        at,
+        reversed_lines,
+        reverses=original.posting_key,
+    )
 
 
 LIABILITY, RESERVE = "liability:deposits", "reserve:unclaimed_deposits"
 
 
-def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: UUID,
-           at: datetime, from_reserve: bool = False) -> Posting | None:
+def refund(
+    serial: str,
+    centre_id: str,
+    amount: int,
+    currency: str,
+    caused_by: UUID,
+    at: datetime,
+    from_reserve: bool = False,
+) -> Posting | None:
     """The deposit back to the centre that paid it out: from the liability, or the reserve once released."""
     source = RESERVE if from_reserve else LIABILITY
     lines = _lines([(source, amount)], [(f"clearing:centre:{centre_id}", amount)], currency)
@@ -101,16 +151,24 @@ def refund(serial: str, centre_id: str, amount: int, currency: str, caused_by: U
     return _posting(f"refund:{serial}", "refund", serial, caused_by, at, lines)
 
 
-def recovery(lot_id: str, recycler_id: str, cost: int, currency: str, caused_by: UUID,
-             at: datetime) -> Posting | None:
+def recovery(
+    lot_id: str, recycler_id: str, cost: int, currency: str, caused_by: UUID, at: datetime
+) -> Posting | None:
     lines = _lines([("fund:recycling", cost)], [(f"payable:recycler:{recycler_id}", cost)], currency)
     if len(lines) < 2:
         return None
     return _posting(f"recovery:{lot_id}", "recovery", lot_id, caused_by, at, lines)
 
 
-def payment(payment_id: str, kind: str, counterparty_id: str, amount: int, currency: str, caused_by: UUID,
-            at: datetime) -> Posting | None:
+def payment(
+    payment_id: str,
+    kind: str,
+    counterparty_id: str,
+    amount: int,
+    currency: str,
+    caused_by: UUID,
+    at: datetime,
+) -> Posting | None:
     """Contract 8.1: a store's payment debits the bank and credits its clearing; a payment to a centre or the
     recycler debits their account and credits the bank. Posted in full, an overpayment too."""
     account = account_of(kind, counterparty_id)
@@ -140,8 +198,9 @@ def release_key(release_id: str) -> str:
     return f"release:{release_id}"
 
 
-def release_cancelled(sale_id: str, serial: str, amount: int, currency: str, caused_by: UUID,
-                      at: datetime) -> Posting | None:
+def release_cancelled(
+    sale_id: str, serial: str, amount: int, currency: str, caused_by: UUID, at: datetime
+) -> Posting | None:
     """A released battery's sale cancelled: its deposit back from the reserve to the liability, which the
     cancellation (the exact reverse of the sale) then takes off."""
     lines = _lines([(RESERVE, amount)], [(LIABILITY, amount)], currency)
@@ -150,8 +209,15 @@ def release_cancelled(sale_id: str, serial: str, amount: int, currency: str, cau
     return _posting(f"unrelease:{sale_id}:{serial}", "release_cancelled", serial, caused_by, at, lines)
 
 
-def suspense_returned(discrepancy_id: UUID, serial: str, store_id: str, amount: int, currency: str,
-                      caused_by: UUID, at: datetime) -> Posting | None:
+def suspense_returned(
+    discrepancy_id: UUID,
+    serial: str,
+    store_id: str,
+    amount: int,
+    currency: str,
+    caused_by: UUID,
+    at: datetime,
+) -> Posting | None:
     """Contract 8.1: a held item's money leaves the store's suspense, back to its clearing account."""
     suspense, clearing = f"suspense:store:{store_id}", f"clearing:store:{store_id}"
     lines = _lines([(suspense, amount)], [(clearing, amount)], currency)
@@ -164,8 +230,9 @@ def suspense_return_key(discrepancy_id: UUID) -> str:
     return f"suspense_return:{discrepancy_id}"
 
 
-def handling_fee(collection_event: UUID, serial: str, centre_id: str, fee: int, currency: str,
-                 at: datetime) -> Posting | None:
+def handling_fee(
+    collection_event: UUID, serial: str, centre_id: str, fee: int, currency: str, at: datetime
+) -> Posting | None:
     """Contract 8.1: the centre's handling fee for a collection, paid from the recycling fund."""
     lines = _lines([("fund:recycling", fee)], [(f"clearing:centre:{centre_id}", fee)], currency)
     if len(lines) < 2:

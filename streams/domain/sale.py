@@ -1,4 +1,5 @@
 """A sale and its items: what a cancellation may take back."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -41,18 +42,25 @@ class Sale:
         if recorded is not None:
             raise DuplicateSale(f"sale {sale_id} was already recorded by event {recorded.event_id}")
 
-    def check_cancellable(self, store_id: str, serials: Iterable[str], batteries: Mapping[str, Battery]) -> None:
+    def check_cancellable(
+        self, store_id: str, serials: Iterable[str], batteries: Mapping[str, Battery]
+    ) -> None:
         """By the store that sold them; serials of this sale, each still in use or held in suspense."""
         if self.store_id != store_id:
             raise SourceMismatch(f"data.store_id: sale {self.sale_id} was recorded by store {self.store_id}")
         missing = [s for s in serials if s not in self.items]
         if missing:
             raise SerialNotInSale(f"not in sale {self.sale_id}: {', '.join(missing)}")
-        gone = [s for s in serials if self.items[s].status in (CANCELLED, RETURNED_TO_STORE) or (
-            self.items[s].status == IN_MARKET and batteries[s].state != IN_USE)]
+        gone = [
+            s
+            for s in serials
+            if self.items[s].status in (CANCELLED, RETURNED_TO_STORE)
+            or (self.items[s].status == IN_MARKET and batteries[s].state != IN_USE)
+        ]
         if gone:
             raise AlreadyReturned(
-                f"no longer in use, already cancelled or returned to the store: {', '.join(gone)}")
+                f"no longer in use, already cancelled or returned to the store: {', '.join(gone)}"
+            )
 
     def cancel(self, serial: str) -> SaleItem:
         item = self.items[serial]

@@ -1,4 +1,5 @@
 """Finance's terms: the deposit, recycling fee and handling fee of a product from a date on, per currency."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -23,7 +24,11 @@ class Terms:
 
     def replaces(self, other: Terms) -> bool:
         """Terms published again for the same product, currency and date replace the earlier ones."""
-        return (self.sku, self.currency, self.effective_from) == (other.sku, other.currency, other.effective_from)
+        return (self.sku, self.currency, self.effective_from) == (
+            other.sku,
+            other.currency,
+            other.effective_from,
+        )
 
 
 def in_force(published: Iterable[Terms], currency: str, at: datetime) -> Terms | None:

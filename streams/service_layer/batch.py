@@ -5,10 +5,11 @@ content) is a no-op; the same id with other content is `event_id_conflict`.
 The transaction commits before the consumer acknowledges the batch, so a
 crash re-delivers it and the inbox turns the redelivery into no-ops.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -17,10 +18,10 @@ from contracts import events as ev
 from contracts.structs import InEvent, read_event
 from services.common import retry
 from services.common.channels import INBOX_CHANNEL
-from services.common.logging import get_logger
-from services.common.retry import TRANSIENT_ERRORS
-from services.common.outbox import write as write_outbox
 from services.common.kafka import SIGNATURE_HEADER, SIGNER_HEADER, verify
+from services.common.logging import get_logger
+from services.common.outbox import write as write_outbox
+from services.common.retry import TRANSIENT_ERRORS
 from streams.adapters import repository
 from streams.adapters.rows import InboxRow, OffsetRangeRow
 from streams.adapters.signing_keys import SIGNER_KIND, SigningKeys
@@ -69,7 +70,8 @@ class Outcome:
 
 
 def decode(message: Message, now: datetime) -> Decoded:
-    """One native pass for a valid event; the contract's models (which name the field and the rule) otherwise."""
+    """One native pass for a valid event; the contract's models (which name the field and the rule)
+    otherwise."""
     decoded = Decoded(message)
     try:
         ev.check_size(message.value)
@@ -99,12 +101,14 @@ def _content_hash(obj: dict) -> bytes:
         raise ev.ContractViolation("invalid_json", "a number is out of the range of a double") from None
 
 
-async def apply_batch(pool: asyncpg.Pool, messages: list[Message], keys: SigningKeys | None = None) -> Outcome:
+async def apply_batch(
+    pool: asyncpg.Pool, messages: list[Message], keys: SigningKeys | None = None
+) -> Outcome:
     """The whole batch in one transaction; if an event breaks it, one event a transaction.
 
     With `keys`, every event must be signed by its source, or by the gateway or the operator.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     decoded = [decode(m, now) for m in messages]
     if keys is not None:
         await check_signatures(decoded, keys)
@@ -130,11 +134,17 @@ async def apply_batch(pool: asyncpg.Pool, messages: list[Message], keys: Signing
 
 async def _in_transaction(pool: asyncpg.Pool, decoded: list[Decoded]) -> Outcome:
     """Concurrent workers touching the same new rows: the whole batch again, a few times."""
+
     async def attempt() -> Outcome:
         async with pool.acquire() as connection, connection.transaction():
             return await _apply(connection, decoded)
-    return await retry.until_done(attempt, retry.RACE, retry.RACE_ERRORS, on_retry=lambda n, error, _: log.warning(
-        "batch_retry", attempt=n, error=type(error).__name__))
+
+    return await retry.until_done(
+        attempt,
+        retry.RACE,
+        retry.RACE_ERRORS,
+        on_retry=lambda n, error, _: log.warning("batch_retry", attempt=n, error=type(error).__name__),
+    )
 
 
 def _add(total: Outcome, part: Outcome) -> None:
@@ -150,25 +160,42 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
     outcome, state = Outcome(), BatchState()
     ids = [d.event_id for d in decoded if d.event_id is not None]
     seen: dict[UUID, bytes] = {
-        row["event_id"]: bytes(row["content_hash"]) for row in await connection.fetch(
-            "SELECT event_id, content_hash FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids)}
+        row["event_id"]: bytes(row["content_hash"])
+        for row in await connection.fetch(
+            "SELECT event_id, content_hash FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids
+        )
+    }
     await repository.load(connection, state, *_references(decoded))
     await repository.load_orphan_collections(connection, state, _sold_serials(decoded))
     await repository.load_payments(connection, state, *_payment_references(decoded))
-    await repository.load_collection_terms(connection, state, {
-        d.event.data.serial for d in decoded if d.event is not None and d.event.type == "collection.logged"})
+    await repository.load_collection_terms(
+        connection,
+        state,
+        {d.event.data.serial for d in decoded if d.event is not None and d.event.type == "collection.logged"},
+    )
     for item in decoded:
         if item.event_id is not None and item.event_id in seen:
             if seen[item.event_id] == item.content_hash:
                 outcome.duplicates += 1
             else:
-                _reject(state, outcome, item, "event_id_conflict",
-                        f"event_id {item.event_id} was already used for an event with other content",
-                        position_based=True)
+                _reject(
+                    state,
+                    outcome,
+                    item,
+                    "event_id_conflict",
+                    f"event_id {item.event_id} was already used for an event with other content",
+                    position_based=True,
+                )
             continue
         if item.violation is not None:
-            _reject(state, outcome, item, item.violation.reason, item.violation.message,
-                    position_based=item.by_position or item.violation.reason in POSITION_BASED_REASONS)
+            _reject(
+                state,
+                outcome,
+                item,
+                item.violation.reason,
+                item.violation.message,
+                position_based=item.by_position or item.violation.reason in POSITION_BASED_REASONS,
+            )
         else:
             _handle(state, outcome, item)
         if item.event_id is not None:
@@ -187,11 +214,13 @@ async def check_signatures(decoded: list[Decoded], keys: SigningKeys) -> None:
     The signature is checked after the event was read (so a replayed duplicate stays a
     no-op) and a failure is rejected by position: the event sent again, signed, applies.
     """
+
     def signer_of(item: Decoded) -> tuple[str, str]:
         by = item.message.header(SIGNER_HEADER)
         if by is not None:
             return SIGNER_KIND, by.decode("utf-8", "replace")
         return item.event.source.kind, item.event.source.id
+
     readable = [item for item in decoded if item.event is not None]
     found = await keys.get({signer_of(item) for item in readable})
     for item in readable:
@@ -200,9 +229,12 @@ async def check_signatures(decoded: list[Decoded], keys: SigningKeys) -> None:
         if secret is None or not verify(secret, item.message.value, item.message.header(SIGNATURE_HEADER)):
             who = f"the {signer}" if kind == SIGNER_KIND else f"source {kind}/{signer}"
             item.violation = ev.ContractViolation(
-                "source_mismatch", f"not signed by {who}: header {SIGNATURE_HEADER} is missing or not made with "
-                f"its key (the credential may not speak for source {item.event.source.kind}/{item.event.source.id})",
-                item.event_id)
+                "source_mismatch",
+                f"not signed by {who}: header {SIGNATURE_HEADER} is missing or not made with "
+                "its key (the credential may not speak for source "
+                f"{item.event.source.kind}/{item.event.source.id})",
+                item.event_id,
+            )
             item.event, item.by_position = None, True
 
 
@@ -229,26 +261,58 @@ def _handle(state: BatchState, outcome: Outcome, item: Decoded) -> None:
     except Rejected as refusal:
         _reject(state, outcome, item, refusal.reason, refusal.message)
         return
-    state.inbox.append(InboxRow(event.event_id, item.content_hash, event.type, message.topic, message.partition,
-                                message.offset, event.occurred_at, "applied", None))
+    state.inbox.append(
+        InboxRow(
+            event.event_id,
+            item.content_hash,
+            event.type,
+            message.topic,
+            message.partition,
+            message.offset,
+            event.occurred_at,
+            "applied",
+            None,
+        )
+    )
     outcome.applied[event.type] = outcome.applied.get(event.type, 0) + 1
 
 
-def _reject(state: BatchState, outcome: Outcome, item: Decoded, reason: str, text: str,
-            position_based: bool = False) -> None:
+def _reject(
+    state: BatchState, outcome: Outcome, item: Decoded, reason: str, text: str, position_based: bool = False
+) -> None:
     m = item.message
     if item.event_id is not None and not position_based:
         rejection_id = events_out.stable_id("rejected", item.event_id)
         event_type = item.event.type if item.event else _type_of(item)
-        state.inbox.append(InboxRow(item.event_id, item.content_hash, event_type, m.topic, m.partition, m.offset,
-                                    item.event.occurred_at if item.event else None, "rejected", reason))
+        state.inbox.append(
+            InboxRow(
+                item.event_id,
+                item.content_hash,
+                event_type,
+                m.topic,
+                m.partition,
+                m.offset,
+                item.event.occurred_at if item.event else None,
+                "rejected",
+                reason,
+            )
+        )
     else:
         rejection_id = events_out.stable_id("rejected", m.topic, m.partition, m.offset)
-    state.outbox.append(events_out.event_rejected(rejection_id, item.event_id, m.topic, m.partition, m.offset,
-                                                  m.key, reason, text, m.value))
+    state.outbox.append(
+        events_out.event_rejected(
+            rejection_id, item.event_id, m.topic, m.partition, m.offset, m.key, reason, text, m.value
+        )
+    )
     outcome.rejected[reason] = outcome.rejected.get(reason, 0) + 1
-    log.info("event_rejected", event_id=str(item.event_id) if item.event_id else None, reason=reason,
-             topic=m.topic, partition=m.partition, offset=m.offset)
+    log.info(
+        "event_rejected",
+        event_id=str(item.event_id) if item.event_id else None,
+        reason=reason,
+        topic=m.topic,
+        partition=m.partition,
+        offset=m.offset,
+    )
 
 
 def _type_of(item: Decoded) -> str:
@@ -260,8 +324,12 @@ def _type_of(item: Decoded) -> str:
 
 
 def _sold_serials(decoded: list[Decoded]) -> set[str]:
-    return {i.serial for d in decoded if d.event is not None and d.event.type == "sale.recorded"
-            for i in d.event.data.items}
+    return {
+        i.serial
+        for d in decoded
+        if d.event is not None and d.event.type == "sale.recorded"
+        for i in d.event.data.items
+    }
 
 
 def _payment_references(decoded: list[Decoded]) -> tuple[set[str], set[tuple[str, str]]]:

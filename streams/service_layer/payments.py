@@ -5,6 +5,7 @@ the counterparty owed in that currency at that moment (its account's balance as
 the scheme posted it, this batch's earlier postings included) opens an
 `overpayment` with the excess. A payment id is used by one event only.
 """
+
 from __future__ import annotations
 
 from contracts import events as ev
@@ -23,15 +24,47 @@ def payment_recorded(state: BatchState, event: ev.PaymentRecordedEvent) -> None:
     balance = state.counterparty_debit_net(account, data.currency)
     owed, excess = payment_.owed(kind, balance), payment_.excess(kind, balance, data.amount)
     state.payments_recorded[data.payment_id] = event.event_id
-    state.new_payments.append(Payment(data.payment_id, event.event_id, kind, counterparty_id, data.amount,
-                                      data.currency, data.value_date, data.reference, excess, event.occurred_at))
-    post(state, postings.payment(data.payment_id, kind, counterparty_id, data.amount, data.currency,
-                                 event.event_id, event.occurred_at))
+    state.new_payments.append(
+        Payment(
+            data.payment_id,
+            event.event_id,
+            kind,
+            counterparty_id,
+            data.amount,
+            data.currency,
+            data.value_date,
+            data.reference,
+            excess,
+            event.occurred_at,
+        )
+    )
+    post(
+        state,
+        postings.payment(
+            data.payment_id,
+            kind,
+            counterparty_id,
+            data.amount,
+            data.currency,
+            event.event_id,
+            event.occurred_at,
+        ),
+    )
     if excess:
-        open_discrepancy(state, "overpayment", data.payment_id, {
-            "payment_id": data.payment_id, "counterparty": {"kind": kind, "id": counterparty_id},
-            "currency": data.currency, "amount": data.amount, "owed": max(0, owed), "excess": excess,
-        }, event.event_id)
+        open_discrepancy(
+            state,
+            "overpayment",
+            data.payment_id,
+            {
+                "payment_id": data.payment_id,
+                "counterparty": {"kind": kind, "id": counterparty_id},
+                "currency": data.currency,
+                "amount": data.amount,
+                "owed": max(0, owed),
+                "excess": excess,
+            },
+            event.event_id,
+        )
 
 
 HANDLERS = {"payment.recorded": payment_recorded}

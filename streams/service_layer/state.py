@@ -1,4 +1,5 @@
 """The slice of the scheme's records one batch reads and changes, held in memory."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,7 +8,13 @@ from uuid import UUID
 
 from services.common.outbox import OutboxMessage
 from streams.adapters.rows import (
-    CollectionRow, DiscrepancyRow, InboxRow, LateSaleRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
+    CollectionRow,
+    DiscrepancyRow,
+    InboxRow,
+    LateSaleRow,
+    RecoveredMaterialRow,
+    RecoveryRow,
+    RefundRow,
     ResolutionRow,
 )
 from streams.domain import terms as terms_
@@ -24,6 +31,7 @@ from streams.domain.terms import Terms
 @dataclass
 class BatchState:
     """What was loaded (with row locks) and what the batch adds or changes."""
+
     batteries: dict[str, Battery] = field(default_factory=dict)
     sales: dict[str, Sale] = field(default_factory=dict)
     lots: dict[str, Lot] = field(default_factory=dict)
@@ -73,7 +81,6 @@ class BatchState:
             return None
         found = next((row for row in reversed(self.collections) if row.serial == serial), None)  # this batch
         return found if found is not None else self.orphan_collections.get(serial)
-
 
     def counterparty_debit_net(self, account: str, currency: str) -> int:
         """The account's debit - credit now: as loaded (`counterparty_balances`), plus this batch's

@@ -1,4 +1,5 @@
 """The chaos soak runs after everything else, even after the other tests that restart the stack."""
+
 from __future__ import annotations
 
 import pytest

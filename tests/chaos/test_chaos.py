@@ -3,6 +3,7 @@ broker (when there are several) and PostgreSQL die under a realistic load (`take
 
 Runs last in the default suite (it kills parts of the test stack); alone with `pytest -m chaos`.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -14,6 +14,7 @@ is `balanced`, and the longest time without any new outcome while events were pe
 
     .venv/bin/python -m pytest -m cluster tests/cluster -s
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -84,8 +85,13 @@ def cluster():
         stack.down()  # left over from an interrupted run
         shutil.rmtree(STATE_DIR, ignore_errors=True)
         started = time.monotonic()
-        up = subprocess.run([str(Path(sys.executable).with_name("takeback")), "up", "--brokers", "3"],
-                            env=os.environ.copy(), capture_output=True, text=True, timeout=600)
+        up = subprocess.run(
+            [str(Path(sys.executable).with_name("takeback")), "up", "--brokers", "3"],
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert up.returncode == 0, up.stderr
         print(f"\ncluster stack up in {time.monotonic() - started:.0f} s")
         settings = namespace_settings()  # now with the roles' generated passwords
@@ -104,6 +110,7 @@ def cluster():
 @dataclass
 class Run:
     """What was sent and what came out, on one clock (seconds since the start of sending)."""
+
     t0: float = field(default_factory=time.monotonic)
     submitted: dict[uuid.UUID, float] = field(default_factory=dict)  # event id -> handed to the producer at
     sent: dict[uuid.UUID, float] = field(default_factory=dict)  # event id -> acknowledged by Kafka at
@@ -153,14 +160,27 @@ async def sender(producer: AIOKafkaProducer, run: Run, store: str, centre: str) 
         started = run.now()
         for _ in range(int(SALES_PER_S * tick)):
             serial = unique("BAT")
-            sale = envelope("sale.recorded", "pos", store, {"sale_id": unique("S"), "store_id": store,
-                                                           "currency": EUR, "items": [item(serial)]})
+            sale = envelope(
+                "sale.recorded",
+                "pos",
+                store,
+                {"sale_id": unique("S"), "store_id": store, "currency": EUR, "items": [item(serial)]},
+            )
             run.sale_serial[uuid.UUID(sale["event_id"])] = serial
             run.tasks.add(asyncio.create_task(send(producer, run, sale, "sale")))
         serials, run.to_collect = run.to_collect, []
         for serial in serials:
-            collection = envelope("collection.logged", "return_centre", centre, {
-                "collection_id": unique("C"), "centre_id": centre, "serial": serial, "condition": "functional"})
+            collection = envelope(
+                "collection.logged",
+                "return_centre",
+                centre,
+                {
+                    "collection_id": unique("C"),
+                    "centre_id": centre,
+                    "serial": serial,
+                    "condition": "functional",
+                },
+            )
             run.tasks.add(asyncio.create_task(send(producer, run, collection, "collection")))
         run.tasks = {task for task in run.tasks if not task.done()}
         await asyncio.sleep(max(0.0, tick - (run.now() - started)))
@@ -173,8 +193,9 @@ async def watcher(pool, run: Run) -> None:
         await asyncio.sleep(0.2)
         if not run.pending:
             continue
-        rows = await pool.fetch("SELECT event_id, outcome FROM scheme.inbox WHERE event_id = ANY($1::uuid[])",
-                                list(run.pending))
+        rows = await pool.fetch(
+            "SELECT event_id, outcome FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", list(run.pending)
+        )
         now = run.now()
         if rows:
             for row in rows:
@@ -210,8 +231,9 @@ async def test_one_broker_killed_under_load_loses_and_doubles_nothing(cluster):
 
 async def broker_lost_under_load(stack: Stack, pool, victim) -> None:
     settings = stack.settings
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", enable_idempotence=True,
-                                request_timeout_ms=30_000)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=30_000
+    )
     await producer.start()
     run = Run()
     watching = asyncio.create_task(watcher(pool, run))
@@ -223,7 +245,8 @@ async def broker_lost_under_load(stack: Stack, pool, victim) -> None:
         print(f"  t={run.killed_at:5.1f} s SIGKILL {victim.name} (coordinator of {settings.streams_group})")
         health = {row["part"]: row["healthy"] for row in await asyncio.to_thread(stack.status)}
         assert {part: up for part, up in health.items() if part.startswith("kafka")} == {
-            broker.name: broker is not victim for broker in stack.brokers}  # `takeback status`: a row per broker
+            broker.name: broker is not victim for broker in stack.brokers
+        }  # `takeback status`: a row per broker
         await asyncio.sleep(max(0.0, run.killed_at + DOWN_FOR_S - run.now()))
         run.restarted_at = run.now()
         await asyncio.to_thread(stack._kafka_up)  # starts what is not running and waits for all three
@@ -238,28 +261,37 @@ async def broker_lost_under_load(stack: Stack, pool, victim) -> None:
         for task in (watching, sending, *run.tasks):
             task.cancel()
         await producer.stop()
-    assert not run.pending, f"{len(run.pending)} events without an outcome {SETTLE_TIMEOUT_S:.0f} s after sending"
+    assert not run.pending, (
+        f"{len(run.pending)} events without an outcome {SETTLE_TIMEOUT_S:.0f} s after sending"
+    )
 
     sales = [e for e, kind in run.kinds.items() if kind == "sale"]
     collections = [e for e, kind in run.kinds.items() if kind == "collection"]
     during_outage = sum(1 for at in run.sent.values() if run.killed_at < at < run.restarted_at)
-    print(f"  sent {len(sales)} sales and {len(collections)} collections, {during_outage} acknowledged "
-          f"while {victim.name} was down; longest stall {run.stall:.1f} s (from t={run.stall_at:.1f} s), "
-          f"slowest event {run.latency:.1f} s from producer to outcome")
+    print(
+        f"  sent {len(sales)} sales and {len(collections)} collections, {during_outage} acknowledged "
+        f"while {victim.name} was down; longest stall {run.stall:.1f} s (from t={run.stall_at:.1f} s), "
+        f"slowest event {run.latency:.1f} s from producer to outcome"
+    )
     assert during_outage > 0, "no write went through with one broker down"
 
     # Every event sent: exactly one outcome (the inbox's key is the event id), and here each is applied.
-    rows = await pool.fetch("SELECT event_id, outcome, reason FROM scheme.inbox WHERE event_id = ANY($1::uuid[])",
-                            list(run.kinds))
+    rows = await pool.fetch(
+        "SELECT event_id, outcome, reason FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", list(run.kinds)
+    )
     assert len(rows) == len(run.kinds) == len({r["event_id"] for r in rows})
     assert {r["outcome"] for r in rows} <= {"applied", "rejected"}
     assert [(r["outcome"], r["reason"]) for r in rows if r["outcome"] != "applied"] == []
 
     # No refund doubled, no ledger entry doubled.
-    refunds = await pool.fetchrow("SELECT count(*) AS n, count(DISTINCT serial) AS serials FROM scheme.refunds")
+    refunds = await pool.fetchrow(
+        "SELECT count(*) AS n, count(DISTINCT serial) AS serials FROM scheme.refunds"
+    )
     assert refunds["n"] == refunds["serials"] == len(collections)
-    doubled = await pool.fetchval("SELECT count(*) FROM (SELECT posting_key FROM ledger.entries "
-                                  "GROUP BY posting_key HAVING count(*) > 1) d")
+    doubled = await pool.fetchval(
+        "SELECT count(*) FROM (SELECT posting_key FROM ledger.entries "
+        "GROUP BY posting_key HAVING count(*) > 1) d"
+    )
     assert doubled == 0
 
     # The ledger catches up and the books agree with the batteries.
@@ -290,15 +322,36 @@ async def under_replicated(bootstrap: str) -> list[tuple[str, int, list[int]]]:
         described = await admin.describe_topics(topic_names())
     finally:
         await admin.close()
-    return [(t["topic"], p["partition"], p["isr"]) for t in described for p in t["partitions"]
-            if len(p["replicas"]) != 3 or len(p["isr"]) != 3]
+    return [
+        (t["topic"], p["partition"], p["isr"])
+        for t in described
+        for p in t["partitions"]
+        if len(p["replicas"]) != 3 or len(p["isr"]) != 3
+    ]
 
 
 async def sender_tail(producer: AIOKafkaProducer, run: Run) -> None:
     """After the timed phase: the collections of sales applied since."""
     serials, run.to_collect = run.to_collect, []
     centre = unique("centre")
-    await asyncio.gather(*(send(producer, run, envelope(
-        "collection.logged", "return_centre", centre,
-        {"collection_id": unique("C"), "centre_id": centre, "serial": serial, "condition": "functional"}),
-        "collection") for serial in serials))
+    await asyncio.gather(
+        *(
+            send(
+                producer,
+                run,
+                envelope(
+                    "collection.logged",
+                    "return_centre",
+                    centre,
+                    {
+                        "collection_id": unique("C"),
+                        "centre_id": centre,
+                        "serial": serial,
+                        "condition": "functional",
+                    },
+                ),
+                "collection",
+            )
+            for serial in serials
+        )
+    )

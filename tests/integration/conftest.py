@@ -1,4 +1,5 @@
 """Fixtures of the outbox tests: a throwaway outbox schema, and a relay's producer on the test stack."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Watching consumer groups: has a group read everything that is on its topics?"""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,6 +23,7 @@ async def lag(bootstrap: str, group: str, names=topics.INPUT_TOPICS) -> int:
     try:
         described = await admin.describe_topics(list(names))
         from aiokafka import TopicPartition
+
         partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
         ends = await consumer.end_offsets(partitions)
         committed = await admin.list_consumer_group_offsets(group)

@@ -1,4 +1,5 @@
 """An outbox of its own for a test: the same tables as the scheme's, in a throwaway schema."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """`takeback bench --json` prints the figures it promises; the soak run is one command away (`-m slow`)."""
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,26 @@ import pytest
 from services.bench import scenario
 
 TAKEBACK = str(Path(sys.executable).parent / "takeback")
-PROMISED = {"events", "events_per_second", "p50_ms", "p95_ms", "p99_ms", "ceiling_kafka_events_per_second",
-            "ceiling_postgres_events_per_second", "peak_rss_mb"}
+PROMISED = {
+    "events",
+    "events_per_second",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "ceiling_kafka_events_per_second",
+    "ceiling_postgres_events_per_second",
+    "peak_rss_mb",
+}
 
 
 def bench(batteries: int) -> dict:
-    run = subprocess.run([TAKEBACK, "bench", "--batteries", str(batteries), "--json"], capture_output=True,
-                         text=True, timeout=3600, env=os.environ)
+    run = subprocess.run(
+        [TAKEBACK, "bench", "--batteries", str(batteries), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env=os.environ,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout)
 
@@ -31,10 +45,15 @@ def test_bench_prints_every_promised_figure_for_a_small_run(stack):
     assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
     assert result["events_per_second"] > 0 and result["ceiling_kafka_events_per_second"] > 0
     assert {"streams", "ledger", "kafka", "postgres"} <= set(result["peak_rss_mb"])
-    working = {name: seconds for name, seconds in result["cpu_seconds"].items()
-               if name in ("streams", "postgres", "bench")}
+    working = {
+        name: seconds
+        for name, seconds in result["cpu_seconds"].items()
+        if name in ("streams", "postgres", "bench")
+    }
     assert len(working) == 3 and all(seconds > 0 for seconds in working.values()), result["cpu_seconds"]
-    assert result["cpu_ms_per_event"] == round(sum(result["cpu_seconds"].values()) * 1000 / result["events"], 3)
+    assert result["cpu_ms_per_event"] == round(
+        sum(result["cpu_seconds"].values()) * 1000 / result["events"], 3
+    )
 
 
 @pytest.mark.slow

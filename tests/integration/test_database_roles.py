@@ -5,6 +5,7 @@ sale, by the trigger that refuses any update of one), and the statements its ser
 allowed. Each statement runs in a transaction that is rolled back, so one wrongly allowed would
 change nothing. The whole suite, run with each service on its own role, shows the rest.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,20 +22,42 @@ NOT_OWNER = (*SERVICES, READER)
 
 # Written once, for money or as evidence: no role but the owner may change or remove a row (table, a column).
 WRITTEN_ONCE = {
-    "scheme.inbox": "outcome", "scheme.refunds": "amount", "scheme.postings": "lines",
-    "scheme.input_offsets": "last_offset", "scheme.outbox": "value", "scheme.outbox_parked": "reason",
-    "scheme.collections": "outcome", "scheme.recoveries": "cost", "scheme.recovered_materials": "mass_kg",
-    "scheme.custody_history": "state", "scheme.discrepancies": "details", "scheme.sales": "store_id",
+    "scheme.inbox": "outcome",
+    "scheme.refunds": "amount",
+    "scheme.postings": "lines",
+    "scheme.input_offsets": "last_offset",
+    "scheme.outbox": "value",
+    "scheme.outbox_parked": "reason",
+    "scheme.collections": "outcome",
+    "scheme.recoveries": "cost",
+    "scheme.recovered_materials": "mass_kg",
+    "scheme.custody_history": "state",
+    "scheme.discrepancies": "details",
+    "scheme.sales": "store_id",
     "scheme.late_sales": "outcome",
-    "ledger.entries": "kind", "ledger.account_movements": "debit",
-    "ledger.unpostable": "error", "ledger.outbox": "value", "ledger.outbox_parked": "reason",
+    "ledger.entries": "kind",
+    "ledger.account_movements": "debit",
+    "ledger.unpostable": "error",
+    "ledger.outbox": "value",
+    "ledger.outbox_parked": "reason",
     "ledger.reconciliation_runs": "status",
 }
 # State the streams keep in place: updated by the streams alone, removed by no one.
-STREAMS_STATE = {"scheme.batteries": "state", "scheme.sale_items": "status", "scheme.lots": "status",
-                 "scheme.lot_items": "received", "scheme.terms": "deposit"}
-JOURNAL = ("ledger.entries", "ledger.account_movements", "ledger.unpostable",
-           "ledger.reconciliation_runs", "ledger.outbox", "ledger.outbox_parked")
+STREAMS_STATE = {
+    "scheme.batteries": "state",
+    "scheme.sale_items": "status",
+    "scheme.lots": "status",
+    "scheme.lot_items": "received",
+    "scheme.terms": "deposit",
+}
+JOURNAL = (
+    "ledger.entries",
+    "ledger.account_movements",
+    "ledger.unpostable",
+    "ledger.reconciliation_runs",
+    "ledger.outbox",
+    "ledger.outbox_parked",
+)
 # The journal's lines: a view of the entries' arrays (revision 0014), read like the rest, written by no one.
 VIEWS = ("ledger.lines",)
 READABLE = (*WRITTEN_ONCE, *VIEWS, *STREAMS_STATE, "scheme.outbox_relay", "ledger.outbox_relay")
@@ -49,55 +72,110 @@ def _forbidden() -> list[tuple[str, str]]:
         cases.extend((role, sql) for role in roles for sql in statements)
 
     for table, column in WRITTEN_ONCE.items():
-        refuse(NOT_OWNER, f"UPDATE {table} SET {column} = {column} WHERE false", f"DELETE FROM {table} WHERE false",
-               f"TRUNCATE {table}")
+        refuse(
+            NOT_OWNER,
+            f"UPDATE {table} SET {column} = {column} WHERE false",
+            f"DELETE FROM {table} WHERE false",
+            f"TRUNCATE {table}",
+        )
     for table, column in STREAMS_STATE.items():
         refuse(NOT_OWNER, f"DELETE FROM {table} WHERE false", f"TRUNCATE {table}")
-        refuse((LEDGER, GATEWAY, READER), f"UPDATE {table} SET {column} = {column} WHERE false",
-               f"INSERT INTO {table} SELECT * FROM {table} WHERE false")
-    refuse((STREAMS,), "UPDATE scheme.batteries SET serial = serial WHERE false",  # its key: never
-           "UPDATE scheme.sale_items SET deposit = 0 WHERE false", "UPDATE scheme.lots SET centre_id = '' WHERE false")
+        refuse(
+            (LEDGER, GATEWAY, READER),
+            f"UPDATE {table} SET {column} = {column} WHERE false",
+            f"INSERT INTO {table} SELECT * FROM {table} WHERE false",
+        )
+    refuse(
+        (STREAMS,),
+        "UPDATE scheme.batteries SET serial = serial WHERE false",  # its key: never
+        "UPDATE scheme.sale_items SET deposit = 0 WHERE false",
+        "UPDATE scheme.lots SET centre_id = '' WHERE false",
+    )
     # Adding to the scheme's records is the streams' alone; to the journal the ledger's alone.
-    for table in ("scheme.inbox", "scheme.refunds", "scheme.postings", "scheme.input_offsets", "scheme.outbox",
-                  "scheme.collections", "scheme.sales", "scheme.custody_history", "scheme.late_sales"):
+    for table in (
+        "scheme.inbox",
+        "scheme.refunds",
+        "scheme.postings",
+        "scheme.input_offsets",
+        "scheme.outbox",
+        "scheme.collections",
+        "scheme.sales",
+        "scheme.custody_history",
+        "scheme.late_sales",
+    ):
         refuse((LEDGER, GATEWAY, READER), f"INSERT INTO {table} SELECT * FROM {table} WHERE false")
     for table in JOURNAL:
         roles = (STREAMS, READER) if table == "ledger.reconciliation_runs" else (STREAMS, GATEWAY, READER)
         refuse(roles, f"INSERT INTO {table} SELECT * FROM {table} WHERE false")
     # Each relay's cursor and pruning belong to its own service.
-    refuse((LEDGER, GATEWAY, READER), "UPDATE scheme.outbox_relay SET after_seq = after_seq",
-           "SELECT scheme.prune_outbox(interval '100 years')")
-    refuse((STREAMS, GATEWAY, READER), "UPDATE ledger.outbox_relay SET after_seq = after_seq",
-           "SELECT ledger.prune_outbox(interval '100 years')")
+    refuse(
+        (LEDGER, GATEWAY, READER),
+        "UPDATE scheme.outbox_relay SET after_seq = after_seq",
+        "SELECT scheme.prune_outbox(interval '100 years')",
+    )
+    refuse(
+        (STREAMS, GATEWAY, READER),
+        "UPDATE ledger.outbox_relay SET after_seq = after_seq",
+        "SELECT ledger.prune_outbox(interval '100 years')",
+    )
     # API keys: made and revoked by the owner alone; a revocation is never undone; the gateway only reads
     # them.
-    refuse(NOT_OWNER, "UPDATE gateway.api_keys SET revoked_at = NULL WHERE false",
-           "UPDATE gateway.api_keys SET revoked_at = now() WHERE false", "DELETE FROM gateway.api_keys WHERE false",
-           "INSERT INTO gateway.api_keys (key_id, salt, secret_hash, source_kind, source_id, role) "
-           "VALUES ('0123456789abcdef', '\\x00', '\\x00', 'pos', 'x', 'producer')")
+    refuse(
+        NOT_OWNER,
+        "UPDATE gateway.api_keys SET revoked_at = NULL WHERE false",
+        "UPDATE gateway.api_keys SET revoked_at = now() WHERE false",
+        "DELETE FROM gateway.api_keys WHERE false",
+        "INSERT INTO gateway.api_keys (key_id, salt, secret_hash, source_kind, source_id, role) "
+        "VALUES ('0123456789abcdef', '\\x00', '\\x00', 'pos', 'x', 'producer')",
+    )
     refuse((STREAMS, LEDGER, READER), "SELECT count(*) FROM gateway.api_keys")
     # Signing keys: secrets the streams read and the owner manages.
     refuse((LEDGER, GATEWAY, READER), "SELECT count(*) FROM scheme.signing_keys")
-    refuse(NOT_OWNER, "UPDATE scheme.signing_keys SET revoked_at = NULL WHERE false",
-           "DELETE FROM scheme.signing_keys WHERE false",
-           "INSERT INTO scheme.signing_keys (signer_kind, signer_id, secret) VALUES ('pos', 'x', 'y')")
+    refuse(
+        NOT_OWNER,
+        "UPDATE scheme.signing_keys SET revoked_at = NULL WHERE false",
+        "DELETE FROM scheme.signing_keys WHERE false",
+        "INSERT INTO scheme.signing_keys (signer_kind, signer_id, secret) VALUES ('pos', 'x', 'y')",
+    )
     refuse((STREAMS,), "SELECT count(*) FROM ledger.lines", "SELECT count(*) FROM ledger.entries")
     # The schema is the owner's.
-    refuse(NOT_OWNER, "DROP TABLE scheme.inbox", "ALTER TABLE scheme.refunds ADD COLUMN x int",
-           "ALTER TABLE ledger.entries DISABLE TRIGGER USER", "ALTER TABLE ledger.entries DROP CONSTRAINT "
-           "entries_lines_valid", "DROP VIEW ledger.lines",
-           "CREATE TABLE scheme.x (x int)",
-           "CREATE TABLE public.x (x int)", "CREATE FUNCTION scheme.x() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    refuse(
+        NOT_OWNER,
+        "DROP TABLE scheme.inbox",
+        "ALTER TABLE scheme.refunds ADD COLUMN x int",
+        "ALTER TABLE ledger.entries DISABLE TRIGGER USER",
+        "ALTER TABLE ledger.entries DROP CONSTRAINT entries_lines_valid",
+        "DROP VIEW ledger.lines",
+        "CREATE TABLE scheme.x (x int)",
+        "CREATE TABLE public.x (x int)",
+        "CREATE FUNCTION scheme.x() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    )
     return cases
 
 
 ALLOWED = [
-    *((STREAMS, f"SELECT 1 FROM {table} WHERE false FOR UPDATE")
-      for table in ("scheme.sales", "scheme.lots", "scheme.batteries")),
-    *((STREAMS, f"UPDATE {table} SET {column} = {column} WHERE false") for table, column in STREAMS_STATE.items()),
-    *((STREAMS, f"INSERT INTO {table} SELECT * FROM {table} WHERE false")
-      for table in ("scheme.inbox", "scheme.refunds", "scheme.postings", "scheme.input_offsets", "scheme.outbox",
-                    "scheme.outbox_parked", "scheme.batteries", "scheme.custody_history", "scheme.discrepancies")),
+    *(
+        (STREAMS, f"SELECT 1 FROM {table} WHERE false FOR UPDATE")
+        for table in ("scheme.sales", "scheme.lots", "scheme.batteries")
+    ),
+    *(
+        (STREAMS, f"UPDATE {table} SET {column} = {column} WHERE false")
+        for table, column in STREAMS_STATE.items()
+    ),
+    *(
+        (STREAMS, f"INSERT INTO {table} SELECT * FROM {table} WHERE false")
+        for table in (
+            "scheme.inbox",
+            "scheme.refunds",
+            "scheme.postings",
+            "scheme.input_offsets",
+            "scheme.outbox",
+            "scheme.outbox_parked",
+            "scheme.batteries",
+            "scheme.custody_history",
+            "scheme.discrepancies",
+        )
+    ),
     (STREAMS, "UPDATE scheme.outbox_relay SET after_seq = after_seq"),
     (STREAMS, "SELECT scheme.prune_outbox(interval '100 years')"),
     (STREAMS, "SELECT count(*) FROM scheme.signing_keys"),
@@ -106,12 +184,22 @@ ALLOWED = [
     (LEDGER, "SELECT ledger.prune_outbox(interval '100 years')"),
     (GATEWAY, "SELECT count(*) FROM gateway.api_keys"),
     # The latest entries are found by the journal's sequence (the gateway's posting latency, revision 0014).
-    *((role, "SELECT pg_sequence_last_value('ledger.entries_seq_seq')") for role in (LEDGER, GATEWAY, READER)),
+    *(
+        (role, "SELECT pg_sequence_last_value('ledger.entries_seq_seq')")
+        for role in (LEDGER, GATEWAY, READER)
+    ),
     (GATEWAY, "INSERT INTO ledger.reconciliation_runs SELECT * FROM ledger.reconciliation_runs WHERE false"),
     *((role, f"SELECT count(*) FROM {table}") for role in (LEDGER, GATEWAY, READER) for table in READABLE),
-    *((STREAMS, f"SELECT count(*) FROM {table}") for table in (
-        "scheme.outbox_relay", "ledger.outbox", "ledger.outbox_relay", "ledger.outbox_parked",
-        "ledger.reconciliation_runs")),
+    *(
+        (STREAMS, f"SELECT count(*) FROM {table}")
+        for table in (
+            "scheme.outbox_relay",
+            "ledger.outbox",
+            "ledger.outbox_relay",
+            "ledger.outbox_parked",
+            "ledger.reconciliation_runs",
+        )
+    ),
     (OWNER, "UPDATE gateway.api_keys SET revoked_at = now() WHERE false"),
     (OWNER, "INSERT INTO gateway.api_keys SELECT * FROM gateway.api_keys WHERE false"),
 ]
@@ -150,10 +238,19 @@ async def test_each_role_may_do_what_its_service_does(connections, role, sql):
 @pytest.mark.parametrize("role", [*NOT_OWNER, OWNER])
 @pytest.mark.parametrize("view", VIEWS)
 async def test_no_role_writes_to_a_view_of_the_journal(connections, role, view):
-    for sql in (f"INSERT INTO {view} SELECT * FROM {view} WHERE false", f"UPDATE {view} SET debit = debit WHERE false",
-                f"DELETE FROM {view} WHERE false", f"TRUNCATE {view}"):
-        with pytest.raises((asyncpg.InsufficientPrivilegeError, asyncpg.ObjectNotInPrerequisiteStateError,
-                            asyncpg.WrongObjectTypeError)):
+    for sql in (
+        f"INSERT INTO {view} SELECT * FROM {view} WHERE false",
+        f"UPDATE {view} SET debit = debit WHERE false",
+        f"DELETE FROM {view} WHERE false",
+        f"TRUNCATE {view}",
+    ):
+        with pytest.raises(
+            (
+                asyncpg.InsufficientPrivilegeError,
+                asyncpg.ObjectNotInPrerequisiteStateError,
+                asyncpg.WrongObjectTypeError,
+            )
+        ):
             await attempt(connections[role], sql)
 
 
@@ -165,8 +262,12 @@ async def test_a_sale_cannot_be_updated_even_by_the_streams_which_may_lock_it(co
 async def test_each_running_service_connects_as_its_own_role(stack, superuser_url):
     admin = await asyncpg.connect(superuser_url)
     try:
-        users = {row["usename"] for row in await admin.fetch(
-            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database()")}
+        users = {
+            row["usename"]
+            for row in await admin.fetch(
+                "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        }
     finally:
         await admin.close()
     assert set(SERVICES) <= users
@@ -182,8 +283,11 @@ async def test_the_shared_role_of_earlier_versions_keeps_no_privilege(stack, set
         await admin.close()
     legacy = await asyncpg.connect(settings.database_url_as(db_roles.LEGACY))
     try:
-        for sql in ("SELECT count(*) FROM scheme.batteries", "UPDATE scheme.refunds SET amount = 1 WHERE false",
-                    "UPDATE gateway.api_keys SET revoked_at = NULL WHERE false"):
+        for sql in (
+            "SELECT count(*) FROM scheme.batteries",
+            "UPDATE scheme.refunds SET amount = 1 WHERE false",
+            "UPDATE gateway.api_keys SET revoked_at = NULL WHERE false",
+        ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
                 await attempt(legacy, sql)
     finally:

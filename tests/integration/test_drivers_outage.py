@@ -1,5 +1,6 @@
 """The drivers of the running stack (`takeback demo`, `takeback bench`) wait out a restart of
 PostgreSQL or Kafka: they send again with the same event ids, poll again, and end as they would have."""
+
 from __future__ import annotations
 
 import asyncio
@@ -44,14 +45,20 @@ async def test_the_demo_waits_out_a_postgres_restart_and_ends_balanced(stack, se
     await asyncio.to_thread(cluster.start)
     results = await asyncio.wait_for(run, timeout=600)
     assert results["reconciliation"]["status"] == "balanced", [
-        c["name"] for c in results["reconciliation"]["checks"] if not c["ok"]]
+        c["name"] for c in results["reconciliation"]["checks"] if not c["ok"]
+    ]
     assert results["events_sent"] > 0 and results["lots"] > 0
 
 
 def test_the_bench_waits_out_a_kafka_restart_and_posts_every_entry(stack, settings):
     """`takeback bench` as a person runs it; the broker restarts mid-run; it ends with its figures."""
-    bench = subprocess.Popen([TAKEBACK, "bench", "--batteries", str(BENCH_BATTERIES), "--json"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    bench = subprocess.Popen(
+        [TAKEBACK, "bench", "--batteries", str(BENCH_BATTERIES), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ,
+    )
     try:
         _wait_for_entries_to_flow(settings)
         stack.kafka.stop()

@@ -1,4 +1,5 @@
 """Exactly-once effects under at-least-once delivery: replays and crashes change nothing twice."""
+
 from __future__ import annotations
 
 import asyncio
@@ -49,9 +50,14 @@ async def test_replaying_every_input_topic_from_offset_zero_changes_nothing(stac
     before = await snapshot(pool)
     group = unique("replay")
     replay = Process(group, stack.run_dir, stack.log_dir)
-    replay.start([sys.executable, "-m", "streams.worker"],
-                 env={**stack.database_env("streams"), "TAKEBACK_STREAMS_GROUP": group,
-                      "TAKEBACK_STREAMS_METRICS_PORT": str(free_port())})
+    replay.start(
+        [sys.executable, "-m", "streams.worker"],
+        env={
+            **stack.database_env("streams"),
+            "TAKEBACK_STREAMS_GROUP": group,
+            "TAKEBACK_STREAMS_METRICS_PORT": str(free_port()),
+        },
+    )
     try:
         everything = await lag(settings.kafka_bootstrap, group)  # a new group has read nothing yet
         deadline = time.monotonic() + max(120.0, everything / REPLAY_EVENTS_PER_S_MIN)
@@ -80,40 +86,83 @@ async def test_a_worker_killed_mid_batch_ends_as_if_never_killed(stack, settings
         stack._service_up(SERVICES[0])
 
     async def sell():
-        await asyncio.gather(*[scheme.producer.send(topics.SALES, json.dumps(envelope(
-            "sale.recorded", "pos", scheme.store, {"sale_id": unique("S"), "store_id": scheme.store,
-                                                   "currency": "EUR", "items": [item(s) for s in sale]}
-        )).encode(), key=b"s") for sale in sales])
+        await asyncio.gather(
+            *[
+                scheme.producer.send(
+                    topics.SALES,
+                    json.dumps(
+                        envelope(
+                            "sale.recorded",
+                            "pos",
+                            scheme.store,
+                            {
+                                "sale_id": unique("S"),
+                                "store_id": scheme.store,
+                                "currency": "EUR",
+                                "items": [item(s) for s in sale],
+                            },
+                        )
+                    ).encode(),
+                    key=b"s",
+                )
+                for sale in sales
+            ]
+        )
         await scheme.producer.flush()
 
     await kill_mid_way(sell)
-    await wait_for(lambda: _all(pool, "SELECT count(*) = $2 FROM scheme.batteries WHERE serial = ANY($1)",
-                                serials, len(serials)))
+    await wait_for(
+        lambda: _all(
+            pool, "SELECT count(*) = $2 FROM scheme.batteries WHERE serial = ANY($1)", serials, len(serials)
+        )
+    )
 
     async def collect():
         for serial in serials:
-            await scheme.producer.send(topics.COLLECTIONS, json.dumps(envelope(
-                "collection.logged", "return_centre", scheme.centre,
-                {"collection_id": unique("C"), "centre_id": scheme.centre, "serial": serial,
-                 "condition": "functional"})).encode(), key=serial.encode())
+            await scheme.producer.send(
+                topics.COLLECTIONS,
+                json.dumps(
+                    envelope(
+                        "collection.logged",
+                        "return_centre",
+                        scheme.centre,
+                        {
+                            "collection_id": unique("C"),
+                            "centre_id": scheme.centre,
+                            "serial": serial,
+                            "condition": "functional",
+                        },
+                    )
+                ).encode(),
+                key=serial.encode(),
+            )
         await scheme.producer.flush()
 
     async def refunded() -> int:
         return await pool.fetchval("SELECT count(*) FROM scheme.refunds WHERE serial = ANY($1)", serials)
 
     await kill_mid_way(collect)
-    await wait_for(lambda: _all(pool, "SELECT count(*) = $2 FROM scheme.batteries WHERE serial = ANY($1) "
-                                      "AND state = 'collected'", serials, len(serials)))
+    await wait_for(
+        lambda: _all(
+            pool,
+            "SELECT count(*) = $2 FROM scheme.batteries WHERE serial = ANY($1) AND state = 'collected'",
+            serials,
+            len(serials),
+        )
+    )
     assert await refunded() == len(serials)
-    assert await pool.fetchval("SELECT count(*) FROM scheme.custody_history WHERE serial = ANY($1)",
-                               serials) == 2 * len(serials)
-    assert await pool.fetchval("SELECT count(*) FROM scheme.postings WHERE subject = ANY($1)",
-                               serials) == 2 * len(serials)
-    assert await pool.fetchval("SELECT sum(amount) FROM scheme.refunds WHERE serial = ANY($1)",
-                               serials) == 5000 * len(serials)
     assert await pool.fetchval(
-        "SELECT count(*) FROM scheme.outbox WHERE topic = $1 AND key = ANY($2)", topics.REFUNDS,
-        serials) == len(serials)
+        "SELECT count(*) FROM scheme.custody_history WHERE serial = ANY($1)", serials
+    ) == 2 * len(serials)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM scheme.postings WHERE subject = ANY($1)", serials
+    ) == 2 * len(serials)
+    assert await pool.fetchval(
+        "SELECT sum(amount) FROM scheme.refunds WHERE serial = ANY($1)", serials
+    ) == 5000 * len(serials)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM scheme.outbox WHERE topic = $1 AND key = ANY($2)", topics.REFUNDS, serials
+    ) == len(serials)
 
 
 async def _all(pool, sql: str, *args) -> bool:

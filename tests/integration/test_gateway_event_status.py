@@ -1,5 +1,6 @@
 """Contract 8.2 over real HTTP against the real stack: `Prefer: wait=N` answers what the scheme decided, and
 `GET /v1/events/{event_id}` reads it back, for the source that sent the event and finance only."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,11 @@ import pytest
 from tests.conftest import envelope, unique, wait_for
 from tests.integration.scheme import item
 from tests.integration.test_gateway_support import (  # noqa: F401
-    bearer, gateway, gateway_url, http, new_key,
+    bearer,
+    gateway,
+    gateway_url,
+    http,
+    new_key,
 )
 
 JSON = {"Content-Type": "application/json"}
@@ -48,12 +53,19 @@ def collection(centre_id: str, serial: str, refund: dict | None = None) -> dict:
 async def sold(http, store, battery: dict) -> str:
     """The battery sold by the store, applied (over HTTP, waiting for it)."""
     store_id, key = store
-    event = envelope("sale.recorded", "pos", store_id, {
-        "sale_id": unique("S"), "store_id": store_id, "currency": "EUR", "items": [battery]})
+    event = envelope(
+        "sale.recorded",
+        "pos",
+        store_id,
+        {"sale_id": unique("S"), "store_id": store_id, "currency": "EUR", "items": [battery]},
+    )
     response = await post(http, key, event, wait())
     assert response.status_code == 200, response.text
-    assert response.json() == {"event_id": event["event_id"], "status": "applied",
-                               "outcome": {"event_type": "sale.recorded"}}
+    assert response.json() == {
+        "event_id": event["event_id"],
+        "status": "applied",
+        "outcome": {"event_type": "sale.recorded"},
+    }
     assert response.headers["Preference-Applied"] == f"wait={WAIT_S}"
     return battery["serial"]
 
@@ -69,22 +81,32 @@ async def decided(http, centre, event: dict) -> dict:
 async def test_a_deposit_battery_collected_answers_its_refund_at_the_counter(http, store, centre):
     serial = await sold(http, store, item(unique("BAT"), deposit=5000))
     body = await decided(http, centre, collection(centre[0], serial, {"method": "card"}))
-    assert (body["status"], body["outcome"]) == ("applied", {
-        "state": "collected", "refund": {"amount": 5000, "currency": "EUR", "method": "card"}, "handling_fee": 0,
-        "taken_back": "refunded"})
+    assert (body["status"], body["outcome"]) == (
+        "applied",
+        {
+            "state": "collected",
+            "refund": {"amount": 5000, "currency": "EUR", "method": "card"},
+            "handling_fee": 0,
+            "taken_back": "refunded",
+        },
+    )
 
 
 async def test_a_leased_battery_collected_closes_the_lease_without_refund(http, store, centre):
     serial = await sold(http, store, item(unique("BAT"), deposit=0, contract="lease"))
     body = await decided(http, centre, collection(centre[0], serial))
-    assert (body["status"], body["outcome"]) == ("applied", {
-        "state": "collected", "refund": None, "handling_fee": 0, "taken_back": "lease_closed"})
+    assert (body["status"], body["outcome"]) == (
+        "applied",
+        {"state": "collected", "refund": None, "handling_fee": 0, "taken_back": "lease_closed"},
+    )
 
 
 async def test_an_orphan_is_taken_back_free(http, centre):
     body = await decided(http, centre, collection(centre[0], unique("OLD")))
-    assert (body["status"], body["outcome"]) == ("applied", {
-        "state": "collected", "refund": None, "handling_fee": 0, "taken_back": "taken_back_free"})
+    assert (body["status"], body["outcome"]) == (
+        "applied",
+        {"state": "collected", "refund": None, "handling_fee": 0, "taken_back": "taken_back_free"},
+    )
 
 
 async def test_a_battery_already_returned_is_rejected_with_reason_and_message(http, centre):
@@ -100,9 +122,17 @@ async def test_a_transfer_of_a_battery_the_scheme_does_not_know_is_rejected(http
     haulier = unique("haul")
     key = await new_key("transporter", haulier)
     serial = unique("NONE")
-    event = envelope("custody.transferred", "transporter", haulier, {
-        "serial": serial, "from": {"kind": "transporter", "id": haulier},
-        "to": {"kind": "transporter", "id": unique("haul")}, "reason": "transport"})
+    event = envelope(
+        "custody.transferred",
+        "transporter",
+        haulier,
+        {
+            "serial": serial,
+            "from": {"kind": "transporter", "id": haulier},
+            "to": {"kind": "transporter", "id": unique("haul")},
+            "reason": "transport",
+        },
+    )
     response = await post(http, key, event, wait())
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "rejected"
@@ -111,7 +141,8 @@ async def test_a_transfer_of_a_battery_the_scheme_does_not_know_is_rejected(http
 
 
 async def test_a_duplicate_answers_the_first_outcome_and_other_content_under_its_id_is_a_conflict(
-        http, store, centre):
+    http, store, centre
+):
     serial = await sold(http, store, item(unique("BAT"), deposit=4200))
     event = collection(centre[0], serial, {"method": "voucher"})
     first = await decided(http, centre, event)
@@ -123,8 +154,12 @@ async def test_a_duplicate_answers_the_first_outcome_and_other_content_under_its
     assert (await http.get(f"/v1/events/{event['event_id']}", headers=bearer(centre[1]))).json() == first
 
 
-@pytest.mark.parametrize("prefer", ["wait=0", "wait=11", "wait=1.5", "wait=abc", "respond-async", "wait=5, x=1"])
-async def test_a_bad_prefer_is_refused_naming_the_header_and_the_rule_and_nothing_is_sent(http, centre, prefer):
+@pytest.mark.parametrize(
+    "prefer", ["wait=0", "wait=11", "wait=1.5", "wait=abc", "respond-async", "wait=5, x=1"]
+)
+async def test_a_bad_prefer_is_refused_naming_the_header_and_the_rule_and_nothing_is_sent(
+    http, centre, prefer
+):
     event = collection(centre[0], unique("OLD"))
     response = await post(http, centre[1], event, {"Prefer": prefer})
     assert response.status_code == 400, response.text
@@ -136,35 +171,46 @@ async def test_a_bad_prefer_is_refused_naming_the_header_and_the_rule_and_nothin
 async def test_without_prefer_the_answer_is_202_and_the_status_is_read_back(http, centre):
     event = collection(centre[0], unique("OLD"))
     response = await post(http, centre[1], event)
-    assert (response.status_code, response.json()) == (202, {"event_id": event["event_id"], "status": "accepted"})
+    assert (response.status_code, response.json()) == (
+        202,
+        {"event_id": event["event_id"], "status": "accepted"},
+    )
     assert "Preference-Applied" not in response.headers
 
     async def applied():
         body = (await http.get(f"/v1/events/{event['event_id']}", headers=bearer(centre[1]))).json()
         return body if body["status"] == "applied" else None
+
     assert (await wait_for(applied))["outcome"]["taken_back"] == "taken_back_free"
 
 
 async def test_when_the_wait_expires_the_answer_is_202_after_n_seconds_and_the_event_reads_accepted(
-        http, centre, owner_pool):
+    http, centre, owner_pool
+):
     event = collection(centre[0], unique("OLD"))
     async with owner_pool.acquire() as connection, connection.transaction():
         await connection.execute("LOCK TABLE scheme.inbox IN EXCLUSIVE MODE")  # no outcome can be recorded
         started = time.monotonic()
         response = await post(http, centre[1], event, wait(1))
         elapsed_s = time.monotonic() - started
-        assert (response.status_code, response.json()) == (202, {"event_id": event["event_id"], "status": "accepted"})
+        assert (response.status_code, response.json()) == (
+            202,
+            {"event_id": event["event_id"], "status": "accepted"},
+        )
         assert response.headers["Preference-Applied"] == "wait=1"
         assert 1.0 <= elapsed_s < 2.5, elapsed_s
         status = await http.get(f"/v1/events/{event['event_id']}", headers=bearer(centre[1]))
-        assert (status.status_code, status.json()) == (200, {"event_id": event["event_id"], "status": "accepted",
-                                                             "outcome": None})
+        assert (status.status_code, status.json()) == (
+            200,
+            {"event_id": event["event_id"], "status": "accepted", "outcome": None},
+        )
     late = await decided(http, centre, event)  # the same event again: its outcome once it is applied
     assert (late["status"], late["outcome"]["taken_back"]) == ("applied", "taken_back_free")
 
 
 async def test_an_event_is_readable_by_its_sender_and_finance_and_unknown_to_any_other_key(
-        http, centre, new_key):
+    http, centre, new_key
+):
     event = collection(centre[0], unique("OLD"))
     body = await decided(http, centre, event)
     path = f"/v1/events/{event['event_id']}"
@@ -179,11 +225,14 @@ async def test_an_event_is_readable_by_its_sender_and_finance_and_unknown_to_any
         never_seen = await http.get(f"/v1/events/{uuid.uuid4()}", headers=bearer(key))
         assert (hidden.status_code, hidden.json()["error"]) == (404, "unknown_event")
         assert never_seen.status_code == 404
-        assert hidden.json()["message"].replace(event["event_id"], "") == \
-            never_seen.json()["message"].replace(never_seen.url.path.rsplit("/", 1)[1], "")
+        assert hidden.json()["message"].replace(event["event_id"], "") == never_seen.json()[
+            "message"
+        ].replace(never_seen.url.path.rsplit("/", 1)[1], "")
 
 
-@pytest.mark.parametrize("text", ["not-a-uuid", "2b7c1f0e5d0a4b539a8e3c1f2d9e8a11", "2b7c1f0e-5d0a-4b53-9a8e"])
+@pytest.mark.parametrize(
+    "text", ["not-a-uuid", "2b7c1f0e5d0a4b539a8e3c1f2d9e8a11", "2b7c1f0e-5d0a-4b53-9a8e"]
+)
 async def test_an_event_id_that_is_not_a_uuid_is_refused_naming_the_parameter(http, centre, text):
     response = await http.get(f"/v1/events/{text}", headers=bearer(centre[1]))
     assert response.status_code == 400, response.text

@@ -1,10 +1,11 @@
 """`POST /v1/events` through real HTTP into the real Kafka: what is accepted is there, byte for byte;
 what is refused is named field by field, and never reaches Kafka."""
+
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jsonschema_rs
 import pytest
@@ -13,9 +14,17 @@ from contracts import topics
 from services.gateway.openapi import DOCUMENT_PATH
 from tests.conftest import envelope, unique
 from tests.integration.test_gateway_support import (  # noqa: F401
-    TEST_BODY_MAX_BYTES, bearer, carrying, end_offsets, gateway, gateway_url, http, messages_since, new_key, sale,
+    TEST_BODY_MAX_BYTES,
+    bearer,
+    carrying,
+    end_offsets,
+    gateway,
+    gateway_url,
+    http,
+    messages_since,
+    new_key,
+    sale,
 )
-
 
 JSON = {"Content-Type": "application/json"}
 
@@ -39,7 +48,11 @@ async def test_an_accepted_event_is_in_its_topic_under_its_key_byte_for_byte(htt
     assert response.status_code == 202, response.text
     assert response.json() == {"event_id": event["event_id"], "status": "accepted"}
     [message] = carrying(await messages_since(settings, before), event["event_id"])
-    assert (message.topic, message.key, message.value) == (topics.SALES, event["data"]["sale_id"].encode(), raw)
+    assert (message.topic, message.key, message.value) == (
+        topics.SALES,
+        event["data"]["sale_id"].encode(),
+        raw,
+    )
 
 
 async def test_a_schema_violation_names_every_failing_field_and_rule(http, store_key):
@@ -55,17 +68,24 @@ async def test_a_schema_violation_names_every_failing_field_and_rule(http, store
     body = response.json()
     assert body["error"] == "schema_violation"
     assert {(e["field"], e["rule"]) for e in body["errors"]} == {
-        ("version", "version"), ("data.currency", "currency"), ("data.items.0.deposit", "money"),
-        ("data.items.0.sku", "required"), ("data.items.0.colour", "unknown_field")}
+        ("version", "version"),
+        ("data.currency", "currency"),
+        ("data.items.0.deposit", "money"),
+        ("data.items.0.sku", "required"),
+        ("data.items.0.colour", "unknown_field"),
+    }
     assert all(error["message"] for error in body["errors"])
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b"{not json", "invalid_json"),
-    (b"[1, 2]", "invalid_json"),
-    (json.dumps({"type": "battery.teleported"}).encode(), "unknown_type"),
-    (json.dumps({"type": "refund.instructed"}).encode(), "unknown_type"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b"{not json", "invalid_json"),
+        (b"[1, 2]", "invalid_json"),
+        (json.dumps({"type": "battery.teleported"}).encode(), "unknown_type"),
+        (json.dumps({"type": "refund.instructed"}).encode(), "unknown_type"),
+    ],
+)
 async def test_what_is_not_an_event_in_is_400(http, store_key, raw, reason):
     response = await http.post("/v1/events", content=raw, headers=json_bearer(store_key[1]))
     assert (response.status_code, response.json()["error"]) == (400, reason), response.text
@@ -74,7 +94,7 @@ async def test_what_is_not_an_event_in_is_400(http, store_key, raw, reason):
 async def test_an_event_from_the_future_is_400(http, store_key):
     store, key = store_key
     event = sale(store)
-    event["occurred_at"] = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    event["occurred_at"] = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     response = await http.post("/v1/events", json=event, headers=json_bearer(key))
     assert (response.status_code, response.json()["error"]) == (400, "occurred_in_future")
 
@@ -82,8 +102,10 @@ async def test_an_event_from_the_future_is_400(http, store_key):
 async def test_a_body_declared_too_large_is_413_before_it_is_read(gateway_url, store_key):
     host, port = gateway_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(f"POST /v1/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {store_key[1]}\r\n"
-                 f"Content-Type: application/json\r\nContent-Length: {TEST_BODY_MAX_BYTES + 1}\r\n\r\n{{".encode())
+    writer.write(
+        f"POST /v1/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {store_key[1]}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {TEST_BODY_MAX_BYTES + 1}\r\n\r\n{{".encode()
+    )
     await writer.drain()  # one byte of the body is sent; the rest never comes
     status_line = await asyncio.wait_for(reader.readline(), timeout=10)
     writer.close()
@@ -94,6 +116,7 @@ async def test_a_chunked_body_that_grows_too_large_is_413(http, store_key):
     async def chunks():
         for _ in range(TEST_BODY_MAX_BYTES // 1024 + 2):
             yield b" " * 1024
+
     response = await http.post("/v1/events", content=chunks(), headers=json_bearer(store_key[1]))
     assert (response.status_code, response.json()["error"]) == (413, "too_large")
 
@@ -130,16 +153,26 @@ async def test_nothing_of_a_refused_request_reaches_kafka(http, settings, new_ke
     key = await new_key("pos", store, revoked=key_sent == "revoked")
     event = sale(store)
     before = await end_offsets(settings, topics.SALES)
-    response = await http.post("/v1/events", content=body_of(event),
-                               headers=JSON if key_sent == "none" else json_bearer(key))
+    response = await http.post(
+        "/v1/events", content=body_of(event), headers=JSON if key_sent == "none" else json_bearer(key)
+    )
     assert response.status_code == status, response.text
     assert carrying(await messages_since(settings, before), event["event_id"]) == []
 
 
 def _collection_with(centre: str, refund: dict) -> dict:
-    return envelope("collection.logged", "return_centre", centre, {
-        "collection_id": unique("C"), "centre_id": centre, "serial": unique("BAT"), "condition": "functional",
-        "refund": refund})
+    return envelope(
+        "collection.logged",
+        "return_centre",
+        centre,
+        {
+            "collection_id": unique("C"),
+            "centre_id": centre,
+            "serial": unique("BAT"),
+            "condition": "functional",
+            "refund": refund,
+        },
+    )
 
 
 def _lease_with_a_deposit(store: str) -> dict:
@@ -154,13 +187,21 @@ async def test_what_the_api_refuses_the_openapi_document_calls_invalid(http, new
     validating against the document is refused for nothing it could not have known."""
     source = unique("centre" if case.startswith("bank") else "store")
     if case.startswith("bank"):
-        key, event, schema_name = (await new_key("return_centre", source), _collection_with(
-            source, {"method": "bank_transfer"}), "CollectionLoggedEvent")
+        key, event, schema_name = (
+            await new_key("return_centre", source),
+            _collection_with(source, {"method": "bank_transfer"}),
+            "CollectionLoggedEvent",
+        )
     else:
-        key, event, schema_name = await new_key("pos", source), _lease_with_a_deposit(source), "SaleRecordedEvent"
+        key, event, schema_name = (
+            await new_key("pos", source),
+            _lease_with_a_deposit(source),
+            "SaleRecordedEvent",
+        )
     response = await http.post("/v1/events", json=event, headers=json_bearer(key))
     assert (response.status_code, response.json()["error"]) == (400, "schema_violation"), response.text
     document = json.loads(DOCUMENT_PATH.read_text())
-    validator = jsonschema_rs.validator_for({"$ref": f"#/components/schemas/{schema_name}",
-                                             "components": document["components"]})
+    validator = jsonschema_rs.validator_for(
+        {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
+    )
     assert not validator.is_valid(event)

@@ -1,5 +1,6 @@
 """Health tells the truth: `takeback status`, `/healthz` and `/metrics` show relays, parked events out,
 consumer lag and the last reconciliation, and status fails when one of them is wrong."""
+
 from __future__ import annotations
 
 import json
@@ -22,18 +23,29 @@ async def test_status_shows_each_relay_each_consumer_group_and_the_last_reconcil
     status = takeback("status", "--json")
     rows = json.loads(status.stdout)
     parts = flow(rows)
-    assert {"relay scheme", "relay ledger", "consumer takeback-streams", "consumer takeback-ledger",
-            "reconciliation"} <= set(parts)
+    assert {
+        "relay scheme",
+        "relay ledger",
+        "consumer takeback-streams",
+        "consumer takeback-ledger",
+        "reconciliation",
+    } <= set(parts)
     assert {"unsent", "oldest_unsent_age_s", "parked"} <= set(parts["relay scheme"])
     assert status.returncode == (0 if all(row["healthy"] for row in rows) else 1)
 
 
-async def test_a_parked_event_out_makes_status_fail_and_shows_in_healthz_and_metrics(stack, settings, superuser_url):
+async def test_a_parked_event_out_makes_status_fail_and_shows_in_healthz_and_metrics(
+    stack, settings, superuser_url
+):
     admin = await asyncpg.connect(superuser_url)
     seq = -int(uuid.uuid4().int % 1_000_000_000) - 1  # no real row has a negative seq
     try:
-        await admin.execute("INSERT INTO scheme.outbox_parked (seq, event_id, topic, key, value_bytes, reason) "
-                            "VALUES ($1, $2, 'takeback.refunds', 'k', 1, 'test: refused')", seq, uuid.uuid4())
+        await admin.execute(
+            "INSERT INTO scheme.outbox_parked (seq, event_id, topic, key, value_bytes, reason) "
+            "VALUES ($1, $2, 'takeback.refunds', 'k', 1, 'test: refused')",
+            seq,
+            uuid.uuid4(),
+        )
         status = takeback("status", "--json")
         relay = flow(json.loads(status.stdout))["relay scheme"]
         assert (status.returncode, relay["healthy"], relay["parked"] >= 1) == (1, False, True)
@@ -43,8 +55,11 @@ async def test_a_parked_event_out_makes_status_fail_and_shows_in_healthz_and_met
                 body = (await client.get(f"http://127.0.0.1:{settings.streams_metrics_port}/healthz")).json()
                 metrics = (await client.get(f"http://127.0.0.1:{settings.streams_metrics_port}/metrics")).text
             relays = {r["schema"]: r for r in body.get("scheme", {}).get("relays", [])}
-            return relays.get("scheme", {}).get("parked", 0) >= 1 and \
-                'takeback_outbox_parked_rows{schema="scheme"} 0.0' not in metrics
+            return (
+                relays.get("scheme", {}).get("parked", 0) >= 1
+                and 'takeback_outbox_parked_rows{schema="scheme"} 0.0' not in metrics
+            )
+
         await wait_for(reported, timeout_s=30)
     finally:
         await admin.execute("DELETE FROM scheme.outbox_parked WHERE seq = $1", seq)
@@ -58,11 +73,16 @@ async def test_a_last_reconciliation_that_is_not_balanced_makes_status_fail(stac
         await admin.execute(
             "INSERT INTO ledger.reconciliation_runs (run_id, as_of, status, result) VALUES ($1, now() + "
             "interval '1 hour', 'discrepancies', $2::jsonb)",
-            run_id, json.dumps({"checks": [{"name": "deposit_liability", "ok": False}]}))
+            run_id,
+            json.dumps({"checks": [{"name": "deposit_liability", "ok": False}]}),
+        )
         status = takeback("status", "--json")
         last = flow(json.loads(status.stdout))["reconciliation"]
         assert (status.returncode, last["healthy"], last["last"]["failed_checks"]) == (
-            1, False, ["deposit_liability"])
+            1,
+            False,
+            ["deposit_liability"],
+        )
     finally:
         await admin.execute("DELETE FROM ledger.reconciliation_runs WHERE run_id = $1", run_id)
         await admin.close()
@@ -72,16 +92,21 @@ async def test_a_last_reconciliation_that_is_not_balanced_makes_status_fail(stac
 async def test_every_session_of_each_services_role_is_bounded(stack, settings, role):
     """Set on the role (any client) and on the services' pools: a forgotten transaction ends on its own."""
     from services.common.db import create_pool
+
     connection = await asyncpg.connect(settings.database_url_as(role))
     try:
-        role_limits = [await connection.fetchval(f"SHOW {name}")
-                       for name in ("idle_in_transaction_session_timeout", "statement_timeout")]
+        role_limits = [
+            await connection.fetchval(f"SHOW {name}")
+            for name in ("idle_in_transaction_session_timeout", "statement_timeout")
+        ]
     finally:
         await connection.close()
     pool = await create_pool(settings.database_url_as(role), max_size=1, settings=settings)
     try:
-        service = [await pool.fetchval("SELECT extract(epoch FROM current_setting($1)::interval)", name)
-                   for name in ("idle_in_transaction_session_timeout", "statement_timeout")]
+        service = [
+            await pool.fetchval("SELECT extract(epoch FROM current_setting($1)::interval)", name)
+            for name in ("idle_in_transaction_session_timeout", "statement_timeout")
+        ]
     finally:
         await pool.close()
     assert "0" not in role_limits

@@ -2,6 +2,7 @@
 
 Contract 8.4. Against the real broker (SASL/SCRAM-SHA-512, ACLs) and the real stream workers.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,22 +23,33 @@ CONNECT_TIMEOUT_S = 20.0
 
 
 def credential(kind: str, source_id: str) -> dict:
-    done = subprocess.run([TAKEBACK, "kafka-credentials", "create", "--kind", kind, "--id", source_id, "--json"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [TAKEBACK, "kafka-credentials", "create", "--kind", kind, "--id", source_id, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def producer_as(settings, username: str, password: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, security_protocol="SASL_PLAINTEXT",
-                            sasl_mechanism=MECHANISM, sasl_plain_username=username, sasl_plain_password=password,
-                            acks="all", enable_idempotence=True, request_timeout_ms=10_000)
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism=MECHANISM,
+        sasl_plain_username=username,
+        sasl_plain_password=password,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=10_000,
+    )
 
 
 async def refused_to_connect(producer: AIOKafkaProducer) -> bool:
     try:
         await asyncio.wait_for(producer.start(), CONNECT_TIMEOUT_S)
-    except (KafkaConnectionError, asyncio.TimeoutError):
+    except (TimeoutError, KafkaConnectionError):
         return True
     finally:
         await producer.stop()
@@ -45,13 +57,18 @@ async def refused_to_connect(producer: AIOKafkaProducer) -> bool:
 
 
 def sale_of(store: str) -> dict:
-    return envelope("sale.recorded", "pos", store, {"sale_id": unique("S"), "store_id": store, "currency": "EUR",
-                                                    "items": [item(unique("BAT"))]})
+    return envelope(
+        "sale.recorded",
+        "pos",
+        store,
+        {"sale_id": unique("S"), "store_id": store, "currency": "EUR", "items": [item(unique("BAT"))]},
+    )
 
 
 async def test_an_anonymous_client_is_refused(settings):
-    assert await refused_to_connect(AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
-                                                     request_timeout_ms=5_000))
+    assert await refused_to_connect(
+        AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5_000)
+    )
 
 
 async def test_a_wrong_password_is_refused(settings):
@@ -70,36 +87,57 @@ async def test_a_pos_credential_writes_sales_signed_as_its_store_and_nothing_els
     try:
         own = sale_of(store)
         raw = json.dumps(own).encode()
-        await producer.send_and_wait(topics.SALES, raw, key=b"own", headers=signature_headers(raw, made["signing_secret"]))
+        await producer.send_and_wait(
+            topics.SALES, raw, key=b"own", headers=signature_headers(raw, made["signing_secret"])
+        )
         await scheme.applied(own)
 
         forged = sale_of(other)  # signed with this store's key, speaking for another store
         raw = json.dumps(forged).encode()
-        sent_forged = await producer.send_and_wait(topics.SALES, raw, key=b"f",
-                                                   headers=signature_headers(raw, made["signing_secret"]))
+        sent_forged = await producer.send_and_wait(
+            topics.SALES, raw, key=b"f", headers=signature_headers(raw, made["signing_secret"])
+        )
         unsigned = sale_of(store)
         sent_unsigned = await producer.send_and_wait(topics.SALES, json.dumps(unsigned).encode(), key=b"u")
         for event, sent in ((forged, sent_forged), (unsigned, sent_unsigned)):
             await _rejected_by_position(pool, event, sent)
 
-        collection = envelope("collection.logged", "return_centre", "centre-evil", {
-            "collection_id": unique("C"), "centre_id": "centre-evil", "serial": own["data"]["items"][0]["serial"],
-            "condition": "functional"})
+        collection = envelope(
+            "collection.logged",
+            "return_centre",
+            "centre-evil",
+            {
+                "collection_id": unique("C"),
+                "centre_id": "centre-evil",
+                "serial": own["data"]["items"][0]["serial"],
+                "condition": "functional",
+            },
+        )
         with pytest.raises(TopicAuthorizationFailedError):
             raw = json.dumps(collection).encode()
-            await producer.send_and_wait(topics.COLLECTIONS, raw, key=b"c",
-                                         headers=signature_headers(raw, made["signing_secret"]))
+            await producer.send_and_wait(
+                topics.COLLECTIONS, raw, key=b"c", headers=signature_headers(raw, made["signing_secret"])
+            )
     finally:
         await producer.stop()
-    assert await pool.fetchval("SELECT count(*) FROM scheme.refunds WHERE centre_id = 'centre-evil' "
-                               "AND serial = $1", own["data"]["items"][0]["serial"]) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM scheme.refunds WHERE centre_id = 'centre-evil' AND serial = $1",
+            own["data"]["items"][0]["serial"],
+        )
+        == 0
+    )
 
 
 async def test_a_revoked_credential_can_no_longer_log_in(settings):
     store = unique("store")
     made = credential("pos", store)
-    done = subprocess.run([TAKEBACK, "kafka-credentials", "revoke", "--kind", "pos", "--id", store],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [TAKEBACK, "kafka-credentials", "revoke", "--kind", "pos", "--id", store],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert await refused_to_connect(producer_as(settings, made["username"], made["password"]))
 
@@ -121,8 +159,12 @@ async def _rejected_by_position(pool, event: dict, sent) -> None:
     from tests.conftest import wait_for
 
     rejection_id = stable_id("rejected", sent.topic, sent.partition, sent.offset)
-    value = await wait_for(lambda: pool.fetchval("SELECT value FROM scheme.outbox WHERE event_id = $1::uuid",
-                                                 rejection_id))
+    value = await wait_for(
+        lambda: pool.fetchval("SELECT value FROM scheme.outbox WHERE event_id = $1::uuid", rejection_id)
+    )
     data = json.loads(value)["data"]
     assert (data["reason"], data["rejected_event_id"]) == ("source_mismatch", event["event_id"])
-    assert await pool.fetchval("SELECT count(*) FROM scheme.inbox WHERE event_id = $1::uuid", event["event_id"]) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM scheme.inbox WHERE event_id = $1::uuid", event["event_id"])
+        == 0
+    )

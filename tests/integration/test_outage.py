@@ -1,4 +1,5 @@
 """A database outage stalls the pipeline; it loses nothing and applies nothing twice."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,12 +22,21 @@ SALES = 30
 async def test_events_sent_while_postgres_is_down_are_applied_once_when_it_returns(stack, settings, producer):
     cluster = stack.local_cluster()
     store = unique("store")
-    sales = [envelope("sale.recorded", "pos", store, {"sale_id": unique("S"), "store_id": store, "currency": "EUR",
-                                                      "items": [item(unique("BAT"))]}) for _ in range(SALES)]
+    sales = [
+        envelope(
+            "sale.recorded",
+            "pos",
+            store,
+            {"sale_id": unique("S"), "store_id": store, "currency": "EUR", "items": [item(unique("BAT"))]},
+        )
+        for _ in range(SALES)
+    ]
     cluster.stop()
     try:
         for sale in sales:
-            await producer.send_and_wait(topics.SALES, json.dumps(sale).encode(), key=sale["data"]["sale_id"].encode())
+            await producer.send_and_wait(
+                topics.SALES, json.dumps(sale).encode(), key=sale["data"]["sale_id"].encode()
+            )
         await asyncio.sleep(OUTAGE_S)  # the workers try, fail and wait; nothing may be acknowledged
     finally:
         cluster.start()
@@ -35,18 +45,27 @@ async def test_events_sent_while_postgres_is_down_are_applied_once_when_it_retur
     serials = [s["data"]["items"][0]["serial"] for s in sales]
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
+
         async def all_applied() -> bool:
             try:
-                rows = await pool.fetch("SELECT outcome FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids)
+                rows = await pool.fetch(
+                    "SELECT outcome FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids
+                )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 return False  # still starting
             return len(rows) == SALES and {r["outcome"] for r in rows} == {"applied"}
 
         await wait_for(all_applied, timeout_s=120)
         keys = [f"sale:{s['data']['sale_id']}:{serial}" for s, serial in zip(sales, serials)]
-        await wait_for(lambda: pool.fetchval("SELECT count(*) = $2 FROM ledger.entries WHERE posting_key = ANY($1)",
-                                             keys, SALES), timeout_s=120)
-        assert await pool.fetchval("SELECT count(*) FROM scheme.custody_history WHERE serial = ANY($1)",
-                                   serials) == SALES
+        await wait_for(
+            lambda: pool.fetchval(
+                "SELECT count(*) = $2 FROM ledger.entries WHERE posting_key = ANY($1)", keys, SALES
+            ),
+            timeout_s=120,
+        )
+        assert (
+            await pool.fetchval("SELECT count(*) FROM scheme.custody_history WHERE serial = ANY($1)", serials)
+            == SALES
+        )
     finally:
         await pool.close()

@@ -5,6 +5,7 @@ Consumers and the other producers rely on where a key lands, and on the order of
 a key's events: every message is checked on the partition Kafka's default
 partitioner gives its key, with its outbox seq in its header, in seq order.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,12 @@ async def make_topic(settings, partitions: int) -> str:
 
 
 async def read_all(settings, topic: str, count: int) -> list:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", **client_options(settings))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **client_options(settings),
+    )
     await consumer.start()
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
@@ -52,19 +57,25 @@ async def read_all(settings, topic: str, count: int) -> list:
 
 
 async def test_a_window_lands_on_the_default_partitioners_partitions_in_seq_order_with_its_headers(
-        settings, streams_pool, outbox_schema, relay_producer):
+    settings, streams_pool, outbox_schema, relay_producer
+):
     topic = await make_topic(settings, PARTITIONS)
-    keys = [f"battery-{i}" for i in range(23)] + [str(uuid.uuid4()) for _ in range(17)]  # two lengths and more
+    keys = [f"battery-{i}" for i in range(23)] + [
+        str(uuid.uuid4()) for _ in range(17)
+    ]  # two lengths and more
     messages = []
     for n in range(400):
         pad = "x" * (LARGE_BYTES if n % 37 == 0 else 50)
-        messages.append(OutboxMessage(uuid.uuid4(), topic, keys[n % len(keys)],
-                                      json.dumps({"n": n, "pad": pad}).encode()))
+        messages.append(
+            OutboxMessage(uuid.uuid4(), topic, keys[n % len(keys)], json.dumps({"n": n, "pad": pad}).encode())
+        )
     async with streams_pool.acquire() as connection:
         await write(connection, outbox_schema, messages[:150])
         await write(connection, outbox_schema, messages[150:])
-    seq_of = {str(row["event_id"]): row["seq"] for row in
-              await streams_pool.fetch(f"SELECT seq, event_id FROM {outbox_schema}.outbox")}
+    seq_of = {
+        str(row["event_id"]): row["seq"]
+        for row in await streams_pool.fetch(f"SELECT seq, event_id FROM {outbox_schema}.outbox")
+    }
 
     relay = Relay(streams_pool, relay_producer, outbox_schema, batch_max=300, poll_s=0.05)
     assert [await relay.publish_once() for _ in range(3)] == [300, 100, 0]
@@ -88,7 +99,8 @@ async def test_a_window_lands_on_the_default_partitioners_partitions_in_seq_orde
 
 
 async def test_a_message_the_broker_refuses_is_parked_alone_and_the_rest_goes_on_in_order(
-        settings, streams_pool, outbox_schema, relay_producer):
+    settings, streams_pool, outbox_schema, relay_producer
+):
     """A topic whose own limit is below the relay's: the broker refuses the batch holding the large message.
 
     Its rows are sent again one by one: only the large one is parked (with the broker's reason), the others
@@ -98,8 +110,13 @@ async def test_a_message_the_broker_refuses_is_parked_alone_and_the_rest_goes_on
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **client_options(settings))
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1,
-                                            topic_configs={"max.message.bytes": "4000"})])
+        await admin.create_topics(
+            [
+                NewTopic(
+                    topic, num_partitions=1, replication_factor=1, topic_configs={"max.message.bytes": "4000"}
+                )
+            ]
+        )
     finally:
         await admin.close()
 
@@ -117,8 +134,12 @@ async def test_a_message_the_broker_refuses_is_parked_alone_and_the_rest_goes_on
     [parked] = await streams_pool.fetch(f"SELECT value_bytes, reason FROM {outbox_schema}.outbox_parked")
     assert parked["value_bytes"] > 6000 and "TooLarge" in parked["reason"]
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", **client_options(settings))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **client_options(settings),
+    )
     await consumer.start()
     try:
         consumer.assign([TopicPartition(topic, 0)])

@@ -1,9 +1,10 @@
 """The pipeline's promises: rejections with reasons, idempotency, no stalled partition."""
+
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,13 +38,18 @@ async def test_a_value_that_is_not_utf8_is_rejected_with_its_value_in_base64(pro
     async with topic_reader(topics.REJECTIONS) as rejections:
         await send(producer, topics.CUSTODY, "k", raw)
         rejected = await rejections.find(
-            lambda m: isinstance(m, dict) and m["data"]["original"] == base64.b64encode(raw).decode())
+            lambda m: isinstance(m, dict) and m["data"]["original"] == base64.b64encode(raw).decode()
+        )
     assert rejected["data"]["reason"] == "invalid_json"
 
 
 async def test_a_schema_violation_names_the_field_and_the_rule(scheme, topic_reader):
-    event = envelope("sale.recorded", "pos", scheme.store, {
-        "sale_id": unique("S"), "store_id": scheme.store, "currency": "EUR", "items": [item(unique("BAT"))]})
+    event = envelope(
+        "sale.recorded",
+        "pos",
+        scheme.store,
+        {"sale_id": unique("S"), "store_id": scheme.store, "currency": "EUR", "items": [item(unique("BAT"))]},
+    )
     event["data"]["items"][0]["deposit"] = 50.5
     async with topic_reader(topics.REJECTIONS) as rejections:
         await scheme.emit(event)
@@ -59,21 +65,33 @@ async def test_an_unknown_type_is_rejected(scheme):
 
 
 async def test_a_source_that_may_not_send_the_type_or_speaks_for_another_is_rejected(scheme):
-    wrong_kind = envelope("sale.recorded", "recycler", scheme.store, {
-        "sale_id": unique("S"), "store_id": scheme.store, "currency": "EUR", "items": [item(unique("BAT"))]})
-    other_store = envelope("sale.recorded", "pos", "store-other", {
-        "sale_id": unique("S"), "store_id": scheme.store, "currency": "EUR", "items": [item(unique("BAT"))]})
+    wrong_kind = envelope(
+        "sale.recorded",
+        "recycler",
+        scheme.store,
+        {"sale_id": unique("S"), "store_id": scheme.store, "currency": "EUR", "items": [item(unique("BAT"))]},
+    )
+    other_store = envelope(
+        "sale.recorded",
+        "pos",
+        "store-other",
+        {"sale_id": unique("S"), "store_id": scheme.store, "currency": "EUR", "items": [item(unique("BAT"))]},
+    )
     for event in (wrong_kind, other_store):
         await scheme.emit(event)
         await scheme.rejected(event, "source_mismatch")
 
 
 async def test_an_event_from_the_future_is_rejected(scheme):
-    later = (datetime.now(timezone.utc) + timedelta(minutes=10)).isoformat()
+    later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
     serial = unique("BAT")
-    event = envelope("collection.logged", "return_centre", scheme.centre, {
-        "collection_id": "C", "centre_id": scheme.centre, "serial": serial, "condition": "functional"},
-        occurred_at=later)
+    event = envelope(
+        "collection.logged",
+        "return_centre",
+        scheme.centre,
+        {"collection_id": "C", "centre_id": scheme.centre, "serial": serial, "condition": "functional"},
+        occurred_at=later,
+    )
     await scheme.emit(event)
     await scheme.rejected(event, "occurred_in_future")
     assert await scheme.battery(serial) is None
@@ -99,7 +117,11 @@ async def test_the_same_event_id_with_other_content_is_an_event_id_conflict(sche
     async with topic_reader(topics.REJECTIONS) as rejections:
         await scheme.emit(forged)
         rejected = await rejections.find(
-            lambda m: m["data"]["rejected_event_id"] == sale["event_id"] and m["data"]["reason"] == "event_id_conflict")
+            lambda m: (
+                m["data"]["rejected_event_id"] == sale["event_id"]
+                and m["data"]["reason"] == "event_id_conflict"
+            )
+        )
     assert json.loads(rejected["data"]["original"])["data"]["items"][0]["deposit"] == 1
     assert (await scheme.battery(serial))["deposit_charged"] == 5000
 

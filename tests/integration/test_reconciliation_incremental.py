@@ -6,13 +6,14 @@ the ledger worker in between changes nothing here. Faults are injected after
 the starting run: the incremental run must find and name them as a full run
 does, or be full and say why.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import subprocess
-import uuid
 import sys
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -24,15 +25,30 @@ from services.gateway.adapters.reconciliation_runs import PostgresReconciliation
 from services.ledger.service_layer import post, reconcile, run_reconciliation
 from tests.conftest import unique
 from tests.integration.ledger_support import (  # noqa: F401  (clean: a fixture)
-    TEST_CURRENCY, SoldBattery, ask, battery, check, clean, insert_refunded, insert_sold, named,
+    TEST_CURRENCY,
+    SoldBattery,
+    ask,
+    battery,
+    check,
+    clean,
+    insert_refunded,
+    insert_sold,
+    named,
     untraced,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TOTALS = ("lines", "movements", "entries", "refund_entries", "inbox", "rejected_without_reason", "refunds",
-          "recovery_costs", "postings")
-
-
+TOTALS = (
+    "lines",
+    "movements",
+    "entries",
+    "refund_entries",
+    "inbox",
+    "rejected_without_reason",
+    "refunds",
+    "recovery_costs",
+    "postings",
+)
 
 
 async def sold_and_posted(streams_pool, ledger_pool, refunded: bool = False) -> SoldBattery:
@@ -52,12 +68,15 @@ async def starting_run(ledger_pool) -> str:
     return run_id
 
 
-async def test_a_battery_changed_after_the_previous_run_is_found_by_an_incremental_run(pool, streams_pool,
-                                                                                       ledger_pool, clean):
+async def test_a_battery_changed_after_the_previous_run_is_found_by_an_incremental_run(
+    pool, streams_pool, ledger_pool, clean
+):
     sold = await sold_and_posted(streams_pool, ledger_pool)
     since = await starting_run(ledger_pool)
 
-    await streams_pool.execute("UPDATE scheme.batteries SET state = 'recycled' WHERE serial = $1", sold.serial)
+    await streams_pool.execute(
+        "UPDATE scheme.batteries SET state = 'recycled' WHERE serial = $1", sold.serial
+    )
 
     result = await reconcile(pool, since=since)
     assert (result["scope"]["mode"], result["scope"]["since_run_id"]) == ("incremental", str(since))
@@ -66,8 +85,9 @@ async def test_a_battery_changed_after_the_previous_run_is_found_by_an_increment
     assert result["status"] == "discrepancies"
 
 
-async def test_a_refund_posted_twice_after_the_previous_run_stays_named_run_after_run(pool, streams_pool,
-                                                                                     ledger_pool, clean):
+async def test_a_refund_posted_twice_after_the_previous_run_stays_named_run_after_run(
+    pool, streams_pool, ledger_pool, clean
+):
     sold = await sold_and_posted(streams_pool, ledger_pool, refunded=True)
     since = await starting_run(ledger_pool)
     healthy = await reconcile(pool, since=since)
@@ -87,11 +107,15 @@ async def test_a_refund_posted_twice_after_the_previous_run_stays_named_run_afte
         assert check(result, "deposit_liability")["details"]["difference"][TEST_CURRENCY] == -sold.deposit
 
 
-async def test_an_entry_whose_lines_differ_posted_after_the_previous_run_is_named(pool, clean, streams_pool,
-                                                                                  ledger_pool):
+async def test_an_entry_whose_lines_differ_posted_after_the_previous_run_is_named(
+    pool, clean, streams_pool, ledger_pool
+):
     since = await starting_run(ledger_pool)
     sold = battery()
-    asked, posted = sold.sale(), SoldBattery(sold.serial, sold.sale_id, sold.store_id, sold.centre_id, fee=900).sale()
+    asked, posted = (
+        sold.sale(),
+        SoldBattery(sold.serial, sold.sale_id, sold.store_id, sold.centre_id, fee=900).sale(),
+    )
     async with streams_pool.acquire() as connection:
         await ask(connection, [asked])
     await post(ledger_pool, [posted])
@@ -99,7 +123,8 @@ async def test_an_entry_whose_lines_differ_posted_after_the_previous_run_is_name
     result = await reconcile(pool, since=since)
     assert result["scope"]["mode"] == "incremental"
     assert {"posting_key": asked.posting_key, "problem": "lines_differ"}.items() <= untraced(
-        result, asked.posting_key).items()
+        result, asked.posting_key
+    ).items()
 
 
 async def test_a_posting_in_flight_is_carried_until_it_is_posted(pool, clean, streams_pool, ledger_pool):
@@ -108,8 +133,9 @@ async def test_a_posting_in_flight_is_carried_until_it_is_posted(pool, clean, st
         await insert_sold(connection, sold)
         await ask(connection, [sold.sale()])  # asked for, not posted: still on its way
     since, started = await run_reconciliation(ledger_pool, mode="full")
-    asked_in = await pool.fetchval("SELECT txid::text::bigint FROM scheme.postings WHERE posting_key = $1",
-                                   sold.sale().posting_key)
+    asked_in = await pool.fetchval(
+        "SELECT txid::text::bigint FROM scheme.postings WHERE posting_key = $1", sold.sale().posting_key
+    )
     assert started.carried["unposted_from"] <= asked_in  # found again from the oldest in flight on
 
     waiting = await reconcile(pool, since=since)
@@ -141,7 +167,8 @@ async def test_totals_carried_forward_equal_a_full_runs(pool, clean, streams_poo
 
 
 async def test_an_entry_removed_after_the_previous_run_makes_the_next_run_full_and_named(
-        pool, streams_pool, ledger_pool, superuser_url, clean):
+    pool, streams_pool, ledger_pool, superuser_url, clean
+):
     sold = await sold_and_posted(streams_pool, ledger_pool)
     since = await starting_run(ledger_pool)
 
@@ -149,20 +176,28 @@ async def test_an_entry_removed_after_the_previous_run_makes_the_next_run_full_a
     try:
         async with tamper.transaction():
             await tamper.execute("SET LOCAL session_replication_role = replica")
-            await tamper.execute("DELETE FROM ledger.entries WHERE entry_id = $1", entry_id_for(sold.sale().posting_key))
+            await tamper.execute(
+                "DELETE FROM ledger.entries WHERE entry_id = $1", entry_id_for(sold.sale().posting_key)
+            )
     finally:
         await tamper.close()
 
     result = await reconcile(pool, since=since)
     assert result["scope"]["mode"] == "full"
     assert "ledger.entries" in result["scope"]["why_full"] and "deleted (1)" in result["scope"]["why_full"]
-    assert sold.sale().posting_key in named(result, "scheme_postings_in_ledger", "removed_from_ledger", "posting_key")
+    assert sold.sale().posting_key in named(
+        result, "scheme_postings_in_ledger", "removed_from_ledger", "posting_key"
+    )
 
     full_id, _ = await run_reconciliation(ledger_pool)  # full too (the same trace), and stored
     after = await reconcile(pool, since=full_id)  # no new trace: incremental, the removed entry still named
     assert after["scope"]["mode"] == "incremental", after["scope"]
-    assert sold.sale().posting_key in named(after, "scheme_postings_in_ledger", "removed_from_ledger", "posting_key")
-    assert f"clearing:store:{sold.store_id}" in named(after, "movements_match_lines", "accounts_differing", "account")
+    assert sold.sale().posting_key in named(
+        after, "scheme_postings_in_ledger", "removed_from_ledger", "posting_key"
+    )
+    assert f"clearing:store:{sold.store_id}" in named(
+        after, "movements_match_lines", "accounts_differing", "account"
+    )
 
 
 async def test_the_periodic_run_is_full_once_the_last_full_run_is_older_than_the_interval(ledger_pool):
@@ -172,7 +207,9 @@ async def test_the_periodic_run_is_full_once_the_last_full_run_is_older_than_the
     await asyncio.sleep(1.0)
     _, due = await run_reconciliation(ledger_pool, full_interval_s=0.5)
     assert due["scope"]["mode"] == "full"
-    assert due["scope"]["why_full"] == "the last full run is older than 0.5 s (the interval between full runs)"
+    assert (
+        due["scope"]["why_full"] == "the last full run is older than 0.5 s (the interval between full runs)"
+    )
     assert due["scope"]["last_full_as_of"] == due["as_of"]
 
 
@@ -184,8 +221,11 @@ async def test_a_run_made_for_the_gateway_is_stored_with_its_watermark(pool, set
         await PostgresReconciliationRuns(gateway_pool).store(run_id, result)
     finally:
         await gateway_pool.close()
-    stored = await pool.fetchrow("SELECT mode, watermark::text AS watermark, carried, result "
-                                 "FROM ledger.reconciliation_runs WHERE run_id = $1", run_id)
+    stored = await pool.fetchrow(
+        "SELECT mode, watermark::text AS watermark, carried, result "
+        "FROM ledger.reconciliation_runs WHERE run_id = $1",
+        run_id,
+    )
     assert (stored["mode"], stored["watermark"]) == (result.mode, result.watermark)
     assert stored["carried"]["lines"] == result.carried["lines"] and "carried" not in stored["result"]
     assert stored["result"]["scope"] == result["scope"]
@@ -193,8 +233,9 @@ async def test_a_run_made_for_the_gateway_is_stored_with_its_watermark(pool, set
 
 def takeback(*arguments: str) -> subprocess.CompletedProcess:
     command = Path(sys.executable).with_name("takeback")  # the installed command line
-    return subprocess.run([str(command), *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [str(command), *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 async def test_the_command_line_makes_a_full_run_when_asked(ledger_pool):

@@ -4,14 +4,24 @@ As in test_ledger_reconciliation: each test works in XTS and purges it. Every
 fault is injected after a stored full run, and looked for by a full run and by
 an incremental run starting from it: both must name it.
 """
-from __future__ import annotations
 
-import pytest
+from __future__ import annotations
 
 from services.ledger.service_layer import post, reconcile, run_reconciliation
 from tests.integration.ledger_support import (  # noqa: F401  (clean: a fixture)
-    TEST_CURRENCY, ask, battery, check, clean, handling_fee_posting, insert_collection, insert_payment,
-    insert_refunded, insert_sold, insert_terms, named, payment,
+    TEST_CURRENCY,
+    ask,
+    battery,
+    check,
+    clean,
+    handling_fee_posting,
+    insert_collection,
+    insert_payment,
+    insert_refunded,
+    insert_sold,
+    insert_terms,
+    named,
+    payment,
 )
 
 MODES = ("full", "incremental")
@@ -46,13 +56,16 @@ async def test_payments_posted_as_recorded_reconcile(pool, streams_pool, ledger_
     for mode, result in (await _runs(pool, ledger_pool, since)).items():
         bank = check(result, "bank_account")
         assert bank["ok"], (mode, bank)
-        assert bank["expected"][TEST_CURRENCY] == sold.fee  # received the deposit and fee, paid out the deposit
+        assert (
+            bank["expected"][TEST_CURRENCY] == sold.fee
+        )  # received the deposit and fee, paid out the deposit
         assert sold.store_id not in named(result, "store_settlement", "differing", "store_id")
         assert sold.centre_id not in named(result, "centre_settlement", "differing", "centre_id")
 
 
-async def test_a_payment_the_ledger_never_posted_is_named_by_the_bank_and_the_store(pool, streams_pool, ledger_pool,
-                                                                                   clean):
+async def test_a_payment_the_ledger_never_posted_is_named_by_the_bank_and_the_store(
+    pool, streams_pool, ledger_pool, clean
+):
     sold = battery()
     async with streams_pool.acquire() as connection:
         await insert_sold(connection, sold)
@@ -70,7 +83,9 @@ async def test_a_payment_the_ledger_never_posted_is_named_by_the_bank_and_the_st
         assert result["status"] == "discrepancies"
 
 
-async def test_money_through_the_bank_that_no_payment_explains_is_named(pool, streams_pool, ledger_pool, clean):
+async def test_money_through_the_bank_that_no_payment_explains_is_named(
+    pool, streams_pool, ledger_pool, clean
+):
     sold = battery()
     async with streams_pool.acquire() as connection:
         await insert_sold(connection, sold)
@@ -79,7 +94,9 @@ async def test_money_through_the_bank_that_no_payment_explains_is_named(pool, st
     await post(ledger_pool, [sold.sale(), sold.refund()])
     since = await _starting_run(ledger_pool)
     _, paid = payment("centre", sold.centre_id, 700)
-    await post(ledger_pool, [paid])  # posted by a broken producer: no payment recorded, not asked by the scheme
+    await post(
+        ledger_pool, [paid]
+    )  # posted by a broken producer: no payment recorded, not asked by the scheme
     for mode, result in (await _runs(pool, ledger_pool, since)).items():
         bank = check(result, "bank_account")
         assert not bank["ok"], mode
@@ -89,6 +106,7 @@ async def test_money_through_the_bank_that_no_payment_explains_is_named(pool, st
 
 
 # -- handling fees ------------------------------------------------------------
+
 
 async def _collected_with_fee(streams_pool, ledger_pool, terms_fee: int, earned: int, posted: int | None):
     """A sold battery (sku EB-500, the test currency) collected under terms with `terms_fee`: the collection
@@ -111,7 +129,9 @@ async def test_handling_fees_as_the_terms_say_reconcile(pool, streams_pool, ledg
     since = await _starting_run(ledger_pool)
     sold, collection = await _collected_with_fee(streams_pool, ledger_pool, 150, 150, 150)
     for mode, result in (await _runs(pool, ledger_pool, since)).items():
-        assert str(collection) not in named(result, "handling_fees_match_terms", "differing", "collection"), mode
+        assert str(collection) not in named(result, "handling_fees_match_terms", "differing", "collection"), (
+            mode
+        )
         fund = check(result, "recycling_fund")
         assert fund["details"]["handling_fees"][TEST_CURRENCY] == 150, mode
         assert TEST_CURRENCY not in fund["details"]["difference"], mode
@@ -129,7 +149,8 @@ async def test_a_handling_fee_other_than_the_terms_is_named(pool, streams_pool, 
 
 
 async def test_a_handling_fee_never_asked_of_the_ledger_is_named_with_the_fund_and_the_centre(
-        pool, streams_pool, ledger_pool, clean):
+    pool, streams_pool, ledger_pool, clean
+):
     since = await _starting_run(ledger_pool)
     sold, collection = await _collected_with_fee(streams_pool, ledger_pool, 150, 150, None)
     for mode, result in (await _runs(pool, ledger_pool, since)).items():
@@ -138,11 +159,13 @@ async def test_a_handling_fee_never_asked_of_the_ledger_is_named_with_the_fund_a
         assert sold.centre_id in named(result, "centre_settlement", "differing", "centre_id"), mode
 
 
-async def test_terms_changed_after_a_collection_name_it_in_an_incremental_run_too(pool, streams_pool, ledger_pool,
-                                                                                   clean):
+async def test_terms_changed_after_a_collection_name_it_in_an_incremental_run_too(
+    pool, streams_pool, ledger_pool, clean
+):
     _, collection = await _collected_with_fee(streams_pool, ledger_pool, 150, 150, 150)
     since = await _starting_run(ledger_pool)
-    await streams_pool.execute("UPDATE scheme.terms SET handling_fee = 175 WHERE sku = 'EB-500' AND currency = $1",
-                               TEST_CURRENCY)
+    await streams_pool.execute(
+        "UPDATE scheme.terms SET handling_fee = 175 WHERE sku = 'EB-500' AND currency = $1", TEST_CURRENCY
+    )
     for mode, result in (await _runs(pool, ledger_pool, since)).items():
         assert str(collection) in named(result, "handling_fees_match_terms", "differing", "collection"), mode

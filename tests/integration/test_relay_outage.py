@@ -1,5 +1,6 @@
 """The outbox relay outlives a Kafka outage: what was not acknowledged stays in the outbox and goes out
 later."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,9 @@ OUTAGE_S = 3.0
 
 
 @pytest.mark.restarts_stack
-async def test_the_relay_keeps_what_kafka_did_not_take_and_sends_it_when_kafka_returns(stack, settings, streams_pool,
-                                                                                       outbox_schema):
+async def test_the_relay_keeps_what_kafka_did_not_take_and_sends_it_when_kafka_returns(
+    stack, settings, streams_pool, outbox_schema
+):
     producer = create_producer(settings.kafka_bootstrap, client_options(settings))
     await producer.start()
     relay = Relay(streams_pool, producer, outbox_schema, batch_max=100, poll_s=0.05)

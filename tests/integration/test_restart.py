@@ -1,4 +1,5 @@
 """`takeback up` twice, `status`, `down`, `up` again: all work, and the data survives."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ async def test_up_twice_status_down_up_keeps_postgres_and_kafka_data(stack, sett
     serial = unique("BAT")
     sale = await scheme.sale([item(serial)])
     await scheme.applied(sale)
-    where = await pool.fetchrow("SELECT partition, \"offset\" FROM scheme.inbox WHERE event_id = $1::uuid",
-                                sale["event_id"])
+    where = await pool.fetchrow(
+        'SELECT partition, "offset" FROM scheme.inbox WHERE event_id = $1::uuid', sale["event_id"]
+    )
 
     down = takeback("down")
     assert down.returncode == 0, down.stderr

@@ -1,4 +1,5 @@
 """lot.dispatched, lot.received and recovery.confirmed: outcomes, discrepancies and reason codes."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,8 +38,12 @@ async def test_a_lot_goes_through_transit_receipt_and_recovery(scheme, pool):
     await scheme.applied(await scheme.recover(lot_id, cost=6100))
     assert await states(scheme, serials) == ["recycled"] * 3
     assert lines_of((await scheme.postings(lot_id))[f"recovery:{lot_id}"]) == {
-        ("fund:recycling", 6100, 0, "EUR"), (f"payable:recycler:{scheme.recycler}", 0, 6100, "EUR")}
-    materials = await pool.fetch("SELECT material, mass_kg FROM scheme.recovered_materials WHERE lot_id = $1", lot_id)
+        ("fund:recycling", 6100, 0, "EUR"),
+        (f"payable:recycler:{scheme.recycler}", 0, 6100, "EUR"),
+    }
+    materials = await pool.fetch(
+        "SELECT material, mass_kg FROM scheme.recovered_materials WHERE lot_id = $1", lot_id
+    )
     assert {r["material"] for r in materials} == {"lithium", "cobalt"}
 
 
@@ -50,7 +55,9 @@ async def test_a_lot_with_a_battery_not_collected_here_is_refused_whole_naming_i
     await scheme.rejected(lot, "custody_mismatch")
     message = await scheme.pool.fetchval(
         "SELECT convert_from(value, 'UTF8')::jsonb->'data'->>'message' FROM scheme.outbox "
-        "WHERE topic = 'takeback.rejections' AND key = $1", lot["data"]["lot_id"])
+        "WHERE topic = 'takeback.rejections' AND key = $1",
+        lot["data"]["lot_id"],
+    )
     assert in_use in message and serials[0] not in message
     assert await states(scheme, serials) == ["collected"] * 2
 

@@ -1,4 +1,5 @@
 """The local stack is the real thing: Kafka in KRaft mode and PostgreSQL, with the services on them."""
+
 from __future__ import annotations
 
 import asyncpg
@@ -27,6 +28,7 @@ async def test_postgres_is_a_real_server(pool):
 
 async def test_every_topic_of_the_contract_exists(stack, settings):
     from aiokafka.admin import AIOKafkaAdminClient
+
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **kafka_options())
     await admin.start()
     try:
@@ -46,5 +48,7 @@ async def test_a_sale_produced_to_kafka_is_recorded_in_postgres_by_the_faust_age
 
 
 async def test_the_database_role_of_the_streams_cannot_change_the_schema(streams_pool):
-    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # nor any role but the owner: test_database_roles.py
+    with pytest.raises(
+        asyncpg.InsufficientPrivilegeError
+    ):  # nor any role but the owner: test_database_roles.py
         await streams_pool.execute("DROP TABLE scheme.inbox")

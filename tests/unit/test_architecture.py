@@ -1,4 +1,5 @@
 """The rooms of docs/ARCHITECTURE.md and what each may import: the table there is the rule, read here."""
+
 from __future__ import annotations
 
 import ast
@@ -86,8 +87,15 @@ def violations() -> list[str]:
 
 
 def test_the_table_names_every_room_the_diagram_draws():
-    for room in ("contracts", "services.common", "streams.domain", "services.ledger.domain",
-                 "services.gateway.domain", "services.gateway.service_layer", "services.cli"):
+    for room in (
+        "contracts",
+        "services.common",
+        "streams.domain",
+        "services.ledger.domain",
+        "services.gateway.domain",
+        "services.gateway.service_layer",
+        "services.cli",
+    ):
         assert room in RULES
 
 
@@ -95,24 +103,30 @@ def test_every_module_imports_only_what_its_room_allows():
     assert violations() == []
 
 
-@pytest.mark.parametrize("importer, imported", [
-    ("services.gateway.service_layer.reads", "services.ledger.service_layer.balances"),
-    ("streams.domain.battery", "streams.adapters.repository"),
-    ("services.ledger.domain.journal", "services.common.db"),
-    ("contracts.events", "services.common.settings"),
-    ("services.common.db", "streams.views"),
-    ("streams.service_layer.handlers", "services.gateway.domain.keys"),
-])
+@pytest.mark.parametrize(
+    "importer, imported",
+    [
+        ("services.gateway.service_layer.reads", "services.ledger.service_layer.balances"),
+        ("streams.domain.battery", "streams.adapters.repository"),
+        ("services.ledger.domain.journal", "services.common.db"),
+        ("contracts.events", "services.common.settings"),
+        ("services.common.db", "streams.views"),
+        ("streams.service_layer.handlers", "services.gateway.domain.keys"),
+    ],
+)
 def test_a_forbidden_import_is_caught(importer, imported):
     assert not allowed(room_of(importer), imported)
 
 
-@pytest.mark.parametrize("importer, imported", [
-    ("streams.service_layer.batch", "streams.adapters.repository"),
-    ("services.ledger.adapters.journal_repository", "services.ledger.domain.journal"),
-    ("services.cli.report", "services.ledger.service_layer.balances"),
-    ("streams.adapters.repository", "streams.service_layer.state"),
-])
+@pytest.mark.parametrize(
+    "importer, imported",
+    [
+        ("streams.service_layer.batch", "streams.adapters.repository"),
+        ("services.ledger.adapters.journal_repository", "services.ledger.domain.journal"),
+        ("services.cli.report", "services.ledger.service_layer.balances"),
+        ("streams.adapters.repository", "streams.service_layer.state"),
+    ],
+)
 def test_an_allowed_import_passes(importer, imported):
     assert allowed(room_of(importer), imported)
 
@@ -132,7 +146,7 @@ def test_a_forbidden_import_in_a_file_is_reported(tmp_path, monkeypatch):
 def test_no_module_loads_the_project_by_name():
     """An import by string (importlib, __import__) would hide an edge from the rule above."""
     found = []
-    for module, path in modules():
+    for _module, path in modules():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)

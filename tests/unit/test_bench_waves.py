@@ -1,4 +1,5 @@
 """The benchmark mixes the stages of a wave evenly and keeps each stage's own order."""
+
 from __future__ import annotations
 
 from services.bench.runner import interleave

@@ -1,4 +1,5 @@
 """docker-compose.yml cannot be started here (no Docker engine): check it against the code."""
+
 from __future__ import annotations
 
 import inspect
@@ -76,12 +77,18 @@ def test_postgres_is_published_on_the_default_port_with_a_role_per_service_and_n
     assert "pg_isready" in SVC["postgres"]["healthcheck"]["test"]
     assert published("postgres") == [(urlsplit(default("database_url")).port, 5432)]
     sql = (ROOT / "infra/compose/postgres-init.sql").read_text()
-    assert any(v.endswith("postgres-init.sql:/docker-entrypoint-initdb.d/10-takeback.sql:ro")
-               for v in SVC["postgres"]["volumes"])
+    assert any(
+        v.endswith("postgres-init.sql:/docker-entrypoint-initdb.d/10-takeback.sql:ro")
+        for v in SVC["postgres"]["volumes"]
+    )
     required = env("postgres")
-    assert required["POSTGRES_PASSWORD"].startswith("${DB_PASSWORD_SUPERUSER:?")  # no default superuser password
-    urls = {"init": env("init")["TAKEBACK_DATABASE_OWNER_URL"],
-            **{service.name: env(service.name)["TAKEBACK_DATABASE_URL"] for service in SERVICES}}
+    assert required["POSTGRES_PASSWORD"].startswith(
+        "${DB_PASSWORD_SUPERUSER:?"
+    )  # no default superuser password
+    urls = {
+        "init": env("init")["TAKEBACK_DATABASE_OWNER_URL"],
+        **{service.name: env(service.name)["TAKEBACK_DATABASE_URL"] for service in SERVICES},
+    }
     for name, raw in urls.items():
         url = urlsplit(raw)
         assert (url.hostname, url.port, url.path) == ("postgres", 5432, "/takeback")
@@ -99,7 +106,9 @@ def test_each_container_gets_only_its_own_database_role():
     for name in SVC:
         variables = env(name)
         if name != "init":
-            assert "TAKEBACK_DATABASE_OWNER_URL" not in variables, f"{name} must not hold the owner's password"
+            assert "TAKEBACK_DATABASE_OWNER_URL" not in variables, (
+                f"{name} must not hold the owner's password"
+            )
         passwords = {v for k, v in variables.items() if k.startswith("TAKEBACK_DATABASE")}
         assert len(passwords) <= 1, name
 
@@ -128,7 +137,10 @@ def test_every_takeback_variable_is_a_setting_with_a_valid_value(monkeypatch):
 
 def test_compose_kafka_refuses_anonymous_clients_and_each_service_has_its_own_principal():
     from infra.local.principals import SERVICE_PRINCIPALS
-    listeners = dict(item.split(":") for item in env("kafka")["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+
+    listeners = dict(
+        item.split(":") for item in env("kafka")["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
     assert set(listeners.values()) == {"SASL_PLAINTEXT"}
     assert env("kafka")["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
     assert env("kafka")["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"

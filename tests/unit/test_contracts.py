@@ -3,15 +3,21 @@
 import copy
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from contracts import generate, topics
 from contracts.events import (
-    ContractViolation, SaleRecordedEvent, canonical_hash, check_not_in_future,
-    check_source, dump_event, key_of, parse_event,
+    ContractViolation,
+    SaleRecordedEvent,
+    canonical_hash,
+    check_not_in_future,
+    check_source,
+    dump_event,
+    key_of,
+    parse_event,
 )
 from services.ledger.adapters import events as ledger_events
 
@@ -19,64 +25,208 @@ EVENT_ID = "2b7c1f0e-5d0a-4b53-9a8e-3c1f2d9e8a11"
 CAUSE_ID = "7d2b9c44-1a6e-4f0b-8c3d-5e6f7a8b9c0d"
 SCHEME = {"kind": "scheme", "id": "takeback-streams"}
 EXAMPLES = {  # type: (source, data), as in the contract
-    "sale.recorded": ({"kind": "pos", "id": "store-042"}, {
-        "sale_id": "S-1001", "store_id": "store-042", "currency": "EUR", "customer_ref": "c-9f2a",
-        "items": [{"serial": "BAT-000001", "sku": "EB-500", "category": "lmt", "chemistry": "li-ion-nmc",
-                   "mass_kg": 2.8, "deposit": 5000, "recycling_fee": 800, "contract": "deposit"}]}),
-    "sale.cancelled": ({"kind": "pos", "id": "store-042"}, {
-        "sale_id": "S-1001", "store_id": "store-042", "serials": ["BAT-000001"], "reason": "customer_withdrew"}),
-    "collection.logged": ({"kind": "return_centre", "id": "centre-7"}, {
-        "collection_id": "C-77", "centre_id": "centre-7", "serial": "BAT-000001", "condition": "damaged",
-        "mass_kg": 2.7, "refund": {"method": "bank_transfer", "payee_ref": "c-9f2a"}}),
-    "custody.transferred": ({"kind": "return_centre", "id": "centre-7"}, {
-        "serial": "BAT-000001", "from": {"kind": "return_centre", "id": "centre-7"},
-        "to": {"kind": "transporter", "id": "haul-3"}, "reason": "transport"}),
-    "lot.dispatched": ({"kind": "return_centre", "id": "centre-7"}, {
-        "lot_id": "L-12", "centre_id": "centre-7", "recycler_id": "rec-1", "serials": ["BAT-000001"],
-        "gross_mass_kg": 410.5}),
-    "lot.received": ({"kind": "recycler", "id": "rec-1"}, {
-        "lot_id": "L-12", "recycler_id": "rec-1", "serials_received": ["BAT-000001"], "gross_mass_kg": 409.8}),
-    "recovery.confirmed": ({"kind": "recycler", "id": "rec-1"}, {
-        "lot_id": "L-12", "recycler_id": "rec-1", "input_mass_kg": 409.8,
-        "recovered": [{"material": "lithium", "mass_kg": 6.1}, {"material": "cobalt", "mass_kg": 14.2}],
-        "cost": 61000, "currency": "EUR"}),
-    "terms.published": ({"kind": "finance", "id": "fin-1"}, {
-        "sku": "EB-500", "deposit": 5000, "recycling_fee": 800, "currency": "EUR",
-        "effective_from": "2026-01-01T00:00:00Z"}),
-    "payment.recorded": ({"kind": "finance", "id": "fin-1"}, {
-        "payment_id": "P-2026-11-30-0042", "counterparty": {"kind": "store", "id": "store-042"}, "amount": 1250000,
-        "currency": "EUR", "value_date": "2026-11-30", "reference": "SEPA 8812"}),
-    "deposits.released": ({"kind": "finance", "id": "fin-1"}, {
-        "release_id": "R-2026", "currency": "EUR", "sold_before": "2023-12-01T00:00:00Z"}),
-    "discrepancy.resolved": ({"kind": "finance", "id": "fin-1"}, {
-        "discrepancy_id": "0d4b2c1e-7a5f-4e3b-9c8d-1f2e3a4b5c6d", "resolution": "returned_to_store",
-        "note": "credit note 17"}),
-    "discrepancy.resolved.out": (SCHEME, {
-        "discrepancy_id": "0d4b2c1e-7a5f-4e3b-9c8d-1f2e3a4b5c6d", "kind": "serial_already_in_market",
-        "resolution": "returned_to_store", "caused_by": CAUSE_ID}),
-    "refund.instructed": (SCHEME, {
-        "refund_id": "R-1", "serial": "BAT-000001", "centre_id": "centre-7", "amount": 5000, "currency": "EUR",
-        "method": "bank_transfer", "payee_ref": None, "caused_by": CAUSE_ID}),
-    "entry.posted": (SCHEME, {"entry_id": "E-1", "kind": "sale_item", "caused_by": CAUSE_ID, "lines": [
-        {"account": "clearing:store:store-042", "debit": 5800, "credit": 0, "currency": "EUR"},
-        {"account": "liability:deposits", "debit": 0, "credit": 5000, "currency": "EUR"},
-        {"account": "fund:recycling", "debit": 0, "credit": 800, "currency": "EUR"}]}),
-    "event.rejected": (SCHEME, {"rejected_event_id": None, "topic": "takeback.sales", "partition": 0,
-                                "offset": 42, "reason": "invalid_json", "message": "not JSON", "original": "{"}),
-    "discrepancy.opened": (SCHEME, {"discrepancy_id": "D-1", "kind": "mass_mismatch", "subject": "L-12",
-                                    "details": {"dispatched_kg": 410.5}, "caused_by": CAUSE_ID}),
-    "reconciliation.completed": ({"kind": "scheme", "id": "ledger"}, {
-        "run_id": EVENT_ID, "status": "balanced", "as_of": "2026-11-24T09:15:00+00:00",
-        "checks": [{"name": "deposit_liability", "ok": True, "expected": {"EUR": 5000}, "actual": {"EUR": 5000},
-                    "details": {"ledger": {"EUR": 5000}, "in_flight": {}, "difference": {}}}],
-        "open_discrepancies": [], "open_discrepancies_by_kind": {}}),
+    "sale.recorded": (
+        {"kind": "pos", "id": "store-042"},
+        {
+            "sale_id": "S-1001",
+            "store_id": "store-042",
+            "currency": "EUR",
+            "customer_ref": "c-9f2a",
+            "items": [
+                {
+                    "serial": "BAT-000001",
+                    "sku": "EB-500",
+                    "category": "lmt",
+                    "chemistry": "li-ion-nmc",
+                    "mass_kg": 2.8,
+                    "deposit": 5000,
+                    "recycling_fee": 800,
+                    "contract": "deposit",
+                }
+            ],
+        },
+    ),
+    "sale.cancelled": (
+        {"kind": "pos", "id": "store-042"},
+        {
+            "sale_id": "S-1001",
+            "store_id": "store-042",
+            "serials": ["BAT-000001"],
+            "reason": "customer_withdrew",
+        },
+    ),
+    "collection.logged": (
+        {"kind": "return_centre", "id": "centre-7"},
+        {
+            "collection_id": "C-77",
+            "centre_id": "centre-7",
+            "serial": "BAT-000001",
+            "condition": "damaged",
+            "mass_kg": 2.7,
+            "refund": {"method": "bank_transfer", "payee_ref": "c-9f2a"},
+        },
+    ),
+    "custody.transferred": (
+        {"kind": "return_centre", "id": "centre-7"},
+        {
+            "serial": "BAT-000001",
+            "from": {"kind": "return_centre", "id": "centre-7"},
+            "to": {"kind": "transporter", "id": "haul-3"},
+            "reason": "transport",
+        },
+    ),
+    "lot.dispatched": (
+        {"kind": "return_centre", "id": "centre-7"},
+        {
+            "lot_id": "L-12",
+            "centre_id": "centre-7",
+            "recycler_id": "rec-1",
+            "serials": ["BAT-000001"],
+            "gross_mass_kg": 410.5,
+        },
+    ),
+    "lot.received": (
+        {"kind": "recycler", "id": "rec-1"},
+        {
+            "lot_id": "L-12",
+            "recycler_id": "rec-1",
+            "serials_received": ["BAT-000001"],
+            "gross_mass_kg": 409.8,
+        },
+    ),
+    "recovery.confirmed": (
+        {"kind": "recycler", "id": "rec-1"},
+        {
+            "lot_id": "L-12",
+            "recycler_id": "rec-1",
+            "input_mass_kg": 409.8,
+            "recovered": [{"material": "lithium", "mass_kg": 6.1}, {"material": "cobalt", "mass_kg": 14.2}],
+            "cost": 61000,
+            "currency": "EUR",
+        },
+    ),
+    "terms.published": (
+        {"kind": "finance", "id": "fin-1"},
+        {
+            "sku": "EB-500",
+            "deposit": 5000,
+            "recycling_fee": 800,
+            "currency": "EUR",
+            "effective_from": "2026-01-01T00:00:00Z",
+        },
+    ),
+    "payment.recorded": (
+        {"kind": "finance", "id": "fin-1"},
+        {
+            "payment_id": "P-2026-11-30-0042",
+            "counterparty": {"kind": "store", "id": "store-042"},
+            "amount": 1250000,
+            "currency": "EUR",
+            "value_date": "2026-11-30",
+            "reference": "SEPA 8812",
+        },
+    ),
+    "deposits.released": (
+        {"kind": "finance", "id": "fin-1"},
+        {"release_id": "R-2026", "currency": "EUR", "sold_before": "2023-12-01T00:00:00Z"},
+    ),
+    "discrepancy.resolved": (
+        {"kind": "finance", "id": "fin-1"},
+        {
+            "discrepancy_id": "0d4b2c1e-7a5f-4e3b-9c8d-1f2e3a4b5c6d",
+            "resolution": "returned_to_store",
+            "note": "credit note 17",
+        },
+    ),
+    "discrepancy.resolved.out": (
+        SCHEME,
+        {
+            "discrepancy_id": "0d4b2c1e-7a5f-4e3b-9c8d-1f2e3a4b5c6d",
+            "kind": "serial_already_in_market",
+            "resolution": "returned_to_store",
+            "caused_by": CAUSE_ID,
+        },
+    ),
+    "refund.instructed": (
+        SCHEME,
+        {
+            "refund_id": "R-1",
+            "serial": "BAT-000001",
+            "centre_id": "centre-7",
+            "amount": 5000,
+            "currency": "EUR",
+            "method": "bank_transfer",
+            "payee_ref": None,
+            "caused_by": CAUSE_ID,
+        },
+    ),
+    "entry.posted": (
+        SCHEME,
+        {
+            "entry_id": "E-1",
+            "kind": "sale_item",
+            "caused_by": CAUSE_ID,
+            "lines": [
+                {"account": "clearing:store:store-042", "debit": 5800, "credit": 0, "currency": "EUR"},
+                {"account": "liability:deposits", "debit": 0, "credit": 5000, "currency": "EUR"},
+                {"account": "fund:recycling", "debit": 0, "credit": 800, "currency": "EUR"},
+            ],
+        },
+    ),
+    "event.rejected": (
+        SCHEME,
+        {
+            "rejected_event_id": None,
+            "topic": "takeback.sales",
+            "partition": 0,
+            "offset": 42,
+            "reason": "invalid_json",
+            "message": "not JSON",
+            "original": "{",
+        },
+    ),
+    "discrepancy.opened": (
+        SCHEME,
+        {
+            "discrepancy_id": "D-1",
+            "kind": "mass_mismatch",
+            "subject": "L-12",
+            "details": {"dispatched_kg": 410.5},
+            "caused_by": CAUSE_ID,
+        },
+    ),
+    "reconciliation.completed": (
+        {"kind": "scheme", "id": "ledger"},
+        {
+            "run_id": EVENT_ID,
+            "status": "balanced",
+            "as_of": "2026-11-24T09:15:00+00:00",
+            "checks": [
+                {
+                    "name": "deposit_liability",
+                    "ok": True,
+                    "expected": {"EUR": 5000},
+                    "actual": {"EUR": 5000},
+                    "details": {"ledger": {"EUR": 5000}, "in_flight": {}, "difference": {}},
+                }
+            ],
+            "open_discrepancies": [],
+            "open_discrepancies_by_kind": {},
+        },
+    ),
 }
 
 
 def event(event_type: str, **changes) -> dict:
     source, data = copy.deepcopy(EXAMPLES[event_type])
-    envelope = {"event_id": EVENT_ID, "type": topics.wire_type(event_type), "version": 1,
-                "occurred_at": "2026-11-24T10:15:00+01:00", "source": source, "data": data}
+    envelope = {
+        "event_id": EVENT_ID,
+        "type": topics.wire_type(event_type),
+        "version": 1,
+        "occurred_at": "2026-11-24T10:15:00+01:00",
+        "source": source,
+        "data": data,
+    }
     envelope.update(changes)
     return envelope
 
@@ -124,7 +274,9 @@ def test_an_amount_that_is_not_a_non_negative_integer_is_named(amount):
 def test_the_message_names_the_rule_and_the_value():
     raw = event("sale.recorded")
     raw["data"]["items"][0]["deposit"] = 50.5
-    assert violation(raw).message == "data.items.0.deposit: must be an integer number of minor units (got 50.5)"
+    assert (
+        violation(raw).message == "data.items.0.deposit: must be an integer number of minor units (got 50.5)"
+    )
 
 
 @pytest.mark.parametrize("mass", ["2.8", True, 0, -1.5])
@@ -144,7 +296,9 @@ def test_a_lease_with_a_deposit_is_refused_and_without_one_accepted():
     assert parse_event(json.dumps(raw).encode()).data.items[0].contract == "lease"
 
 
-@pytest.mark.parametrize("occurred_at", ["2026-11-24T10:15:00", "2026-11-24", "2026-13-24T10:15:00Z", 1764000000])
+@pytest.mark.parametrize(
+    "occurred_at", ["2026-11-24T10:15:00", "2026-11-24", "2026-13-24T10:15:00Z", 1764000000]
+)
 def test_occurred_at_needs_an_rfc3339_timestamp_with_an_offset(occurred_at):
     error = violation(event("sale.recorded", occurred_at=occurred_at))
     assert [e["field"] for e in error.errors] == ["occurred_at"]
@@ -175,7 +329,11 @@ def test_every_failing_field_is_named():
     error = violation(raw)
     assert error.event_id is None
     assert {e["field"] for e in error.errors} == {
-        "event_id", "version", "data.currency", "data.items.0.category", "data.items.0.deposit",
+        "event_id",
+        "version",
+        "data.currency",
+        "data.items.0.category",
+        "data.items.0.deposit",
         "data.items.0.surprise",
     }
     assert all(e["field"] in error.message for e in error.errors)
@@ -185,7 +343,9 @@ def test_repeated_serials_in_a_sale_are_refused():
     raw = event("sale.recorded")
     raw["data"]["items"].append(raw["data"]["items"][0])
     assert violation(raw).errors[0] == {
-        "field": "data.items", "rule": "unique", "message": "must not repeat a serial (repeated: BAT-000001)"
+        "field": "data.items",
+        "rule": "unique",
+        "message": "must not repeat a serial (repeated: BAT-000001)",
     }
 
 
@@ -211,7 +371,7 @@ def test_a_field_that_is_not_the_source_id_is_a_mismatch():
 
 def test_more_than_five_minutes_ahead_is_in_the_future():
     parsed = parse_event(json.dumps(event("terms.published")))
-    now = datetime(2026, 11, 24, 9, 10, tzinfo=timezone.utc)  # occurred_at is 09:15 UTC
+    now = datetime(2026, 11, 24, 9, 10, tzinfo=UTC)  # occurred_at is 09:15 UTC
     check_not_in_future(parsed, now)
     with pytest.raises(ContractViolation) as caught:
         check_not_in_future(parsed, now - timedelta(seconds=1))
@@ -232,22 +392,37 @@ def test_a_line_with_both_debit_and_credit_is_refused():
     with pytest.raises(ContractViolation) as caught:
         parse_event(json.dumps(raw), topics.EVENT_TYPES)
     assert caught.value.errors[0] == {
-        "field": "data.lines.0", "rule": "one_sided", "message": "exactly one of debit and credit must be > 0"
+        "field": "data.lines.0",
+        "rule": "one_sided",
+        "message": "exactly one of debit and credit must be > 0",
     }
 
 
 def test_the_ledgers_reconciliation_completed_parses_with_the_whole_catalogue():
     run_id = uuid.uuid4()
     result = {
-        "status": "discrepancies", "as_of": "2026-11-24T09:15:00.123456+00:00",
+        "status": "discrepancies",
+        "as_of": "2026-11-24T09:15:00.123456+00:00",
         "checks": [
             {"name": "entries_balanced", "ok": True, "expected": 0, "actual": 0, "details": {}},
-            {"name": "deposit_liability", "ok": False, "expected": {"EUR": 5000}, "actual": {"EUR": 4200},
-             "details": {"ledger": {"EUR": 4200}, "in_flight": {}, "difference": {"EUR": -800}}},
+            {
+                "name": "deposit_liability",
+                "ok": False,
+                "expected": {"EUR": 5000},
+                "actual": {"EUR": 4200},
+                "details": {"ledger": {"EUR": 4200}, "in_flight": {}, "difference": {"EUR": -800}},
+            },
         ],
-        "open_discrepancies": [{"discrepancy_id": "D-1", "kind": "mass_mismatch", "subject": "L-12",
-                                "details": {"dispatched_kg": 410.5}, "caused_by": CAUSE_ID,
-                                "opened_at": "2026-11-24T09:00:00+00:00"}],
+        "open_discrepancies": [
+            {
+                "discrepancy_id": "D-1",
+                "kind": "mass_mismatch",
+                "subject": "L-12",
+                "details": {"dispatched_kg": 410.5},
+                "caused_by": CAUSE_ID,
+                "opened_at": "2026-11-24T09:00:00+00:00",
+            }
+        ],
         "open_discrepancies_by_kind": {"mass_mismatch": 1},
     }
     message = ledger_events.reconciliation_completed(run_id, result)
@@ -276,9 +451,11 @@ def test_the_generated_schemas_and_asyncapi_are_up_to_date():
 
 # Contract 8.1: finance's new events.
 
+
 def test_finance_events_travel_on_the_finance_topic_under_their_keys():
-    assert {topics.TOPIC_OF_TYPE[t] for t in ("payment.recorded", "deposits.released", "discrepancy.resolved")} \
-        == {topics.FINANCE}
+    assert {
+        topics.TOPIC_OF_TYPE[t] for t in ("payment.recorded", "deposits.released", "discrepancy.resolved")
+    } == {topics.FINANCE}
     assert topics.FINANCE in topics.INPUT_TOPICS
     assert topics.TOPIC_OF_TYPE[topics.DISCREPANCY_RESOLVED_OUT] == topics.DISCREPANCIES
     out = parse_event(json.dumps(event("discrepancy.resolved.out")), topics.EVENT_TYPES)
@@ -295,16 +472,19 @@ def test_a_release_sold_before_after_the_event_is_a_schema_violation_naming_the_
     assert parse_event(json.dumps(raw)).data.sold_before.isoformat() == "2026-11-24T09:15:00+00:00"
 
 
-@pytest.mark.parametrize("event_type, path, value, rule", [
-    ("payment.recorded", ("counterparty", "kind"), "customer", "one_of"),
-    ("payment.recorded", ("amount",), -1, "money"),
-    ("payment.recorded", ("amount",), 12.5, "money"),
-    ("payment.recorded", ("value_date",), "2026-11-31", "date"),
-    ("payment.recorded", ("value_date",), "2026-11-30T00:00:00Z", "date"),
-    ("discrepancy.resolved", ("resolution",), "forgiven", "one_of"),
-    ("terms.published", ("handling_fee",), -5, "money"),
-    ("terms.published", ("handling_fee",), "120", "money"),
-])
+@pytest.mark.parametrize(
+    "event_type, path, value, rule",
+    [
+        ("payment.recorded", ("counterparty", "kind"), "customer", "one_of"),
+        ("payment.recorded", ("amount",), -1, "money"),
+        ("payment.recorded", ("amount",), 12.5, "money"),
+        ("payment.recorded", ("value_date",), "2026-11-31", "date"),
+        ("payment.recorded", ("value_date",), "2026-11-30T00:00:00Z", "date"),
+        ("discrepancy.resolved", ("resolution",), "forgiven", "one_of"),
+        ("terms.published", ("handling_fee",), -5, "money"),
+        ("terms.published", ("handling_fee",), "120", "money"),
+    ],
+)
 def test_bad_finance_fields_are_named(event_type, path, value, rule):
     raw = event(event_type)
     target = raw["data"]

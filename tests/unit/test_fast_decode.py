@@ -4,16 +4,19 @@ What the fast path accepts, the models accept too, with the same values and
 the same content hash; whatever it does not accept, the models read (and name
 the field and the rule).
 """
+
 from __future__ import annotations
 
 import copy
 import json
 import random
+from datetime import UTC
 from decimal import Decimal
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from contracts import topics
@@ -60,12 +63,18 @@ def assert_agrees(raw: bytes) -> bool:
 
 def bench_events() -> list[bytes]:
     names = scenario.Names("RUN-1")
-    return [scenario.encode(make()) for _, phase in scenario.PHASES
-            for _, _, make in list(phase(names, range(0, 200)))[:3]]
+    return [
+        scenario.encode(make())
+        for _, phase in scenario.PHASES
+        for _, _, make in list(phase(names, range(0, 200)))[:3]
+    ]
 
 
-CORPUS = [json.dumps(example(t)).encode() for t in IN_TYPES] + \
-    [json.dumps(example(t), indent=2).encode() for t in IN_TYPES] + bench_events()
+CORPUS = (
+    [json.dumps(example(t)).encode() for t in IN_TYPES]
+    + [json.dumps(example(t), indent=2).encode() for t in IN_TYPES]
+    + bench_events()
+)
 
 
 @pytest.mark.parametrize("raw", CORPUS, ids=lambda raw: json.loads(raw)["type"])
@@ -79,12 +88,30 @@ def lease_sale(**item) -> dict:
     return raw
 
 
-@pytest.mark.parametrize("raw", [
-    lease_sale(contract="lease", deposit=0), lease_sale(mass_kg=3), lease_sale(mass_kg=123456789012345678901234567890),
-    lease_sale(mass_kg=0.0001), lease_sale(mass_kg=9999999999999998.0),
-    example("collection.logged", data={**example("collection.logged")["data"], "refund": None, "mass_kg": None}),
-    example("lot.received", data={**example("lot.received")["data"], "serials_received": []}),
-], ids=["lease", "integer mass", "huge integer mass", "small mass", "large mass", "nulls", "nothing received"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        lease_sale(contract="lease", deposit=0),
+        lease_sale(mass_kg=3),
+        lease_sale(mass_kg=123456789012345678901234567890),
+        lease_sale(mass_kg=0.0001),
+        lease_sale(mass_kg=9999999999999998.0),
+        example(
+            "collection.logged",
+            data={**example("collection.logged")["data"], "refund": None, "mass_kg": None},
+        ),
+        example("lot.received", data={**example("lot.received")["data"], "serials_received": []}),
+    ],
+    ids=[
+        "lease",
+        "integer mass",
+        "huge integer mass",
+        "small mass",
+        "large mass",
+        "nulls",
+        "nothing received",
+    ],
+)
 def test_edges_that_are_valid_read_the_same_on_both_paths(raw):
     assert assert_agrees(json.dumps(raw).encode())
 
@@ -96,29 +123,53 @@ def test_a_mass_whose_json_differs_in_native_code_is_left_to_the_models(mass):
     assert not isinstance(slow(raw), Exception)
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"a": 1, "a": 2}',
-    json.dumps(example("sale.recorded")).encode().replace(b'"version": 1', b'"version": 1, "version": 1'),
-    json.dumps(example("sale.recorded")).encode().replace(b'"deposit": 5000', b'"deposit": 5000, "deposit": 5000'),
-    json.dumps(example("lot.dispatched")).encode().replace(b'"lot_id": "L-12"', b'"lot_id": "L:1", "lot_id": "L-12"'),
-], ids=["top", "envelope", "item", "with a colon in the dropped value"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 1, "a": 2}',
+        json.dumps(example("sale.recorded")).encode().replace(b'"version": 1', b'"version": 1, "version": 1'),
+        json.dumps(example("sale.recorded"))
+        .encode()
+        .replace(b'"deposit": 5000', b'"deposit": 5000, "deposit": 5000'),
+        json.dumps(example("lot.dispatched"))
+        .encode()
+        .replace(b'"lot_id": "L-12"', b'"lot_id": "L:1", "lot_id": "L-12"'),
+    ],
+    ids=["top", "envelope", "item", "with a colon in the dropped value"],
+)
 def test_a_repeated_key_is_never_read_by_the_fast_path(raw):
     assert read_event(raw) is None
     assert slow(raw).reason == "invalid_json"
 
 
-@pytest.mark.parametrize("change", [
-    lambda e: e["data"]["items"][0].update(serial="BAT 1"), lambda e: e["data"]["items"][0].update(sku=""),
-    lambda e: e["data"]["items"][0].update(serial="x" * 65), lambda e: e["data"]["items"][0].update(deposit=50.0),
-    lambda e: e["data"]["items"][0].update(deposit=True), lambda e: e["data"]["items"][0].update(deposit=2**63),
-    lambda e: e["data"]["items"][0].update(mass_kg=0), lambda e: e["data"]["items"][0].update(mass_kg="2.8"),
-    lambda e: e["data"]["items"][0].update(contract="lease"), lambda e: e["data"]["items"].append(e["data"]["items"][0]),
-    lambda e: e.update(version=True), lambda e: e.update(version=1.0), lambda e: e.update(occurred_at="2026-11-24"),
-    lambda e: e.update(occurred_at="2026-13-24T10:15:00Z"), lambda e: e.update(event_id="2b7c1f0e5d0a4b539a8e3c1f2d9e8a11"),
-    lambda e: e["data"].update(currency="eur"), lambda e: e["data"].update(surprise=1), lambda e: e.update(surprise=1),
-    lambda e: e["source"].update(kind="scheme"), lambda e: e["data"].update(items=[]),
-    lambda e: e["data"].pop("currency"), lambda e: e.update(type="refund.instructed"),
-], ids=lambda change: "")
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda e: e["data"]["items"][0].update(serial="BAT 1"),
+        lambda e: e["data"]["items"][0].update(sku=""),
+        lambda e: e["data"]["items"][0].update(serial="x" * 65),
+        lambda e: e["data"]["items"][0].update(deposit=50.0),
+        lambda e: e["data"]["items"][0].update(deposit=True),
+        lambda e: e["data"]["items"][0].update(deposit=2**63),
+        lambda e: e["data"]["items"][0].update(mass_kg=0),
+        lambda e: e["data"]["items"][0].update(mass_kg="2.8"),
+        lambda e: e["data"]["items"][0].update(contract="lease"),
+        lambda e: e["data"]["items"].append(e["data"]["items"][0]),
+        lambda e: e.update(version=True),
+        lambda e: e.update(version=1.0),
+        lambda e: e.update(occurred_at="2026-11-24"),
+        lambda e: e.update(occurred_at="2026-13-24T10:15:00Z"),
+        lambda e: e.update(event_id="2b7c1f0e5d0a4b539a8e3c1f2d9e8a11"),
+        lambda e: e["data"].update(currency="eur"),
+        lambda e: e["data"].update(surprise=1),
+        lambda e: e.update(surprise=1),
+        lambda e: e["source"].update(kind="scheme"),
+        lambda e: e["data"].update(items=[]),
+        lambda e: e["data"].pop("currency"),
+        lambda e: e.update(type="refund.instructed"),
+    ],
+    ids=lambda change: "",
+)
 def test_what_the_models_refuse_the_fast_path_does_not_read(change):
     raw = example("sale.recorded")
     change(raw)
@@ -127,8 +178,16 @@ def test_what_the_models_refuse_the_fast_path_does_not_read(change):
     assert isinstance(slow(encoded), ContractViolation)
 
 
-@pytest.mark.parametrize("field,value", [("serials", ["BAT-1", "BAT 2"]), ("serials", ["BAT-1", "BAT-1"]),
-                                         ("serials", ["BAT-1", ""]), ("serials", []), ("gross_mass_kg", -1)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("serials", ["BAT-1", "BAT 2"]),
+        ("serials", ["BAT-1", "BAT-1"]),
+        ("serials", ["BAT-1", ""]),
+        ("serials", []),
+        ("gross_mass_kg", -1),
+    ],
+)
 def test_a_bad_serial_in_a_lot_is_left_to_the_models(field, value):
     raw = example("lot.dispatched")
     raw["data"][field] = value
@@ -147,10 +206,33 @@ def test_escapes_and_text_beyond_ascii_are_left_to_the_models():
 
 # Mutations of valid events: a leaf replaced, a key dropped or added, a key repeated in the text.
 JSON_LEAVES = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=70),
-    st.sampled_from(["", "EUR", "lease", "deposit", "BAT-1", "BAT 1", "2026-11-24T10:15:00Z", "cash", "bank_transfer",
-                     "in_use", "lmt", "lithium", "pos", "recycler", "return_centre", "sale.recorded", "x" * 65]))
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=70),
+    st.sampled_from(
+        [
+            "",
+            "EUR",
+            "lease",
+            "deposit",
+            "BAT-1",
+            "BAT 1",
+            "2026-11-24T10:15:00Z",
+            "cash",
+            "bank_transfer",
+            "in_use",
+            "lmt",
+            "lithium",
+            "pos",
+            "recycler",
+            "return_centre",
+            "sale.recorded",
+            "x" * 65,
+        ]
+    ),
+)
 
 
 def paths(value, prefix=()):
@@ -204,15 +286,29 @@ def test_any_mass_hashes_the_same_on_both_paths(mass):
 
 
 def test_a_number_beyond_a_double_is_refused_as_invalid_json_not_left_to_stall_the_partition():
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     from streams.service_layer.batch import Message, decode
+
     raw = json.dumps(lease_sale(mass_kg=2.8)).encode().replace(b"2.8", b"1e400")
-    decoded = decode(Message(topics.SALES, 0, 7, b"S-1001", raw), datetime.now(timezone.utc))
+    decoded = decode(Message(topics.SALES, 0, 7, b"S-1001", raw), datetime.now(UTC))
     assert (decoded.event, decoded.violation.reason) == (None, "invalid_json")
 
 
-@pytest.mark.parametrize("spelling", [b"2.80", b"28e-1", b"0.28E+1", b"2.8000000000000001", b"3", b"-0.0", b"1E2",
-                                      b"123456789012345678901234567890", b"0.000012"])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        b"2.80",
+        b"28e-1",
+        b"0.28E+1",
+        b"2.8000000000000001",
+        b"3",
+        b"-0.0",
+        b"1E2",
+        b"123456789012345678901234567890",
+        b"0.000012",
+    ],
+)
 def test_a_number_spelled_any_way_hashes_the_same_on_both_paths(spelling):
     raw = json.dumps(lease_sale(mass_kg=2.8)).encode().replace(b'"mass_kg": 2.8', b'"mass_kg": ' + spelling)
     assert spelling in raw
@@ -222,16 +318,22 @@ def test_a_number_spelled_any_way_hashes_the_same_on_both_paths(spelling):
         assert spelling in (b"-0.0", b"0.000012")  # refused by the models, or read by them only
 
 
-@pytest.mark.parametrize("sold_before, readable", [("2026-11-24T09:15:00Z", True), ("2026-11-24T09:15:01Z", False)])
+@pytest.mark.parametrize(
+    "sold_before, readable", [("2026-11-24T09:15:00Z", True), ("2026-11-24T09:15:01Z", False)]
+)
 def test_a_release_sold_before_after_its_event_is_left_to_the_models(sold_before, readable):
     raw = example("deposits.released")
     raw["data"]["sold_before"] = sold_before
     assert assert_agrees(json.dumps(raw).encode()) is readable
 
 
-@pytest.mark.parametrize("change", [
-    {"handling_fee": 120}, {"handling_fee": 0},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"handling_fee": 120},
+        {"handling_fee": 0},
+    ],
+)
 def test_terms_with_a_handling_fee_read_the_same_on_both_paths(change):
     raw = example("terms.published")
     raw["data"].update(change)

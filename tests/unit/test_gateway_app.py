@@ -1,5 +1,6 @@
 """The app through the real bootstrap with in-memory keys and a recording publisher (no Kafka, no
 PostgreSQL)."""
+
 from __future__ import annotations
 
 import json
@@ -47,10 +48,22 @@ def key_for(repository: InMemoryKeyRepository, kind: str, source_id: str) -> dic
 
 
 def terms(source_id: str = "finance-1") -> bytes:
-    return json.dumps({"event_id": str(uuid.uuid4()), "type": "terms.published", "version": 1,
-                       "occurred_at": "2026-01-01T00:00:00Z", "source": {"kind": "finance", "id": source_id},
-                       "data": {"sku": "EB-500", "deposit": 5000, "recycling_fee": 800, "currency": "EUR",
-                                "effective_from": "2026-01-01T00:00:00Z"}}).encode()
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "terms.published",
+            "version": 1,
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "source": {"kind": "finance", "id": source_id},
+            "data": {
+                "sku": "EB-500",
+                "deposit": 5000,
+                "recycling_fee": 800,
+                "currency": "EUR",
+                "effective_from": "2026-01-01T00:00:00Z",
+            },
+        }
+    ).encode()
 
 
 def test_an_accepted_event_is_published_as_sent(client, fakes):
@@ -74,7 +87,9 @@ def test_refused_requests_publish_nothing(client, fakes):
 def test_refusals_are_counted_by_reason(client, fakes):
     client.post("/v1/events", content=terms())
     metrics = client.get("/metrics").text
-    assert 'takeback_gateway_events_total{outcome="refused",reason="missing_key",type="unknown"} 1.0' in metrics
+    assert (
+        'takeback_gateway_events_total{outcome="refused",reason="missing_key",type="unknown"} 1.0' in metrics
+    )
 
 
 def test_a_finance_read_with_a_producer_key_is_403_before_any_read(client, fakes):
@@ -100,8 +115,9 @@ def test_a_metrics_source_that_fails_is_counted_and_the_scrape_still_answers(fak
 
     @asynccontextmanager
     async def gateway_without_kafka(settings):
-        gateway = build_gateway(settings, publisher=publisher, key_repository=repository,
-                                lag_reader=UnreachableKafka())
+        gateway = build_gateway(
+            settings, publisher=publisher, key_repository=repository, lag_reader=UnreachableKafka()
+        )
         gateway.ready = True
         yield gateway
 
@@ -111,10 +127,22 @@ def test_a_metrics_source_that_fails_is_counted_and_the_scrape_still_answers(fak
     assert 'takeback_gateway_scrape_errors_total{source="kafka"} 1.0' in response.text
 
 
-@pytest.mark.parametrize("authorization", [
-    None, "", "Bearer", "Bearer ", "Bearer  tbk_x ", "bearer tbk_x", "BEARER tbk_x", "Basic tbk_x",
-    "Bearertbk_x", " Bearer tbk_x", "Bearer tbk_x tbk_y",
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Bearer  tbk_x ",
+        "bearer tbk_x",
+        "BEARER tbk_x",
+        "Basic tbk_x",
+        "Bearertbk_x",
+        " Bearer tbk_x",
+        "Bearer tbk_x tbk_y",
+    ],
+)
 async def test_post_event_reads_the_bearer_key_exactly_as_the_other_operations_do(authorization):
     headers = [] if authorization is None else [(b"authorization", authorization.encode())]
     credentials = await bearer(Request({"type": "http", "headers": headers}))

@@ -1,5 +1,6 @@
 """The gateway's edges through the real app with fakes: media type (415), strict parameters (400), rate limits
 (429 with Retry-After), and reconciliation served from the latest run, runs queued one at a time."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,16 +31,24 @@ class FakeReconciliation:
     async def __call__(self) -> dict:
         self.runs += 1
         await asyncio.sleep(RUN_S)
-        return {"status": "balanced", "as_of": f"2026-12-01T10:00:{self.runs:02d}+00:00", "checks": [],
-                "open_discrepancies": []}
+        return {
+            "status": "balanced",
+            "as_of": f"2026-12-01T10:00:{self.runs:02d}+00:00",
+            "checks": [],
+            "open_discrepancies": [],
+        }
 
 
 def make_client(repository, reconcile=None, runs=None, **settings) -> TestClient:
     @asynccontextmanager
     async def fake_gateway(settings):
-        gateway = build_gateway(settings, publisher=RecordingEventPublisher(), key_repository=repository,
-                                reconcile=reconcile or FakeReconciliation(),
-                                reconciliation_runs=runs or InMemoryReconciliationRuns())
+        gateway = build_gateway(
+            settings,
+            publisher=RecordingEventPublisher(),
+            key_repository=repository,
+            reconcile=reconcile or FakeReconciliation(),
+            reconciliation_runs=runs or InMemoryReconciliationRuns(),
+        )
         gateway.ready = True
         yield gateway
 
@@ -53,10 +62,22 @@ def key_for(repository: InMemoryKeyRepository, kind: str, source_id: str) -> dic
 
 
 def terms() -> bytes:
-    return json.dumps({"event_id": str(uuid.uuid4()), "type": "terms.published", "version": 1,
-                       "occurred_at": "2026-01-01T00:00:00Z", "source": {"kind": "finance", "id": "finance-1"},
-                       "data": {"sku": "EB-500", "deposit": 5000, "recycling_fee": 800, "currency": "EUR",
-                                "effective_from": "2026-01-01T00:00:00Z"}}).encode()
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "terms.published",
+            "version": 1,
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "source": {"kind": "finance", "id": "finance-1"},
+            "data": {
+                "sku": "EB-500",
+                "deposit": 5000,
+                "recycling_fee": 800,
+                "currency": "EUR",
+                "effective_from": "2026-01-01T00:00:00Z",
+            },
+        }
+    ).encode()
 
 
 @pytest.fixture
@@ -70,11 +91,20 @@ def client(repository):
         yield client
 
 
-@pytest.mark.parametrize("content_type, status", [
-    ("application/json", 202), ("application/json; charset=utf-8", 202), ("Application/JSON;charset=UTF-8", 202),
-    ("text/plain", 415), (None, 415), ("application/json; charset=latin-1", 415),
-    ("application/json-patch+json", 415), ("application/json; version=2", 415), ("multipart/form-data", 415),
-])
+@pytest.mark.parametrize(
+    "content_type, status",
+    [
+        ("application/json", 202),
+        ("application/json; charset=utf-8", 202),
+        ("Application/JSON;charset=UTF-8", 202),
+        ("text/plain", 415),
+        (None, 415),
+        ("application/json; charset=latin-1", 415),
+        ("application/json-patch+json", 415),
+        ("application/json; version=2", 415),
+        ("multipart/form-data", 415),
+    ],
+)
 def test_a_body_that_is_not_json_is_415(client, repository, content_type, status):
     headers = key_for(repository, "finance", "finance-1")
     if content_type:
@@ -85,11 +115,23 @@ def test_a_body_that_is_not_json_is_415(client, repository, content_type, status
         assert response.json()["error"] == "unsupported_media_type"
 
 
-@pytest.mark.parametrize("as_of", ["0.5", "1700000000", "2026-01-01T00:00:00", "2026-01-01", "2026-02-30T00:00:00Z",
-                                   "1969-12-31T23:59:59Z", "2026-01-01 00:00:00Z", "now"])
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        "0.5",
+        "1700000000",
+        "2026-01-01T00:00:00",
+        "2026-01-01",
+        "2026-02-30T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "2026-01-01 00:00:00Z",
+        "now",
+    ],
+)
 def test_an_instant_is_rfc_3339_with_an_offset_and_nothing_else(client, repository, as_of):
-    response = client.get("/v1/finance/balances", params={"as_of": as_of}, headers=key_for(
-        repository, "finance", "finance-1"))
+    response = client.get(
+        "/v1/finance/balances", params={"as_of": as_of}, headers=key_for(repository, "finance", "finance-1")
+    )
     assert response.status_code == 400, response.text
     assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [("query.as_of", "instant")]
     assert "RFC 3339" in response.json()["message"]
@@ -97,16 +139,25 @@ def test_an_instant_is_rfc_3339_with_an_offset_and_nothing_else(client, reposito
 
 @pytest.mark.parametrize("year", ["2026.0", " 2026", "+2026", "2_026", "02026", "1999", "2101", "twenty"])
 def test_a_year_is_four_digits_in_range(client, repository, year):
-    response = client.get("/v1/reports/recovery", params={"year": year}, headers=key_for(
-        repository, "finance", "finance-1"))
+    response = client.get(
+        "/v1/reports/recovery", params={"year": year}, headers=key_for(repository, "finance", "finance-1")
+    )
     assert response.status_code == 400, response.text
     assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [("query.year", "year")]
 
 
-@pytest.mark.parametrize("query, rule", [("category=lithium", "literal_error"), ("yaer=2026", "unknown_parameter"),
-                                         ("year=2026&year=2027", "repeated_parameter")])
+@pytest.mark.parametrize(
+    "query, rule",
+    [
+        ("category=lithium", "literal_error"),
+        ("yaer=2026", "unknown_parameter"),
+        ("year=2026&year=2027", "repeated_parameter"),
+    ],
+)
 def test_an_unknown_value_or_parameter_is_400(client, repository, query, rule):
-    response = client.get(f"/v1/reports/collection?{query}", headers=key_for(repository, "finance", "finance-1"))
+    response = client.get(
+        f"/v1/reports/collection?{query}", headers=key_for(repository, "finance", "finance-1")
+    )
     assert response.status_code == 400, response.text
     assert rule in {e["rule"] for e in response.json()["errors"]}
 
@@ -133,7 +184,10 @@ def test_failed_authentications_lock_the_address_out_and_no_key_is_looked_up(rep
         metrics = client.get("/metrics").text
     assert statuses == [401] * 5 + [429] * 15
     assert repository.lookups == lookups == 5
-    assert (also_refused.status_code, also_refused.json()["error"]) == (429, "too_many_failed_authentications")
+    assert (also_refused.status_code, also_refused.json()["error"]) == (
+        429,
+        "too_many_failed_authentications",
+    )
     assert also_refused.headers["retry-after"] == "10"
     assert 'takeback_gateway_rate_limited_total{kind="address"} 16.0' in metrics
     assert 'takeback_gateway_rate_limit_buckets{kind="address"} 1.0' in metrics
@@ -159,7 +213,9 @@ def test_runs_asked_for_while_one_waits_are_that_run(repository):
         assert all(answer.status_code == 202 for answer in answers)
         assert answers[0].headers["location"] == f"/v1/finance/reconciliation/runs/{run_ids[0]}"
         deadline = time.monotonic() + 10
-        while (run := client.get(answers[-1].headers["location"], headers=headers).json())["state"] != "completed":
+        while (run := client.get(answers[-1].headers["location"], headers=headers).json())[
+            "state"
+        ] != "completed":
             assert time.monotonic() < deadline, run
             time.sleep(0.05)
         latest = client.get("/v1/finance/reconciliation", headers=headers).json()
@@ -172,5 +228,7 @@ def test_a_run_is_for_finance_keys_and_an_unknown_run_is_404(client, repository)
     assert client.post("/v1/finance/reconciliation/runs", headers=pos).status_code == 403
     unknown = client.get(f"/v1/finance/reconciliation/runs/{uuid.uuid4()}", headers=finance)
     assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_run")
-    malformed = client.get("/v1/finance/reconciliation/runs/2b7c1f0e5d0a4b539a8e3c1f2d9e8a11", headers=finance)
+    malformed = client.get(
+        "/v1/finance/reconciliation/runs/2b7c1f0e5d0a4b539a8e3c1f2d9e8a11", headers=finance
+    )
     assert (malformed.status_code, malformed.json()["errors"][0]["rule"]) == (400, "uuid")

@@ -1,4 +1,5 @@
 """The gateway's wait for an event's outcome and its read permissions, on the in-memory records."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,18 @@ OTHER = KeyHolder("k3", "return_centre", "centre-2", "producer")
 
 
 def refunded(event_id) -> InboxRecord:
-    return InboxRecord(event_id, "collection.logged", "applied", None, HASH, taken_back="refunded",
-                       centre_id="centre-1", refund_amount=5000, refund_currency="EUR", refund_method="cash")
+    return InboxRecord(
+        event_id,
+        "collection.logged",
+        "applied",
+        None,
+        HASH,
+        taken_back="refunded",
+        centre_id="centre-1",
+        refund_amount=5000,
+        refund_currency="EUR",
+        refund_method="cash",
+    )
 
 
 async def test_an_outcome_recorded_while_nobody_listens_is_found_by_the_poll():
@@ -74,8 +85,10 @@ async def test_an_event_is_read_by_its_sender_and_finance_and_unknown_to_others(
 async def test_accepted_events_written_together_keep_each_first_record():
     records, event_id = InMemoryEventRecords(), uuid.uuid4()
     log = AcceptedLog(records)
-    await asyncio.gather(log.add(AcceptedRecord(event_id, "pos", "s-1", HASH)),
-                         log.add(AcceptedRecord(event_id, "pos", "s-1", OTHER_HASH)),
-                         *(log.add(AcceptedRecord(uuid.uuid4(), "pos", "s-1", HASH)) for _ in range(20)))
+    await asyncio.gather(
+        log.add(AcceptedRecord(event_id, "pos", "s-1", HASH)),
+        log.add(AcceptedRecord(event_id, "pos", "s-1", OTHER_HASH)),
+        *(log.add(AcceptedRecord(uuid.uuid4(), "pos", "s-1", HASH)) for _ in range(20)),
+    )
     assert records.accepted_events[event_id].content_hash == HASH
     assert len(records.accepted_events) == 21

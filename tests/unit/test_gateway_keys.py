@@ -1,4 +1,5 @@
 """API keys: issued once in plain text, stored as a salted MAC, verified in constant time, cached briefly."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,17 +26,31 @@ def test_the_same_secret_hashes_differently_under_another_salt_or_key_id():
     assert secret_hash(b"\x01" * 16, "a" * 16, "s") != secret_hash(b"\x01" * 16, "b" * 16, "s")
 
 
-@pytest.mark.parametrize("kind, source_id, role", [
-    ("shop", "store-1", "producer"), ("pos", "store 1", "producer"), ("pos", "x" * 65, "producer"),
-    ("pos", "store-1", "admin"), ("pos", "store-1", "finance"),
-])
+@pytest.mark.parametrize(
+    "kind, source_id, role",
+    [
+        ("shop", "store-1", "producer"),
+        ("pos", "store 1", "producer"),
+        ("pos", "x" * 65, "producer"),
+        ("pos", "store-1", "admin"),
+        ("pos", "store-1", "finance"),
+    ],
+)
 def test_a_key_that_cannot_be_issued_is_refused(kind, source_id, role):
     with pytest.raises(InvalidKeyRequest):
         issue_key(kind, source_id, role)
 
 
-@pytest.mark.parametrize("presented", ["", "Bearer x", "tbk_short_secret", KEY_PREFIX + "g" * 16 + "_" + "a" * 43,
-                                       KEY_PREFIX + "a" * 16 + "_" + "a" * 200])
+@pytest.mark.parametrize(
+    "presented",
+    [
+        "",
+        "Bearer x",
+        "tbk_short_secret",
+        KEY_PREFIX + "g" * 16 + "_" + "a" * 43,
+        KEY_PREFIX + "a" * 16 + "_" + "a" * 200,
+    ],
+)
 def test_a_malformed_key_is_refused_before_any_lookup(presented):
     with pytest.raises(Unauthenticated) as refused:
         parse_presented(presented)
@@ -98,8 +113,9 @@ async def test_requests_presenting_a_key_while_it_is_looked_up_share_one_lookup_
     plaintext, stored = await create_key(repository, "pos", "store-1")
     forged = plaintext[:-43] + "Q" * 43  # the same key id, another secret
     lookups = repository.lookups
-    answers = await asyncio.gather(*[verifier.verify(plaintext) for _ in range(20)],
-                                   verifier.verify(forged), return_exceptions=True)
+    answers = await asyncio.gather(
+        *[verifier.verify(plaintext) for _ in range(20)], verifier.verify(forged), return_exceptions=True
+    )
     assert repository.lookups == lookups + 1
     assert {answer.source_id for answer in answers[:20]} == {"store-1"}
     assert isinstance(answers[20], Unauthenticated) and answers[20].reason == "unknown_key"
@@ -114,6 +130,7 @@ async def test_a_failed_lookup_is_not_remembered():
             if self.failing:
                 raise ConnectionError("the database is away")
             return await super().get(key_id)
+
     repository = Away()
     verifier = KeyVerifier(repository)
     plaintext, _ = await create_key(repository, "pos", "store-1")

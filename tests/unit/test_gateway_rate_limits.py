@@ -1,4 +1,5 @@
 """Token buckets in a bounded table, and the gateway's two limits built on them (no clock but a fake one)."""
+
 from __future__ import annotations
 
 import pytest
@@ -49,18 +50,30 @@ def test_retry_after_is_whole_seconds_rounded_up():
     assert [retry_after_s(w) for w in (0.01, 1.0, 1.2)] == [1, 1, 2]
 
 
-@pytest.mark.parametrize("host, name", [
-    ("192.0.2.7", "192.0.2.7"), ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
-    ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"), ("::ffff:192.0.2.7", "192.0.2.7"), (None, "unknown"),
-])
+@pytest.mark.parametrize(
+    "host, name",
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        (None, "unknown"),
+    ],
+)
 def test_an_ipv6_client_is_limited_by_its_64_network(host, name):
     assert client_address(host) == name
 
 
 def test_failed_authentications_block_the_address_until_a_token_returns():
     clock, limited = Clock(), []
-    limiter = RateLimiter(key_rate_per_s=10, key_burst=10, failure_rate_per_s=0.5, failure_burst=2,
-                          on_limited=limited.append, clock=clock)
+    limiter = RateLimiter(
+        key_rate_per_s=10,
+        key_burst=10,
+        failure_rate_per_s=0.5,
+        failure_burst=2,
+        on_limited=limited.append,
+        clock=clock,
+    )
     for _ in range(2):
         limiter.check_address("192.0.2.7")
         limiter.authentication_failed("192.0.2.7")
@@ -75,12 +88,22 @@ def test_failed_authentications_block_the_address_until_a_token_returns():
 
 def test_a_key_over_its_rate_is_429_and_another_key_is_not():
     clock, limited = Clock(), []
-    limiter = RateLimiter(key_rate_per_s=1, key_burst=2, failure_rate_per_s=1, failure_burst=1,
-                          on_limited=limited.append, clock=clock)
+    limiter = RateLimiter(
+        key_rate_per_s=1,
+        key_burst=2,
+        failure_rate_per_s=1,
+        failure_burst=1,
+        on_limited=limited.append,
+        clock=clock,
+    )
     limiter.check_key("a")
     limiter.check_key("a")
     with pytest.raises(TooManyRequests) as refused:
         limiter.check_key("a")
-    assert (refused.value.status, refused.value.reason, refused.value.retry_after_s) == (429, "rate_limited", 1)
+    assert (refused.value.status, refused.value.reason, refused.value.retry_after_s) == (
+        429,
+        "rate_limited",
+        1,
+    )
     limiter.check_key("b")
     assert limited == ["key"]

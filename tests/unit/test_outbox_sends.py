@@ -6,6 +6,7 @@ Kafka does not acknowledge, so the retry sends only what was not acknowledged an
 in order; a batch the broker refuses is split and only the row it refuses alone
 is parked.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -76,8 +77,10 @@ class FakeProducer:
 
 def rows(count: int = 60, big: dict[int, int] | None = None) -> list[Row]:
     keys = [f"battery-{i}" for i in range(10)]
-    return [Row(seq, uuid.uuid4(), TOPIC, keys[seq % len(keys)], b"v" * (big or {}).get(seq, 60))
-            for seq in range(1, count + 1)]
+    return [
+        Row(seq, uuid.uuid4(), TOPIC, keys[seq % len(keys)], b"v" * (big or {}).get(seq, 60))
+        for seq in range(1, count + 1)
+    ]
 
 
 def relay(producer: FakeProducer) -> Relay:
@@ -107,7 +110,9 @@ async def test_each_partition_gets_its_rows_in_seq_order_in_several_batches():
     producer, window = FakeProducer(), rows()
     sender = relay(producer)
     assert await sender._send(window) == {}
-    assert sorted(seq for _, seqs, _ in producer.sent for seq in seqs) == [row.seq for row in window]  # each once
+    assert sorted(seq for _, seqs, _ in producer.sent for seq in seqs) == [
+        row.seq for row in window
+    ]  # each once
     assert_in_order_on_their_partitions(producer, window)
     assert all(len([p for p, _, _ in producer.sent if p == partition]) > 1 for partition in range(PARTITIONS))
     assert sender._unrecorded == {row.seq for row in window}
@@ -164,6 +169,10 @@ async def test_a_message_too_large_for_any_request_is_refused_before_it_joins_a_
     window = rows(big={7: MAX_REQUEST_BYTES})
     producer = FakeProducer()
     refused = await relay(producer)._send(window)
-    assert list(refused) == [7] and "MessageSizeTooLargeError" in refused[7] and "max_request_size" in refused[7]
-    assert sorted(seq for _, seqs, _ in producer.sent for seq in seqs) == [row.seq for row in window if row.seq != 7]
+    assert (
+        list(refused) == [7] and "MessageSizeTooLargeError" in refused[7] and "max_request_size" in refused[7]
+    )
+    assert sorted(seq for _, seqs, _ in producer.sent for seq in seqs) == [
+        row.seq for row in window if row.seq != 7
+    ]
     assert producer._txn_manager.taken_back == []  # the broker never saw it

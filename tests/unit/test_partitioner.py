@@ -4,14 +4,17 @@ Consumers and the other producers rely on that placement (a battery's events in
 one partition), so the fast partitioner is compared with the client's own
 DefaultPartitioner on many random keys, of every length and partition count.
 """
+
 from __future__ import annotations
 
 import random
 import uuid
 
 import pytest
-from aiokafka.partitioner import DefaultPartitioner, murmur2 as reference_murmur2
-from hypothesis import given, settings, strategies as st
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as reference_murmur2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.common.partitioner import murmur2, partition_indexes
 

@@ -1,20 +1,33 @@
 """When a reconciliation run may start from the previous one, and when it must read everything."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from services.ledger.service_layer.reconciliation.window import (
-    CARRIED_KEYS_MAX, CARRY_VERSION, FULL_RUN_INTERVAL_S, PreviousRun, carry_keys, plan,
+    CARRIED_KEYS_MAX,
+    CARRY_VERSION,
+    FULL_RUN_INTERVAL_S,
+    PreviousRun,
+    carry_keys,
+    plan,
 )
 
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
-MARKS = {"tables": {"ledger.entries": [16400, 0, 0], "scheme.inbox": [16500, 3, 0]},
-         "stats_reset": "2026-12-01T08:00:00+00:00"}
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+MARKS = {
+    "tables": {"ledger.entries": [16400, 0, 0], "scheme.inbox": [16500, 3, 0]},
+    "stats_reset": "2026-12-01T08:00:00+00:00",
+}
 
 
 def previous(**carried) -> PreviousRun:
-    return PreviousRun("run-1", NOW - timedelta(minutes=5), "balanced", "100:105:101",
-                       {"version": CARRY_VERSION, "marks": MARKS, **carried})
+    return PreviousRun(
+        "run-1",
+        NOW - timedelta(minutes=5),
+        "balanced",
+        "100:105:101",
+        {"version": CARRY_VERSION, "marks": MARKS, **carried},
+    )
 
 
 def why(requested="incremental", run=None, last_full=NOW - timedelta(minutes=30), marks=MARKS) -> str | None:
@@ -35,7 +48,10 @@ def test_a_full_run_asked_for_is_full():
 
 
 def test_the_first_run_is_full():
-    assert plan("incremental", None, None, MARKS, NOW).why_full == "no earlier run stored a watermark to start from"
+    assert (
+        plan("incremental", None, None, MARKS, NOW).why_full
+        == "no earlier run stored a watermark to start from"
+    )
 
 
 def test_totals_of_another_version_are_no_start():

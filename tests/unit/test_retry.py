@@ -1,4 +1,5 @@
 """The one retry loop: tries again only on the errors it is given, and at most as often as its policy says."""
+
 from __future__ import annotations
 
 import asyncpg
@@ -17,13 +18,16 @@ def failing(errors: list[BaseException], result="done"):
         if errors:
             raise errors.pop(0)
         return result
+
     return operation, calls
 
 
 async def test_a_transient_error_is_tried_again_until_the_work_is_done():
     operation, calls = failing([ConnectionRefusedError(), asyncpg.DeadlockDetectedError()])
     told = []
-    assert await retry.until_done(operation, QUICK, on_retry=lambda n, e, s: told.append((n, type(e)))) == "done"
+    assert (
+        await retry.until_done(operation, QUICK, on_retry=lambda n, e, s: told.append((n, type(e)))) == "done"
+    )
     assert (len(calls), told) == (3, [(1, ConnectionRefusedError), (2, asyncpg.DeadlockDetectedError)])
 
 
@@ -44,8 +48,13 @@ async def test_an_error_not_listed_is_not_tried_again():
 def test_a_race_is_not_an_outage_and_the_database_away_is_never_a_poison_event():
     assert issubclass(asyncpg.UniqueViolationError, retry.RACE_ERRORS)
     assert not issubclass(asyncpg.UniqueViolationError, retry.TRANSIENT_ERRORS)
-    for away in (ConnectionResetError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
-                 asyncpg.SerializationError, asyncpg.DiskFullError):
+    for away in (
+        ConnectionResetError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        asyncpg.SerializationError,
+        asyncpg.DiskFullError,
+    ):
         assert issubclass(away, retry.TRANSIENT_ERRORS)
 
 

@@ -1,8 +1,9 @@
 """Signed events in: a credential speaks only for the source it was made for (contract 8.4)."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from services.common.kafka import SIGNATURE_HEADER, SIGNER_HEADER, signature_headers, verify
 from streams.service_layer.batch import Message, check_signatures, decode
@@ -19,18 +20,39 @@ class Keys:
 
 
 def sale(store: str) -> bytes:
-    return json.dumps({
-        "event_id": "2b7c1f0e-5d0a-4b53-9a8e-3c1f2d9e8a11", "type": "sale.recorded", "version": 1,
-        "occurred_at": "2026-11-24T10:15:00+01:00", "source": {"kind": "pos", "id": store},
-        "data": {"sale_id": "S-1", "store_id": store, "currency": "EUR", "items": [{
-            "serial": "BAT-1", "sku": "EB-500", "category": "lmt", "chemistry": "li-ion-nmc", "mass_kg": 2.8,
-            "deposit": 5000, "recycling_fee": 800, "contract": "deposit"}]}}).encode()
+    return json.dumps(
+        {
+            "event_id": "2b7c1f0e-5d0a-4b53-9a8e-3c1f2d9e8a11",
+            "type": "sale.recorded",
+            "version": 1,
+            "occurred_at": "2026-11-24T10:15:00+01:00",
+            "source": {"kind": "pos", "id": store},
+            "data": {
+                "sale_id": "S-1",
+                "store_id": store,
+                "currency": "EUR",
+                "items": [
+                    {
+                        "serial": "BAT-1",
+                        "sku": "EB-500",
+                        "category": "lmt",
+                        "chemistry": "li-ion-nmc",
+                        "mass_kg": 2.8,
+                        "deposit": 5000,
+                        "recycling_fee": 800,
+                        "contract": "deposit",
+                    }
+                ],
+            },
+        }
+    ).encode()
 
 
 async def outcome(value: bytes, headers) -> tuple[str | None, bool]:
-    item = decode(Message("takeback.sales", 0, 0, b"k", value, tuple(headers)), datetime.now(timezone.utc))
-    await check_signatures([item], Keys({("pos", "store-1"): "k1", ("pos", "store-2"): "k2",
-                                          ("signer", "gateway"): "kg"}))
+    item = decode(Message("takeback.sales", 0, 0, b"k", value, tuple(headers)), datetime.now(UTC))
+    await check_signatures(
+        [item], Keys({("pos", "store-1"): "k1", ("pos", "store-2"): "k2", ("signer", "gateway"): "kg"})
+    )
     return (item.violation.reason if item.violation else None), item.by_position
 
 

@@ -1,31 +1,43 @@
 """Pure rules of the stream processor: the battery's state machine, postings, stable ids."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts.postings import PostingRequested
+from services.common.ids import NAMESPACE, stable_id
 from streams.domain import postings
 from streams.domain.battery import TRANSITIONS, Battery, Party
 from streams.domain.errors import AlreadyReturned, CustodyMismatch
-from services.common.ids import NAMESPACE, stable_id
 
-NOW = datetime(2026, 11, 24, 10, 15, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 CENTRE = Party("return_centre", "centre-7")
 
 
 def test_a_life_follows_the_transitions_and_is_recorded_in_order():
     battery = Battery("BAT-1")
-    for event_type, party in [("sale.recorded", Party("customer", "c")), ("collection.logged", CENTRE),
-                              ("lot.dispatched", CENTRE), ("lot.received", Party("recycler", "r")),
-                              ("recovery.confirmed", Party("recycler", "r"))]:
+    for event_type, party in [
+        ("sale.recorded", Party("customer", "c")),
+        ("collection.logged", CENTRE),
+        ("lot.dispatched", CENTRE),
+        ("lot.received", Party("recycler", "r")),
+        ("recovery.confirmed", Party("recycler", "r")),
+    ]:
         battery.move(event_type, party, NOW, uuid.uuid4())
     assert battery.state == "recycled"
     assert [t.seq for t in battery.new_history] == [1, 2, 3, 4, 5]
-    assert [t.state for t in battery.new_history] == ["in_use", "collected", "in_transit", "at_recycler", "recycled"]
+    assert [t.state for t in battery.new_history] == [
+        "in_use",
+        "collected",
+        "in_transit",
+        "at_recycler",
+        "recycled",
+    ]
 
 
 @pytest.mark.parametrize("state", ["collected", "in_transit", "at_recycler", "recycled"])
@@ -55,15 +67,26 @@ def test_a_transfer_from_someone_else_is_refused_and_changes_nothing():
 @pytest.mark.parametrize("contract,suspense", [("deposit", False), ("lease", False), ("deposit", True)])
 def test_postings_balance_and_cancellations_reverse_them_exactly(contract, suspense):
     deposit = 0 if contract == "lease" else 5000
-    sale = postings.sale_item("S-1", "store-1", "BAT-1", contract, deposit, 800, "EUR", uuid.uuid4(), NOW, suspense)
+    sale = postings.sale_item(
+        "S-1", "store-1", "BAT-1", contract, deposit, 800, "EUR", uuid.uuid4(), NOW, suspense
+    )
     wire = PostingRequested.model_validate_json(sale.to_json())  # the wire model's own checks agree
-    assert (wire.posting_key, wire.kind, wire.subject, wire.caused_by, wire.effective_at, wire.reverses) == \
-        (sale.posting_key, sale.kind, sale.subject, sale.caused_by, sale.effective_at, sale.reverses)
+    assert (wire.posting_key, wire.kind, wire.subject, wire.caused_by, wire.effective_at, wire.reverses) == (
+        sale.posting_key,
+        sale.kind,
+        sale.subject,
+        sale.caused_by,
+        sale.effective_at,
+        sale.reverses,
+    )
     assert [line.model_dump() for line in wire.lines] == [line.as_dict() for line in sale.lines]
-    assert PostingRequested.model_validate_json(postings.cancellation(sale, uuid.uuid4(), NOW, "S-1").to_json())
+    assert PostingRequested.model_validate_json(
+        postings.cancellation(sale, uuid.uuid4(), NOW, "S-1").to_json()
+    )
     reversal = postings.cancellation(sale, uuid.uuid4(), NOW, "S-1")
-    assert {(line.account, line.debit, line.credit) for line in reversal.lines} == \
-        {(line.account, line.credit, line.debit) for line in sale.lines}
+    assert {(line.account, line.debit, line.credit) for line in reversal.lines} == {
+        (line.account, line.credit, line.debit) for line in sale.lines
+    }
     assert reversal.reverses == sale.posting_key
 
 
@@ -71,8 +94,10 @@ def test_nothing_charged_posts_nothing():
     assert postings.refund("BAT-1", "centre-7", 0, "EUR", uuid.uuid4(), NOW) is None
 
 
-@pytest.mark.parametrize("parts", [("refund", uuid.UUID(int=7)), ("rejected", "takeback.sales", 3, 17),
-                                   ("posting", "sale:S-1:BAT-ä")])
+@pytest.mark.parametrize(
+    "parts",
+    [("refund", uuid.UUID(int=7)), ("rejected", "takeback.sales", 3, 17), ("posting", "sale:S-1:BAT-ä")],
+)
 def test_stable_ids_are_uuid5_of_their_parts(parts):
     assert stable_id(*parts) == str(uuid.uuid5(NAMESPACE, ":".join(str(p) for p in parts)))
 

@@ -1,10 +1,11 @@
 """The scheme's rows as JSON for PostgreSQL: exact numbers, instants with their offset, bytes as bytea hex."""
+
 from __future__ import annotations
 
 import json
 import uuid
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 from streams.adapters import rows
@@ -13,15 +14,22 @@ from streams.adapters.rows import CollectionRow, InboxRow, as_json, columns
 
 def test_a_row_is_an_object_keyed_by_its_columns_in_order():
     at = datetime(2026, 11, 24, 10, 15, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
-    row = CollectionRow(uuid.UUID(int=1), "C-1", "BAT-1", "centre-7", "functional", Decimal("2.80"), "refunded", at)
+    row = CollectionRow(
+        uuid.UUID(int=1), "C-1", "BAT-1", "centre-7", "functional", Decimal("2.80"), "refunded", at
+    )
     [read] = json.loads(as_json([row]))
     assert list(read) == list(columns(CollectionRow))
     assert (read["mass_kg"], read["occurred_at"], read["event_id"]) == (
-        "2.80", "2026-11-24T10:15:00.123456+01:00", str(uuid.UUID(int=1)))
+        "2.80",
+        "2026-11-24T10:15:00.123456+01:00",
+        str(uuid.UUID(int=1)),
+    )
 
 
 def test_a_hash_is_bytea_hex_and_money_an_exact_integer():
-    row = InboxRow(uuid.uuid4(), b"\x00\xff", "sale.recorded", "takeback.sales", 0, 2**62, None, "applied", None)
+    row = InboxRow(
+        uuid.uuid4(), b"\x00\xff", "sale.recorded", "takeback.sales", 0, 2**62, None, "applied", None
+    )
     [read] = json.loads(as_json([row]))
     assert (read["content_hash"], read["offset"], read["occurred_at"]) == ("\\x00ff", 2**62, None)
 
@@ -33,6 +41,8 @@ def test_every_row_is_frozen_with_slots():
 
 
 def test_a_row_for_copy_is_its_values_in_column_order():
-    at = datetime(2026, 11, 24, tzinfo=timezone.utc)
-    row = CollectionRow(uuid.UUID(int=1), "C-1", "BAT-1", "centre-7", "functional", None, "taken_back_free", at)
+    at = datetime(2026, 11, 24, tzinfo=UTC)
+    row = CollectionRow(
+        uuid.UUID(int=1), "C-1", "BAT-1", "centre-7", "functional", None, "taken_back_free", at
+    )
     assert rows.record_of(CollectionRow)(row) == tuple(getattr(row, name) for name in columns(CollectionRow))

@@ -2,6 +2,7 @@
 
 Revision ID: 0004
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0004"

@@ -14,6 +14,7 @@ Every statement is idempotent, so the script can be applied ahead of alembic.
 
 Revision ID: 0005
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0005"

@@ -7,6 +7,7 @@ lines exists, in one set-based query. Same guarantee, one query per batch.
 
 Revision ID: 0006
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0006"
@@ -47,5 +48,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    run_sql_script("ALTER TABLE ledger.lines ADD CONSTRAINT lines_entry_id_fkey "
-                   "FOREIGN KEY (entry_id) REFERENCES ledger.entries")
+    run_sql_script(
+        "ALTER TABLE ledger.lines ADD CONSTRAINT lines_entry_id_fkey "
+        "FOREIGN KEY (entry_id) REFERENCES ledger.entries"
+    )

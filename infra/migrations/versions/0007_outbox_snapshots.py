@@ -18,6 +18,7 @@ The services' role no longer needs to update an outbox: it may only add to it.
 
 Revision ID: 0007
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0007"

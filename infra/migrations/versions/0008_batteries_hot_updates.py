@@ -10,6 +10,7 @@ rewrites the row on its own page and touches no index.
 
 Revision ID: 0008
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0008"

@@ -13,6 +13,7 @@
 
 Revision ID: 0009
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0009"
@@ -99,6 +100,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_sql_script("DROP TABLE IF EXISTS scheme.input_offsets;")
     for schema in SCHEMAS:
-        run_sql_script(f"DROP FUNCTION IF EXISTS {schema}.prune_outbox(interval); "
-                       f"DROP INDEX IF EXISTS {schema}.outbox_created_at; "
-                       f"DROP TABLE IF EXISTS {schema}.outbox_parked;")
+        run_sql_script(
+            f"DROP FUNCTION IF EXISTS {schema}.prune_outbox(interval); "
+            f"DROP INDEX IF EXISTS {schema}.outbox_created_at; "
+            f"DROP TABLE IF EXISTS {schema}.outbox_parked;"
+        )

@@ -9,6 +9,7 @@ command line) adds or revokes a key. A revoked key signs nothing from then on.
 
 Revision ID: 0010
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0010"

@@ -31,43 +31,86 @@ database upgraded from an earlier revision ends with exactly these.
 
 Revision ID: 0011
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0011"
 down_revision = "0010"
 
 STREAMS, LEDGER, GATEWAY, READER, LEGACY = (
-    "takeback_streams", "takeback_ledger", "takeback_gateway", "takeback_reader", "takeback")
+    "takeback_streams",
+    "takeback_ledger",
+    "takeback_gateway",
+    "takeback_reader",
+    "takeback",
+)
 
 SCHEME_TABLES = (
-    "inbox", "terms", "sales", "sale_items", "batteries", "custody_history", "collections", "refunds", "lots",
-    "lot_items", "recoveries", "recovered_materials", "discrepancies", "postings", "outbox", "outbox_relay",
-    "outbox_parked", "input_offsets",
+    "inbox",
+    "terms",
+    "sales",
+    "sale_items",
+    "batteries",
+    "custody_history",
+    "collections",
+    "refunds",
+    "lots",
+    "lot_items",
+    "recoveries",
+    "recovered_materials",
+    "discrepancies",
+    "postings",
+    "outbox",
+    "outbox_relay",
+    "outbox_parked",
+    "input_offsets",
 )  # not signing_keys: secrets, read by the streams alone
 LEDGER_TABLES = (
-    "entries", "lines", "account_movements", "outbox", "outbox_relay", "outbox_parked", "reconciliation_runs",
+    "entries",
+    "lines",
+    "account_movements",
+    "outbox",
+    "outbox_relay",
+    "outbox_parked",
+    "reconciliation_runs",
     "unpostable",
 )
 # What every process's health report reads (services/common/health_report.py): both relays, the last run.
-HEALTH_TABLES = tuple(f"{s}.{t}" for s in ("scheme", "ledger") for t in ("outbox", "outbox_relay", "outbox_parked")) \
-    + ("ledger.reconciliation_runs",)
+HEALTH_TABLES = tuple(
+    f"{s}.{t}" for s in ("scheme", "ledger") for t in ("outbox", "outbox_relay", "outbox_parked")
+) + ("ledger.reconciliation_runs",)
 
 READ_ALL = tuple(f"scheme.{t}" for t in SCHEME_TABLES) + tuple(f"ledger.{t}" for t in LEDGER_TABLES)
 
 # The battery's key is referenced by its custody history: every other column is state the streams keep.
 BATTERY_STATE = (
-    "state", "contract", "sku", "category", "chemistry", "mass_kg", "currency", "deposit_charged", "recycling_fee",
-    "deposit_refunded", "sale_id", "store_id", "sold_at", "custodian_kind", "custodian_id", "lot_id",
-    "collected_at", "history_length",
+    "state",
+    "contract",
+    "sku",
+    "category",
+    "chemistry",
+    "mass_kg",
+    "currency",
+    "deposit_charged",
+    "recycling_fee",
+    "deposit_refunded",
+    "sale_id",
+    "store_id",
+    "sold_at",
+    "custodian_kind",
+    "custodian_id",
+    "lot_id",
+    "collected_at",
+    "history_length",
 )
 
 GRANTS = {
     STREAMS: f"""
         GRANT USAGE ON SCHEMA scheme, ledger TO {STREAMS};
-        GRANT SELECT ON {', '.join(f'scheme.{t}' for t in SCHEME_TABLES)}, scheme.signing_keys TO {STREAMS};
-        GRANT SELECT ON {', '.join(HEALTH_TABLES)} TO {STREAMS};
-        GRANT INSERT ON {', '.join(f'scheme.{t}' for t in SCHEME_TABLES if t != 'outbox_relay')} TO {STREAMS};
-        GRANT UPDATE ({', '.join(BATTERY_STATE)}) ON scheme.batteries TO {STREAMS};
+        GRANT SELECT ON {", ".join(f"scheme.{t}" for t in SCHEME_TABLES)}, scheme.signing_keys TO {STREAMS};
+        GRANT SELECT ON {", ".join(HEALTH_TABLES)} TO {STREAMS};
+        GRANT INSERT ON {", ".join(f"scheme.{t}" for t in SCHEME_TABLES if t != "outbox_relay")} TO {STREAMS};
+        GRANT UPDATE ({", ".join(BATTERY_STATE)}) ON scheme.batteries TO {STREAMS};
         GRANT UPDATE (status) ON scheme.sale_items TO {STREAMS};
         GRANT UPDATE (status, received_mass_kg, received_at) ON scheme.lots TO {STREAMS};
         GRANT UPDATE (received) ON scheme.lot_items TO {STREAMS};
@@ -80,7 +123,7 @@ GRANTS = {
     """,
     LEDGER: f"""
         GRANT USAGE ON SCHEMA scheme, ledger TO {LEDGER};
-        GRANT SELECT ON {', '.join(READ_ALL)} TO {LEDGER};
+        GRANT SELECT ON {", ".join(READ_ALL)} TO {LEDGER};
         GRANT INSERT ON ledger.entries, ledger.lines, ledger.account_movements, ledger.unpostable,
             ledger.reconciliation_runs, ledger.outbox, ledger.outbox_parked TO {LEDGER};
         GRANT UPDATE ON ledger.outbox_relay TO {LEDGER};
@@ -90,13 +133,13 @@ GRANTS = {
     """,
     GATEWAY: f"""
         GRANT USAGE ON SCHEMA scheme, ledger, gateway TO {GATEWAY};
-        GRANT SELECT ON {', '.join(READ_ALL)} TO {GATEWAY};
+        GRANT SELECT ON {", ".join(READ_ALL)} TO {GATEWAY};
         GRANT SELECT ON gateway.api_keys TO {GATEWAY};
         GRANT INSERT ON ledger.reconciliation_runs TO {GATEWAY};  -- the runs finance asks for, queued in it
     """,
     READER: f"""
         GRANT USAGE ON SCHEMA scheme, ledger TO {READER};
-        GRANT SELECT ON {', '.join(READ_ALL)} TO {READER};
+        GRANT SELECT ON {", ".join(READ_ALL)} TO {READER};
     """,
     LEGACY: "",
 }
@@ -121,7 +164,7 @@ CREATE OR REPLACE TRIGGER sales_never_updated BEFORE UPDATE ON scheme.sales
 # The grants of revisions 0003 to 0010, for a downgrade.
 LEGACY_GRANTS = f"""
         GRANT USAGE ON SCHEMA scheme, ledger, gateway TO {LEGACY};
-        GRANT SELECT, INSERT, UPDATE ON {', '.join(f'scheme.{t}' for t in SCHEME_TABLES)} TO {LEGACY};
+        GRANT SELECT, INSERT, UPDATE ON {", ".join(f"scheme.{t}" for t in SCHEME_TABLES)} TO {LEGACY};
         REVOKE UPDATE ON scheme.outbox, scheme.input_offsets FROM {LEGACY};
         GRANT SELECT ON scheme.signing_keys TO {LEGACY};
         GRANT USAGE ON ALL SEQUENCES IN SCHEMA scheme, ledger TO {LEGACY};
@@ -153,8 +196,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    run_sql_script("DROP TRIGGER IF EXISTS sales_never_updated ON scheme.sales; "
-                   "DROP FUNCTION IF EXISTS scheme.never_updated();")
+    run_sql_script(
+        "DROP TRIGGER IF EXISTS sales_never_updated ON scheme.sales; "
+        "DROP FUNCTION IF EXISTS scheme.never_updated();"
+    )
     for role in GRANTS:
         run_sql_script(for_role(role, REVOKE.format(role=role)))
     run_sql_script(for_role(LEGACY, LEGACY_GRANTS))

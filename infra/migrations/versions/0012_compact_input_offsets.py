@@ -9,6 +9,7 @@ delete a row itself. One call at a time (an advisory lock); a second returns 0.
 
 Revision ID: 0012
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0012"
@@ -65,5 +66,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    run_sql_script("DROP FUNCTION IF EXISTS scheme.compact_input_offsets(); "
-                   "DROP FUNCTION IF EXISTS scheme.input_offset_islands();")
+    run_sql_script(
+        "DROP FUNCTION IF EXISTS scheme.compact_input_offsets(); "
+        "DROP FUNCTION IF EXISTS scheme.input_offset_islands();"
+    )

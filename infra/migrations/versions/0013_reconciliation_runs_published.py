@@ -8,6 +8,7 @@ nothing else on any topic (it has no grant on the outbox itself).
 
 Revision ID: 0013
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0013"

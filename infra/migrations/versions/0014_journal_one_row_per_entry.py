@@ -44,6 +44,7 @@ entries; readers select entries and lines).
 
 Revision ID: 0014
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0014"
@@ -116,7 +117,8 @@ END $$;
 """
 
 # uuid5 of the posting key, as contracts.postings.entry_id_for: the extension's function, wherever it is.
-ENTRY_ID_FOR = r"""
+ENTRY_ID_FOR = (
+    r"""
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA public;
 DO $$
 BEGIN
@@ -127,9 +129,12 @@ BEGIN
         (SELECT n.nspname
            FROM pg_catalog.pg_extension x JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
           WHERE x.extname = 'uuid-ossp'),
-        '""" + ENTRY_NAMESPACE + r"""');
+        '"""
+    + ENTRY_NAMESPACE
+    + r"""');
 END $$;
 """
+)
 
 # Each role's privileges on one relation, given on another (only `kept`, if named).
 COPY_PRIVILEGES = r"""
@@ -149,7 +154,11 @@ BEGIN
 END $$;
 """
 
-UPGRADE = LINES_VALID + ENTRY_ID_FOR + COPY_PRIVILEGES + r"""
+UPGRADE = (
+    LINES_VALID
+    + ENTRY_ID_FOR
+    + COPY_PRIVILEGES
+    + r"""
 CREATE TABLE ledger.entries_0014 (
     entry_id      uuid NOT NULL,
     seq           bigint NOT NULL DEFAULT nextval('ledger.entries_seq_seq'),  -- an order, for readers
@@ -242,9 +251,12 @@ CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON ledger.entries
     FOR EACH STATEMENT EXECUTE FUNCTION ledger.append_only();
 ANALYZE ledger.entries;
 """
+)
 
 # Back to an entries table and a lines table (revisions 0002 to 0013), the lines unnested from the arrays.
-DOWNGRADE = COPY_PRIVILEGES + r"""
+DOWNGRADE = (
+    COPY_PRIVILEGES
+    + r"""
 CREATE TABLE ledger.entries_0013 (
     entry_id      uuid PRIMARY KEY,
     seq           bigint NOT NULL DEFAULT nextval('ledger.entries_seq_seq') UNIQUE,
@@ -356,6 +368,7 @@ CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON ledger.entries
 CREATE TRIGGER lines_no_truncate BEFORE TRUNCATE ON ledger.lines
     FOR EACH STATEMENT EXECUTE FUNCTION ledger.append_only();
 """
+)
 
 
 def upgrade() -> None:

@@ -17,20 +17,28 @@ No index is added to `scheme.batteries` (its updates stay heap-only, revision 00
 
 Revision ID: 0015
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0015"
 down_revision = "0014"
 
-WINDOWED = ("scheme.postings", "scheme.inbox", "scheme.refunds", "scheme.recoveries", "scheme.custody_history",
-            "ledger.account_movements")
+WINDOWED = (
+    "scheme.postings",
+    "scheme.inbox",
+    "scheme.refunds",
+    "scheme.recoveries",
+    "scheme.custody_history",
+    "ledger.account_movements",
+)
 
 
 def _index_name(table: str) -> str:
     return f"{table.split('.')[1]}_txid_brin"
 
 
-TXID_COLUMNS = "\n".join(f"""
+TXID_COLUMNS = "\n".join(
+    f"""
 DO $$
 BEGIN
     IF to_regclass('{table}') IS NOT NULL THEN
@@ -38,9 +46,13 @@ BEGIN
         ALTER TABLE {table} ALTER COLUMN txid SET DEFAULT pg_current_xact_id();
         CREATE INDEX IF NOT EXISTS {_index_name(table)} ON {table} USING brin ((txid::text::bigint));
     END IF;
-END $$;""" for table in WINDOWED)
+END $$;"""
+    for table in WINDOWED
+)
 
-UPGRADE = TXID_COLUMNS + r"""
+UPGRADE = (
+    TXID_COLUMNS
+    + r"""
 ALTER TABLE ledger.reconciliation_runs
     ADD COLUMN IF NOT EXISTS mode text CHECK (mode IN ('full', 'incremental')),
     ADD COLUMN IF NOT EXISTS watermark pg_snapshot,
@@ -72,15 +84,21 @@ BEGIN
     END IF;
 END $$;
 """
+)
 
-DOWNGRADE = "\n".join(
-    f"DROP INDEX IF EXISTS {table.split('.')[0]}.{_index_name(table)};\n"
-    f"ALTER TABLE IF EXISTS {table} DROP COLUMN IF EXISTS txid;" for table in WINDOWED) + r"""
+DOWNGRADE = (
+    "\n".join(
+        f"DROP INDEX IF EXISTS {table.split('.')[0]}.{_index_name(table)};\n"
+        f"ALTER TABLE IF EXISTS {table} DROP COLUMN IF EXISTS txid;"
+        for table in WINDOWED
+    )
+    + r"""
 DROP FUNCTION IF EXISTS ledger.record_reconciliation_run(uuid, jsonb, text, pg_snapshot, jsonb);
 DROP INDEX IF EXISTS ledger.reconciliation_runs_full_as_of;
 ALTER TABLE ledger.reconciliation_runs DROP COLUMN IF EXISTS mode, DROP COLUMN IF EXISTS watermark,
     DROP COLUMN IF EXISTS carried;
 """
+)
 
 
 def upgrade() -> None:

@@ -13,6 +13,7 @@ or delete one.
 
 Revision ID: 0016
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0016"

@@ -27,12 +27,18 @@ the new state columns (a battery's `deposit_released`, a terms row's
 
 Revision ID: 0017
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0017"
 down_revision = "0016"
 
-STREAMS, LEDGER, GATEWAY, READER = "takeback_streams", "takeback_ledger", "takeback_gateway", "takeback_reader"
+STREAMS, LEDGER, GATEWAY, READER = (
+    "takeback_streams",
+    "takeback_ledger",
+    "takeback_gateway",
+    "takeback_reader",
+)
 NEW_TABLES = ("payments", "releases", "released_deposits", "discrepancy_resolutions")
 WINDOWED = ("payments", "releases", "released_deposits", "discrepancy_resolutions", "collections")
 STATES = ("in_use", "cancelled", "collected", "in_transit", "at_recycler", "recycled", "lost", "repurposed")
@@ -43,7 +49,7 @@ def _states_check(states: tuple[str, ...]) -> str:
     return f"""
 ALTER TABLE scheme.batteries DROP CONSTRAINT IF EXISTS batteries_state_check;
 ALTER TABLE scheme.batteries ADD CONSTRAINT batteries_state_check
-    CHECK (state IN ({', '.join(f"'{s}'" for s in states)})) NOT VALID;
+    CHECK (state IN ({", ".join(f"'{s}'" for s in states)})) NOT VALID;
 ALTER TABLE scheme.batteries VALIDATE CONSTRAINT batteries_state_check;
 """
 
@@ -111,7 +117,8 @@ CREATE TABLE IF NOT EXISTS scheme.discrepancy_resolutions (
 
 BRIN = "\n".join(
     f"CREATE INDEX IF NOT EXISTS {table}_txid_brin ON scheme.{table} USING brin ((txid::text::bigint));"
-    for table in WINDOWED)
+    for table in WINDOWED
+)
 
 
 def _for_role(role: str, statements: str) -> str:

@@ -15,12 +15,18 @@ The streams read and add rows; the ledger, the gateway and the reader read.
 
 Revision ID: 0019
 """
+
 from infra.migrations.script import run_sql_script
 
 revision = "0019"
 down_revision = "0018"
 
-STREAMS, LEDGER, GATEWAY, READER = "takeback_streams", "takeback_ledger", "takeback_gateway", "takeback_reader"
+STREAMS, LEDGER, GATEWAY, READER = (
+    "takeback_streams",
+    "takeback_ledger",
+    "takeback_gateway",
+    "takeback_reader",
+)
 COUNTERPARTY_PREFIXES = ("clearing:store:", "clearing:centre:", "payable:recycler:")
 
 UPGRADE = f"""
@@ -38,7 +44,7 @@ INSERT INTO scheme.counterparty_movements (account, currency, amount)
 SELECT l->>'account', l->>'currency', sum((l->>'debit')::bigint - (l->>'credit')::bigint)
   FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS l
  WHERE NOT EXISTS (SELECT 1 FROM scheme.counterparty_movements)
-   AND ({' OR '.join(f"l->>'account' LIKE '{prefix}%'" for prefix in COUNTERPARTY_PREFIXES)})
+   AND ({" OR ".join(f"l->>'account' LIKE '{prefix}%'" for prefix in COUNTERPARTY_PREFIXES)})
  GROUP BY 1, 2;
 """
 

@@ -1,4 +1,5 @@
 """Consumer lag of the scheme's consumer groups: committed offsets against end offsets, per topic."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,11 +15,16 @@ LAG_TIMEOUT_S = 2.0
 class ConsumerLagReader:
     """Started with the gateway; a group-less consumer only asks for end offsets, it never reads."""
 
-    def __init__(self, bootstrap: str, groups: tuple[str, ...] = CONSUMER_GROUPS, options: dict | None = None) -> None:
+    def __init__(
+        self, bootstrap: str, groups: tuple[str, ...] = CONSUMER_GROUPS, options: dict | None = None
+    ) -> None:
         self.groups = groups
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000, **(options or {}))
-        self.offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                        **(options or {}))
+        self.admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=5_000, **(options or {})
+        )
+        self.offsets = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **(options or {})
+        )
 
     async def start(self) -> None:
         await self.admin.start()

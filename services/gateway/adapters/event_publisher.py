@@ -1,4 +1,5 @@
 """Events to Kafka with an idempotent producer (acks=all); a recording twin for unit tests."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,14 +23,22 @@ PRODUCE_LINGER_MS = 5
 def create_producer(settings: Settings) -> AIOKafkaProducer | SigningProducer:
     """The gateway's own principal; each event signed as the gateway (it checked the key's source)."""
     return events_producer(
-        settings, acks="all", enable_idempotence=True, linger_ms=PRODUCE_LINGER_MS,
-        max_request_size=settings.http_body_max_bytes + REQUEST_SIZE_HEADROOM_BYTES, request_timeout_ms=15_000,
+        settings,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=PRODUCE_LINGER_MS,
+        max_request_size=settings.http_body_max_bytes + REQUEST_SIZE_HEADROOM_BYTES,
+        request_timeout_ms=15_000,
     )
 
 
 class KafkaEventPublisher:
-    def __init__(self, producer: AIOKafkaProducer, observe: Callable[[str, float], None] = lambda topic, s: None,
-                 timeout_s: float = PRODUCE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        observe: Callable[[str, float], None] = lambda topic, s: None,
+        timeout_s: float = PRODUCE_TIMEOUT_S,
+    ) -> None:
         self.producer, self.observe, self.timeout_s = producer, observe, timeout_s
 
     async def publish(self, topic: str, key: str, value: bytes) -> None:

@@ -1,4 +1,5 @@
 """API keys in PostgreSQL (`gateway.api_keys`, migration 0004), and an in-memory twin for unit tests."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -22,21 +23,30 @@ class PostgresKeyRepository:
         await self.database.execute(
             """INSERT INTO gateway.api_keys (key_id, salt, secret_hash, source_kind, source_id, role)
                VALUES ($1, $2, $3, $4, $5, $6)""",
-            key.key_id, key.salt, key.secret_hash, key.source_kind, key.source_id, key.role,
+            key.key_id,
+            key.salt,
+            key.secret_hash,
+            key.source_kind,
+            key.source_id,
+            key.role,
         )
 
     async def get(self, key_id: str) -> StoredKey | None:
-        row = await self.database.fetchrow(f"SELECT {_COLUMNS} FROM gateway.api_keys WHERE key_id = $1", key_id)
+        row = await self.database.fetchrow(
+            f"SELECT {_COLUMNS} FROM gateway.api_keys WHERE key_id = $1", key_id
+        )
         return None if row is None else StoredKey(**dict(row))
 
     async def list(self) -> list[StoredKey]:
         rows = await self.database.fetch(
-            f"SELECT {_COLUMNS} FROM gateway.api_keys ORDER BY created_at, key_id LIMIT $1", KEYS_LISTED_MAX)
+            f"SELECT {_COLUMNS} FROM gateway.api_keys ORDER BY created_at, key_id LIMIT $1", KEYS_LISTED_MAX
+        )
         return [StoredKey(**dict(row)) for row in rows]
 
     async def revoke(self, key_id: str, at: datetime) -> StoredKey | None:
         await self.database.execute(
-            "UPDATE gateway.api_keys SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL", key_id, at)
+            "UPDATE gateway.api_keys SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL", key_id, at
+        )
         return await self.get(key_id)
 
 

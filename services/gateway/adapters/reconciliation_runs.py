@@ -3,6 +3,7 @@
 The ledger's leader stores its periodic runs there too; the gateway reads them all
 and adds the runs finance asks for. The result is the contract's body, as jsonb.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,7 +19,9 @@ _BY_ID_SQL = "SELECT run_id, result FROM ledger.reconciliation_runs WHERE run_id
 # Stored and published on takeback.reconciliations in one transaction (revision 0013); with the run's mode,
 # watermark and carried totals, where the next incremental run starts (revision 0015).
 _STORE_SQL = "SELECT ledger.record_reconciliation_run($1, $2::jsonb)"
-_STORE_WITH_STATE_SQL = "SELECT ledger.record_reconciliation_run($1, $2::jsonb, $3, $4::text::pg_snapshot, $5::jsonb)"
+_STORE_WITH_STATE_SQL = (
+    "SELECT ledger.record_reconciliation_run($1, $2::jsonb, $3, $4::text::pg_snapshot, $5::jsonb)"
+)
 
 
 class PostgresReconciliationRuns:
@@ -38,7 +41,9 @@ class PostgresReconciliationRuns:
         if watermark is None:
             await self.pool.execute(_STORE_SQL, run_id, result)
             return
-        await self.pool.execute(_STORE_WITH_STATE_SQL, run_id, dict(result), result.mode, watermark, result.carried)
+        await self.pool.execute(
+            _STORE_WITH_STATE_SQL, run_id, dict(result), result.mode, watermark, result.carried
+        )
 
 
 class InMemoryReconciliationRuns:

@@ -3,6 +3,7 @@
 - events processed, from `scheme.inbox` (applied or rejected, by type and reason);
 - posting latency, `posted_at - effective_at` of the last `POSTING_SAMPLE_ENTRIES` journal entries.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,9 @@ async def events_processed(pool: asyncpg.Pool) -> Counter[tuple[str, str, str]]:
 
 async def posting_latency(pool: asyncpg.Pool) -> dict[str, float]:
     """{"entries", "max", "0.5", "0.9", "0.99"} in seconds over the latest entries; empty if none."""
-    row = await pool.fetchrow(_POSTING_LATENCY_SQL, POSTING_SAMPLE_ENTRIES, list(POSTING_QUANTILES),
-                              timeout=QUERY_TIMEOUT_S)
+    row = await pool.fetchrow(
+        _POSTING_LATENCY_SQL, POSTING_SAMPLE_ENTRIES, list(POSTING_QUANTILES), timeout=QUERY_TIMEOUT_S
+    )
     if row is None or not row["entries"]:
         return {}
     figures = {"entries": float(row["entries"]), "max": float(row["latency_max_s"])}

@@ -5,6 +5,7 @@ Sending: the key's kind must be one that may send the event type
 own; and the data field that names the sender (e.g. `store_id`) must be the key's id.
 Reading: any valid key may read a battery; only finance keys read finance and reports.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,16 +22,24 @@ def authorise_claim(holder: KeyHolder, event_type: str, source: Any) -> None:
     so a key learns nothing of how the events it may not send are checked."""
     allowed = SOURCE_KINDS_OF_TYPE[event_type]
     if holder.source_kind not in allowed:
-        raise Forbidden("type_not_allowed",
-                        f"a {holder.source_kind} key may not send {event_type} (only {', '.join(allowed)})",
-                        event_type=event_type)
-    if not isinstance(source, dict) or not isinstance(source.get("kind"), str) or not isinstance(
-            source.get("id"), str):
+        raise Forbidden(
+            "type_not_allowed",
+            f"a {holder.source_kind} key may not send {event_type} (only {', '.join(allowed)})",
+            event_type=event_type,
+        )
+    if (
+        not isinstance(source, dict)
+        or not isinstance(source.get("kind"), str)
+        or not isinstance(source.get("id"), str)
+    ):
         return
     if (source["kind"], source["id"]) != (holder.source_kind, holder.source_id):
-        raise Forbidden("not_your_source",
-                        f"source {source['kind'][:64]}/{source['id'][:64]} is not this key's source "
-                        f"{holder.source_kind}/{holder.source_id}", event_type=event_type)
+        raise Forbidden(
+            "not_your_source",
+            f"source {source['kind'][:64]}/{source['id'][:64]} is not this key's source "
+            f"{holder.source_kind}/{holder.source_id}",
+            event_type=event_type,
+        )
 
 
 def authorise_sending(holder: KeyHolder, envelope: Envelope) -> None:
@@ -39,17 +48,22 @@ def authorise_sending(holder: KeyHolder, envelope: Envelope) -> None:
     authorise_claim(holder, event_type, {"kind": envelope.source.kind, "id": envelope.source.id})
     field = SOURCE_ID_FIELD_OF_TYPE[event_type]
     if field is not None and getattr(envelope.data, field) != holder.source_id:
-        raise Forbidden("source_mismatch",
-                        f"data.{field}: {getattr(envelope.data, field)!r} must be this key's source id "
-                        f"{holder.source_id!r}", event_type=event_type)
+        raise Forbidden(
+            "source_mismatch",
+            f"data.{field}: {getattr(envelope.data, field)!r} must be this key's source id "
+            f"{holder.source_id!r}",
+            event_type=event_type,
+        )
 
 
 def authorise_finance_reading(holder: KeyHolder) -> None:
     """Refuse (403) unless this is a finance key."""
     if holder.role != "finance":
-        raise Forbidden("finance_only",
-                        f"finance and report endpoints need a finance key; this is a {holder.role} key "
-                        f"of {holder.source_kind}/{holder.source_id}")
+        raise Forbidden(
+            "finance_only",
+            f"finance and report endpoints need a finance key; this is a {holder.role} key "
+            f"of {holder.source_kind}/{holder.source_id}",
+        )
 
 
 def authorise_battery_reading(holder: KeyHolder) -> None:

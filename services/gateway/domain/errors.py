@@ -1,4 +1,5 @@
 """Refusals of the gateway; each carries the HTTP status and a reason code the caller can act on."""
+
 from __future__ import annotations
 
 
@@ -7,8 +8,13 @@ class Refused(Exception):
 
     status = 400
 
-    def __init__(self, reason: str, message: str, errors: list[dict[str, str]] | None = None,
-                 event_type: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        errors: list[dict[str, str]] | None = None,
+        event_type: str | None = None,
+    ) -> None:
         super().__init__(f"{reason}: {message}")
         assert reason.islower() and " " not in reason, "a reason is a snake_case code"
         self.reason = reason

@@ -6,6 +6,7 @@ event this gateway sent whose id the inbox holds with other content was rejected
 by position (`event_id_conflict`): the inbox keeps the first event's outcome, and
 only the content hash tells them apart.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,13 +70,21 @@ def status_body(event_id: UUID, record: InboxRecord | None, sent_hash: bytes | N
     if record is None:
         return None
     if sent_hash is not None and record.content_hash != sent_hash:
-        return _body(event_id, "rejected", {
-            "reason": "event_id_conflict",
-            "message": f"event_id {event_id} was already used for an event with other content"})
+        return _body(
+            event_id,
+            "rejected",
+            {
+                "reason": "event_id_conflict",
+                "message": f"event_id {event_id} was already used for an event with other content",
+            },
+        )
     if record.outcome == "rejected":
         assert record.reason is not None, "a rejection has a reason"
-        return _body(event_id, "rejected", {
-            "reason": record.reason, "message": record.message or f"rejected: {record.reason}"})
+        return _body(
+            event_id,
+            "rejected",
+            {"reason": record.reason, "message": record.message or f"rejected: {record.reason}"},
+        )
     assert record.outcome == "applied", "an inbox outcome is applied or rejected"
     return _body(event_id, "applied", applied_outcome(record))
 
@@ -89,9 +98,17 @@ def applied_outcome(record: InboxRecord) -> dict[str, Any]:
         return {"event_type": record.event_type}
     refund = None
     if record.refund_amount is not None:
-        refund = {"amount": record.refund_amount, "currency": record.refund_currency, "method": record.refund_method}
-    return {"state": _STATE_AFTER[record.event_type], "refund": refund,
-            "handling_fee": record.handling_fee or 0, "taken_back": record.taken_back}
+        refund = {
+            "amount": record.refund_amount,
+            "currency": record.refund_currency,
+            "method": record.refund_method,
+        }
+    return {
+        "state": _STATE_AFTER[record.event_type],
+        "refund": refund,
+        "handling_fee": record.handling_fee or 0,
+        "taken_back": record.taken_back,
+    }
 
 
 def _body(event_id: UUID, status: str, outcome: dict[str, Any] | None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ low-entropy passwords, which these are not). The random 16-byte salt per key is 
 MAC key, so a copied table gives no precomputation across keys; the key_id inside
 the MAC binds each hash to its own row. Comparison is constant-time.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ request takes one. An empty bucket says how long until its next token. The table
 holds at most `entries_max` buckets: a new name evicts the one used longest ago
 (which then starts afresh, full), so memory stays bounded whatever is sent.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -18,8 +19,9 @@ RETRY_AFTER_S_MIN = 1  # Retry-After is whole seconds (RFC 9110), never 0
 
 
 class TokenBuckets:
-    def __init__(self, rate_per_s: float, burst: int, entries_max: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate_per_s: float, burst: int, entries_max: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         assert rate_per_s > 0, "a bucket refills"
         assert burst >= 1, "a bucket holds at least one token"
         assert entries_max >= 1, "the table holds at least one bucket"

@@ -3,6 +3,7 @@
 Handlers add fields (`key_id`, `event_id`, `reason`) through `log_fields(request)`;
 the key_id is the public half of a key, safe to log.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,5 +50,14 @@ class AccessLog:
                 gateway.metrics.requests.labels(route, scope["method"], str(status)).inc()
                 gateway.metrics.request_seconds.labels(route).observe(seconds)
             client = scope.get("client") or ("-", 0)
-            log.info("http_request", method=scope["method"], path=scope["path"], route=route, status=status,
-                     duration_ms=round(seconds * 1000, 2), client=client[0], pid=self.pid, **fields)
+            log.info(
+                "http_request",
+                method=scope["method"],
+                path=scope["path"],
+                route=route,
+                status=status,
+                duration_ms=round(seconds * 1000, 2),
+                client=client[0],
+                pid=self.pid,
+                **fields,
+            )

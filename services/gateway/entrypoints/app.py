@@ -1,4 +1,5 @@
 """The FastAPI application: routes, refusals, access log; clients opened in the lifespan."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,7 @@ GatewayFactory = Callable[[Settings], AbstractAsyncContextManager[Gateway]]
 
 def create_app(settings: Settings, gateway_factory: GatewayFactory = running_gateway) -> FastAPI:
     """An app that connects nothing until it starts; `gateway_factory` swaps in fakes for unit tests."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with gateway_factory(settings) as gateway:
@@ -34,14 +36,23 @@ def create_app(settings: Settings, gateway_factory: GatewayFactory = running_gat
             finally:
                 await gateway.reconciliations.close()
 
-    app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None, generate_unique_id_function=lambda route: route.name)
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        generate_unique_id_function=lambda route: route.name,
+    )
     app.include_router(events_api.router)
     app.include_router(reads_api.router)
     app.include_router(reconciliation_api.router)
     app.include_router(settlement_api.router)
     app.include_router(ops_api.router)
-    app.include_router(console_routes.router)  # the finance console's HTML pages (not in the OpenAPI document)
+    app.include_router(
+        console_routes.router
+    )  # the finance console's HTML pages (not in the OpenAPI document)
     refusals.install(app)
     app.add_middleware(AccessLog)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

@@ -6,6 +6,7 @@ worker answers it, sums them all: a count of requests is the gateway's, not one 
 The rate-limit tables' sizes are then the sum over live workers, as of their last
 `FOLLOW_INTERVAL_S`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,29 +28,57 @@ class GatewayMetrics:
         self.shared_dir = os.environ.get(METRICS_DIR_ENV)  # several workers: counts in shared files
         self.collectors: list[Collector] = []  # figures made at scrape time (the scheme's), by the worker
         self.requests = Counter(
-            "takeback_gateway_http_requests_total", "HTTP requests answered, by route template and status",
-            ["route", "method", "status"], registry=self.registry)
+            "takeback_gateway_http_requests_total",
+            "HTTP requests answered, by route template and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
         self.request_seconds = Histogram(
-            "takeback_gateway_http_request_seconds", "Time to answer an HTTP request", ["route"],
-            buckets=LATENCY_BUCKETS_S, registry=self.registry)
+            "takeback_gateway_http_request_seconds",
+            "Time to answer an HTTP request",
+            ["route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
         self.events = Counter(
-            "takeback_gateway_events_total", "Events offered over HTTP: accepted, or refused with the reason",
-            ["type", "outcome", "reason"], registry=self.registry)
+            "takeback_gateway_events_total",
+            "Events offered over HTTP: accepted, or refused with the reason",
+            ["type", "outcome", "reason"],
+            registry=self.registry,
+        )
         self.produce_seconds = Histogram(
-            "takeback_gateway_produce_seconds", "Time for Kafka to acknowledge an event (acks=all)", ["topic"],
-            buckets=LATENCY_BUCKETS_S, registry=self.registry)
+            "takeback_gateway_produce_seconds",
+            "Time for Kafka to acknowledge an event (acks=all)",
+            ["topic"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
         self.scrape_errors = Counter(
-            "takeback_gateway_scrape_errors_total", "Scheme figures that could not be read at scrape time",
-            ["source"], registry=self.registry)
+            "takeback_gateway_scrape_errors_total",
+            "Scheme figures that could not be read at scrape time",
+            ["source"],
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
-            "takeback_gateway_rate_limited_total", "Requests refused 429, by limit: `key` (requests per key) or "
-            "`address` (failed authentications per client address)", ["kind"], registry=self.registry)
+            "takeback_gateway_rate_limited_total",
+            "Requests refused 429, by limit: `key` (requests per key) or "
+            "`address` (failed authentications per client address)",
+            ["kind"],
+            registry=self.registry,
+        )
         self.rate_limit_buckets = Gauge(
-            "takeback_gateway_rate_limit_buckets", "Token buckets held (bounded), by limit", ["kind"],
-            registry=self.registry, multiprocess_mode="livesum")
+            "takeback_gateway_rate_limit_buckets",
+            "Token buckets held (bounded), by limit",
+            ["kind"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.reconciliation_runs = Counter(
-            "takeback_gateway_reconciliation_runs_total", "Reconciliation runs made on request, by outcome",
-            ["outcome"], registry=self.registry)
+            "takeback_gateway_reconciliation_runs_total",
+            "Reconciliation runs made on request, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def limited(self, kind: str) -> None:
         self.rate_limited.labels(kind).inc()

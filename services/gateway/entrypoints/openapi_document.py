@@ -1,4 +1,5 @@
 """The OpenAPI document: FastAPI's, plus the contract's event schemas, with 400 (not 422) for bad input."""
+
 from __future__ import annotations
 
 from typing import Any

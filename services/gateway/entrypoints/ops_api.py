@@ -1,4 +1,5 @@
 """`/healthz` (200 once the producer and the pool are ready) and `/metrics` (Prometheus text)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
@@ -22,9 +23,16 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if gateway.ready else 503)
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
-                             "description": "Prometheus text exposition"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition",
+        }
+    },
+)
 async def metrics(request: Request) -> Response:
     """Requests, events accepted and refused, produce latency; and, read at scrape time, events
     applied and rejected by the scheme, consumer lag and posting latency."""

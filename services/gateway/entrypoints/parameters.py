@@ -13,6 +13,7 @@
   schema (`PREFER_WAIT_PATTERN`) itself.
 Each type's JSON Schema (in the OpenAPI document) states the same rule.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,19 +25,29 @@ from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from contracts.queries import (
-    CURSOR_RULE, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PERIOD_BOUND_RULE, InvalidCursor, InvalidPeriod, Position,
+    CURSOR_RULE,
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    PERIOD_BOUND_RULE,
+    InvalidCursor,
+    InvalidPeriod,
+    Position,
     period_bound,
 )
 from contracts.types import as_uuid
 
 INSTANT_YEAR_MIN, INSTANT_YEAR_MAX = 1970, 2999
 YEAR_MIN, YEAR_MAX = 2000, 2100
-_INSTANT_PATTERN = (r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
-                    r"(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$")
+_INSTANT_PATTERN = (
+    r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
 _INSTANT = re.compile(_INSTANT_PATTERN)
 _YEAR = re.compile(r"^\d{4}$")
-INSTANT_RULE = f"must be an RFC 3339 instant with an offset, such as 2026-11-24T10:15:00+01:00, in the years " \
-               f"{INSTANT_YEAR_MIN} to {INSTANT_YEAR_MAX}"
+INSTANT_RULE = (
+    f"must be an RFC 3339 instant with an offset, such as 2026-11-24T10:15:00+01:00, in the years "
+    f"{INSTANT_YEAR_MIN} to {INSTANT_YEAR_MAX}"
+)
 YEAR_RULE = f"must be a year of four digits from {YEAR_MIN} to {YEAR_MAX}"
 
 
@@ -55,12 +66,25 @@ def _year(value: Any) -> int:
     return int(value)
 
 
-Instant = Annotated[datetime, BeforeValidator(_instant), WithJsonSchema(
-    {"type": "string", "format": "date-time", "pattern": _INSTANT_PATTERN})]
-Year = Annotated[int, BeforeValidator(_year), WithJsonSchema(
-    {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX})]
-Uuid = Annotated[UUID, BeforeValidator(as_uuid), WithJsonSchema(
-    {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"})]
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_instant),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _INSTANT_PATTERN}),
+]
+Year = Annotated[
+    int, BeforeValidator(_year), WithJsonSchema({"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX})
+]
+Uuid = Annotated[
+    UUID,
+    BeforeValidator(as_uuid),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+        }
+    ),
+]
 
 WAIT_S_MIN, WAIT_S_MAX = 1, 10
 PREFER_WAIT_PATTERN = r"^(wait=([1-9]|10))?$"  # empty: no preference
@@ -82,8 +106,17 @@ def _period_bound(value: Any) -> datetime:
         raise PydanticCustomError(error.rule, str(error)) from None
 
 
-PeriodBound = Annotated[datetime, BeforeValidator(_period_bound), WithJsonSchema(
-    {"type": "string", "description": PERIOD_BOUND_RULE, "examples": ["2026-11-01", "2026-11-01T00:00:00+01:00"]})]
+PeriodBound = Annotated[
+    datetime,
+    BeforeValidator(_period_bound),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": PERIOD_BOUND_RULE,
+            "examples": ["2026-11-01", "2026-11-01T00:00:00+01:00"],
+        }
+    ),
+]
 
 _LIMIT = re.compile(r"^[1-9]\d{0,3}$")
 LIMIT_RULE = f"must be a whole number from 1 to {PAGE_LIMIT_MAX}"
@@ -104,7 +137,15 @@ def _cursor(value: Any) -> str:
     return value
 
 
-Limit = Annotated[int, BeforeValidator(_limit), WithJsonSchema(
-    {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT})]
-Cursor = Annotated[str, BeforeValidator(_cursor), WithJsonSchema(
-    {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$", "description": CURSOR_RULE})]
+Limit = Annotated[
+    int,
+    BeforeValidator(_limit),
+    WithJsonSchema(
+        {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT}
+    ),
+]
+Cursor = Annotated[
+    str,
+    BeforeValidator(_cursor),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$", "description": CURSOR_RULE}),
+]

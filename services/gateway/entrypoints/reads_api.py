@@ -59,7 +59,9 @@ async def get_balances(
     ] = None,
 ) -> Response:
     """Every ledger account's debit and credit totals, per currency. Finance keys only."""
-    return report_response("balances", await reads.balances(gateway_of(request).read_models, holder, as_of), as_csv)
+    return report_response(
+        "balances", await reads.balances(gateway_of(request).read_models, holder, as_of), as_csv
+    )
 
 
 @router.get(

@@ -4,6 +4,7 @@ Read at most every `REFRESH_INTERVAL_S` (a burst of scrapes costs one round of
 queries); a source that fails or times out is counted in
 `takeback_gateway_scrape_errors_total` and its figures are left out of that scrape.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,8 +25,9 @@ REFRESH_INTERVAL_S = 5.0
 
 
 class SchemeMetrics(Collector):
-    def __init__(self, pool: asyncpg.Pool | None, lag_reader: ConsumerLagReader | None,
-                 metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool | None, lag_reader: ConsumerLagReader | None, metrics: GatewayMetrics
+    ) -> None:
         self.pool, self.lag_reader, self.metrics = pool, lag_reader, metrics
         self.processed: Counter[tuple[str, str, str]] | None = None
         self.lag: Counter[tuple[str, str]] | None = None
@@ -39,8 +41,10 @@ class SchemeMetrics(Collector):
             if time.monotonic() - self._refreshed_at < REFRESH_INTERVAL_S:
                 return
             self.processed, self.posting, self.lag = await asyncio.gather(
-                self._read("inbox", self._processed()), self._read("ledger", self._posting()),
-                self._read("kafka", self._lag()))
+                self._read("inbox", self._processed()),
+                self._read("ledger", self._posting()),
+                self._read("kafka", self._lag()),
+            )
             self._refreshed_at = time.monotonic()
 
     async def _processed(self):
@@ -62,22 +66,30 @@ class SchemeMetrics(Collector):
 
     def collect(self):
         if self.processed is not None:
-            events = CounterMetricFamily("takeback_scheme_events", "Events in processed by the scheme "
-                                         "(scheme.inbox): applied, or rejected with the reason",
-                                         labels=["type", "outcome", "reason"])
+            events = CounterMetricFamily(
+                "takeback_scheme_events",
+                "Events in processed by the scheme (scheme.inbox): applied, or rejected with the reason",
+                labels=["type", "outcome", "reason"],
+            )
             for (event_type, outcome, reason), count in sorted(self.processed.items()):
                 events.add_metric([event_type, outcome, reason], count)
             yield events
         if self.lag is not None:
-            lag = GaugeMetricFamily("takeback_consumer_lag_messages", "Messages not yet committed by a "
-                                    "consumer group, per topic", labels=["group", "topic"])
+            lag = GaugeMetricFamily(
+                "takeback_consumer_lag_messages",
+                "Messages not yet committed by a consumer group, per topic",
+                labels=["group", "topic"],
+            )
             for (group, topic), messages in sorted(self.lag.items()):
                 lag.add_metric([group, topic], messages)
             yield lag
         if self.posting:
-            latency = GaugeMetricFamily("takeback_posting_latency_seconds", "posted_at - effective_at over the "
-                                        f"last {scheme_figures.POSTING_SAMPLE_ENTRIES} journal entries",
-                                        labels=["quantile"])
+            latency = GaugeMetricFamily(
+                "takeback_posting_latency_seconds",
+                "posted_at - effective_at over the "
+                f"last {scheme_figures.POSTING_SAMPLE_ENTRIES} journal entries",
+                labels=["quantile"],
+            )
             for quantile in scheme_figures.POSTING_QUANTILES:
                 latency.add_metric([str(quantile)], self.posting[str(quantile)])
             latency.add_metric(["1"], self.posting["max"])

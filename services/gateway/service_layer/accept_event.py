@@ -8,14 +8,21 @@ An event is read once: the native pass (`contracts.structs.read_event`, as the s
 workers read it) gives the typed event and its content hash together; only an event it
 does not accept is read by the contract's models, which name every failing field and rule.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 from uuid import UUID
 
 from contracts.events import (
-    ContractViolation, canonical_hash, check_not_in_future, check_source, key_of, load_json, parse_event,
+    ContractViolation,
+    canonical_hash,
+    check_not_in_future,
+    check_source,
+    key_of,
+    load_json,
+    parse_event,
 )
 from contracts.structs import read_event
 from contracts.topics import IN_EVENT_TYPES, TOPIC_OF_TYPE
@@ -31,10 +38,11 @@ class AcceptedEvent(NamedTuple):
     content_hash: bytes  # what the streams record in the inbox for this event (its idempotency hash)
 
 
-async def accept_event(raw: bytes, holder: KeyHolder, publisher: EventPublisher,
-                       now: datetime | None = None) -> AcceptedEvent:
+async def accept_event(
+    raw: bytes, holder: KeyHolder, publisher: EventPublisher, now: datetime | None = None
+) -> AcceptedEvent:
     """The event's id, type and content hash once it is durably in its topic; else a `Refused`."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     event, sent_hash = read(raw, holder)
     try:
         authorise_sending(holder, event)

@@ -8,6 +8,7 @@ same key id while it is looked up share that one lookup (each still checks its o
 secret against the stored MAC): a burst on a key whose entry just expired costs one
 query, not one a request.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,8 +25,13 @@ KEY_CACHE_ENTRIES_MAX = 10_000
 
 
 class KeyVerifier:
-    def __init__(self, repository: KeyRepository, ttl_s: float = KEY_CACHE_TTL_S,
-                 entries_max: int = KEY_CACHE_ENTRIES_MAX, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        repository: KeyRepository,
+        ttl_s: float = KEY_CACHE_TTL_S,
+        entries_max: int = KEY_CACHE_ENTRIES_MAX,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         assert ttl_s >= 0, "a cache lifetime is not negative"
         assert entries_max >= 1, "the cache holds at least one key"
         self.repository, self.ttl_s, self.entries_max, self.clock = repository, ttl_s, entries_max, clock
@@ -45,7 +51,9 @@ class KeyVerifier:
         if stored is None or not stored.matches(secret):
             raise Unauthenticated("unknown_key", "this API key is not known to the scheme")
         if stored.revoked_at is not None:
-            raise Unauthenticated("revoked_key", f"API key {key_id} was revoked at {stored.revoked_at.isoformat()}")
+            raise Unauthenticated(
+                "revoked_key", f"API key {key_id} was revoked at {stored.revoked_at.isoformat()}"
+            )
         self._remember(fingerprint, stored.holder())
         return stored.holder()
 

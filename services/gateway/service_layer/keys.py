@@ -1,7 +1,8 @@
 """Managing API keys (the `takeback keys` command): create (plaintext shown once), list, revoke."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from services.gateway.domain.keys import Role, StoredKey, default_role, issue_key
 from services.gateway.service_layer.ports import KeyRepository
@@ -11,8 +12,9 @@ class UnknownKey(LookupError):
     """No key with this id."""
 
 
-async def create_key(repository: KeyRepository, source_kind: str, source_id: str,
-                     role: Role | None = None) -> tuple[str, StoredKey]:
+async def create_key(
+    repository: KeyRepository, source_kind: str, source_id: str, role: Role | None = None
+) -> tuple[str, StoredKey]:
     """(plaintext key, stored record). The plaintext exists only in the return value."""
     plaintext, stored = issue_key(source_kind, source_id, role or default_role(source_kind))
     await repository.add(stored)
@@ -24,7 +26,7 @@ async def list_keys(repository: KeyRepository) -> list[StoredKey]:
 
 
 async def revoke_key(repository: KeyRepository, key_id: str) -> StoredKey:
-    revoked = await repository.revoke(key_id, datetime.now(timezone.utc))
+    revoked = await repository.revoke(key_id, datetime.now(UTC))
     if revoked is None:
         raise UnknownKey(f"no API key with id {key_id!r}")
     assert revoked.revoked_at is not None, "a revoked key has a revocation time"
@@ -34,7 +36,10 @@ async def revoke_key(repository: KeyRepository, key_id: str) -> StoredKey:
 def describe(key: StoredKey) -> dict:
     """What may be shown of a key: never its salt or hash."""
     return {
-        "key_id": key.key_id, "kind": key.source_kind, "id": key.source_id, "role": key.role,
+        "key_id": key.key_id,
+        "kind": key.source_kind,
+        "id": key.source_id,
+        "role": key.role,
         "created_at": key.created_at.isoformat() if key.created_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
     }

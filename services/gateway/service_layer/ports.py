@@ -1,4 +1,5 @@
 """What the use cases need from the world; adapters implement these (PostgreSQL, Kafka, in-memory)."""
+
 from __future__ import annotations
 
 from datetime import datetime

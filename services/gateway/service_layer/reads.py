@@ -3,12 +3,11 @@
 The read models belong to the streams and the ledger; this layer reaches them through
 its port (`ports.ReadModels`), which the gateway's wiring provides.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
-
 
 from contracts.queries import InvalidPeriod, ListQuery, Period, Position
 from services.gateway.domain.authorisation import authorise_battery_reading, authorise_finance_reading
@@ -16,6 +15,7 @@ from services.gateway.domain.errors import InvalidRequest, NotFound
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.service_layer.ports import ReadModels
 from services.gateway.service_layer.reconciliation_runs import ReconciliationRunner
+
 
 async def battery(models: ReadModels, holder: KeyHolder, serial: str) -> dict:
     authorise_battery_reading(holder)
@@ -50,13 +50,24 @@ async def reconciliation_run(runner: ReconciliationRunner, holder: KeyHolder, ru
     stored = await runner.runs.get(run_id) if run is None or run.state == "completed" else None
     if run is None and stored is None:
         raise NotFound("unknown_run", f"no reconciliation run {run_id} is known to this gateway or stored")
-    body = run.as_dict() if run is not None else {
-        "run_id": str(run_id), "state": "completed", "requested_at": None, "started_at": None,
-        "finished_at": None, "error": None}
+    body = (
+        run.as_dict()
+        if run is not None
+        else {
+            "run_id": str(run_id),
+            "state": "completed",
+            "requested_at": None,
+            "started_at": None,
+            "finished_at": None,
+            "error": None,
+        }
+    )
     return {**body, "result": stored}
 
 
-async def collection_report(models: ReadModels, holder: KeyHolder, year: int | None, category: str | None) -> dict:
+async def collection_report(
+    models: ReadModels, holder: KeyHolder, year: int | None, category: str | None
+) -> dict:
     authorise_finance_reading(holder)
     return await models.collection(year, category)
 
@@ -72,16 +83,27 @@ async def settlement(models: ReadModels, holder: KeyHolder, start: datetime, end
     try:
         period = Period(start, end)
     except InvalidPeriod as error:
-        raise InvalidRequest("invalid_request", f"query.to: {error}",
-                             [{"field": "query.to", "rule": error.rule, "message": str(error)}]) from None
+        raise InvalidRequest(
+            "invalid_request",
+            f"query.to: {error}",
+            [{"field": "query.to", "rule": error.rule, "message": str(error)}],
+        ) from None
     return await models.settlement(period)
 
 
-async def discrepancies(models: ReadModels, holder: KeyHolder, status: str | None = None, kind: str | None = None,
-                        limit: int | None = None, after: Position | None = None) -> dict:
+async def discrepancies(
+    models: ReadModels,
+    holder: KeyHolder,
+    status: str | None = None,
+    kind: str | None = None,
+    limit: int | None = None,
+    after: Position | None = None,
+) -> dict:
     """One page of the discrepancies, newest first, each with its resolution (contract 8.1)."""
     authorise_finance_reading(holder)
-    query = ListQuery(status, kind, limit, after) if limit is not None else ListQuery(status, kind, after=after)
+    query = (
+        ListQuery(status, kind, limit, after) if limit is not None else ListQuery(status, kind, after=after)
+    )
     return await models.discrepancies(query)
 
 

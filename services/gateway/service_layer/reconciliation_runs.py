@@ -13,6 +13,7 @@ They run here, in the gateway, as one background task: no table to poll, no chan
 to the ledger's worker, and the gateway needs no more than to read the books (as it
 does for /v1/finance/*) and to insert its runs into `ledger.reconciliation_runs`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +22,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from services.common.logging import get_logger
@@ -46,17 +47,33 @@ class Run:
     finished: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": str(self.run_id), "state": self.state, "requested_at": _iso(self.requested_at),
-                "started_at": _iso(self.started_at), "finished_at": _iso(self.finished_at), "error": self.error}
+        return {
+            "run_id": str(self.run_id),
+            "state": self.state,
+            "requested_at": _iso(self.requested_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "error": self.error,
+        }
 
 
 class ReconciliationRunner:
-    def __init__(self, reconcile: Callable[[], Awaitable[dict[str, Any]]], runs: ReconciliationRuns,
-                 share_max: float = ON_DEMAND_SHARE_MAX, on_finished: Callable[[str], None] = lambda outcome: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        reconcile: Callable[[], Awaitable[dict[str, Any]]],
+        runs: ReconciliationRuns,
+        share_max: float = ON_DEMAND_SHARE_MAX,
+        on_finished: Callable[[str], None] = lambda outcome: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         assert 0 < share_max <= 1, "a share of one core"
         self.reconcile, self.runs, self.share_max, self.on_finished, self.clock = (
-            reconcile, runs, share_max, on_finished, clock)
+            reconcile,
+            runs,
+            share_max,
+            on_finished,
+            clock,
+        )
         self._queued: Run | None = None
         self._running: Run | None = None
         self._task: asyncio.Task | None = None
@@ -67,7 +84,7 @@ class ReconciliationRunner:
         """The run that will answer this request: the one already queued, or a new one."""
         if self._queued is not None:
             return self._queued
-        run = self._queued = Run(uuid.uuid4(), datetime.now(timezone.utc))
+        run = self._queued = Run(uuid.uuid4(), datetime.now(UTC))
         self._remember(run)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
@@ -86,8 +103,9 @@ class ReconciliationRunner:
         await run.finished.wait()
         latest = await self.runs.latest()
         if latest is None:
-            raise ReconciliationUnavailable("reconciliation_unavailable",
-                                            f"no reconciliation run could be made ({run.error}); retry")
+            raise ReconciliationUnavailable(
+                "reconciliation_unavailable", f"no reconciliation run could be made ({run.error}); retry"
+            )
         return latest
 
     async def close(self) -> None:
@@ -102,23 +120,30 @@ class ReconciliationRunner:
             await self._run(run)
 
     async def _run(self, run: Run) -> None:
-        self._running, run.state, run.started_at = run, "running", datetime.now(timezone.utc)
+        self._running, run.state, run.started_at = run, "running", datetime.now(UTC)
         started = self.clock()
         try:
             result = await self.reconcile()
             await self.runs.store(run.run_id, result)
             run.state = "completed"
-            log.info("reconciliation_run_completed", run_id=str(run.run_id), status=result["status"],
-                     took_s=round(self.clock() - started, 2))
+            log.info(
+                "reconciliation_run_completed",
+                run_id=str(run.run_id),
+                status=result["status"],
+                took_s=round(self.clock() - started, 2),
+            )
         except Exception as error:  # noqa: BLE001  a failed run is reported on the run; the gateway goes on
-            run.state, run.error = "failed", f"the run failed ({type(error).__name__}); the gateway logged why"
+            run.state, run.error = (
+                "failed",
+                f"the run failed ({type(error).__name__}); the gateway logged why",
+            )
             log.error("reconciliation_run_failed", run_id=str(run.run_id), exc_info=error)
         finally:
             if run.state == "running":  # cancelled: the gateway is stopping
                 run.state, run.error = "failed", "the gateway stopped during the run"
             took_s = self.clock() - started
             self._next_start_at = self.clock() + took_s * (1 / self.share_max - 1)
-            self._running, run.finished_at = None, datetime.now(timezone.utc)
+            self._running, run.finished_at = None, datetime.now(UTC)
             self.on_finished(run.state)
             run.finished.set()
 

@@ -5,6 +5,7 @@ the outbox relay must run once per schema to keep its order, and one
 reconciliation per interval is enough. The lock lives with its session: if the
 holder dies or loses its connection, another worker takes over at its next try.
 """
+
 from __future__ import annotations
 
 import asyncpg
@@ -30,7 +31,9 @@ class Leadership:
             if self.leading:
                 await self.connection.fetchval("SELECT 1")  # the lock is as alive as its session
             else:
-                self.leading = await self.connection.fetchval("SELECT pg_try_advisory_lock($1)", LEDGER_LEADER_LOCK)
+                self.leading = await self.connection.fetchval(
+                    "SELECT pg_try_advisory_lock($1)", LEDGER_LEADER_LOCK
+                )
                 if self.leading:
                     log.info("ledger_leadership_taken")
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:

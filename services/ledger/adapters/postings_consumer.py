@@ -10,6 +10,7 @@ another worker seldom re-reads it (and when it does, posting is idempotent).
 Faust would add a leader topic, a web server and a changelog machinery the
 ledger does not use.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +32,7 @@ PARTITION_FETCH_BYTES_MAX = 512 * 1024
 
 
 class _WaitForBatch(ConsumerRebalanceListener):
-    def __init__(self, consumer: "PostingsConsumer") -> None:
+    def __init__(self, consumer: PostingsConsumer) -> None:
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked) -> None:
@@ -44,16 +45,28 @@ class _WaitForBatch(ConsumerRebalanceListener):
 
 
 class PostingsConsumer:
-    def __init__(self, bootstrap: str, batch_max: int, wait_ms: int, topic: str = topics.POSTINGS,
-                 options: dict | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        batch_max: int,
+        wait_ms: int,
+        topic: str = topics.POSTINGS,
+        options: dict | None = None,
+    ) -> None:
         self.batch_max, self.wait_ms, self.topic = batch_max, wait_ms, topic
         self.batch_lock = asyncio.Lock()
         self.assigned = False
         self.kafka = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=GROUP_ID, client_id="takeback-ledger",
-            enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
-            max_poll_records=batch_max, fetch_max_bytes=FETCH_BYTES_MAX,
-            max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX, **(options or {}),
+            bootstrap_servers=bootstrap,
+            group_id=GROUP_ID,
+            client_id="takeback-ledger",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=batch_max,
+            fetch_max_bytes=FETCH_BYTES_MAX,
+            max_partition_fetch_bytes=PARTITION_FETCH_BYTES_MAX,
+            **(options or {}),
         )
 
     async def start(self) -> None:
@@ -70,7 +83,8 @@ class PostingsConsumer:
         fetched = await self.kafka.getmany(timeout_ms=self.wait_ms, max_records=self.batch_max)
         return [
             PostingMessage(record.topic, record.partition, record.offset, record.key, record.value)
-            for records in fetched.values() for record in records
+            for records in fetched.values()
+            for record in records
         ]
 
     async def commit(self, messages: list[PostingMessage]) -> None:

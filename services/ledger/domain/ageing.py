@@ -1,4 +1,5 @@
 """The age of a deposit liability: how long ago the battery was sold, in whole days."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -1,4 +1,5 @@
 """A batch of posting messages, sorted into entries to post, repeats, and messages that cannot be posted."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -48,8 +49,12 @@ class Batch:
         elif seen.content_hash == entry.content_hash:
             self.repeats += 1
         else:
-            self._refuse(message, PostingKeyConflict("the same posting key twice in a batch, with other content",
-                                                     entry.posting_key))
+            self._refuse(
+                message,
+                PostingKeyConflict(
+                    "the same posting key twice in a batch, with other content", entry.posting_key
+                ),
+            )
 
     def refuse(self, message: PostingMessage, refusal: PostingRefused) -> None:
         """One record per message: a second refusal in the same message (a batch) adds its error to it."""
@@ -66,8 +71,10 @@ class Batch:
             return self.unpostable
         refusals = Batch(unpostable=list(self.unpostable))
         for entry in posted_before:
-            refusals._refuse(self._message_of.get(entry.posting_key),
-                             PostingKeyConflict("posted before with other content", entry.posting_key))
+            refusals._refuse(
+                self._message_of.get(entry.posting_key),
+                PostingKeyConflict("posted before with other content", entry.posting_key),
+            )
         return refusals.unpostable
 
     def _refuse(self, message: PostingMessage | None, refusal: PostingRefused) -> None:

@@ -1,9 +1,11 @@
 """Reconciliation checks as values: a name, whether it holds, what was expected, what was found, why."""
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 DETAILS_LIST_MAX = 50  # named offenders shown per check, newest first; the count is always whole
 BALANCED = "balanced"
@@ -19,8 +21,13 @@ class Check:
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "expected": self.expected, "actual": self.actual,
-                "details": self.details}
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "expected": self.expected,
+            "actual": self.actual,
+            "details": self.details,
+        }
 
 
 def status_of(checks: Iterable[Check]) -> str:
@@ -32,13 +39,23 @@ def offenders(rows: list[Any]) -> dict[str, Any]:
     return {"count": len(rows), "items": rows[:DETAILS_LIST_MAX]}
 
 
-def money_check(name: str, expected: dict[str, int], ledger: dict[str, int], in_flight: dict[str, int],
-                **details: Any) -> Check:
+def money_check(
+    name: str, expected: dict[str, int], ledger: dict[str, int], in_flight: dict[str, int], **details: Any
+) -> Check:
     """Scheme's expectation per currency against ledger actual + postings still in flight."""
     actual = add(ledger, in_flight)
-    return Check(name, differences(expected, actual) == {}, sorted_money(expected), sorted_money(actual),
-                 {"ledger": sorted_money(ledger), "in_flight": sorted_money(in_flight),
-                  "difference": differences(expected, actual), **details})
+    return Check(
+        name,
+        differences(expected, actual) == {},
+        sorted_money(expected),
+        sorted_money(actual),
+        {
+            "ledger": sorted_money(ledger),
+            "in_flight": sorted_money(in_flight),
+            "difference": differences(expected, actual),
+            **details,
+        },
+    )
 
 
 def add(*amounts: dict[str, int]) -> dict[str, int]:

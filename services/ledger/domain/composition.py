@@ -14,6 +14,7 @@ lead-acid is cheap because its lead pays for most of the process, LFP dear
 because it holds little of value. A currency not in the table has no estimate,
 and fund adequacy says so instead of guessing an exchange rate.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
@@ -22,24 +23,63 @@ MATERIALS = ("lithium", "cobalt", "nickel", "copper", "lead", "manganese", "alum
 
 _D = Decimal
 MATERIAL_FRACTIONS: dict[str, dict[str, Decimal]] = {
-    "li-ion-nmc": {"lithium": _D("0.020"), "cobalt": _D("0.050"), "nickel": _D("0.120"), "copper": _D("0.100"),
-                   "manganese": _D("0.050"), "aluminium": _D("0.080"), "iron": _D("0.050"), "graphite": _D("0.160")},
-    "li-ion-nca": {"lithium": _D("0.020"), "cobalt": _D("0.020"), "nickel": _D("0.160"), "copper": _D("0.100"),
-                   "aluminium": _D("0.090"), "iron": _D("0.040"), "graphite": _D("0.160")},
-    "li-ion-lfp": {"lithium": _D("0.012"), "copper": _D("0.100"), "aluminium": _D("0.090"), "iron": _D("0.120"),
-                   "graphite": _D("0.160")},
-    "li-ion-lco": {"lithium": _D("0.025"), "cobalt": _D("0.180"), "copper": _D("0.080"), "aluminium": _D("0.060"),
-                   "iron": _D("0.050"), "graphite": _D("0.150")},
+    "li-ion-nmc": {
+        "lithium": _D("0.020"),
+        "cobalt": _D("0.050"),
+        "nickel": _D("0.120"),
+        "copper": _D("0.100"),
+        "manganese": _D("0.050"),
+        "aluminium": _D("0.080"),
+        "iron": _D("0.050"),
+        "graphite": _D("0.160"),
+    },
+    "li-ion-nca": {
+        "lithium": _D("0.020"),
+        "cobalt": _D("0.020"),
+        "nickel": _D("0.160"),
+        "copper": _D("0.100"),
+        "aluminium": _D("0.090"),
+        "iron": _D("0.040"),
+        "graphite": _D("0.160"),
+    },
+    "li-ion-lfp": {
+        "lithium": _D("0.012"),
+        "copper": _D("0.100"),
+        "aluminium": _D("0.090"),
+        "iron": _D("0.120"),
+        "graphite": _D("0.160"),
+    },
+    "li-ion-lco": {
+        "lithium": _D("0.025"),
+        "cobalt": _D("0.180"),
+        "copper": _D("0.080"),
+        "aluminium": _D("0.060"),
+        "iron": _D("0.050"),
+        "graphite": _D("0.150"),
+    },
     "lead-acid": {"lead": _D("0.650"), "copper": _D("0.005")},
-    "nimh": {"nickel": _D("0.350"), "cobalt": _D("0.040"), "manganese": _D("0.020"), "aluminium": _D("0.010"),
-             "iron": _D("0.200")},
+    "nimh": {
+        "nickel": _D("0.350"),
+        "cobalt": _D("0.040"),
+        "manganese": _D("0.020"),
+        "aluminium": _D("0.010"),
+        "iron": _D("0.200"),
+    },
     "nicd": {"nickel": _D("0.220"), "cobalt": _D("0.010"), "iron": _D("0.350")},
     "other": {},
 }
 
 RECYCLING_COST_MINOR_PER_KG: dict[str, dict[str, int]] = {
-    "EUR": {"li-ion-nmc": 150, "li-ion-nca": 150, "li-ion-lfp": 300, "li-ion-lco": 100,
-            "lead-acid": 20, "nimh": 100, "nicd": 150, "other": 250},
+    "EUR": {
+        "li-ion-nmc": 150,
+        "li-ion-nca": 150,
+        "li-ion-lfp": 300,
+        "li-ion-lco": 100,
+        "lead-acid": 20,
+        "nimh": 100,
+        "nicd": 150,
+        "other": 250,
+    },
 }
 
 assert all(sum(fractions.values()) < 1 for fractions in MATERIAL_FRACTIONS.values())

@@ -1,4 +1,5 @@
 """Why the ledger refuses a posting: a small tree whose names are the stored reasons."""
+
 from __future__ import annotations
 
 

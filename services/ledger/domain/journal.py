@@ -1,4 +1,5 @@
 """Journal entries: double-entry postings that balance per currency, built from the scheme's requests."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,10 +15,17 @@ import orjson
 from pydantic import ValidationError
 
 from contracts.posting_structs import (
-    BATCH_DECODER, CANONICAL_ENCODER, POSTING_DECODER, PostingBatchWire, PostingWire, canonical_timestamp,
+    BATCH_DECODER,
+    CANONICAL_ENCODER,
+    POSTING_DECODER,
+    PostingBatchWire,
+    PostingWire,
+    canonical_timestamp,
 )
 from contracts.postings import (
-    POSTING_NAMESPACE, POSTINGS_PER_MESSAGE_MAX, PostingRequested, entry_id_for,
+    POSTING_NAMESPACE,
+    POSTINGS_PER_MESSAGE_MAX,
+    PostingRequested,
 )
 from contracts.types import ACCOUNT_LENGTH_MAX, MONEY_MINOR_UNITS_MAX
 from services.ledger.domain.errors import KeyMismatch, MalformedPosting, PostingRefused, UnbalancedEntry
@@ -66,12 +74,32 @@ class Entry:
         _check_lines(self)
 
     @classmethod
-    def with_lines(cls, entry_id: uuid.UUID, posting_key: str, kind: str, subject: str, caused_by: uuid.UUID,
-                   reverses: uuid.UUID | None, effective_at: datetime, lines: tuple[Line, ...],
-                   content_hash: bytes) -> "Entry":
-        return cls(entry_id, posting_key, kind, subject, caused_by, reverses, effective_at, content_hash,
-                   tuple(line.account for line in lines), tuple(line.currency for line in lines),
-                   tuple(line.debit for line in lines), tuple(line.credit for line in lines))
+    def with_lines(
+        cls,
+        entry_id: uuid.UUID,
+        posting_key: str,
+        kind: str,
+        subject: str,
+        caused_by: uuid.UUID,
+        reverses: uuid.UUID | None,
+        effective_at: datetime,
+        lines: tuple[Line, ...],
+        content_hash: bytes,
+    ) -> Entry:
+        return cls(
+            entry_id,
+            posting_key,
+            kind,
+            subject,
+            caused_by,
+            reverses,
+            effective_at,
+            content_hash,
+            tuple(line.account for line in lines),
+            tuple(line.currency for line in lines),
+            tuple(line.debit for line in lines),
+            tuple(line.credit for line in lines),
+        )
 
     @property
     def lines(self) -> tuple[Line, ...]:
@@ -100,12 +128,19 @@ def _check_lines(entry: Entry) -> None:
     """
     accounts, currencies, debits, credits = entry.accounts, entry.currencies, entry.debits, entry.credits
     count = len(accounts)
-    if (LINES_MIN <= count <= LINES_MAX and len(currencies) == len(debits) == len(credits) == count
-            and min(debits) >= 0 and min(credits) >= 0
-            and max(debits) <= MONEY_MINOR_UNITS_MAX and max(credits) <= MONEY_MINOR_UNITS_MAX
-            and all(map(_one_side, debits, credits)) and all(map(_account_ok, accounts))
-            and currencies.count(currencies[0]) == count and _currency_ok(currencies[0])
-            and sum(debits) == sum(credits)):
+    if (
+        LINES_MIN <= count <= LINES_MAX
+        and len(currencies) == len(debits) == len(credits) == count
+        and min(debits) >= 0
+        and min(credits) >= 0
+        and max(debits) <= MONEY_MINOR_UNITS_MAX
+        and max(credits) <= MONEY_MINOR_UNITS_MAX
+        and all(map(_one_side, debits, credits))
+        and all(map(_account_ok, accounts))
+        and currencies.count(currencies[0]) == count
+        and _currency_ok(currencies[0])
+        and sum(debits) == sum(credits)
+    ):
         return
     _check_line_by_line(entry)
 
@@ -116,7 +151,12 @@ def _one_side(debit: int, credit: int) -> bool:
 
 def _check_line_by_line(entry: Entry) -> None:
     key, accounts, currencies, debits, credits = (
-        entry.posting_key, entry.accounts, entry.currencies, entry.debits, entry.credits)
+        entry.posting_key,
+        entry.accounts,
+        entry.currencies,
+        entry.debits,
+        entry.credits,
+    )
     count = len(accounts)
     if not len(currencies) == len(debits) == len(credits) == count:
         raise MalformedPosting("the lines' accounts, currencies, debits and credits differ in number", key)
@@ -150,9 +190,12 @@ def entry_id_of(posting_key: str) -> uuid.UUID:
     return uuid5(_ENTRY_PREFIX, posting_key)
 
 
-_ENTRY_PREFIX, _POSTED_PREFIX = POSTING_NAMESPACE.bytes + b"entry:", POSTING_NAMESPACE.bytes + b"entry.posted:"
+_ENTRY_PREFIX, _POSTED_PREFIX = (
+    POSTING_NAMESPACE.bytes + b"entry:",
+    POSTING_NAMESPACE.bytes + b"entry.posted:",
+)
 _VERSION_5 = (0x8000 << 48) | (5 << 76)  # the variant (RFC 4122) and version bits
-_KEPT = ~((0xc000 << 48) | (0xf000 << 64))
+_KEPT = ~((0xC000 << 48) | (0xF000 << 64))
 _new_uuid, _set = object.__new__, object.__setattr__
 
 
@@ -169,10 +212,18 @@ def uuid5(prefix: bytes, name: str) -> uuid.UUID:
 def entry_from_request(request: PostingRequested) -> Entry:
     lines = request.lines
     return Entry(
-        entry_id_of(request.posting_key), request.posting_key, request.kind, request.subject, request.caused_by,
-        entry_id_of(request.reverses) if request.reverses else None, request.effective_at,
-        content_hash_of(request), tuple(line.account for line in lines), tuple(line.currency for line in lines),
-        tuple(line.debit for line in lines), tuple(line.credit for line in lines),
+        entry_id_of(request.posting_key),
+        request.posting_key,
+        request.kind,
+        request.subject,
+        request.caused_by,
+        entry_id_of(request.reverses) if request.reverses else None,
+        request.effective_at,
+        content_hash_of(request),
+        tuple(line.account for line in lines),
+        tuple(line.currency for line in lines),
+        tuple(line.debit for line in lines),
+        tuple(line.credit for line in lines),
     )
 
 
@@ -186,11 +237,18 @@ def entry_from_wire(posting: PostingWire) -> Entry:
     posting.effective_at = effective_at
     lines = posting.lines
     return Entry(
-        entry_id_of(posting.posting_key), posting.posting_key, posting.kind, posting.subject, posting.caused_by,
-        entry_id_of(posting.reverses) if posting.reverses else None, datetime.fromisoformat(effective_at),
+        entry_id_of(posting.posting_key),
+        posting.posting_key,
+        posting.kind,
+        posting.subject,
+        posting.caused_by,
+        entry_id_of(posting.reverses) if posting.reverses else None,
+        datetime.fromisoformat(effective_at),
         hashlib.sha256(CANONICAL_ENCODER.encode(posting)).digest(),
-        tuple([line.account for line in lines]), tuple([line.currency for line in lines]),
-        tuple([line.debit for line in lines]), tuple([line.credit for line in lines]),
+        tuple([line.account for line in lines]),
+        tuple([line.currency for line in lines]),
+        tuple([line.debit for line in lines]),
+        tuple([line.credit for line in lines]),
     )
 
 
@@ -252,9 +310,10 @@ def read_message(key: bytes | None, value: bytes | None) -> tuple[list[Entry], l
     return _read_by_the_models(value)
 
 
-def _read_natively(value: bytes,
-                   decoder: msgspec.json.Decoder[PostingWire] | msgspec.json.Decoder[PostingBatchWire],
-                   ) -> list[Entry] | None:
+def _read_natively(
+    value: bytes,
+    decoder: msgspec.json.Decoder[PostingWire] | msgspec.json.Decoder[PostingBatchWire],
+) -> list[Entry] | None:
     """The entries of a message the native pass accepts whole, else None (the models will say why)."""
     if not value.isascii() or b"\\" in value or b"\x7f" in value:  # not plain printable ASCII (a control
         return None  # character, which JSON escapes, fails the decoding): left to the models
@@ -274,8 +333,11 @@ def _read_by_the_models(value: bytes) -> tuple[list[Entry], list[PostingRefused]
         items = json.loads(value)["postings"]
         assert isinstance(items, list) and 0 < len(items) <= POSTINGS_PER_MESSAGE_MAX
     except (ValueError, KeyError, TypeError, AssertionError):
-        return [], [MalformedPosting(f"not a posting batch: postings must be a list of 1 to "
-                                     f"{POSTINGS_PER_MESSAGE_MAX} postings")]
+        return [], [
+            MalformedPosting(
+                f"not a posting batch: postings must be a list of 1 to {POSTINGS_PER_MESSAGE_MAX} postings"
+            )
+        ]
     entries: list[Entry] = []
     refused: list[PostingRefused] = []
     for index, item in enumerate(items):
@@ -293,7 +355,9 @@ def movements(entries: list[Entry]) -> dict[tuple[str, str], tuple[int, int]]:
     debits: Counter[tuple[str, str]] = Counter()
     credits: Counter[tuple[str, str]] = Counter()
     for entry in entries:
-        for account, currency, debit, credit in zip(entry.accounts, entry.currencies, entry.debits, entry.credits):
+        for account, currency, debit, credit in zip(
+            entry.accounts, entry.currencies, entry.debits, entry.credits
+        ):
             debits[(account, currency)] += debit
             credits[(account, currency)] += credit
     return {account: (debits[account], credits[account]) for account in set(debits) | set(credits)}

@@ -1,4 +1,5 @@
 """Offsets of an input partition that no batch gave an outcome to: the rule behind `offsets_accounted`."""
+
 from __future__ import annotations
 
 Span = tuple[int, int]  # first and last offset, both included

@@ -15,6 +15,7 @@ Material recovery (Article 71(3), Annex XII Part C), by recyclers:
 The figures are the regulation's; the paragraph references are given as read in
 the Official Journal (OJ L 191, 28.7.2023) and are what a legal review checks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,13 +31,19 @@ class Target:
     legal_basis: str
 
     def as_dict(self) -> dict[str, int | str]:
-        return {"percent": self.percent, "by_end_of": self.by_end_of,
-                "legal_basis": f"{REGULATION}, {self.legal_basis}"}
+        return {
+            "percent": self.percent,
+            "by_end_of": self.by_end_of,
+            "legal_basis": f"{REGULATION}, {self.legal_basis}",
+        }
 
 
 COLLECTION_TARGETS: dict[str, tuple[Target, ...]] = {
-    "portable": (Target(45, 2023, "Article 59(4)"), Target(63, 2027, "Article 59(4)"),
-                 Target(73, 2030, "Article 59(4)")),
+    "portable": (
+        Target(45, 2023, "Article 59(4)"),
+        Target(63, 2027, "Article 59(4)"),
+        Target(73, 2030, "Article 59(4)"),
+    ),
     "lmt": (Target(51, 2028, "Article 60(4)"), Target(61, 2031, "Article 60(4)")),
 }
 

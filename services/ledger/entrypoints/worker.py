@@ -10,6 +10,7 @@ incremental (what changed since the previous run), and full whenever the last
 full run is older than `window.FULL_RUN_INTERVAL_S` or the previous run is no
 sound start (see services/ledger/service_layer/reconciliation/window.py).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,8 +30,9 @@ from services.ledger.service_layer.reconciliation import input_offsets, run_reco
 
 log = get_logger("services.ledger.worker")
 # A pause of a second between tries, for as long as `retry.OUTAGE` waits in all.
-POSTING_RETRY = retry.Policy(attempts_max=int(retry.OUTAGE.attempts_max * retry.OUTAGE.pause_max_s),
-                             pause_first_s=1.0, pause_max_s=1.0)
+POSTING_RETRY = retry.Policy(
+    attempts_max=int(retry.OUTAGE.attempts_max * retry.OUTAGE.pause_max_s), pause_first_s=1.0, pause_max_s=1.0
+)
 RETRIES_LOGGED_MAX = 10  # then one line per RETRIES_LOGGED_MAX retries
 STOP_TIMEOUT_S = 20.0  # a batch in hand gets this long to be posted and committed at shutdown
 LEADERSHIP_CHECK_S = 5.0
@@ -53,15 +55,22 @@ async def consume_until(ledger: Ledger, stop: asyncio.Event) -> None:
 async def _post_until_done(ledger: Ledger, messages) -> None:
     """Post the batch, waiting the database out (`retry.OUTAGE`); once that is spent the worker ends,
     uncommitted."""
+
     def retrying(attempt: int, error: BaseException, pause_s: float) -> None:
         metrics.BATCH_RETRIES.inc()
         if attempt <= RETRIES_LOGGED_MAX or attempt % RETRIES_LOGGED_MAX == 0:
-            log.warning("ledger_batch_retry", attempt=attempt, messages=len(messages), error=str(error),
-                        pause_s=pause_s)
+            log.warning(
+                "ledger_batch_retry",
+                attempt=attempt,
+                messages=len(messages),
+                error=str(error),
+                pause_s=pause_s,
+            )
 
     started = time.perf_counter()
-    outcome = await retry.until_done(lambda: post_messages(ledger.pool, messages), POSTING_RETRY,
-                                     retry.TRANSIENT_ERRORS, retrying)
+    outcome = await retry.until_done(
+        lambda: post_messages(ledger.pool, messages), POSTING_RETRY, retry.TRANSIENT_ERRORS, retrying
+    )
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
     metrics.BATCH_SIZE.observe(len(messages))
     metrics.POSTINGS.labels("posted").inc(len(outcome.posted))
@@ -69,8 +78,13 @@ async def _post_until_done(ledger: Ledger, messages) -> None:
     metrics.POSTINGS.labels("unpostable").inc(outcome.unpostable)
     for reason in outcome.refused:
         metrics.UNPOSTABLE.labels(reason).inc()
-    log.debug("ledger_batch_posted", messages=len(messages), posted=len(outcome.posted),
-              repeated=outcome.repeated, unpostable=outcome.unpostable)
+    log.debug(
+        "ledger_batch_posted",
+        messages=len(messages),
+        posted=len(outcome.posted),
+        repeated=outcome.repeated,
+        unpostable=outcome.unpostable,
+    )
 
 
 def next_reconciliation_wait_s(interval_s: float, took_s: float) -> float:
@@ -90,7 +104,9 @@ async def reconcile_forever(ledger: Ledger, interval_s: float) -> None:
         started = time.perf_counter()
         try:
             run_id, result = await run_reconciliation(ledger.pool, input_offsets(ledger.settings))
-        except Exception as error:  # a failed run is logged and retried next interval; the worker keeps posting
+        except (
+            Exception
+        ) as error:  # a failed run is logged and retried next interval; the worker keeps posting
             log.error("ledger_reconciliation_failed", error=str(error))
             continue
         took_s = time.perf_counter() - started
@@ -99,9 +115,16 @@ async def reconcile_forever(ledger: Ledger, interval_s: float) -> None:
         metrics.RECONCILIATION_SECONDS.observe(took_s)
         metrics.RECONCILIATION_RUNS.labels(result["status"]).inc()
         metrics.RECONCILIATION_FAILED_CHECKS.set(len(failed))
-        log.info("ledger_reconciliation_completed", run_id=str(run_id), status=result["status"], failed_checks=failed,
-                 mode=result["scope"]["mode"], why_full=result["scope"]["why_full"], took_s=round(took_s, 3),
-                 next_in_s=round(wait_s, 1))
+        log.info(
+            "ledger_reconciliation_completed",
+            run_id=str(run_id),
+            status=result["status"],
+            failed_checks=failed,
+            mode=result["scope"]["mode"],
+            why_full=result["scope"]["why_full"],
+            took_s=round(took_s, 3),
+            next_in_s=round(wait_s, 1),
+        )
         ledger.relay.wake()
 
 
@@ -112,8 +135,10 @@ async def lead_when_possible(ledger: Ledger, leadership: Leadership) -> None:
         while True:
             leading = await leadership.try_lead()
             if leading and not duties:
-                duties = [asyncio.create_task(ledger.relay.run_forever()),
-                          asyncio.create_task(reconcile_forever(ledger, ledger.settings.reconciliation_interval_s))]
+                duties = [
+                    asyncio.create_task(ledger.relay.run_forever()),
+                    asyncio.create_task(reconcile_forever(ledger, ledger.settings.reconciliation_interval_s)),
+                ]
             elif not leading and duties:
                 await _cancel(duties)
                 duties = []
@@ -134,15 +159,18 @@ async def _cancel(tasks: list[asyncio.Task]) -> None:
 async def run(settings: Settings) -> None:
     ledger = await bootstrap(settings)
     monitor = HealthMonitor(ledger.pool, settings)
-    health = await start_health_server(settings.http_host, settings.ledger_metrics_port, ledger.consumer.ready,
-                                       lambda: monitor.report)
+    health = await start_health_server(
+        settings.http_host, settings.ledger_metrics_port, ledger.consumer.ready, lambda: monitor.report
+    )
     log.info("ledger_started", port=settings.ledger_metrics_port, batch_max_events=settings.batch_max_events)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     consuming = asyncio.create_task(consume_until(ledger, stop))
-    helpers = [asyncio.create_task(lead_when_possible(ledger, Leadership(settings.database_url))),
-               asyncio.create_task(monitor.run_forever())]
+    helpers = [
+        asyncio.create_task(lead_when_possible(ledger, Leadership(settings.database_url))),
+        asyncio.create_task(monitor.run_forever()),
+    ]
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, consuming, *helpers], return_when=asyncio.FIRST_COMPLETED)
     stop.set()

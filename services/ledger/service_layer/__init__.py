@@ -1,11 +1,12 @@
 """The ledger's use cases; what the HTTP gateway and the command line call.
 
-    balances(pool, as_of=None)              contract section 6 balances body
-    reconcile(pool)                         contract section 6 reconciliation body
-    settlement(pool, period), liability_by_age(pool), fund_adequacy(pool)
-    collection_report(pool, year=None, category=None), recovery_report(pool, year=None)
-    post(pool, postings), post_messages(pool, messages)
+balances(pool, as_of=None)              contract section 6 balances body
+reconcile(pool)                         contract section 6 reconciliation body
+settlement(pool, period), liability_by_age(pool), fund_adequacy(pool)
+collection_report(pool, year=None, category=None), recovery_report(pool, year=None)
+post(pool, postings), post_messages(pool, messages)
 """
+
 from services.ledger.service_layer.balances import balances
 from services.ledger.service_layer.posting import PostingOutcome, post, post_messages
 from services.ledger.service_layer.reconciliation import reconcile, run_reconciliation
@@ -18,6 +19,15 @@ from services.ledger.service_layer.reports import (
 )
 
 __all__ = [
-    "balances", "reconcile", "run_reconciliation", "settlement", "liability_by_age", "fund_adequacy",
-    "collection_report", "recovery_report", "post", "post_messages", "PostingOutcome",
+    "balances",
+    "reconcile",
+    "run_reconciliation",
+    "settlement",
+    "liability_by_age",
+    "fund_adequacy",
+    "collection_report",
+    "recovery_report",
+    "post",
+    "post_messages",
+    "PostingOutcome",
 ]

@@ -6,6 +6,7 @@ movements with the same `posted_at` (its transaction's time), so the movements
 up to an instant are exactly the lines up to that instant: the as-of balance is
 exact, and reads as many rows as batches touched the account, not as lines.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -34,7 +35,12 @@ async def balances_on(connection: asyncpg.Connection, as_of: datetime | None = N
     return {
         "as_of": instant.isoformat(),
         "balances": [
-            {"account": row["account"], "currency": row["currency"], "debit": row["debit"], "credit": row["credit"]}
+            {
+                "account": row["account"],
+                "currency": row["currency"],
+                "debit": row["debit"],
+                "credit": row["credit"],
+            }
             for row in rows
         ],
     }
@@ -42,4 +48,6 @@ async def balances_on(connection: asyncpg.Connection, as_of: datetime | None = N
 
 def net_credit(body: dict[str, Any], account: str) -> dict[str, int]:
     """credit - debit of one account per currency, from a balances body."""
-    return {row["currency"]: row["credit"] - row["debit"] for row in body["balances"] if row["account"] == account}
+    return {
+        row["currency"]: row["credit"] - row["debit"] for row in body["balances"] if row["account"] == account
+    }

@@ -3,10 +3,11 @@
 Rates are percent strings with two decimals and masses kilogram strings with
 three (exact decimals in JSON, never binary floats). Years are UTC calendar years.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,18 +15,32 @@ import asyncpg
 
 from services.ledger.domain.composition import MATERIALS, material_content_kg
 from services.ledger.domain.regulation import (
-    COLLECTION_TARGETS, MATERIAL_RECOVERY_TARGETS, meets, next_target, rate_percent, target_in_force,
+    COLLECTION_TARGETS,
+    MATERIAL_RECOVERY_TARGETS,
+    meets,
+    next_target,
+    rate_percent,
+    target_in_force,
 )
 from services.ledger.service_layer.rows import decimal_text
 
-COLLECTION_METHOD = ("batteries collected in the year (scheme.collections, orphans included) / batteries sold in "
-                     "the year (sale items in the market); an approximation of Annex XI, stated as such")
-RECOVERY_METHOD = ("recovered mass / estimated material content of the batteries received in the lots recovered "
-                   "in the period; content = mass x typical fraction of the battery's chemistry")
+COLLECTION_METHOD = (
+    "batteries collected in the year (scheme.collections, orphans included) / batteries sold in "
+    "the year (sale items in the market); an approximation of Annex XI, stated as such"
+)
+RECOVERY_METHOD = (
+    "recovered mass / estimated material content of the batteries received in the lots recovered "
+    "in the period; content = mass x typical fraction of the battery's chemistry"
+)
 
 
-async def collection_report(pool: asyncpg.Pool, year: int | None = None, category: str | None = None) -> dict[str, Any]:
-    async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read", readonly=True):
+async def collection_report(
+    pool: asyncpg.Pool, year: int | None = None, category: str | None = None
+) -> dict[str, Any]:
+    async with (
+        pool.acquire() as connection,
+        connection.transaction(isolation="repeatable_read", readonly=True),
+    ):
         sold = await connection.fetch("""
             SELECT extract(year FROM s.occurred_at AT TIME ZONE 'UTC')::int AS year, i.category, count(*) AS n
               FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id)
@@ -39,53 +54,93 @@ async def collection_report(pool: asyncpg.Pool, year: int | None = None, categor
         counts[(row["year"], row["category"])][0] += row["n"]
     for row in collected:
         counts[(row["year"], row["category"])][1] += row["n"]
-    keys = sorted(k for k in counts if (year is None or k[0] == year) and (category is None or k[1] == category))
-    return {"year": year, "category": category, "method": COLLECTION_METHOD,
-            "rows": [_collection_row(y, c, *counts[(y, c)]) for y, c in keys]}
+    keys = sorted(
+        k for k in counts if (year is None or k[0] == year) and (category is None or k[1] == category)
+    )
+    return {
+        "year": year,
+        "category": category,
+        "method": COLLECTION_METHOD,
+        "rows": [_collection_row(y, c, *counts[(y, c)]) for y, c in keys],
+    }
 
 
 def _collection_row(year: int, category: str, sold: int, collected: int) -> dict[str, Any]:
     targets = COLLECTION_TARGETS.get(category, ())
     target, upcoming = target_in_force(targets, year), next_target(targets, year)
     rate = rate_percent(collected, sold)
-    return {"year": year, "category": category, "sold": sold, "collected": collected,
-            "collection_rate_percent": None if rate is None else str(rate),
-            "target": target.as_dict() if target else None, "next_target": upcoming.as_dict() if upcoming else None,
-            "meets_target": meets(rate, target)}
+    return {
+        "year": year,
+        "category": category,
+        "sold": sold,
+        "collected": collected,
+        "collection_rate_percent": None if rate is None else str(rate),
+        "target": target.as_dict() if target else None,
+        "next_target": upcoming.as_dict() if upcoming else None,
+        "meets_target": meets(rate, target),
+    }
 
 
 async def recovery_report(pool: asyncpg.Pool, year: int | None = None) -> dict[str, Any]:
     in_year = "($1::int IS NULL OR extract(year FROM r.occurred_at AT TIME ZONE 'UTC')::int = $1::int)"
-    async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read", readonly=True):
-        recovered = {row[0]: row[1] for row in await connection.fetch(f"""
-            SELECT m.material, sum(m.mass_kg) FROM scheme.recovered_materials m JOIN scheme.recoveries r USING (lot_id)
-             WHERE {in_year} GROUP BY 1""", year)}
-        received = await connection.fetch(f"""
+    async with (
+        pool.acquire() as connection,
+        connection.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        recovered = {
+            row[0]: row[1]
+            for row in await connection.fetch(
+                f"""
+            SELECT m.material, sum(m.mass_kg)
+              FROM scheme.recovered_materials m JOIN scheme.recoveries r USING (lot_id)
+             WHERE {in_year} GROUP BY 1""",
+                year,
+            )
+        }
+        received = await connection.fetch(
+            f"""
             SELECT b.chemistry, count(*) AS batteries, sum(b.mass_kg) AS mass_kg
-              FROM scheme.lot_items li JOIN scheme.recoveries r USING (lot_id) JOIN scheme.batteries b USING (serial)
-             WHERE li.received AND {in_year} GROUP BY 1""", year)
+              FROM scheme.lot_items li JOIN scheme.recoveries r USING (lot_id)
+              JOIN scheme.batteries b USING (serial)
+             WHERE li.received AND {in_year} GROUP BY 1""",
+            year,
+        )
         lots = await connection.fetchrow(
             f"SELECT count(*) AS lots, coalesce(sum(input_mass_kg), 0) AS input_kg "
-            f"FROM scheme.recoveries r WHERE {in_year}", year)
+            f"FROM scheme.recoveries r WHERE {in_year}",
+            year,
+        )
     content: dict[str, Decimal] = defaultdict(Decimal)
     for row in received:
         for material, kg in material_content_kg(row["chemistry"], row["mass_kg"] or Decimal(0)).items():
             content[material] += kg
-    target_year = year or datetime.now(timezone.utc).year
+    target_year = year or datetime.now(UTC).year
     materials = sorted(set(MATERIALS) | set(recovered))
-    return {"year": year, "method": RECOVERY_METHOD, "lots": lots["lots"],
-            "input_mass_kg": decimal_text(lots["input_kg"]),
-            "batteries_received": sum(row["batteries"] for row in received),
-            "batteries_without_composition": sum(r["batteries"] for r in received if r["chemistry"] in (None, "other")),
-            "materials": [_material_row(m, recovered.get(m, Decimal(0)), content.get(m), target_year)
-                          for m in materials]}
+    return {
+        "year": year,
+        "method": RECOVERY_METHOD,
+        "lots": lots["lots"],
+        "input_mass_kg": decimal_text(lots["input_kg"]),
+        "batteries_received": sum(row["batteries"] for row in received),
+        "batteries_without_composition": sum(
+            r["batteries"] for r in received if r["chemistry"] in (None, "other")
+        ),
+        "materials": [
+            _material_row(m, recovered.get(m, Decimal(0)), content.get(m), target_year) for m in materials
+        ],
+    }
 
 
 def _material_row(material: str, recovered: Decimal, content: Decimal | None, year: int) -> dict[str, Any]:
     target = target_in_force(MATERIAL_RECOVERY_TARGETS.get(material, ()), year)
     upcoming = next_target(MATERIAL_RECOVERY_TARGETS.get(material, ()), year)
     rate = rate_percent(recovered, content) if content else None
-    return {"material": material, "recovered_kg": decimal_text(recovered), "content_kg": decimal_text(content),
-            "recovery_rate_percent": None if rate is None else str(rate),
-            "target": target.as_dict() if target else None, "next_target": upcoming.as_dict() if upcoming else None,
-            "meets_target": meets(rate, target)}
+    return {
+        "material": material,
+        "recovered_kg": decimal_text(recovered),
+        "content_kg": decimal_text(content),
+        "recovery_rate_percent": None if rate is None else str(rate),
+        "target": target.as_dict() if target else None,
+        "next_target": upcoming.as_dict() if upcoming else None,
+        "meets_target": meets(rate, target),
+    }

@@ -1,11 +1,12 @@
 """Every finance report of the ledger in one place (the HTTP gateway imports its read models from here).
 
-    settlement(pool, period)                            each counterparty's statement over a period
-    liability_by_age(pool)                              deposits in use by age of sale
-    fund_adequacy(pool)                                 recycling fund vs expected cost
-    collection_report(pool, year=None, category=None)   EU collection rate and targets
-    recovery_report(pool, year=None)                    EU material recovery and targets
+settlement(pool, period)                            each counterparty's statement over a period
+liability_by_age(pool)                              deposits in use by age of sale
+fund_adequacy(pool)                                 recycling fund vs expected cost
+collection_report(pool, year=None, category=None)   EU collection rate and targets
+recovery_report(pool, year=None)                    EU material recovery and targets
 """
+
 from services.ledger.service_layer.finance import fund_adequacy, liability_by_age
 from services.ledger.service_layer.regulatory import collection_report, recovery_report
 from services.ledger.service_layer.settlement import settlement

@@ -1,10 +1,12 @@
 """Database rows as JSON values: what a report body and a stored run may contain."""
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 MASS_QUANTUM = Decimal("0.001")  # masses are shown in kilograms with three decimals
 

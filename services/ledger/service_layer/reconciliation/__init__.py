@@ -11,6 +11,7 @@ committed since the previous stored run's watermark and adds it to the totals
 that run carried forward; `window.py` says when it may, `incremental.py` how).
 Both give the same body, with the same checks; `scope` says which it was and why.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -27,9 +28,13 @@ from services.common.settings import Settings, get_settings
 from services.ledger.adapters import events
 from services.ledger.domain.checks import Check, status_of
 from services.ledger.service_layer.reconciliation import (
-    closing_checks, incremental, journal_checks, money_checks, scheme_checks,
+    closing_checks,
+    incremental,
+    journal_checks,
+    money_checks,
+    scheme_checks,
+    window,
 )
-from services.ledger.service_layer.reconciliation import window
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot, instant, take_snapshot
 from services.ledger.service_layer.rows import jsonable
 
@@ -62,15 +67,22 @@ CHECKS = (
 class Reconciled(dict):
     """The contract's body (a dict), with what the run hands to the next one when it is stored."""
 
-    def __init__(self, body: dict[str, Any], mode: window.Mode, watermark: str, carried: dict[str, Any]) -> None:
+    def __init__(
+        self, body: dict[str, Any], mode: window.Mode, watermark: str, carried: dict[str, Any]
+    ) -> None:
         super().__init__(body)
         self.mode, self.watermark, self.carried = mode, watermark, carried
 
 
-async def reconcile(pool: asyncpg.Pool, inputs: KafkaOffsets | None = None,
-                    mode: Literal["full", "incremental"] = "incremental",
-                    full_interval_s: float = window.FULL_RUN_INTERVAL_S, since: uuid.UUID | None = None) -> Reconciled:
-    """Contract section 6: `{"status", "as_of", "checks", "open_discrepancies"}` (+ `open_discrepancies_by_kind`, `scope`).
+async def reconcile(
+    pool: asyncpg.Pool,
+    inputs: KafkaOffsets | None = None,
+    mode: Literal["full", "incremental"] = "incremental",
+    full_interval_s: float = window.FULL_RUN_INTERVAL_S,
+    since: uuid.UUID | None = None,
+) -> Reconciled:
+    """Contract section 6: `{"status", "as_of", "checks", "open_discrepancies"}` (+
+    `open_discrepancies_by_kind`, `scope`).
 
     Incremental unless `mode="full"` or the previous stored run (the latest, or the run `since`) is no sound
     start (`window.plan` says why).
@@ -82,8 +94,9 @@ async def reconcile(pool: asyncpg.Pool, inputs: KafkaOffsets | None = None,
     async with pool.acquire() as connection:
         marks = await window.tamper_marks(connection)  # before the snapshot: what they count, it sees
         async with connection.transaction(isolation="repeatable_read", readonly=True):
-            await connection.execute(f"SET LOCAL work_mem = '{RECONCILIATION_WORK_MEM}'; "
-                                     "SET LOCAL hash_mem_multiplier = 1")
+            await connection.execute(
+                f"SET LOCAL work_mem = '{RECONCILIATION_WORK_MEM}'; SET LOCAL hash_mem_multiplier = 1"
+            )
             previous, last_full = await window.previous_run(connection, since)
             as_of, watermark = await instant(connection)
             plan = window.plan(mode, previous, last_full, marks, as_of, full_interval_s)
@@ -91,17 +104,23 @@ async def reconcile(pool: asyncpg.Pool, inputs: KafkaOffsets | None = None,
             checks.append(await scheme_checks.offsets_accounted(connection, reading))
             discrepancies, by_kind = await _open_discrepancies(connection)
     body = {
-        "status": status_of(checks), "as_of": as_of.isoformat(),
+        "status": status_of(checks),
+        "as_of": as_of.isoformat(),
         "checks": [check.as_dict() for check in checks],
-        "open_discrepancies": discrepancies, "open_discrepancies_by_kind": by_kind,
+        "open_discrepancies": discrepancies,
+        "open_discrepancies_by_kind": by_kind,
         "scope": _scope(plan, as_of, full_interval_s),
     }
-    return Reconciled(body, plan.mode, watermark, {**carried, "version": window.CARRY_VERSION, "marks": marks})
+    return Reconciled(
+        body, plan.mode, watermark, {**carried, "version": window.CARRY_VERSION, "marks": marks}
+    )
 
 
-async def _checks(connection: asyncpg.Connection, plan: window.Plan, start: Snapshot
-                  ) -> tuple[list[Check], dict[str, Any]]:
-    """A full run's checks over the whole journal, or an incremental run's over its window; and what they carry."""
+async def _checks(
+    connection: asyncpg.Connection, plan: window.Plan, start: Snapshot
+) -> tuple[list[Check], dict[str, Any]]:
+    """A full run's checks over the whole journal, or an incremental run's over its window; and what they
+    carry."""
     if plan.mode == "incremental":
         assert plan.previous is not None, "an incremental run starts from a previous one"
         return await incremental.run(connection, start, plan.previous)
@@ -114,7 +133,8 @@ def _scope(plan: window.Plan, as_of: datetime, full_interval_s: float) -> dict[s
     """What this run read, and what it vouches for."""
     last_full = as_of if plan.mode == "full" else plan.last_full_as_of
     return {
-        "mode": plan.mode, "why_full": plan.why_full,
+        "mode": plan.mode,
+        "why_full": plan.why_full,
         "since": None if plan.mode == "full" or plan.previous is None else plan.previous.as_of.isoformat(),
         "since_run_id": None if plan.mode == "full" or plan.previous is None else plan.previous.run_id,
         "last_full_as_of": None if last_full is None else last_full.isoformat(),
@@ -124,22 +144,34 @@ def _scope(plan: window.Plan, as_of: datetime, full_interval_s: float) -> dict[s
 
 
 def input_offsets(settings: Settings) -> KafkaOffsets:
-    return KafkaOffsets(settings.kafka_bootstrap, settings.streams_group, topics.INPUT_TOPICS,
-                        client_options(settings))
+    return KafkaOffsets(
+        settings.kafka_bootstrap, settings.streams_group, topics.INPUT_TOPICS, client_options(settings)
+    )
 
 
-async def run_reconciliation(pool: asyncpg.Pool, inputs: KafkaOffsets | None = None,
-                             mode: Literal["full", "incremental"] = "incremental",
-                             full_interval_s: float = window.FULL_RUN_INTERVAL_S) -> tuple[uuid.UUID, Reconciled]:
-    """Reconcile, store the run (with its watermark and carried totals) and publish it through the ledger's outbox."""
+async def run_reconciliation(
+    pool: asyncpg.Pool,
+    inputs: KafkaOffsets | None = None,
+    mode: Literal["full", "incremental"] = "incremental",
+    full_interval_s: float = window.FULL_RUN_INTERVAL_S,
+) -> tuple[uuid.UUID, Reconciled]:
+    """Reconcile, store the run (with its watermark and carried totals) and publish it through the ledger's
+    outbox."""
     result = await reconcile(pool, inputs, mode, full_interval_s)
     run_id = uuid.uuid4()
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute(
-            "INSERT INTO ledger.reconciliation_runs (run_id, as_of, status, result, mode, watermark, carried) "
+            "INSERT INTO ledger.reconciliation_runs"
+            " (run_id, as_of, status, result, mode, watermark, carried) "
             "VALUES ($1, $2::timestamptz, $3, $4, $5, $6::text::pg_snapshot, $7)",
-            run_id, datetime.fromisoformat(result["as_of"]), result["status"], dict(result), result.mode,
-            result.watermark, result.carried)
+            run_id,
+            datetime.fromisoformat(result["as_of"]),
+            result["status"],
+            dict(result),
+            result.mode,
+            result.watermark,
+            result.carried,
+        )
         await outbox.write(connection, "ledger", [events.reconciliation_completed(run_id, result)])
     return run_id, result
 
@@ -147,6 +179,10 @@ async def run_reconciliation(pool: asyncpg.Pool, inputs: KafkaOffsets | None = N
 async def _open_discrepancies(connection: asyncpg.Connection) -> tuple[list[dict], dict[str, int]]:
     rows = await connection.fetch(
         "SELECT discrepancy_id, kind, subject, details, caused_by, opened_at FROM scheme.discrepancies "
-        "ORDER BY opened_at DESC, discrepancy_id LIMIT $1", OPEN_DISCREPANCIES_SHOWN_MAX)
-    counts = await connection.fetch("SELECT kind, count(*) AS n FROM scheme.discrepancies GROUP BY kind ORDER BY kind")
+        "ORDER BY opened_at DESC, discrepancy_id LIMIT $1",
+        OPEN_DISCREPANCIES_SHOWN_MAX,
+    )
+    counts = await connection.fetch(
+        "SELECT kind, count(*) AS n FROM scheme.discrepancies GROUP BY kind ORDER BY kind"
+    )
     return [jsonable(row) for row in rows], {row["kind"]: row["n"] for row in counts}

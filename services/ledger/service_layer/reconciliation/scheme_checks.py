@@ -1,4 +1,5 @@
 """Checks of the scheme's own records: every event accounted for, custody records consistent."""
+
 from __future__ import annotations
 
 import json
@@ -11,20 +12,28 @@ from services.common.ids import stable_id
 from services.common.kafka_offsets import KafkaOffsets, PartitionOffsets
 from services.ledger.domain.checks import Check, offenders
 from services.ledger.domain.offsets import Span, offsets_in, uncovered
-from services.ledger.service_layer.rows import jsonable
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
 from services.ledger.service_layer.reconciliation.window import carry_keys
+from services.ledger.service_layer.rows import jsonable
 
 OUTCOMES = ("applied", "rejected")
 
 
 async def events_accounted(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Invariant 5: every event read ended applied or rejected (with a reason), never neither."""
-    by_type = [(row[0], row[1], row[2]) for row in await connection.fetch(
-        "SELECT event_type, outcome, count(*) AS events FROM scheme.inbox GROUP BY 1, 2 ORDER BY 1, 2")]
+    by_type = [
+        (row[0], row[1], row[2])
+        for row in await connection.fetch(
+            "SELECT event_type, outcome, count(*) AS events FROM scheme.inbox GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+    ]
     without_reason = await connection.fetchval(
-        "SELECT count(*) FROM scheme.inbox WHERE outcome = 'rejected' AND reason IS NULL")
-    snapshot.carry["inbox"], snapshot.carry["rejected_without_reason"] = [list(t) for t in by_type], without_reason
+        "SELECT count(*) FROM scheme.inbox WHERE outcome = 'rejected' AND reason IS NULL"
+    )
+    snapshot.carry["inbox"], snapshot.carry["rejected_without_reason"] = (
+        [list(t) for t in by_type],
+        without_reason,
+    )
     return events_check(by_type, without_reason)
 
 
@@ -34,10 +43,18 @@ def events_check(by_type: list[tuple[str, str, int]], without_reason: int, **det
         by_outcome[outcome] = by_outcome.get(outcome, 0) + events
     total = sum(by_outcome.values())
     accounted = sum(by_outcome.get(outcome, 0) for outcome in OUTCOMES)
-    return Check("events_accounted", accounted == total and without_reason == 0, total, accounted,
-                 {"by_outcome": by_outcome, "rejected_without_reason": without_reason,
-                  "by_type": [{"event_type": t, "outcome": o, "events": n} for t, o, n in sorted(by_type)],
-                  **details})
+    return Check(
+        "events_accounted",
+        accounted == total and without_reason == 0,
+        total,
+        accounted,
+        {
+            "by_outcome": by_outcome,
+            "rejected_without_reason": without_reason,
+            "by_type": [{"event_type": t, "outcome": o, "events": n} for t, o, n in sorted(by_type)],
+            **details,
+        },
+    )
 
 
 # A battery whose state is not the state of its last custody record, or with records after its last.
@@ -48,12 +65,14 @@ INCONSISTENT_SQL = """
       FROM scheme.batteries b
       LEFT JOIN scheme.custody_history h ON h.serial = b.serial AND h.seq = b.history_length
      WHERE ({where}) AND (h.serial IS NULL OR h.state <> b.state
-        OR EXISTS (SELECT 1 FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq > b.history_length))
+        OR EXISTS (SELECT 1 FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq >
+        b.history_length))
      ORDER BY h.at DESC NULLS FIRST, b.serial"""
 
 
 async def custody_consistent(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
-    """Each battery's state is the state of its last custody record (seq = history_length), with none after it.
+    """Each battery's state is the state of its last custody record (seq = history_length), with none after
+    it.
 
     A battery changed behind the scheme's back (its row edited, no history written) fails, named.
     """
@@ -67,13 +86,22 @@ async def inconsistent_among(connection: asyncpg.Connection, serials: list[str])
     """The inconsistent batteries among these (an incremental run's changed ones)."""
     if not serials:
         return []
-    return [jsonable(row) for row in await connection.fetch(
-        INCONSISTENT_SQL.format(where="b.serial = ANY($1::text[])"), serials)]
+    return [
+        jsonable(row)
+        for row in await connection.fetch(
+            INCONSISTENT_SQL.format(where="b.serial = ANY($1::text[])"), serials
+        )
+    ]
 
 
 def custody_check(batteries: int, rows: list[dict], **details) -> Check:
-    return Check("custody_consistent", not rows, 0, len(rows),
-                 {"batteries": batteries, "inconsistent": offenders(rows), **details})
+    return Check(
+        "custody_consistent",
+        not rows,
+        0,
+        len(rows),
+        {"batteries": batteries, "inconsistent": offenders(rows), **details},
+    )
 
 
 # The runs of input offsets given an outcome, merged into islands per partition (revision 0012).
@@ -84,6 +112,7 @@ GAP_OFFSETS_READ_MAX = 1000  # offsets without a recorded outcome read back from
 @dataclass(frozen=True)
 class InputReading:
     """The input partitions as Kafka saw them just before the snapshot, or why they could not be read."""
+
     reader: KafkaOffsets | None
     partitions: list[PartitionOffsets]
     error: str | None = None
@@ -105,25 +134,45 @@ async def offsets_accounted(connection: asyncpg.Connection, reading: InputReadin
     any other is lost, and named.
     """
     if reading.error is not None:
-        return Check("offsets_accounted", False, "every input offset with an outcome", None,
-                     {"error": reading.error})
+        return Check(
+            "offsets_accounted", False, "every input offset with an outcome", None, {"error": reading.error}
+        )
     islands: dict[tuple[str, int], list[Span]] = {}
     for row in await connection.fetch(ISLANDS_SQL):
-        islands.setdefault((row["topic"], row["partition"]), []).append((row["first_offset"], row["last_offset"]))
-    gaps = {(p.topic, p.partition): uncovered(islands.get((p.topic, p.partition), []), p.log_start,
-                                              p.committed if p.committed is not None else p.log_start)
-            for p in reading.partitions}
+        islands.setdefault((row["topic"], row["partition"]), []).append(
+            (row["first_offset"], row["last_offset"])
+        )
+    gaps = {
+        (p.topic, p.partition): uncovered(
+            islands.get((p.topic, p.partition), []),
+            p.log_start,
+            p.committed if p.committed is not None else p.log_start,
+        )
+        for p in reading.partitions
+    }
     lost, unread = await _verify_gaps(connection, reading.reader, gaps)
     read_to = sum((p.committed or p.log_start) - p.log_start for p in reading.partitions)
-    return Check("offsets_accounted", not lost and not unread, 0, len(lost) + unread, {
-        "partitions": len(reading.partitions), "offsets_read": read_to,
-        "offsets_without_recorded_outcome": sum(last - first + 1 for spans in gaps.values() for first, last in spans),
-        "lost": offenders(lost), "not_verified": unread,
-        "in_flight": sum(p.end - (p.committed or p.log_start) for p in reading.partitions)})
+    return Check(
+        "offsets_accounted",
+        not lost and not unread,
+        0,
+        len(lost) + unread,
+        {
+            "partitions": len(reading.partitions),
+            "offsets_read": read_to,
+            "offsets_without_recorded_outcome": sum(
+                last - first + 1 for spans in gaps.values() for first, last in spans
+            ),
+            "lost": offenders(lost),
+            "not_verified": unread,
+            "in_flight": sum(p.end - (p.committed or p.log_start) for p in reading.partitions),
+        },
+    )
 
 
-async def _verify_gaps(connection, reader: KafkaOffsets, gaps: dict[tuple[str, int], list[Span]]
-                       ) -> tuple[list[dict], int]:
+async def _verify_gaps(
+    connection, reader: KafkaOffsets, gaps: dict[tuple[str, int], list[Span]]
+) -> tuple[list[dict], int]:
     wanted, unread = [], 0
     for (topic, partition), spans in gaps.items():
         offsets = offsets_in(spans, GAP_OFFSETS_READ_MAX - len(wanted))
@@ -131,13 +180,20 @@ async def _verify_gaps(connection, reader: KafkaOffsets, gaps: dict[tuple[str, i
         wanted.extend((topic, partition, offset) for offset in offsets)
     values = await reader.messages(wanted) if wanted else {}
     ids = {position: _event_id(value) for position, value in values.items()}
-    known = {row[0] for row in await connection.fetch(
-        "SELECT event_id FROM scheme.inbox WHERE event_id = ANY($1::uuid[]) UNION ALL "
-        "SELECT event_id FROM scheme.outbox WHERE event_id = ANY($2::uuid[])",
-        [i for i in ids.values() if i is not None],
-        [uuid.UUID(stable_id("rejected", *position)) for position in values])}
-    lost = [{"topic": t, "partition": p, "offset": o} for (t, p, o) in values
-            if ids[(t, p, o)] not in known and uuid.UUID(stable_id("rejected", t, p, o)) not in known]
+    known = {
+        row[0]
+        for row in await connection.fetch(
+            "SELECT event_id FROM scheme.inbox WHERE event_id = ANY($1::uuid[]) UNION ALL "
+            "SELECT event_id FROM scheme.outbox WHERE event_id = ANY($2::uuid[])",
+            [i for i in ids.values() if i is not None],
+            [uuid.UUID(stable_id("rejected", *position)) for position in values],
+        )
+    }
+    lost = [
+        {"topic": t, "partition": p, "offset": o}
+        for (t, p, o) in values
+        if ids[(t, p, o)] not in known and uuid.UUID(stable_id("rejected", t, p, o)) not in known
+    ]
     return lost, unread
 
 

@@ -5,6 +5,7 @@ its amounts are added to the ledger's side of every money check) or *missing*:
 the ledger's outbox holds its `entry.posted` event, written in the same
 transaction as the entry, so the entry was posted and has since been removed.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -45,7 +46,7 @@ class Snapshot:
         net: Counter[tuple[str, str]] = Counter()
         for (name, currency), (debit, credit) in amounts.items():
             if name.startswith(prefix):
-                net[(name[len(prefix):], currency)] += credit - debit
+                net[(name[len(prefix) :], currency)] += credit - debit
         return dict(net)
 
 
@@ -58,13 +59,20 @@ async def instant(connection: asyncpg.Connection) -> tuple[datetime, str]:
 async def take_snapshot(connection: asyncpg.Connection) -> Snapshot:
     """The whole journal's balances, and every posting of the scheme not (or no longer) in the ledger."""
     as_of, watermark = await instant(connection)
-    ledger = await _amounts(connection, """
+    ledger = await _amounts(
+        connection,
+        """
         SELECT account, currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit
-          FROM ledger.account_movements GROUP BY account, currency""")
-    unposted = [dict(row) for row in await connection.fetch("""
-        SELECT p.posting_key, p.kind, p.subject, p.created_at, p.txid::text::bigint AS txid FROM scheme.postings p
+          FROM ledger.account_movements GROUP BY account, currency""",
+    )
+    unposted = [
+        dict(row)
+        for row in await connection.fetch("""
+        SELECT p.posting_key, p.kind, p.subject, p.created_at, p.txid::text::bigint AS txid FROM
+        scheme.postings p
          WHERE NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)
-         ORDER BY p.created_at DESC""")]
+         ORDER BY p.created_at DESC""")
+    ]
     txids: dict[str, int | None] = {}
     missing, in_flight, in_flight_amounts = await split_unposted(connection, unposted, txids)
     snapshot = Snapshot(as_of, ledger, in_flight_amounts, in_flight, missing, watermark)
@@ -72,37 +80,54 @@ async def take_snapshot(connection: asyncpg.Connection) -> Snapshot:
     return snapshot
 
 
-def carry_unposted(carry: dict[str, Any], in_flight: list[dict], missing: list[dict],
-                   txids: dict[str, int | None]) -> None:
+def carry_unposted(
+    carry: dict[str, Any], in_flight: list[dict], missing: list[dict], txids: dict[str, int | None]
+) -> None:
     """Where the next run looks for postings not in the ledger: from the oldest in flight on, and those named.
 
     Postings in flight are found again from the transaction id of the oldest of them (their txid, indexed), so
     however many are in flight the run carries one number; postings removed from the ledger, and any without a
     txid (asked for before revision 0015), are carried by key.
     """
-    carry_keys(carry, "unposted", [p["posting_key"] for p in missing] + [
-        p["posting_key"] for p in in_flight if txids.get(p["posting_key"]) is None])
-    carry["unposted_from"] = min((txids[p["posting_key"]] for p in in_flight
-                                  if txids.get(p["posting_key"]) is not None), default=None)
+    carry_keys(
+        carry,
+        "unposted",
+        [p["posting_key"] for p in missing]
+        + [p["posting_key"] for p in in_flight if txids.get(p["posting_key"]) is None],
+    )
+    carry["unposted_from"] = min(
+        (txids[p["posting_key"]] for p in in_flight if txids.get(p["posting_key"]) is not None), default=None
+    )
 
 
-async def split_unposted(connection: asyncpg.Connection, unposted: list[dict], txids: dict[str, int | None]
-                         ) -> tuple[list[dict], list[dict], Amounts]:
-    """Postings with no entry: missing (their entry.posted is in the ledger's outbox) or in flight, and its amounts.
+async def split_unposted(
+    connection: asyncpg.Connection, unposted: list[dict], txids: dict[str, int | None]
+) -> tuple[list[dict], list[dict], Amounts]:
+    """Postings with no entry: missing (their entry.posted is in the ledger's outbox) or in flight, and its
+    amounts.
 
-    Each posting's `txid` (the transaction that asked for it) is kept in `txids` and left out of the rows shown.
+    Each posting's `txid` (the transaction that asked for it) is kept in `txids` and left out of the rows
+    shown.
     """
     txids.update({p["posting_key"]: p.pop("txid") for p in unposted})
-    announced = {row["event_id"] for row in await connection.fetch(
-        "SELECT event_id FROM ledger.outbox WHERE event_id = ANY($1::uuid[])",
-        [posted_event_id_for(p["posting_key"]) for p in unposted])}
+    announced = {
+        row["event_id"]
+        for row in await connection.fetch(
+            "SELECT event_id FROM ledger.outbox WHERE event_id = ANY($1::uuid[])",
+            [posted_event_id_for(p["posting_key"]) for p in unposted],
+        )
+    }
     missing = [p for p in unposted if posted_event_id_for(p["posting_key"]) in announced]
     in_flight = [p for p in unposted if posted_event_id_for(p["posting_key"]) not in announced]
-    in_flight_amounts = await _amounts(connection, """
+    in_flight_amounts = await _amounts(
+        connection,
+        """
         SELECT l->>'account' AS account, l->>'currency' AS currency,
                sum((l->>'debit')::bigint)::bigint AS debit, sum((l->>'credit')::bigint)::bigint AS credit
           FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS l
-         WHERE p.posting_key = ANY($1::text[]) GROUP BY 1, 2""", [p["posting_key"] for p in in_flight])
+         WHERE p.posting_key = ANY($1::text[]) GROUP BY 1, 2""",
+        [p["posting_key"] for p in in_flight],
+    )
     return missing, in_flight, in_flight_amounts
 
 

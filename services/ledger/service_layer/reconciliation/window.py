@@ -1,4 +1,5 @@
-"""Where an incremental run starts: the previous run's watermark and carried totals, and whether it may start there.
+"""Where an incremental run starts: the previous run's watermark and carried totals, and whether it may start
+there.
 
 A run's watermark is the snapshot of its repeatable-read transaction
 (`pg_current_snapshot()`). A row belongs to the next run's window when the
@@ -17,6 +18,7 @@ first run, and a run when the last full one is older than FULL_RUN_INTERVAL_S
 are carried by key and looked at again by the next one, so a fault stays named
 for as long as it is there, as a full run would name it.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -26,26 +28,43 @@ from typing import Any, Literal
 
 import asyncpg
 
-CARRY_VERSION = 3  # the shape of `carried`; a run stored with another version is no start for an incremental one
-FULL_RUN_INTERVAL_S = 3600  # at most this long between two full runs (the periodic schedule makes one when due)
-CARRIED_KEYS_MAX = 20_000  # postings in flight, or offenders of one check, carried by key; more: the next run is full
+CARRY_VERSION = (
+    3  # the shape of `carried`; a run stored with another version is no start for an incremental one
+)
+FULL_RUN_INTERVAL_S = (
+    3600  # at most this long between two full runs (the periodic schedule makes one when due)
+)
+CARRIED_KEYS_MAX = (
+    20_000  # postings in flight, or offenders of one check, carried by key; more: the next run is full
+)
 # Tables only ever added to: an update, a delete or a new storage file in one of them is a trace of tampering.
 # The stored runs too: an edit of a run's carried totals would be trusted by the next run.
-APPEND_ONLY = ("ledger.entries", "ledger.account_movements", "scheme.postings", "scheme.inbox", "scheme.refunds",
-               "scheme.recoveries", "scheme.custody_history", "scheme.sales", "ledger.reconciliation_runs",
-               "scheme.payments")
+APPEND_ONLY = (
+    "ledger.entries",
+    "ledger.account_movements",
+    "scheme.postings",
+    "scheme.inbox",
+    "scheme.refunds",
+    "scheme.recoveries",
+    "scheme.custody_history",
+    "scheme.sales",
+    "ledger.reconciliation_runs",
+    "scheme.payments",
+)
 
 Mode = Literal["full", "incremental"]
 GUARANTEE = {
     "full": "every check over the whole journal and every record of the scheme",
     "incremental": (
-        "every check a full run makes, with the same result, over what was committed since the run it started "
-        "from added to that run's carried totals, and over the offenders it named; batteries and sale items "
-        "are read whole, and a battery row rewritten since then is checked whoever rewrote it. A row of an "
-        "append-only table updated, deleted or truncated since then would have made this run full; what leaves "
-        "no such trace (a row forged with an old transaction id, a row frozen by a manual VACUUM FREEZE before "
-        "the run, data files edited outside the database) is found by the next full run, at most "
-        "full_interval_s after the last one"),
+        "every check a full run makes, with the same result, over what was committed since the run it "
+        "started from added to that run's carried totals, and over the offenders it named; batteries and "
+        "sale items are read whole, and a battery row rewritten since then is checked whoever rewrote it. "
+        "A row of an append-only table updated, deleted or truncated since then would have made this run "
+        "full; what leaves no such trace (a row forged with an old transaction id, a row frozen by a manual "
+        "VACUUM FREEZE before the run, data files edited outside the database) is found by the next full "
+        "run, at most "
+        "full_interval_s after the last one"
+    ),
 }
 
 PREVIOUS_SQL = """
@@ -79,33 +98,51 @@ class Plan:
     last_full_as_of: datetime | None
 
 
-async def previous_run(connection: asyncpg.Connection, since: uuid.UUID | None = None
-                       ) -> tuple[PreviousRun | None, datetime | None]:
+async def previous_run(
+    connection: asyncpg.Connection, since: uuid.UUID | None = None
+) -> tuple[PreviousRun | None, datetime | None]:
     """The latest stored run with a watermark (or the run `since`), and when the latest full run was made."""
     row = await connection.fetchrow(PREVIOUS_SQL, since)
     last_full = await connection.fetchval(LAST_FULL_SQL)
     if row is None:
         return None, last_full
-    return PreviousRun(str(row["run_id"]), row["as_of"], row["status"], row["watermark"], row["carried"]), last_full
+    return PreviousRun(
+        str(row["run_id"]), row["as_of"], row["status"], row["watermark"], row["carried"]
+    ), last_full
 
 
 async def tamper_marks(connection: asyncpg.Connection) -> dict[str, Any]:
-    """Per append-only table: its storage file and its counters of updated and deleted rows; the stats' reset."""
+    """Per append-only table: its storage file and its counters of updated and deleted rows; the stats'
+    reset."""
     rows = await connection.fetch(MARKS_SQL, list(APPEND_ONLY))  # a table not (or no longer) there: left out
     reset = await connection.fetchval(STATS_RESET_SQL)
-    return {"tables": {row["relation"]: [row["storage"], row["updated"], row["deleted"]] for row in rows},
-            "stats_reset": None if reset is None else reset.isoformat()}
+    return {
+        "tables": {row["relation"]: [row["storage"], row["updated"], row["deleted"]] for row in rows},
+        "stats_reset": None if reset is None else reset.isoformat(),
+    }
 
 
-def plan(requested: Mode, previous: PreviousRun | None, last_full_as_of: datetime | None, marks: dict[str, Any],
-         as_of: datetime, full_interval_s: float = FULL_RUN_INTERVAL_S) -> Plan:
+def plan(
+    requested: Mode,
+    previous: PreviousRun | None,
+    last_full_as_of: datetime | None,
+    marks: dict[str, Any],
+    as_of: datetime,
+    full_interval_s: float = FULL_RUN_INTERVAL_S,
+) -> Plan:
     """Incremental when asked for and the previous run is a sound start; otherwise full, saying why."""
     why = _why_full(requested, previous, last_full_as_of, marks, as_of, full_interval_s)
     return Plan("full" if why else "incremental", why, previous, last_full_as_of)
 
 
-def _why_full(requested: Mode, previous: PreviousRun | None, last_full_as_of: datetime | None,
-              marks: dict[str, Any], as_of: datetime, full_interval_s: float) -> str | None:
+def _why_full(
+    requested: Mode,
+    previous: PreviousRun | None,
+    last_full_as_of: datetime | None,
+    marks: dict[str, Any],
+    as_of: datetime,
+    full_interval_s: float,
+) -> str | None:
     if requested == "full":
         return "a full run was asked for"
     if previous is None:
@@ -132,8 +169,10 @@ def tampered_since(before: dict[str, Any], now: dict[str, Any]) -> str | None:
         if storage != old_storage:
             return f"{table} was truncated or rewritten since the previous run (new storage file)"
         if (updated, deleted) != (old_updated, old_deleted):
-            return (f"rows of {table}, which is only ever added to, were updated ({updated - old_updated}) or "
-                    f"deleted ({deleted - old_deleted}) since the previous run")
+            return (
+                f"rows of {table}, which is only ever added to, were updated ({updated - old_updated}) or "
+                f"deleted ({deleted - old_deleted}) since the previous run"
+            )
     return None
 
 

@@ -140,6 +140,9 @@ class LateSaleRow:
     sale_event_id: UUID
     outcome: str  # refunded | lease_closed
     occurred_at: datetime  # the sale's
+    handling_fee: int = 0  # what the settled collection earned (contract 8.1, revision 0021)
+    handling_fee_currency: str | None = None
+    terms_effective_from: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

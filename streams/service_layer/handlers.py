@@ -84,8 +84,9 @@ def _settle_late_sale(state: BatchState, event: ev.SaleRecordedEvent, item, coll
     outcome = "lease_closed" if item.contract == "lease" else "refunded"
     if outcome == "refunded":
         _refund_collection(state, collection, item.deposit, event.data.currency)
+    fee = _late_handling_fee(state, collection, item.sku, event.data.currency)
     state.late_sales.append(LateSaleRow(collection.event_id, item.serial, event.data.sale_id, event.event_id,
-                                        outcome, event.occurred_at))
+                                        outcome, event.occurred_at, *fee))
     log.info("late_sale_settled_collection", serial=item.serial, sale_id=event.data.sale_id, outcome=outcome,
              collection_event_id=str(collection.event_id))
 
@@ -169,6 +170,18 @@ def _handling_fee(state: BatchState, event, battery) -> tuple[int, str | None, d
     post(state, postings.handling_fee(event.event_id, battery.serial, event.data.centre_id, terms.handling_fee,
                                       battery.currency, event.occurred_at))
     return terms.handling_fee, battery.currency, terms.effective_from
+
+
+def _late_handling_fee(state: BatchState, collection: CollectionRow, sku: str, currency: str
+                       ) -> tuple[int, str | None, datetime | None]:
+    """The handling fee the settled collection earns, as `_handling_fee` had the sale come first: the terms in
+    force at the collection's occurred_at, the same posting (key, cause, date)."""
+    terms = state.terms_in_force(sku, currency, collection.occurred_at)
+    if terms is None or terms.handling_fee == 0:
+        return 0, None, None
+    post(state, postings.handling_fee(collection.event_id, collection.serial, collection.centre_id,
+                                      terms.handling_fee, currency, collection.occurred_at))
+    return terms.handling_fee, currency, terms.effective_from
 
 
 def _refund_asked(data) -> tuple[str | None, str | None]:

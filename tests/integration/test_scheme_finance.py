@@ -442,3 +442,27 @@ async def test_the_counter_is_told_the_handling_fee_the_collection_earned(scheme
     assert response.json()["outcome"]["handling_fee"] == 150
     read = await http.get(f"/v1/events/{event['event_id']}", headers=bearer(key))
     assert read.json()["outcome"]["handling_fee"] == 150
+
+
+async def test_a_collection_settled_by_a_late_sale_earns_the_fee_as_if_the_sale_had_come_first(scheme):
+    sku, serial = unique("SKU"), unique("BAT")
+    await scheme.applied(await scheme.terms(sku, 5000, 800, FIRST_TERMS, handling_fee=150))
+    collection = await _collected_at(scheme, serial, "2026-09-15T00:00:00Z")  # unknown yet: an orphan
+    assert await _fee_of(scheme, collection) == (0, None, None)
+    data = {
+        "sale_id": unique("S"),
+        "store_id": scheme.store,
+        "currency": EUR,
+        "items": [item(serial, sku=sku)],
+    }
+    await scheme.applied(
+        await scheme.emit(envelope("sale.recorded", "pos", scheme.store, data, occurred_at=SOLD_AT))
+    )
+    late = await scheme.pool.fetchrow(
+        "SELECT handling_fee, handling_fee_currency FROM scheme.late_sales WHERE collection_event_id = $1",
+        uuid.UUID(collection["event_id"]),
+    )
+    assert tuple(late.values()) == (150, EUR)
+    key = f"handling_fee:{collection['event_id']}"
+    assert lines_of((await scheme.postings(serial))[key]) == _fee_lines(scheme, 150)
+    assert await _in_ledger(scheme, key) == _fee_lines(scheme, 150)

@@ -109,8 +109,13 @@ WINDOW_PAYMENTS_SQL = f"""
     SELECT t.counterparty_kind, t.counterparty_id, t.currency, sum(t.amount)::bigint FROM scheme.payments t
      WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2, 3"""
 WINDOW_HANDLING_FEES_SQL = f"""
-    SELECT t.centre_id, t.handling_fee_currency, sum(t.handling_fee)::bigint FROM scheme.collections t
-     WHERE t.handling_fee > 0 AND {IN_WINDOW_BRIN} GROUP BY 1, 2"""
+    SELECT centre_id, currency, sum(fee)::bigint FROM (
+        SELECT t.centre_id, t.handling_fee_currency AS currency, t.handling_fee AS fee FROM scheme.collections t
+         WHERE t.handling_fee > 0 AND {IN_WINDOW_BRIN}
+        UNION ALL
+        SELECT c.centre_id, t.handling_fee_currency, t.handling_fee
+          FROM scheme.late_sales t JOIN scheme.collections c ON c.event_id = t.collection_event_id
+         WHERE t.handling_fee > 0 AND {IN_WINDOW_BRIN}) AS f GROUP BY 1, 2"""
 WINDOW_CUSTODY_SQL = f"SELECT DISTINCT t.serial FROM scheme.custody_history t WHERE {IN_WINDOW_BRIN}"
 # One pass over the batteries: the deposits in use per currency, and the rows rewritten since the watermark
 # (`xmin` is 32 bits: `age` keeps those at most as old as the watermark's xmin, then the full id is rebuilt
@@ -241,7 +246,7 @@ async def _fees_match_terms(connection, since: str, carried: dict, snapshot: Sna
         rows = await connection.fetch(money.HANDLING_FEE_OFFENDERS_SQL.format(where="true"))
     else:
         rows = await connection.fetch(money.HANDLING_FEE_OFFENDERS_SQL.format(
-            where=f"({IN_WINDOW_BRIN}) OR t.event_id::text = ANY($2::text[])"),
+            where=f"({IN_WINDOW_BRIN}) OR ({WINDOW_OF.format(t='l')}) OR t.event_id::text = ANY($2::text[])"),
             since, carried.get("handling_fee_offenders", []))
     found = [jsonable(row) for row in rows]
     carry_keys(snapshot.carry, "handling_fee_offenders", [row["collection"] for row in found])

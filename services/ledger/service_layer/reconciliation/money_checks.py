@@ -14,20 +14,29 @@ PAYMENTS_SQL = """
     SELECT counterparty_kind, counterparty_id, currency, sum(amount)::bigint FROM scheme.payments GROUP BY 1, 2, 3"""
 Paid = dict[tuple[str, str, str], int]  # (counterparty kind, id, currency) -> the payments' total
 Earned = dict[tuple[str, str], int]  # (centre id, currency) -> the handling fees its collections earned
+# A collection earns its fee when logged, or (an orphan's) when a late sale settles it (`scheme.late_sales`).
 HANDLING_FEES_SQL = """
-    SELECT centre_id, handling_fee_currency, sum(handling_fee)::bigint FROM scheme.collections
-     WHERE handling_fee > 0 GROUP BY 1, 2"""
+    SELECT centre_id, currency, sum(fee)::bigint FROM (
+        SELECT centre_id, handling_fee_currency AS currency, handling_fee AS fee FROM scheme.collections
+         WHERE handling_fee > 0
+        UNION ALL
+        SELECT c.centre_id, l.handling_fee_currency, l.handling_fee
+          FROM scheme.late_sales l JOIN scheme.collections c ON c.event_id = l.collection_event_id
+         WHERE l.handling_fee > 0) AS f GROUP BY 1, 2"""
 # Each collection that earned a handling fee, or should have (its battery's sku has terms with one), against the
 # terms in force at its occurred_at for the battery's sku and currency (a battery collected from the market:
 # `refunded` or `lease_closed`; none else earns one) and against the posting the scheme asked for it.
 # {where} picks the collections (alias t).
 HANDLING_FEE_OFFENDERS_SQL = """
     WITH c AS (
-        SELECT t.event_id, t.serial, t.centre_id, t.outcome, t.occurred_at, t.handling_fee, t.handling_fee_currency,
-               b.sku, b.currency
+        SELECT t.event_id, t.serial, t.centre_id, coalesce(l.outcome, t.outcome) AS outcome, t.occurred_at,
+               t.handling_fee + coalesce(l.handling_fee, 0) AS handling_fee,
+               coalesce(t.handling_fee_currency, l.handling_fee_currency) AS handling_fee_currency, b.sku, b.currency
           FROM scheme.collections t JOIN scheme.batteries b USING (serial)
+          LEFT JOIN scheme.late_sales l ON l.collection_event_id = t.event_id
          WHERE ({where})
-           AND (t.handling_fee > 0 OR b.sku IN (SELECT sku FROM scheme.terms WHERE handling_fee > 0)))
+           AND (t.handling_fee > 0 OR l.handling_fee > 0
+                OR b.sku IN (SELECT sku FROM scheme.terms WHERE handling_fee > 0)))
     SELECT c.event_id::text AS collection, c.serial, c.centre_id, c.handling_fee AS earned,
            coalesce(terms.handling_fee, 0) AS terms_fee, terms.effective_from AS terms_effective_from,
            coalesce(posted.amount, 0) AS posted

@@ -281,3 +281,36 @@ async def test_a_late_sale_delivered_again_changes_nothing_and_a_second_one_is_h
     assert after == (before[0], before[1], before[2], before[3] + 1, before[4] + 1, before[5])  # its suspense
     assert await pool.fetchval("SELECT sum(amount) FROM scheme.refunds WHERE serial = $1", serial) == 5000
     await balanced(pool)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="a late sale does not yet pay its collection's handling fee (contract 8.1)"
+)
+async def test_a_late_sale_pays_the_collections_handling_fee_at_the_terms_of_its_time(
+    http, pool, producer, store, centre
+):
+    scheme = Scheme(producer, pool, store=store[0], centre=centre[0])
+    sku = unique("SKU")
+    terms = envelope(
+        "terms.published",
+        "finance",
+        "finance-1",
+        {
+            "sku": sku,
+            "deposit": 5000,
+            "recycling_fee": 800,
+            "handling_fee": 120,
+            "currency": "EUR",
+            "effective_from": ago(48),
+        },
+    )
+    await scheme.emit(terms)
+    await scheme.applied(terms)
+    taken = await orphan_collected(http, centre, ago(1))
+    serial = taken["data"]["serial"]
+    late = sale(store[0], [item(serial, deposit=5000, fee=800, sku=sku)], ago(2))
+    assert (await decided(http, store[1], late))["status"] == "applied"
+    assert lines_of((await scheme.postings(serial))[f"handling_fee:{taken['event_id']}"]) == {
+        ("fund:recycling", 120, 0, "EUR"),
+        (f"clearing:centre:{centre[0]}", 0, 120, "EUR"),
+    }

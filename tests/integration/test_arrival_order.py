@@ -30,9 +30,7 @@ from services.ledger.service_layer import reconcile
 from tests.conftest import envelope, send, unique, wait_for
 
 METHODS = (None, "cash", "card", "voucher", "bank_transfer")
-# A late sale does not yet pay its collection's handling fee (contract 8.1; see test_late_sales's xfail):
-# the terms carry none until it does, then any fee > 0 here holds it to the books of the other order.
-TERMS_HANDLING_FEE = 0
+TERMS_HANDLING_FEE = 150  # contract 8.1: a collection earns it whichever of sale and collection came first
 START = datetime.now(UTC) - timedelta(days=30)
 
 

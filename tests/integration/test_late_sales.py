@@ -283,9 +283,6 @@ async def test_a_late_sale_delivered_again_changes_nothing_and_a_second_one_is_h
     await balanced(pool)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a late sale does not yet pay its collection's handling fee (contract 8.1)"
-)
 async def test_a_late_sale_pays_the_collections_handling_fee_at_the_terms_of_its_time(
     http, pool, producer, store, centre
 ):
@@ -314,3 +311,6 @@ async def test_a_late_sale_pays_the_collections_handling_fee_at_the_terms_of_its
         ("fund:recycling", 120, 0, "EUR"),
         (f"clearing:centre:{centre[0]}", 0, 120, "EUR"),
     }
+    status = (await http.get(f"/v1/events/{taken['event_id']}", headers=bearer(centre[1]))).json()
+    assert (status["outcome"]["taken_back"], status["outcome"]["handling_fee"]) == ("refunded", 120)
+    await balanced(pool, full=True)

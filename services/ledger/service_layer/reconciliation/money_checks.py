@@ -25,13 +25,16 @@ HANDLING_FEES_SQL = """
          WHERE l.handling_fee > 0) AS f GROUP BY 1, 2"""
 # Each collection that earned a handling fee, or should have (its battery's sku has terms with one), against the
 # terms in force at its occurred_at for the battery's sku and currency (a battery collected from the market:
-# `refunded` or `lease_closed`; none else earns one) and against the posting the scheme asked for it.
+# `refunded` or `lease_closed`; none else earns one) and against the posting the scheme asked for it. Terms
+# applied after the event that decided the fee (published again since, for a date before it) are not held
+# against it: the fee is decided once, by the terms the scheme had then.
 # {where} picks the collections (alias t).
 HANDLING_FEE_OFFENDERS_SQL = """
     WITH c AS (
         SELECT t.event_id, t.serial, t.centre_id, coalesce(l.outcome, t.outcome) AS outcome, t.occurred_at,
                t.handling_fee + coalesce(l.handling_fee, 0) AS handling_fee,
-               coalesce(t.handling_fee_currency, l.handling_fee_currency) AS handling_fee_currency, b.sku, b.currency
+               coalesce(t.handling_fee_currency, l.handling_fee_currency) AS handling_fee_currency, b.sku, b.currency,
+               coalesce(l.sale_event_id, t.event_id) AS decided_by
           FROM scheme.collections t JOIN scheme.batteries b USING (serial)
           LEFT JOIN scheme.late_sales l ON l.collection_event_id = t.event_id
          WHERE ({where})
@@ -42,7 +45,7 @@ HANDLING_FEE_OFFENDERS_SQL = """
            coalesce(posted.amount, 0) AS posted
       FROM c
       LEFT JOIN LATERAL (
-          SELECT x.handling_fee, x.effective_from FROM scheme.terms x
+          SELECT x.handling_fee, x.effective_from, x.event_id FROM scheme.terms x
            WHERE x.sku = c.sku AND x.currency = c.currency AND x.effective_from <= c.occurred_at
            ORDER BY x.effective_from DESC LIMIT 1) terms ON c.outcome IN ('refunded', 'lease_closed')
       LEFT JOIN LATERAL (
@@ -50,7 +53,10 @@ HANDLING_FEE_OFFENDERS_SQL = """
             FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS l
            WHERE p.posting_key = 'handling_fee:' || c.event_id AND l->>'account' LIKE 'clearing:centre:%') posted
         ON true
-     WHERE c.handling_fee <> coalesce(terms.handling_fee, 0) OR coalesce(posted.amount, 0) <> c.handling_fee
+     WHERE (c.handling_fee <> coalesce(terms.handling_fee, 0)
+            AND NOT coalesce((SELECT i.processed_at FROM scheme.inbox i WHERE i.event_id = terms.event_id)
+                             > (SELECT i.processed_at FROM scheme.inbox i WHERE i.event_id = c.decided_by), false))
+        OR coalesce(posted.amount, 0) <> c.handling_fee
         OR (c.handling_fee > 0 AND c.handling_fee_currency IS DISTINCT FROM c.currency)
      ORDER BY c.occurred_at DESC"""
 TERMS_DIGEST_SQL = """

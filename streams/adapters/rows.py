@@ -7,6 +7,7 @@ code, dataclasses as they are), which PostgreSQL reads back into the table's
 own row type by column name; no array parameter is built and checked element
 by element in Python.
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,6 +49,7 @@ class BatteryRow:
 @dataclass(frozen=True, slots=True)
 class HistoryRow:
     """One line of a battery's custody history: what makes it traceable from sale to refund."""
+
     serial: str
     seq: int
     at: datetime
@@ -134,6 +136,7 @@ class CollectionRow:
 @dataclass(frozen=True, slots=True)
 class LateSaleRow:
     """An orphan's collection settled by a sale that occurred before it, arrived after it (contract 8.2)."""
+
     collection_event_id: UUID
     serial: str
     sale_id: str
@@ -188,6 +191,7 @@ class DiscrepancyRow:
 @dataclass(frozen=True, slots=True)
 class ResolutionRow:
     """Finance's resolution of a discrepancy (contract 8.1): written once, never an edit of it."""
+
     discrepancy_id: UUID
     resolution: str
     note: str | None
@@ -198,6 +202,7 @@ class ResolutionRow:
 @dataclass(frozen=True, slots=True)
 class ReleaseRow:
     """A `deposits.released` applied: its id is used once (contract 8.1)."""
+
     release_id: str
     event_id: UUID
     currency: str
@@ -208,6 +213,7 @@ class ReleaseRow:
 @dataclass(frozen=True, slots=True)
 class ReleasedDepositRow:
     """One battery's deposit a release moved to the reserve: posted in the release's entry, `release:<id>`."""
+
     release_id: str
     serial: str
     amount: int
@@ -241,6 +247,7 @@ class PaymentRow:
 @dataclass(frozen=True, slots=True)
 class CounterpartyMovementRow:
     """One batch's debit - credit on one counterparty account (revision 0019)."""
+
     account: str
     currency: str
     amount: int
@@ -249,6 +256,7 @@ class CounterpartyMovementRow:
 @dataclass(frozen=True, slots=True)
 class InboxRow:
     """An event in and its outcome, written in the transaction of its effects."""
+
     event_id: UUID
     content_hash: bytes
     event_type: str

@@ -2,6 +2,7 @@
 
 A handler that raises `Rejected` has changed nothing.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -11,10 +12,16 @@ from decimal import Decimal
 from contracts import events as ev
 from services.common.logging import get_logger
 from streams.adapters.rows import (
-    CollectionRow, DiscrepancyRow, LateSaleRow, RecoveredMaterialRow, RecoveryRow, RefundRow,
+    CollectionRow,
+    DiscrepancyRow,
+    LateSaleRow,
+    RecoveredMaterialRow,
+    RecoveryRow,
+    RefundRow,
 )
 from streams.domain import postings
-from streams.domain.battery import AT_RECYCLER, IN_TRANSIT as BATTERY_IN_TRANSIT, IN_USE, Party
+from streams.domain.battery import AT_RECYCLER, IN_USE, Party
+from streams.domain.battery import IN_TRANSIT as BATTERY_IN_TRANSIT
 from streams.domain.errors import NotSupported, UnknownBattery, UnknownSale
 from streams.domain.lot import IN_TRANSIT, MASS_TOLERANCE, Lot, LotItem, lot_for
 from streams.domain.sale import IN_MARKET, SUSPENSE, Sale, SaleItem
@@ -40,22 +47,54 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
     data, at = event.data, event.occurred_at
     Sale.check_new(data.sale_id, state.sales.get(data.sale_id))
     customer = Party("customer", data.customer_ref or f"sale:{data.sale_id}")
-    sale = state.sales[data.sale_id] = Sale(data.sale_id, data.store_id, data.currency, at, event.event_id, {})
+    sale = state.sales[data.sale_id] = Sale(
+        data.sale_id, data.store_id, data.currency, at, event.event_id, {}
+    )
     state.changed_sales.add(data.sale_id)
     for item in data.items:
         battery = state.battery(item.serial)
         collection = _collected_as_orphan_after(state, item.serial, at)  # a late sale (contract 8.2)
         suspense = collection is None and not battery.can("sale.recorded")  # new, cancelled: sold; else held
-        sale.items[item.serial] = SaleItem(item.serial, item.sku, item.category, item.chemistry, item.mass_kg,
-                                           item.deposit, item.recycling_fee, item.contract,
-                                           SUSPENSE if suspense else IN_MARKET)
+        sale.items[item.serial] = SaleItem(
+            item.serial,
+            item.sku,
+            item.category,
+            item.chemistry,
+            item.mass_kg,
+            item.deposit,
+            item.recycling_fee,
+            item.contract,
+            SUSPENSE if suspense else IN_MARKET,
+        )
         state.changed_sale_items.add((data.sale_id, item.serial))
-        post(state, postings.sale_item(data.sale_id, data.store_id, item.serial, item.contract, item.deposit,
-                                       item.recycling_fee, data.currency, event.event_id, at, suspense))
+        post(
+            state,
+            postings.sale_item(
+                data.sale_id,
+                data.store_id,
+                item.serial,
+                item.contract,
+                item.deposit,
+                item.recycling_fee,
+                data.currency,
+                event.event_id,
+                at,
+                suspense,
+            ),
+        )
         if suspense:
-            open_discrepancy(state, "serial_already_in_market", item.serial,
-                             {"sale_id": data.sale_id, "store_id": data.store_id, "state": battery.state,
-                              "held_in_suspense": item.deposit + item.recycling_fee}, event.event_id)
+            open_discrepancy(
+                state,
+                "serial_already_in_market",
+                item.serial,
+                {
+                    "sale_id": data.sale_id,
+                    "store_id": data.store_id,
+                    "state": battery.state,
+                    "held_in_suspense": item.deposit + item.recycling_fee,
+                },
+                event.event_id,
+            )
             continue
         _check_terms(state, event, item)
         if collection is None:
@@ -78,41 +117,72 @@ def _collected_as_orphan_after(state: BatchState, serial: str, sold_at) -> Colle
     return collection if collection is not None and sold_at <= collection.occurred_at else None
 
 
-def _settle_late_sale(state: BatchState, event: ev.SaleRecordedEvent, item, collection: CollectionRow
-                      ) -> None:
+def _settle_late_sale(
+    state: BatchState, event: ev.SaleRecordedEvent, item, collection: CollectionRow
+) -> None:
     """What the collection would have done had the sale come first: refund the deposit, or close the lease."""
     outcome = "lease_closed" if item.contract == "lease" else "refunded"
     if outcome == "refunded":
         _refund_collection(state, collection, item.deposit, event.data.currency)
     fee = _late_handling_fee(state, collection, item.sku, event.data.currency)
-    state.late_sales.append(LateSaleRow(collection.event_id, item.serial, event.data.sale_id, event.event_id,
-                                        outcome, event.occurred_at, *fee))
-    log.info("late_sale_settled_collection", serial=item.serial, sale_id=event.data.sale_id, outcome=outcome,
-             collection_event_id=str(collection.event_id))
+    state.late_sales.append(
+        LateSaleRow(
+            collection.event_id,
+            item.serial,
+            event.data.sale_id,
+            event.event_id,
+            outcome,
+            event.occurred_at,
+            *fee,
+        )
+    )
+    log.info(
+        "late_sale_settled_collection",
+        serial=item.serial,
+        sale_id=event.data.sale_id,
+        outcome=outcome,
+        collection_event_id=str(collection.event_id),
+    )
 
 
 def _refund_collection(state: BatchState, collection: CollectionRow, amount: int, currency: str) -> None:
     """The refund of a collection, as `collection.logged` instructs it: same ids, method, posting and date."""
-    serial, centre_id, caused_by, at = (collection.serial, collection.centre_id, collection.event_id,
-                                        collection.occurred_at)
+    serial, centre_id, caused_by, at = (
+        collection.serial,
+        collection.centre_id,
+        collection.event_id,
+        collection.occurred_at,
+    )
     refund_id, method = events_out.stable_id("refund", caused_by), collection.refund_method or "cash"
     payee = collection.payee_ref
     state.batteries[serial].deposit_refunded = amount
-    state.refunds.append(RefundRow(refund_id, serial, centre_id, amount, currency, method, payee, caused_by,
-                                   at))
-    state.outbox.append(events_out.refund_instructed(refund_id, serial, centre_id, amount, currency, method,
-                                                     payee, caused_by))
+    state.refunds.append(
+        RefundRow(refund_id, serial, centre_id, amount, currency, method, payee, caused_by, at)
+    )
+    state.outbox.append(
+        events_out.refund_instructed(refund_id, serial, centre_id, amount, currency, method, payee, caused_by)
+    )
     post(state, postings.refund(serial, centre_id, amount, currency, caused_by, at))
 
 
 def _check_terms(state: BatchState, event, item) -> None:
     terms = state.terms_in_force(item.sku, event.data.currency, event.occurred_at)
     if terms is not None and terms.charged_otherwise(item.contract, item.deposit, item.recycling_fee):
-        open_discrepancy(state, "amount_differs_from_terms", item.serial, {
-            "sku": item.sku, "contract": item.contract, "charged_deposit": item.deposit,
-            "charged_recycling_fee": item.recycling_fee, "terms_deposit": terms.deposit,
-            "terms_recycling_fee": terms.recycling_fee, "terms_effective_from": terms.effective_from.isoformat(),
-        }, event.event_id)
+        open_discrepancy(
+            state,
+            "amount_differs_from_terms",
+            item.serial,
+            {
+                "sku": item.sku,
+                "contract": item.contract,
+                "charged_deposit": item.deposit,
+                "charged_recycling_fee": item.recycling_fee,
+                "terms_deposit": terms.deposit,
+                "terms_recycling_fee": terms.recycling_fee,
+                "terms_effective_from": terms.effective_from.isoformat(),
+            },
+            event.event_id,
+        )
 
 
 def sale_cancelled(state: BatchState, event: ev.SaleCancelledEvent) -> None:
@@ -125,9 +195,18 @@ def sale_cancelled(state: BatchState, event: ev.SaleCancelledEvent) -> None:
     for serial in data.serials:
         was = sale.items[serial].status
         item = sale.cancel(serial)
-        original = postings.sale_item(sale.sale_id, sale.store_id, serial, item.contract, item.deposit,
-                                      item.recycling_fee, sale.currency, sale.event_id, sale.occurred_at,
-                                      was == SUSPENSE)
+        original = postings.sale_item(
+            sale.sale_id,
+            sale.store_id,
+            serial,
+            item.contract,
+            item.deposit,
+            item.recycling_fee,
+            sale.currency,
+            sale.event_id,
+            sale.occurred_at,
+            was == SUSPENSE,
+        )
         if was == IN_MARKET:
             closing.unrelease(state, event, sale, state.batteries[serial])
         if original is not None:
@@ -144,7 +223,9 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
     battery = state.battery(data.serial)
     battery.check_collectable()
     was, contract = battery.state, battery.contract
-    battery.move("collection.logged", Party("return_centre", data.centre_id), event.occurred_at, event.event_id)
+    battery.move(
+        "collection.logged", Party("return_centre", data.centre_id), event.occurred_at, event.event_id
+    )
     battery.collected_at = event.occurred_at
     state.changed_batteries.add(data.serial)
     outcome = "taken_back_free"
@@ -154,9 +235,20 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
         outcome = "refunded"
         _refund(state, event, battery)
     fee = _handling_fee(state, event, battery) if was == IN_USE else (0, None, None)
-    state.collections.append(CollectionRow(event.event_id, data.collection_id, data.serial, data.centre_id,
-                                           data.condition, data.mass_kg, outcome, event.occurred_at,
-                                           *_refund_asked(data), *fee))
+    state.collections.append(
+        CollectionRow(
+            event.event_id,
+            data.collection_id,
+            data.serial,
+            data.centre_id,
+            data.condition,
+            data.mass_kg,
+            outcome,
+            event.occurred_at,
+            *_refund_asked(data),
+            *fee,
+        )
+    )
 
 
 def _handling_fee(state: BatchState, event, battery) -> tuple[int, str | None, datetime | None]:
@@ -167,20 +259,39 @@ def _handling_fee(state: BatchState, event, battery) -> tuple[int, str | None, d
     terms = state.terms_in_force(battery.sku, battery.currency, event.occurred_at)
     if terms is None or terms.handling_fee == 0:
         return 0, None, None
-    post(state, postings.handling_fee(event.event_id, battery.serial, event.data.centre_id, terms.handling_fee,
-                                      battery.currency, event.occurred_at))
+    post(
+        state,
+        postings.handling_fee(
+            event.event_id,
+            battery.serial,
+            event.data.centre_id,
+            terms.handling_fee,
+            battery.currency,
+            event.occurred_at,
+        ),
+    )
     return terms.handling_fee, battery.currency, terms.effective_from
 
 
-def _late_handling_fee(state: BatchState, collection: CollectionRow, sku: str, currency: str
-                       ) -> tuple[int, str | None, datetime | None]:
+def _late_handling_fee(
+    state: BatchState, collection: CollectionRow, sku: str, currency: str
+) -> tuple[int, str | None, datetime | None]:
     """The handling fee the settled collection earns, as `_handling_fee` had the sale come first: the terms in
     force at the collection's occurred_at, the same posting (key, cause, date)."""
     terms = state.terms_in_force(sku, currency, collection.occurred_at)
     if terms is None or terms.handling_fee == 0:
         return 0, None, None
-    post(state, postings.handling_fee(collection.event_id, collection.serial, collection.centre_id,
-                                      terms.handling_fee, currency, collection.occurred_at))
+    post(
+        state,
+        postings.handling_fee(
+            collection.event_id,
+            collection.serial,
+            collection.centre_id,
+            terms.handling_fee,
+            currency,
+            collection.occurred_at,
+        ),
+    )
     return terms.handling_fee, currency, terms.effective_from
 
 
@@ -195,12 +306,43 @@ def _refund(state: BatchState, event, battery) -> None:
     payee_ref = data.refund.payee_ref if data.refund else None
     refund_id = events_out.stable_id("refund", event.event_id)
     battery.deposit_refunded = amount
-    state.refunds.append(RefundRow(refund_id, data.serial, data.centre_id, amount, battery.currency, method,
-                                   payee_ref, event.event_id, event.occurred_at))
-    state.outbox.append(events_out.refund_instructed(refund_id, data.serial, data.centre_id, amount,
-                                                     battery.currency, method, payee_ref, event.event_id))
-    post(state, postings.refund(data.serial, data.centre_id, amount, battery.currency, event.event_id,
-                                event.occurred_at, from_reserve=battery.deposit_released))
+    state.refunds.append(
+        RefundRow(
+            refund_id,
+            data.serial,
+            data.centre_id,
+            amount,
+            battery.currency,
+            method,
+            payee_ref,
+            event.event_id,
+            event.occurred_at,
+        )
+    )
+    state.outbox.append(
+        events_out.refund_instructed(
+            refund_id,
+            data.serial,
+            data.centre_id,
+            amount,
+            battery.currency,
+            method,
+            payee_ref,
+            event.event_id,
+        )
+    )
+    post(
+        state,
+        postings.refund(
+            data.serial,
+            data.centre_id,
+            amount,
+            battery.currency,
+            event.event_id,
+            event.occurred_at,
+            from_reserve=battery.deposit_released,
+        ),
+    )
 
 
 def custody_transferred(state: BatchState, event: ev.CustodyTransferredEvent) -> None:
@@ -208,8 +350,12 @@ def custody_transferred(state: BatchState, event: ev.CustodyTransferredEvent) ->
     battery = state.known(data.serial)
     if battery is None:
         raise UnknownBattery(f"battery {data.serial} is not known to the scheme")
-    battery.transfer(Party(data.from_.kind, data.from_.id), Party(data.to.kind, data.to.id),
-                     event.occurred_at, event.event_id)
+    battery.transfer(
+        Party(data.from_.kind, data.from_.id),
+        Party(data.to.kind, data.to.id),
+        event.occurred_at,
+        event.event_id,
+    )
     state.changed_batteries.add(data.serial)
 
 
@@ -218,8 +364,9 @@ def lot_dispatched(state: BatchState, event: ev.LotDispatchedEvent) -> None:
     Lot.check_new(data.lot_id, state.lots.get(data.lot_id))
     centre = Party("return_centre", data.centre_id)
     Lot.check_dispatchable(centre, data.serials, state.batteries)
-    lot = state.lots[data.lot_id] = Lot(data.lot_id, data.centre_id, data.recycler_id, IN_TRANSIT,
-                                        data.gross_mass_kg, event.occurred_at)
+    lot = state.lots[data.lot_id] = Lot(
+        data.lot_id, data.centre_id, data.recycler_id, IN_TRANSIT, data.gross_mass_kg, event.occurred_at
+    )
     for serial in data.serials:
         lot.items[serial] = LotItem(serial, dispatched=True)
         state.changed_lot_items.add((data.lot_id, serial))
@@ -249,9 +396,17 @@ def lot_received(state: BatchState, event: ev.LotReceivedEvent) -> None:
             state.changed_lot_items.add((data.lot_id, serial))
             open_discrepancy(state, "unexpected_in_lot", serial, {"lot_id": data.lot_id}, event.event_id)
     if lot.mass_differs(data.gross_mass_kg):
-        open_discrepancy(state, "mass_mismatch", data.lot_id, {
-            "dispatched_kg": str(lot.dispatched_mass_kg), "received_kg": str(data.gross_mass_kg),
-            "tolerance": str(MASS_TOLERANCE)}, event.event_id)
+        open_discrepancy(
+            state,
+            "mass_mismatch",
+            data.lot_id,
+            {
+                "dispatched_kg": str(lot.dispatched_mass_kg),
+                "received_kg": str(data.gross_mass_kg),
+                "tolerance": str(MASS_TOLERANCE),
+            },
+            event.event_id,
+        )
     lot.receive(data.gross_mass_kg, event.occurred_at)
     state.changed_lots.add(data.lot_id)
 
@@ -269,19 +424,41 @@ def recovery_confirmed(state: BatchState, event: ev.RecoveryConfirmedEvent) -> N
     masses: dict[str, Decimal] = defaultdict(Decimal)
     for material in data.recovered:
         masses[material.material] += material.mass_kg
-    state.recoveries.append(RecoveryRow(data.lot_id, data.recycler_id, data.input_mass_kg, data.cost, data.currency,
-                                        event.event_id, event.occurred_at))
-    state.recovered_materials.extend(RecoveredMaterialRow(data.lot_id, m, kg) for m, kg in sorted(masses.items()))
-    post(state, postings.recovery(data.lot_id, data.recycler_id, data.cost, data.currency, event.event_id,
-                                  event.occurred_at))
+    state.recoveries.append(
+        RecoveryRow(
+            data.lot_id,
+            data.recycler_id,
+            data.input_mass_kg,
+            data.cost,
+            data.currency,
+            event.event_id,
+            event.occurred_at,
+        )
+    )
+    state.recovered_materials.extend(
+        RecoveredMaterialRow(data.lot_id, m, kg) for m, kg in sorted(masses.items())
+    )
+    post(
+        state,
+        postings.recovery(
+            data.lot_id, data.recycler_id, data.cost, data.currency, event.event_id, event.occurred_at
+        ),
+    )
     lot.recover()
     state.changed_lots.add(data.lot_id)
 
 
 def terms_published(state: BatchState, event: ev.TermsPublishedEvent) -> None:
     data = event.data
-    terms = Terms(data.sku, data.currency, data.effective_from, data.deposit, data.recycling_fee, event.event_id,
-                  data.handling_fee)
+    terms = Terms(
+        data.sku,
+        data.currency,
+        data.effective_from,
+        data.deposit,
+        data.recycling_fee,
+        event.event_id,
+        data.handling_fee,
+    )
     kept = [t for t in state.terms.get(data.sku, ()) if not terms.replaces(t)]
     state.terms[data.sku] = [*kept, terms]
     state.new_terms.append(terms)

@@ -4,6 +4,7 @@ revision 0016); an in-memory twin for unit tests.
 Every read is one query for any number of event ids, so the waiting requests of a
 gateway cost one query a poll, however many they are.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -47,14 +48,22 @@ class PostgresEventRecords:
         if not event_ids:
             return {}
         rows = await self.pool.fetch(_OUTCOMES, event_ids, [rejection_id(i) for i in event_ids])
-        return {row["event_id"]: InboxRecord(**{**dict(row), "content_hash": bytes(row["content_hash"])})
-                for row in rows}
+        return {
+            row["event_id"]: InboxRecord(**{**dict(row), "content_hash": bytes(row["content_hash"])})
+            for row in rows
+        }
 
     async def accepted(self, event_id: UUID) -> AcceptedRecord | None:
         row = await self.pool.fetchrow(
             """SELECT event_id, source_kind, source_id, content_hash
-                 FROM gateway.accepted_events WHERE event_id = $1""", event_id)
-        return None if row is None else AcceptedRecord(**{**dict(row), "content_hash": bytes(row["content_hash"])})
+                 FROM gateway.accepted_events WHERE event_id = $1""",
+            event_id,
+        )
+        return (
+            None
+            if row is None
+            else AcceptedRecord(**{**dict(row), "content_hash": bytes(row["content_hash"])})
+        )
 
     async def add_accepted(self, records: list[AcceptedRecord]) -> None:
         """One INSERT for them all; an event accepted before keeps its first row."""
@@ -62,8 +71,11 @@ class PostgresEventRecords:
             """INSERT INTO gateway.accepted_events (event_id, source_kind, source_id, content_hash)
                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])
                ON CONFLICT (event_id) DO NOTHING""",
-            [r.event_id for r in records], [r.source_kind for r in records], [r.source_id for r in records],
-            [r.content_hash for r in records])
+            [r.event_id for r in records],
+            [r.source_kind for r in records],
+            [r.source_id for r in records],
+            [r.content_hash for r in records],
+        )
 
 
 class InMemoryEventRecords:

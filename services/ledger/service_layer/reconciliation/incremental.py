@@ -11,6 +11,7 @@ Postings in flight, reversals waiting for their entry and the offenders of the
 checks that name entries or batteries are carried by key and looked at again:
 a fault stays named for as long as it is there.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -24,13 +25,20 @@ from services.ledger.service_layer.reconciliation import closing_checks as closi
 from services.ledger.service_layer.reconciliation import journal_checks as journal
 from services.ledger.service_layer.reconciliation import money_checks as money
 from services.ledger.service_layer.reconciliation import scheme_checks as scheme
-from services.ledger.service_layer.reconciliation.snapshot import Amounts, Snapshot, carry_unposted, split_unposted
+from services.ledger.service_layer.reconciliation.snapshot import (
+    Amounts,
+    Snapshot,
+    carry_unposted,
+    split_unposted,
+)
 from services.ledger.service_layer.reconciliation.window import CARRY_VERSION, PreviousRun, carry_keys
 from services.ledger.service_layer.rows import jsonable
 
 # $1 is the previous watermark; each table's BRIN index is on txid as a bigint (revisions 0014 and 0015).
-WINDOW_OF = ("{t}.txid::text::bigint >= pg_snapshot_xmin($1::text::pg_snapshot)::text::bigint "
-             "AND NOT pg_visible_in_snapshot({t}.txid, $1::text::pg_snapshot)")
+WINDOW_OF = (
+    "{t}.txid::text::bigint >= pg_snapshot_xmin($1::text::pg_snapshot)::text::bigint "
+    "AND NOT pg_visible_in_snapshot({t}.txid, $1::text::pg_snapshot)"
+)
 IN_WINDOW, IN_WINDOW_BRIN = WINDOW_OF.format(t="e"), WINDOW_OF.format(t="t")
 OR_CARRIED = f"(({IN_WINDOW}) OR e.entry_id = ANY($2::uuid[]))"  # $2: entries the previous run named
 LINES = "unnest(e.accounts, e.currencies, e.debits, e.credits) AS l(account, currency, debit, credit)"
@@ -48,10 +56,15 @@ WINDOW_UNBALANCED_SQL = f"""
                                                   FROM {LINES} GROUP BY l.currency) AS c) AS balanced
           FROM ledger.entries e WHERE {OR_CARRIED}) AS w
      WHERE lines < 2 OR NOT coalesce(balanced, false) ORDER BY seq DESC"""
-LINE_DIGEST = "hashtextextended(l.account || '|' || l.currency || '|' || l.debit || '|' || l.credit, 0)::numeric"
-ASKED_DIGEST = ("hashtextextended((x->>'account') || '|' || (x->>'currency') || '|' || ((x->>'debit')::bigint) "
-                "|| '|' || ((x->>'credit')::bigint), 0)::numeric")
-# Each window entry's lines reduced to (count, digest) in its own row, then its posting request by key: no join
+LINE_DIGEST = (
+    "hashtextextended(l.account || '|' || l.currency || '|' || l.debit || '|' || l.credit, 0)::numeric"
+)
+ASKED_DIGEST = (
+    "hashtextextended((x->>'account') || '|' || (x->>'currency') || '|' || ((x->>'debit')::bigint) "
+    "|| '|' || ((x->>'credit')::bigint), 0)::numeric"
+)
+# Each window entry's lines reduced to (count, digest) in its own row, then its posting request by key: no
+# join
 # the planner could get wrong (a window's size is not known to it).
 WINDOW_TRACED_SQL = f"""
     WITH w AS MATERIALIZED (
@@ -89,7 +102,8 @@ WINDOW_MOVEMENTS_SQL = f"""
     SELECT t.account, t.currency, sum(t.debit)::bigint, sum(t.credit)::bigint
       FROM ledger.account_movements t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 NO_ENTRY = "NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.entry_id = ledger.entry_id_for(t.posting_key))"
-# Postings with no entry: from the oldest in flight at the previous run ($3) or the window's start on, and those
+# Postings with no entry: from the oldest in flight at the previous run ($3) or the window's start on, and
+# those
 # the previous run carried by key ($2).
 UNPOSTED_SQL = f"""
     SELECT t.posting_key, t.kind, t.subject, t.created_at, t.txid::text::bigint AS txid FROM scheme.postings t
@@ -102,7 +116,8 @@ WINDOW_INBOX_SQL = f"""
            count(*) FILTER (WHERE t.outcome = 'rejected' AND t.reason IS NULL) AS without_reason
       FROM scheme.inbox t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 WINDOW_REFUNDS_SQL = f"""
-    SELECT t.centre_id, t.currency, sum(t.amount)::bigint FROM scheme.refunds t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
+    SELECT t.centre_id, t.currency, sum(t.amount)::bigint
+      FROM scheme.refunds t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 WINDOW_COSTS_SQL = f"""
     SELECT t.currency, sum(t.cost)::bigint FROM scheme.recoveries t WHERE {IN_WINDOW_BRIN} GROUP BY 1"""
 WINDOW_PAYMENTS_SQL = f"""
@@ -110,7 +125,8 @@ WINDOW_PAYMENTS_SQL = f"""
      WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2, 3"""
 WINDOW_HANDLING_FEES_SQL = f"""
     SELECT centre_id, currency, sum(fee)::bigint FROM (
-        SELECT t.centre_id, t.handling_fee_currency AS currency, t.handling_fee AS fee FROM scheme.collections t
+        SELECT t.centre_id, t.handling_fee_currency AS currency, t.handling_fee AS fee
+          FROM scheme.collections t
          WHERE t.handling_fee > 0 AND {IN_WINDOW_BRIN}
         UNION ALL
         SELECT c.centre_id, t.handling_fee_currency, t.handling_fee
@@ -132,7 +148,8 @@ BATTERIES_SQL = """
                WHERE age(b.xmin) <= age((w.lo % 4294967296)::text::xid)
                  AND NOT pg_visible_in_snapshot(
                      ((w.lo >> 32 << 32) + b.xmin::text::bigint
-                      + CASE WHEN b.xmin::text::bigint < w.lo % 4294967296 THEN 4294967296 ELSE 0 END)::text::xid8,
+                      + CASE WHEN b.xmin::text::bigint < w.lo % 4294967296 THEN 4294967296 ELSE 0
+                      END)::text::xid8,
                      $1::text::pg_snapshot)) AS changed
       FROM scheme.batteries b, w GROUP BY b.currency"""
 SALE_ITEMS_SQL = """
@@ -143,9 +160,11 @@ SALE_ITEMS_SQL = """
       FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id) GROUP BY 1, 2"""
 
 
-async def run(connection: asyncpg.Connection, snapshot: Snapshot, previous: PreviousRun
-              ) -> tuple[list[Check], dict]:
-    """The checks (names and order of a full run), each over the window and the carried totals; the new totals."""
+async def run(
+    connection: asyncpg.Connection, snapshot: Snapshot, previous: PreviousRun
+) -> tuple[list[Check], dict]:
+    """The checks (names and order of a full run), each over the window and the carried totals; the new
+    totals."""
     carried, since = previous.carried, previous.watermark
     batteries, liability, reserve, changed = await _batteries(connection, since)
     snapshot = await _snapshot(connection, snapshot, since, carried)
@@ -172,17 +191,32 @@ async def run(connection: asyncpg.Connection, snapshot: Snapshot, previous: Prev
     return checks, snapshot.carry
 
 
-async def _snapshot(connection: asyncpg.Connection, snapshot: Snapshot, since: str, carried: dict) -> Snapshot:
-    """The balances (carried movements + the window's) and the postings in flight (carried ones + the window's)."""
-    movements = _add(_amounts(carried["movements"]), await _fetch_amounts(connection, WINDOW_MOVEMENTS_SQL, since))
-    unposted = [dict(row) for row in await connection.fetch(
-        UNPOSTED_SQL, since, carried.get("unposted", []), carried.get("unposted_from"))]
+async def _snapshot(
+    connection: asyncpg.Connection, snapshot: Snapshot, since: str, carried: dict
+) -> Snapshot:
+    """The balances (carried movements + the window's) and the postings in flight (carried ones + the
+    window's)."""
+    movements = _add(
+        _amounts(carried["movements"]), await _fetch_amounts(connection, WINDOW_MOVEMENTS_SQL, since)
+    )
+    unposted = [
+        dict(row)
+        for row in await connection.fetch(
+            UNPOSTED_SQL, since, carried.get("unposted", []), carried.get("unposted_from")
+        )
+    ]
     txids: dict[str, int | None] = {}
     missing, in_flight, in_flight_amounts = await split_unposted(connection, unposted, txids)
     lines = _add(_amounts(carried["lines"]), await _fetch_amounts(connection, WINDOW_LINES_SQL, since))
-    carry = {"version": CARRY_VERSION, "lines": journal.amounts_json(lines), "movements": journal.amounts_json(movements)}
+    carry = {
+        "version": CARRY_VERSION,
+        "lines": journal.amounts_json(lines),
+        "movements": journal.amounts_json(movements),
+    }
     carry_unposted(carry, in_flight, missing, txids)
-    return Snapshot(snapshot.as_of, movements, in_flight_amounts, in_flight, missing, snapshot.watermark, carry)
+    return Snapshot(
+        snapshot.as_of, movements, in_flight_amounts, in_flight, missing, snapshot.watermark, carry
+    )
 
 
 async def _entries_balanced(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:
@@ -192,16 +226,28 @@ async def _entries_balanced(connection, since: str, carried: dict, snapshot: Sna
     unbalanced = [{key: value for key, value in jsonable(row).items() if key != "entry_id"} for row in rows]
     snapshot.carry["entries"] = carried["entries"] + counts["entries"]
     snapshot.carry["refund_entries"] = carried["refund_entries"] + counts["refunds"]
-    return journal.balanced_check(snapshot.carry["entries"], unbalanced, 0, entries_in_window=counts["entries"])
+    return journal.balanced_check(
+        snapshot.carry["entries"], unbalanced, 0, entries_in_window=counts["entries"]
+    )
 
 
 async def _traced(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:
-    rows = [jsonable(row) for row in await connection.fetch(WINDOW_TRACED_SQL, since, carried.get("untraced", []))]
+    rows = [
+        jsonable(row) for row in await connection.fetch(WINDOW_TRACED_SQL, since, carried.get("untraced", []))
+    ]
     carry_keys(snapshot.carry, "untraced", [str(entry_id_for(row["posting_key"])) for row in rows])
     grace_start = snapshot.as_of - timedelta(seconds=journal.POSTING_GRACE_S)
     waiting = await connection.fetch(REVERSALS_SQL, since, carried.get("reversals_pending", []))
-    rows += [{"posting_key": r["posting_key"], "kind": r["kind"], "subject": r["subject"],
-              "problem": "reverses_no_entry"} for r in waiting if r["posted_at"] < grace_start]
+    rows += [
+        {
+            "posting_key": r["posting_key"],
+            "kind": r["kind"],
+            "subject": r["subject"],
+            "problem": "reverses_no_entry",
+        }
+        for r in waiting
+        if r["posted_at"] < grace_start
+    ]
     carry_keys(snapshot.carry, "reversals_pending", [str(r["entry_id"]) for r in waiting])
     return Check("ledger_traced_to_scheme", not rows, 0, len(rows), {"untraced": journal.offenders(rows)})
 
@@ -214,7 +260,9 @@ async def _postings(connection, since: str, carried: dict, snapshot: Snapshot) -
 async def _refunds(connection, since: str, carried: dict, snapshot: Snapshot, changed: list[str]) -> Check:
     named = carried.get("refund_offenders", [])
     twice = [jsonable(row) for row in await connection.fetch(REFUNDED_TWICE_SQL, since, named)]
-    wrong = [jsonable(row) for row in await connection.fetch(REFUND_AMOUNTS_SQL, since, sorted({*changed, *named}))]
+    wrong = [
+        jsonable(row) for row in await connection.fetch(REFUND_AMOUNTS_SQL, since, sorted({*changed, *named}))
+    ]
     carry_keys(snapshot.carry, "refund_offenders", sorted({row["serial"] for row in twice + wrong}))
     return money.refunds_check(snapshot.carry["refund_entries"], twice, wrong)
 
@@ -235,8 +283,9 @@ async def _handling_fees(connection, since: str, carried: dict, snapshot: Snapsh
     return dict(earned)
 
 
-async def _fees_match_terms(connection, since: str, carried: dict, snapshot: Snapshot,
-                            earned: money.Earned) -> Check:
+async def _fees_match_terms(
+    connection, since: str, carried: dict, snapshot: Snapshot, earned: money.Earned
+) -> Check:
     """The window's collections and those named before; all of them again when any terms changed (terms are
     updated in place: a fee published again for a past date changes what earlier collections should have
     earned)."""
@@ -245,16 +294,22 @@ async def _fees_match_terms(connection, since: str, carried: dict, snapshot: Sna
     if digest != carried.get("terms_digest"):
         rows = await connection.fetch(money.HANDLING_FEE_OFFENDERS_SQL.format(where="true"))
     else:
-        rows = await connection.fetch(money.HANDLING_FEE_OFFENDERS_SQL.format(
-            where=f"({IN_WINDOW_BRIN}) OR ({WINDOW_OF.format(t='l')}) OR t.event_id::text = ANY($2::text[])"),
-            since, carried.get("handling_fee_offenders", []))
+        rows = await connection.fetch(
+            money.HANDLING_FEE_OFFENDERS_SQL.format(
+                where=f"({IN_WINDOW_BRIN}) OR ({WINDOW_OF.format(t='l')})"
+                " OR t.event_id::text = ANY($2::text[])"
+            ),
+            since,
+            carried.get("handling_fee_offenders", []),
+        )
     found = [jsonable(row) for row in rows]
     carry_keys(snapshot.carry, "handling_fee_offenders", [row["collection"] for row in found])
     return money.handling_fees_check(earned, found)
 
 
-async def _fund_and_stores(connection, since: str, carried: dict, snapshot: Snapshot,
-                           paid: money.Paid, earned: money.Earned) -> list[Check]:
+async def _fund_and_stores(
+    connection, since: str, carried: dict, snapshot: Snapshot, paid: money.Paid, earned: money.Earned
+) -> list[Check]:
     fees: dict[str, int] = {}
     owed: dict[tuple[str, str], int] = {}
     for row in await connection.fetch(SALE_ITEMS_SQL):
@@ -269,8 +324,9 @@ async def _fund_and_stores(connection, since: str, carried: dict, snapshot: Snap
     return [money.fund_check(fees, costs, earned, snapshot), money.store_check(owed, paid, snapshot)]
 
 
-async def _centres(connection, since: str, carried: dict, snapshot: Snapshot, paid: money.Paid,
-                   earned: money.Earned) -> Check:
+async def _centres(
+    connection, since: str, carried: dict, snapshot: Snapshot, paid: money.Paid, earned: money.Earned
+) -> Check:
     refunded: Counter[tuple[str, str]] = Counter({(c, k): a for c, k, a in carried["refunds"]})
     for centre, currency, amount in await connection.fetch(WINDOW_REFUNDS_SQL, since):
         refunded[(centre, currency)] += amount
@@ -285,7 +341,10 @@ async def _events(connection, since: str, carried: dict, snapshot: Snapshot) -> 
         counts[(row["event_type"], row["outcome"])] += row["events"]
         without_reason += row["without_reason"]
     by_type = [(t, o, n) for (t, o), n in sorted(counts.items())]
-    snapshot.carry["inbox"], snapshot.carry["rejected_without_reason"] = [list(r) for r in by_type], without_reason
+    snapshot.carry["inbox"], snapshot.carry["rejected_without_reason"] = (
+        [list(r) for r in by_type],
+        without_reason,
+    )
     return scheme.events_check(by_type, without_reason)
 
 
@@ -297,8 +356,9 @@ async def _custody(connection, since: str, batteries: int, changed: list[str], s
     return scheme.custody_check(batteries, rows, batteries_checked=len(serials))
 
 
-async def _batteries(connection, since: str
-                     ) -> tuple[int, dict[str, int], tuple[dict[str, int], dict[str, int]], list[str]]:
+async def _batteries(
+    connection, since: str
+) -> tuple[int, dict[str, int], tuple[dict[str, int], dict[str, int]], list[str]]:
     """Batteries counted; the liability; deposits released and refunds of released ones; rows rewritten."""
     rows = await connection.fetch(BATTERIES_SQL, since)
     liability = {row["currency"]: row["liability"] for row in rows if row["liability"] is not None}
@@ -317,6 +377,10 @@ def _amounts(rows: list[list]) -> Amounts:
 
 
 def _add(left: Amounts, right: Amounts) -> Amounts:
-    return {key: (left.get(key, (0, 0))[0] + right.get(key, (0, 0))[0],
-                  left.get(key, (0, 0))[1] + right.get(key, (0, 0))[1]) for key in set(left) | set(right)}
-
+    return {
+        key: (
+            left.get(key, (0, 0))[0] + right.get(key, (0, 0))[0],
+            left.get(key, (0, 0))[1] + right.get(key, (0, 0))[1],
+        )
+        for key in set(left) | set(right)
+    }

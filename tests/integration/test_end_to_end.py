@@ -156,7 +156,8 @@ async def test_a_battery_lives_its_whole_life_over_http_and_reads_back(http, poo
         }
         return mine if len(mine) == 3 else None
 
-    # The refund, and the handling fee of the sku's terms if finance published one (the demo does; contract 8.1).
+    # The refund, and the handling fee of the sku's terms if finance published one (the demo does; contract
+    # 8.1).
     fee = await pool.fetchval("SELECT handling_fee FROM scheme.collections WHERE serial = $1", serial)
     assert await wait_for(posted) == {
         f"clearing:store:{store}": (5800, 0),

@@ -148,7 +148,8 @@ async def test_a_sale_that_occurred_before_the_orphan_collection_applies_and_ref
 
     # the handling fee the sku's terms gave, if finance published one (the demo does; contract 8.1)
     fee = await pool.fetchval(
-        "SELECT handling_fee FROM scheme.late_sales WHERE collection_event_id = $1", uuid.UUID(taken["event_id"])
+        "SELECT handling_fee FROM scheme.late_sales WHERE collection_event_id = $1",
+        uuid.UUID(taken["event_id"]),
     )
     for key in (centre[1], finance):  # what the collection's outcome is now: refunded, with the late refund
         status = (await http.get(f"/v1/events/{taken['event_id']}", headers=bearer(key))).json()

@@ -228,10 +228,13 @@ async def test_discrepancies_show_the_api_list(browser, settings, demo_run, api,
     def listed(body: dict) -> list[list[str]]:
         return [[d["discrepancy_id"], d["status"]] for d in body["discrepancies"]]
 
-    for query, params in (
-        ("status=open", {"status": "open"}),
-        ("status=all", {}),
-        ("status=all&kind=serial_already_in_market", {"kind": "serial_already_in_market"}),
+    # The demo's finance resolves what it opened each month (contract 8.1), so the open list may be empty;
+    # every list, and those the demo surely fills (all, resolved, a kind it opens), must equal the API's.
+    for query, params, filled in (
+        ("status=open", {"status": "open"}, False),
+        ("status=resolved", {"status": "resolved"}, True),
+        ("status=all", {}, True),
+        ("status=all&kind=serial_already_in_market", {"kind": "serial_already_in_market"}, True),
     ):
 
         async def from_api(p=params):
@@ -239,7 +242,7 @@ async def test_discrepancies_show_the_api_list(browser, settings, demo_run, api,
 
         expected, rows = await settled(from_api, lambda q=query: shown(q))
         assert rows == expected, query
-        assert rows, f"the demo opens discrepancies ({query})"
+        assert rows or not filled, f"the demo opens and resolves discrepancies ({query})"
     await page.context.close()
 
 

@@ -41,15 +41,20 @@ async def books(producer, pool):
         return event
 
     sale = {"store_id": scheme.store, "currency": EUR}
+    sku = unique("SKU")  # of its own: no terms, no handling fee (other tests' terms never reach these books)
     await at(
         T_SALE,
         "sale.recorded",
         "pos",
         scheme.store,
-        {**sale, "sale_id": unique("S"), "items": [item(first), item(second)]},
+        {**sale, "sale_id": unique("S"), "items": [item(first, sku=sku), item(second, sku=sku)]},
     )
     await at(
-        T_SALE, "sale.recorded", "pos", scheme.store, {**sale, "sale_id": unique("S"), "items": [item(first)]}
+        T_SALE,
+        "sale.recorded",
+        "pos",
+        scheme.store,
+        {**sale, "sale_id": unique("S"), "items": [item(first, sku=sku)]},
     )
     await at(
         T_REFUND,

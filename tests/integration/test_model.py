@@ -8,7 +8,12 @@ currency (contract 8.1): every battery then in use under a deposit is
 released, and a later refund comes from the reserve. A battery's `resolve`
 step resolves its oldest open discrepancy as its kind allows (`misresolve`
 tries another resolution); `lose` is a receipt that leaves the battery out
-(missing in transit), which `resolve` writes off as lost.
+(missing in transit), which `resolve` writes off as lost. Between rounds
+finance may also record a payment (contract 8.1) from the store, to the
+centre or to the recycler: part of what is owed, all of it, or more (the
+excess opens an `overpayment`), sent twice, then once more under the same
+`payment_id` by another event (`duplicate_payment`): each payment moves the
+money once, whatever the duplicates.
 """
 
 from __future__ import annotations
@@ -187,14 +192,20 @@ class Model:
 @given(
     lives=st.lists(life(), min_size=150, max_size=250),
     releases=st.lists(st.booleans(), min_size=8, max_size=8),
+    payments=st.lists(
+        st.tuples(st.sampled_from(["store", "centre", "recycler"]), st.sampled_from(["part", "all", "over"])),
+        min_size=0,
+        max_size=8,
+    ),
 )
-async def test_random_lives_end_as_the_reference_model_says(lives, releases, producer, pool):
+async def test_random_lives_end_as_the_reference_model_says(lives, releases, payments, producer, pool):
     scheme = Scheme(producer, pool)
     currency = "M" + "".join(string.ascii_uppercase[d % 26] for d in uuid.uuid4().bytes[:2])  # the run's own
     batteries = [(unique("BAT"), unique("S"), unique("L"), Model(origin)) for origin, _ in lives]
     expected: dict[str, tuple[str, str | None]] = {}
     garbage = unique("garbage")
     garbage_sent = 0
+    paid: list[tuple[str, int, int]] = []  # (payment_id, amount, excess the model expects)
     for round_ in range(max(len(steps) for _, steps in lives)):
         waiting = []
         for (serial, sale_id, lot_id, model), (_, steps) in zip(batteries, lives):
@@ -226,6 +237,8 @@ async def test_random_lives_end_as_the_reference_model_says(lives, releases, pro
         await wait_for(lambda ids=waiting: _all_in_inbox(pool, ids))
         if round_ < len(releases) and releases[round_]:
             expected.update(await release(scheme, currency, [m for _, _, _, m in batteries]))
+        if round_ < len(payments):
+            expected.update(await payment(scheme, currency, *payments[round_], paid))
 
     rows = await pool.fetch(
         "SELECT event_id, outcome, reason FROM scheme.inbox WHERE event_id = ANY($1::uuid[])",
@@ -249,6 +262,7 @@ async def test_random_lives_end_as_the_reference_model_says(lives, releases, pro
     }
     assert refunds == {s: m.refunds for s, _, _, m in batteries if m.refunds}
     await _money_as_modelled(pool, batteries)
+    await _payments_as_modelled(pool, paid)
     await wait_for(lambda: _garbage_rejected(pool, garbage, garbage_sent))
 
 
@@ -291,6 +305,83 @@ async def _money_as_modelled(pool, batteries) -> None:
         [f"suspense_return:{d[0]}" for d in opened],
     )
     assert returned == sum(d[2] == "returned_to_store" for d in opened)
+
+
+COUNTERPARTY_ACCOUNT = {
+    "store": "clearing:store:",
+    "centre": "clearing:centre:",
+    "recycler": "payable:recycler:",
+}
+
+
+async def payment(
+    scheme: Scheme, currency: str, kind: str, how: str, paid: list[tuple[str, int, int]]
+) -> dict[str, tuple[str, str | None]]:
+    """Finance records a payment now, after the round settled: the model reads what the counterparty owes from
+    the scheme's postings (the store its debit balance; the scheme its credit balance to a centre or the
+    recycler), picks the amount, and expects the excess above what is owed; the event is sent twice and its
+    payment id once more by another event."""
+    counterparty = {"store": scheme.store, "centre": scheme.centre, "recycler": scheme.recycler}[kind]
+    debit_net = await scheme.pool.fetchval(
+        "SELECT coalesce(sum((l->>'debit')::bigint - (l->>'credit')::bigint), 0)::bigint"
+        " FROM scheme.postings p, jsonb_array_elements(p.lines) l"
+        " WHERE l->>'account' = $1 AND l->>'currency' = $2",
+        COUNTERPARTY_ACCOUNT[kind] + counterparty,
+        currency,
+    )
+    owed = max(0, debit_net if kind == "store" else -debit_net)
+    amount = {"part": owed // 2, "all": owed, "over": owed + 1234}[how] or 1
+    excess = max(0, amount - owed)
+    payment_id = unique("P")
+    data = {
+        "payment_id": payment_id,
+        "counterparty": {"kind": kind, "id": counterparty},
+        "amount": amount,
+        "currency": currency,
+        "value_date": datetime.now(UTC).date().isoformat(),
+        "reference": "model",
+    }
+    made = envelope("payment.recorded", "finance", FINANCE, data)
+    again = envelope("payment.recorded", "finance", FINANCE, data)
+    for event in (made, made, again):
+        await send(scheme.producer, topics.FINANCE, payment_id, event)
+    await scheme.applied(made)
+    await scheme.rejected(again, "duplicate_payment")
+    paid.append((payment_id, amount, excess))
+    return {made["event_id"]: ("applied", None), again["event_id"]: ("rejected", "duplicate_payment")}
+
+
+async def _payments_as_modelled(pool, paid: list[tuple[str, int, int]]) -> None:
+    """Each payment recorded once with the excess the model expects, posted once against the bank for its
+    amount, and an overpayment opened with that excess exactly when there is one."""
+    ids = [p[0] for p in paid]
+    recorded = {
+        r["payment_id"]: (r["amount"], r["excess"])
+        for r in await pool.fetch(
+            "SELECT payment_id, amount, excess FROM scheme.payments WHERE payment_id = ANY($1)", ids
+        )
+    }
+    assert recorded == {p: (amount, excess) for p, amount, excess in paid}
+    banked = {
+        r["posting_key"]: (r["entries"], r["bank"])
+        for r in await pool.fetch(
+            "SELECT p.posting_key, count(DISTINCT p.posting_key) AS entries,"
+            " sum((l->>'debit')::bigint + (l->>'credit')::bigint)::bigint AS bank"
+            " FROM scheme.postings p, jsonb_array_elements(p.lines) l"
+            " WHERE p.posting_key = ANY($1) AND l->>'account' = 'bank:scheme' GROUP BY p.posting_key",
+            [f"payment:{p}" for p in ids],
+        )
+    }
+    assert banked == {f"payment:{p}": (1, amount) for p, amount, _ in paid}
+    overpaid = {
+        r["subject"]: int(r["excess"])
+        for r in await pool.fetch(
+            "SELECT subject, details->>'excess' AS excess FROM scheme.discrepancies"
+            " WHERE kind = 'overpayment' AND subject = ANY($1)",
+            ids,
+        )
+    }
+    assert overpaid == {p: excess for p, _, excess in paid if excess}
 
 
 def resolution(model: Model, wrong: bool) -> tuple[dict, str | None]:

@@ -63,9 +63,8 @@ ASKED_DIGEST = (
     "hashtextextended((x->>'account') || '|' || (x->>'currency') || '|' || ((x->>'debit')::bigint) "
     "|| '|' || ((x->>'credit')::bigint), 0)::numeric"
 )
-# Each window entry's lines reduced to (count, digest) in its own row, then its posting request by key: no
-# join
-# the planner could get wrong (a window's size is not known to it).
+# Each window entry's lines reduced to (count, digest) in its own row, then its posting request by key:
+# no join the planner could get wrong (a window's size is not known to it).
 WINDOW_TRACED_SQL = f"""
     WITH w AS MATERIALIZED (
         SELECT e.seq, e.posting_key, e.kind, e.subject, cardinality(e.accounts) AS lines,
@@ -102,9 +101,8 @@ WINDOW_MOVEMENTS_SQL = f"""
     SELECT t.account, t.currency, sum(t.debit)::bigint, sum(t.credit)::bigint
       FROM ledger.account_movements t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 NO_ENTRY = "NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.entry_id = ledger.entry_id_for(t.posting_key))"
-# Postings with no entry: from the oldest in flight at the previous run ($3) or the window's start on, and
-# those
-# the previous run carried by key ($2).
+# Postings with no entry: from the oldest in flight at the previous run ($3) or the window's start on,
+# and those the previous run carried by key ($2).
 UNPOSTED_SQL = f"""
     SELECT t.posting_key, t.kind, t.subject, t.created_at, t.txid::text::bigint AS txid FROM scheme.postings t
      WHERE (t.txid::text::bigint >= least(pg_snapshot_xmin($1::text::pg_snapshot)::text::bigint, $3::bigint)

@@ -106,12 +106,19 @@ def _period_bound(value: Any) -> datetime:
         raise PydanticCustomError(error.rule, str(error)) from None
 
 
+# A date, or an instant as `Instant` states it (the pattern states the form; a real calendar day and the
+# years in UTC are checked by `period_bound`).
+_PERIOD_BOUND_PATTERN = (
+    r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d))?$"
+)
 PeriodBound = Annotated[
     datetime,
     BeforeValidator(_period_bound),
     WithJsonSchema(
         {
             "type": "string",
+            "pattern": _PERIOD_BOUND_PATTERN,
             "description": PERIOD_BOUND_RULE,
             "examples": ["2026-11-01", "2026-11-01T00:00:00+01:00"],
         }

@@ -18,11 +18,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-POSTING_KINDS = (
+PostingKind = Literal[
     "sale",
     "sale_lease",
     "sale_suspense",
@@ -36,7 +36,8 @@ POSTING_KINDS = (
     "deposit_release",
     "release_cancelled",
     "suspense_return",
-)
+]
+POSTING_KINDS: tuple[str, ...] = get_args(PostingKind)
 POSTING_NAMESPACE = uuid.UUID("6f1d9a57-2a52-4c43-9d8e-1c6a3e0b7d21")
 POSTINGS_PER_MESSAGE_MAX = 250  # a message of at most about 100 kB
 
@@ -58,21 +59,7 @@ class PostingLine(BaseModel):
 class PostingRequested(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     posting_key: str = Field(min_length=1, max_length=300)
-    kind: Literal[
-        "sale",
-        "sale_lease",
-        "sale_suspense",
-        "cancellation",
-        "refund",
-        "recovery",
-        "payment_store",
-        "payment_centre",
-        "payment_recycler",
-        "handling_fee",
-        "deposit_release",
-        "release_cancelled",
-        "suspense_return",
-    ]
+    kind: PostingKind
     subject: str = Field(min_length=1, max_length=64)  # serial, or lot id for a recovery
     caused_by: uuid.UUID = Field(strict=False)
     effective_at: datetime = Field(strict=False)

@@ -87,6 +87,22 @@ def _lines(debits: list[tuple[str, int]], credits: list[tuple[str, int]], curren
     )
 
 
+def _transfer(
+    key: str,
+    kind: str,
+    subject: str,
+    caused_by: UUID,
+    at: datetime,
+    debit: str,
+    credit: str,
+    amount: int,
+    currency: str,
+) -> Posting | None:
+    """One amount from one account to another; nothing to post for an amount of 0."""
+    lines = _lines([(debit, amount)], [(credit, amount)], currency)
+    return _posting(key, kind, subject, caused_by, at, lines) if len(lines) >= 2 else None
+
+
 def sale_item(
     sale_id: str,
     store_id: str,
@@ -145,19 +161,17 @@ def refund(
 ) -> Posting | None:
     """The deposit back to the centre that paid it out: from the liability, or the reserve once released."""
     source = RESERVE if from_reserve else LIABILITY
-    lines = _lines([(source, amount)], [(f"clearing:centre:{centre_id}", amount)], currency)
-    if len(lines) < 2:
-        return None
-    return _posting(f"refund:{serial}", "refund", serial, caused_by, at, lines)
+    centre = f"clearing:centre:{centre_id}"
+    return _transfer(f"refund:{serial}", "refund", serial, caused_by, at, source, centre, amount, currency)
 
 
 def recovery(
     lot_id: str, recycler_id: str, cost: int, currency: str, caused_by: UUID, at: datetime
 ) -> Posting | None:
-    lines = _lines([("fund:recycling", cost)], [(f"payable:recycler:{recycler_id}", cost)], currency)
-    if len(lines) < 2:
-        return None
-    return _posting(f"recovery:{lot_id}", "recovery", lot_id, caused_by, at, lines)
+    payable = f"payable:recycler:{recycler_id}"
+    return _transfer(
+        f"recovery:{lot_id}", "recovery", lot_id, caused_by, at, "fund:recycling", payable, cost, currency
+    )
 
 
 def payment(
@@ -172,13 +186,10 @@ def payment(
     """Contract 8.1: a store's payment debits the bank and credits its clearing; a payment to a centre or the
     recycler debits their account and credits the bank. Posted in full, an overpayment too."""
     account = account_of(kind, counterparty_id)
-    if kind == "store":
-        lines = _lines([(BANK, amount)], [(account, amount)], currency)
-    else:
-        lines = _lines([(account, amount)], [(BANK, amount)], currency)
-    if len(lines) < 2:
-        return None  # a payment of 0 moves nothing
-    return _posting(f"payment:{payment_id}", f"payment_{kind}", payment_id, caused_by, at, lines)
+    debit, credit = (BANK, account) if kind == "store" else (account, BANK)
+    return _transfer(
+        f"payment:{payment_id}", f"payment_{kind}", payment_id, caused_by, at, debit, credit, amount, currency
+    )
 
 
 def deposits_released(
@@ -188,10 +199,17 @@ def deposits_released(
 
     The batteries it moved are listed in `scheme.released_deposits` under its release id.
     """
-    lines = _lines([(LIABILITY, amount)], [(RESERVE, amount)], currency)
-    if len(lines) < 2:
-        return None
-    return _posting(release_key(release_id), "deposit_release", release_id, caused_by, at, lines)
+    return _transfer(
+        release_key(release_id),
+        "deposit_release",
+        release_id,
+        caused_by,
+        at,
+        LIABILITY,
+        RESERVE,
+        amount,
+        currency,
+    )
 
 
 def release_key(release_id: str) -> str:
@@ -203,10 +221,17 @@ def release_cancelled(
 ) -> Posting | None:
     """A released battery's sale cancelled: its deposit back from the reserve to the liability, which the
     cancellation (the exact reverse of the sale) then takes off."""
-    lines = _lines([(RESERVE, amount)], [(LIABILITY, amount)], currency)
-    if len(lines) < 2:
-        return None
-    return _posting(f"unrelease:{sale_id}:{serial}", "release_cancelled", serial, caused_by, at, lines)
+    return _transfer(
+        f"unrelease:{sale_id}:{serial}",
+        "release_cancelled",
+        serial,
+        caused_by,
+        at,
+        RESERVE,
+        LIABILITY,
+        amount,
+        currency,
+    )
 
 
 def suspense_returned(
@@ -220,10 +245,17 @@ def suspense_returned(
 ) -> Posting | None:
     """Contract 8.1: a held item's money leaves the store's suspense, back to its clearing account."""
     suspense, clearing = f"suspense:store:{store_id}", f"clearing:store:{store_id}"
-    lines = _lines([(suspense, amount)], [(clearing, amount)], currency)
-    if len(lines) < 2:
-        return None
-    return _posting(suspense_return_key(discrepancy_id), "suspense_return", serial, caused_by, at, lines)
+    return _transfer(
+        suspense_return_key(discrepancy_id),
+        "suspense_return",
+        serial,
+        caused_by,
+        at,
+        suspense,
+        clearing,
+        amount,
+        currency,
+    )
 
 
 def suspense_return_key(discrepancy_id: UUID) -> str:
@@ -234,7 +266,15 @@ def handling_fee(
     collection_event: UUID, serial: str, centre_id: str, fee: int, currency: str, at: datetime
 ) -> Posting | None:
     """Contract 8.1: the centre's handling fee for a collection, paid from the recycling fund."""
-    lines = _lines([("fund:recycling", fee)], [(f"clearing:centre:{centre_id}", fee)], currency)
-    if len(lines) < 2:
-        return None
-    return _posting(f"handling_fee:{collection_event}", "handling_fee", serial, collection_event, at, lines)
+    centre = f"clearing:centre:{centre_id}"
+    return _transfer(
+        f"handling_fee:{collection_event}",
+        "handling_fee",
+        serial,
+        collection_event,
+        at,
+        "fund:recycling",
+        centre,
+        fee,
+        currency,
+    )

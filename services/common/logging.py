@@ -23,7 +23,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", service: str = "ta
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line (message and newline together): with PYTHONUNBUFFERED a print is two writes,
+        # and processes sharing one log file (gateway workers) would interleave them mid-line.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
+from contracts import accounts
 from streams.domain.errors import DuplicatePayment
 
-BANK = "bank:scheme"
-ACCOUNT_PREFIX = {"store": "clearing:store:", "centre": "clearing:centre:", "recycler": "payable:recycler:"}
-COUNTERPARTY_PREFIXES = tuple(ACCOUNT_PREFIX.values())
+BANK = accounts.BANK
+COUNTERPARTY_PREFIXES = tuple(accounts.SETTLED_BY_PAYMENT.values())
 
 
 def account_of(kind: str, counterparty_id: str) -> str:
-    return f"{ACCOUNT_PREFIX[kind]}{counterparty_id}"
+    return accounts.payment_account(kind, counterparty_id)
 
 
 def is_counterparty_account(account: str) -> bool:

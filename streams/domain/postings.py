@@ -15,8 +15,10 @@ from uuid import UUID
 
 import orjson
 
+from contracts import accounts
+from contracts.accounts import BANK, FUND, LIABILITY, RESERVE
 from contracts.postings import unbalanced_currencies
-from streams.domain.payment import BANK, account_of
+from streams.domain.payment import account_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +117,16 @@ def sale_item(
     at: datetime,
     suspense: bool,
 ) -> Posting | None:
-    store = f"clearing:store:{store_id}"
+    store = accounts.store_clearing(store_id)
     if suspense:
         kind, key = "sale_suspense", f"suspense:{sale_id}:{serial}"
-        credits = [(f"suspense:store:{store_id}", deposit + fee)]
+        credits = [(accounts.store_suspense(store_id), deposit + fee)]
     elif contract == "lease":
         kind, key = "sale_lease", f"sale:{sale_id}:{serial}"
-        credits = [("fund:recycling", fee)]
+        credits = [(FUND, fee)]
     else:
         kind, key = "sale", f"sale:{sale_id}:{serial}"
-        credits = [("liability:deposits", deposit), ("fund:recycling", fee)]
+        credits = [(LIABILITY, deposit), (FUND, fee)]
     lines = _lines([(store, deposit + fee)], credits, currency)
     if len(lines) < 2:
         return None  # nothing charged: nothing to post
@@ -147,9 +149,6 @@ def cancellation(original: Posting, caused_by: UUID, at: datetime, sale_id: str)
     )
 
 
-LIABILITY, RESERVE = "liability:deposits", "reserve:unclaimed_deposits"
-
-
 def refund(
     serial: str,
     centre_id: str,
@@ -161,17 +160,15 @@ def refund(
 ) -> Posting | None:
     """The deposit back to the centre that paid it out: from the liability, or the reserve once released."""
     source = RESERVE if from_reserve else LIABILITY
-    centre = f"clearing:centre:{centre_id}"
+    centre = accounts.centre_clearing(centre_id)
     return _transfer(f"refund:{serial}", "refund", serial, caused_by, at, source, centre, amount, currency)
 
 
 def recovery(
     lot_id: str, recycler_id: str, cost: int, currency: str, caused_by: UUID, at: datetime
 ) -> Posting | None:
-    payable = f"payable:recycler:{recycler_id}"
-    return _transfer(
-        f"recovery:{lot_id}", "recovery", lot_id, caused_by, at, "fund:recycling", payable, cost, currency
-    )
+    payable = accounts.recycler_payable(recycler_id)
+    return _transfer(f"recovery:{lot_id}", "recovery", lot_id, caused_by, at, FUND, payable, cost, currency)
 
 
 def payment(
@@ -244,7 +241,7 @@ def suspense_returned(
     at: datetime,
 ) -> Posting | None:
     """Contract 8.1: a held item's money leaves the store's suspense, back to its clearing account."""
-    suspense, clearing = f"suspense:store:{store_id}", f"clearing:store:{store_id}"
+    suspense, clearing = accounts.store_suspense(store_id), accounts.store_clearing(store_id)
     return _transfer(
         suspense_return_key(discrepancy_id),
         "suspense_return",
@@ -266,14 +263,14 @@ def handling_fee(
     collection_event: UUID, serial: str, centre_id: str, fee: int, currency: str, at: datetime
 ) -> Posting | None:
     """Contract 8.1: the centre's handling fee for a collection, paid from the recycling fund."""
-    centre = f"clearing:centre:{centre_id}"
+    centre = accounts.centre_clearing(centre_id)
     return _transfer(
         f"handling_fee:{collection_event}",
         "handling_fee",
         serial,
         collection_event,
         at,
-        "fund:recycling",
+        FUND,
         centre,
         fee,
         currency,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from contracts.accounts import sql_like
 from contracts.queries import Period
 from services.ledger.domain.settlement import COUNTERPARTY_ACCOUNT_PREFIXES, PAYMENT_ACCOUNT, AccountMovements
 
@@ -31,7 +32,7 @@ STATEMENT_SQL = """
     HAVING count(*) FILTER (WHERE e.effective_at >= $1) > 0
         OR coalesce(sum(l.debit - l.credit) FILTER (WHERE e.effective_at < $1), 0) <> 0"""
 
-_PATTERNS = [prefix + "%" for prefix in COUNTERPARTY_ACCOUNT_PREFIXES]
+_PATTERNS = [sql_like(prefix) for prefix in COUNTERPARTY_ACCOUNT_PREFIXES]
 
 
 async def account_movements(connection: asyncpg.Connection, period: Period) -> list[AccountMovements]:

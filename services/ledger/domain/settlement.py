@@ -31,12 +31,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-PAYMENT_ACCOUNT = "bank:scheme"
+from contracts import accounts
+
+PAYMENT_ACCOUNT = accounts.BANK
 COUNTERPARTY_ACCOUNT_PREFIXES = {  # account prefix -> (counterparty kind, part of its balance)
-    "clearing:store:": ("store", "clearing"),
-    "suspense:store:": ("store", "suspense"),
-    "clearing:centre:": ("centre", "clearing"),
-    "payable:recycler:": ("recycler", "clearing"),
+    accounts.STORE_CLEARING: ("store", "clearing"),
+    accounts.STORE_SUSPENSE: ("store", "suspense"),
+    accounts.CENTRE_CLEARING: ("centre", "clearing"),
+    accounts.RECYCLER_PAYABLE: ("recycler", "clearing"),
 }
 KIND_ORDER = ("store", "centre", "recycler")
 

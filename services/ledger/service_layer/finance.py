@@ -11,10 +11,10 @@ from typing import Any
 
 import asyncpg
 
+from contracts.accounts import FUND, LIABILITY
 from services.ledger.adapters.fund_figures import battery_groups, fund_balances, handling_fees_in_force
 from services.ledger.domain.ageing import BUCKET_LABELS, age_bucket
 from services.ledger.domain.fund import adequacy
-from services.ledger.service_layer.reconciliation.money_checks import FUND, LIABILITY
 
 
 async def liability_by_age(pool: asyncpg.Pool) -> dict[str, Any]:

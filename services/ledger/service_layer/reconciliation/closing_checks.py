@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncpg
 
+from contracts.accounts import RESERVE, STORE_SUSPENSE, sql_like
 from services.ledger.domain.checks import Check, money_check, offenders, sorted_money
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
 from services.ledger.service_layer.reconciliation.window import carry_keys
 from services.ledger.service_layer.rows import jsonable
 
-RESERVE = "reserve:unclaimed_deposits"
 SUSPENSE_RETURN = "suspense_return"
 
 # Released deposits and the refunds of released batteries, per currency (one pass over the batteries).
@@ -34,9 +34,10 @@ ENTRY_LINES = "unnest(e.accounts, e.currencies, e.debits, e.credits) AS l(accoun
 RETURNS_SQL = f"""
     SELECT r.discrepancy_id, d.subject AS serial, d.details->>'store_id' AS store_id,
            (d.details->>'held_in_suspense')::bigint AS held, i.status AS item_status,
-           (SELECT sum(l.debit) FROM {ENTRY_LINES} WHERE l.account LIKE 'suspense:store:%')::bigint AS moved,
+           (SELECT sum(l.debit) FROM {ENTRY_LINES} WHERE l.account LIKE '{sql_like(STORE_SUSPENSE)}')::bigint
+               AS moved,
            (SELECT sum((x->>'debit')::bigint) FROM jsonb_array_elements(p.lines) AS x
-             WHERE x->>'account' LIKE 'suspense:store:%')::bigint AS asked,
+             WHERE x->>'account' LIKE '{sql_like(STORE_SUSPENSE)}')::bigint AS asked,
            e.entry_id IS NOT NULL AS posted, p.posting_key IS NOT NULL AS requested
       FROM scheme.discrepancy_resolutions r
       JOIN scheme.discrepancies d USING (discrepancy_id)

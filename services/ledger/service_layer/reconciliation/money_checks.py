@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 
+from contracts.accounts import BANK, CENTRE_CLEARING, FUND, LIABILITY, RESERVE, STORE_CLEARING, sql_like
 from services.ledger.domain.checks import Check, add, money_check, offenders, sorted_money
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
 from services.ledger.service_layer.reconciliation.window import carry_keys
 from services.ledger.service_layer.rows import jsonable
 
-LIABILITY, FUND, BANK = "liability:deposits", "fund:recycling", "bank:scheme"
-STORE_CLEARING, CENTRE_CLEARING = "clearing:store:", "clearing:centre:"
 PAYMENTS_SQL = """
     SELECT counterparty_kind, counterparty_id, currency, sum(amount)::bigint FROM scheme.payments GROUP BY 1,
     2, 3"""
@@ -31,7 +30,7 @@ HANDLING_FEES_SQL = """
 # asked for it. Terms applied after the event that decided the fee (published again since, for a date
 # before it) are not held against it: the fee is decided once, by the terms the scheme had then.
 # {where} picks the collections (alias t).
-HANDLING_FEE_OFFENDERS_SQL = """
+HANDLING_FEE_OFFENDERS_SQL = f"""
     WITH c AS (
         SELECT t.event_id, t.serial, t.centre_id, coalesce(l.outcome, t.outcome) AS outcome, t.occurred_at,
                t.handling_fee + coalesce(l.handling_fee, 0) AS handling_fee,
@@ -40,7 +39,7 @@ HANDLING_FEE_OFFENDERS_SQL = """
                coalesce(l.sale_event_id, t.event_id) AS decided_by
           FROM scheme.collections t JOIN scheme.batteries b USING (serial)
           LEFT JOIN scheme.late_sales l ON l.collection_event_id = t.event_id
-         WHERE ({where})
+         WHERE ({{where}})
            AND (t.handling_fee > 0 OR l.handling_fee > 0
                 OR b.sku IN (SELECT sku FROM scheme.terms WHERE handling_fee > 0)))
     SELECT c.event_id::text AS collection, c.serial, c.centre_id, c.handling_fee AS earned,
@@ -54,8 +53,8 @@ HANDLING_FEE_OFFENDERS_SQL = """
       LEFT JOIN LATERAL (
           SELECT sum((l->>'credit')::bigint)::bigint AS amount
             FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS l
-           WHERE p.posting_key = 'handling_fee:' || c.event_id AND l->>'account' LIKE 'clearing:centre:%')
-           posted
+           WHERE p.posting_key = 'handling_fee:' || c.event_id
+             AND l->>'account' LIKE '{sql_like(CENTRE_CLEARING)}') posted
         ON true
      WHERE (c.handling_fee <> coalesce(terms.handling_fee, 0)
             AND NOT coalesce((SELECT i.processed_at FROM scheme.inbox i WHERE i.event_id = terms.event_id)
@@ -70,7 +69,7 @@ TERMS_DIGEST_SQL = """
 
 
 # The accounts a refund takes the deposit from: the liability, or the reserve once released (contract 8.1).
-REFUNDED_FROM = "'liability:deposits', 'reserve:unclaimed_deposits'"
+REFUNDED_FROM = f"'{LIABILITY}', '{RESERVE}'"
 # Each refund entry with the amount it takes off the deposit liability (or the reserve).
 REFUNDS_CTE = f"""
     WITH refunds AS (

@@ -11,12 +11,18 @@ Travels on `takeback.internal.postings` in one of two shapes:
 Posting keys are deterministic (derived from the cause), so the same posting
 asked twice, alone or in any batch, is posted once. Lines follow contract
 section 5.
+
+A journal line is one type, `Line`, wherever it is built or read: the stream
+workers build their postings of it, the ledger reads an entry's lines as it.
+The models check it where it crosses the wire: `PostingLine` in a posting
+request, `contracts.data_out.EntryLine` in `entry.posted`; the same four fields.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, get_args
 
@@ -40,6 +46,33 @@ PostingKind = Literal[
 POSTING_KINDS: tuple[str, ...] = get_args(PostingKind)
 POSTING_NAMESPACE = uuid.UUID("6f1d9a57-2a52-4c43-9d8e-1c6a3e0b7d21")
 POSTINGS_PER_MESSAGE_MAX = 250  # a message of at most about 100 kB
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One journal line: a debit or a credit of one account, in minor units of one currency.
+
+    A plain frozen object (a batch of sales makes tens of thousands): built from amounts already checked, it
+    is checked again where it becomes a posting or an entry, and by the models on the wire.
+    """
+
+    account: str
+    currency: str
+    debit: int
+    credit: int
+
+    def as_dict(self) -> dict[str, str | int]:
+        """The posting request's line (`PostingLine`), in its field order."""
+        return {
+            "account": self.account,
+            "currency": self.currency,
+            "debit": self.debit,
+            "credit": self.credit,
+        }
+
+    def reversed(self) -> Line:
+        """The same amount on the other side."""
+        return Line(self.account, self.currency, self.credit, self.debit)
 
 
 class PostingLine(BaseModel):
@@ -86,7 +119,7 @@ class PostingBatch(BaseModel):
 
 
 class Amounts(Protocol):
-    """What balancing reads of a line: a posting's, an entry's, or the streams' own."""
+    """What balancing reads of a line: a `Line` or a posting request's `PostingLine`."""
 
     @property
     def currency(self) -> str: ...

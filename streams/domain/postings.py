@@ -17,24 +17,8 @@ import orjson
 
 from contracts import accounts
 from contracts.accounts import BANK, FUND, LIABILITY, RESERVE
-from contracts.postings import unbalanced_currencies
+from contracts.postings import Line, unbalanced_currencies
 from streams.domain.payment import account_of
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    account: str
-    currency: str
-    debit: int
-    credit: int
-
-    def as_dict(self) -> dict[str, str | int]:
-        return {
-            "account": self.account,
-            "currency": self.currency,
-            "debit": self.debit,
-            "credit": self.credit,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +119,7 @@ def sale_item(
 
 def cancellation(original: Posting, caused_by: UUID, at: datetime, sale_id: str) -> Posting:
     """The exact reverse of the item's sale posting."""
-    reversed_lines = tuple(
-        Line(line.account, line.currency, line.credit, line.debit) for line in original.lines
-    )
+    reversed_lines = tuple(line.reversed() for line in original.lines)
     return _posting(
         f"cancel:{sale_id}:{original.subject}",
         "cancellation",

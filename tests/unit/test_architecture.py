@@ -181,3 +181,16 @@ def string_literals(path: Path) -> list[tuple[int, str]]:
         ):
             found.append((node.lineno, node.value))
     return sorted(found)
+
+
+def test_one_journal_line_type():
+    """A journal line is `contracts.postings.Line` in the streams and in the ledger (the wire models
+    `PostingLine` and `EntryLine` check it where it crosses a topic); neither defines a line of its own."""
+    defined = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.name}"
+        for folder in ("streams", "services/ledger")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Line")
+    ]
+    assert defined == []

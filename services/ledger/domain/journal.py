@@ -25,6 +25,7 @@ from contracts.posting_structs import (
 from contracts.postings import (
     POSTING_NAMESPACE,
     POSTINGS_PER_MESSAGE_MAX,
+    Line,
     PostingRequested,
 )
 from contracts.types import ACCOUNT_LENGTH_MAX, MONEY_MINOR_UNITS_MAX
@@ -38,14 +39,6 @@ _ESCAPED_BY_STANDARD = re.compile(rb"[^\x20-\x7e]|\\")
 ACCOUNT_PATTERN = re.compile(rf"[A-Za-z0-9._:-]{{1,{ACCOUNT_LENGTH_MAX}}}")  # contract section 5 names
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 _account_ok, _currency_ok = ACCOUNT_PATTERN.fullmatch, CURRENCY_PATTERN.fullmatch
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    account: str
-    currency: str
-    debit: int
-    credit: int
 
 
 @dataclass(frozen=True, slots=True)

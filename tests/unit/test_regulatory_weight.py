@@ -15,7 +15,7 @@ from services.ledger.domain import regulation
 from services.ledger.domain.collection_weight import Collected, Placed, weight_rows
 from services.ledger.domain.passport import (
     BatteryRecord,
-    CustodyLine,
+    CustodyStep,
     Party,
     passport,
     passport_status,
@@ -245,9 +245,9 @@ def test_the_passport_shows_the_chain_without_a_gap_and_the_mass_in_three_decima
         Party("second_life", "op-1"),
     )
     lines = (
-        CustodyLine(at, uuid.uuid4(), "sale.recorded", Party("pos", "store-1"), customer, "in_use"),
-        CustodyLine(at + timedelta(days=1), uuid.uuid4(), "collection.logged", None, centre, "collected"),
-        CustodyLine(
+        CustodyStep(at, uuid.uuid4(), "sale.recorded", Party("pos", "store-1"), customer, "in_use"),
+        CustodyStep(at + timedelta(days=1), uuid.uuid4(), "collection.logged", None, centre, "collected"),
+        CustodyStep(
             at + timedelta(days=2), uuid.uuid4(), "battery.repurposed", centre, operator, "repurposed"
         ),
     )

@@ -54,7 +54,7 @@ class Party:
 
 
 @dataclass(frozen=True)
-class CustodyLine:
+class CustodyStep:
     """One line of `scheme.custody_history`, in seq order."""
 
     at: datetime
@@ -74,10 +74,10 @@ class BatteryRecord:
     mass_kg: Decimal | None  # the sale item's, else the last collection's that gave one
     state_of_health_pct: int | None  # the last collection's that gave one
     custodian: Party
-    history: tuple[CustodyLine, ...]
+    history: tuple[CustodyStep, ...]
 
 
-def custody_chain(lines: tuple[CustodyLine, ...]) -> list[dict[str, Any]]:
+def custody_chain(lines: tuple[CustodyStep, ...]) -> list[dict[str, Any]]:
     """The chain as the battery body shows it: a line recorded with no `from` (an orphan's collection
     after a late sale) takes the previous line's `to`, so the chain has no gap."""
     chain, before = [], None

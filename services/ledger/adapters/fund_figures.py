@@ -1,4 +1,5 @@
-"""What fund adequacy reads: the batteries the fund must still recycle, the terms in force, the fund.
+"""What fund adequacy reads: the batteries the fund must still recycle, the terms in force (the fund's
+balance: `balance_figures.net_credit`).
 
 One scan of `scheme.batteries` grouped by currency, chemistry, state and sku; an
 orphan's mass (not on its battery row) from the latest collection that logged one.
@@ -28,10 +29,6 @@ HANDLING_FEES_SQL = """
       FROM scheme.terms WHERE effective_from <= $1
      ORDER BY sku, currency, effective_from DESC"""
 
-FUND_SQL = """
-    SELECT currency, (sum(credit) - sum(debit))::bigint AS balance
-      FROM ledger.account_movements WHERE account = $1 GROUP BY currency"""
-
 
 async def battery_groups(connection: asyncpg.Connection) -> list[BatteryGroup]:
     rows = await connection.fetch(BATTERIES_SQL, list(STATES_TO_RECYCLE))
@@ -54,7 +51,3 @@ async def handling_fees_in_force(connection: asyncpg.Connection, at: datetime) -
     return {
         (r["sku"], r["currency"]): r["handling_fee"] for r in await connection.fetch(HANDLING_FEES_SQL, at)
     }
-
-
-async def fund_balances(connection: asyncpg.Connection, account: str) -> dict[str, int]:
-    return {r["currency"]: r["balance"] for r in await connection.fetch(FUND_SQL, account)}

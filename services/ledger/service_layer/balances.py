@@ -14,12 +14,8 @@ from typing import Any
 
 import asyncpg
 
-BALANCES_SQL = """
-    SELECT account, currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit
-      FROM ledger.account_movements
-     WHERE posted_at <= $1
-     GROUP BY account, currency
-     ORDER BY account, currency"""
+from services.ledger.adapters.balance_figures import balances_at
+from services.ledger.adapters.clock import now
 
 
 async def balances(pool: asyncpg.Pool, as_of: datetime | None = None) -> dict[str, Any]:
@@ -30,8 +26,8 @@ async def balances(pool: asyncpg.Pool, as_of: datetime | None = None) -> dict[st
 
 
 async def balances_on(connection: asyncpg.Connection, as_of: datetime | None = None) -> dict[str, Any]:
-    instant = as_of or await connection.fetchval("SELECT now()")
-    rows = await connection.fetch(BALANCES_SQL, instant)
+    instant = as_of or await now(connection)
+    rows = await balances_at(connection, instant)
     return {
         "as_of": instant.isoformat(),
         "balances": [

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from contracts.queries import ListQuery, Position
+from services.ledger.adapters.clock import now
 from services.ledger.adapters.discrepancy_records import page
 from services.ledger.service_layer.rows import json_value
 
@@ -20,7 +21,7 @@ async def discrepancies(pool: asyncpg.Pool, query: ListQuery) -> dict[str, Any]:
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),
     ):
-        as_of = await connection.fetchval("SELECT now()")
+        as_of = await now(connection)
         rows = await page(connection, query)
     shown = rows[: query.limit]
     last = shown[-1] if len(rows) > query.limit else None

@@ -12,7 +12,10 @@ from typing import Any
 import asyncpg
 
 from contracts.accounts import FUND, LIABILITY
-from services.ledger.adapters.fund_figures import battery_groups, fund_balances, handling_fees_in_force
+from services.ledger.adapters.balance_figures import net_credit
+from services.ledger.adapters.clock import now
+from services.ledger.adapters.fund_figures import battery_groups, handling_fees_in_force
+from services.ledger.adapters.liability_figures import deposits_by_age
 from services.ledger.domain.ageing import BUCKET_LABELS, age_bucket
 from services.ledger.domain.fund import adequacy
 
@@ -23,21 +26,9 @@ async def liability_by_age(pool: asyncpg.Pool) -> dict[str, Any]:
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),
     ):
-        as_of = await connection.fetchval("SELECT now()")
-        rows = await connection.fetch(
-            """
-            SELECT currency,
-                   greatest(0, floor(extract(epoch FROM ($1::timestamptz - sold_at)) / 86400))::int
-                       AS age_days,
-                   count(*) AS batteries, sum(deposit_charged)::bigint AS deposits
-              FROM scheme.batteries WHERE state = 'in_use' AND contract = 'deposit' GROUP BY 1, 2""",
-            as_of,
-        )
-        ledger = await connection.fetch(
-            "SELECT currency, (sum(credit) - sum(debit))::bigint FROM ledger.account_movements "
-            "WHERE account = $1 GROUP BY currency",
-            LIABILITY,
-        )
+        as_of = await now(connection)
+        rows = await deposits_by_age(connection, as_of)
+        ledger = await net_credit(connection, LIABILITY)
     buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for row in rows:
         bucket = buckets[(row["currency"], age_bucket(row["age_days"]))]
@@ -57,7 +48,7 @@ async def liability_by_age(pool: asyncpg.Pool) -> dict[str, Any]:
             for label in BUCKET_LABELS
         ],
         "totals": {c: sum(buckets[(c, label)][1] for label in BUCKET_LABELS) for c in currencies},
-        "ledger_liability": {row[0]: row[1] for row in ledger},
+        "ledger_liability": ledger,
     }
 
 
@@ -68,8 +59,8 @@ async def fund_adequacy(pool: asyncpg.Pool) -> dict[str, Any]:
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),
     ):
-        as_of = await connection.fetchval("SELECT now()")
+        as_of = await now(connection)
         groups = await battery_groups(connection)
         fees = await handling_fees_in_force(connection, as_of)
-        fund = await fund_balances(connection, FUND)
+        fund = await net_credit(connection, FUND)
     return {"as_of": as_of.isoformat(), **adequacy(fund, groups, fees)}

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from contracts.queries import Period
+from services.ledger.adapters.clock import now
 from services.ledger.adapters.statements import account_movements
 from services.ledger.domain.settlement import statements
 
@@ -23,7 +24,7 @@ async def settlement(pool: asyncpg.Pool, period: Period) -> dict[str, Any]:
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),
     ):
-        as_of = await connection.fetchval("SELECT now()")
+        as_of = await now(connection)
         movements = await account_movements(connection, period)
     return {
         "from": period.start.isoformat(),

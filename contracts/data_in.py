@@ -2,11 +2,12 @@
 
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from contracts.base import WireModel
 from contracts.enums import (
+    Application,
     Category,
     Chemistry,
     Condition,
@@ -18,12 +19,25 @@ from contracts.enums import (
     RefundMethod,
     Resolution,
 )
-from contracts.types import Currency, Date, Identifier, Mass, Money, OpaqueRef, Text, Timestamp
+from contracts.types import (
+    Country,
+    Currency,
+    Date,
+    Identifier,
+    Mass,
+    Money,
+    OpaqueRef,
+    Percent,
+    Text,
+    Timestamp,
+)
 
 SALE_ITEMS_MAX = 500
 CANCELLED_SERIALS_MAX = 500
 LOT_SERIALS_MAX = 10_000
 RECOVERED_MATERIALS_MAX = 20
+REUSE_MIN_PCT_DEFAULT = 85  # contract 8.3: a state of health at or above it is reused
+REPURPOSE_MIN_PCT_DEFAULT = 65  # at or above it (below reuse) repurposed; below it recycled
 
 
 def _no_repeats(serials: list[str]) -> list[str]:
@@ -77,6 +91,7 @@ class SaleRecorded(WireModel):
     store_id: Identifier
     currency: Currency
     customer_ref: OpaqueRef | None = None
+    country: Country | None = None  # contract 8.3: where the batteries were placed on the market
     items: list[SaleItem] = Field(min_length=1, max_length=SALE_ITEMS_MAX)
 
     @field_validator("items")
@@ -120,6 +135,8 @@ class CollectionLogged(WireModel):
     condition: Condition
     mass_kg: Mass | None = None
     refund: Refund | None = None
+    state_of_health_pct: Percent | None = None  # contract 8.3: graded by the centre; routes the battery
+    country: Country | None = None  # contract 8.3: where the battery was collected
 
 
 class Party(WireModel):
@@ -162,6 +179,17 @@ class RecoveryConfirmed(WireModel):
     recovered: list[RecoveredMaterial] = Field(min_length=1, max_length=RECOVERED_MATERIALS_MAX)
     cost: Money
     currency: Currency
+    output_mass_kg: Mass | None = None  # contract 8.3: what the recycling process put out (efficiency)
+
+    @model_validator(mode="after")
+    def _output_not_above_input(self) -> "RecoveryConfirmed":
+        if self.output_mass_kg is not None and self.output_mass_kg > self.input_mass_kg:
+            raise PydanticCustomError(
+                "not_above_input",
+                "must not be above input_mass_kg ({input})",
+                {"field": "data.output_mass_kg", "input": str(self.input_mass_kg)},
+            )
+        return self
 
 
 class TermsPublished(WireModel):
@@ -171,6 +199,19 @@ class TermsPublished(WireModel):
     currency: Currency
     effective_from: Timestamp
     handling_fee: Money = 0  # contract 8.1: earned by the centre per collection of a battery of this sku
+    # Contract 8.3: the state of health a collected battery of this sku needs to be reused, or repurposed.
+    reuse_min_pct: Percent = REUSE_MIN_PCT_DEFAULT
+    repurpose_min_pct: Percent = REPURPOSE_MIN_PCT_DEFAULT
+
+    @model_validator(mode="after")
+    def _repurpose_not_above_reuse(self) -> "TermsPublished":
+        if self.repurpose_min_pct > self.reuse_min_pct:
+            raise PydanticCustomError(
+                "not_above_reuse",
+                "must not be above reuse_min_pct ({reuse})",
+                {"field": "data.repurpose_min_pct", "reuse": self.reuse_min_pct},
+            )
+        return self
 
 
 class Counterparty(WireModel):
@@ -203,3 +244,11 @@ class DiscrepancyResolved(WireModel):
     discrepancy_id: Identifier
     resolution: Resolution
     note: Text | None = None
+
+
+class BatteryRepurposed(WireModel):
+    """Contract 8.3: a second-life operator holding a collected battery gives it a second life."""
+
+    serial: Identifier
+    operator_id: Identifier
+    application: Application

@@ -7,9 +7,19 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from contracts.base import WireModel
-from contracts.enums import RefundMethod, Resolution
+from contracts.enums import RefundMethod, Resolution, Route
 from contracts.limits import REJECTION_MESSAGE_CHARS_MAX, REJECTION_ORIGINAL_BYTES_MAX
-from contracts.types import Account, Code, Currency, EventId, Identifier, Money, OpaqueRef, Timestamp
+from contracts.types import (
+    Account,
+    Code,
+    Currency,
+    EventId,
+    Identifier,
+    Money,
+    OpaqueRef,
+    Percent,
+    Timestamp,
+)
 
 ENTRY_LINES_MAX = 1000
 TOPIC_LENGTH_MAX = 249  # Kafka's own limit
@@ -92,6 +102,15 @@ class DiscrepancyResolvedOut(WireModel):
     kind: Code
     resolution: Resolution
     caused_by: EventId
+
+
+class BatteryRouted(WireModel):
+    """Contract 8.3: where a collected battery goes next, one per applied collection, on takeback.routing."""
+
+    serial: Identifier
+    route: Route
+    state_of_health_pct: Percent | None
+    caused_by: EventId  # the collection's event_id
 
 
 class ReconciliationCheck(WireModel):

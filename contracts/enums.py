@@ -2,8 +2,9 @@
 
 from typing import Literal
 
-SourceKind = Literal["pos", "return_centre", "transporter", "recycler", "finance"]
-PartyKind = Literal["pos", "return_centre", "transporter", "recycler", "finance", "customer"]
+# `second_life` (contract 8.3): an operator that gives a collected battery a second life.
+SourceKind = Literal["pos", "return_centre", "transporter", "recycler", "finance", "second_life"]
+PartyKind = Literal["pos", "return_centre", "transporter", "recycler", "finance", "second_life", "customer"]
 Category = Literal["portable", "lmt", "sli", "industrial", "ev"]
 Chemistry = Literal[
     "li-ion-nmc", "li-ion-lfp", "li-ion-nca", "li-ion-lco", "lead-acid", "nimh", "nicd", "other"
@@ -19,3 +20,9 @@ CounterpartyKind = Literal[
     "store", "centre", "recycler"
 ]  # contract 8.1: who paid the scheme, or whom it paid
 Resolution = Literal["returned_to_store", "written_off", "accepted"]
+Application = Literal[
+    "stationary_storage", "vehicle", "other"
+]  # contract 8.3: what a battery is repurposed into
+Route = Literal[
+    "reuse", "repurpose", "recycle", "inspect"
+]  # contract 8.3: where a collected battery goes next

@@ -131,6 +131,12 @@ class DiscrepancyResolvedEvent(Envelope):
     data: data_in.DiscrepancyResolved
 
 
+class BatteryRepurposedEvent(Envelope):
+    type: Literal["battery.repurposed"]
+    source: Source
+    data: data_in.BatteryRepurposed
+
+
 class RefundInstructedEvent(Envelope):
     type: Literal["refund.instructed"]
     source: SchemeSource
@@ -169,6 +175,14 @@ class DiscrepancyResolvedOutEvent(Envelope):
     data: data_out.DiscrepancyResolvedOut
 
 
+class BatteryRoutedEvent(Envelope):
+    """Out, on takeback.routing (contract 8.3)."""
+
+    type: Literal["battery.routed"]
+    source: SchemeSource
+    data: data_out.BatteryRouted
+
+
 _ENVELOPES: tuple[type[Envelope], ...] = (
     SaleRecordedEvent,
     SaleCancelledEvent,
@@ -181,12 +195,14 @@ _ENVELOPES: tuple[type[Envelope], ...] = (
     PaymentRecordedEvent,
     DepositsReleasedEvent,
     DiscrepancyResolvedEvent,
+    BatteryRepurposedEvent,
     RefundInstructedEvent,
     EntryPostedEvent,
     EventRejectedEvent,
     DiscrepancyOpenedEvent,
     ReconciliationCompletedEvent,
     DiscrepancyResolvedOutEvent,
+    BatteryRoutedEvent,
 )
 
 

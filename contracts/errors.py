@@ -7,6 +7,15 @@ from uuid import UUID
 from pydantic import ValidationError
 
 SHOWN_INPUT_LENGTH_MAX = 60
+# Rules across fields or items, whose input is the whole object or list: the message says what is wrong.
+_RULES_SHOWN_WITHOUT_INPUT = (
+    "balanced",
+    "unique",
+    "one_sided",
+    "after_occurred_at",
+    "not_above_input",
+    "not_above_reuse",
+)
 
 
 class ContractViolation(Exception):
@@ -71,7 +80,7 @@ def _describe(detail: Any) -> tuple[str, str, bool]:
         return kind.removesuffix("_type"), f"must be a JSON {kind.removesuffix('_type')}", True
     if kind == "greater_than_equal":
         return "minimum", f"must be >= {context.get('ge')}", True
-    return kind, detail["msg"], kind not in ("balanced", "unique", "one_sided", "after_occurred_at")
+    return kind, detail["msg"], kind not in _RULES_SHOWN_WITHOUT_INPUT
 
 
 def _show(value: Any) -> str:

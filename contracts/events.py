@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from contracts.data_in import (
+    BatteryRepurposed,
     CollectionLogged,
     Counterparty,
     CustodyTransferred,
@@ -32,6 +33,7 @@ from contracts.data_in import (
     TermsPublished,
 )
 from contracts.data_out import (
+    BatteryRouted,
     DiscrepancyOpened,
     DiscrepancyResolvedOut,
     EntryLine,
@@ -44,6 +46,8 @@ from contracts.data_out import (
 from contracts.envelope import (
     DATA_MODEL_OF_TYPE,
     ENVELOPE_OF_TYPE,
+    BatteryRepurposedEvent,
+    BatteryRoutedEvent,
     CollectionLoggedEvent,
     CustodyTransferredEvent,
     DepositsReleasedEvent,
@@ -242,6 +246,8 @@ __all__ = [
     "DepositsReleasedEvent",
     "DiscrepancyResolvedEvent",
     "DiscrepancyResolvedOutEvent",
+    "BatteryRepurposedEvent",
+    "BatteryRoutedEvent",
     "RefundInstructedEvent",
     "EntryPostedEvent",
     "EventRejectedEvent",
@@ -264,6 +270,8 @@ __all__ = [
     "DepositsReleased",
     "DiscrepancyResolved",
     "DiscrepancyResolvedOut",
+    "BatteryRepurposed",
+    "BatteryRouted",
     "name_of",
     "RefundInstructed",
     "EntryPosted",

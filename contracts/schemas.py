@@ -12,7 +12,7 @@ LOCAL_KAFKA = "127.0.0.1:9092"
 _WRITERS_OF_TOPIC = {
     topics.SALES: "point of sale",
     topics.COLLECTIONS: "return centres",
-    topics.CUSTODY: "anyone holding a battery",
+    topics.CUSTODY: "anyone holding a battery; second-life operators",
     topics.LOTS: "return centres, recycler",
     topics.RECOVERIES: "recycler",
     topics.TERMS: "finance",
@@ -22,6 +22,7 @@ _WRITERS_OF_TOPIC = {
     topics.REJECTIONS: "the scheme (out)",
     topics.DISCREPANCIES: "the scheme (out)",
     topics.RECONCILIATIONS: "the scheme (out)",
+    topics.ROUTING: "the scheme (out)",
 }
 
 

@@ -26,8 +26,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_type_hi
 import msgspec
 import orjson
 
-from contracts.data_in import CANCELLED_SERIALS_MAX, LOT_SERIALS_MAX, RECOVERED_MATERIALS_MAX, SALE_ITEMS_MAX
+from contracts.data_in import (
+    CANCELLED_SERIALS_MAX,
+    LOT_SERIALS_MAX,
+    RECOVERED_MATERIALS_MAX,
+    REPURPOSE_MIN_PCT_DEFAULT,
+    REUSE_MIN_PCT_DEFAULT,
+    SALE_ITEMS_MAX,
+)
 from contracts.enums import (
+    Application,
     Category,
     Chemistry,
     Condition,
@@ -42,11 +50,13 @@ from contracts.enums import (
 )
 from contracts.topics import IN_EVENT_TYPES
 from contracts.types import (
+    _COUNTRY,
     _CURRENCY,
     _DATE,
     _IDENTIFIER,
     IDENTIFIER_LENGTH_MAX,
     MONEY_MINOR_UNITS_MAX,
+    PERCENT_MAX,
     TEXT_LENGTH_MAX,
     _date,
     _mass,
@@ -64,6 +74,8 @@ MASSES_CACHED_MAX = 4096  # the masses of a product line repeat: each float's De
 _MASS_OF_FLOAT: dict[float, Decimal] = {}
 _IDENTIFIER_LINES = re.compile(rf"(?:{_IDENTIFIER.pattern}\n)*{_IDENTIFIER.pattern}")
 Currency = Annotated[str, msgspec.Meta(pattern=rf"^{_CURRENCY.pattern}\Z")]
+Country = Annotated[str, msgspec.Meta(pattern=rf"^{_COUNTRY.pattern}\Z")]
+Percent = Annotated[int, msgspec.Meta(ge=0, le=PERCENT_MAX)]
 OpaqueRef = Annotated[str, msgspec.Meta(min_length=1, max_length=IDENTIFIER_LENGTH_MAX)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_LENGTH_MAX)]
 Money = Annotated[int, msgspec.Meta(ge=0, le=MONEY_MINOR_UNITS_MAX)]
@@ -140,6 +152,7 @@ class SaleRecorded(_Wire):
     currency: Currency
     items: Annotated[list[SaleItem], msgspec.Meta(min_length=1, max_length=SALE_ITEMS_MAX)]
     customer_ref: OpaqueRef | None = None
+    country: Country | None = None
 
     def __post_init__(self) -> None:
         serials = [item.serial for item in self.items]
@@ -173,6 +186,8 @@ class CollectionLogged(_Wire):
     condition: Condition
     mass_kg: MassNumber | None = None
     refund: Refund | None = None
+    state_of_health_pct: Percent | None = None
+    country: Country | None = None
 
     def __post_init__(self) -> None:
         if self.mass_kg is not None:
@@ -231,9 +246,14 @@ class RecoveryConfirmed(_Wire):
     ]
     cost: Money
     currency: Currency
+    output_mass_kg: MassNumber | None = None
 
     def __post_init__(self) -> None:
         self.input_mass_kg = _mass_of(self.input_mass_kg)
+        if self.output_mass_kg is not None:
+            self.output_mass_kg = _mass_of(self.output_mass_kg)
+            if self.output_mass_kg > self.input_mass_kg:  # left to the models, which name the rule
+                raise ValueError("output_mass_kg must not be above input_mass_kg")
 
 
 class TermsPublished(_Wire):
@@ -243,9 +263,13 @@ class TermsPublished(_Wire):
     currency: Currency
     effective_from: TimestampText
     handling_fee: Money = 0
+    reuse_min_pct: Percent = REUSE_MIN_PCT_DEFAULT
+    repurpose_min_pct: Percent = REPURPOSE_MIN_PCT_DEFAULT
 
     def __post_init__(self) -> None:
         self.effective_from = _timestamp(self.effective_from)
+        if self.repurpose_min_pct > self.reuse_min_pct:  # left to the models, which name the rule
+            raise ValueError("repurpose_min_pct must not be above reuse_min_pct")
 
 
 class Counterparty(_Wire):
@@ -278,6 +302,12 @@ class DiscrepancyResolved(_Wire):
     discrepancy_id: Identifier
     resolution: Resolution
     note: Text | None = None
+
+
+class BatteryRepurposed(_Wire):
+    serial: Identifier
+    operator_id: Identifier
+    application: Application
 
 
 class Source(_Wire):
@@ -360,6 +390,11 @@ class DiscrepancyResolvedEvent(Event):
     data: DiscrepancyResolved
 
 
+class BatteryRepurposedEvent(Event):
+    type: Literal["battery.repurposed"]
+    data: BatteryRepurposed
+
+
 _EVENTS: tuple[type[Event], ...] = (
     SaleRecordedEvent,
     SaleCancelledEvent,
@@ -372,6 +407,7 @@ _EVENTS: tuple[type[Event], ...] = (
     PaymentRecordedEvent,
     DepositsReleasedEvent,
     DiscrepancyResolvedEvent,
+    BatteryRepurposedEvent,
 )
 # Private: the structs' checks of listed identifiers rely on `read_event`'s guards (no escapes).
 _DECODER_OF_TYPE: dict[str, msgspec.json.Decoder[Any]] = {
@@ -440,4 +476,5 @@ InEvent = (
     | PaymentRecordedEvent
     | DepositsReleasedEvent
     | DiscrepancyResolvedEvent
+    | BatteryRepurposedEvent
 )

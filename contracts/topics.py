@@ -13,9 +13,10 @@ REJECTIONS = "takeback.rejections"
 DISCREPANCIES = "takeback.discrepancies"
 POSTINGS = "takeback.internal.postings"  # internal: scheme -> ledger posting requests
 RECONCILIATIONS = "takeback.reconciliations"  # the ledger (out): reconciliation.completed
+ROUTING = "takeback.routing"  # the scheme (out), contract 8.3: battery.routed after each collection
 
 INPUT_TOPICS = (SALES, COLLECTIONS, CUSTODY, LOTS, RECOVERIES, TERMS, FINANCE)
-OUTPUT_TOPICS = (REFUNDS, LEDGER, REJECTIONS, DISCREPANCIES, RECONCILIATIONS)
+OUTPUT_TOPICS = (REFUNDS, LEDGER, REJECTIONS, DISCREPANCIES, RECONCILIATIONS, ROUTING)
 INTERNAL_TOPICS = (POSTINGS,)
 
 SALE_RECORDED = "sale.recorded"
@@ -29,11 +30,13 @@ TERMS_PUBLISHED = "terms.published"
 PAYMENT_RECORDED = "payment.recorded"
 DEPOSITS_RELEASED = "deposits.released"
 DISCREPANCY_RESOLVED = "discrepancy.resolved"  # in: finance resolves a discrepancy
+BATTERY_REPURPOSED = "battery.repurposed"  # contract 8.3: a second-life operator repurposed a battery
 REFUND_INSTRUCTED = "refund.instructed"
 ENTRY_POSTED = "entry.posted"
 EVENT_REJECTED = "event.rejected"
 DISCREPANCY_OPENED = "discrepancy.opened"
 RECONCILIATION_COMPLETED = "reconciliation.completed"
+BATTERY_ROUTED = "battery.routed"  # contract 8.3: where a collected battery goes next
 # Out: the scheme says a discrepancy was resolved. Its wire `type` is `discrepancy.resolved`, as the event in
 # that caused it; the catalogue below names each message once, so this one has its own name (`wire_type`).
 DISCREPANCY_RESOLVED_OUT = "discrepancy.resolved.out"
@@ -50,6 +53,7 @@ IN_EVENT_TYPES = (
     PAYMENT_RECORDED,
     DEPOSITS_RELEASED,
     DISCREPANCY_RESOLVED,
+    BATTERY_REPURPOSED,
 )
 OUT_EVENT_TYPES = (
     REFUND_INSTRUCTED,
@@ -58,6 +62,7 @@ OUT_EVENT_TYPES = (
     DISCREPANCY_OPENED,
     RECONCILIATION_COMPLETED,
     DISCREPANCY_RESOLVED_OUT,
+    BATTERY_ROUTED,
 )
 EVENT_TYPES = IN_EVENT_TYPES + OUT_EVENT_TYPES  # the catalogue: message names
 
@@ -91,12 +96,14 @@ TOPIC_OF_TYPE: dict[str, str] = {
     PAYMENT_RECORDED: FINANCE,
     DEPOSITS_RELEASED: FINANCE,
     DISCREPANCY_RESOLVED: FINANCE,
+    BATTERY_REPURPOSED: CUSTODY,
     REFUND_INSTRUCTED: REFUNDS,
     ENTRY_POSTED: LEDGER,
     EVENT_REJECTED: REJECTIONS,
     DISCREPANCY_OPENED: DISCREPANCIES,
     RECONCILIATION_COMPLETED: RECONCILIATIONS,
     DISCREPANCY_RESOLVED_OUT: DISCREPANCIES,
+    BATTERY_ROUTED: ROUTING,
 }
 
 # The field of `data` whose value is the Kafka message key. An event.rejected
@@ -114,12 +121,14 @@ KEY_FIELD_OF_TYPE: dict[str, str | None] = {
     PAYMENT_RECORDED: "payment_id",
     DEPOSITS_RELEASED: "currency",
     DISCREPANCY_RESOLVED: "discrepancy_id",
+    BATTERY_REPURPOSED: "serial",
     REFUND_INSTRUCTED: "serial",
     ENTRY_POSTED: "entry_id",
     EVENT_REJECTED: None,
     DISCREPANCY_OPENED: "subject",
     RECONCILIATION_COMPLETED: None,  # always FIXED_KEY_OF_TYPE's "ledger"
     DISCREPANCY_RESOLVED_OUT: "discrepancy_id",
+    BATTERY_ROUTED: "serial",
 }
 
 # The Kafka message key of the types sent under one constant key. The ledger
@@ -129,7 +138,7 @@ FIXED_KEY_OF_TYPE: dict[str, str] = {
     RECONCILIATION_COMPLETED: "ledger",
 }
 
-SOURCE_KINDS = ("pos", "return_centre", "transporter", "recycler", "finance")
+SOURCE_KINDS = ("pos", "return_centre", "transporter", "recycler", "finance", "second_life")
 
 SOURCE_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
     SALE_RECORDED: ("pos",),
@@ -143,6 +152,7 @@ SOURCE_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
     PAYMENT_RECORDED: ("finance",),
     DEPOSITS_RELEASED: ("finance",),
     DISCREPANCY_RESOLVED: ("finance",),
+    BATTERY_REPURPOSED: ("second_life",),
     **{event_type: (SCHEME_SOURCE_KIND,) for event_type in OUT_EVENT_TYPES},
 }
 
@@ -159,5 +169,6 @@ SOURCE_ID_FIELD_OF_TYPE: dict[str, str | None] = {
     PAYMENT_RECORDED: None,
     DEPOSITS_RELEASED: None,
     DISCREPANCY_RESOLVED: None,
+    BATTERY_REPURPOSED: "operator_id",
     **{event_type: None for event_type in OUT_EVENT_TYPES},
 }

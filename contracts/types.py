@@ -25,6 +25,8 @@ IDENTIFIER_PATTERN = _IDENTIFIER  # sources, stores, centres, lots, sales, skus,
 _ACCOUNT = re.compile(rf"[A-Za-z0-9._:-]{{1,{ACCOUNT_LENGTH_MAX}}}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_COUNTRY = re.compile(r"[A-Z]{2}")  # ISO 3166-1 alpha-2 (contract 8.3)
+PERCENT_MAX = 100
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
@@ -44,6 +46,14 @@ def _money(value: Any) -> int:
         raise PydanticCustomError("money", "must be an integer number of minor units")
     if not 0 <= value <= MONEY_MINOR_UNITS_MAX:
         raise PydanticCustomError("money", "must be >= 0 and fit in 64 bits")
+    return value
+
+
+def _percent(value: Any) -> int:
+    if type(value) is not int:  # rejects bool, float (even 80.0) and strings
+        raise PydanticCustomError("percent", "must be an integer from 0 to 100")
+    if not 0 <= value <= PERCENT_MAX:
+        raise PydanticCustomError("percent", "must be an integer from 0 to 100")
     return value
 
 
@@ -115,6 +125,7 @@ Identifier = _text_type("identifier", "must be 1 to 64 characters of A-Z a-z 0-9
 Account = _text_type("account", "must be 1 to 200 characters of A-Z a-z 0-9 . _ : -", _ACCOUNT)
 Code = _text_type("code", "must be a snake_case code of 1 to 64 characters", _CODE)
 Currency = _text_type("currency", "must be an ISO 4217 code of three capital letters", _CURRENCY)
+Country = _text_type("country", "must be an ISO 3166-1 alpha-2 code of two capital letters", _COUNTRY)
 OpaqueRef = Annotated[
     str,
     BeforeValidator(_opaque(IDENTIFIER_LENGTH_MAX)),
@@ -136,6 +147,11 @@ Money = Annotated[
             "description": "integer minor units; a float such as 50.0 is rejected",
         }
     ),
+]
+Percent = Annotated[
+    int,
+    BeforeValidator(_percent),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": PERCENT_MAX, "description": "percent"}),
 ]
 Mass = Annotated[
     Decimal,

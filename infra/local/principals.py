@@ -74,7 +74,7 @@ def _describes(principal: str) -> list[Acl]:
 
 def service_acls(streams_group: str) -> list[Acl]:
     streams, ledger, gateway = (SERVICE_PRINCIPALS[s] for s in ("streams", "ledger", "gateway"))
-    scheme_out = (topics.REFUNDS, topics.REJECTIONS, topics.DISCREPANCIES, topics.POSTINGS)
+    scheme_out = (topics.REFUNDS, topics.REJECTIONS, topics.DISCREPANCIES, topics.ROUTING, topics.POSTINGS)
     ledger_out = (topics.LEDGER, topics.RECONCILIATIONS)
     return [
         # streams: reads every topic in, in its group; relays the scheme's outbox (and reads it back

@@ -23,6 +23,7 @@ from streams.adapters.rows import (
     RecoveredMaterialRow,
     RecoveryRow,
     RefundRow,
+    RepurposingRow,
     ResolutionRow,
     SaleItemRow,
     SaleRow,
@@ -78,7 +79,13 @@ async def load(
         "SELECT * FROM scheme.sales WHERE sale_id = ANY($1) ORDER BY sale_id FOR UPDATE", list(sale_ids)
     ):
         state.sales[row["sale_id"]] = Sale(
-            row["sale_id"], row["store_id"], row["currency"], row["occurred_at"], row["event_id"], {}
+            row["sale_id"],
+            row["store_id"],
+            row["currency"],
+            row["occurred_at"],
+            row["event_id"],
+            {},
+            row["country"],
         )
     for row in await connection.fetch(
         "SELECT * FROM scheme.sale_items WHERE sale_id = ANY($1)", list(state.sales)
@@ -119,17 +126,21 @@ async def load(
             row["deposit_released"],
         )
     for row in await connection.fetch("SELECT * FROM scheme.terms WHERE sku = ANY($1)", list(skus)):
-        state.terms.setdefault(row["sku"], []).append(
-            Terms(
-                row["sku"],
-                row["currency"],
-                row["effective_from"],
-                row["deposit"],
-                row["recycling_fee"],
-                row["event_id"],
-                row["handling_fee"],
-            )
-        )
+        state.terms.setdefault(row["sku"], []).append(_terms(row))
+
+
+def _terms(row: asyncpg.Record) -> Terms:
+    return Terms(
+        row["sku"],
+        row["currency"],
+        row["effective_from"],
+        row["deposit"],
+        row["recycling_fee"],
+        row["event_id"],
+        row["handling_fee"],
+        row["reuse_min_pct"],
+        row["repurpose_min_pct"],
+    )
 
 
 async def load_orphan_collections(
@@ -152,17 +163,7 @@ async def load_collection_terms(connection: asyncpg.Connection, state: BatchStat
     skus = {b.sku for s in serials if (b := state.batteries.get(s)) is not None and b.sku} - set(state.terms)
     if skus:
         for row in await connection.fetch("SELECT * FROM scheme.terms WHERE sku = ANY($1)", list(skus)):
-            state.terms.setdefault(row["sku"], []).append(
-                Terms(
-                    row["sku"],
-                    row["currency"],
-                    row["effective_from"],
-                    row["deposit"],
-                    row["recycling_fee"],
-                    row["event_id"],
-                    row["handling_fee"],
-                )
-            )
+            state.terms.setdefault(row["sku"], []).append(_terms(row))
 
 
 async def load_payments(
@@ -349,7 +350,7 @@ async def _save_sales(connection, state: BatchState) -> None:
         connection,
         "scheme.sales",
         SaleRow,
-        [SaleRow(s.sale_id, s.store_id, s.currency, s.occurred_at, s.event_id) for s in sales],
+        [SaleRow(s.sale_id, s.store_id, s.currency, s.occurred_at, s.event_id, s.country) for s in sales],
         "ON CONFLICT (sale_id) DO NOTHING",
     )
     items = [
@@ -426,13 +427,22 @@ async def _save_facts(connection, state: BatchState) -> None:
         TermsRow,
         [
             TermsRow(
-                t.sku, t.currency, t.effective_from, t.deposit, t.recycling_fee, t.event_id, t.handling_fee
+                t.sku,
+                t.currency,
+                t.effective_from,
+                t.deposit,
+                t.recycling_fee,
+                t.event_id,
+                t.handling_fee,
+                t.reuse_min_pct,
+                t.repurpose_min_pct,
             )
             for t in state.new_terms
         ],
         "ON CONFLICT (sku, currency, effective_from) DO UPDATE SET deposit = EXCLUDED.deposit,"
         " recycling_fee = EXCLUDED.recycling_fee, event_id = EXCLUDED.event_id,"
-        " handling_fee = EXCLUDED.handling_fee",
+        " handling_fee = EXCLUDED.handling_fee, reuse_min_pct = EXCLUDED.reuse_min_pct,"
+        " repurpose_min_pct = EXCLUDED.repurpose_min_pct",
     )
     await _copy(connection, "scheme.collections", CollectionRow, state.collections)
     await _copy(connection, "scheme.refunds", RefundRow, state.refunds)
@@ -482,4 +492,5 @@ async def _save_facts(connection, state: BatchState) -> None:
         counterparty_movements(state.postings),
     )
     await _copy(connection, "scheme.discrepancy_resolutions", ResolutionRow, state.resolutions)
+    await _copy(connection, "scheme.repurposings", RepurposingRow, state.repurposings)
     await _copy(connection, "scheme.inbox", InboxRow, state.inbox)

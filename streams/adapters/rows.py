@@ -69,6 +69,7 @@ class SaleRow:
     currency: str
     occurred_at: datetime
     event_id: UUID
+    country: str | None = None  # contract 8.3 (revision 0022)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,8 @@ class TermsRow:
     recycling_fee: int
     event_id: UUID
     handling_fee: int
+    reuse_min_pct: int  # contract 8.3 (revision 0022)
+    repurpose_min_pct: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,20 @@ class CollectionRow:
     handling_fee: int = 0  # contract 8.1: what the centre earned for it (revision 0017), from these terms
     handling_fee_currency: str | None = None
     terms_effective_from: datetime | None = None
+    state_of_health_pct: int | None = None  # contract 8.3 (revision 0022): as the centre graded it
+    country: str | None = None
+    route: str | None = None  # the battery.routed emitted for this collection
+
+
+@dataclass(frozen=True, slots=True)
+class RepurposingRow:
+    """A `battery.repurposed` applied (contract 8.3, revision 0022): written once, never changed."""
+
+    serial: str
+    operator_id: str
+    application: str
+    event_id: UUID
+    repurposed_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +187,7 @@ class RecoveryRow:
     currency: str
     event_id: UUID
     occurred_at: datetime
+    output_mass_kg: Decimal | None = None  # contract 8.3 (revision 0022)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ class Sale:
     occurred_at: datetime
     event_id: UUID
     items: dict[str, SaleItem]
+    country: str | None = None  # contract 8.3: where it placed its batteries on the market
 
     @staticmethod
     def check_new(sale_id: str, recorded: Sale | None) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from contracts.data_in import REPURPOSE_MIN_PCT_DEFAULT, REUSE_MIN_PCT_DEFAULT
+
 
 @dataclass(frozen=True, slots=True)
 class Terms:
@@ -17,6 +19,8 @@ class Terms:
     recycling_fee: int
     event_id: UUID
     handling_fee: int = 0  # contract 8.1: what a centre earns per collection of this sku
+    reuse_min_pct: int = REUSE_MIN_PCT_DEFAULT  # contract 8.3: the state of health to be reused
+    repurpose_min_pct: int = REPURPOSE_MIN_PCT_DEFAULT  # ... to be repurposed
 
     def charged_otherwise(self, contract: str, deposit: int, recycling_fee: int) -> bool:
         """A sale that charged other amounts than these terms (a lease charges no deposit)."""

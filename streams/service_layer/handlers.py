@@ -48,7 +48,7 @@ def sale_recorded(state: BatchState, event: ev.SaleRecordedEvent) -> None:
     Sale.check_new(data.sale_id, state.sales.get(data.sale_id))
     customer = Party("customer", data.customer_ref or f"sale:{data.sale_id}")
     sale = state.sales[data.sale_id] = Sale(
-        data.sale_id, data.store_id, data.currency, at, event.event_id, {}
+        data.sale_id, data.store_id, data.currency, at, event.event_id, {}, data.country
     )
     state.changed_sales.add(data.sale_id)
     for item in data.items:
@@ -247,6 +247,8 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
             event.occurred_at,
             *_refund_asked(data),
             *fee,
+            data.state_of_health_pct,
+            data.country,
         )
     )
 
@@ -433,6 +435,7 @@ def recovery_confirmed(state: BatchState, event: ev.RecoveryConfirmedEvent) -> N
             data.currency,
             event.event_id,
             event.occurred_at,
+            data.output_mass_kg,
         )
     )
     state.recovered_materials.extend(
@@ -458,6 +461,8 @@ def terms_published(state: BatchState, event: ev.TermsPublishedEvent) -> None:
         data.recycling_fee,
         event.event_id,
         data.handling_fee,
+        data.reuse_min_pct,
+        data.repurpose_min_pct,
     )
     kept = [t for t in state.terms.get(data.sku, ()) if not terms.replaces(t)]
     state.terms[data.sku] = [*kept, terms]
@@ -465,7 +470,7 @@ def terms_published(state: BatchState, event: ev.TermsPublishedEvent) -> None:
 
 
 def not_yet_supported(state: BatchState, event) -> None:
-    """Contract 8.1 events this version reads but does not apply yet: rejected, nothing changed."""
+    """Catalogue events this version reads but does not apply yet: rejected, nothing changed."""
     raise NotSupported(f"type: {event.type} is not applied by this version of the scheme yet")
 
 
@@ -478,4 +483,5 @@ HANDLERS = {
     "lot.received": lot_received,
     "recovery.confirmed": recovery_confirmed,
     "terms.published": terms_published,
+    "battery.repurposed": not_yet_supported,
 }

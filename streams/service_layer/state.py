@@ -15,6 +15,7 @@ from streams.adapters.rows import (
     RecoveredMaterialRow,
     RecoveryRow,
     RefundRow,
+    RepurposingRow,
     ResolutionRow,
 )
 from streams.domain import terms as terms_
@@ -62,6 +63,7 @@ class BatchState:
     resolutions: list[ResolutionRow] = field(default_factory=list)
     release_owners: dict[str, UUID] = field(default_factory=dict)  # release_id -> the event that made it
     new_releases: list[Release] = field(default_factory=list)
+    repurposings: list[RepurposingRow] = field(default_factory=list)  # contract 8.3
 
     def battery(self, serial: str) -> Battery:
         """The battery, created as NEW (unknown to the scheme) if absent."""

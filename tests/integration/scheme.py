@@ -62,12 +62,16 @@ class Scheme:
         data = {"sale_id": sale_id, "store_id": self.store, "serials": serials, "reason": "customer_withdrew"}
         return await self.emit(envelope("sale.cancelled", "pos", self.store, data))
 
-    async def collect(self, serial: str, condition: str = "functional", refund: dict | None = None) -> dict:
+    async def collect(
+        self, serial: str, condition: str = "functional", refund: dict | None = None, **extra
+    ) -> dict:
+        """`extra`: optional fields such as `state_of_health_pct`, `country`, `mass_kg` (contract 8.3)."""
         data = {
             "collection_id": unique("C"),
             "centre_id": self.centre,
             "serial": serial,
             "condition": condition,
+            **extra,
         }
         if refund is not None:
             data["refund"] = refund
@@ -104,8 +108,11 @@ class Scheme:
         }
         return await self.emit(envelope("lot.received", "recycler", self.recycler, data))
 
-    async def recover(self, lot_id: str, cost: int = 6100, recovered: list[dict] | None = None) -> dict:
+    async def recover(
+        self, lot_id: str, cost: int = 6100, recovered: list[dict] | None = None, **extra
+    ) -> dict:
         data = {
+            **extra,
             "lot_id": lot_id,
             "recycler_id": self.recycler,
             "input_mass_kg": 99.5,
@@ -123,13 +130,16 @@ class Scheme:
         fee: int,
         effective_from: str = "2020-01-01T00:00:00Z",
         handling_fee: int | None = None,
+        **extra,
     ) -> dict:
+        """`extra`: optional fields such as `reuse_min_pct`, `repurpose_min_pct` (contract 8.3)."""
         data = {
             "sku": sku,
             "deposit": deposit,
             "recycling_fee": fee,
             "currency": EUR,
             "effective_from": effective_from,
+            **extra,
         }
         if handling_fee is not None:
             data["handling_fee"] = handling_fee
@@ -155,6 +165,13 @@ class Scheme:
             **extra,
         }
         return await self.emit(envelope("payment.recorded", "finance", "finance-1", data))
+
+    async def repurpose(
+        self, serial: str, operator_id: str, application: str = "stationary_storage", source_id: str = ""
+    ) -> dict:
+        """Contract 8.3: `battery.repurposed` from a second-life operator (by default the one it names)."""
+        data = {"serial": serial, "operator_id": operator_id, "application": application}
+        return await self.emit(envelope("battery.repurposed", "second_life", source_id or operator_id, data))
 
     # -- reading back -------------------------------------------------------
     async def outcome(self, event: dict) -> tuple[str, str | None]:

@@ -35,6 +35,7 @@ WRITTEN_ONCE = {
     "scheme.discrepancies": "details",
     "scheme.sales": "store_id",
     "scheme.late_sales": "outcome",
+    "scheme.repurposings": "operator_id",
     "ledger.entries": "kind",
     "ledger.account_movements": "debit",
     "ledger.unpostable": "error",
@@ -62,7 +63,7 @@ JOURNAL = (
 VIEWS = ("ledger.lines",)
 READABLE = (*WRITTEN_ONCE, *VIEWS, *STREAMS_STATE, "scheme.outbox_relay", "ledger.outbox_relay")
 # By grants; by the schema's ownership (DDL); by the trigger that refuses any update of a sale.
-REFUSALS = ("permission denied", "must be owner", "never updated")
+REFUSALS = ("permission denied", "must be owner", "never updated")  # sales and repurposings: a trigger
 
 
 def _forbidden() -> list[tuple[str, str]]:
@@ -102,6 +103,7 @@ def _forbidden() -> list[tuple[str, str]]:
         "scheme.sales",
         "scheme.custody_history",
         "scheme.late_sales",
+        "scheme.repurposings",
     ):
         refuse((LEDGER, GATEWAY, READER), f"INSERT INTO {table} SELECT * FROM {table} WHERE false")
     for table in JOURNAL:
@@ -174,6 +176,7 @@ ALLOWED = [
             "scheme.batteries",
             "scheme.custody_history",
             "scheme.discrepancies",
+            "scheme.repurposings",
         )
     ),
     (STREAMS, "UPDATE scheme.outbox_relay SET after_seq = after_seq"),

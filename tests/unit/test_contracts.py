@@ -138,6 +138,14 @@ EXAMPLES = {  # type: (source, data), as in the contract
             "note": "credit note 17",
         },
     ),
+    "battery.repurposed": (
+        {"kind": "second_life", "id": "op-2"},
+        {"serial": "BAT-000001", "operator_id": "op-2", "application": "stationary_storage"},
+    ),
+    "battery.routed": (
+        SCHEME,
+        {"serial": "BAT-000001", "route": "repurpose", "state_of_health_pct": 72, "caused_by": CAUSE_ID},
+    ),
     "discrepancy.resolved.out": (
         SCHEME,
         {
@@ -508,3 +516,108 @@ def test_finance_events_come_from_finance_only():
     with pytest.raises(ContractViolation) as caught:
         check_source(parsed)
     assert caught.value.reason == "source_mismatch"
+
+
+# Contract 8.3: second life, grading, countries, recycling output.
+
+
+def test_second_life_events_travel_on_their_topics_under_the_serial():
+    assert topics.TOPIC_OF_TYPE[topics.BATTERY_REPURPOSED] == topics.CUSTODY
+    assert topics.TOPIC_OF_TYPE[topics.BATTERY_ROUTED] == topics.ROUTING
+    assert topics.ROUTING in topics.OUTPUT_TOPICS and topics.ROUTING not in topics.INPUT_TOPICS
+    assert "second_life" in topics.SOURCE_KINDS
+    assert topics.SOURCE_KINDS_OF_TYPE[topics.CUSTODY_TRANSFERRED] == topics.SOURCE_KINDS
+    out = parse_event(json.dumps(event("battery.routed")), topics.EVENT_TYPES)
+    assert (out.type, key_of(out), out.data.route) == ("battery.routed", "BAT-000001", "repurpose")
+
+
+def test_a_repurposing_comes_from_the_operator_it_names():
+    parsed = parse_event(
+        json.dumps(event("battery.repurposed", source={"kind": "second_life", "id": "op-3"}))
+    )
+    with pytest.raises(ContractViolation, match="data.operator_id") as caught:
+        check_source(parsed)
+    assert caught.value.reason == "source_mismatch"
+    parsed = parse_event(json.dumps(event("battery.repurposed", source={"kind": "recycler", "id": "op-2"})))
+    with pytest.raises(ContractViolation, match="source.kind") as caught:
+        check_source(parsed)
+
+
+def test_a_second_life_operator_is_a_custody_party():
+    raw = event("custody.transferred")
+    raw["data"]["to"] = {"kind": "second_life", "id": "op-2"}
+    raw["data"]["reason"] = "second_life"
+    assert parse_event(json.dumps(raw)).data.to.kind == "second_life"
+
+
+def test_the_new_optional_fields_default_to_none_and_the_thresholds_to_85_and_65():
+    collection = parse_event(json.dumps(event("collection.logged"))).data
+    assert (collection.state_of_health_pct, collection.country) == (None, None)
+    assert parse_event(json.dumps(event("sale.recorded"))).data.country is None
+    assert parse_event(json.dumps(event("recovery.confirmed"))).data.output_mass_kg is None
+    terms = parse_event(json.dumps(event("terms.published"))).data
+    assert (terms.reuse_min_pct, terms.repurpose_min_pct) == (85, 65)
+
+
+def test_the_new_fields_are_read_as_given():
+    raw = event("collection.logged")
+    raw["data"].update(state_of_health_pct=0, country="DE")
+    assert (parse_event(json.dumps(raw)).data.state_of_health_pct, raw["data"]["country"]) == (0, "DE")
+    raw = event("terms.published")
+    raw["data"].update(reuse_min_pct=90, repurpose_min_pct=90)
+    assert parse_event(json.dumps(raw)).data.repurpose_min_pct == 90
+    raw = event("recovery.confirmed")
+    raw["data"]["output_mass_kg"] = 409.8  # all of the input: allowed
+    assert parse_event(json.dumps(raw)).data.output_mass_kg == Decimal("409.8")
+
+
+@pytest.mark.parametrize(
+    "event_type, path, value, rule",
+    [
+        ("collection.logged", ("state_of_health_pct",), 101, "percent"),
+        ("collection.logged", ("state_of_health_pct",), -1, "percent"),
+        ("collection.logged", ("state_of_health_pct",), 80.0, "percent"),
+        ("collection.logged", ("state_of_health_pct",), "80", "percent"),
+        ("collection.logged", ("state_of_health_pct",), True, "percent"),
+        ("collection.logged", ("country",), "de", "country"),
+        ("collection.logged", ("country",), "DEU", "country"),
+        ("sale.recorded", ("country",), "D", "country"),
+        ("terms.published", ("reuse_min_pct",), 120, "percent"),
+        ("terms.published", ("repurpose_min_pct",), -5, "percent"),
+        ("recovery.confirmed", ("output_mass_kg",), 0, "mass"),
+        ("battery.repurposed", ("application",), "museum", "one_of"),
+    ],
+)
+def test_bad_second_life_fields_are_named(event_type, path, value, rule):
+    raw = event(event_type)
+    raw["data"][path[0]] = value
+    error = violation(raw)
+    assert error.reason == "schema_violation"
+    assert [(e["field"], e["rule"]) for e in error.errors] == [("data." + ".".join(path), rule)]
+
+
+def test_a_repurpose_threshold_above_the_reuse_threshold_is_named():
+    raw = event("terms.published")
+    raw["data"].update(reuse_min_pct=70, repurpose_min_pct=71)
+    error = violation(raw)
+    assert error.errors == [
+        {
+            "field": "data.repurpose_min_pct",
+            "rule": "not_above_reuse",
+            "message": "must not be above reuse_min_pct (70)",
+        }
+    ]
+    raw["data"] = {**event("terms.published")["data"], "repurpose_min_pct": 86}  # above the default reuse
+    assert violation(raw).errors[0]["rule"] == "not_above_reuse"
+
+
+def test_a_recycling_output_above_its_input_is_named():
+    raw = event("recovery.confirmed")
+    raw["data"]["output_mass_kg"] = 409.9
+    assert violation(raw).errors == [
+        {
+            "field": "data.output_mass_kg",
+            "rule": "not_above_input",
+            "message": "must not be above input_mass_kg (409.8)",
+        }
+    ]

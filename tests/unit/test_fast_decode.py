@@ -346,3 +346,48 @@ def test_a_value_date_that_is_not_a_calendar_date_is_never_read_by_the_fast_path
     raw["data"]["value_date"] = value_date
     assert read_event(json.dumps(raw).encode()) is None
     assert isinstance(slow(json.dumps(raw).encode()), ContractViolation)
+
+
+def with_data(event_type: str, **data) -> bytes:
+    raw = example(event_type)
+    raw["data"].update(data)
+    return json.dumps(raw).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        with_data("collection.logged", state_of_health_pct=0, country="DE"),
+        with_data("collection.logged", state_of_health_pct=100),
+        with_data("collection.logged", state_of_health_pct=None, country=None),
+        with_data("sale.recorded", country="FR"),
+        with_data("terms.published", reuse_min_pct=90, repurpose_min_pct=70),
+        with_data("terms.published", reuse_min_pct=60, repurpose_min_pct=60),
+        with_data("recovery.confirmed", output_mass_kg=300.5),
+        with_data("recovery.confirmed", output_mass_kg=409.8),
+        with_data("battery.repurposed", application="vehicle"),
+    ],
+)
+def test_contract_8_3_fields_that_are_valid_read_the_same_on_both_paths(raw):
+    assert assert_agrees(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        with_data("collection.logged", state_of_health_pct=101),
+        with_data("collection.logged", state_of_health_pct=-1),
+        with_data("collection.logged", state_of_health_pct=80.0),
+        with_data("collection.logged", state_of_health_pct=True),
+        with_data("collection.logged", country="de"),
+        with_data("sale.recorded", country="DEU"),
+        with_data("terms.published", repurpose_min_pct=86),  # above the default reuse threshold
+        with_data("terms.published", reuse_min_pct=50, repurpose_min_pct=60),
+        with_data("recovery.confirmed", output_mass_kg=409.9),
+        with_data("battery.repurposed", application="museum"),
+        with_data("battery.repurposed", operator_id="op 2"),
+    ],
+)
+def test_contract_8_3_fields_the_models_refuse_are_never_read_by_the_fast_path(raw):
+    assert read_event(raw) is None
+    assert isinstance(slow(raw), ContractViolation)

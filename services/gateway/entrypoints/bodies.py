@@ -12,7 +12,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-BatteryState = Literal["in_use", "cancelled", "collected", "in_transit", "at_recycler", "recycled", "lost"]
+BatteryState = Literal[
+    "in_use", "cancelled", "collected", "in_transit", "at_recycler", "recycled", "lost", "repurposed"
+]
 
 
 class FieldError(BaseModel):

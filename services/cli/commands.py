@@ -8,6 +8,7 @@ from services.cli import (
     discrepancies,  # noqa: F401  (takeback discrepancies)
     kafka_credentials,  # noqa: F401  (takeback kafka-credentials)
     keys,  # noqa: F401  (takeback keys)
+    passport,  # noqa: F401  (takeback passport export|show)
     report,  # noqa: F401  (takeback report ...: the ledger's finance reports)
     stack,  # noqa: F401  (takeback up, down, status)
 )

@@ -7,10 +7,11 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import typer
 
+from contracts.enums import Category
 from services.cli import report_tables as tables
 from services.cli.app import app, console, print_json
 from services.common.report_csv import csv_text
@@ -140,24 +141,61 @@ def fund(as_json: bool = JSON, as_csv: bool = CSV) -> None:
     show(fetch(fund_adequacy), as_json, as_csv, tables.fund, "fund")
 
 
+CATEGORIES: tuple[str, ...] = get_args(Category)
+BASES = ("count", "weight")
+
+
+def choice(value: str | None, allowed: tuple[str, ...], hint: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=hint)
+    return value
+
+
+YEAR = typer.Option(None, "--year", min=2000, max=2100, help="Calendar year (UTC); default: every year.")
+
+
 @report_app.command()
 def collection(
-    year: int | None = typer.Option(None, "--year"),
-    category: str | None = typer.Option(None, "--category"),
+    year: int | None = YEAR,
+    category: str | None = typer.Option(None, "--category", help=f"One of {', '.join(CATEGORIES)}."),
+    basis: str = typer.Option(
+        "count",
+        "--basis",
+        help="count: batteries collected / sold in the year; weight: kilograms collected / the average "
+        "kilograms placed on the market in the year and the two before (Annex XI).",
+    ),
+    by: str | None = typer.Option(None, "--by", help="country: one row per country (with --basis weight)."),
     as_json: bool = JSON,
     as_csv: bool = CSV,
 ) -> None:
     """Collection rate by category and year, against Regulation (EU) 2023/1542 targets."""
-    from services.ledger.service_layer import collection_report
+    from services.ledger.service_layer import collection_by_weight, collection_report
 
     one_format(as_json, as_csv)
+    choice(category, CATEGORIES, "'--category'")
+    choice(basis, BASES, "'--basis'")
+    choice(by, ("country",), "'--by'")
+    if by is not None and basis != "weight":
+        raise typer.BadParameter("--by country needs --basis weight", param_hint="'--by'")
+    if basis == "weight":
+        body = fetch(collection_by_weight, year, category, by == "country")
+        show(body, as_json, as_csv, tables.collection_weight, "collection_weight")
+        return
     show(fetch(collection_report, year, category), as_json, as_csv, tables.collection, "collection")
 
 
+@report_app.command("recycling-efficiency")
+def recycling_efficiency(year: int | None = YEAR, as_json: bool = JSON, as_csv: bool = CSV) -> None:
+    """Recycling efficiency per chemistry group (output over input mass of the lots recovered in the year),
+    against Annex XII Part B targets."""
+    from services.ledger.service_layer import recycling_efficiency as use_case
+
+    one_format(as_json, as_csv)
+    show(fetch(use_case, year), as_json, as_csv, tables.recycling_efficiency, "recycling_efficiency")
+
+
 @report_app.command()
-def recovery(
-    year: int | None = typer.Option(None, "--year"), as_json: bool = JSON, as_csv: bool = CSV
-) -> None:
+def recovery(year: int | None = YEAR, as_json: bool = JSON, as_csv: bool = CSV) -> None:
     """Recovered mass and recovery rate per material, against Annex XII Part C targets."""
     from services.ledger.service_layer import recovery_report
 

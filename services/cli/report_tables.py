@@ -331,3 +331,73 @@ def recovery(body: dict) -> list:
         ),
         f"Method: {body['method']}",
     ]
+
+
+def collection_weight(body: dict) -> list:
+    by_country = body["by"] == "country"
+    rows = [
+        [
+            r["year"],
+            r["category"],
+            *([r["country"] or "-"] if by_country else []),
+            f"{r['collected_kg']} kg",
+            count(r["collections"]),
+            f"{r['average_placed_kg']} kg",
+            percent(r["collection_rate_percent"]),
+            target(r["target"]),
+            _verdict(r["meets_target"]),
+            target(r["next_target"]),
+        ]
+        for r in body["rows"]
+    ]
+    columns = ["year", "category", *(["country"] if by_country else [])]
+    return [
+        table(
+            "Collection rate by weight (Regulation (EU) 2023/1542, Annex XI)",
+            [
+                *columns,
+                "collected",
+                "collections",
+                "placed (3-year average)",
+                "rate",
+                "target",
+                "met",
+                "next",
+            ],
+            rows,
+            right=AMOUNTS,
+        ),
+        f"Method: {body['method']}",
+    ]
+
+
+def recycling_efficiency(body: dict) -> list:
+    rows = [
+        [
+            g["group"],
+            count(g["lots"]),
+            f"{g['input_kg']} kg",
+            f"{g['output_kg']} kg",
+            percent(g["recycling_efficiency_percent"]),
+            target(g["target"]),
+            _verdict(g["meets_target"]),
+            target(g["next_target"]),
+        ]
+        for g in body["groups"]
+    ]
+    left_out = (
+        f"Left out: {body['lots_without_output_mass']:,} lots without output mass "
+        f"({body['input_kg_without_output_mass']} kg in), "
+        f"{body['lots_without_batteries']:,} without batteries"
+    )
+    return [
+        table(
+            f"Recycling efficiency{' in ' + str(body['year']) if body['year'] else ''} (Annex XII Part B): "
+            f"{body['lots']:,} lots",
+            ["group", "lots", "input", "output", "efficiency", "target", "met", "next target"],
+            rows,
+            right=AMOUNTS,
+        ),
+        left_out,
+        f"Method: {body['method']}",
+    ]

@@ -109,6 +109,57 @@ def collection(body: dict) -> Table:
     )
 
 
+WEIGHT_FIGURES = (
+    "collected_kg",
+    "collections",
+    "collections_without_mass",
+    "placed_kg_in_year",
+    "placed_kg_year_before",
+    "placed_kg_two_years_before",
+    "average_placed_kg",
+    "collection_rate_percent",
+)
+
+
+def collection_weight(body: dict) -> Table:
+    """Collection by weight (contract 8.3): a `country` column when the body is by country."""
+    lead = ["year", "category", *(["country"] if body["by"] == "country" else [])]
+    return (
+        [*lead, *WEIGHT_FIGURES, *TARGET_COLUMNS],
+        [
+            [
+                *(r[k] for k in lead),
+                *(r[k] for k in WEIGHT_FIGURES),
+                *_target(r["target"]),
+                r["meets_target"],
+                *_target(r["next_target"]),
+            ]
+            for r in body["rows"]
+        ],
+    )
+
+
+EFFICIENCY_FIGURES = ("group", "lots", "batteries", "input_kg", "output_kg", "recycling_efficiency_percent")
+
+
+def recycling_efficiency(body: dict) -> Table:
+    """One row per chemistry group; each repeats how many lots were left out for want of an output mass."""
+    return (
+        ["year", "lots_without_output_mass", *EFFICIENCY_FIGURES, *TARGET_COLUMNS],
+        [
+            [
+                body["year"],
+                body["lots_without_output_mass"],
+                *(g[k] for k in EFFICIENCY_FIGURES),
+                *_target(g["target"]),
+                g["meets_target"],
+                *_target(g["next_target"]),
+            ]
+            for g in body["groups"]
+        ],
+    )
+
+
 def recovery(body: dict) -> Table:
     return (
         ["year", "material", "recovered_kg", "content_kg", "recovery_rate_percent", *TARGET_COLUMNS],
@@ -237,7 +288,9 @@ TABLES: dict[str, Callable[[dict], Table]] = {
     "balances": balances,
     "reconciliation": reconciliation,
     "collection": collection,
+    "collection_weight": collection_weight,
     "recovery": recovery,
+    "recycling_efficiency": recycling_efficiency,
     "settlement": settlement,
     "discrepancies": discrepancies,
     "liability_age": liability_age,

@@ -38,6 +38,15 @@ class PostgresReadModels:
     async def collection(self, year: int | None, category: str | None) -> dict:
         return await reports.collection_report(self.pool, year=year, category=category)
 
+    async def collection_by_weight(self, year: int | None, category: str | None, by_country: bool) -> dict:
+        return await reports.collection_by_weight(self.pool, year, category, by_country)
+
+    async def recycling_efficiency(self, year: int | None) -> dict:
+        return await reports.recycling_efficiency(self.pool, year)
+
+    async def passport(self, serial: str) -> dict | None:
+        return await reports.passport(self.pool, serial)
+
     async def recovery(self, year: int | None) -> dict:
         return await reports.recovery_report(self.pool, year=year)
 

@@ -23,6 +23,10 @@ CONTRACT_OPERATIONS = {
 }
 EVENT_STATUS = {("get", "/v1/events/{event_id}")}  # contract 8.2
 MONEY_CYCLE_READS = {("get", "/v1/finance/settlement"), ("get", "/v1/discrepancies")}  # contract 8.1
+SECOND_LIFE_READS = {  # contract 8.3
+    ("get", "/v1/batteries/{serial}/passport"),
+    ("get", "/v1/reports/recycling-efficiency"),
+}
 REPORTS = {
     "/v1/finance/balances",
     "/v1/finance/reconciliation",
@@ -30,6 +34,7 @@ REPORTS = {
     "/v1/reports/recovery",
     "/v1/finance/settlement",
     "/v1/discrepancies",
+    "/v1/reports/recycling-efficiency",
 }
 RECONCILIATION_RUNS = {
     ("post", "/v1/finance/reconciliation/runs"),
@@ -58,7 +63,7 @@ def test_the_committed_document_is_not_stale():
 def test_every_operation_of_the_contract_is_documented_with_its_refusals(document):
     assert (
         set(operations(document))
-        == CONTRACT_OPERATIONS | RECONCILIATION_RUNS | EVENT_STATUS | MONEY_CYCLE_READS
+        == CONTRACT_OPERATIONS | RECONCILIATION_RUNS | EVENT_STATUS | MONEY_CYCLE_READS | SECOND_LIFE_READS
     )
     post = document["paths"]["/v1/events"]["post"]
     assert {"200", "202", "400", "401", "403", "413", "415", "429"} <= set(post["responses"])

@@ -118,6 +118,29 @@ class Battery(ReadBody):
     history: list[HistoryStep]
 
 
+class Passport(ReadBody):
+    """The battery passport (contract 8.3): the fields of Regulation (EU) 2023/1542 Annex XIII the scheme
+    holds; docs/REGULATION.md names the Annex point each serves."""
+
+    serial: str = Field(description="The battery's unique identifier (Annex VI Part A point 2)")
+    category: str | None = Field(description="portable, lmt, sli, industrial or ev (null: never sold here)")
+    chemistry: str | None = Field(description="The chemistry sold (null: never sold here)")
+    mass_kg: str | None = Field(
+        description="Kilograms, three decimals: the sale's, else the last collection's (null: unknown)",
+        examples=["2.800"],
+    )
+    status: Literal["original", "repurposed", "waste"] = Field(
+        description="original while in its first use (in_use, cancelled), repurposed, waste once taken "
+        "back and not repurposed (collected, in_transit, at_recycler, recycled, lost)"
+    )
+    state: BatteryState = Field(description="The scheme's state, from which the status follows")
+    state_of_health_pct: int | None = Field(
+        description="The last state of health a collection gave, 0-100 (null: never given)"
+    )
+    custodian: BatteryParty
+    history: list[HistoryStep] = Field(description="The custody chain, in order")
+
+
 class BalanceLine(ReadBody):
     account: str
     currency: str
@@ -161,7 +184,34 @@ class ReconciliationRun(BaseModel):
 
 
 class Report(ReadBody):
-    """Collection: batteries sold, collected, collection rate; recovery: mass and rate per material."""
+    """Collection: batteries sold, collected, collection rate (with `basis=weight`: kilograms collected
+    against the three-year average placed on the market, contract 8.3); recovery: mass and rate per
+    material."""
+
+
+class EfficiencyGroup(ReadBody):
+    group: Literal["lead-acid", "lithium", "nickel-cadmium", "other"]
+    lots: int = Field(description="Lots with output mass that held batteries of the group")
+    batteries: int
+    input_kg: str = Field(description="The group's share of those lots' input mass")
+    output_kg: str = Field(description="The group's share of those lots' output mass")
+    recycling_efficiency_percent: str | None = Field(description="output / input, two decimals")
+    target: dict[str, Any] | None = Field(description="Annex XII Part B target in force in the year")
+    next_target: dict[str, Any] | None
+    meets_target: bool | None
+
+
+class RecyclingEfficiency(ReadBody):
+    """Output over input mass per chemistry group of the lots recovered in the year (contract 8.3)."""
+
+    year: int | None
+    method: str
+    lots: int
+    lots_without_output_mass: int = Field(description="Left out: confirmed without output_mass_kg")
+    input_kg_without_output_mass: str
+    lots_without_batteries: int = Field(description="Left out: no received battery to share the lot by")
+    batteries_without_mass: int
+    groups: list[EfficiencyGroup]
 
 
 class SettlementCounterparty(ReadBody):

@@ -65,6 +65,15 @@ class ReadModels(Protocol):
 
     async def collection(self, year: int | None, category: str | None) -> dict: ...
 
+    async def collection_by_weight(self, year: int | None, category: str | None, by_country: bool) -> dict:
+        """Collected kilograms against Annex XI's three-year average placed on the market (contract 8.3)."""
+
+    async def recycling_efficiency(self, year: int | None) -> dict:
+        """Output over input mass per chemistry group, against Annex XII Part B (contract 8.3)."""
+
+    async def passport(self, serial: str) -> dict | None:
+        """The battery passport (contract 8.3); None for a serial the scheme does not know."""
+
     async def recovery(self, year: int | None) -> dict: ...
 
     async def liability_by_age(self) -> dict: ...

@@ -65,11 +65,46 @@ async def reconciliation_run(runner: ReconciliationRunner, holder: KeyHolder, ru
     return {**body, "result": stored}
 
 
+async def passport(models: ReadModels, holder: KeyHolder, serial: str) -> dict:
+    """The battery passport (contract 8.3): readable by every key that may read the battery."""
+    authorise_battery_reading(holder)
+    body = await models.passport(serial)
+    if body is None:
+        raise NotFound("unknown_battery", f"no battery with serial {serial!r} is known to the scheme")
+    return body
+
+
 async def collection_report(
-    models: ReadModels, holder: KeyHolder, year: int | None, category: str | None
+    models: ReadModels,
+    holder: KeyHolder,
+    year: int | None,
+    category: str | None,
+    basis: str = "count",
+    by: str | None = None,
 ) -> dict:
+    """By count (the section 6 body, unchanged) or, with basis `weight`, by kilograms (contract 8.3);
+    `by=country` breaks the weight basis down by country."""
     authorise_finance_reading(holder)
+    if by is not None and basis != "weight":
+        raise InvalidRequest(
+            "invalid_request",
+            "query.by: by=country needs basis=weight (the count basis has no country)",
+            [
+                {
+                    "field": "query.by",
+                    "rule": "needs_weight_basis",
+                    "message": "by=country needs basis=weight (the count basis has no country)",
+                }
+            ],
+        )
+    if basis == "weight":
+        return await models.collection_by_weight(year, category, by == "country")
     return await models.collection(year, category)
+
+
+async def recycling_efficiency(models: ReadModels, holder: KeyHolder, year: int | None) -> dict:
+    authorise_finance_reading(holder)
+    return await models.recycling_efficiency(year)
 
 
 async def recovery_report(models: ReadModels, holder: KeyHolder, year: int | None) -> dict:

@@ -1,5 +1,5 @@
 """The battery passport: what the scheme knows of a battery, by the points of Annex XIII of Regulation (EU)
-2023/1542 (contract 8.3). docs/PASSPORT.md states which point each field serves.
+2023/1542 (contract 8.3). docs/REGULATION.md states which point each field serves.
 
 Status (Annex XIII point 4: the battery's status) from the scheme's battery state:
 

@@ -22,6 +22,12 @@ PAGE_SQL = """
        AND ($3::timestamptz IS NULL OR (d.opened_at, d.discrepancy_id) < ($3, $4::uuid))
      ORDER BY d.opened_at DESC, d.discrepancy_id DESC
      LIMIT $5"""
+# What a reconciliation run shows: the latest opened, whatever their resolution, and how many of each kind.
+LATEST_SQL = (
+    "SELECT discrepancy_id, kind, subject, details, caused_by, opened_at FROM scheme.discrepancies "
+    "ORDER BY opened_at DESC, discrepancy_id LIMIT $1"
+)
+BY_KIND_SQL = "SELECT kind, count(*) AS n FROM scheme.discrepancies GROUP BY kind ORDER BY kind"
 
 
 async def page(connection: asyncpg.Connection, query: ListQuery) -> list[asyncpg.Record]:
@@ -35,3 +41,12 @@ async def page(connection: asyncpg.Connection, query: ListQuery) -> list[asyncpg
         after.discrepancy_id if after else None,
         query.limit + 1,
     )
+
+
+async def latest(connection: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """The `limit` discrepancies opened last (resolved ones too), newest first."""
+    return await connection.fetch(LATEST_SQL, limit)
+
+
+async def count_by_kind(connection: asyncpg.Connection) -> dict[str, int]:
+    return {row["kind"]: row["n"] for row in await connection.fetch(BY_KIND_SQL)}

@@ -25,7 +25,8 @@ from services.common import outbox
 from services.common.kafka import client_options
 from services.common.kafka_offsets import KafkaOffsets
 from services.common.settings import Settings, get_settings
-from services.ledger.adapters import events
+from services.ledger.adapters import discrepancy_records, events
+from services.ledger.adapters.reconciliation import runs
 from services.ledger.domain.checks import Check, status_of
 from services.ledger.service_layer.reconciliation import (
     closing_checks,
@@ -94,9 +95,7 @@ async def reconcile(
     async with pool.acquire() as connection:
         marks = await window.tamper_marks(connection)  # before the snapshot: what they count, it sees
         async with connection.transaction(isolation="repeatable_read", readonly=True):
-            await connection.execute(
-                f"SET LOCAL work_mem = '{RECONCILIATION_WORK_MEM}'; SET LOCAL hash_mem_multiplier = 1"
-            )
+            await runs.limit_memory(connection, RECONCILIATION_WORK_MEM)
             previous, last_full = await window.previous_run(connection, since)
             as_of, watermark = await instant(connection)
             plan = window.plan(mode, previous, last_full, marks, as_of, full_interval_s)
@@ -160,10 +159,8 @@ async def run_reconciliation(
     result = await reconcile(pool, inputs, mode, full_interval_s)
     run_id = uuid.uuid4()
     async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(
-            "INSERT INTO ledger.reconciliation_runs"
-            " (run_id, as_of, status, result, mode, watermark, carried) "
-            "VALUES ($1, $2::timestamptz, $3, $4, $5, $6::text::pg_snapshot, $7)",
+        await runs.store(
+            connection,
             run_id,
             datetime.fromisoformat(result["as_of"]),
             result["status"],
@@ -177,12 +174,5 @@ async def run_reconciliation(
 
 
 async def _open_discrepancies(connection: asyncpg.Connection) -> tuple[list[dict], dict[str, int]]:
-    rows = await connection.fetch(
-        "SELECT discrepancy_id, kind, subject, details, caused_by, opened_at FROM scheme.discrepancies "
-        "ORDER BY opened_at DESC, discrepancy_id LIMIT $1",
-        OPEN_DISCREPANCIES_SHOWN_MAX,
-    )
-    counts = await connection.fetch(
-        "SELECT kind, count(*) AS n FROM scheme.discrepancies GROUP BY kind ORDER BY kind"
-    )
-    return [jsonable(row) for row in rows], {row["kind"]: row["n"] for row in counts}
+    rows = await discrepancy_records.latest(connection, OPEN_DISCREPANCIES_SHOWN_MAX)
+    return [jsonable(row) for row in rows], await discrepancy_records.count_by_kind(connection)

@@ -20,6 +20,8 @@ from datetime import timedelta
 import asyncpg
 
 from contracts.postings import entry_id_for
+from services.ledger.adapters.reconciliation import money_figures
+from services.ledger.adapters.reconciliation import window_figures as figures
 from services.ledger.domain.checks import Check
 from services.ledger.service_layer.reconciliation import closing_checks as closing
 from services.ledger.service_layer.reconciliation import journal_checks as journal
@@ -33,129 +35,6 @@ from services.ledger.service_layer.reconciliation.snapshot import (
 )
 from services.ledger.service_layer.reconciliation.window import CARRY_VERSION, PreviousRun, carry_keys
 from services.ledger.service_layer.rows import jsonable
-
-# $1 is the previous watermark; each table's BRIN index is on txid as a bigint (revisions 0014 and 0015).
-WINDOW_OF = (
-    "{t}.txid::text::bigint >= pg_snapshot_xmin($1::text::pg_snapshot)::text::bigint "
-    "AND NOT pg_visible_in_snapshot({t}.txid, $1::text::pg_snapshot)"
-)
-IN_WINDOW, IN_WINDOW_BRIN = WINDOW_OF.format(t="e"), WINDOW_OF.format(t="t")
-OR_CARRIED = f"(({IN_WINDOW}) OR e.entry_id = ANY($2::uuid[]))"  # $2: entries the previous run named
-LINES = "unnest(e.accounts, e.currencies, e.debits, e.credits) AS l(account, currency, debit, credit)"
-
-WINDOW_LINES_SQL = f"""
-    SELECT l.account, l.currency, sum(l.debit)::bigint, sum(l.credit)::bigint
-      FROM ledger.entries e CROSS JOIN LATERAL {LINES} WHERE {IN_WINDOW} GROUP BY 1, 2"""
-WINDOW_COUNTS_SQL = f"""
-    SELECT count(*) AS entries, count(*) FILTER (WHERE e.kind = 'refund') AS refunds
-      FROM ledger.entries e WHERE {IN_WINDOW}"""
-WINDOW_UNBALANCED_SQL = f"""
-    SELECT entry_id, posting_key, kind, subject, lines FROM (
-        SELECT e.entry_id, e.seq, e.posting_key, e.kind, e.subject, cardinality(e.accounts) AS lines,
-               (SELECT bool_and(balanced) FROM (SELECT sum(l.debit) = sum(l.credit) AS balanced
-                                                  FROM {LINES} GROUP BY l.currency) AS c) AS balanced
-          FROM ledger.entries e WHERE {OR_CARRIED}) AS w
-     WHERE lines < 2 OR NOT coalesce(balanced, false) ORDER BY seq DESC"""
-LINE_DIGEST = (
-    "hashtextextended(l.account || '|' || l.currency || '|' || l.debit || '|' || l.credit, 0)::numeric"
-)
-ASKED_DIGEST = (
-    "hashtextextended((x->>'account') || '|' || (x->>'currency') || '|' || ((x->>'debit')::bigint) "
-    "|| '|' || ((x->>'credit')::bigint), 0)::numeric"
-)
-# Each window entry's lines reduced to (count, digest) in its own row, then its posting request by key:
-# no join the planner could get wrong (a window's size is not known to it).
-WINDOW_TRACED_SQL = f"""
-    WITH w AS MATERIALIZED (
-        SELECT e.seq, e.posting_key, e.kind, e.subject, cardinality(e.accounts) AS lines,
-               (SELECT sum({LINE_DIGEST}) FROM {LINES}) AS digest
-          FROM ledger.entries e WHERE {OR_CARRIED})
-    SELECT w.posting_key, w.kind, w.subject,
-           CASE WHEN p.posting_key IS NULL THEN 'not_asked_by_scheme' ELSE 'lines_differ' END AS problem
-      FROM w LEFT JOIN scheme.postings p ON p.posting_key = w.posting_key
-     WHERE p.posting_key IS NULL
-        OR (jsonb_array_length(p.lines), (SELECT sum({ASKED_DIGEST}) FROM jsonb_array_elements(p.lines) AS x))
-           IS DISTINCT FROM (w.lines, w.digest)
-     ORDER BY w.seq DESC"""
-# Reversals of the window, and those carried, whose reversed entry is not in the journal.
-REVERSALS_SQL = f"""
-    SELECT e.entry_id, e.seq, e.posting_key, e.kind, e.subject, e.posted_at FROM ledger.entries e
-     WHERE e.reverses IS NOT NULL AND (e.entry_id = ANY($2::uuid[]) OR ({IN_WINDOW}))
-       AND NOT EXISTS (SELECT 1 FROM ledger.entries r WHERE r.entry_id = e.reverses)
-     ORDER BY e.seq DESC"""
-REFUNDED_TWICE_SQL = f"""
-    WITH serials AS (SELECT e.subject FROM ledger.entries e WHERE e.kind = 'refund' AND {IN_WINDOW}
-                     UNION SELECT unnest($2::text[]))
-    SELECT e.subject AS serial, count(*) AS refunds, array_agg(e.posting_key ORDER BY e.seq) AS posting_keys
-      FROM ledger.entries e WHERE e.kind = 'refund' AND e.subject IN (SELECT subject FROM serials)
-     GROUP BY e.subject HAVING count(*) > 1 ORDER BY max(e.seq) DESC"""
-REFUND_AMOUNTS_SQL = f"""
-    SELECT r.subject AS serial, r.posting_key, r.amount, b.deposit_charged FROM (
-        SELECT e.seq, e.posting_key, e.subject,
-               (SELECT sum(l.debit) FROM {LINES} WHERE l.account IN ({money.REFUNDED_FROM}))::bigint AS amount
-          FROM ledger.entries e
-         WHERE e.kind = 'refund' AND (({IN_WINDOW}) OR e.subject = ANY($2::text[]))) AS r
-      LEFT JOIN scheme.batteries b ON b.serial = r.subject
-     WHERE r.amount IS DISTINCT FROM b.deposit_charged ORDER BY r.seq DESC"""
-WINDOW_MOVEMENTS_SQL = f"""
-    SELECT t.account, t.currency, sum(t.debit)::bigint, sum(t.credit)::bigint
-      FROM ledger.account_movements t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
-NO_ENTRY = "NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.entry_id = ledger.entry_id_for(t.posting_key))"
-# Postings with no entry: from the oldest in flight at the previous run ($3) or the window's start on,
-# and those the previous run carried by key ($2).
-UNPOSTED_SQL = f"""
-    SELECT t.posting_key, t.kind, t.subject, t.created_at, t.txid::text::bigint AS txid FROM scheme.postings t
-     WHERE (t.txid::text::bigint >= least(pg_snapshot_xmin($1::text::pg_snapshot)::text::bigint, $3::bigint)
-            OR t.posting_key = ANY($2::text[])) AND {NO_ENTRY}
-     ORDER BY t.created_at DESC"""
-WINDOW_POSTINGS_SQL = f"SELECT count(*) FROM scheme.postings t WHERE {IN_WINDOW_BRIN}"
-WINDOW_INBOX_SQL = f"""
-    SELECT t.event_type, t.outcome, count(*) AS events,
-           count(*) FILTER (WHERE t.outcome = 'rejected' AND t.reason IS NULL) AS without_reason
-      FROM scheme.inbox t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
-WINDOW_REFUNDS_SQL = f"""
-    SELECT t.centre_id, t.currency, sum(t.amount)::bigint
-      FROM scheme.refunds t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
-WINDOW_COSTS_SQL = f"""
-    SELECT t.currency, sum(t.cost)::bigint FROM scheme.recoveries t WHERE {IN_WINDOW_BRIN} GROUP BY 1"""
-WINDOW_PAYMENTS_SQL = f"""
-    SELECT t.counterparty_kind, t.counterparty_id, t.currency, sum(t.amount)::bigint FROM scheme.payments t
-     WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2, 3"""
-WINDOW_HANDLING_FEES_SQL = f"""
-    SELECT centre_id, currency, sum(fee)::bigint FROM (
-        SELECT t.centre_id, t.handling_fee_currency AS currency, t.handling_fee AS fee
-          FROM scheme.collections t
-         WHERE t.handling_fee > 0 AND {IN_WINDOW_BRIN}
-        UNION ALL
-        SELECT c.centre_id, t.handling_fee_currency, t.handling_fee
-          FROM scheme.late_sales t JOIN scheme.collections c ON c.event_id = t.collection_event_id
-         WHERE t.handling_fee > 0 AND {IN_WINDOW_BRIN}) AS f GROUP BY 1, 2"""
-WINDOW_CUSTODY_SQL = f"SELECT DISTINCT t.serial FROM scheme.custody_history t WHERE {IN_WINDOW_BRIN}"
-# One pass over the batteries: the deposits in use per currency, and the rows rewritten since the watermark
-# (`xmin` is 32 bits: `age` keeps those at most as old as the watermark's xmin, then the full id is rebuilt
-# from the watermark's epoch and tested against it). A frozen row's age is the maximum: never in a window.
-BATTERIES_SQL = """
-    WITH w AS (SELECT pg_snapshot_xmin($1::text::pg_snapshot)::text::bigint AS lo)
-    SELECT b.currency, count(*) AS batteries,
-           sum(b.deposit_charged) FILTER (
-               WHERE b.state = 'in_use' AND b.contract = 'deposit' AND NOT b.deposit_released
-           )::bigint AS liability,
-           sum(b.deposit_charged) FILTER (WHERE b.deposit_released)::bigint AS released,
-           sum(b.deposit_refunded) FILTER (WHERE b.deposit_released)::bigint AS refunded_of_released,
-           array_agg(b.serial) FILTER (
-               WHERE age(b.xmin) <= age((w.lo % 4294967296)::text::xid)
-                 AND NOT pg_visible_in_snapshot(
-                     ((w.lo >> 32 << 32) + b.xmin::text::bigint
-                      + CASE WHEN b.xmin::text::bigint < w.lo % 4294967296 THEN 4294967296 ELSE 0
-                      END)::text::xid8,
-                     $1::text::pg_snapshot)) AS changed
-      FROM scheme.batteries b, w GROUP BY b.currency"""
-SALE_ITEMS_SQL = """
-    SELECT s.store_id, s.currency,
-           sum(i.deposit + i.recycling_fee) FILTER (
-               WHERE i.status NOT IN ('cancelled', 'returned_to_store'))::bigint AS owed,
-           sum(i.recycling_fee) FILTER (WHERE i.status = 'in_market')::bigint AS fees
-      FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id) GROUP BY 1, 2"""
 
 
 async def run(
@@ -181,7 +60,7 @@ async def run(
         await _centres(connection, since, carried, snapshot, paid, earned),
         money.bank_check(paid, snapshot),
         closing.reserve_check(*reserve, snapshot),
-        await closing.resolved_money_in_window(connection, snapshot, IN_WINDOW, since, carried),
+        await closing.resolved_money_in_window(connection, snapshot, since, carried),
         await _fees_match_terms(connection, since, carried, snapshot, earned),
         await _events(connection, since, carried, snapshot),
         await _custody(connection, since, batteries, changed + carried.get("inconsistent", []), snapshot),
@@ -194,18 +73,13 @@ async def _snapshot(
 ) -> Snapshot:
     """The balances (carried movements + the window's) and the postings in flight (carried ones + the
     window's)."""
-    movements = _add(
-        _amounts(carried["movements"]), await _fetch_amounts(connection, WINDOW_MOVEMENTS_SQL, since)
+    movements = _add(_amounts(carried["movements"]), await figures.movements(connection, since))
+    unposted = await figures.unposted(
+        connection, since, carried.get("unposted", []), carried.get("unposted_from")
     )
-    unposted = [
-        dict(row)
-        for row in await connection.fetch(
-            UNPOSTED_SQL, since, carried.get("unposted", []), carried.get("unposted_from")
-        )
-    ]
     txids: dict[str, int | None] = {}
     missing, in_flight, in_flight_amounts = await split_unposted(connection, unposted, txids)
-    lines = _add(_amounts(carried["lines"]), await _fetch_amounts(connection, WINDOW_LINES_SQL, since))
+    lines = _add(_amounts(carried["lines"]), await figures.lines(connection, since))
     carry = {
         "version": CARRY_VERSION,
         "lines": journal.amounts_json(lines),
@@ -218,8 +92,8 @@ async def _snapshot(
 
 
 async def _entries_balanced(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:
-    counts = await connection.fetchrow(WINDOW_COUNTS_SQL, since)
-    rows = await connection.fetch(WINDOW_UNBALANCED_SQL, since, carried.get("unbalanced", []))
+    counts = await figures.entry_counts(connection, since)
+    rows = await figures.unbalanced(connection, since, carried.get("unbalanced", []))
     carry_keys(snapshot.carry, "unbalanced", [str(row["entry_id"]) for row in rows])
     unbalanced = [{key: value for key, value in jsonable(row).items() if key != "entry_id"} for row in rows]
     snapshot.carry["entries"] = carried["entries"] + counts["entries"]
@@ -230,12 +104,10 @@ async def _entries_balanced(connection, since: str, carried: dict, snapshot: Sna
 
 
 async def _traced(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:
-    rows = [
-        jsonable(row) for row in await connection.fetch(WINDOW_TRACED_SQL, since, carried.get("untraced", []))
-    ]
+    rows = [jsonable(row) for row in await figures.untraced(connection, since, carried.get("untraced", []))]
     carry_keys(snapshot.carry, "untraced", [str(entry_id_for(row["posting_key"])) for row in rows])
     grace_start = snapshot.as_of - timedelta(seconds=journal.POSTING_GRACE_S)
-    waiting = await connection.fetch(REVERSALS_SQL, since, carried.get("reversals_pending", []))
+    waiting = await figures.reversals_waiting(connection, since, carried.get("reversals_pending", []))
     rows += [
         {
             "posting_key": r["posting_key"],
@@ -251,15 +123,16 @@ async def _traced(connection, since: str, carried: dict, snapshot: Snapshot) -> 
 
 
 async def _postings(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:
-    snapshot.carry["postings"] = carried["postings"] + await connection.fetchval(WINDOW_POSTINGS_SQL, since)
+    snapshot.carry["postings"] = carried["postings"] + await figures.posting_count(connection, since)
     return journal.postings_check(snapshot.carry["postings"], snapshot)
 
 
 async def _refunds(connection, since: str, carried: dict, snapshot: Snapshot, changed: list[str]) -> Check:
     named = carried.get("refund_offenders", [])
-    twice = [jsonable(row) for row in await connection.fetch(REFUNDED_TWICE_SQL, since, named)]
+    twice = [jsonable(row) for row in await figures.refunded_twice(connection, since, named)]
     wrong = [
-        jsonable(row) for row in await connection.fetch(REFUND_AMOUNTS_SQL, since, sorted({*changed, *named}))
+        jsonable(row)
+        for row in await figures.refunds_not_deposit(connection, since, sorted({*changed, *named}))
     ]
     carry_keys(snapshot.carry, "refund_offenders", sorted({row["serial"] for row in twice + wrong}))
     return money.refunds_check(snapshot.carry["refund_entries"], twice, wrong)
@@ -267,7 +140,7 @@ async def _refunds(connection, since: str, carried: dict, snapshot: Snapshot, ch
 
 async def _payments(connection, since: str, carried: dict, snapshot: Snapshot) -> money.Paid:
     paid: Counter[tuple[str, str, str]] = Counter(money.paid_of(carried["payments"]))
-    for kind, party, currency, amount in await connection.fetch(WINDOW_PAYMENTS_SQL, since):
+    for kind, party, currency, amount in await figures.payments(connection, since):
         paid[(kind, party, currency)] += amount
     snapshot.carry["payments"] = sorted([k, p, c, a] for (k, p, c), a in paid.items())
     return dict(paid)
@@ -275,7 +148,7 @@ async def _payments(connection, since: str, carried: dict, snapshot: Snapshot) -
 
 async def _handling_fees(connection, since: str, carried: dict, snapshot: Snapshot) -> money.Earned:
     earned: Counter[tuple[str, str]] = Counter(money.earned_of(carried["handling_fees"]))
-    for centre, currency, amount in await connection.fetch(WINDOW_HANDLING_FEES_SQL, since):
+    for centre, currency, amount in await figures.handling_fees(connection, since):
         earned[(centre, currency)] += amount
     snapshot.carry["handling_fees"] = sorted([c, k, a] for (c, k), a in earned.items())
     return dict(earned)
@@ -287,18 +160,13 @@ async def _fees_match_terms(
     """The window's collections and those named before; all of them again when any terms changed (terms are
     updated in place: a fee published again for a past date changes what earlier collections should have
     earned)."""
-    digest = await connection.fetchval(money.TERMS_DIGEST_SQL)
+    digest = await money_figures.terms_digest(connection)
     snapshot.carry["terms_digest"] = digest
     if digest != carried.get("terms_digest"):
-        rows = await connection.fetch(money.HANDLING_FEE_OFFENDERS_SQL.format(where="true"))
+        rows = await money_figures.handling_fee_offenders(connection)
     else:
-        rows = await connection.fetch(
-            money.HANDLING_FEE_OFFENDERS_SQL.format(
-                where=f"({IN_WINDOW_BRIN}) OR ({WINDOW_OF.format(t='l')})"
-                " OR t.event_id::text = ANY($2::text[])"
-            ),
-            since,
-            carried.get("handling_fee_offenders", []),
+        rows = await figures.handling_fee_offenders(
+            connection, since, carried.get("handling_fee_offenders", [])
         )
     found = [jsonable(row) for row in rows]
     carry_keys(snapshot.carry, "handling_fee_offenders", [row["collection"] for row in found])
@@ -310,13 +178,13 @@ async def _fund_and_stores(
 ) -> list[Check]:
     fees: dict[str, int] = {}
     owed: dict[tuple[str, str], int] = {}
-    for row in await connection.fetch(SALE_ITEMS_SQL):
+    for row in await figures.sale_items(connection):
         if row["fees"] is not None:
             fees[row["currency"]] = fees.get(row["currency"], 0) + row["fees"]
         if row["owed"] is not None:
             owed[(row["store_id"], row["currency"])] = row["owed"]
     costs = dict(carried["recovery_costs"])
-    for currency, cost in await connection.fetch(WINDOW_COSTS_SQL, since):
+    for currency, cost in await figures.recovery_costs(connection, since):
         costs[currency] = costs.get(currency, 0) + cost
     snapshot.carry["recovery_costs"] = costs
     return [money.fund_check(fees, costs, earned, snapshot), money.store_check(owed, paid, snapshot)]
@@ -326,7 +194,7 @@ async def _centres(
     connection, since: str, carried: dict, snapshot: Snapshot, paid: money.Paid, earned: money.Earned
 ) -> Check:
     refunded: Counter[tuple[str, str]] = Counter({(c, k): a for c, k, a in carried["refunds"]})
-    for centre, currency, amount in await connection.fetch(WINDOW_REFUNDS_SQL, since):
+    for centre, currency, amount in await figures.refunds(connection, since):
         refunded[(centre, currency)] += amount
     snapshot.carry["refunds"] = [[c, k, a] for (c, k), a in sorted(refunded.items())]
     return money.centre_check(dict(refunded), earned, paid, snapshot)
@@ -335,7 +203,7 @@ async def _centres(
 async def _events(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:
     counts: Counter[tuple[str, str]] = Counter({(t, o): n for t, o, n in carried["inbox"]})
     without_reason = carried["rejected_without_reason"]
-    for row in await connection.fetch(WINDOW_INBOX_SQL, since):
+    for row in await figures.inbox(connection, since):
         counts[(row["event_type"], row["outcome"])] += row["events"]
         without_reason += row["without_reason"]
     by_type = [(t, o, n) for (t, o), n in sorted(counts.items())]
@@ -347,7 +215,7 @@ async def _events(connection, since: str, carried: dict, snapshot: Snapshot) -> 
 
 
 async def _custody(connection, since: str, batteries: int, changed: list[str], snapshot: Snapshot) -> Check:
-    recorded = [row[0] for row in await connection.fetch(WINDOW_CUSTODY_SQL, since)]
+    recorded = await figures.custody_serials(connection, since)
     serials = sorted(set(changed) | set(recorded))
     rows = await scheme.inconsistent_among(connection, serials)
     carry_keys(snapshot.carry, "inconsistent", [row["serial"] for row in rows])
@@ -358,16 +226,12 @@ async def _batteries(
     connection, since: str
 ) -> tuple[int, dict[str, int], tuple[dict[str, int], dict[str, int]], list[str]]:
     """Batteries counted; the liability; deposits released and refunds of released ones; rows rewritten."""
-    rows = await connection.fetch(BATTERIES_SQL, since)
+    rows = await figures.batteries(connection, since)
     liability = {row["currency"]: row["liability"] for row in rows if row["liability"] is not None}
     released = {row["currency"]: row["released"] for row in rows if row["released"] is not None}
     refunded = {row["currency"]: row["refunded_of_released"] for row in rows if row["released"] is not None}
     changed = [serial for row in rows for serial in (row["changed"] or [])]
     return sum(row["batteries"] for row in rows), liability, (released, refunded), changed
-
-
-async def _fetch_amounts(connection, sql: str, since: str) -> Amounts:
-    return {(row[0], row[1]): (row[2], row[3]) for row in await connection.fetch(sql, since)}
 
 
 def _amounts(rows: list[list]) -> Amounts:

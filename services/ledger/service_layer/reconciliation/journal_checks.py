@@ -7,6 +7,7 @@ from datetime import timedelta
 import asyncpg
 
 from contracts.postings import entry_id_for
+from services.ledger.adapters.reconciliation import journal_figures as figures
 from services.ledger.domain.checks import Check, offenders
 from services.ledger.service_layer.reconciliation.snapshot import Amounts, Snapshot
 from services.ledger.service_layer.reconciliation.window import carry_keys
@@ -14,28 +15,12 @@ from services.ledger.service_layer.rows import jsonable
 
 POSTING_GRACE_S = 300  # a posting in flight longer than this is not delivered: a check fails
 
-UNBALANCED_SQL = """
-    SELECT posting_key, kind, subject, lines FROM (
-        SELECT e.seq, e.posting_key, e.kind, e.subject, x.lines::int AS lines
-          FROM (SELECT entry_id, sum(n) AS lines
-                  FROM (SELECT entry_id, count(*) AS n, sum(debit) = sum(credit) AS balanced
-                          FROM ledger.lines GROUP BY entry_id, currency) AS per_currency
-                 GROUP BY entry_id HAVING sum(n) < 2 OR NOT bool_and(balanced)) AS x
-          JOIN ledger.entries e USING (entry_id)
-        UNION ALL
-        SELECT e.seq, e.posting_key, e.kind, e.subject, 0 FROM ledger.entries e
-         WHERE NOT EXISTS (SELECT 1 FROM ledger.lines l WHERE l.entry_id = e.entry_id)) AS offending
-     ORDER BY seq DESC"""
-
 
 async def entries_balanced(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Invariant 1, recomputed from the lines: every entry balances per currency, with two lines or more."""
-    unbalanced = [jsonable(row) for row in await connection.fetch(UNBALANCED_SQL)]
-    orphan_lines = await connection.fetchval(
-        "SELECT count(*) FROM ledger.lines l WHERE NOT EXISTS "
-        "(SELECT 1 FROM ledger.entries e WHERE e.entry_id = l.entry_id)"
-    )
-    entries = await connection.fetchval("SELECT count(*) FROM ledger.entries")
+    unbalanced = [jsonable(row) for row in await figures.unbalanced_entries(connection)]
+    orphan_lines = await figures.lines_without_entry(connection)
+    entries = await figures.entry_count(connection)
     snapshot.carry["entries"] = entries
     carry_keys(snapshot.carry, "unbalanced", [str(entry_id_for(row["posting_key"])) for row in unbalanced])
     return balanced_check(entries, unbalanced, orphan_lines)
@@ -58,10 +43,7 @@ def balanced_check(entries: int, unbalanced: list[dict], orphan_lines: int, **de
 
 async def trial_balance_zero(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Debits equal credits over the whole journal, per currency."""
-    rows = await connection.fetch(
-        "SELECT currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit "
-        "FROM ledger.lines GROUP BY currency ORDER BY currency"
-    )
+    rows = await figures.totals_per_currency(connection)
     return trial_balance_check({row["currency"]: (row["debit"], row["credit"]) for row in rows})
 
 
@@ -87,13 +69,7 @@ def per_currency(amounts: Amounts) -> dict[str, tuple[int, int]]:
 
 async def movements_match_lines(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """The balances (sums of movements) agree with the journal lines, account by account."""
-    lines = {
-        (row[0], row[1]): (row[2], row[3])
-        for row in await connection.fetch(
-            "SELECT account, currency, sum(debit)::bigint, sum(credit)::bigint"
-            " FROM ledger.lines GROUP BY 1, 2"
-        )
-    }
+    lines = await figures.lines_per_account(connection)
     snapshot.carry["lines"], snapshot.carry["movements"] = amounts_json(lines), amounts_json(snapshot.ledger)
     return movements_check(lines, snapshot.ledger)
 
@@ -126,40 +102,15 @@ def amounts_from_json(rows: list[list]) -> Amounts:
     return {(account, currency): (debit, credit) for account, currency, debit, credit in rows}
 
 
-# Each side's lines of an entry reduce to (count, sum of a 64-bit hash per line): an order-free digest of the
-# multiset of lines, computed by hash aggregation (no sort, no JSON built per entry).
-TRACED_SQL = """
-    WITH posted AS (
-        SELECT entry_id, count(*) AS lines,
-               sum(hashtextextended(account || '|' || currency || '|' || debit || '|' || credit, 0)::numeric)
-               AS digest
-          FROM ledger.lines GROUP BY entry_id),
-    asked AS (
-        SELECT p.posting_key, count(*) AS lines,
-               sum(hashtextextended((x->>'account') || '|' || (x->>'currency') || '|' ||
-               ((x->>'debit')::bigint)
-                                    || '|' || ((x->>'credit')::bigint), 0)::numeric) AS digest
-          FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS x GROUP BY p.posting_key)
-    SELECT e.posting_key, e.kind, e.subject,
-           CASE WHEN a.posting_key IS NULL THEN 'not_asked_by_scheme'
-                WHEN (a.lines, a.digest) IS DISTINCT FROM (l.lines, l.digest) THEN 'lines_differ'
-                ELSE 'reverses_no_entry' END AS problem
-      FROM ledger.entries e LEFT JOIN posted l USING (entry_id) LEFT JOIN asked a USING (posting_key)
-     WHERE a.posting_key IS NULL OR (a.lines, a.digest) IS DISTINCT FROM (l.lines, l.digest)
-        OR (e.reverses IS NOT NULL AND e.posted_at < $1
-            AND NOT EXISTS (SELECT 1 FROM ledger.entries r WHERE r.entry_id = e.reverses))
-     ORDER BY e.seq DESC"""
-
-
 async def ledger_traced_to_scheme(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Every entry was asked for by the scheme (same posting key, same lines); a reversal reverses an
     entry."""
     grace_start = snapshot.as_of - timedelta(seconds=POSTING_GRACE_S)
-    rows = [jsonable(row) for row in await connection.fetch(TRACED_SQL, grace_start)]
+    rows = [jsonable(row) for row in await figures.untraced_entries(connection, grace_start)]
     carry_keys(
         snapshot.carry,
         "reversals_pending",
-        [str(row[0]) for row in await connection.fetch(REVERSALS_PENDING_SQL)],
+        [str(row[0]) for row in await figures.pending_reversals(connection)],
     )
     carry_keys(
         snapshot.carry,
@@ -169,16 +120,9 @@ async def ledger_traced_to_scheme(connection: asyncpg.Connection, snapshot: Snap
     return Check("ledger_traced_to_scheme", not rows, 0, len(rows), {"untraced": offenders(rows)})
 
 
-# Reversals whose reversed entry is not (yet) in the journal: the next run looks at them again.
-REVERSALS_PENDING_SQL = """
-    SELECT e.entry_id FROM ledger.entries e
-     WHERE e.reverses IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger.entries r WHERE r.entry_id =
-     e.reverses)"""
-
-
 async def scheme_postings_in_ledger(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Every posting the scheme asked for is in the ledger or in flight; one posted then removed fails."""
-    asked = await connection.fetchval("SELECT count(*) FROM scheme.postings")
+    asked = await figures.scheme_posting_count(connection)
     snapshot.carry["postings"] = asked
     return postings_check(asked, snapshot)
 
@@ -204,10 +148,8 @@ async def postings_delivered(connection: asyncpg.Connection, snapshot: Snapshot)
     """No posting stays in flight longer than POSTING_GRACE_S: the ledger keeps up, or says why not."""
     late_before = snapshot.as_of - timedelta(seconds=POSTING_GRACE_S)
     late = [jsonable(p) for p in snapshot.in_flight_postings if p["created_at"] < late_before]
-    unpostable = await connection.fetch(
-        "SELECT key, error, received_at FROM ledger.unpostable ORDER BY seq DESC LIMIT 10"
-    )
-    unpostable_count = await connection.fetchval("SELECT count(*) FROM ledger.unpostable")
+    unpostable = await figures.latest_unpostable(connection)
+    unpostable_count = await figures.unpostable_count(connection)
     return Check(
         "postings_delivered",
         not late,

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.common.ids import stable_id
 from services.common.kafka_offsets import KafkaOffsets, PartitionOffsets
+from services.ledger.adapters.reconciliation import scheme_figures as figures
 from services.ledger.domain.checks import Check, offenders
 from services.ledger.domain.offsets import Span, offsets_in, uncovered
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
@@ -21,15 +22,8 @@ OUTCOMES = ("applied", "rejected")
 
 async def events_accounted(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Invariant 5: every event read ended applied or rejected (with a reason), never neither."""
-    by_type = [
-        (row[0], row[1], row[2])
-        for row in await connection.fetch(
-            "SELECT event_type, outcome, count(*) AS events FROM scheme.inbox GROUP BY 1, 2 ORDER BY 1, 2"
-        )
-    ]
-    without_reason = await connection.fetchval(
-        "SELECT count(*) FROM scheme.inbox WHERE outcome = 'rejected' AND reason IS NULL"
-    )
+    by_type = await figures.events_by_type(connection)
+    without_reason = await figures.rejected_without_reason(connection)
     snapshot.carry["inbox"], snapshot.carry["rejected_without_reason"] = (
         [list(t) for t in by_type],
         without_reason,
@@ -57,27 +51,14 @@ def events_check(by_type: list[tuple[str, str, int]], without_reason: int, **det
     )
 
 
-# A battery whose state is not the state of its last custody record, or with records after its last.
-INCONSISTENT_SQL = """
-    SELECT b.serial, b.state, h.state AS last_recorded_state, b.history_length,
-           EXISTS (SELECT 1 FROM scheme.custody_history x
-                    WHERE x.serial = b.serial AND x.seq > b.history_length) AS records_after_last
-      FROM scheme.batteries b
-      LEFT JOIN scheme.custody_history h ON h.serial = b.serial AND h.seq = b.history_length
-     WHERE ({where}) AND (h.serial IS NULL OR h.state <> b.state
-        OR EXISTS (SELECT 1 FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq >
-        b.history_length))
-     ORDER BY h.at DESC NULLS FIRST, b.serial"""
-
-
 async def custody_consistent(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Each battery's state is the state of its last custody record (seq = history_length), with none after
     it.
 
     A battery changed behind the scheme's back (its row edited, no history written) fails, named.
     """
-    rows = [jsonable(row) for row in await connection.fetch(INCONSISTENT_SQL.format(where="true"))]
-    batteries = await connection.fetchval("SELECT count(*) FROM scheme.batteries")
+    rows = [jsonable(row) for row in await figures.inconsistent_batteries(connection)]
+    batteries = await figures.battery_count(connection)
     carry_keys(snapshot.carry, "inconsistent", [row["serial"] for row in rows])
     return custody_check(batteries, rows)
 
@@ -86,12 +67,7 @@ async def inconsistent_among(connection: asyncpg.Connection, serials: list[str])
     """The inconsistent batteries among these (an incremental run's changed ones)."""
     if not serials:
         return []
-    return [
-        jsonable(row)
-        for row in await connection.fetch(
-            INCONSISTENT_SQL.format(where="b.serial = ANY($1::text[])"), serials
-        )
-    ]
+    return [jsonable(row) for row in await figures.inconsistent_among(connection, serials)]
 
 
 def custody_check(batteries: int, rows: list[dict], **details) -> Check:
@@ -104,8 +80,6 @@ def custody_check(batteries: int, rows: list[dict], **details) -> Check:
     )
 
 
-# The runs of input offsets given an outcome, merged into islands per partition (revision 0012).
-ISLANDS_SQL = "SELECT * FROM scheme.input_offset_islands() ORDER BY topic, partition, first_offset"
 GAP_OFFSETS_READ_MAX = 1000  # offsets without a recorded outcome read back from Kafka in one run
 
 
@@ -138,7 +112,7 @@ async def offsets_accounted(connection: asyncpg.Connection, reading: InputReadin
             "offsets_accounted", False, "every input offset with an outcome", None, {"error": reading.error}
         )
     islands: dict[tuple[str, int], list[Span]] = {}
-    for row in await connection.fetch(ISLANDS_SQL):
+    for row in await figures.offset_islands(connection):
         islands.setdefault((row["topic"], row["partition"]), []).append(
             (row["first_offset"], row["last_offset"])
         )
@@ -180,15 +154,11 @@ async def _verify_gaps(
         wanted.extend((topic, partition, offset) for offset in offsets)
     values = await reader.messages(wanted) if wanted else {}
     ids = {position: _event_id(value) for position, value in values.items()}
-    known = {
-        row[0]
-        for row in await connection.fetch(
-            "SELECT event_id FROM scheme.inbox WHERE event_id = ANY($1::uuid[]) UNION ALL "
-            "SELECT event_id FROM scheme.outbox WHERE event_id = ANY($2::uuid[])",
-            [i for i in ids.values() if i is not None],
-            [uuid.UUID(stable_id("rejected", *position)) for position in values],
-        )
-    }
+    known = await figures.known_events(
+        connection,
+        [i for i in ids.values() if i is not None],
+        [uuid.UUID(stable_id("rejected", *position)) for position in values],
+    )
     lost = [
         {"topic": t, "partition": p, "offset": o}
         for (t, p, o) in values

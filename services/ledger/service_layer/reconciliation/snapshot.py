@@ -15,10 +15,11 @@ from typing import Any
 
 import asyncpg
 
+from services.ledger.adapters.reconciliation import unposted as figures
 from services.ledger.domain.journal import posted_event_id_for
 from services.ledger.service_layer.reconciliation.window import carry_keys
 
-Amounts = dict[tuple[str, str], tuple[int, int]]  # (account, currency) -> (debit, credit)
+Amounts = figures.Amounts  # (account, currency) -> (debit, credit)
 
 
 @dataclass(frozen=True)
@@ -52,27 +53,14 @@ class Snapshot:
 
 async def instant(connection: asyncpg.Connection) -> tuple[datetime, str]:
     """The run's `as_of` and its watermark: the snapshot of its repeatable-read transaction."""
-    row = await connection.fetchrow("SELECT now() AS as_of, pg_current_snapshot()::text AS watermark")
-    return row["as_of"], row["watermark"]
+    return await figures.instant(connection)
 
 
 async def take_snapshot(connection: asyncpg.Connection) -> Snapshot:
     """The whole journal's balances, and every posting of the scheme not (or no longer) in the ledger."""
     as_of, watermark = await instant(connection)
-    ledger = await _amounts(
-        connection,
-        """
-        SELECT account, currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit
-          FROM ledger.account_movements GROUP BY account, currency""",
-    )
-    unposted = [
-        dict(row)
-        for row in await connection.fetch("""
-        SELECT p.posting_key, p.kind, p.subject, p.created_at, p.txid::text::bigint AS txid FROM
-        scheme.postings p
-         WHERE NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.posting_key = p.posting_key)
-         ORDER BY p.created_at DESC""")
-    ]
+    ledger = await figures.balances(connection)
+    unposted = await figures.unposted(connection)
     txids: dict[str, int | None] = {}
     missing, in_flight, in_flight_amounts = await split_unposted(connection, unposted, txids)
     snapshot = Snapshot(as_of, ledger, in_flight_amounts, in_flight, missing, watermark)
@@ -110,27 +98,8 @@ async def split_unposted(
     shown.
     """
     txids.update({p["posting_key"]: p.pop("txid") for p in unposted})
-    announced = {
-        row["event_id"]
-        for row in await connection.fetch(
-            "SELECT event_id FROM ledger.outbox WHERE event_id = ANY($1::uuid[])",
-            [posted_event_id_for(p["posting_key"]) for p in unposted],
-        )
-    }
+    announced = await figures.announced(connection, [posted_event_id_for(p["posting_key"]) for p in unposted])
     missing = [p for p in unposted if posted_event_id_for(p["posting_key"]) in announced]
     in_flight = [p for p in unposted if posted_event_id_for(p["posting_key"]) not in announced]
-    in_flight_amounts = await _amounts(
-        connection,
-        """
-        SELECT l->>'account' AS account, l->>'currency' AS currency,
-               sum((l->>'debit')::bigint)::bigint AS debit, sum((l->>'credit')::bigint)::bigint AS credit
-          FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS l
-         WHERE p.posting_key = ANY($1::text[]) GROUP BY 1, 2""",
-        [p["posting_key"] for p in in_flight],
-    )
+    in_flight_amounts = await figures.asked_amounts(connection, [p["posting_key"] for p in in_flight])
     return missing, in_flight, in_flight_amounts
-
-
-async def _amounts(connection: asyncpg.Connection, sql: str, *args) -> Amounts:
-    rows = await connection.fetch(sql, *args)
-    return {(row["account"], row["currency"]): (row["debit"], row["credit"]) for row in rows}

@@ -28,6 +28,8 @@ from typing import Any, Literal
 
 import asyncpg
 
+from services.ledger.adapters.reconciliation import runs
+
 CARRY_VERSION = (
     3  # the shape of `carried`; a run stored with another version is no start for an incremental one
 )
@@ -36,20 +38,6 @@ FULL_RUN_INTERVAL_S = (
 )
 CARRIED_KEYS_MAX = (
     20_000  # postings in flight, or offenders of one check, carried by key; more: the next run is full
-)
-# Tables only ever added to: an update, a delete or a new storage file in one of them is a trace of tampering.
-# The stored runs too: an edit of a run's carried totals would be trusted by the next run.
-APPEND_ONLY = (
-    "ledger.entries",
-    "ledger.account_movements",
-    "scheme.postings",
-    "scheme.inbox",
-    "scheme.refunds",
-    "scheme.recoveries",
-    "scheme.custody_history",
-    "scheme.sales",
-    "ledger.reconciliation_runs",
-    "scheme.payments",
 )
 
 Mode = Literal["full", "incremental"]
@@ -66,19 +54,6 @@ GUARANTEE = {
         "full_interval_s after the last one"
     ),
 }
-
-PREVIOUS_SQL = """
-    SELECT run_id, as_of, status, watermark::text AS watermark, carried FROM ledger.reconciliation_runs
-     WHERE watermark IS NOT NULL AND carried IS NOT NULL AND ($1::uuid IS NULL OR run_id = $1)
-     ORDER BY as_of DESC, run_id LIMIT 1"""
-LAST_FULL_SQL = "SELECT max(as_of) FROM ledger.reconciliation_runs WHERE mode = 'full'"
-MARKS_SQL = """
-    SELECT c.oid::regclass::text AS relation, c.relfilenode::bigint AS storage,
-           coalesce(s.n_tup_upd, 0) AS updated, coalesce(s.n_tup_del, 0) AS deleted
-      FROM unnest($1::text[]) AS t(name)
-      JOIN pg_catalog.pg_class c ON c.oid = to_regclass(t.name)
-      LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid"""
-STATS_RESET_SQL = "SELECT stats_reset FROM pg_catalog.pg_stat_database WHERE datname = current_database()"
 
 
 @dataclass(frozen=True)
@@ -102,8 +77,8 @@ async def previous_run(
     connection: asyncpg.Connection, since: uuid.UUID | None = None
 ) -> tuple[PreviousRun | None, datetime | None]:
     """The latest stored run with a watermark (or the run `since`), and when the latest full run was made."""
-    row = await connection.fetchrow(PREVIOUS_SQL, since)
-    last_full = await connection.fetchval(LAST_FULL_SQL)
+    row = await runs.previous(connection, since)
+    last_full = await runs.last_full_as_of(connection)
     if row is None:
         return None, last_full
     return PreviousRun(
@@ -114,8 +89,8 @@ async def previous_run(
 async def tamper_marks(connection: asyncpg.Connection) -> dict[str, Any]:
     """Per append-only table: its storage file and its counters of updated and deleted rows; the stats'
     reset."""
-    rows = await connection.fetch(MARKS_SQL, list(APPEND_ONLY))  # a table not (or no longer) there: left out
-    reset = await connection.fetchval(STATS_RESET_SQL)
+    rows = await runs.table_marks(connection)  # a table not (or no longer) there: left out
+    reset = await runs.stats_reset(connection)
     return {
         "tables": {row["relation"]: [row["storage"], row["updated"], row["deleted"]] for row in rows},
         "stats_reset": None if reset is None else reset.isoformat(),

@@ -183,14 +183,36 @@ def string_literals(path: Path) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def test_one_journal_line_type():
+LINE_FIELDS = {"account", "debit", "credit"}
+
+
+def line_types(folder: Path) -> list[str]:
+    """Classes that hold a journal line: an account, a debit and a credit among their annotated fields."""
+    return [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.name}"
+        for path in sorted(folder.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ClassDef)
+        and LINE_FIELDS
+        <= {
+            item.target.id
+            for item in node.body
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+        }
+    ]
+
+
+@pytest.mark.parametrize("folder", ["streams", "services/ledger"])
+def test_one_journal_line_type(folder):
     """A journal line is `contracts.postings.Line` in the streams and in the ledger (the wire models
     `PostingLine` and `EntryLine` check it where it crosses a topic); neither defines a line of its own."""
-    defined = [
-        f"{path.relative_to(ROOT)}:{node.lineno}: {node.name}"
-        for folder in ("streams", "services/ledger")
-        for path in sorted((ROOT / folder).rglob("*.py"))
-        for node in ast.walk(ast.parse(path.read_text(), str(path)))
-        if isinstance(node, ast.ClassDef) and node.name.endswith("Line")
-    ]
-    assert defined == []
+    assert line_types(ROOT / folder) == []
+
+
+def test_a_line_type_of_its_own_is_found(tmp_path, monkeypatch):
+    (tmp_path / "postings.py").write_text(
+        "class Step:\n    account: str\n\nclass Line:\n    account: str\n    currency: str\n"
+        "    debit: int\n    credit: int\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert line_types(tmp_path) == ["postings.py:4: Line"]

@@ -364,6 +364,57 @@ async def test_targets_show_the_api_collection_and_recovery_rates(
     await page.context.close()
 
 
+async def test_targets_show_the_api_collection_by_weight_and_recycling_efficiency(
+    browser, settings, demo_run, api, finance_key
+):
+    """Contract 8.3: the weight basis (Annex XI) and the efficiency per chemistry group (Annex XII Part B)."""
+    page = await signed_in(browser, settings, finance_key)
+
+    async def shown():
+        await page.goto("/console/targets")
+        weight = {
+            (int(await row.get_attribute("data-year")), await row.get_attribute("data-category")): (
+                (await row.locator("td.collected").inner_text()).strip(),
+                (await row.locator("td.placed").inner_text()).strip(),
+                (await row.locator("td.rate").inner_text()).strip(),
+            )
+            for row in await page.locator("#collection-weight tbody tr").all()
+        }
+        efficiency = {
+            await row.get_attribute("data-group"): (await row.locator("td.rate").inner_text()).strip()
+            for row in await page.locator("#efficiency tbody tr").all()
+        }
+        return weight, efficiency
+
+    async def from_api():
+        return (
+            await get(api, "/v1/reports/collection", basis="weight"),
+            await get(api, "/v1/reports/recycling-efficiency"),
+        )
+
+    (weight, efficiency), (shown_weight, shown_efficiency) = await settled(from_api, shown)
+
+    def rate(text: str) -> str | None:
+        return None if text == "—" else str(Decimal(text.removesuffix(" %").replace(",", "")))
+
+    def api_rate(value: str | None) -> str | None:
+        return None if value is None else str(Decimal(value))
+
+    assert {k: (c, p, rate(r)) for k, (c, p, r) in shown_weight.items()} == {
+        (row["year"], row["category"]): (
+            row["collected_kg"],
+            row["average_placed_kg"],
+            api_rate(row["collection_rate_percent"]),
+        )
+        for row in weight["rows"]
+    }
+    assert shown_weight, "the demo sells and collects batteries"
+    assert {g: rate(r) for g, r in shown_efficiency.items()} == {
+        g["group"]: api_rate(g["recycling_efficiency_percent"]) for g in efficiency["groups"]
+    }
+    await page.context.close()
+
+
 async def test_liability_and_fund_show_the_ledger_reports(browser, settings, demo_run, pool, finance_key):
     page = await signed_in(browser, settings, finance_key)
 
@@ -431,6 +482,9 @@ async def test_a_battery_found_by_serial_shows_its_custody_chain(
     )
     steps = await page.locator("#custody li").evaluate_all("items => items.map(i => i.dataset.eventType)")
     assert steps == [step["event_type"] for step in body["history"]] and len(steps) >= 4
+    passport = await get(api, f"/v1/batteries/{serial}/passport")  # contract 8.3
+    assert (await page.locator("dd.passport-status").inner_text()).strip() == passport["status"] == "waste"
+    assert (await page.locator("dd.mass").inner_text()).strip() == f"{passport['mass_kg']} kg"
     await page.goto("/console/battery?serial=NO-SUCH-SERIAL-16")
     assert "No battery with serial NO-SUCH-SERIAL-16" in await page.locator("[role=alert]").inner_text()
     await page.context.close()

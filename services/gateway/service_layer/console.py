@@ -56,10 +56,13 @@ async def fund_adequacy(models: ReadModels, holder: KeyHolder) -> dict:
 
 
 async def targets(models: ReadModels, holder: KeyHolder) -> dict[str, Any]:
-    """Collection and recovery, every year, as `GET /v1/reports/collection` and `/recovery` serve them."""
+    """Collection (by count and by weight), recovery and recycling efficiency, every year, as
+    `GET /v1/reports/collection`, `/recovery` and `/recycling-efficiency` serve them."""
     return {
         "collection": await reads.collection_report(models, holder, None, None),
+        "collection_weight": await reads.collection_report(models, holder, None, None, "weight"),
         "recovery": await reads.recovery_report(models, holder, None),
+        "efficiency": await reads.recycling_efficiency(models, holder, None),
     }
 
 
@@ -76,3 +79,9 @@ async def discrepancies(
 async def battery(models: ReadModels, holder: KeyHolder, serial: str) -> dict:
     authorise_finance_reading(holder)
     return await reads.battery(models, holder, serial)
+
+
+async def passport(models: ReadModels, holder: KeyHolder, serial: str) -> dict:
+    """The battery's passport (contract 8.3), as `GET /v1/batteries/{serial}/passport` serves it."""
+    authorise_finance_reading(holder)
+    return await reads.passport(models, holder, serial)

@@ -479,7 +479,9 @@ async def targets_page(request: Request) -> Response:
         collection, recovery = reports["collection"], reports["recovery"]
         return {
             "collection": collection,
+            "collection_weight": reports["collection_weight"],
             "recovery": recovery,
+            "efficiency": reports["efficiency"],
             "meets": _meets,
             "collection_chart": charts.bar_chart(
                 "collection-chart",
@@ -513,7 +515,7 @@ async def battery_page(request: Request) -> Response:
     serial = request.query_params.get("serial", "").strip()
 
     async def build(holder: KeyHolder) -> dict:
-        context: dict[str, Any] = {"serial": serial, "battery": None, "error": None}
+        context: dict[str, Any] = {"serial": serial, "battery": None, "passport": None, "error": None}
         if not serial:
             return context
         if not SERIAL.fullmatch(serial):
@@ -524,6 +526,7 @@ async def battery_page(request: Request) -> Response:
             }
         try:
             context["battery"] = await console.battery(gateway_of(request).read_models, holder, serial)
+            context["passport"] = await console.passport(gateway_of(request).read_models, holder, serial)
         except NotFound:
             return {
                 **context,

@@ -8,6 +8,7 @@ holds at most `entries_max` buckets: a new name evicts the one used longest ago
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 IPV6_PREFIX_BITS = 64  # one IPv6 client holds a /64: its addresses share one bucket
 RETRY_AFTER_S_MIN = 1  # Retry-After is whole seconds (RFC 9110), never 0
+ADDRESSES_REMEMBERED = 4096  # peers whose limiting name is kept, not parsed again for every request
 
 
 class TokenBuckets:
@@ -64,6 +66,7 @@ def retry_after_s(wait_s: float) -> int:
     return max(RETRY_AFTER_S_MIN, math.ceil(wait_s))
 
 
+@functools.lru_cache(maxsize=ADDRESSES_REMEMBERED)
 def client_address(host: str | None) -> str:
     """The name an address is limited under: an IPv4 address, or an IPv6 /64 network."""
     if not host:

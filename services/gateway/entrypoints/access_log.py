@@ -47,8 +47,7 @@ class AccessLog:
             route = getattr(scope.get("route"), "path", "unmatched")
             gateway = getattr(scope["app"].state, "gateway", None)  # set once the lifespan started
             if gateway is not None:
-                gateway.metrics.requests.labels(route, scope["method"], str(status)).inc()
-                gateway.metrics.request_seconds.labels(route).observe(seconds)
+                gateway.metrics.answered(route, scope["method"], status, seconds)
             client = scope.get("client") or ("-", 0)
             log.info(
                 "http_request",

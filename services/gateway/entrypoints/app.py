@@ -1,11 +1,24 @@
-"""The FastAPI application: routes, refusals, access log; clients opened in the lifespan."""
+"""The FastAPI application: routes, refusals, access log; clients opened in the lifespan.
+
+`POST /v1/events` is the hot path: `GatewayApp` hands it straight to its handler
+through the same middleware as every route (errors answered by the same handlers,
+the access log) but without the router and FastAPI's per-request machinery (about a
+third of that request's CPU). The route stays declared on the router, so the OpenAPI
+document states it as before.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette._utils import get_route_path
+from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.settings import Settings
 from services.gateway.bootstrap import Gateway, running_gateway
@@ -19,9 +32,48 @@ from services.gateway.entrypoints import (
 )
 from services.gateway.entrypoints.access_log import AccessLog
 from services.gateway.entrypoints.console import routes as console_routes
+from services.gateway.entrypoints.events_api import POST_EVENT_ROUTE, post_event, post_event_asgi
 from services.gateway.entrypoints.openapi_document import DESCRIPTION, TITLE, VERSION, openapi_document
+from services.gateway.entrypoints.refusals import EVENTS_PATH
 
 GatewayFactory = Callable[[Settings], AbstractAsyncContextManager[Gateway]]
+
+
+class GatewayApp(FastAPI):
+    events_stack: ASGIApp | None = None  # `POST /v1/events` through the app's middleware, built once
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and get_route_path(scope) == EVENTS_PATH:
+            if self.events_stack is None:
+                self.events_stack = self.build_events_stack()
+            scope["app"] = self
+            scope["route"], scope["endpoint"], scope["path_params"] = POST_EVENT_ROUTE, post_event, {}
+            await self.events_stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def build_events_stack(self) -> ASGIApp:
+        """The middleware FastAPI stacks around its router (`build_middleware_stack`), around `POST
+        /v1/events` alone: the 500 handler, the app's own middleware, the refusal handlers. Left out: the
+        request body limit FastAPI adds only with its `max_body_size` (the handler applies the gateway's),
+        telemetry it adds only when configured, and the exit stack of dependencies (the route has none)."""
+        assert self.max_body_size is None and not self.root_path, "routed as FastAPI routes it"
+        error_handler: Any = None
+        handlers: dict[Any, Any] = {}
+        for key, value in self.exception_handlers.items():
+            if key in (500, Exception):
+                error_handler = value
+            else:
+                handlers[key] = value
+        middleware = [
+            Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug),
+            *self.user_middleware,
+            Middleware(ExceptionMiddleware, handlers=handlers, debug=self.debug),
+        ]
+        app: ASGIApp = post_event_asgi
+        for cls, args, kwargs in reversed(middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_app(settings: Settings, gateway_factory: GatewayFactory = running_gateway) -> FastAPI:
@@ -36,7 +88,7 @@ def create_app(settings: Settings, gateway_factory: GatewayFactory = running_gat
             finally:
                 await gateway.reconciliations.close()
 
-    app = FastAPI(
+    app = GatewayApp(
         title=TITLE,
         version=VERSION,
         description=DESCRIPTION,

@@ -76,6 +76,8 @@ async def authorised(request: Request, holder: KeyHolder = Depends(key_holder)) 
 
 
 def check_query(request: Request) -> None:
+    if not request.scope.get("query_string"):
+        return  # nothing in the query: nothing to refuse
     route = request.scope.get("route")
     declared = query_parameters(route) if isinstance(route, APIRoute) else frozenset()
     counts = Counter(name for name, _ in request.query_params.multi_items())

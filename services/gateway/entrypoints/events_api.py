@@ -10,7 +10,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic_core import PydanticCustomError
+from starlette.types import Receive, Scope, Send
 
 from contracts.events import ENVELOPE_OF_TYPE
 from contracts.topics import IN_EVENT_TYPES
@@ -21,6 +23,7 @@ from services.gateway.entrypoints.access_log import log_fields
 from services.gateway.entrypoints.bodies import EventAccepted, EventDecided, EventStatus
 from services.gateway.entrypoints.dependencies import authorised, authorised_request, bearer, gateway_of
 from services.gateway.entrypoints.parameters import PREFER_WAIT_PATTERN, Uuid, parse_prefer_wait
+from services.gateway.entrypoints.refusals import EVENTS_PATH
 from services.gateway.entrypoints.responses import refusals
 from services.gateway.service_layer.accept_event import accept_event
 from services.gateway.service_layer.event_status import event_status
@@ -97,7 +100,7 @@ DECIDED = {
 
 
 @router.post(
-    "/v1/events",
+    EVENTS_PATH,
     status_code=202,
     response_model=EventAccepted,
     responses={**DECIDED, **REFUSALS},
@@ -126,6 +129,18 @@ async def post_event(request: Request) -> Response:
     if decided is None:
         return accepted_response(event_id, headers)
     return JSONResponse(decided, status_code=200, headers=headers)
+
+
+POST_EVENT_ROUTE = next(
+    route for route in router.routes if isinstance(route, APIRoute) and route.endpoint is post_event
+)
+
+
+async def post_event_asgi(scope: Scope, receive: Receive, send: Send) -> None:
+    """`post_event` as a plain ASGI app: what the route calls, without routing, FastAPI's request handling
+    and its per-request machinery (the app sends `POST /v1/events` here, through the same middleware)."""
+    response = await post_event(Request(scope, receive, send))
+    await response(scope, receive, send)
 
 
 def accepted_response(event_id: UUID, headers: dict[str, str] | None = None) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
@@ -19,12 +20,16 @@ from prometheus_client.registry import Collector
 
 FOLLOW_INTERVAL_S = 5.0
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SERIES_REMEMBERED_MAX = (
+    1_000  # labelled series kept at hand for the per-request counts (each is a few objects)
+)
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._series: dict[tuple, tuple] = {}  # the labelled children a request counts in, found once
         self.shared_dir = os.environ.get(METRICS_DIR_ENV)  # several workers: counts in shared files
         self.collectors: list[Collector] = []  # figures made at scrape time (the scheme's), by the worker
         self.requests = Counter(
@@ -122,8 +127,30 @@ class GatewayMetrics:
     def reconciliation_finished(self, outcome: str) -> None:
         self.reconciliation_runs.labels(outcome).inc()
 
+    def answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP request answered: counted by route, method and status, and timed by route."""
+        count, time = self._labelled(
+            ("answered", route, method, status),
+            lambda: (self.requests.labels(route, method, str(status)), self.request_seconds.labels(route)),
+        )
+        count.inc()
+        time.observe(seconds)
+
     def event_accepted(self, event_type: str) -> None:
-        self.events.labels(event_type, "accepted", "").inc()
+        (accepted,) = self._labelled(
+            ("accepted", event_type), lambda: (self.events.labels(event_type, "accepted", ""),)
+        )
+        accepted.inc()
+
+    def _labelled(self, key: tuple, children: Callable[[], tuple]) -> tuple:
+        """The children of `key`'s labels, looked up once (the library's lookup takes a lock and checks
+        every label); at most SERIES_REMEMBERED_MAX kept, the rest looked up each time."""
+        found = self._series.get(key)
+        if found is None:
+            found = children()
+            if len(self._series) < SERIES_REMEMBERED_MAX:
+                self._series[key] = found
+        return found
 
     def event_refused(self, event_type: str | None, reason: str) -> None:
         self.events.labels(event_type or "unknown", "refused", reason).inc()

@@ -68,6 +68,8 @@ def main() -> None:
         server_header=False,
         proxy_headers=False,
         limit_concurrency=CONNECTIONS_MAX,
+        loop="uvloop",  # native event loop and HTTP parser: about a fifth less CPU a request than the
+        http="httptools",  # pure-Python ones (asyncio's loop, h11)
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_worker_healthcheck=WORKER_PING_TIMEOUT_S,
     )

@@ -146,12 +146,14 @@ def _terms(row: asyncpg.Record) -> Terms:
 async def load_orphan_collections(
     connection: asyncpg.Connection, state: BatchState, serials: set[str]
 ) -> None:
-    """The collections of the batteries among these (a batch's sold serials) taken back as orphans."""
+    """The first collection of each battery among these (a batch's sold serials) taken back as an orphan."""
     orphans = [s for s in serials if s in state.batteries and state.batteries[s].returned_as_orphan]
     if not orphans:
         return
     for row in await connection.fetch(
-        "SELECT * FROM scheme.collections WHERE serial = ANY($1) AND outcome = 'taken_back_free'", orphans
+        "SELECT DISTINCT ON (serial) * FROM scheme.collections WHERE serial = ANY($1)"
+        " AND outcome = 'taken_back_free' ORDER BY serial, occurred_at, event_id",
+        orphans,
     ):
         values = {name: row[name] for name in columns(CollectionRow)}
         values["event_id"] = UUID(str(row["event_id"]))  # Python's UUID: the id goes out in events

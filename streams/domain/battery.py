@@ -13,7 +13,9 @@ NEW = None  # not yet known to the scheme
 IN_USE, CANCELLED, COLLECTED = "in_use", "cancelled", "collected"
 IN_TRANSIT, AT_RECYCLER, RECYCLED = "in_transit", "at_recycler", "recycled"
 LOST = "lost"  # contract 8.1: a battery missing in transit, written off by finance
-STATES = (IN_USE, CANCELLED, COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED, LOST)
+REPURPOSED = "repurposed"  # contract 8.3: given a second life by a second-life operator
+STATES = (IN_USE, CANCELLED, COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED, LOST, REPURPOSED)
+SECOND_LIFE = "second_life"  # the custody party kind of a second-life operator
 
 # (state before, event type) -> state after. Nothing else is allowed.
 TRANSITIONS: dict[tuple[str | None, str], str] = {
@@ -27,6 +29,8 @@ TRANSITIONS: dict[tuple[str | None, str], str] = {
     (IN_TRANSIT, "lot.received"): AT_RECYCLER,
     (AT_RECYCLER, "recovery.confirmed"): RECYCLED,
     (IN_TRANSIT, "discrepancy.resolved"): LOST,  # missing_in_transit written off
+    (COLLECTED, "battery.repurposed"): REPURPOSED,  # by the second-life operator holding it (contract 8.3)
+    (REPURPOSED, "collection.logged"): COLLECTED,  # its second life over: taken back free
 }
 RETURNED = (COLLECTED, IN_TRANSIT, AT_RECYCLER, RECYCLED, LOST)
 # An orphan's history starts with its collection (seq 1): a sale that occurred before it, recorded after it
@@ -78,7 +82,8 @@ class Battery:
     new_history: list[Transition] = field(default_factory=list)
 
     def check_collectable(self) -> None:
-        """Any battery may come back, once: not one already returned."""
+        """Any battery may come back, once: not one already returned. A repurposed battery, collected after
+        its second life, comes back once more (contract 8.3)."""
         if self.state in RETURNED:
             raise AlreadyReturned(f"battery {self.serial} is already {self.state}")
 
@@ -109,6 +114,16 @@ class Battery:
                 f"battery {self.serial} is {self.state or 'unknown'}: {event_type} is not allowed"
             )
         self._record(event_type, to_party, after, at, event_id)
+
+    def repurpose(self, operator: Party, at: datetime, event_id: UUID) -> None:
+        """Contract 8.3: only a collected battery in this operator's custody is repurposed, by it."""
+        assert operator.kind == SECOND_LIFE, "a repurposing is a second-life operator's"
+        if self.state != COLLECTED or self.custodian != operator:
+            raise CustodyMismatch(
+                f"battery {self.serial} is {self.state}, held by {_show(self.custodian)}: only a collected "
+                f"battery in the custody of {_show(operator)} may be repurposed by it"
+            )
+        self._record("battery.repurposed", operator, REPURPOSED, at, event_id)
 
     def transfer(self, from_party: Party, to_party: Party, at: datetime, event_id: UUID) -> None:
         """A change of custodian, not of state."""

@@ -367,7 +367,7 @@ def _references(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str], s
         elif event.type == "sale.cancelled":
             sale_ids.add(data.sale_id)
             serials.update(data.serials)
-        elif event.type in ("collection.logged", "custody.transferred"):
+        elif event.type in ("collection.logged", "custody.transferred", "battery.repurposed"):
             serials.add(data.serial)
         elif event.type == "lot.dispatched":
             lot_ids.add(data.lot_id)

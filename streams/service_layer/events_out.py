@@ -99,6 +99,23 @@ def discrepancy_resolved(
     )
 
 
+def battery_routed(
+    serial: str, route: str, state_of_health_pct: int | None, caused_by: uuid.UUID
+) -> OutboxMessage:
+    """Contract 8.3, on takeback.routing under the serial: one per applied collection, its id from it."""
+    return _message(
+        topics.BATTERY_ROUTED,
+        stable_id("battery.routed", caused_by),
+        serial,
+        {
+            "serial": serial,
+            "route": route,
+            "state_of_health_pct": state_of_health_pct,
+            "caused_by": str(caused_by),
+        },
+    )
+
+
 def event_rejected(
     rejection_id: uuid.UUID,
     rejected_event_id: uuid.UUID | None,

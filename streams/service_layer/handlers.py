@@ -18,12 +18,14 @@ from streams.adapters.rows import (
     RecoveredMaterialRow,
     RecoveryRow,
     RefundRow,
+    RepurposingRow,
 )
 from streams.domain import postings
-from streams.domain.battery import AT_RECYCLER, IN_USE, Party
+from streams.domain.battery import AT_RECYCLER, IN_USE, SECOND_LIFE, Party
 from streams.domain.battery import IN_TRANSIT as BATTERY_IN_TRANSIT
-from streams.domain.errors import NotSupported, UnknownBattery, UnknownSale
+from streams.domain.errors import UnknownBattery, UnknownSale
 from streams.domain.lot import IN_TRANSIT, MASS_TOLERANCE, Lot, LotItem, lot_for
+from streams.domain.routing import route_of
 from streams.domain.sale import IN_MARKET, SUSPENSE, Sale, SaleItem
 from streams.domain.terms import Terms
 from streams.service_layer import closing, events_out
@@ -235,6 +237,7 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
         outcome = "refunded"
         _refund(state, event, battery)
     fee = _handling_fee(state, event, battery) if was == IN_USE else (0, None, None)
+    route = _route(state, event, battery)
     state.collections.append(
         CollectionRow(
             event.event_id,
@@ -249,8 +252,24 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
             *fee,
             data.state_of_health_pct,
             data.country,
+            route,
         )
     )
+
+
+def _route(state: BatchState, event, battery) -> str:
+    """Contract 8.3: every collection applied routes its battery, by the thresholds of its sku's terms in
+    force at the collection's occurred_at (in the currency it was sold in); an orphan, or a sku without
+    terms, by the contract's defaults. `battery.routed` goes out with the collection's effects."""
+    data = event.data
+    terms = None
+    if battery.sku is not None and battery.currency is not None:
+        terms = state.terms_in_force(battery.sku, battery.currency, event.occurred_at)
+    route = route_of(data.condition, data.state_of_health_pct, terms)
+    state.outbox.append(
+        events_out.battery_routed(data.serial, route, data.state_of_health_pct, event.event_id)
+    )
+    return route
 
 
 def _handling_fee(state: BatchState, event, battery) -> tuple[int, str | None, datetime | None]:
@@ -469,9 +488,18 @@ def terms_published(state: BatchState, event: ev.TermsPublishedEvent) -> None:
     state.new_terms.append(terms)
 
 
-def not_yet_supported(state: BatchState, event) -> None:
-    """Catalogue events this version reads but does not apply yet: rejected, nothing changed."""
-    raise NotSupported(f"type: {event.type} is not applied by this version of the scheme yet")
+def battery_repurposed(state: BatchState, event: ev.BatteryRepurposedEvent) -> None:
+    """Contract 8.3: a collected battery the operator holds (reached by `custody.transferred` to it) is given
+    its second life: state `repurposed`, custodian the operator, a row in `scheme.repurposings`."""
+    data = event.data
+    battery = state.known(data.serial)
+    if battery is None:
+        raise UnknownBattery(f"battery {data.serial} is not known to the scheme")
+    battery.repurpose(Party(SECOND_LIFE, data.operator_id), event.occurred_at, event.event_id)
+    state.changed_batteries.add(data.serial)
+    state.repurposings.append(
+        RepurposingRow(data.serial, data.operator_id, data.application, event.event_id, event.occurred_at)
+    )
 
 
 HANDLERS = {
@@ -483,5 +511,5 @@ HANDLERS = {
     "lot.received": lot_received,
     "recovery.confirmed": recovery_confirmed,
     "terms.published": terms_published,
-    "battery.repurposed": not_yet_supported,
+    "battery.repurposed": battery_repurposed,
 }

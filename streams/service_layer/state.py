@@ -81,8 +81,11 @@ class BatchState:
         battery = self.batteries.get(serial)
         if battery is None or not battery.returned_as_orphan:
             return None
-        found = next((row for row in reversed(self.collections) if row.serial == serial), None)  # this batch
-        return found if found is not None else self.orphan_collections.get(serial)
+        # Its first collection: one that took it back after a second life (contract 8.3) was free of charge
+        # anyway, its deposit settled (or not) at that first one.
+        loaded = self.orphan_collections.get(serial)
+        found = [row for row in self.collections if row.serial == serial] + ([loaded] if loaded else [])
+        return min(found, key=lambda row: row.occurred_at, default=None)
 
     def counterparty_debit_net(self, account: str, currency: str) -> int:
         """The account's debit - credit now: as loaded (`counterparty_balances`), plus this batch's

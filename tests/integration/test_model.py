@@ -14,10 +14,18 @@ centre or to the recycler: part of what is owed, all of it, or more (the
 excess opens an `overpayment`), sent twice, then once more under the same
 `payment_id` by another event (`duplicate_payment`): each payment moves the
 money once, whatever the duplicates.
+
+Contract 8.3: every collection is graded (a condition, and a state of health or
+none) and routed by the thresholds of the run's terms, drawn per run; a life may
+take a second life (its collected battery handed to a second-life operator,
+repurposed, then collected again, free), and `to_operator` and `repurpose` steps
+also come at random, where the scheme must refuse what the model refuses. Each
+applied collection's route is kept and sent out once, none for a rejected one.
 """
 
 from __future__ import annotations
 
+import json
 import string
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +37,8 @@ from hypothesis import strategies as st
 
 from contracts import topics
 from services.common.ids import stable_id
+from streams.domain.routing import route_of
+from streams.domain.terms import Terms
 from tests.conftest import envelope, send, unique, wait_for
 from tests.integration.scheme import Scheme, item
 
@@ -45,8 +55,13 @@ EXTRA = [
     "bad_json",
     "bad_schema",
     "resolve",
+    "to_operator",
+    "repurpose",
 ]
-RETURNED = ("collected", "in_transit", "at_recycler", "recycled", "lost")
+SECOND_LIFE = ["to_operator", "repurpose", "collect"]  # after a collection: repurposed, then taken back free
+OPERATOR = ("second_life", "op-model")
+CONDITIONS = ["functional", "damaged", "defective", "hazardous"]
+RETURNED = ("collected", "in_transit", "at_recycler", "recycled", "lost")  # a repurposed one comes back
 RESOLUTION_OF = {"serial_already_in_market": "returned_to_store", "missing_in_transit": "written_off"}
 FINANCE = "finance-model"
 
@@ -59,11 +74,19 @@ def life(draw):
         steps[steps.index("receive")] = "lose"
     for extra in draw(st.lists(st.sampled_from(EXTRA), max_size=2)):
         steps.insert(draw(st.integers(0, len(steps))), extra)
+    if "collect" in steps and draw(st.integers(0, 2)) == 0:  # a second life after its first collection
+        after = steps.index("collect") + 1
+        steps[after:after] = SECOND_LIFE
     opener = next((i for i, step in enumerate(steps) if step in ("resale", "lose")), None)
     if opener is not None and draw(st.integers(0, 3)) > 0:  # finance resolves what it opened, mostly rightly
         how = draw(st.sampled_from(["resolve", "resolve", "misresolve"]))
         steps.insert(draw(st.integers(opener + 1, len(steps))), how)
-    return origin, (["sale"] if origin != "orphan" else []) + steps
+    grades = [
+        (draw(st.sampled_from(CONDITIONS)), draw(st.none() | st.integers(0, 100)))
+        for step in steps
+        if step == "collect"
+    ]
+    return origin, (["sale"] if origin != "orphan" else []) + steps, grades
 
 
 @dataclass
@@ -83,6 +106,11 @@ class Model:
     refunded_from_reserve: bool = False
     received: bool = False  # its lot's receipt named it
     discrepancies: list[list] = field(default_factory=list)  # [discrepancy_id, kind, resolution or None]
+    grades: list[tuple[str, int | None]] = field(default_factory=list)  # of its collections, in order
+    graded: int = 0  # the collections built so far
+    routes: list[tuple[str, str]] = field(default_factory=list)  # (collection event id, route) applied
+    repurposings: int = 0
+    sold: bool = False  # a sale put it in the market: the scheme knows its sku (routed by its terms)
 
     def release(self) -> None:
         """A release between rounds: a deposit in use, not yet released, moves to the reserve."""
@@ -129,6 +157,7 @@ class Model:
             self.sale_recorded = self.sale_recorded or step == "sale"
             if self.state in (None, "cancelled"):  # new, or its sale cancelled: it (re-)enters the market
                 self.state, self.custodian, self.in_market_by = "in_use", ("customer", customer), step
+                self.sold = True
                 self.released = False
             # any other state: held in suspense (serial_already_in_market), the event still applies
         elif step == "cancel":  # always of the first sale
@@ -143,12 +172,24 @@ class Model:
                 return "already_returned"
             refunded = self.state == "in_use" and self.origin != "lease"  # an orphan's resale is a deposit
             self.refunds += refunded
-            self.refunded_from_reserve = refunded and self.released
+            if refunded:  # a collection after a second life is free: the first one said where it came from
+                self.refunded_from_reserve = self.released
             self.state, self.custodian = "collected", ("return_centre", centre)
         elif step == "transfer":
             if self.state is None:
                 return "unknown_battery"
             self.custodian = ("transporter", "haul-1")
+        elif step == "to_operator":
+            if self.state is None:
+                return "unknown_battery"
+            self.custodian = OPERATOR
+        elif step == "repurpose":
+            if self.state is None:
+                return "unknown_battery"
+            if self.state != "collected" or self.custodian != OPERATOR:
+                return "custody_mismatch"
+            self.state = "repurposed"
+            self.repurposings += 1
         elif step == "dispatch":
             if self.lot is not None:
                 return "duplicate_lot"
@@ -191,6 +232,7 @@ class Model:
 )
 @given(
     lives=st.lists(life(), min_size=150, max_size=250),
+    thresholds=st.lists(st.integers(0, 100), min_size=2, max_size=2).map(sorted),  # repurpose, reuse
     releases=st.lists(st.booleans(), min_size=8, max_size=8),
     payments=st.lists(
         st.tuples(st.sampled_from(["store", "centre", "recycler"]), st.sampled_from(["part", "all", "over"])),
@@ -198,17 +240,22 @@ class Model:
         max_size=8,
     ),
 )
-async def test_random_lives_end_as_the_reference_model_says(lives, releases, payments, producer, pool):
+async def test_random_lives_end_as_the_reference_model_says(
+    lives, thresholds, releases, payments, producer, pool
+):
     scheme = Scheme(producer, pool)
     currency = "M" + "".join(string.ascii_uppercase[d % 26] for d in uuid.uuid4().bytes[:2])  # the run's own
-    batteries = [(unique("BAT"), unique("S"), unique("L"), Model(origin)) for origin, _ in lives]
+    terms = await run_terms(scheme, currency, *thresholds)
+    batteries = [
+        (unique("BAT"), unique("S"), unique("L"), Model(origin, grades=grades)) for origin, _, grades in lives
+    ]
     expected: dict[str, tuple[str, str | None]] = {}
     garbage = unique("garbage")
     garbage_sent = 0
     paid: list[tuple[str, int, int]] = []  # (payment_id, amount, excess the model expects)
-    for round_ in range(max(len(steps) for _, steps in lives)):
+    for round_ in range(max(len(steps) for _, steps, _ in lives)):
         waiting = []
-        for (serial, sale_id, lot_id, model), (_, steps) in zip(batteries, lives):
+        for (serial, sale_id, lot_id, model), (_, steps, _) in zip(batteries, lives):
             if round_ >= len(steps):
                 continue
             step = steps[round_]
@@ -229,6 +276,10 @@ async def test_random_lives_end_as_the_reference_model_says(lives, releases, pay
                 event = build(scheme, step, serial, this_sale, lot_id, model, currency)
                 model.opens(step, serial, event["event_id"])
                 reason = model.apply(step, scheme.centre, scheme.recycler, scheme.store, f"sale:{this_sale}")
+                if step == "collect" and reason is None:
+                    condition, health = model.grades[model.graded - 1]
+                    by = terms if model.sold else None  # an orphan: the contract's defaults
+                    model.routes.append((event["event_id"], route_of(condition, health, by)))
             expected[event["event_id"]] = ("applied", None) if reason is None else ("rejected", reason)
             model.sent.append(event)
             await scheme.emit(event)
@@ -262,6 +313,7 @@ async def test_random_lives_end_as_the_reference_model_says(lives, releases, pay
     }
     assert refunds == {s: m.refunds for s, _, _, m in batteries if m.refunds}
     await _money_as_modelled(pool, batteries)
+    await _second_lives_as_modelled(pool, batteries)
     await _payments_as_modelled(pool, paid)
     await wait_for(lambda: _garbage_rejected(pool, garbage, garbage_sent))
 
@@ -305,6 +357,60 @@ async def _money_as_modelled(pool, batteries) -> None:
         [f"suspense_return:{d[0]}" for d in opened],
     )
     assert returned == sum(d[2] == "returned_to_store" for d in opened)
+
+
+async def run_terms(scheme: Scheme, currency: str, repurpose_min: int, reuse_min: int) -> Terms:
+    """The run's terms for its sku in its currency: the amounts every sale charges, the thresholds drawn."""
+    data = {
+        "sku": "EB-500",
+        "deposit": 5000,
+        "recycling_fee": 800,
+        "currency": currency,
+        "effective_from": "2020-01-01T00:00:00Z",
+        "reuse_min_pct": reuse_min,
+        "repurpose_min_pct": repurpose_min,
+    }
+    await scheme.applied(await scheme.emit(envelope("terms.published", "finance", FINANCE, data)))
+    return Terms(
+        "EB-500",
+        currency,
+        datetime(2020, 1, 1, tzinfo=UTC),
+        5000,
+        800,
+        uuid.uuid4(),
+        0,
+        reuse_min,
+        repurpose_min,
+    )
+
+
+async def _second_lives_as_modelled(pool, batteries) -> None:
+    """Each applied collection kept its route and asked for one battery.routed, caused by it; the repurposings
+    as the model says (contract 8.3)."""
+    serials = [b[0] for b in batteries]
+    kept: dict[str, list[tuple[str, str]]] = {}
+    for r in await pool.fetch(
+        "SELECT serial, event_id, route FROM scheme.collections WHERE serial = ANY($1) ORDER BY occurred_at",
+        serials,
+    ):
+        kept.setdefault(r["serial"], []).append((str(r["event_id"]), r["route"]))
+    assert kept == {s: m.routes for s, _, _, m in batteries if m.routes}
+    sent: dict[str, list[tuple[str, str]]] = {}
+    for r in await pool.fetch(
+        "SELECT key, value FROM scheme.outbox WHERE topic = $1 AND key = ANY($2) ORDER BY seq",
+        topics.ROUTING,
+        serials,
+    ):
+        data = json.loads(bytes(r["value"]))["data"]
+        sent.setdefault(r["key"], []).append((data["caused_by"], data["route"]))
+    assert sent == kept
+    repurposed = {
+        r["serial"]: r["count"]
+        for r in await pool.fetch(
+            "SELECT serial, count(*) FROM scheme.repurposings WHERE serial = ANY($1) GROUP BY serial", serials
+        )
+    }
+    assert repurposed == {s: m.repurposings for s, _, _, m in batteries if m.repurposings}
 
 
 COUNTERPARTY_ACCOUNT = {
@@ -426,7 +532,24 @@ def build(
         data = {"collection_id": unique("C"), "centre_id": s.centre, "serial": serial, "condition": "damaged"}
         if step == "bad_schema":
             data["mass_kg"] = "2.7"
+        else:
+            data["condition"], health = model.grades[model.graded]
+            model.graded += 1
+            if health is not None:
+                data["state_of_health_pct"] = health
         return envelope("collection.logged", "return_centre", s.centre, data)
+    if step == "to_operator":
+        kind, id_ = model.custodian or ("return_centre", "nobody")
+        data = {
+            "serial": serial,
+            "from": {"kind": kind, "id": id_},
+            "to": {"kind": OPERATOR[0], "id": OPERATOR[1]},
+            "reason": "second_life",
+        }
+        return envelope("custody.transferred", *OPERATOR, data)
+    if step == "repurpose":
+        data = {"serial": serial, "operator_id": OPERATOR[1], "application": "stationary_storage"}
+        return envelope("battery.repurposed", *OPERATOR, data)
     if step == "transfer":
         kind, id_ = model.custodian or ("transporter", "nobody")
         data = {

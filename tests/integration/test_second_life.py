@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from decimal import Decimal
 
 import pytest
 
-from tests.conftest import unique
+from contracts import topics
+from services.ledger.service_layer import reconcile
+from tests.conftest import envelope, unique, wait_for
 from tests.integration.scheme import Scheme, item
 
 
@@ -97,3 +101,279 @@ async def test_a_recovery_with_more_output_than_input_is_rejected(scheme, pool):
     await scheme.applied(await scheme.receive(lot_id, [serial]))
     await scheme.rejected(await scheme.recover(lot_id, output_mass_kg=99.6), "schema_violation")  # input 99.5
     assert await pool.fetchval("SELECT count(*) FROM scheme.recoveries WHERE lot_id = $1", lot_id) == 0
+
+
+# -- routes (battery.routed on takeback.routing) ---------------------------------------------------------
+
+
+def is_routed(serial: str):
+    return lambda m: (
+        isinstance(m, dict) and m.get("type") == "battery.routed" and m["data"]["serial"] == serial
+    )
+
+
+async def routed_once(scheme: Scheme, routing, collection: dict) -> dict:
+    """The collection applied, its battery.routed read back, and the route kept on its row."""
+    await scheme.applied(collection)
+    serial = collection["data"]["serial"]
+    message = await routing.find(
+        lambda m: is_routed(serial)(m) and m["data"]["caused_by"] == collection["event_id"]
+    )
+    assert message["source"]["kind"] == "scheme" and message["event_id"] != collection["event_id"]
+    kept = await scheme.pool.fetchval(
+        "SELECT route FROM scheme.collections WHERE event_id = $1", uuid.UUID(collection["event_id"])
+    )
+    assert kept == message["data"]["route"]
+    return message["data"]
+
+
+@pytest.mark.parametrize(
+    "condition, health, route",
+    [
+        ("functional", 85, "reuse"),  # at the default reuse threshold
+        ("damaged", 84, "repurpose"),
+        ("functional", 65, "repurpose"),  # at the default repurpose threshold
+        ("functional", 64, "recycle"),
+        ("hazardous", 100, "recycle"),  # whatever its health
+        ("defective", 90, "recycle"),
+        ("functional", None, "inspect"),  # no state of health
+        ("hazardous", None, "recycle"),
+    ],
+)
+async def test_every_collection_is_routed_by_its_condition_and_state_of_health(
+    scheme, topic_reader, condition, health, route
+):
+    serial = unique("BAT")
+    await scheme.applied(await scheme.sale([item(serial, sku=unique("SKU"))]))  # a sku without terms
+    extra = {} if health is None else {"state_of_health_pct": health}
+    async with topic_reader(topics.ROUTING) as routing:
+        data = await routed_once(scheme, routing, await scheme.collect(serial, condition=condition, **extra))
+    assert (data["route"], data["state_of_health_pct"]) == (route, health)
+
+
+async def test_an_orphan_is_routed_by_the_default_thresholds(scheme, topic_reader):
+    serial = unique("OLD")
+    async with topic_reader(topics.ROUTING) as routing:
+        data = await routed_once(scheme, routing, await scheme.collect(serial, state_of_health_pct=85))
+    assert data["route"] == "reuse"
+
+
+async def at(
+    scheme: Scheme, event_type: str, kind: str, source_id: str, data: dict, occurred_at: str
+) -> dict:
+    return await scheme.emit(envelope(event_type, kind, source_id, data, occurred_at=occurred_at))
+
+
+async def test_the_thresholds_are_those_of_the_skus_terms_in_force_at_the_collection(scheme, topic_reader):
+    sku = unique("SKU")
+    await scheme.applied(
+        await scheme.terms(sku, 5000, 800, "2020-01-01T00:00:00Z", reuse_min_pct=95, repurpose_min_pct=80)
+    )
+    await scheme.applied(
+        await scheme.terms(sku, 5000, 800, "2026-06-01T00:00:00Z", reuse_min_pct=70, repurpose_min_pct=50)
+    )
+    early, late = unique("BAT"), unique("BAT")
+    sale = {
+        "sale_id": unique("S"),
+        "store_id": scheme.store,
+        "currency": "EUR",
+        "items": [item(early, sku=sku), item(late, sku=sku)],
+    }
+    await scheme.applied(await at(scheme, "sale.recorded", "pos", scheme.store, sale, "2026-01-15T00:00:00Z"))
+
+    def graded(serial: str) -> dict:
+        return {
+            "collection_id": unique("C"),
+            "centre_id": scheme.centre,
+            "serial": serial,
+            "condition": "functional",
+            "state_of_health_pct": 75,
+        }
+
+    async with topic_reader(topics.ROUTING) as routing:
+        before = await at(
+            scheme, "collection.logged", "return_centre", scheme.centre, graded(early), "2026-05-31T23:59:59Z"
+        )
+        after = await at(
+            scheme, "collection.logged", "return_centre", scheme.centre, graded(late), "2026-06-01T00:00:00Z"
+        )
+        assert (await routed_once(scheme, routing, before))[
+            "route"
+        ] == "recycle"  # 75 < 80 of the first terms
+        assert (await routed_once(scheme, routing, after))["route"] == "reuse"  # 75 >= 70 of the later ones
+
+
+async def routing_rows(pool, serial: str) -> list[str]:
+    """The battery.routed the scheme asked to send for this serial: the caused_by of each, in order."""
+    rows = await pool.fetch(
+        "SELECT value FROM scheme.outbox WHERE topic = $1 AND key = $2 ORDER BY seq", topics.ROUTING, serial
+    )
+    return [json.loads(bytes(r["value"]))["data"]["caused_by"] for r in rows]
+
+
+async def test_battery_routed_goes_out_once_per_applied_collection_never_for_a_rejected_or_duplicate_one(
+    scheme, pool, topic_reader
+):
+    serial = unique("BAT")
+    await scheme.applied(await scheme.sale([item(serial)]))
+    async with topic_reader(topics.ROUTING) as routing:
+        first = await scheme.collect(serial, state_of_health_pct=90)
+        await routed_once(scheme, routing, first)
+        await scheme.emit(first)  # delivered again: a no-op
+        again = await scheme.collect(serial, state_of_health_pct=90)  # another collection: already returned
+        await scheme.rejected(again, "already_returned")
+        bad = await scheme.collect(serial, state_of_health_pct=101)
+        await scheme.rejected(bad, "schema_violation")
+        marker = unique("OLD")  # a later collection of another battery: once it is out, so would be any copy
+        await routed_once(scheme, routing, await scheme.collect(marker))
+    published = {m["event_id"]: m["data"]["caused_by"] for m in routing.seen if is_routed(serial)(m)}
+    assert list(published.values()) == [first["event_id"]]
+    assert await routing_rows(pool, serial) == [first["event_id"]]
+
+
+# -- repurposing (battery.repurposed) ----------------------------------------------------------------------
+
+
+async def collected_at_operator(scheme: Scheme, operator: str, sku: str = "EB-500", **collection) -> str:
+    serial = unique("BAT")
+    await scheme.applied(await scheme.sale([item(serial, sku=sku)]))
+    await scheme.applied(await scheme.collect(serial, **collection))
+    centre = {"kind": "return_centre", "id": scheme.centre}
+    to = {"kind": "second_life", "id": operator}
+    await scheme.applied(
+        await scheme.transfer(serial, centre, to, "second_life", "return_centre", scheme.centre)
+    )
+    return serial
+
+
+async def test_a_collected_battery_the_operator_holds_is_repurposed(scheme, pool):
+    operator = unique("op")
+    serial = await collected_at_operator(scheme, operator, state_of_health_pct=70)
+    event = await scheme.repurpose(serial, operator, "stationary_storage")
+    await scheme.applied(event)
+    battery = await scheme.battery(serial)
+    assert (battery["state"], battery["custodian_kind"], battery["custodian_id"]) == (
+        "repurposed",
+        "second_life",
+        operator,
+    )
+    row = await pool.fetchrow("SELECT * FROM scheme.repurposings WHERE serial = $1", serial)
+    assert (row["operator_id"], row["application"], str(row["event_id"])) == (
+        operator,
+        "stationary_storage",
+        event["event_id"],
+    )
+    history = await pool.fetch(
+        "SELECT event_type, to_kind, to_id, state FROM scheme.custody_history WHERE serial = $1 ORDER BY seq",
+        serial,
+    )
+    assert [tuple(h) for h in history][-1] == ("battery.repurposed", "second_life", operator, "repurposed")
+    await scheme.emit(event)  # delivered again: a no-op
+    await scheme.rejected(await scheme.repurpose(serial, operator), "custody_mismatch")  # read after it
+    assert await pool.fetchval("SELECT count(*) FROM scheme.repurposings WHERE serial = $1", serial) == 1
+
+
+@pytest.mark.parametrize("case", ["in_use", "at_the_centre", "another_operator", "already_repurposed"])
+async def test_a_repurposing_is_refused_unless_the_operator_holds_the_collected_battery(scheme, pool, case):
+    operator = unique("op")
+    if case == "in_use":
+        serial = unique("BAT")
+        await scheme.applied(await scheme.sale([item(serial)]))
+    elif case == "at_the_centre":
+        serial = unique("BAT")
+        await scheme.applied(await scheme.collect(serial))
+    else:
+        serial = await collected_at_operator(scheme, unique("op") if case == "another_operator" else operator)
+        if case == "already_repurposed":
+            await scheme.applied(await scheme.repurpose(serial, operator))
+    before = dict(await scheme.battery(serial))
+    await scheme.rejected(await scheme.repurpose(serial, operator), "custody_mismatch")
+    assert dict(await scheme.battery(serial)) == before
+    assert await pool.fetchval("SELECT count(*) FROM scheme.repurposings WHERE serial = $1", serial) == (
+        case == "already_repurposed"
+    )
+
+
+async def test_a_repurposing_of_an_unknown_battery_or_from_another_source_is_refused(scheme, pool):
+    await scheme.rejected(await scheme.repurpose(unique("NEW"), unique("op")), "unknown_battery")
+    operator = unique("op")
+    serial = await collected_at_operator(scheme, operator)
+    await scheme.rejected(await scheme.repurpose(serial, operator, source_id=unique("op")), "source_mismatch")
+    await scheme.rejected(await scheme.repurpose(serial, operator, application="museum"), "schema_violation")
+    assert (await scheme.battery(serial))["state"] == "collected"
+
+
+# -- free take-back after a second life ---------------------------------------------------------------------
+
+
+async def test_a_repurposed_battery_collected_again_is_taken_back_free_routed_again_and_the_books_balance(
+    scheme, pool, topic_reader
+):
+    sku = unique("SKU")
+    await scheme.applied(
+        await scheme.terms(sku, 5000, 800, handling_fee=150)
+    )  # a fee its first collection earns
+    operator = unique("op")
+    first_centre = scheme.centre
+    serial = await collected_at_operator(scheme, operator, sku=sku, state_of_health_pct=70)
+    await scheme.applied(await scheme.repurpose(serial, operator))
+    scheme.centre = unique("centre")  # its second life over, it comes back elsewhere
+    async with topic_reader(topics.ROUTING) as routing:
+        again = await scheme.collect(serial, state_of_health_pct=30, refund={"method": "cash"})
+        assert (await routed_once(scheme, routing, again))["route"] == "recycle"
+    battery = await scheme.battery(serial)
+    assert (battery["state"], battery["custodian_kind"], battery["custodian_id"]) == (
+        "collected",
+        "return_centre",
+        scheme.centre,
+    )
+    assert (battery["deposit_refunded"], battery["deposit_charged"]) == (
+        5000,
+        5000,
+    )  # refunded once, at first
+    collections = await pool.fetch(
+        "SELECT centre_id, outcome, handling_fee, route FROM scheme.collections WHERE serial = $1"
+        " ORDER BY occurred_at",
+        serial,
+    )
+    assert [tuple(c) for c in collections] == [
+        (first_centre, "refunded", 150, "repurpose"),
+        (scheme.centre, "taken_back_free", 0, "recycle"),
+    ]
+    assert await pool.fetchval("SELECT count(*) FROM scheme.refunds WHERE serial = $1", serial) == 1
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM scheme.postings WHERE subject = $1 AND caused_by = $2",
+            serial,
+            uuid.UUID(again["event_id"]),
+        )
+        == 0
+    )
+    history = await pool.fetch(
+        "SELECT seq, at, event_type, state FROM scheme.custody_history WHERE serial = $1 ORDER BY seq", serial
+    )
+    assert [(h["event_type"], h["state"]) for h in history] == [
+        ("sale.recorded", "in_use"),
+        ("collection.logged", "collected"),
+        ("custody.transferred", "collected"),
+        ("battery.repurposed", "repurposed"),
+        ("collection.logged", "collected"),
+    ]
+    assert [h["at"] for h in history] == sorted(h["at"] for h in history)
+    assert [h["seq"] for h in history] == list(range(1, len(history) + 1))
+    await scheme.rejected(await scheme.collect(serial), "already_returned")  # and not a third time
+    await balanced(pool)
+
+
+async def balanced(pool) -> None:
+    """Reconciliation finds the books balanced, once the ledger has posted what the scheme asked."""
+
+    async def settled():
+        result = await reconcile(pool, mode="full")
+        return result if result["status"] == "balanced" else None
+
+    try:
+        await wait_for(settled)
+    except AssertionError:
+        result = await reconcile(pool, mode="full")
+        raise AssertionError([c for c in result["checks"] if not c["ok"]]) from None

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from services.ledger.adapters import regulatory_counts as figures
 from services.ledger.domain.composition import MATERIALS, material_content_kg
 from services.ledger.domain.regulation import (
     COLLECTION_TARGETS,
@@ -41,14 +42,8 @@ async def collection_report(
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),
     ):
-        sold = await connection.fetch("""
-            SELECT extract(year FROM s.occurred_at AT TIME ZONE 'UTC')::int AS year, i.category, count(*) AS n
-              FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id)
-             WHERE i.status = 'in_market' GROUP BY 1, 2""")
-        collected = await connection.fetch("""
-            SELECT extract(year FROM c.occurred_at AT TIME ZONE 'UTC')::int AS year,
-                   coalesce(b.category, 'unknown') AS category, count(*) AS n
-              FROM scheme.collections c LEFT JOIN scheme.batteries b USING (serial) GROUP BY 1, 2""")
+        sold = await figures.sold(connection)
+        collected = await figures.collected(connection)
     counts: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
     for row in sold:
         counts[(row["year"], row["category"])][0] += row["n"]
@@ -82,34 +77,13 @@ def _collection_row(year: int, category: str, sold: int, collected: int) -> dict
 
 
 async def recovery_report(pool: asyncpg.Pool, year: int | None = None) -> dict[str, Any]:
-    in_year = "($1::int IS NULL OR extract(year FROM r.occurred_at AT TIME ZONE 'UTC')::int = $1::int)"
     async with (
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),
     ):
-        recovered = {
-            row[0]: row[1]
-            for row in await connection.fetch(
-                f"""
-            SELECT m.material, sum(m.mass_kg)
-              FROM scheme.recovered_materials m JOIN scheme.recoveries r USING (lot_id)
-             WHERE {in_year} GROUP BY 1""",
-                year,
-            )
-        }
-        received = await connection.fetch(
-            f"""
-            SELECT b.chemistry, count(*) AS batteries, sum(b.mass_kg) AS mass_kg
-              FROM scheme.lot_items li JOIN scheme.recoveries r USING (lot_id)
-              JOIN scheme.batteries b USING (serial)
-             WHERE li.received AND {in_year} GROUP BY 1""",
-            year,
-        )
-        lots = await connection.fetchrow(
-            f"SELECT count(*) AS lots, coalesce(sum(input_mass_kg), 0) AS input_kg "
-            f"FROM scheme.recoveries r WHERE {in_year}",
-            year,
-        )
+        recovered = await figures.recovered(connection, year)
+        received = await figures.received(connection, year)
+        lots = await figures.lots(connection, year)
     content: dict[str, Decimal] = defaultdict(Decimal)
     for row in received:
         for material, kg in material_content_kg(row["chemistry"], row["mass_kg"] or Decimal(0)).items():

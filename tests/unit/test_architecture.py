@@ -216,3 +216,43 @@ def test_a_line_type_of_its_own_is_found(tmp_path, monkeypatch):
     )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert line_types(tmp_path) == ["postings.py:4: Line"]
+
+
+# A statement, or a fragment of one (a condition with a cast): SQL is written in capitals in this codebase.
+SQL = re.compile(
+    r"\b(SELECT|INSERT\s+INTO|UPDATE\s+[a-z_.]+\s+SET|DELETE\s+FROM|WITH\s+\w+\s+AS|SET\s+LOCAL|COPY|"
+    r"TRUNCATE|LOCK\s+TABLE)\b|::(text|bigint|int|uuid|timestamptz|pg_snapshot|numeric|xid8?|jsonb)\b"
+)
+# The service layers that speak to the database only through their adapters (issue 18).
+SQL_FREE = ("services/ledger/service_layer",)
+
+
+def sql_in(folder: Path) -> list[str]:
+    return [
+        f"{path.relative_to(ROOT)}:{line}: {text.strip()[:60]!r}"
+        for path in sorted(folder.rglob("*.py"))
+        for line, text in string_literals(path)
+        if SQL.search(text)
+    ]
+
+
+@pytest.mark.parametrize("folder", SQL_FREE)
+def test_the_service_layer_holds_no_sql(folder):
+    """SQL lives in `adapters/` (query objects and repositories); the service layer calls them."""
+    assert sql_in(ROOT / folder) == []
+
+
+def test_sql_in_a_service_layer_is_found(tmp_path, monkeypatch):
+    layer = tmp_path / "service_layer"
+    layer.mkdir()
+    (layer / "bad.py").write_text(
+        '"""Reads SELECT in a docstring: prose, not SQL."""\n'
+        "async def f(connection, since):\n"
+        '    return await connection.fetch(f"SELECT 1 FROM t WHERE x = {since}")\n'
+        'WINDOW = "t.txid::text::bigint >= $1"\n'
+    )
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert [found.split(": ")[0] for found in sql_in(layer)] == [
+        "service_layer/bad.py:3",
+        "service_layer/bad.py:4",
+    ]

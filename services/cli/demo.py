@@ -57,7 +57,9 @@ def show(results: dict) -> None:
         ("reconciliation", tables.reconciliation),
         ("balances", tables.balances),
         ("collection", tables.collection),
+        ("collection_weight", tables.collection_weight),
         ("recovery", tables.recovery),
+        ("recycling_efficiency", tables.recycling_efficiency),
         ("settlement", tables.settlement),
     ):
         if name in results:

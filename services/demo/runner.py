@@ -454,7 +454,9 @@ class Demo:
         for name, path in (
             ("balances", "/v1/finance/balances"),
             ("collection", "/v1/reports/collection"),
+            ("collection_weight", "/v1/reports/collection?basis=weight"),  # contract 8.3
             ("recovery", "/v1/reports/recovery"),
+            ("recycling_efficiency", "/v1/reports/recycling-efficiency"),
         ):
             results[name] = await get_body(self.http, path, self.keys["finance"], f"reading {path}")
         results["settlement"] = await self.desk.statement(

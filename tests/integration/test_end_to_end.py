@@ -3,6 +3,8 @@ balances."""
 
 from __future__ import annotations
 
+from decimal import Decimal as D
+
 import httpx
 import pytest
 
@@ -200,6 +202,10 @@ async def test_a_realistic_mixed_run_reconciles_as_balanced_and_settles(stack, s
     )  # money received from stores, paid to centres and recycler
     assert finance["released"] and balances[("reserve:unclaimed_deposits", "EUR")]["credit"] > 0
     assert finance["resolutions"] > 0
+    weight = result["collection_weight"]  # contract 8.3: the reports for the regulator, by weight
+    assert weight["basis"] == "weight" and any(D(r["collected_kg"]) > 0 for r in weight["rows"])
+    groups = [g["group"] for g in result["recycling_efficiency"]["groups"]]
+    assert groups == ["lead-acid", "lithium", "nickel-cadmium", "other"]
     async with httpx.AsyncClient(base_url=f"http://{settings.http_host}:{settings.http_port}") as client:
         headers = await key_for(owner_pool, "finance", unique("finance"))
         by_status = {}

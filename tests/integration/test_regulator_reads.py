@@ -254,6 +254,47 @@ async def test_the_passport_carries_what_the_scheme_knows_and_the_chain_of_the_b
     }
 
 
+@pytest.fixture(scope="module")
+async def second_life(producer, pool):
+    """Two batteries graded at collection and repurposed by an operator; one collected again, without a state
+    of health this time."""
+    scheme, operator = Regulated(producer, pool), unique("op")
+    repurposed, again = unique("BAT-repurposed"), unique("BAT-again")
+    for serial, health in ((repurposed, 70), (again, 81)):
+        await scheme.sold([item(serial, category="ev", chemistry="li-ion-nmc", mass_kg=305.0)], at(2024, 1))
+        await scheme.collected(serial, at(2024, 2), health=health)
+        await scheme.repurposed(serial, operator)
+    await scheme.collected(again, None)  # now, after its repurposing
+    return scheme, operator, repurposed, again
+
+
+async def test_a_repurposed_battery_reads_repurposed_in_its_operators_custody(http, finance_key, second_life):
+    _, operator, repurposed, _ = second_life
+    body = await passport_of(http, finance_key, repurposed)
+    assert (body["state"], body["status"], body["state_of_health_pct"]) == ("repurposed", "repurposed", 70)
+    assert body["custodian"] == {"kind": "second_life", "id": operator}
+    assert body["history"][-1]["event_type"] == "battery.repurposed"
+
+
+async def test_a_repurposed_battery_collected_again_is_waste_with_its_last_known_state_of_health(
+    http, finance_key, second_life
+):
+    scheme, _, _, again = second_life
+    body = await passport_of(http, finance_key, again)
+    battery = (await http.get(f"/v1/batteries/{again}", headers=bearer(finance_key))).json()
+    assert (body["state"], body["status"]) == ("collected", "waste")
+    assert body["state_of_health_pct"] == 81  # the last collection gave none: the last known stays
+    assert (body["history"], body["custodian"]) == (battery["history"], battery["custodian"])
+    assert [step["event_type"] for step in body["history"]] == [
+        "sale.recorded",
+        "collection.logged",
+        "custody.transferred",
+        "battery.repurposed",
+        "collection.logged",
+    ]
+    assert body["custodian"] == {"kind": "return_centre", "id": scheme.centre}
+
+
 async def test_an_unknown_serial_has_no_passport_and_a_bad_one_is_400(http, finance_key):
     response = await http.get(f"/v1/batteries/{unique('BAT')}/passport", headers=bearer(finance_key))
     assert (response.status_code, response.json()["error"]) == (404, "unknown_battery")

@@ -127,11 +127,12 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         monitoring = asyncio.create_task(gateway.health.run_forever())
         watching = asyncio.create_task(gateway.outcomes.run_forever())
         following = asyncio.create_task(metrics.follow())
+        refreshing = asyncio.create_task(gateway.keys.keep_fresh())  # keys in use read in one query
         gateway.ready = True
         try:
             yield gateway
         finally:
             gateway.ready = False
-            for task in (monitoring, watching, following):
+            for task in (monitoring, watching, following, refreshing):
                 task.cancel()
             metrics.worker_ended()

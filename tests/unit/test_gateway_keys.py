@@ -139,3 +139,62 @@ async def test_a_failed_lookup_is_not_remembered():
         await verifier.verify(plaintext)
     repository.failing = False
     assert (await verifier.verify(plaintext)).source_id == "store-1"
+
+
+async def test_keys_in_use_are_read_again_together_and_a_revoked_one_is_dropped_at_that_reading():
+    repository, now = InMemoryKeyRepository(), [0.0]
+    verifier = KeyVerifier(repository, ttl_s=2.0, clock=lambda: now[0])
+    used, used_record = await create_key(repository, "pos", "store-1")
+    revoked, revoked_record = await create_key(repository, "pos", "store-2")
+    idle, _ = await create_key(repository, "pos", "store-3")
+    for key in (used, revoked, idle):
+        await verifier.verify(key)
+    lookups = repository.lookups
+    for second in range(1, 11):  # ten seconds of requests with two of the keys, a reading every second
+        now[0] = float(second)
+        await verifier.verify(used)
+        if second <= 5:
+            await verifier.verify(revoked)
+        if second == 5:
+            await revoke_key(repository, revoked_record.key_id)
+        await verifier.refresh()
+        if second == 5:
+            assert await verify_reason(verifier, revoked) == "revoked_key"  # dropped by that reading
+    assert repository.lookups == lookups + 1  # the revoked key's lookup after it was dropped; none else
+    assert repository.readings == 10  # one query a reading, for every key in use
+    assert (await verifier.verify(used)).source_id == "store-1"
+    assert repository.lookups == lookups + 1
+    await verifier.verify(idle)  # not used for ten seconds: not read again, so expired
+    assert repository.lookups == lookups + 2
+
+
+async def test_an_entry_never_outlives_its_lifetime_from_the_last_reading_that_found_it_valid():
+    repository, now = InMemoryKeyRepository(), [0.0]
+    verifier = KeyVerifier(repository, ttl_s=2.0, clock=lambda: now[0])
+    plaintext, stored = await create_key(repository, "pos", "store-1")
+    await verifier.verify(plaintext)
+    await verifier.verify(plaintext)
+    now[0] = 1.0
+    await verifier.refresh()  # valid at 1.0: lives until 3.0
+    await revoke_key(repository, stored.key_id)
+    now[0] = 2.9
+    assert (await verifier.verify(plaintext)).source_id == "store-1"  # within its lifetime
+    now[0] = 3.0
+    assert await verify_reason(verifier, plaintext) == "revoked_key"
+
+
+async def test_a_reading_that_fails_leaves_entries_to_expire():
+    class Away(InMemoryKeyRepository):
+        async def get_many(self, key_ids):
+            raise ConnectionError("the database is away")
+
+    repository, now = Away(), [0.0]
+    verifier = KeyVerifier(repository, ttl_s=2.0, clock=lambda: now[0])
+    plaintext, stored = await create_key(repository, "pos", "store-1")
+    await verifier.verify(plaintext)
+    await verifier.verify(plaintext)
+    with pytest.raises(ConnectionError):
+        await verifier.refresh()
+    await revoke_key(repository, stored.key_id)
+    now[0] = 2.0
+    assert await verify_reason(verifier, plaintext) == "revoked_key"

@@ -37,6 +37,12 @@ class PostgresKeyRepository:
         )
         return None if row is None else StoredKey(**dict(row))
 
+    async def get_many(self, key_ids: list[str]) -> dict[str, StoredKey]:
+        rows = await self.database.fetch(
+            f"SELECT {_COLUMNS} FROM gateway.api_keys WHERE key_id = ANY($1::text[])", key_ids
+        )
+        return {row["key_id"]: StoredKey(**dict(row)) for row in rows}
+
     async def list(self) -> list[StoredKey]:
         rows = await self.database.fetch(
             f"SELECT {_COLUMNS} FROM gateway.api_keys ORDER BY created_at, key_id LIMIT $1", KEYS_LISTED_MAX
@@ -53,7 +59,8 @@ class PostgresKeyRepository:
 class InMemoryKeyRepository:
     def __init__(self) -> None:
         self.keys: dict[str, StoredKey] = {}
-        self.lookups = 0
+        self.lookups = 0  # reads of one key
+        self.readings = 0  # reads of several at once
 
     async def add(self, key: StoredKey) -> None:
         assert key.key_id not in self.keys, "key ids are unique"
@@ -62,6 +69,10 @@ class InMemoryKeyRepository:
     async def get(self, key_id: str) -> StoredKey | None:
         self.lookups += 1
         return self.keys.get(key_id)
+
+    async def get_many(self, key_ids: list[str]) -> dict[str, StoredKey]:
+        self.readings += 1
+        return {key_id: self.keys[key_id] for key_id in key_ids if key_id in self.keys}
 
     async def list(self) -> list[StoredKey]:
         return list(self.keys.values())[:KEYS_LISTED_MAX]

@@ -16,6 +16,9 @@ class KeyRepository(Protocol):
 
     async def get(self, key_id: str) -> StoredKey | None: ...
 
+    async def get_many(self, key_ids: list[str]) -> dict[str, StoredKey]:
+        """Those of these keys that exist, by key id, in one read."""
+
     async def list(self) -> list[StoredKey]: ...
 
     async def revoke(self, key_id: str, at: datetime) -> StoredKey | None:

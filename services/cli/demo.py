@@ -65,6 +65,13 @@ def show(results: dict) -> None:
         if name in results:
             for part in render(results[name]):
                 console.print(part)
+    second_life = results.get("second_life")
+    if second_life:
+        routed = ", ".join(f"{route} {count:,}" for route, count in sorted(second_life["routed"].items()))
+        console.print(
+            f"Second life: returns routed {routed or 'none'}; {second_life['repurposed']:,} repurposed into "
+            f"stationary storage, {second_life['collected_again']:,} of them taken back free after it."
+        )
     finance = results.get("finance")
     if finance:
         colour = "green" if finance["settled"] else "red"

@@ -30,13 +30,29 @@ from services.common.kafka import events_producer
 from services.common.settings import Settings
 from services.demo import world
 from services.demo.finance import FinanceDesk, settled, tomorrow
-from services.demo.world import CENTRES, PRODUCTS, RECYCLER, STORES, TRANSPORTER, Battery, Lot, at, event
+from services.demo.world import (
+    CENTRES,
+    COUNTRY,
+    OPERATOR,
+    PRODUCTS,
+    RECYCLER,
+    STORES,
+    TRANSPORTER,
+    Battery,
+    Lot,
+    at,
+    event,
+)
 from services.gateway.adapters.key_repository import PostgresKeyRepository
 from services.gateway.service_layer.keys import create_key
 
 HTTP_CONCURRENCY = 16
 RELEASE_AFTER_MONTHS = 2  # deposits of batteries sold in the first months, still out, are released once
 APPLY_TIMEOUT_S = 300.0
+GRADED_SHARE = 0.85  # of returns given a state of health by the centre (the rest are routed to inspection)
+SECOND_LIFE_SHARE = 0.8  # of the returns routed `repurpose` that go to the second-life operator
+COLLECTED_AGAIN_SHARE = 0.5  # of the repurposed batteries taken back each month, their second life over
+SECOND_LIFE_STEP = timedelta(hours=6)  # between a return, its handover to the operator and its repurposing
 
 
 class Demo:
@@ -94,6 +110,10 @@ class Demo:
         sales = [self._http(e["source"]["id"], e) for e in self._sales(m)]
         returns = [self._http(e["source"]["id"], e) for e in self._collections(m)]
         await self._phase(f"{label} sales and returns", sales + returns + self._receipts(m))
+        handovers = [self._http(e["source"]["id"], e) for e in await self._to_second_life(m)]
+        await self._phase(f"{label} to second life", handovers)
+        repurposings = [self._http(OPERATOR, e) for e in self._repurposings()]
+        await self._phase(f"{label} repurposed", repurposings)
         cancels = [self._http(e["source"]["id"], e) for e in self._cancellations(m)]
         dispatches = [self._http(e["source"]["id"], e) for e in self._dispatches(m)]
         await self._phase(f"{label} lots out", cancels + dispatches + self._recoveries(m))
@@ -175,6 +195,7 @@ class Demo:
                         "store_id": store,
                         "currency": "EUR",
                         "customer_ref": f"c-{self.rng.randrange(10**6):06d}",
+                        "country": COUNTRY[store],
                         "items": items,
                     },
                 )
@@ -214,6 +235,10 @@ class Demo:
                     )
                 )
                 battery.state = "collected"
+        for battery in list(self.batteries.values()):  # a second life over: taken back free
+            if battery.state == "repurposed" and self.rng.random() < COLLECTED_AGAIN_SHARE:
+                out.append(self._collection(battery.serial, m, False))
+                battery.state = "collected"
         for i in range(max(1, len(out) // 40)):  # orphans and historic batteries
             serial = f"OLD-{self.run}-{m}-{i}"
             self.batteries[serial] = Battery(
@@ -223,22 +248,76 @@ class Demo:
         return out
 
     def _collection(self, serial: str, m: int, refund: bool) -> dict:
-        centre = self.rng.choice(CENTRES)
-        self.batteries[serial].holder = centre
+        centre, battery = self.rng.choice(CENTRES), self.batteries[serial]
+        battery.holder, battery.returned_at = centre, at(m, self.months, self.rng)
         data = {
-            "collection_id": f"C-{serial}",
+            "collection_id": f"C-{serial}-{m}",
             "centre_id": centre,
             "serial": serial,
             "condition": self.rng.choice(["functional", "functional", "damaged", "defective", "hazardous"]),
-            "mass_kg": self.batteries[serial].product.mass_kg,
+            "mass_kg": battery.product.mass_kg,
+            "country": COUNTRY[centre],
         }
+        if self.rng.random() < GRADED_SHARE:  # graded at the counter (contract 8.3)
+            data["state_of_health_pct"] = self.rng.randint(40, 100)
         if refund:
             method = self.rng.choice(["cash", "card", "bank_transfer", "voucher"])
             data["refund"] = {
                 "method": method,
                 **({"payee_ref": f"p-{serial[-6:]}"} if method == "bank_transfer" else {}),
             }
-        return event("collection.logged", "return_centre", centre, at(m, self.months, self.rng), data)
+        return event("collection.logged", "return_centre", centre, battery.returned_at, data)
+
+    async def _to_second_life(self, m: int) -> list[dict]:
+        """Some of the month's returns the scheme routed `repurpose` go from their centre to the second-life
+        operator, after their return."""
+        returned = [b.serial for b in self.batteries.values() if b.state == "collected" and b.returned_at]
+        routed = await outage.fetch(
+            self.pool,
+            "SELECT DISTINCT serial FROM scheme.collections WHERE serial = ANY($1) AND route = 'repurpose'",
+            returned,
+        )
+        chosen = sorted(r["serial"] for r in routed)
+        out = []
+        for serial in self.rng.sample(chosen, k=int(len(chosen) * SECOND_LIFE_SHARE)):
+            battery = self.batteries[serial]
+            battery.state = "second_life"
+            out.append(
+                event(
+                    "custody.transferred",
+                    "return_centre",
+                    battery.holder,
+                    self._after_return(battery, 1),
+                    {
+                        "serial": serial,
+                        "from": {"kind": "return_centre", "id": battery.holder},
+                        "to": {"kind": "second_life", "id": OPERATOR},
+                        "reason": "second_life",
+                    },
+                )
+            )
+        return out
+
+    def _repurposings(self) -> list[dict]:
+        out = []
+        for battery in self.batteries.values():
+            if battery.state == "second_life":
+                battery.state = "repurposed"
+                data = {
+                    "serial": battery.serial,
+                    "operator_id": OPERATOR,
+                    "application": "stationary_storage",
+                }
+                out.append(
+                    event("battery.repurposed", "second_life", OPERATOR, self._after_return(battery, 2), data)
+                )
+        return out
+
+    def _after_return(self, battery: Battery, steps: int) -> str:
+        """A moment `steps` steps after the battery's return, never ahead of the clock: its history in
+        order."""
+        moment = datetime.fromisoformat(battery.returned_at) + steps * SECOND_LIFE_STEP
+        return min(moment, datetime.now(UTC) - timedelta(seconds=30 - steps)).isoformat()
 
     def _dispatches(self, m: int) -> list[dict]:
         out = []
@@ -368,6 +447,8 @@ class Demo:
                 "currency": "EUR",
                 "effective_from": "2020-01-01T00:00:00Z",
                 "handling_fee": product.handling_fee,
+                "reuse_min_pct": product.reuse_min_pct,
+                "repurpose_min_pct": product.repurpose_min_pct,
             },
         )
 
@@ -380,7 +461,12 @@ class Demo:
         try:
             async with owner.acquire() as connection:
                 repository = PostgresKeyRepository(connection)
-                for kind, ids in (("pos", STORES), ("return_centre", CENTRES), ("finance", ["finance"])):
+                for kind, ids in (
+                    ("pos", STORES),
+                    ("return_centre", CENTRES),
+                    ("finance", ["finance"]),
+                    ("second_life", [OPERATOR]),
+                ):
                     for source_id in ids:
                         keys[source_id], _ = await create_key(repository, kind, source_id)
         finally:
@@ -448,6 +534,29 @@ class Demo:
             await asyncio.sleep(0.2)
         raise TimeoutError("the ledger did not post every entry in time")
 
+    async def _second_life(self) -> dict:
+        """The run's routes (contract 8.3), its batteries repurposed, and those taken back after it."""
+        serials = list(self.batteries)
+        routes = await outage.fetch(
+            self.pool,
+            "SELECT route, count(*) FROM scheme.collections WHERE serial = ANY($1) GROUP BY route",
+            serials,
+        )
+        repurposed = await outage.fetchval(
+            self.pool, "SELECT count(*) FROM scheme.repurposings WHERE serial = ANY($1)", serials
+        )
+        again = await outage.fetchval(
+            self.pool,
+            "SELECT count(*) FROM scheme.collections c WHERE serial = ANY($1) AND EXISTS (SELECT 1"
+            " FROM scheme.repurposings r WHERE r.serial = c.serial AND r.repurposed_at < c.occurred_at)",
+            serials,
+        )
+        return {
+            "routed": {r["route"]: r["count"] for r in routes if r["route"] is not None},
+            "repurposed": repurposed,
+            "collected_again": again,
+        }
+
     async def _results(self) -> dict:
         results = {"events_sent": self.sent_total, "batteries": len(self.batteries), "lots": len(self.lots)}
         results["reconciliation"] = await fresh_reconciliation(self.http, self.keys["finance"], "reconciling")
@@ -459,6 +568,7 @@ class Demo:
             ("recycling_efficiency", "/v1/reports/recycling-efficiency"),
         ):
             results[name] = await get_body(self.http, path, self.keys["finance"], f"reading {path}")
+        results["second_life"] = await self._second_life()
         results["settlement"] = await self.desk.statement(
             world.month_start(0, self.months).date().isoformat(), tomorrow()
         )

@@ -10,6 +10,12 @@ from datetime import UTC, datetime, timedelta
 STORES = [f"store-{i:03d}" for i in range(1, 6)]
 CENTRES = [f"centre-{i:02d}" for i in range(1, 4)]
 TRANSPORTER, RECYCLER = "haul-1", "rec-1"
+OPERATOR = "second-life-1"  # a second-life operator: repurposes graded returns into stationary storage
+# Where each store sells and each centre collects (ISO 3166-1 alpha-2, contract 8.3).
+COUNTRY = {
+    **dict(zip(STORES, ["DE", "DE", "FR", "NL", "AT"], strict=True)),
+    **dict(zip(CENTRES, ["DE", "FR", "NL"], strict=True)),
+}
 
 
 @dataclass(frozen=True)
@@ -21,11 +27,13 @@ class Product:
     deposit: int
     recycling_fee: int
     handling_fee: int  # what a centre earns per collection (contract 8.1)
+    reuse_min_pct: int = 85  # the state of health a return needs to be reused, or repurposed (contract 8.3)
+    repurpose_min_pct: int = 65
 
 
 PRODUCTS = [
     Product("EB-500", "lmt", "li-ion-nmc", 2.8, 5000, 800, 150),
-    Product("SC-250", "lmt", "li-ion-lfp", 1.2, 3000, 400, 100),
+    Product("SC-250", "lmt", "li-ion-lfp", 1.2, 3000, 400, 100, reuse_min_pct=90, repurpose_min_pct=70),
     Product("TL-18", "portable", "li-ion-nmc", 0.5, 1000, 150, 30),
     Product("CAR-12", "sli", "lead-acid", 15.0, 2500, 600, 200),
 ]
@@ -48,6 +56,7 @@ class Battery:
     sale_id: str
     state: str = "in_use"
     holder: str = ""  # the centre that collected it
+    returned_at: str = ""  # when it was last collected: its second life comes after
 
 
 @dataclass

@@ -182,6 +182,9 @@ async def test_a_realistic_mixed_run_reconciles_as_balanced_and_settles(stack, s
     finance = result["finance"]
     assert finance["settled"] and finance["closing"], finance  # every demo counterparty's closing is zero
     assert finance["payments"] > 0
+    second_life = result["second_life"]  # contract 8.3: graded returns, some repurposed, some of those back
+    assert set(second_life["routed"]) == {"reuse", "repurpose", "recycle", "inspect"}, second_life
+    assert second_life["repurposed"] > 0 and second_life["collected_again"] > 0, second_life
     demo = {tuple(party.split(":", 1)) for party in finance["closing"]}
     rows = [
         r

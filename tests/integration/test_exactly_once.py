@@ -23,6 +23,9 @@ SELECT (SELECT count(*) FROM scheme.inbox) AS inbox,
        (SELECT count(*) FROM scheme.refunds) AS refunds,
        (SELECT count(*) FROM scheme.postings) AS postings,
        (SELECT count(*) FROM scheme.discrepancies) AS discrepancies,
+       (SELECT count(*) FROM scheme.repurposings) AS repurposings,
+       (SELECT md5(string_agg(concat_ws('|', event_id, route, state_of_health_pct), ',' ORDER BY event_id))
+          FROM scheme.collections) AS routes,
        (SELECT md5(string_agg(concat_ws('|', serial, state, custodian_kind, custodian_id, deposit_refunded,
                                         history_length), ',' ORDER BY serial))
           FROM scheme.batteries) AS batteries
@@ -39,6 +42,16 @@ async def some_traffic(scheme: Scheme) -> None:
     await scheme.applied(await scheme.sale([item(s) for s in serials]))
     await scheme.applied(await scheme.collect(serials[0]))
     await scheme.rejected(await scheme.collect(serials[0]), "already_returned")
+    # Contract 8.3: graded, handed to a second-life operator, repurposed, taken back free.
+    operator, centre = unique("op"), {"kind": "return_centre", "id": scheme.centre}
+    await scheme.applied(await scheme.collect(serials[1], state_of_health_pct=70))
+    to = {"kind": "second_life", "id": operator}
+    await scheme.applied(
+        await scheme.transfer(serials[1], centre, to, "second_life", "return_centre", scheme.centre)
+    )
+    await scheme.applied(await scheme.repurpose(serials[1], operator))
+    await scheme.rejected(await scheme.repurpose(serials[1], operator), "custody_mismatch")
+    await scheme.applied(await scheme.collect(serials[1], state_of_health_pct=40))
     await scheme.emit(envelope("sale.recorded", "pos", scheme.store, {"sale_id": "x"}), key="x")
     await scheme.producer.send_and_wait(topics.SALES, b"{broken", key=b"x")
 

@@ -12,6 +12,8 @@ regulator's reports read.
   repurposed; never a repurpose threshold above the reuse one.
 - `scheme.recoveries.output_mass_kg`: what the recycling process put out, never
   more than its input (recycling efficiency, Annex XII Part B).
+- `gateway.api_keys`: a key may be bound to a `second_life` source, the new
+  source kind.
 - `scheme.repurposings`: append-only, one row per `battery.repurposed` applied
   (its event id is its key): the battery, the second-life operator, the
   application and when. No role but the owner may update, delete or truncate it,
@@ -38,6 +40,19 @@ STREAMS, LEDGER, GATEWAY, READER = (
     "takeback_gateway",
     "takeback_reader",
 )
+
+SOURCE_KINDS = ("pos", "return_centre", "transporter", "recycler", "finance", "second_life")
+EARLIER_SOURCE_KINDS = SOURCE_KINDS[:5]
+
+
+def _source_kinds_check(kinds: tuple[str, ...]) -> str:
+    """The source kinds an API key may be bound to (revision 0004), now with `second_life`."""
+    return f"""
+ALTER TABLE gateway.api_keys DROP CONSTRAINT IF EXISTS api_keys_source_kind_check;
+ALTER TABLE gateway.api_keys ADD CONSTRAINT api_keys_source_kind_check
+    CHECK (source_kind IN ({", ".join(f"'{k}'" for k in kinds)}));
+"""
+
 
 UPGRADE = r"""
 ALTER TABLE scheme.sales ADD COLUMN IF NOT EXISTS country char(2) CHECK (country ~ '^[A-Z]{2}$');
@@ -71,7 +86,7 @@ CREATE INDEX IF NOT EXISTS repurposings_serial ON scheme.repurposings (serial);
 
 CREATE OR REPLACE TRIGGER repurposings_never_updated BEFORE UPDATE OR DELETE OR TRUNCATE
     ON scheme.repurposings FOR EACH STATEMENT EXECUTE FUNCTION scheme.never_updated();
-"""
+""" + _source_kinds_check(SOURCE_KINDS)
 
 
 def _for_role(role: str, statements: str) -> str:
@@ -114,4 +129,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    run_sql_script(DOWNGRADE)
+    run_sql_script(DOWNGRADE + _source_kinds_check(EARLIER_SOURCE_KINDS))

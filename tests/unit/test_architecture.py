@@ -5,9 +5,14 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+
+from contracts.data_out import EntryLine
+from contracts.posting_structs import LineWire
+from contracts.postings import Line, PostingLine
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("contracts", "streams", "services", "infra")
@@ -207,6 +212,19 @@ def test_one_journal_line_type(folder):
     """A journal line is `contracts.postings.Line` in the streams and in the ledger (the wire models
     `PostingLine` and `EntryLine` check it where it crosses a topic); neither defines a line of its own."""
     assert line_types(ROOT / folder) == []
+
+
+def test_the_wire_models_of_a_line_hold_the_same_fields():
+    """`Line` and the models that check it on the wire (the posting request's, its native decoder's and
+    `entry.posted`'s) name the same four fields."""
+    names = {field.name for field in fields(Line)}
+    assert names == {"account", "currency", "debit", "credit"}
+    assert (
+        set(PostingLine.model_fields)
+        == set(EntryLine.model_fields)
+        == set(LineWire.__struct_fields__)
+        == names
+    )
 
 
 def test_a_line_type_of_its_own_is_found(tmp_path, monkeypatch):

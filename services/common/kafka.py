@@ -13,7 +13,6 @@ credential writes only as the source it was made for).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,7 @@ def signer(settings: Settings) -> tuple[str, str] | None:
 
 
 def signature(secret: str, value: bytes) -> str:
-    return hmac.new(secret.encode(), value, hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), value, "sha256").hex()  # one native call: the same hex as hmac.new
 
 
 def signature_headers(value: bytes, secret: str, signed_by: str | None = None) -> list[tuple[str, bytes]]:

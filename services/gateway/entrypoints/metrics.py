@@ -156,7 +156,8 @@ class GatewayMetrics:
         self.events.labels(event_type or "unknown", "refused", reason).inc()
 
     def produced(self, topic: str, seconds: float) -> None:
-        self.produce_seconds.labels(topic).observe(seconds)
+        (produce,) = self._labelled(("produced", topic), lambda: (self.produce_seconds.labels(topic),))
+        produce.observe(seconds)
 
 
 class _Summed(Collector):

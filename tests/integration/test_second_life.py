@@ -366,14 +366,16 @@ async def test_a_repurposed_battery_collected_again_is_taken_back_free_routed_ag
 
 
 async def balanced(pool) -> None:
-    """Reconciliation finds the books balanced, once the ledger has posted what the scheme asked."""
+    """Reconciliation finds the books balanced, full and incremental, once the ledger has posted what the
+    scheme asked."""
+    for mode in ("full", "incremental"):
 
-    async def settled():
-        result = await reconcile(pool, mode="full")
-        return result if result["status"] == "balanced" else None
+        async def settled(mode=mode):
+            result = await reconcile(pool, mode=mode)
+            return result if result["status"] == "balanced" else None
 
-    try:
-        await wait_for(settled)
-    except AssertionError:
-        result = await reconcile(pool, mode="full")
-        raise AssertionError([c for c in result["checks"] if not c["ok"]]) from None
+        try:
+            await wait_for(settled)
+        except AssertionError:
+            result = await reconcile(pool, mode=mode)
+            raise AssertionError((mode, [c for c in result["checks"] if not c["ok"]])) from None

@@ -12,7 +12,7 @@ from contracts import topics
 from streams.domain.routing import INSPECT, RECYCLE, REPURPOSE, REUSE, route_of
 from streams.domain.terms import Terms
 from streams.service_layer.state import BatchState
-from tests.unit.test_streams_rules import SOURCE_OF, apply, collection, event, refused, sale
+from tests.unit.test_streams_rules import SOURCE_OF, apply, collection, event, item, refused, sale
 
 SOURCE_OF.setdefault("battery.repurposed", "second_life")
 OPERATOR = "op-2"
@@ -166,3 +166,34 @@ def test_a_repurposing_is_refused_unless_the_battery_is_collected_and_the_operat
     for step in steps:
         apply(state, make[step]())
     assert refused(state, repurposed("BAT-1")) == reason
+
+
+def test_a_late_sale_of_an_orphan_that_had_a_second_life_settles_its_first_collection():
+    state = BatchState()
+    first = event(
+        "collection.logged",
+        "centre-7",
+        "2026-11-24T10:00:00+00:00",
+        collection_id="C-1",
+        centre_id="centre-7",
+        serial="OLD-1",
+        condition="functional",
+        state_of_health_pct=70,
+    )
+    apply(state, first)
+    apply(state, to_operator("OLD-1"))
+    apply(state, repurposed("OLD-1"))
+    apply(state, graded("OLD-1", 30, centre="centre-9"))
+    late = event(
+        "sale.recorded",
+        "store-1",
+        "2026-11-24T09:00:00+00:00",
+        sale_id="S-9",
+        store_id="store-1",
+        currency="EUR",
+        items=[{**item("OLD-1"), "deposit": 5000}],
+    )
+    apply(state, late)
+    [refund] = state.refunds
+    assert (refund.caused_by, refund.centre_id, refund.amount) == (first.event_id, "centre-7", 5000)
+    assert state.batteries["OLD-1"].state == "collected"  # where its second take-back left it

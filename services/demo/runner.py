@@ -269,14 +269,15 @@ class Demo:
         return event("collection.logged", "return_centre", centre, battery.returned_at, data)
 
     async def _to_second_life(self, m: int) -> list[dict]:
-        """Some of the month's returns the scheme routed `repurpose` go from their centre to the second-life
-        operator, after their return."""
+        """Some of the month's returns the scheme routed `repurpose` (by their last collection) go from their
+        centre to the second-life operator, after their return."""
         returned = [b.serial for b in self.batteries.values() if b.state == "collected" and b.returned_at]
         routed = await outage.fetch(
             self.pool,
-            "SELECT DISTINCT serial FROM scheme.collections WHERE serial = ANY($1) AND route = 'repurpose'",
+            "SELECT serial FROM (SELECT DISTINCT ON (serial) serial, route FROM scheme.collections"
+            " WHERE serial = ANY($1) ORDER BY serial, occurred_at DESC) AS last WHERE route = 'repurpose'",
             returned,
-        )
+        )  # as its last return was routed
         chosen = sorted(r["serial"] for r in routed)
         out = []
         for serial in self.rng.sample(chosen, k=int(len(chosen) * SECOND_LIFE_SHARE)):

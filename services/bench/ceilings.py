@@ -1,16 +1,19 @@
-"""Raw ceilings measured in the same run: Kafka with no processing, PostgreSQL COPY of the journal entries."""
+"""Raw ceilings measured in the same run: Kafka with no processing, PostgreSQL COPY of journal rows."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from contracts import accounts
 from contracts.postings import entry_id_for
 from services.bench import scenario
 
@@ -70,35 +73,56 @@ async def kafka_events_per_second(
 
 
 async def postgres_events_per_second(
-    owner_url: str, events: int, batteries: int, sample_events: int
+    owner_url: str, events: int, batteries: int, sample_events: int, names: scenario.Names | None = None
 ) -> float:
-    """COPY the journal entries `sample_events` of the run's events call for into a table made like
-    `ledger.entries` (WAL-logged, with its primary key, indexes, defaults and CHECK constraints), as the
-    owner.
-
-    Entries in the run's mix: per battery a sale entry of three lines and a refund entry of two, per lot a
-    recovery entry of two. The table lives in its own schema for the measure and is dropped afterwards.
+    """COPY as many journal rows as `sample_events` of the run's events call for, each shaped like the widest
+    the run writes (`widest_entry_records`), into a table made like `ledger.entries` (`ceiling_table`), as the
+    owner; events a second over the COPY alone.
     """
     wanted = max(1, scenario.expected_entries(batteries) * sample_events // events)
-    records = _entry_records(wanted)
-    table = f"entries_{uuid.uuid4().hex[:12]}"
+    records = widest_entry_records(wanted, names or scenario.Names(run=f"B{uuid.uuid4().hex[:8]}"))
     connection = await asyncpg.connect(owner_url)
     try:
-        await connection.execute(
-            f"CREATE SCHEMA IF NOT EXISTS {CEILING_SCHEMA}; "
-            f"CREATE TABLE {CEILING_SCHEMA}.{table} (LIKE ledger.entries INCLUDING ALL)"
-        )
-        await _own_sequences(connection, table)
-        started = time.perf_counter()
-        await connection.copy_records_to_table(
-            table, schema_name=CEILING_SCHEMA, records=records, columns=ENTRY_COLUMNS
-        )
-        return sample_events / (time.perf_counter() - started)
+        async with ceiling_table(connection) as table:
+            started = time.perf_counter()
+            await connection.copy_records_to_table(
+                table, schema_name=CEILING_SCHEMA, records=records, columns=ENTRY_COLUMNS
+            )
+            return sample_events / (time.perf_counter() - started)
     finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def ceiling_table(connection: asyncpg.Connection) -> AsyncIterator[str]:
+    """A table of the bench's own schema made `LIKE ledger.entries INCLUDING ALL`, dropped afterwards (and the
+    schema with it when no other run holds a table there): WAL-logged (neither temporary nor unlogged), with
+    the journal's primary key, indexes, defaults and CHECK constraints (the lines' balance, the id derived
+    from the posting key), and a sequence of its own. What it does not have: the journal's append-only
+    triggers (they fire on UPDATE, DELETE and TRUNCATE, never on a COPY) and its rows already there.
+    """
+    table = f"entries_{uuid.uuid4().hex[:12]}"
+    await connection.execute(
+        f"CREATE SCHEMA IF NOT EXISTS {CEILING_SCHEMA}; "
+        f"CREATE TABLE {CEILING_SCHEMA}.{table} (LIKE ledger.entries INCLUDING ALL)"
+    )
+    try:
+        await _own_sequences(connection, table)
+        persistence, primary_key = await connection.fetchrow(
+            """SELECT c.relpersistence::text, EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid
+                                                   AND k.contype = 'p')
+                 FROM pg_class c WHERE c.oid = to_regclass($1)""",
+            f"{CEILING_SCHEMA}.{table}",
+        )
+        if persistence != "p" or not primary_key:  # the measure would not be the journal's
+            raise RuntimeError(f"the ceiling's table is not logged with a primary key ({persistence!r})")
+        yield table
+    finally:
+        await connection.execute(f"DROP TABLE IF EXISTS {CEILING_SCHEMA}.{table} CASCADE")
         try:
-            await connection.execute(f"DROP TABLE IF EXISTS {CEILING_SCHEMA}.{table} CASCADE")
-        finally:
-            await connection.close()
+            await connection.execute(f"DROP SCHEMA IF EXISTS {CEILING_SCHEMA}")
+        except asyncpg.DependentObjectsStillExistError:  # another run's table is there: its run drops it
+            pass
 
 
 async def _own_sequences(connection: asyncpg.Connection, table: str) -> None:
@@ -136,35 +160,36 @@ ENTRY_COLUMNS = (
 )
 
 
-def _entry_records(count: int) -> list[tuple]:
-    """`count` journal entries shaped as the run's: sales (3 lines), refunds (2), a recovery a lot (2)."""
+def widest_entry_records(count: int, names: scenario.Names) -> list[tuple]:
+    """`count` journal rows shaped like the widest the run writes: a battery's sale entry (three lines, where
+    a refund or a recovery has two), with the run's own names, keys and amounts, as the stream workers post
+    it and the ledger copies it (`ENTRY_COLUMNS`; tests/unit/test_bench_ceiling.py holds it to the streams'
+    own `sale_item` posting)."""
     now = datetime.now(UTC)
+    store = accounts.store_clearing(names.store)
+    lines = (store, accounts.LIABILITY, accounts.FUND)
+    debits, credits = (
+        (scenario.DEPOSIT + scenario.RECYCLING_FEE, 0, 0),
+        (0, scenario.DEPOSIT, scenario.RECYCLING_FEE),
+    )
+    currencies = (scenario.CURRENCY,) * len(lines)
     records = []
     for i in range(count):
-        serial = f"CEILING-{i // 2:09d}"
-        if i % (2 * scenario.BATTERIES_PER_LOT + 1) == 2 * scenario.BATTERIES_PER_LOT:
-            key, kind, subject = f"recovery:L{i}", "recovery", f"L{i}"
-            accounts, debits, credits = ["fund:recycling", "payable:recycler:R1"], [9000, 0], [0, 9000]
-        elif i % 2 == 0:
-            key, kind, subject = f"sale:S{i}:{serial}", "sale", serial
-            accounts = ["clearing:store:ST1", "liability:deposits", "fund:recycling"]
-            debits, credits = [5800, 0, 0], [0, 5000, 800]
-        else:
-            key, kind, subject = f"refund:{serial}", "refund", serial
-            accounts, debits, credits = ["liability:deposits", "clearing:centre:C1"], [5000, 0], [0, 5000]
+        serial = names.serial(i)
+        key = f"sale:{names.sale_id(i - i % scenario.ITEMS_PER_SALE)}:{serial}"
         records.append(
             (
                 entry_id_for(key),
                 key,
-                kind,
-                subject,
+                "sale",
+                serial,
                 uuid.uuid4(),
                 None,
                 now,
                 now,
                 hashlib.sha256(key.encode()).digest(),
-                accounts,
-                ["EUR"] * len(accounts),
+                lines,
+                currencies,
                 debits,
                 credits,
             )

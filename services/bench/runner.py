@@ -98,7 +98,7 @@ class Bench:
         self.progress("ceiling: postgres", 0, 1)
         postgres = await outage.through_outage(
             lambda: ceilings.postgres_events_per_second(
-                self.settings.database_owner_url, events, self.batteries, len(sent)
+                self.settings.database_owner_url, events, self.batteries, len(sent), self.names
             ),
             "the PostgreSQL ceiling",
             outage.DATABASE_AWAY,

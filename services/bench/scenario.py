@@ -10,6 +10,9 @@ import orjson
 
 ITEMS_PER_SALE = 10
 BATTERIES_PER_LOT = 100
+DEPOSIT = 5000  # minor units a battery, every sale item of a run
+RECYCLING_FEE = 800
+CURRENCY = "EUR"
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,10 @@ class Names:
 
     def serial(self, i: int) -> str:
         return f"{self.run}-{i:08d}"
+
+    def sale_id(self, first: int) -> str:
+        """The sale of battery `first` and the next ITEMS_PER_SALE - 1."""
+        return f"{self.run}-S{first}"
 
 
 def _envelope(event_type: str, kind: str, source_id: str, data: dict) -> dict:
@@ -48,13 +55,13 @@ def sales(names: Names, batteries: range):
                 "category": "lmt",
                 "chemistry": "li-ion-nmc",
                 "mass_kg": 2.8,
-                "deposit": 5000,
-                "recycling_fee": 800,
+                "deposit": DEPOSIT,
+                "recycling_fee": RECYCLING_FEE,
                 "contract": "deposit",
             }
             for i in range(first, min(first + ITEMS_PER_SALE, batteries.stop))
         ]
-        sale_id = f"{names.run}-S{first}"
+        sale_id = names.sale_id(first)
         yield (
             "takeback.sales",
             sale_id,
@@ -62,7 +69,7 @@ def sales(names: Names, batteries: range):
                 "sale.recorded",
                 "pos",
                 names.store,
-                {"sale_id": s, "store_id": names.store, "currency": "EUR", "items": it},
+                {"sale_id": s, "store_id": names.store, "currency": CURRENCY, "items": it},
             ),
         )
 

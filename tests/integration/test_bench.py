@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from services.bench import scenario
+from services.bench import ceilings, scenario
 
 TAKEBACK = str(Path(sys.executable).parent / "takeback")
 PROMISED = {
@@ -44,6 +45,7 @@ def test_bench_prints_every_promised_figure_for_a_small_run(stack):
     assert result["journal_entries"] == scenario.expected_entries(200)
     assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
     assert result["events_per_second"] > 0 and result["ceiling_kafka_events_per_second"] > 0
+    assert result["ceiling_postgres_events_per_second"] > 0
     assert {"streams", "ledger", "kafka", "postgres"} <= set(result["peak_rss_mb"])
     working = {
         name: seconds
@@ -54,6 +56,73 @@ def test_bench_prints_every_promised_figure_for_a_small_run(stack):
     assert result["cpu_ms_per_event"] == round(
         sum(result["cpu_seconds"].values()) * 1000 / result["events"], 3
     )
+
+
+async def ceiling_tables(connection) -> list[str]:
+    return [
+        row["relname"]
+        for row in await connection.fetch(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1",
+            ceilings.CEILING_SCHEMA,
+        )
+    ]
+
+
+async def shape(connection, table: str) -> tuple[list, list]:
+    """A table's constraints (kind and definition) and indexes (method and columns), without their names."""
+    constraints = await connection.fetch(
+        "SELECT contype::text, pg_get_constraintdef(oid) AS definition FROM pg_constraint "
+        "WHERE conrelid = $1::regclass ORDER BY 1, 2",
+        table,
+    )
+    indexes = await connection.fetch(
+        "SELECT regexp_replace(pg_get_indexdef(indexrelid), '^.* USING ', '') AS definition, indisprimary "
+        "FROM pg_index WHERE indrelid = $1::regclass ORDER BY 1",
+        table,
+    )
+    return [tuple(r) for r in constraints], [tuple(r) for r in indexes]
+
+
+async def test_the_postgres_ceiling_copies_into_a_logged_table_shaped_like_the_journal(owner_pool):
+    """Logged (not temporary, not unlogged), the journal's primary key, indexes and checks, in the bench's
+    own schema; its checks hold; dropped afterwards with the schema."""
+    async with owner_pool.acquire() as connection:
+        async with ceilings.ceiling_table(connection) as table:
+            qualified = f"{ceilings.CEILING_SCHEMA}.{table}"
+            persistence = await connection.fetchval(
+                "SELECT relpersistence::text FROM pg_class WHERE oid = $1::regclass", qualified
+            )
+            assert persistence == "p"
+            assert await shape(connection, qualified) == await shape(connection, "ledger.entries")
+            assert ("p", "PRIMARY KEY (entry_id)") in (await shape(connection, qualified))[0]
+            records = ceilings.widest_entry_records(3, scenario.Names(run="Btest"))
+            await connection.copy_records_to_table(
+                table, schema_name=ceilings.CEILING_SCHEMA, records=records, columns=ceilings.ENTRY_COLUMNS
+            )
+            assert await connection.fetchval(f"SELECT count(*) FROM {qualified}") == 3
+            unbalanced = (*records[0][:-1], (0, 5000, 700))
+            with pytest.raises(asyncpg.CheckViolationError):
+                await connection.copy_records_to_table(
+                    table,
+                    schema_name=ceilings.CEILING_SCHEMA,
+                    records=[unbalanced],
+                    columns=ceilings.ENTRY_COLUMNS,
+                )
+            with pytest.raises(asyncpg.UniqueViolationError):
+                await connection.copy_records_to_table(
+                    table,
+                    schema_name=ceilings.CEILING_SCHEMA,
+                    records=records[:1],
+                    columns=ceilings.ENTRY_COLUMNS,
+                )
+        assert await ceiling_tables(connection) == []
+        assert (
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = $1", ceilings.CEILING_SCHEMA
+            )
+            == 0
+        )
 
 
 @pytest.mark.slow

@@ -113,8 +113,10 @@ async def both(requests, settings: Settings | None = None, publisher_class=Recor
             gateway.outcomes.poll_interval_s = 0.05
             watching = asyncio.create_task(gateway.outcomes.run_forever())
             gateway.ready = True
-            yield gateway
-            watching.cancel()
+            try:
+                yield gateway
+            finally:
+                watching.cancel()
 
         app = create_app(settings or Settings(http_body_max_bytes=BODY_MAX_BYTES), fakes)
         async with app.router.lifespan_context(app):

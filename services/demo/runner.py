@@ -181,7 +181,7 @@ class Demo:
                 self.batteries[it["serial"]] = Battery(
                     it["serial"], product, it["contract"], m, store, sale_id
                 )
-            if m == 3 and left <= 2:  # a store sells a serial that is already in the market
+            if m == 3 and left == self.per_month:  # month 3's first sale holds a serial already in the market
                 resold = next(b for b in self.batteries.values() if b.state == "in_use" and b.sold_month < m)
                 items.append({**items[0], "serial": resold.serial})
             out.append(

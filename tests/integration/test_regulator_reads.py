@@ -335,6 +335,22 @@ async def test_the_export_writes_one_passport_per_line_in_serial_order_as_http_s
     assert set(serial.values()) <= set(everything) and everything == sorted(everything)
 
 
+async def test_the_command_line_shows_one_passport_as_http_serves_it(http, finance_key, batteries):
+    _, serial = batteries
+    shown = json.loads(await cli("passport", "show", serial["collected"], "--json"))
+    assert shown == await passport_of(http, finance_key, serial["collected"])
+    assert "status waste" in await cli("passport", "show", serial["collected"])
+
+    def unknown():
+        from services.cli import commands  # noqa: F401
+        from services.cli.app import app
+
+        return CliRunner().invoke(app, ["passport", "show", unique("BAT")])
+
+    result = await asyncio.to_thread(unknown)
+    assert result.exit_code == 1 and "not known to the scheme" in result.output
+
+
 def test_the_export_refuses_a_category_the_contract_does_not_have():
     from services.cli import commands  # noqa: F401
     from services.cli.app import app

@@ -53,7 +53,7 @@ class Line:
     """One journal line: a debit or a credit of one account, in minor units of one currency.
 
     A plain frozen object (a batch of sales makes tens of thousands): built from amounts already checked, it
-    is checked again where it becomes a posting or an entry, and by the models on the wire.
+    is checked where it becomes an entry (the ledger, once, then the database), or by the models on the wire.
     """
 
     account: str

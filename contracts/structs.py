@@ -410,11 +410,12 @@ _EVENTS: tuple[type[Event], ...] = (
     BatteryRepurposedEvent,
 )
 # Private: the structs' checks of listed identifiers rely on `read_event`'s guards (no escapes).
-_DECODER_OF_TYPE: dict[str, msgspec.json.Decoder[Any]] = {
-    get_args(get_type_hints(event)["type"])[0]: msgspec.json.Decoder(event) for event in _EVENTS
+_STRUCT_OF_TYPE: dict[str, Any] = {  # each a struct of `InEvent`
+    get_args(get_type_hints(event)["type"])[0]: event for event in _EVENTS
 }
-assert tuple(_DECODER_OF_TYPE) == IN_EVENT_TYPES
+assert tuple(_STRUCT_OF_TYPE) == IN_EVENT_TYPES
 _ANY = msgspec.json.Decoder()
+_convert = msgspec.convert
 
 
 def canonical_json(obj: Any) -> str:
@@ -437,6 +438,9 @@ def _canonical_bytes(obj: dict[str, Any]) -> bytes:
 def read_event(raw: bytes) -> tuple[InEvent, bytes] | None:
     """The event and its content hash in one native pass, or None: then the models must read it.
 
+    The value is parsed once: the parsed object gives the canonical form (the content hash) and is
+    converted into the event's struct, which checks it rule for rule.
+
     Left to the models: a value that is not ASCII, holds an escape (`\\`) or a DEL
     (which `json.dumps` escapes), and any key repeated. A repeated key is found by
     counting: without escapes, every `:` either separates a key from its value or
@@ -451,11 +455,11 @@ def read_event(raw: bytes) -> tuple[InEvent, bytes] | None:
         return None
     if type(obj) is not dict or type(event_type := obj.get("type")) is not str:
         return None
-    decoder = _DECODER_OF_TYPE.get(event_type)
-    if decoder is None:
+    struct = _STRUCT_OF_TYPE.get(event_type)
+    if struct is None:
         return None
-    try:
-        event = decoder.decode(raw)
+    try:  # the parsed object, checked and typed (strict, as decoding it would be): the JSON is parsed once
+        event = _convert(obj, struct)
     except msgspec.ValidationError:
         return None
     canonical = _canonical_bytes(obj)

@@ -236,8 +236,11 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
     elif was == IN_USE:
         outcome = "refunded"
         _refund(state, event, battery)
-    fee = _handling_fee(state, event, battery) if was == IN_USE else (0, None, None)
-    route = _route(state, event, battery)
+    terms = None  # the terms in force for its sku, looked up once for the fee and the route
+    if battery.sku is not None and battery.currency is not None:
+        terms = state.terms_in_force(battery.sku, battery.currency, event.occurred_at)
+    fee = _handling_fee(state, event, battery, terms) if was == IN_USE else (0, None, None)
+    route = _route(state, event, terms)
     state.collections.append(
         CollectionRow(
             event.event_id,
@@ -257,14 +260,11 @@ def collection_logged(state: BatchState, event: ev.CollectionLoggedEvent) -> Non
     )
 
 
-def _route(state: BatchState, event, battery) -> str:
+def _route(state: BatchState, event, terms: Terms | None) -> str:
     """Contract 8.3: every collection applied routes its battery, by the thresholds of its sku's terms in
     force at the collection's occurred_at (in the currency it was sold in); an orphan, or a sku without
     terms, by the contract's defaults. `battery.routed` goes out with the collection's effects."""
     data = event.data
-    terms = None
-    if battery.sku is not None and battery.currency is not None:
-        terms = state.terms_in_force(battery.sku, battery.currency, event.occurred_at)
     route = route_of(data.condition, data.state_of_health_pct, terms)
     state.outbox.append(
         events_out.battery_routed(data.serial, route, data.state_of_health_pct, event.event_id)
@@ -272,12 +272,13 @@ def _route(state: BatchState, event, battery) -> str:
     return route
 
 
-def _handling_fee(state: BatchState, event, battery) -> tuple[int, str | None, datetime | None]:
+def _handling_fee(
+    state: BatchState, event, battery, terms: Terms | None
+) -> tuple[int, str | None, datetime | None]:
     """Contract 8.1: a battery collected from the market (under deposit or lease) earns the centre the
-    handling fee of the terms in force at the collection's occurred_at for its sku and currency, paid from the
-    fund. An orphan, or a cancelled sale's battery (no longer under either contract), earns none.
-    Returns the fee, its currency and the terms' effective_from, as the collection keeps them."""
-    terms = state.terms_in_force(battery.sku, battery.currency, event.occurred_at)
+    handling fee of the terms in force at the collection's occurred_at for its sku and currency (`terms`),
+    paid from the fund. An orphan, or a cancelled sale's battery (no longer under either contract), earns
+    none. Returns the fee, its currency and the terms' effective_from, as the collection keeps them."""
     if terms is None or terms.handling_fee == 0:
         return 0, None, None
     post(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from contracts.postings import PostingRequested
 from services.common.ids import NAMESPACE, stable_id
+from services.ledger.domain.journal import read_posting
 from streams.domain import postings
 from streams.domain.battery import TRANSITIONS, Battery, Party
 from streams.domain.errors import AlreadyReturned, CustodyMismatch
@@ -88,6 +89,53 @@ def test_postings_balance_and_cancellations_reverse_them_exactly(contract, suspe
         (line.account, line.credit, line.debit) for line in sale.lines
     }
     assert reversal.reverses == sale.posting_key
+
+
+AMOUNTS = st.integers(min_value=0, max_value=10**15)  # minor units; a sale's two together stay in range
+
+
+def every_posting(amount: int, fee: int) -> list:
+    """A posting of every builder (and every branch of the sale's), from the same amounts."""
+    cause = uuid.uuid4()
+    sales = [
+        postings.sale_item("S-1", "store-1", "BAT-1", contract, deposit, fee, "EUR", cause, NOW, suspense)
+        for contract, deposit, suspense in [
+            ("deposit", amount, False),
+            ("lease", 0, False),
+            ("deposit", amount, True),
+            ("lease", 0, True),
+        ]
+    ]
+    return [
+        *sales,
+        *(postings.cancellation(sale, cause, NOW, "S-1") for sale in sales if sale is not None),
+        postings.refund("BAT-1", "centre-7", amount, "EUR", cause, NOW),
+        postings.refund("BAT-1", "centre-7", amount, "EUR", cause, NOW, from_reserve=True),
+        postings.recovery("LOT-1", "recycler-1", amount, "EUR", cause, NOW),
+        *(
+            postings.payment("P-1", kind, "x-1", amount, "EUR", cause, NOW)
+            for kind in ("store", "centre", "recycler")
+        ),
+        postings.deposits_released("R-1", amount, "EUR", cause, NOW),
+        postings.release_cancelled("S-1", "BAT-1", amount, "EUR", cause, NOW),
+        postings.suspense_returned(cause, "BAT-1", "store-1", amount, "EUR", cause, NOW),
+        postings.handling_fee(cause, "BAT-1", "centre-7", fee, "EUR", NOW),
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=AMOUNTS, fee=AMOUNTS)
+def test_every_posting_built_is_one_the_ledger_posts(amount, fee):
+    """The streams do not check a posting's balance again: each is balanced by construction, checked once
+    where the ledger makes its entry (then by the database). Every builder passes that check, for any
+    amounts, or posts nothing when nothing moves."""
+    for posting in every_posting(amount, fee):
+        if posting is None:
+            continue
+        entry = read_posting(posting.posting_key.encode(), posting.to_json())  # the ledger's own reading
+        assert entry.is_balanced() and len(entry.accounts) >= 2
+        assert all((debit > 0) != (credit > 0) for debit, credit in zip(entry.debits, entry.credits))
+        assert PostingRequested.model_validate_json(posting.to_json()).posting_key == posting.posting_key
 
 
 def test_nothing_charged_posts_nothing():

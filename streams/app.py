@@ -14,6 +14,7 @@ from services.common import retry
 from services.common.kafka import credentials
 from services.common.logging import get_logger, stdlib_logging_config
 from services.common.settings import Settings
+from streams.adapters.batching import take_ready
 from streams.adapters.signing_keys import SigningKeys
 from streams.bootstrap import Wiring
 from streams.service_layer.batch import Message, Outcome, apply_batch
@@ -113,7 +114,12 @@ def create_app(settings: Settings, wiring: Wiring) -> faust.App:
     @app.agent(events_in)
     async def apply_events(stream):
         streams = await wiring.streams()
-        async for batch in stream.take_events(settings.batch_max_events, settings.batch_max_wait_ms / 1000):
+        async for batch in take_ready(
+            stream,
+            settings.batch_max_events,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            idle_s=settings.batch_idle_ms / 1000,
+        ):
             messages = [
                 Message(
                     e.message.topic,

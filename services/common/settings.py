@@ -68,7 +68,9 @@ class Settings(BaseSettings):
 
     # Processing bounds.
     batch_max_events: int = Field(default=2000, ge=1, le=100_000)
-    batch_max_wait_ms: int = Field(default=50, ge=1, le=10_000)
+    batch_max_wait_ms: int = Field(default=50, ge=1, le=10_000)  # a batch closes this long after its start
+    # ... or in the stream workers once this long passed without a new event (streams/adapters/batching.py)
+    batch_idle_ms: int = Field(default=2, ge=1, le=10_000)
     outbox_batch_max: int = Field(default=5000, ge=1, le=100_000)
     outbox_poll_ms: int = Field(default=50, ge=1, le=10_000)
     reconciliation_interval_s: int = Field(default=300, ge=1)  # a full run reads the whole journal

@@ -1,0 +1,101 @@
+"""The stream's events in batches that close as soon as the stream has nothing more to give.
+
+faust's `Stream.take_events(max_, within)` yields on a clock: `within` seconds after the agent took
+the last batch, whatever has arrived meanwhile (at once if `max_` have). An event that arrives alone
+waits for the clock (half of `within` on average, all of it when it arrives just after a tick), and
+after each batch the agent idles a whole `within` even when events are already queued: contract
+8.2's return counter, which waits for the outcome, pays both.
+
+`take_ready` starts a batch with its first event and closes it when a short pause (`idle_s`) brings
+no further event, when `max_` are buffered, or `max_wait_s` after its first event, whichever comes
+first. Under load, the events that arrived while the agent applied the last batch are queued and
+buffered without a pause, so the batches stay as large as the clock made them; an event alone is
+applied about `idle_s` after it arrived. While nothing arrives, no clock runs.
+
+The rest is `take_events`' own: the events are acknowledged only after the agent took the batch
+and came back for the next one (it applies each batch before it asks again), the buffer never holds
+more than `max_`, and the stream's acknowledgement mode is restored at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mode.utils.aiter import aiter
+from mode.utils.futures import notify
+
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+async def take_ready(stream: Any, max_: int, max_wait_s: float, idle_s: float) -> AsyncIterator[list[Any]]:
+    """Batches of `stream`'s events (faust `EventT`s), at most `max_` each; see the module's text."""
+    events: list[Any] = []
+    first_added = asyncio.Event()
+    buffer_full = asyncio.Event()
+    buffer_consumed = asyncio.Event()
+    consuming: asyncio.Future | None = None  # set while the agent holds a batch: nothing is buffered then
+    loop = asyncio.get_running_loop()
+
+    async def add_to_buffer(value: Any) -> Any:
+        nonlocal consuming
+        try:
+            if consuming is not None:
+                try:
+                    await consuming
+                finally:
+                    consuming = None
+            event = stream.current_event
+            if event is None:
+                raise RuntimeError("the batch buffer found no current event")
+            events.append(event)
+            first_added.set()
+            if len(events) >= max_:
+                buffer_full.set()
+                buffer_consumed.clear()
+                await stream.wait(buffer_consumed)  # never more than max_ in a batch
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("batch_buffer_failed", error=repr(error))
+            await stream.crash(error)
+        return value
+
+    acks_were_enabled = stream.enable_acks
+    stream.enable_acks = False  # acknowledged below, once the agent is done with the batch
+    stream.add_processor(add_to_buffer)
+    stream._enable_passive(aiter(stream.channel))  # the stream feeds the buffer in the background
+    try:
+        while not stream.should_stop:
+            if not events:
+                first_added.clear()
+                await stream.wait_for_stopped(first_added)  # idle: no clock
+            deadline = loop.time() + max_wait_s
+            seen = len(events)
+            while seen and not buffer_full.is_set() and not stream.should_stop:
+                pause = min(idle_s, deadline - loop.time())
+                if pause <= 0:
+                    break
+                await stream.wait_for_stopped(buffer_full, timeout=pause)
+                if len(events) == seen:
+                    break  # nothing more came: the consumer has nothing more to give now
+                seen = len(events)
+            if not events:
+                continue
+            batch = list(events)
+            consuming = loop.create_future()
+            try:
+                yield batch
+            finally:
+                events.clear()
+                for event in batch:
+                    await stream.ack(event)
+                notify(consuming)  # the buffer takes events again
+                buffer_full.clear()
+                buffer_consumed.set()
+    finally:
+        stream.enable_acks = acks_were_enabled
+        stream._processors.remove(add_to_buffer)

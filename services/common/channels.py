@@ -1,10 +1,31 @@
 """PostgreSQL notification channels shared by the services.
 
-`INBOX_CHANNEL`: the streams' batch transaction notifies it (empty payload) when it
-commits outcomes to `scheme.inbox`; a gateway with requests waiting (`Prefer: wait`)
-then reads the outcomes of all its waiting events in one query.
+`INBOX_CHANNEL`: the streams' batch transaction notifies it when it commits outcomes to
+`scheme.inbox` (delivered at commit), the payload naming the batch's event ids (`inbox_payload`),
+or empty for a batch with more than `INBOX_PAYLOAD_IDS_MAX`: then a gateway reads the outcomes of
+all its waiting requests (`Prefer: wait`), else only of those it waits for among the ids named.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from uuid import UUID
+
 INBOX_CHANNEL = "takeback_inbox"
+INBOX_PAYLOAD_IDS_MAX = 200  # 37 characters an id: a payload stays under PostgreSQL's 8,000 bytes
+
+
+def inbox_payload(event_ids: Iterable[UUID]) -> str:
+    """The ids, comma-separated; empty (read every waiting event) when there are too many to name."""
+    named = [str(event_id) for event_id in event_ids]
+    return ",".join(named) if len(named) <= INBOX_PAYLOAD_IDS_MAX else ""
+
+
+def inbox_payload_ids(payload: str) -> list[UUID] | None:
+    """The ids a payload names; None when it names none or cannot be read: read every waiting event."""
+    if not payload:
+        return None
+    try:
+        return [UUID(text) for text in payload.split(",")]
+    except ValueError:
+        return None

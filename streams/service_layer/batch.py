@@ -17,7 +17,7 @@ import asyncpg
 from contracts import events as ev
 from contracts.structs import InEvent, read_event
 from services.common import retry
-from services.common.channels import INBOX_CHANNEL
+from services.common.channels import INBOX_CHANNEL, inbox_payload
 from services.common.kafka import SIGNATURE_HEADER, SIGNER_HEADER, verify
 from services.common.logging import get_logger
 from services.common.outbox import write as write_outbox
@@ -204,7 +204,8 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
     await repository.record_offsets(connection, offset_ranges([d.message for d in decoded]))
     state.outbox.extend(events_out.postings_requested(state.postings))
     outcome.outbox = await write_outbox(connection, "scheme", state.outbox)
-    await connection.execute("SELECT pg_notify($1, '')", INBOX_CHANNEL)  # delivered at commit (contract 8.2)
+    # Delivered at commit (contract 8.2): the waiting gateways read the outcomes of the ids named.
+    await connection.execute("SELECT pg_notify($1, $2)", INBOX_CHANNEL, inbox_payload(dict.fromkeys(ids)))
     return outcome
 
 

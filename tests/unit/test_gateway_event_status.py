@@ -92,3 +92,113 @@ async def test_accepted_events_written_together_keep_each_first_record():
     )
     assert records.accepted_events[event_id].content_hash == HASH
     assert len(records.accepted_events) == 21
+
+
+class ReadsRecorded(InMemoryEventRecords):
+    """The in-memory records, noting the ids of each read of outcomes; `fail` makes the next read raise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[set] = []
+        self.fail = False
+
+    async def outcomes(self, event_ids):
+        self.reads.append(set(event_ids))
+        if self.fail:
+            self.fail = False
+            raise ConnectionError("the database is away")
+        return await super().outcomes(event_ids)
+
+
+async def _listening(records, poll_interval_s: float = 60.0):
+    """A watch listening on a fake channel: (watch, its loop task, notify(payload))."""
+    notify = []
+
+    async def listen(on_notify):
+        notify.append(on_notify)
+        return lambda: True
+
+    watch = OutcomeWatch(records, listen=listen, poll_interval_s=poll_interval_s)
+    loop = asyncio.create_task(watch.run_forever())
+    while not notify:
+        await asyncio.sleep(0.01)
+    return watch, loop, notify[0]
+
+
+async def _waiting_for(watch, records, count: int):
+    ids = [uuid.uuid4() for _ in range(count)]
+    tasks = [asyncio.create_task(watch.wait(event_id, HASH, 5.0)) for event_id in ids]
+    while watch.waiting < count or not records.reads:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the read of the new waiters is done
+    return ids, tasks
+
+
+async def test_a_notification_reads_only_the_waiting_events_it_names():
+    records = ReadsRecorded()
+    watch, loop, notify = await _listening(records)
+    try:
+        (mine, other), tasks = await _waiting_for(watch, records, 2)
+        records.inbox[mine] = refunded(mine)
+        records.reads.clear()
+        notify(",".join(str(i) for i in (uuid.uuid4(), mine, uuid.uuid4())))
+        body = await asyncio.wait_for(tasks[0], 2.0)
+        assert body["status"] == "applied"
+        assert records.reads == [{mine}]
+        notify(str(uuid.uuid4()))  # a batch of events nobody waits for here: no read
+        await asyncio.sleep(0.1)
+        assert records.reads == [{mine}]
+        assert not tasks[1].done() and watch.waiting == 1
+    finally:
+        loop.cancel()
+
+
+async def test_a_notification_naming_no_id_reads_every_waiting_event():
+    records = ReadsRecorded()
+    watch, loop, notify = await _listening(records)
+    try:
+        ids, tasks = await _waiting_for(watch, records, 3)
+        for event_id in ids:
+            records.inbox[event_id] = refunded(event_id)
+        records.reads.clear()
+        notify("")  # a batch too large to name its ids
+        bodies = await asyncio.wait_for(asyncio.gather(*tasks), 2.0)
+    finally:
+        loop.cancel()
+    assert [b["event_id"] for b in bodies] == [str(i) for i in ids]
+    assert records.reads == [set(ids)]
+
+
+async def test_an_outcome_never_notified_is_found_while_other_notifications_keep_coming():
+    records = ReadsRecorded()
+    watch, loop, notify = await _listening(records, poll_interval_s=0.2)
+    try:
+        (missed,), tasks = await _waiting_for(watch, records, 1)
+        records.inbox[missed] = refunded(missed)  # its notification was lost
+        for _ in range(100):  # other batches' notifications, waking the watch every 10 ms
+            if tasks[0].done():
+                break
+            other = uuid.uuid4()
+            notify(str(other))
+            await asyncio.sleep(0.01)
+        body = await asyncio.wait_for(tasks[0], 1.0)
+    finally:
+        loop.cancel()
+    assert body["status"] == "applied"
+
+
+async def test_a_read_that_failed_is_made_again_for_every_waiting_event():
+    records = ReadsRecorded()
+    watch, loop, notify = await _listening(records)
+    try:
+        (event_id,), tasks = await _waiting_for(watch, records, 1)
+        records.inbox[event_id] = refunded(event_id)
+        records.fail = True
+        notify(str(event_id))  # this read fails; its notification will not come again
+        while records.fail:
+            await asyncio.sleep(0.01)
+        notify(str(uuid.uuid4()))  # the next wake, for another batch, reads every waiting event
+        body = await asyncio.wait_for(tasks[0], 2.0)
+    finally:
+        loop.cancel()
+    assert body["status"] == "applied"

@@ -103,10 +103,11 @@ class InboxListener:
         self.connect_timeout_s = connect_timeout_s
         self.connection: asyncpg.Connection | None = None
 
-    async def listen(self, on_notify: Callable[[], None]) -> Callable[[], bool]:
+    async def listen(self, on_notify: Callable[[str], None]) -> Callable[[], bool]:
+        """Listen; `on_notify` gets each notification's payload (the event ids a batch decided)."""
         await self.close()
         connection = await asyncpg.connect(self.database_url, timeout=self.connect_timeout_s)
-        await connection.add_listener(INBOX_CHANNEL, lambda *_: on_notify())
+        await connection.add_listener(INBOX_CHANNEL, lambda _c, _pid, _channel, payload: on_notify(payload))
         self.connection = connection
         return lambda: not connection.is_closed()
 

@@ -4,11 +4,14 @@
   groups: the requests accepted while one INSERT runs go in the next one.
 - `OutcomeWatch` answers the waiting requests of this process. It holds no
   connection per request: one LISTEN connection (the streams notify
-  `INBOX_CHANNEL` when a batch commits) wakes it, and then one query reads the
-  outcomes of every waiting event. A notification missed (while the listening
-  connection reconnects) costs at most `POLL_INTERVAL_S`: it polls that often
-  while anyone waits. All it knows is in the database, so any gateway process
-  gives the same answer.
+  `INBOX_CHANNEL` when a batch commits, naming its event ids) wakes it, and
+  then one query reads the outcomes of the events it waits for among those
+  named (of every waiting event when a notification names none). A request
+  that starts waiting is read at once (a duplicate of an event decided long
+  ago answers now). A notification missed (while the listening connection
+  reconnects) costs at most `POLL_INTERVAL_S`: every waiting event is read that
+  often while anyone waits. All it knows is in the database, so any gateway
+  process gives the same answer.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from uuid import UUID
 
 from contracts.events import canonical_hash, load_json
 from contracts.structs import read_event
+from services.common.channels import inbox_payload_ids
 from services.common.logging import get_logger
 from services.common.retry import TRANSIENT_ERRORS
 from services.gateway.domain.errors import DatabaseUnavailable, NotFound
@@ -38,7 +42,8 @@ WAITING_MAX = 10_000  # requests waiting at once in a process; beyond, a request
 POLL_IDS_MAX = 2_000  # event ids in one read of outcomes
 POLL_INTERVAL_S = 0.5  # the fallback poll while requests wait, should a notification be missed
 LISTEN_RETRY_S = 2.0  # between attempts to open the listening connection again
-Listen = Callable[[Callable[[], None]], Awaitable[Callable[[], bool]]]  # on_notify -> is_listening
+# listen(on_notify) -> is_listening; on_notify gets each notification's payload
+Listen = Callable[[Callable[[str], None]], Awaitable[Callable[[], bool]]]
 
 
 def content_hash(raw: bytes) -> bytes:
@@ -111,6 +116,9 @@ class OutcomeWatch:
         self.poll_interval_s = poll_interval_s
         self._waiting: dict[UUID, list[tuple[bytes | None, asyncio.Future]]] = {}
         self._count = 0
+        self._due: set[UUID] = set()  # waiting events to read at the next wake
+        self._read_all = False  # read every waiting event at the next wake
+        self._last_read_all = 0.0  # the event loop's time of the last read of every waiting event
         self._wake = asyncio.Event()
         self._is_listening: Callable[[], bool] = lambda: False
 
@@ -126,6 +134,7 @@ class OutcomeWatch:
         entry = (sent_hash, future)
         self._waiting.setdefault(event_id, []).append(entry)
         self._count += 1
+        self._due.add(event_id)
         self._wake.set()  # read at once: a duplicate of an event applied long ago answers now
         try:
             return await asyncio.wait_for(future, timeout_s)
@@ -142,6 +151,21 @@ class OutcomeWatch:
         if not entries:
             self._waiting.pop(event_id, None)
 
+    def notified(self, payload: str) -> None:
+        """A batch committed: its events that wait here are read at the next wake (all, if it names
+        none)."""
+        if not self._waiting:
+            return
+        named = inbox_payload_ids(payload)
+        if named is None:
+            self._read_all = True
+        else:
+            due = [event_id for event_id in named if event_id in self._waiting]
+            if not due and not self._read_all:
+                return  # none of this batch's events waits here
+            self._due.update(due)
+        self._wake.set()
+
     async def run_forever(self) -> None:
         while True:
             await self._keep_listening()
@@ -152,18 +176,31 @@ class OutcomeWatch:
             except TimeoutError:
                 pass
             self._wake.clear()
-            if self._waiting:
-                await self.poll()
+            if not self._waiting:
+                self._due.clear()
+                self._read_all = False
+                continue
+            now = asyncio.get_running_loop().time()
+            if self._read_all or now - self._last_read_all >= self.poll_interval_s:
+                ids = list(self._waiting)  # also the fallback, should a notification have been missed
+                self._last_read_all = now
+            else:
+                ids = [event_id for event_id in self._due if event_id in self._waiting]
+            self._due.clear()  # what is named from here on is read at the next wake
+            self._read_all = False
+            if ids:
+                await self.poll(ids)
 
-    async def poll(self) -> None:
-        """One read of the outcomes of every waiting event (in slices of POLL_IDS_MAX); each found is
-        answered."""
-        ids = list(self._waiting)
+    async def poll(self, ids: list[UUID] | None = None) -> None:
+        """One read of the outcomes of these waiting events (of every one by default; in slices of
+        POLL_IDS_MAX); each found is answered."""
+        ids = list(self._waiting) if ids is None else ids
         for start in range(0, len(ids), POLL_IDS_MAX):
             try:
                 found = await self.records.outcomes(ids[start : start + POLL_IDS_MAX])
             except Exception as error:  # the database is away (or a bug, logged): the next poll tries again
                 log.warning("outcomes_unreadable", error=repr(error)[:300], waiting=self._count)
+                self._read_all = True  # every waiting event, at the next wake or poll
                 return
             for event_id, record in found.items():
                 for sent_hash, future in self._waiting.get(event_id, []):
@@ -174,8 +211,9 @@ class OutcomeWatch:
         if self.listen is None or self._is_listening():
             return
         try:
-            self._is_listening = await self.listen(self._wake.set)
+            self._is_listening = await self.listen(self.notified)
         except Exception as error:  # the polls answer meanwhile
             log.warning("outcomes_not_listening", error=repr(error)[:300], retry_s=LISTEN_RETRY_S)
             return
-        self._wake.set()  # what was notified while nobody listened is read at once
+        self._read_all = True  # what was notified while nobody listened is read at once
+        self._wake.set()

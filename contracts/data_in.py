@@ -1,6 +1,7 @@
 """The `data` of each event in (contract section 3)."""
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -20,6 +21,7 @@ from contracts.enums import (
     Resolution,
 )
 from contracts.types import (
+    MONEY_MINOR_UNITS_MAX,
     Country,
     Currency,
     Date,
@@ -98,7 +100,20 @@ class SaleRecorded(WireModel):
     @classmethod
     def _serials_unique(cls, items: list[SaleItem]) -> list[SaleItem]:
         _no_repeats([item.serial for item in items])
+        if sale_total(items) > MONEY_MINOR_UNITS_MAX:
+            raise PydanticCustomError(
+                "sale_total",
+                "the sale's total of deposits and recycling fees must be at most {max} minor units",
+                {"max": MONEY_MINOR_UNITS_MAX},
+            )
         return items
+
+
+def sale_total(items: Iterable[Any]) -> int:
+    """What the sale's postings debit its store in all: each item's deposit plus recycling fee (one currency).
+
+    Held to `MONEY_MINOR_UNITS_MAX`, so no amount a sale posts, nor its sum, overflows a bigint."""
+    return sum(item.deposit + item.recycling_fee for item in items)
 
 
 class SaleCancelled(WireModel):

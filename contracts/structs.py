@@ -33,6 +33,7 @@ from contracts.data_in import (
     REPURPOSE_MIN_PCT_DEFAULT,
     REUSE_MIN_PCT_DEFAULT,
     SALE_ITEMS_MAX,
+    sale_total,
 )
 from contracts.enums import (
     Application,
@@ -158,6 +159,8 @@ class SaleRecorded(_Wire):
         serials = [item.serial for item in self.items]
         _unique_identifiers(serials)
         _identifiers([item.sku for item in self.items])
+        if sale_total(self.items) > MONEY_MINOR_UNITS_MAX:
+            raise ValueError("the sale's total of deposits and recycling fees is read by the models")
 
 
 class SaleCancelled(_Wire):

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from contracts import generate, topics
+from contracts.data_in import sale_total
 from contracts.events import (
     ContractViolation,
     SaleRecordedEvent,
@@ -19,6 +20,7 @@ from contracts.events import (
     key_of,
     parse_event,
 )
+from contracts.types import MONEY_MINOR_UNITS_MAX
 from services.ledger.adapters import events as ledger_events
 
 EVENT_ID = "2b7c1f0e-5d0a-4b53-9a8e-3c1f2d9e8a11"
@@ -355,6 +357,35 @@ def test_repeated_serials_in_a_sale_are_refused():
         "rule": "unique",
         "message": "must not repeat a serial (repeated: BAT-000001)",
     }
+
+
+@pytest.mark.parametrize(
+    ("amounts", "accepted"),
+    [
+        ([(MONEY_MINOR_UNITS_MAX, MONEY_MINOR_UNITS_MAX)], False),  # one item: its store debit overflows
+        ([(MONEY_MINOR_UNITS_MAX - 1, 1)], True),  # one item, deposit and fee exactly at the limit
+        ([(MONEY_MINOR_UNITS_MAX // 2, 0), (MONEY_MINOR_UNITS_MAX // 2 + 1, 0)], True),
+        ([(MONEY_MINOR_UNITS_MAX // 2, 1), (MONEY_MINOR_UNITS_MAX // 2, 1)], False),  # the items together
+    ],
+    ids=["one item over", "one item at", "items at", "items over"],
+)
+def test_a_sale_whose_deposits_and_fees_add_up_beyond_64_bits_is_refused_naming_the_rule(amounts, accepted):
+    """Its store is debited every item's deposit plus recycling fee: that total must fit an amount too."""
+    raw = event("sale.recorded")
+    first = raw["data"]["items"][0]
+    raw["data"]["items"] = [
+        {**first, "serial": f"BAT-{n}", "deposit": deposit, "recycling_fee": fee}
+        for n, (deposit, fee) in enumerate(amounts)
+    ]
+    total = sum(deposit + fee for deposit, fee in amounts)
+    assert (total <= MONEY_MINOR_UNITS_MAX) == accepted  # the cases straddle the limit as their ids say
+    if accepted:
+        assert sale_total(parse_event(json.dumps(raw).encode()).data.items) == total
+        return
+    error = violation(raw)
+    assert error.reason == "schema_violation"
+    assert [(e["field"], e["rule"]) for e in error.errors] == [("data.items", "sale_total")]
+    assert f"at most {MONEY_MINOR_UNITS_MAX} minor units" in error.errors[0]["message"]
 
 
 def test_bank_transfer_needs_a_payee():

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from contracts import topics
 from contracts.events import ContractViolation, canonical_hash, load_json, parse_event
 from contracts.structs import read_event
+from contracts.types import MONEY_MINOR_UNITS_MAX
 from services.bench import scenario
 from tests.unit.test_contracts import event as example
 
@@ -114,6 +115,16 @@ def lease_sale(**item) -> dict:
 )
 def test_edges_that_are_valid_read_the_same_on_both_paths(raw):
     assert assert_agrees(json.dumps(raw).encode())
+
+
+def test_a_sale_whose_total_does_not_fit_is_left_to_the_models_which_name_the_rule():
+    raw = lease_sale(deposit=MONEY_MINOR_UNITS_MAX, recycling_fee=1)
+    assert read_event(json.dumps(raw).encode()) is None
+    refused = slow(json.dumps(raw).encode())
+    assert isinstance(refused, ContractViolation)
+    assert [e["rule"] for e in refused.errors] == ["sale_total"]
+    at_limit = lease_sale(deposit=MONEY_MINOR_UNITS_MAX - 1, recycling_fee=1)
+    assert assert_agrees(json.dumps(at_limit).encode())
 
 
 @pytest.mark.parametrize("mass", [1e-05, 1e16, 2.5e-7])

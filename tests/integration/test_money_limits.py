@@ -31,9 +31,9 @@ def a_currency() -> str:
     return "".join(random.choices(string.ascii_uppercase, k=3))
 
 
-def sale_event(scheme: Scheme, items: list[dict], currency: str) -> dict:
+def sale_event(scheme: Scheme, items: list[dict], currency: str, at: str | None = None) -> dict:
     data = {"sale_id": unique("S"), "store_id": scheme.store, "currency": currency, "items": items}
-    return envelope("sale.recorded", "pos", scheme.store, data)
+    return envelope("sale.recorded", "pos", scheme.store, data, occurred_at=at)
 
 
 async def send_together(scheme: Scheme, events: list[dict], key: str) -> None:
@@ -149,4 +149,33 @@ async def test_sales_of_one_store_each_within_the_limit_summing_beyond_it_in_one
     await wait_for(all_posted)
     payment = await scheme.payment("store", scheme.store, 1000, currency=currency)
     await scheme.applied(payment)
+    await assert_balanced(pool)
+
+
+@pytest.mark.xfail(
+    run=False,
+    reason="a release's total (the deposits of every battery it covers, each within the limit) can exceed "
+    "a bigint: its single ledger entry is then refused as malformed while the scheme marked the batteries "
+    "released; not run, for the same reason as above",
+)
+async def test_a_release_whose_deposits_sum_beyond_the_limit_keeps_the_books_together(scheme, pool):
+    currency = a_currency()
+    sold = "2023-03-01T10:00:00+00:00"
+    sales = [
+        sale_event(scheme, [item(unique("BAT"), deposit=MAX - 1, fee=0)], currency, sold) for _ in range(2)
+    ]
+    for sale in sales:
+        await scheme.emit(sale)
+        await scheme.applied(sale)
+    data = {"release_id": unique("R"), "currency": currency, "sold_before": "2024-01-01T00:00:00+00:00"}
+    release = envelope("deposits.released", "finance", "finance", data)
+    await scheme.emit(release, key=currency)
+    await scheme.applied(release)
+
+    async def posted():
+        return await pool.fetchval(
+            "SELECT count(*) FROM ledger.entries WHERE posting_key = $1", f"release:{data['release_id']}"
+        )
+
+    await wait_for(posted)
     await assert_balanced(pool)

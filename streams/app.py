@@ -14,7 +14,7 @@ from services.common import retry
 from services.common.kafka import credentials
 from services.common.logging import get_logger, stdlib_logging_config
 from services.common.settings import Settings
-from streams.adapters.batching import take_ready
+from streams.adapters.batching import log_holds_more, take_ready
 from streams.adapters.signing_keys import SigningKeys
 from streams.bootstrap import Wiring
 from streams.service_layer.batch import Message, Outcome, apply_batch
@@ -119,6 +119,7 @@ def create_app(settings: Settings, wiring: Wiring) -> faust.App:
             settings.batch_max_events,
             max_wait_s=settings.batch_max_wait_ms / 1000,
             idle_s=settings.batch_idle_ms / 1000,
+            holds_more=log_holds_more(app.consumer),
         ):
             messages = [
                 Message(

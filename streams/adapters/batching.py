@@ -6,11 +6,13 @@ waits for the clock (half of `within` on average, all of it when it arrives just
 after each batch the agent idles a whole `within` even when events are already queued: contract
 8.2's return counter, which waits for the outcome, pays both.
 
-`take_ready` starts a batch with its first event and closes it when a short pause (`idle_s`) brings
-no further event, when `max_` are buffered, or `max_wait_s` after its first event, whichever comes
-first. Under load, the events that arrived while the agent applied the last batch are queued and
-buffered without a pause, so the batches stay as large as the clock made them; an event alone is
-applied about `idle_s` after it arrived. While nothing arrives, no clock runs.
+`take_ready` starts a batch with its first event and closes it when the consumer has nothing more
+to give: a short pause (`idle_s`) brought no further event and Kafka holds nothing beyond the
+batch's last event in any of its partitions (`log_holds_more`, as of the consumer's last fetch).
+Otherwise it closes when `max_` are buffered, or `max_wait_s` after its first event. So an event
+alone is applied about `idle_s` after it arrived, while a worker behind the log (a backlog, a burst)
+still fills its batches as the clock did, and does not spend a transaction on every few events.
+While nothing arrives, no clock runs.
 
 The rest is `take_events`' own: the events are acknowledged only after the agent took the batch
 and came back for the next one (it applies each batch before it asks again), the buffer never holds
@@ -20,7 +22,7 @@ more than `max_`, and the stream's acknowledgement mode is restored at the end.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from mode.utils.aiter import aiter
@@ -31,8 +33,37 @@ from services.common.logging import get_logger
 log = get_logger(__name__)
 
 
-async def take_ready(stream: Any, max_: int, max_wait_s: float, idle_s: float) -> AsyncIterator[list[Any]]:
-    """Batches of `stream`'s events (faust `EventT`s), at most `max_` each; see the module's text."""
+def log_holds_more(consumer: Any) -> Callable[[list[Any]], bool]:
+    """Whether Kafka holds more of these events' partitions than they reach, by the highwater the
+    consumer (faust's) learnt at its last fetch."""
+
+    def holds_more(events: list[Any]) -> bool:
+        last = {event.message.tp: event.message.offset for event in events}  # in offset order per partition
+        for tp, offset in last.items():
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # not assigned any more (a rebalance): nothing to wait for there
+                continue
+            if highwater is not None and highwater > offset + 1:
+                return True
+        return False
+
+    return holds_more
+
+
+def _nothing_more(events: list[Any]) -> bool:
+    return False
+
+
+async def take_ready(
+    stream: Any,
+    max_: int,
+    max_wait_s: float,
+    idle_s: float,
+    holds_more: Callable[[list[Any]], bool] = _nothing_more,
+) -> AsyncIterator[list[Any]]:
+    """Batches of `stream`'s events (faust `EventT`s), at most `max_` each; see the module's text.
+    `holds_more(events)`: whether the log holds more after them (`log_holds_more`)."""
     events: list[Any] = []
     first_added = asyncio.Event()
     buffer_full = asyncio.Event()
@@ -80,8 +111,8 @@ async def take_ready(stream: Any, max_: int, max_wait_s: float, idle_s: float) -
                 if pause <= 0:
                     break
                 await stream.wait_for_stopped(buffer_full, timeout=pause)
-                if len(events) == seen:
-                    break  # nothing more came: the consumer has nothing more to give now
+                if len(events) == seen and not holds_more(events):
+                    break  # nothing more came and the log holds no more: the consumer has nothing to give
                 seen = len(events)
             if not events:
                 continue

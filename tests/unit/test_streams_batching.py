@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import faust
 
-from streams.adapters.batching import take_ready
+from streams.adapters.batching import log_holds_more, take_ready
 
 MAX_WAIT_S = 3.0  # far longer than any pause below: a batch that waited for it would show
 
@@ -22,7 +22,7 @@ class Run:
     events: list = field(default_factory=list)  # every event sent
 
 
-async def _run(tmp_path, sends, max_events: int, idle_s: float, hold_s: float = 0.0) -> Run:
+async def _run(tmp_path, sends, max_events: int, idle_s: float, hold_s: float = 0.0, holds_more=None) -> Run:
     """`sends(put)` against an agent taking batches and holding each `hold_s`; what it took."""
     app = faust.App(
         "test-batching", broker="kafka://127.0.0.1:1", web_enabled=False, datadir=str(tmp_path / "faust")
@@ -31,7 +31,8 @@ async def _run(tmp_path, sends, max_events: int, idle_s: float, hold_s: float = 
 
     @app.agent(app.topic("in", value_serializer="raw"))
     async def agent(stream):
-        async for batch in take_ready(stream, max_events, MAX_WAIT_S, idle_s):
+        more = {} if holds_more is None else {"holds_more": holds_more}
+        async for batch in take_ready(stream, max_events, MAX_WAIT_S, idle_s, **more):
             acked_early = any(event.message.acked for event in batch)
             run.batches.append((time.perf_counter() - started, [event.value for event in batch], acked_early))
             await asyncio.sleep(hold_s)
@@ -82,3 +83,48 @@ async def test_each_event_is_acknowledged_only_after_the_agent_is_done_with_its_
     assert sum(len(values) for _, values, _ in run.batches) == 7
     assert not any(acked_early for _, _, acked_early in run.batches)
     assert all(event.message.acked for event in run.events)
+
+
+async def test_a_batch_keeps_filling_while_the_log_holds_more_than_it_took(tmp_path):
+    async def sends(put):
+        for i in range(3):
+            await put(b"e%d" % i)
+            await asyncio.sleep(0.15)  # far longer than the pause that closes a batch
+
+    run = await _run(tmp_path, sends, max_events=100, idle_s=0.02, holds_more=lambda events: len(events) < 3)
+    assert [values for _, values, _ in run.batches] == [[b"e0", b"e1", b"e2"]]
+
+
+class _Consumer:
+    def __init__(self, highwaters: dict) -> None:
+        self.highwaters = highwaters
+
+    def highwater(self, tp):
+        if tp not in self.highwaters:
+            raise AssertionError("Partition is not assigned")
+        return self.highwaters[tp]
+
+
+@dataclass
+class _Message:
+    tp: tuple
+    offset: int
+
+
+@dataclass
+class _Event:
+    message: _Message
+
+
+def test_the_log_holds_more_when_a_partition_s_highwater_is_past_the_last_event_taken():
+    a, b, gone = ("t", 0), ("t", 1), ("t", 2)
+    events = [
+        _Event(_Message(a, 4)),
+        _Event(_Message(b, 9)),
+        _Event(_Message(a, 5)),
+        _Event(_Message(gone, 1)),
+    ]
+    assert not log_holds_more(_Consumer({a: 6, b: 10}))(events)  # highwater: the next offset to be written
+    assert log_holds_more(_Consumer({a: 7, b: 10}))(events)
+    assert log_holds_more(_Consumer({a: 6, b: 11}))(events)
+    assert not log_holds_more(_Consumer({a: None, b: None}))(events)  # not fetched yet: nothing known

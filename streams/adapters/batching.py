@@ -7,8 +7,10 @@ after each batch the agent idles a whole `within` even when events are already q
 8.2's return counter, which waits for the outcome, pays both.
 
 `take_ready` starts a batch with its first event and closes it when the consumer has nothing more
-to give: a short pause (`idle_s`) brought no further event and Kafka holds nothing beyond the
-batch's last event in any of its partitions (`log_holds_more`, as of the consumer's last fetch).
+to give: a short pause (`idle_s`) brought no further event and the worker is not behind the log
+(Kafka holds fewer than `BACKLOG_EVENTS` beyond the batch's last event in each of its partitions,
+by the consumer's last fetch: `log_holds_more`; a few events always arrive meanwhile under a
+steady load, and waiting for them would make the clock again).
 Otherwise it closes when `max_` are buffered, or `max_wait_s` after its first event. So an event
 alone is applied about `idle_s` after it arrived, while a worker behind the log (a backlog, a burst)
 still fills its batches as the clock did, and does not spend a transaction on every few events.
@@ -31,11 +33,12 @@ from mode.utils.futures import notify
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
+BACKLOG_EVENTS = 100  # this many beyond a batch in one of its partitions: the worker is behind the log
 
 
-def log_holds_more(consumer: Any) -> Callable[[list[Any]], bool]:
-    """Whether Kafka holds more of these events' partitions than they reach, by the highwater the
-    consumer (faust's) learnt at its last fetch."""
+def log_holds_more(consumer: Any, backlog: int = BACKLOG_EVENTS) -> Callable[[list[Any]], bool]:
+    """Whether Kafka holds at least `backlog` more events of one of these events' partitions than
+    they reach, by the highwater the consumer (faust's) learnt at its last fetch."""
 
     def holds_more(events: list[Any]) -> bool:
         last = {event.message.tp: event.message.offset for event in events}  # in offset order per partition
@@ -44,7 +47,7 @@ def log_holds_more(consumer: Any) -> Callable[[list[Any]], bool]:
                 highwater = consumer.highwater(tp)
             except Exception:  # not assigned any more (a rebalance): nothing to wait for there
                 continue
-            if highwater is not None and highwater > offset + 1:
+            if highwater is not None and highwater - (offset + 1) >= backlog:
                 return True
         return False
 

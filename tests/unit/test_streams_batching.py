@@ -124,7 +124,10 @@ def test_the_log_holds_more_when_a_partition_s_highwater_is_past_the_last_event_
         _Event(_Message(a, 5)),
         _Event(_Message(gone, 1)),
     ]
-    assert not log_holds_more(_Consumer({a: 6, b: 10}))(events)  # highwater: the next offset to be written
-    assert log_holds_more(_Consumer({a: 7, b: 10}))(events)
-    assert log_holds_more(_Consumer({a: 6, b: 11}))(events)
-    assert not log_holds_more(_Consumer({a: None, b: None}))(events)  # not fetched yet: nothing known
+    holds_more = log_holds_more(_Consumer({a: 6, b: 10}), backlog=1)  # highwater: the next offset written
+    assert not holds_more(events)
+    assert log_holds_more(_Consumer({a: 7, b: 10}), backlog=1)(events)
+    assert log_holds_more(_Consumer({a: 6, b: 11}), backlog=1)(events)
+    assert not log_holds_more(_Consumer({a: 6 + 99, b: 10}), backlog=100)(events)  # a few arrived meanwhile
+    assert log_holds_more(_Consumer({a: 6 + 100, b: 10}), backlog=100)(events)  # behind the log
+    assert not log_holds_more(_Consumer({a: None, b: None}), backlog=1)(events)  # not fetched yet

@@ -65,18 +65,7 @@ def _sale(s, chunk: int, serials: list[str]) -> Planned:
     for serial in serials:
         product, lease = s.rng.choice(s.world.products), s.rng.random() < LEASE_SHARE
         deposit = 0 if lease else product.deposit - (100 if s.rng.random() < OFF_TERMS_SHARE else 0)
-        items.append(
-            {
-                "serial": serial,
-                "sku": product.sku,
-                "category": product.category,
-                "chemistry": product.chemistry,
-                "mass_kg": product.mass_kg,
-                "deposit": deposit,
-                "recycling_fee": product.recycling_fee,
-                "contract": "lease" if lease else "deposit",
-            }
-        )
+        items.append(product.sale_item(serial, deposit, lease))
         sold.append(SoldItem(sale_id, store, serial, items[-1]["contract"], deposit, product.recycling_fee))
         s.batteries[serial] = _battery(serial, sold[-1], product.mass_kg)
     event = planned(

@@ -164,18 +164,7 @@ class Demo:
                 lease = self.rng.random() < 0.1
                 serial = f"BAT-{self.run}-{len(self.batteries) + len(items):06d}"
                 deposit = 0 if lease else product.deposit - (100 if self.rng.random() < 0.01 else 0)
-                items.append(
-                    {
-                        "serial": serial,
-                        "sku": product.sku,
-                        "category": product.category,
-                        "chemistry": product.chemistry,
-                        "mass_kg": product.mass_kg,
-                        "deposit": deposit,
-                        "recycling_fee": product.recycling_fee,
-                        "contract": "lease" if lease else "deposit",
-                    }
-                )
+                items.append(product.sale_item(serial, deposit, lease))
             for it in items:
                 product = next(p for p in PRODUCTS if p.sku == it["sku"])
                 self.batteries[it["serial"]] = Battery(

@@ -30,6 +30,19 @@ class Product:
     reuse_min_pct: int = 85  # the state of health a return needs to be reused, or repurposed (contract 8.3)
     repurpose_min_pct: int = 65
 
+    def sale_item(self, serial: str, deposit: int, lease: bool) -> dict:
+        """One item of a `sale.recorded` for this product (a lease's deposit is 0)."""
+        return {
+            "serial": serial,
+            "sku": self.sku,
+            "category": self.category,
+            "chemistry": self.chemistry,
+            "mass_kg": self.mass_kg,
+            "deposit": deposit,
+            "recycling_fee": self.recycling_fee,
+            "contract": "lease" if lease else "deposit",
+        }
+
 
 PRODUCTS = [
     Product("EB-500", "lmt", "li-ion-nmc", 2.8, 5000, 800, 150),

@@ -209,15 +209,19 @@ class TopicReader:
                 return value
         while time.monotonic() < deadline:
             batches = await self.consumer.getmany(timeout_ms=200)
+            # Every fetched record is kept before any is matched: a later find
+            # must still see the records that came in the same fetch.
+            fetched = []
             for records in batches.values():
                 for record in records:
                     try:
-                        value = json.loads(record.value)
+                        fetched.append(json.loads(record.value))
                     except ValueError:
-                        value = record.value
-                    self.seen.append(value)
-                    if predicate(value):
-                        return value
+                        fetched.append(record.value)
+            self.seen.extend(fetched)
+            for value in fetched:
+                if predicate(value):
+                    return value
         raise AssertionError(f"no matching message on {self.topic} within {timeout_s} s")
 
 

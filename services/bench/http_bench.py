@@ -9,6 +9,11 @@
   decisions (200s) a second is the maximum; then as many again at half that rate: p50
   and p99 of the time to the decision (a 202, not decided within 10 s, counts with its
   10 s; any other answer is counted apart).
+- waiters: as many collections as asked, all sent at once with `Prefer: wait=10`, half
+  of batteries sold beforehand (each refunded), half of batteries never sold (taken
+  back free): how many were answered, how many with their right outcome (or a 202 once
+  the wait expired), how many 5xx; p50 and p99 of the time to the answer; the resident
+  memory of the gateway's processes, sampled while they wait.
 
 Keys are made for the run as the owner role and revoked at its end.
 """
@@ -20,10 +25,11 @@ import uuid
 from collections.abc import Callable, Sequence
 
 import asyncpg
+import orjson
 
 from services.bench import scenario
-from services.bench.http_load import Load, Request, at_rate, in_flight, latency_ms
-from services.bench.memory import TICKS_PER_S, cpu_ticks
+from services.bench.http_load import Load, Request, at_once, at_rate, in_flight, latency_ms
+from services.bench.memory import TICKS_PER_S, cpu_ticks, process_tree, resident_kb
 from services.common.kafka import events_producer
 from services.common.settings import Settings
 from services.gateway.adapters.key_repository import PostgresKeyRepository
@@ -35,6 +41,8 @@ COUNTER_IN_FLIGHT = 200
 WAIT_S = 10
 SALES_APPLIED_TIMEOUT_S = 600.0
 POLL_S = 0.5
+WAITERS_FIRST_BATTERY = 50_000_000  # the waiters' batteries, apart from the counter's of the same run
+MEMORY_SAMPLE_S = 0.05
 Progress = Callable[[str, int, int], None]
 
 
@@ -107,6 +115,46 @@ class HttpBench:
             "generator_cpu_s": round(most.generator_cpu_s + half.generator_cpu_s, 2),
         }
 
+    async def waiters(self, count: int) -> dict:
+        """`count` collections sent at once with `Prefer: wait`: answered, right, 5xx, time to the answer,
+        and the gateway's resident memory meanwhile."""
+        sold = range(WAITERS_FIRST_BATTERY, WAITERS_FIRST_BATTERY + count // 2)
+        await self._sell(sold)
+        async with self._keys() as keys:
+            wait = {"Prefer": f"wait={WAIT_S}"}
+            requests = self._collections(keys, sold, "K", wait) + self._collections(
+                keys, range(count - len(sold)), "W", wait
+            )
+            self.progress(f"waiters: {count} collections at once", 0, 1)
+            memory = _GatewayMemory(self.run_dir)
+            sampling = asyncio.create_task(memory.sample())
+            try:
+                load = await at_once(self.url, requests)
+            finally:
+                sampling.cancel()
+        expected = [_refunded] * len(sold) + [_taken_back_free] * (count - len(sold))
+        verdicts = [
+            _verdict(status, seconds, body, request, right)
+            for (status, seconds), body, request, right in zip(
+                load.answers, load.bodies, requests, expected, strict=True
+            )
+        ]
+        return {
+            "waiters": count,
+            "wait_s": WAIT_S,
+            "in_flight_peak": load.in_flight_peak,
+            "statuses": _statuses(load),
+            "answered": sum(status != 0 for status, _ in load.answers),
+            "outcomes_correct": verdicts.count("right"),
+            "expired_202": verdicts.count("expired"),
+            "wrong": verdicts.count("wrong"),
+            "server_errors_5xx": sum(status >= 500 for status, _ in load.answers),
+            **latency_ms(load.seconds(200, 202)),
+            "gateway_rss_mb_before": memory.before_mb,
+            "gateway_peak_rss_mb": memory.peaks_mb(),
+            "generator_cpu_s": round(load.generator_cpu_s, 2),
+        }
+
     async def _measured(self, run) -> tuple[Load, float]:
         """The load and the gateway's CPU seconds (every worker process) while it ran."""
         before = cpu_ticks(self.run_dir).get("gateway", 0)
@@ -128,7 +176,7 @@ class HttpBench:
             plaintext, centre = keys[index % len(keys)]
             serial = (
                 self.names.serial(battery) if tag.startswith("K") else f"{self.names.run}-{tag}-{battery:08d}"
-            )
+            )  # K: sold before; any other tag: never sold
             body = scenario.encode(scenario.collection(centre, serial))
             requests.append(
                 Request(
@@ -198,6 +246,74 @@ class _BenchKeys:
                 await revoke_key(repository, stored.key_id)
         finally:
             await self.connection.close()
+
+
+class _GatewayMemory:
+    """VmRSS of each of the gateway's processes (the supervisor, its workers, their helper), every
+    MEMORY_SAMPLE_S: each one's peak and the peak of their sum."""
+
+    def __init__(self, run_dir) -> None:
+        root = int((run_dir / "gateway.pid").read_text().strip())
+        self.names = {pid: _process_name(pid, root) for pid in process_tree(root)}
+        self.peak_kb = dict.fromkeys(self.names, 0)
+        self.peak_total_kb = 0
+        self.before_mb = _mb(sum(resident_kb(list(self.names)).values()))
+
+    async def sample(self) -> None:
+        while True:
+            now = resident_kb(list(self.names))
+            self.peak_kb = {pid: max(kb, now[pid]) for pid, kb in self.peak_kb.items()}
+            self.peak_total_kb = max(self.peak_total_kb, sum(now.values()))
+            await asyncio.sleep(MEMORY_SAMPLE_S)
+
+    def peaks_mb(self) -> dict[str, float]:
+        return {
+            **{self.names[pid]: _mb(kb) for pid, kb in sorted(self.peak_kb.items())},
+            "total": _mb(self.peak_total_kb),
+        }
+
+
+def _process_name(pid: int, root: int) -> str:
+    """`gateway` (one process), `supervisor`, `worker-<pid>`, or `helper-<pid>` (the supervisor's
+    resource tracker)."""
+    try:
+        command = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        command = b""
+    if pid == root:
+        return "gateway" if b"services.gateway" in command and not _has_workers(root) else "supervisor"
+    return f"worker-{pid}" if b"spawn_main" in command else f"helper-{pid}"
+
+
+def _has_workers(root: int) -> bool:
+    return len(process_tree(root)) > 1
+
+
+def _mb(kb: int) -> float:
+    return round(kb / 1024, 1)
+
+
+def _refunded(outcome: dict) -> bool:
+    refund = {"amount": scenario.DEPOSIT, "currency": scenario.CURRENCY, "method": "cash"}
+    return outcome.get("taken_back") == "refunded" and outcome.get("refund") == refund
+
+
+def _taken_back_free(outcome: dict) -> bool:
+    return outcome.get("taken_back") == "taken_back_free" and outcome.get("refund") is None
+
+
+def _verdict(status: int, seconds: float, body: bytes, request: Request, right) -> str:
+    """`right` (200, applied, its own event, the outcome expected), `expired` (202 once the wait was over),
+    else `wrong`."""
+    event_id = orjson.loads(request.body)["event_id"]
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "wrong"
+    if status == 202 and seconds >= WAIT_S and answer == {"event_id": event_id, "status": "accepted"}:
+        return "expired"
+    decided = status == 200 and answer.get("event_id") == event_id and answer.get("status") == "applied"
+    return "right" if decided and right(answer.get("outcome") or {}) else "wrong"
 
 
 def _statuses(load: Load) -> dict[str, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import resource
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from services.bench.memory import TICKS_PER_S, own_cpu_ticks
 
 REQUEST_TIMEOUT_S = 30.0
 CONNECTIONS_MAX = 1000  # at a fixed rate, requests in flight at once (each holds a connection)
+FILES_SPARE = 200  # open files the generator keeps beside its connections
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Load:
     bodies: list[bytes] = field(default_factory=list)
     wall_s: float = 0.0
     generator_cpu_s: float = 0.0
+
+    in_flight_peak: int = 0  # the most requests sent and not yet answered at once (`at_once`)
 
     @property
     def statuses(self) -> Counter:
@@ -105,6 +109,43 @@ async def at_rate(
 
         await _timed(load, schedule)
     return load
+
+
+async def at_once(base_url: str, requests: Sequence[Request]) -> Load:
+    """Every request sent at once, each on its connection; answers and bodies in the requests' order,
+    seconds from the moment all were started."""
+    assert requests, "at least one request"
+    enough_files(len(requests) + FILES_SPARE)
+    load = Load()
+    load.answers, load.bodies = [(0, 0.0)] * len(requests), [b""] * len(requests)
+    open_now = 0
+    async with _session(base_url, len(requests)) as session:
+
+        async def one(index: int, since: float) -> None:
+            nonlocal open_now
+            open_now += 1
+            load.in_flight_peak = max(load.in_flight_peak, open_now)
+            answer = Load()
+            await _send(session, requests[index], since, answer, keep_body=True)
+            open_now -= 1
+            load.answers[index], load.bodies[index] = answer.answers[0], answer.bodies[0]
+
+        async def send_all() -> None:
+            since = time.perf_counter()
+            await asyncio.gather(*[one(index, since) for index in range(len(requests))])
+
+        await _timed(load, send_all)
+    return load
+
+
+def enough_files(wanted: int) -> None:
+    """This process's soft limit on open files raised to `wanted` (each connection is one), if the hard limit
+    allows; else as high as it allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard)
+        )
 
 
 async def _timed(load: Load, run) -> None:

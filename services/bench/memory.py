@@ -8,14 +8,18 @@ from pathlib import Path
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
-def _peak_kb(pid: int) -> int:
+def _status_kb(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass
     return 0
+
+
+def _peak_kb(pid: int) -> int:
+    return _status_kb(pid, "VmHWM:")
 
 
 def _children(pid: int) -> list[int]:
@@ -23,6 +27,26 @@ def _children(pid: int) -> list[int]:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except FileNotFoundError:
         return []
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (a gateway's supervisor, its workers and their helpers)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending += _children(current)
+    return found
+
+
+def resident_kb(pids: list[int]) -> dict[int, int]:
+    """Resident memory now (VmRSS) of each process, in KiB; 0 for one gone."""
+    return {pid: _status_kb(pid, "VmRSS:") for pid in pids}
+
+
+def peak_resident_kb(pids: list[int]) -> dict[int, int]:
+    """Peak resident memory since each process started (VmHWM), in KiB; 0 for one gone."""
+    return {pid: _peak_kb(pid) for pid in pids}
 
 
 def _stack_pids(run_dir: Path) -> dict[str, int]:

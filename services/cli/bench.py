@@ -34,19 +34,26 @@ def bench(
         help="instead: Prefer: wait decisions of "
         "collections over HTTP, the most a second and p50/p99 at half that rate",
     ),
+    waiters: int = typer.Option(
+        0,
+        "--waiters",
+        min=0,
+        help="instead (with --gateway/--counter: also): this many collections over HTTP at once with "
+        "Prefer: wait=10; answered, right, 5xx, time to the answer, the gateway's memory",
+    ),
     requests: int = typer.Option(DEFAULT_REQUESTS, min=100, help="events in each --gateway run"),
     collections: int = typer.Option(DEFAULT_COLLECTIONS, min=100, help="collections in --counter"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Drive battery lives through the running stack; print throughput, latency, ceilings, memory.
-    With --gateway and/or --counter, measure those over HTTP instead."""
-    if gateway or counter:
-        result = _over_http(gateway and requests, counter and collections)
+    With --gateway, --counter and/or --waiters, measure those over HTTP instead."""
+    if gateway or counter or waiters:
+        result = _over_http(gateway and requests, counter and collections, waiters)
         if as_json:
             print_json(result)
             return
         for name, figures in result.items():
-            rows = [[measure, value] for measure, value in figures.items()]
+            rows = [[measure, value] for measure, value in _flat(figures)]
             console.print(table(f"takeback bench --{name}", ["measure", "value"], rows))
         return
     with _progress() as report:
@@ -64,13 +71,24 @@ def bench(
     console.print(table("takeback bench", ["measure", "value"], rows))
 
 
-def _over_http(requests: int, collections: int) -> dict:
+def _flat(figures: dict, prefix: str = ""):
+    """(measure, value) rows; a figure by process (`gateway_peak_rss_mb`) as one row per process."""
+    for measure, value in figures.items():
+        if isinstance(value, dict) and measure.endswith("_mb"):
+            yield from _flat(value, f"{prefix}{measure} ")
+        else:
+            yield f"{prefix}{measure}", value
+
+
+def _over_http(requests: int, collections: int, waiters: int = 0) -> dict:
     async def run(report) -> dict:
         bench, result = HttpBench(get_settings(), report), {}
         if requests:
             result["gateway"] = await bench.gateway(requests)
         if collections:
             result["counter"] = await bench.counter(collections)
+        if waiters:
+            result["waiters"] = await bench.waiters(waiters)
         return result
 
     with _progress() as report:

@@ -75,13 +75,14 @@ def build_gateway(
 ) -> Gateway:
     metrics = metrics or GatewayMetrics()
     limits = RateLimiter.from_settings(settings, on_limited=metrics.limited)
-    metrics.watch(limits)
     runs = reconciliation_runs or (PostgresReconciliationRuns(pool) if pool else InMemoryReconciliationRuns())
     models = read_models or PostgresReadModels(pool, settings)
     runner = ReconciliationRunner(
         reconcile or models.reconcile, runs, on_finished=metrics.reconciliation_finished
     )
     records = event_records or (PostgresEventRecords(pool) if pool else InMemoryEventRecords())
+    outcomes = OutcomeWatch(records, listen)
+    metrics.watch(limits, outcomes)
     return Gateway(
         settings=settings,
         pool=pool,
@@ -94,7 +95,7 @@ def build_gateway(
         reconciliations=runner,
         event_records=records,
         accepted_log=AcceptedLog(records),
-        outcomes=OutcomeWatch(records, listen),
+        outcomes=outcomes,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,6 +12,7 @@ from services.gateway.adapters.event_records import InMemoryEventRecords
 from services.gateway.domain.errors import NotFound
 from services.gateway.domain.event_status import AcceptedRecord, InboxRecord
 from services.gateway.domain.keys import KeyHolder
+from services.gateway.entrypoints.metrics import GatewayMetrics
 from services.gateway.service_layer.event_status import AcceptedLog, OutcomeWatch, event_status
 
 HASH, OTHER_HASH = b"h" * 32, b"o" * 32
@@ -58,6 +60,21 @@ async def test_a_wait_with_no_outcome_ends_empty_after_its_time_and_is_forgotten
     finally:
         loop.cancel()
     assert watch.waiting == 0
+
+
+async def test_the_requests_waiting_are_a_gauge_of_the_metrics():
+    watch, metrics = OutcomeWatch(InMemoryEventRecords(), poll_interval_s=0.05), GatewayMetrics()
+    metrics.watch(SimpleNamespace(keys={}, failures={}), watch)
+    loop = asyncio.create_task(watch.run_forever())
+    try:
+        waits = [asyncio.create_task(watch.wait(uuid.uuid4(), HASH, 0.3)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        during = metrics.exposition().decode()
+        assert await asyncio.gather(*waits) == [None] * 3
+    finally:
+        loop.cancel()
+    assert "takeback_gateway_waiting_requests 3.0" in during
+    assert "takeback_gateway_waiting_requests 0.0" in metrics.exposition().decode()
 
 
 async def test_other_content_under_a_decided_id_is_a_conflict():

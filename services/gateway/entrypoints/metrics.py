@@ -3,8 +3,8 @@
 With several worker processes (`PROMETHEUS_MULTIPROC_DIR` set by the server before they
 start), every worker writes its counts to files in that folder and `/metrics`, whichever
 worker answers it, sums them all: a count of requests is the gateway's, not one worker's.
-The rate-limit tables' sizes are then the sum over live workers, as of their last
-`FOLLOW_INTERVAL_S`.
+The rate-limit tables' sizes and the waiting requests are then the sum over live
+workers, as of their last `FOLLOW_INTERVAL_S`.
 """
 
 from __future__ import annotations
@@ -78,6 +78,12 @@ class GatewayMetrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.waiting_requests = Gauge(
+            "takeback_gateway_waiting_requests",
+            "Requests waiting with `Prefer: wait` for their event's outcome",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.reconciliation_runs = Counter(
             "takeback_gateway_reconciliation_runs_total",
             "Reconciliation runs made on request, by outcome",
@@ -95,18 +101,21 @@ class GatewayMetrics:
         self.registry.register(collector)
         self.collectors.append(collector)
 
-    def watch(self, limits) -> None:
-        """The rate limiter's table sizes: read at scrape time, or (several workers) by `follow`."""
-        self.limits = limits
+    def watch(self, limits, outcomes) -> None:
+        """The rate limiter's table sizes and the waiting requests: read at scrape time, or (several workers)
+        by `follow`."""
+        self.limits, self.outcomes = limits, outcomes
         if self.shared_dir is None:
             self.rate_limit_buckets.labels("key").set_function(lambda: len(limits.keys))
             self.rate_limit_buckets.labels("address").set_function(lambda: len(limits.failures))
+            self.waiting_requests.set_function(lambda: outcomes.waiting)
 
     async def follow(self) -> None:
         """With several workers: this worker's table sizes into the shared files, every FOLLOW_INTERVAL_S."""
         while self.shared_dir is not None:
             self.rate_limit_buckets.labels("key").set(len(self.limits.keys))
             self.rate_limit_buckets.labels("address").set(len(self.limits.failures))
+            self.waiting_requests.set(self.outcomes.waiting)
             await asyncio.sleep(FOLLOW_INTERVAL_S)
 
     def exposition(self) -> bytes:

@@ -16,7 +16,7 @@ from prometheus_client import Gauge
 
 from contracts import topics
 from services.common.kafka import client_options
-from services.common.kafka_offsets import LEDGER_GROUP, KafkaOffsets
+from services.common.kafka_offsets import LEDGER_GROUP, KafkaOffsets, OffsetsReader
 from services.common.logging import get_logger
 from services.common.outbox import UNSENT as UNSENT_WHERE
 from services.common.settings import Settings
@@ -102,18 +102,22 @@ async def last_reconciliation(connection: asyncpg.Connection) -> dict[str, Any] 
     }
 
 
-async def consumer_lag(settings: Settings) -> dict[str, int | None]:
-    """Messages each group has not committed yet; None where Kafka could not be read."""
+async def consumer_lag(settings: Settings, reader: OffsetsReader | None = None) -> dict[str, int | None]:
+    """Messages each group has not committed yet; None where Kafka could not be read.
+
+    Through `reader`'s clients, kept open between readings; without one (`takeback status`), through
+    clients made for this reading and closed after it."""
     groups = {settings.streams_group: topics.INPUT_TOPICS, LEDGER_GROUP: topics.INTERNAL_TOPICS}
     lag: dict[str, int | None] = {}
     for group, names in groups.items():
         try:
-            lag[group] = sum(
-                p.lag
-                for p in await KafkaOffsets(
+            if reader is None:
+                offsets = await KafkaOffsets(
                     settings.kafka_bootstrap, group, names, client_options(settings)
                 ).partitions()
-            )
+            else:
+                offsets = await reader.partitions(group, names)
+            lag[group] = sum(p.lag for p in offsets)
         except Exception as error:  # the broker is away: say so, do not guess
             log.warning("consumer_lag_unreadable", group=group, error=repr(error))
             lag[group] = None
@@ -188,10 +192,13 @@ def rows_of(report: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
-async def read_report(pool: asyncpg.Pool, settings: Settings) -> dict[str, Any]:
+async def read_report(
+    pool: asyncpg.Pool, settings: Settings, kafka: OffsetsReader | None = None
+) -> dict[str, Any]:
+    """The report; `kafka`: the process's long-lived offsets reader (none: clients for this reading only)."""
     async with pool.acquire() as connection:
         report = {"relays": await relays(connection), "reconciliation": await last_reconciliation(connection)}
-    report["consumer_lag"] = await consumer_lag(settings)
+    report["consumer_lag"] = await consumer_lag(settings, kafka)
     report["problems"] = problems(report, Bounds.of(settings))
     report["status"] = "ok" if not report["problems"] else "degraded"
     return report
@@ -213,18 +220,29 @@ def export(report: dict[str, Any]) -> None:
 
 
 class HealthMonitor:
-    """Refreshes the report every REFRESH_INTERVAL_S in a worker; its last reading is what /healthz shows."""
+    """Refreshes the report every REFRESH_INTERVAL_S in a worker; its last reading is what /healthz shows.
+
+    It reads Kafka through one set of clients for the life of the process (`OffsetsReader`: connected
+    again after a failed reading), closed when `run_forever` ends or is cancelled, or by `close()`.
+    """
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self.pool, self.settings = pool, settings
         self.report: dict[str, Any] | None = None
+        self.kafka = OffsetsReader(settings.kafka_bootstrap, client_options(settings))
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                self.report = await read_report(self.pool, self.settings)
-                export(self.report)
-            except Exception as error:  # the database is away: the report says so
-                self.report = {"status": "degraded", "problems": [f"health unreadable: {error!r}"]}
-                log.warning("health_report_unreadable", error=repr(error))
-            await asyncio.sleep(REFRESH_INTERVAL_S)
+        try:
+            while True:
+                try:
+                    self.report = await read_report(self.pool, self.settings, self.kafka)
+                    export(self.report)
+                except Exception as error:  # the database is away: the report says so
+                    self.report = {"status": "degraded", "problems": [f"health unreadable: {error!r}"]}
+                    log.warning("health_report_unreadable", error=repr(error))
+                await asyncio.sleep(REFRESH_INTERVAL_S)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self.kafka.close()

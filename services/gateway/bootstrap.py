@@ -137,3 +137,4 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
             for task in (monitoring, watching, following, refreshing):
                 task.cancel()
             metrics.worker_ended()
+            await gateway.health.close()  # its Kafka clients (bounded), before the loop ends

@@ -3,6 +3,7 @@ consumer lag and the last reconciliation, and status fails when one of them is w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -10,7 +11,11 @@ import asyncpg
 import httpx
 import pytest
 
-from services.common import db_roles
+from contracts import topics
+from services.common import db_roles, kafka_offsets
+from services.common.health_report import HealthMonitor
+from services.common.kafka import client_options
+from services.common.kafka_offsets import KafkaOffsets, OffsetsReader
 from tests.conftest import wait_for
 from tests.integration.test_restart import takeback
 
@@ -111,3 +116,64 @@ async def test_every_session_of_each_services_role_is_bounded(stack, settings, r
         await pool.close()
     assert "0" not in role_limits
     assert service == [settings.idle_in_transaction_timeout_s, settings.statement_timeout_s]
+
+
+async def test_the_health_reports_kafka_clients_last_across_readings_and_read_what_fresh_clients_read(
+    stack, settings
+):
+    """One login per process, not one per reading: the same clients serve every reading, with the same
+    figures as clients made for one reading."""
+
+    reader = OffsetsReader(settings.kafka_bootstrap, client_options(settings))
+    try:
+        first = await reader.partitions(settings.streams_group, topics.INPUT_TOPICS)
+        clients = reader._clients
+        again = await reader.partitions(settings.streams_group, topics.INPUT_TOPICS)
+        assert reader._clients is clients
+        fresh = await KafkaOffsets(
+            settings.kafka_bootstrap, settings.streams_group, topics.INPUT_TOPICS, client_options(settings)
+        ).partitions()
+        assert len(first) == len(fresh) >= len(topics.INPUT_TOPICS)
+        assert [(p.topic, p.partition, p.log_start) for p in again] == [
+            (p.topic, p.partition, p.log_start) for p in fresh
+        ]
+        for kept, made in zip(again, fresh, strict=True):  # read a moment later: the stack may move on
+            assert made.end >= kept.end >= 0
+            assert (made.committed or 0) >= (kept.committed or 0)
+    finally:
+        await reader.close()
+    assert (reader.connected, clients[1]._closed) == (False, True)
+
+
+async def test_a_failed_reading_closes_the_health_reports_kafka_clients_and_the_next_connects_again(
+    stack, settings, monkeypatch
+):
+
+    reader = OffsetsReader(settings.kafka_bootstrap, client_options(settings))
+    try:
+        await reader.partitions(settings.streams_group, topics.INPUT_TOPICS)
+        clients = reader._clients
+        monkeypatch.setattr(kafka_offsets, "READ_TIMEOUT_S", 0.0)  # the broker too slow to answer in time
+        with pytest.raises(TimeoutError):
+            await reader.partitions(settings.streams_group, topics.INPUT_TOPICS)
+        assert (reader.connected, clients[1]._closed) == (False, True)
+        monkeypatch.undo()
+        assert await reader.partitions(settings.streams_group, topics.INPUT_TOPICS)
+        assert reader.connected and reader._clients is not clients
+    finally:
+        await reader.close()
+
+
+async def test_a_stopped_health_monitor_closes_its_kafka_clients(stack, settings, streams_pool):
+    monitor = HealthMonitor(streams_pool, settings)
+    running = asyncio.create_task(monitor.run_forever())
+
+    async def reported() -> bool:
+        return monitor.report is not None
+
+    await wait_for(reported, timeout_s=30)
+    assert monitor.report["consumer_lag"][settings.streams_group] is not None
+    clients = monitor.kafka._clients
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert (monitor.kafka.connected, clients[1]._closed) == (False, True)

@@ -48,6 +48,8 @@ TOTALS = (
     "refunds",
     "recovery_costs",
     "postings",
+    "battery_totals",
+    "sale_item_totals",
 )
 
 
@@ -164,6 +166,90 @@ async def test_totals_carried_forward_equal_a_full_runs(pool, clean, streams_poo
     outcomes = {c["name"]: (c["ok"], c["expected"], c["actual"]) for c in full["checks"]}
     assert {c["name"]: (c["ok"], c["expected"], c["actual"]) for c in incremental["checks"]} == outcomes
     assert (incremental["status"], len(incremental["checks"])) == (full["status"], len(full["checks"]))
+
+
+async def test_a_chain_of_incremental_runs_agrees_with_a_full_run(pool, clean, streams_pool, ledger_pool):
+    """Batteries and sale items changed in place (sold, released, refunded, cancelled) between runs: each
+    run adds the changes recorded in its window; the last one's totals and checks are a full run's."""
+    kept, cancelled = [await sold_and_posted(streams_pool, ledger_pool) for _ in range(2)]
+    previous = await starting_run(ledger_pool)
+    await streams_pool.execute(
+        "UPDATE scheme.batteries SET deposit_released = true WHERE serial = $1", kept.serial
+    )
+    previous, _ = await run_reconciliation(ledger_pool)
+    await sold_and_posted(streams_pool, ledger_pool, refunded=True)
+    run_id, chained = await run_reconciliation(ledger_pool)
+    assert chained["scope"]["since_run_id"] == str(previous)
+    async with streams_pool.acquire() as connection:  # cancelled behind the scheme's back: no custody record
+        await connection.execute(
+            "UPDATE scheme.sale_items SET status = 'cancelled' WHERE serial = $1", cancelled.serial
+        )
+        await connection.execute(
+            "UPDATE scheme.batteries SET state = 'cancelled' WHERE serial = $1", cancelled.serial
+        )
+
+    incremental = await reconcile(pool, since=run_id)
+    full = await reconcile(pool, mode="full")
+    assert incremental["scope"]["mode"] == "incremental", incremental["scope"]
+    assert {key: incremental.carried[key] for key in TOTALS} == {key: full.carried[key] for key in TOTALS}
+    outcomes = {c["name"]: (c["ok"], c["expected"], c["actual"]) for c in full["checks"]}
+    assert {c["name"]: (c["ok"], c["expected"], c["actual"]) for c in incremental["checks"]} == outcomes
+    for result in (incremental, full):
+        assert cancelled.serial in named(result, "custody_consistent", "inconsistent", "serial")
+        assert kept.serial not in named(result, "custody_consistent", "inconsistent", "serial")
+        liability = check(result, "deposit_liability")["details"]["difference"]
+        assert liability[TEST_CURRENCY] == kept.deposit + cancelled.deposit
+        assert check(result, "unclaimed_reserve")["details"]["difference"][TEST_CURRENCY] == -kept.deposit
+        assert cancelled.store_id in named(result, "store_settlement", "differing", "store_id")
+        assert check(result, "recycling_fund")["details"]["difference"][TEST_CURRENCY] == cancelled.fee
+
+
+async def test_a_battery_rewritten_with_the_other_triggers_off_is_still_recorded(
+    pool, streams_pool, ledger_pool, superuser_url, clean
+):
+    sold = await sold_and_posted(streams_pool, ledger_pool)
+    since = await starting_run(ledger_pool)
+
+    tamper = await asyncpg.connect(superuser_url)
+    try:
+        async with tamper.transaction():
+            await tamper.execute("SET LOCAL session_replication_role = replica")
+            await tamper.execute(
+                "UPDATE scheme.batteries SET state = 'recycled' WHERE serial = $1", sold.serial
+            )
+    finally:
+        await tamper.close()
+
+    result = await reconcile(pool, since=since)
+    assert result["scope"]["mode"] == "incremental", result["scope"]
+    assert sold.serial in named(result, "custody_consistent", "inconsistent", "serial")
+    assert check(result, "deposit_liability")["details"]["difference"][TEST_CURRENCY] == sold.deposit
+
+
+async def test_a_trigger_recording_changes_disabled_then_enabled_makes_the_next_run_full(
+    pool, streams_pool, ledger_pool, superuser_url, clean
+):
+    sold = await sold_and_posted(streams_pool, ledger_pool)
+    since = await starting_run(ledger_pool)
+
+    tamper = await asyncpg.connect(superuser_url)  # a change no delta records, the trigger back as it was
+    try:
+        async with tamper.transaction():
+            await tamper.execute("ALTER TABLE scheme.batteries DISABLE TRIGGER batteries_deltas_update")
+            await tamper.execute(
+                "UPDATE scheme.batteries SET state = 'recycled' WHERE serial = $1", sold.serial
+            )
+            await tamper.execute("ALTER TABLE scheme.batteries ENABLE ALWAYS TRIGGER batteries_deltas_update")
+    finally:
+        await tamper.close()
+
+    result = await reconcile(pool, since=since)
+    assert result["scope"]["mode"] == "full"
+    assert (
+        "a trigger recording the changes of batteries or sale items was altered"
+        in result["scope"]["why_full"]
+    )
+    assert sold.serial in named(result, "custody_consistent", "inconsistent", "serial")
 
 
 async def test_an_entry_removed_after_the_previous_run_makes_the_next_run_full_and_named(

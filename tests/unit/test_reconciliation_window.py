@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from services.ledger.adapters.reconciliation.in_place_figures import RECORDING_TRIGGERS
 from services.ledger.service_layer.reconciliation.window import (
     CARRIED_KEYS_MAX,
     CARRY_VERSION,
@@ -14,9 +15,15 @@ from services.ledger.service_layer.reconciliation.window import (
 )
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+TRIGGERS = {
+    f"{table} {name}": [17000 + n, "900", "A"]
+    for n, (table, name) in enumerate((t, name) for t, names in RECORDING_TRIGGERS.items() for name in names)
+}
 MARKS = {
     "tables": {"ledger.entries": [16400, 0, 0], "scheme.inbox": [16500, 3, 0]},
     "stats_reset": "2026-12-01T08:00:00+00:00",
+    "in_place": {"scheme.batteries": 16700, "scheme.sale_items": 16800},
+    "triggers": TRIGGERS,
 }
 
 
@@ -84,3 +91,30 @@ def test_a_table_truncated_or_rewritten_makes_the_run_full():
 def test_statistics_reset_or_a_table_not_watched_before_make_the_run_full():
     assert "statistics were reset" in why(marks={**MARKS, "stats_reset": "2026-12-01T11:59:00+00:00"})
     assert "not watched" in why(marks=with_table("scheme.refunds", [16600, 0, 0]))
+
+
+def with_trigger(name: str, mark: list | None) -> dict:
+    triggers = {key: value for key, value in TRIGGERS.items() if key != name}
+    return {**MARKS, "triggers": triggers if mark is None else {**triggers, name: mark}}
+
+
+def test_a_trigger_recording_changes_disabled_dropped_or_altered_makes_the_run_full():
+    name = "scheme.batteries batteries_deltas_update"
+    assert (
+        "batteries_deltas_update recording the changes of scheme.batteries is missing or not always"
+        in why(marks=with_trigger(name, [17001, "900", "D"]))
+    )
+    assert "is missing" in why(marks=with_trigger(name, None))
+    altered = why(marks=with_trigger(name, [17001, "950", "A"]))  # disabled then enabled again: a new xmin
+    assert (
+        altered
+        == "a trigger recording the changes of batteries or sale items was altered since the previous run"
+    )
+
+
+def test_batteries_or_sale_items_truncated_make_the_run_full():
+    marks = {**MARKS, "in_place": {**MARKS["in_place"], "scheme.sale_items": 16801}}
+    assert (
+        why(marks=marks)
+        == "scheme.sale_items was truncated or rewritten since the previous run (new storage file)"
+    )

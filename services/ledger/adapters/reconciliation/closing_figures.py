@@ -10,11 +10,6 @@ from contracts.accounts import STORE_SUSPENSE, sql_like
 # The posting kind of a suspense return, and its key's prefix (then the discrepancy id).
 SUSPENSE_RETURN = "suspense_return"
 
-# Released deposits and the refunds of released batteries, per currency (one pass over the batteries).
-RESERVE_SQL = """
-    SELECT currency, sum(deposit_charged)::bigint AS released, sum(deposit_refunded)::bigint AS refunded
-      FROM scheme.batteries WHERE deposit_released GROUP BY currency"""
-
 ENTRY_LINES = "unnest(e.accounts, e.currencies, e.debits, e.credits) AS l(account, currency, debit, credit)"
 # Every returned_to_store resolution: what it holds, what the item became, and what moved out of suspense
 # (in the ledger, or still in flight as the scheme's posting request).
@@ -47,12 +42,6 @@ NOT_LOST_SQL = """
       JOIN scheme.discrepancies d USING (discrepancy_id) LEFT JOIN scheme.batteries b ON b.serial = d.subject
      WHERE r.resolution = 'written_off' AND b.state IS DISTINCT FROM 'lost'
      ORDER BY r.resolved_at DESC, r.discrepancy_id"""
-
-
-async def released_and_refunded(connection: asyncpg.Connection) -> tuple[dict[str, int], dict[str, int]]:
-    """Deposits released, and the refunds of released batteries, per currency."""
-    rows = await connection.fetch(RESERVE_SQL)
-    return {r["currency"]: r["released"] for r in rows}, {r["currency"]: r["refunded"] for r in rows}
 
 
 async def returned_to_store(connection: asyncpg.Connection) -> list[asyncpg.Record]:

@@ -72,13 +72,6 @@ REFUNDS_CTE = f"""
                (sum(l.debit) FILTER (WHERE l.account IN ({REFUNDED_FROM})))::bigint AS amount
           FROM ledger.entries e JOIN ledger.lines l USING (entry_id)
          WHERE e.kind = 'refund' GROUP BY e.entry_id)"""
-DEPOSITS_IN_USE_SQL = """
-    SELECT currency, sum(deposit_charged)::bigint FROM scheme.batteries
-     WHERE state = 'in_use' AND contract = 'deposit' AND NOT deposit_released GROUP BY currency"""
-FEES_IN_MARKET_SQL = """
-    SELECT s.currency, sum(i.recycling_fee)::bigint FROM scheme.sale_items i JOIN scheme.sales s USING
-    (sale_id)
-     WHERE i.status = 'in_market' GROUP BY s.currency"""
 RECOVERY_COSTS_SQL = "SELECT currency, sum(cost)::bigint FROM scheme.recoveries GROUP BY currency"
 REFUNDED_TWICE_SQL = f"""
     {REFUNDS_CTE}
@@ -90,25 +83,11 @@ REFUND_NOT_DEPOSIT_SQL = f"""
       FROM refunds r LEFT JOIN scheme.batteries b ON b.serial = r.subject
      WHERE r.amount IS DISTINCT FROM b.deposit_charged ORDER BY r.seq DESC"""
 REFUND_ENTRIES_SQL = "SELECT count(*) FROM ledger.entries WHERE kind = 'refund'"
-STORES_OWE_SQL = """
-    SELECT s.store_id, s.currency, sum(i.deposit + i.recycling_fee)::bigint
-      FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id)
-     WHERE i.status NOT IN ('cancelled', 'returned_to_store') GROUP BY 1, 2"""
 CENTRE_REFUNDS_SQL = "SELECT centre_id, currency, sum(amount)::bigint FROM scheme.refunds GROUP BY 1, 2"
 
 
 async def _per_currency(connection: asyncpg.Connection, sql: str) -> dict[str, int]:
     return {row[0]: row[1] for row in await connection.fetch(sql)}
-
-
-async def deposits_in_use(connection: asyncpg.Connection) -> dict[str, int]:
-    """Deposits of the batteries in use under a deposit, not released, per currency."""
-    return await _per_currency(connection, DEPOSITS_IN_USE_SQL)
-
-
-async def fees_in_market(connection: asyncpg.Connection) -> dict[str, int]:
-    """Recycling fees of the sale items in the market, per currency."""
-    return await _per_currency(connection, FEES_IN_MARKET_SQL)
 
 
 async def recovery_costs(connection: asyncpg.Connection) -> dict[str, int]:
@@ -146,11 +125,6 @@ async def refund_entry_count(connection: asyncpg.Connection) -> int:
 async def payments(connection: asyncpg.Connection) -> list[list]:
     """[counterparty kind, id, currency, total] of every payment."""
     return [[row[0], row[1], row[2], row[3]] for row in await connection.fetch(PAYMENTS_SQL)]
-
-
-async def stores_owe(connection: asyncpg.Connection) -> dict[tuple[str, str], int]:
-    """(store id, currency) -> deposits + fees of its items neither cancelled nor returned to it."""
-    return {(row[0], row[1]): row[2] for row in await connection.fetch(STORES_OWE_SQL)}
 
 
 async def centre_refunds(connection: asyncpg.Connection) -> dict[tuple[str, str], int]:

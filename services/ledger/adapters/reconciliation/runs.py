@@ -22,7 +22,12 @@ APPEND_ONLY = (
     "scheme.sales",
     "ledger.reconciliation_runs",
     "scheme.payments",
+    "scheme.battery_deltas",
+    "scheme.sale_item_deltas",
 )
+# Tables updated in place, whose changes the deltas record (revision 0023): a TRUNCATE (which records none)
+# or a rewrite gives one a new storage file.
+IN_PLACE = ("scheme.batteries", "scheme.sale_items")
 
 PREVIOUS_SQL = """
     SELECT run_id, as_of, status, watermark::text AS watermark, carried FROM ledger.reconciliation_runs
@@ -58,6 +63,11 @@ async def table_marks(connection: asyncpg.Connection) -> list[asyncpg.Record]:
     return await connection.fetch(MARKS_SQL, list(APPEND_ONLY))
 
 
+async def in_place_marks(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+    """The same, of the tables updated in place (only their storage file is a trace)."""
+    return await connection.fetch(MARKS_SQL, list(IN_PLACE))
+
+
 async def stats_reset(connection: asyncpg.Connection) -> datetime | None:
     return await connection.fetchval(STATS_RESET_SQL)
 
@@ -65,6 +75,12 @@ async def stats_reset(connection: asyncpg.Connection) -> datetime | None:
 async def limit_memory(connection: asyncpg.Connection, work_mem: str) -> None:
     """Memory for each sort and hash of the transaction's queries (hash tables get no more)."""
     await connection.execute(f"SET LOCAL work_mem = '{work_mem}'; SET LOCAL hash_mem_multiplier = 1")
+
+
+async def without_jit(connection: asyncpg.Connection) -> None:
+    """No JIT compilation for the transaction's queries: an incremental run's windows are small, but the
+    planner cannot know it, and compiled a query that read nothing for hundreds of milliseconds."""
+    await connection.execute("SET LOCAL jit = off")
 
 
 async def store(

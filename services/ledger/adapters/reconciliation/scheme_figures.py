@@ -19,7 +19,6 @@ INCONSISTENT_SQL = """
         OR EXISTS (SELECT 1 FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq >
         b.history_length))
      ORDER BY h.at DESC NULLS FIRST, b.serial"""
-BATTERIES_SQL = "SELECT count(*) FROM scheme.batteries"
 # The runs of input offsets given an outcome, merged into islands per partition (revision 0012).
 ISLANDS_SQL = "SELECT * FROM scheme.input_offset_islands() ORDER BY topic, partition, first_offset"
 KNOWN_SQL = (
@@ -45,10 +44,6 @@ async def inconsistent_batteries(connection: asyncpg.Connection) -> list[asyncpg
 async def inconsistent_among(connection: asyncpg.Connection, serials: list[str]) -> list[asyncpg.Record]:
     """The inconsistent batteries among these."""
     return await connection.fetch(INCONSISTENT_SQL.format(where="b.serial = ANY($1::text[])"), serials)
-
-
-async def battery_count(connection: asyncpg.Connection) -> int:
-    return await connection.fetchval(BATTERIES_SQL)
 
 
 async def offset_islands(connection: asyncpg.Connection) -> list[asyncpg.Record]:

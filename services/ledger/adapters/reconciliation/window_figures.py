@@ -1,11 +1,13 @@
 """What an incremental run reads: the rows of its window, the transactions the previous run's watermark does
-not see (each table's `txid`, indexed), and the two tables the scheme updates in place, whole.
+not see (each table's `txid`, indexed). The tables the scheme updates in place: `in_place_figures.py`.
 
 `$1` of every query is the previous watermark (a `pg_snapshot` as text); `$2`, where there is one, the keys
 the previous run named (postings, entries, serials, collections), looked at again whatever their window.
 """
 
 from __future__ import annotations
+
+import uuid
 
 import asyncpg
 
@@ -109,43 +111,11 @@ WINDOW_HANDLING_FEES_SQL = f"""
         SELECT c.centre_id, t.handling_fee_currency, t.handling_fee
           FROM scheme.late_sales t JOIN scheme.collections c ON c.event_id = t.collection_event_id
          WHERE t.handling_fee > 0 AND {IN_WINDOW_BRIN}) AS f GROUP BY 1, 2"""
+# The collections logged in the window, and those a late sale of the window settled.
+WINDOW_COLLECTIONS_SQL = f"""
+    SELECT t.event_id FROM scheme.collections t WHERE {IN_WINDOW_BRIN}
+    UNION SELECT t.collection_event_id FROM scheme.late_sales t WHERE {IN_WINDOW_BRIN}"""
 WINDOW_CUSTODY_SQL = f"SELECT DISTINCT t.serial FROM scheme.custody_history t WHERE {IN_WINDOW_BRIN}"
-# One pass over the batteries: the deposits in use per currency, and the rows rewritten since the watermark
-# (`xmin` is 32 bits: `age` keeps those at most as old as the watermark's xmin, then the full id is rebuilt
-# from the watermark's epoch and tested against it). A frozen row's age is the maximum: never in a window.
-BATTERIES_SQL = """
-    WITH w AS (SELECT pg_snapshot_xmin($1::text::pg_snapshot)::text::bigint AS lo)
-    SELECT b.currency, count(*) AS batteries,
-           sum(b.deposit_charged) FILTER (
-               WHERE b.state = 'in_use' AND b.contract = 'deposit' AND NOT b.deposit_released
-           )::bigint AS liability,
-           sum(b.deposit_charged) FILTER (WHERE b.deposit_released)::bigint AS released,
-           sum(b.deposit_refunded) FILTER (WHERE b.deposit_released)::bigint AS refunded_of_released,
-           array_agg(b.serial) FILTER (
-               WHERE age(b.xmin) <= age((w.lo % 4294967296)::text::xid)
-                 AND NOT pg_visible_in_snapshot(
-                     ((w.lo >> 32 << 32) + b.xmin::text::bigint
-                      + CASE WHEN b.xmin::text::bigint < w.lo % 4294967296 THEN 4294967296 ELSE 0
-                      END)::text::xid8,
-                     $1::text::pg_snapshot)) AS changed
-      FROM scheme.batteries b, w GROUP BY b.currency"""
-SALE_ITEMS_SQL = """
-    SELECT s.store_id, s.currency,
-           sum(i.deposit + i.recycling_fee) FILTER (
-               WHERE i.status NOT IN ('cancelled', 'returned_to_store'))::bigint AS owed,
-           sum(i.recycling_fee) FILTER (WHERE i.status = 'in_market')::bigint AS fees
-      FROM scheme.sale_items i JOIN scheme.sales s USING (sale_id) GROUP BY 1, 2"""
-
-
-async def batteries(connection: asyncpg.Connection, since: str) -> list[asyncpg.Record]:
-    """Per currency: `batteries`, `liability`, `released`, `refunded_of_released`, and the serials of the rows
-    rewritten since the watermark (`changed`)."""
-    return await connection.fetch(BATTERIES_SQL, since)
-
-
-async def sale_items(connection: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Per store and currency: what it `owed` (items neither cancelled nor returned), the `fees` in market."""
-    return await connection.fetch(SALE_ITEMS_SQL)
 
 
 async def movements(connection: asyncpg.Connection, since: str) -> Amounts:
@@ -211,9 +181,16 @@ async def handling_fee_offenders(
     connection: asyncpg.Connection, since: str, named: list[str]
 ) -> list[asyncpg.Record]:
     """The offenders among the window's collections, those a late sale of the window settled, and those
-    named."""
-    where = f"({IN_WINDOW_BRIN}) OR ({WINDOW_OF.format(t='l')}) OR t.event_id::text = ANY($2::text[])"
-    return await connection.fetch(money_figures.HANDLING_FEE_OFFENDERS_SQL.format(where=where), since, named)
+    named.
+
+    The collections are found first (by window, through each table's index), then looked up by key: one
+    condition over two tables' windows had the planner read every collection and every battery."""
+    found = [row[0] for row in await connection.fetch(WINDOW_COLLECTIONS_SQL, since)]
+    keys = sorted({*found, *(uuid.UUID(key) for key in named)})
+    if not keys:
+        return []
+    where = "t.event_id = ANY($1::uuid[])"
+    return await connection.fetch(money_figures.HANDLING_FEE_OFFENDERS_SQL.format(where=where), keys)
 
 
 async def stray_returns(connection: asyncpg.Connection, since: str, named: list[str]) -> list[asyncpg.Record]:

@@ -122,6 +122,7 @@ async def _checks(
     carry."""
     if plan.mode == "incremental":
         assert plan.previous is not None, "an incremental run starts from a previous one"
+        await runs.without_jit(connection)
         return await incremental.run(connection, start, plan.previous)
     snapshot = await take_snapshot(connection)
     checks = [await check(connection, snapshot) for check in CHECKS]

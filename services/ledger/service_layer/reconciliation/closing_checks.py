@@ -19,14 +19,16 @@ from contracts.accounts import RESERVE
 from services.ledger.adapters.reconciliation import closing_figures as figures
 from services.ledger.adapters.reconciliation import window_figures
 from services.ledger.adapters.reconciliation.closing_figures import SUSPENSE_RETURN
+from services.ledger.domain import in_place_totals
 from services.ledger.domain.checks import Check, money_check, offenders, sorted_money
+from services.ledger.service_layer.reconciliation import in_place
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
 from services.ledger.service_layer.reconciliation.window import carry_keys
 from services.ledger.service_layer.rows import jsonable
 
 
 async def unclaimed_reserve(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
-    released, refunded = await figures.released_and_refunded(connection)
+    released, refunded = in_place_totals.released(await in_place.battery_totals(connection, snapshot))
     return reserve_check(released, refunded, snapshot)
 
 

@@ -3,10 +3,12 @@
 The journal and the scheme's append-only tables are read by window (the rows
 whose transaction the previous watermark does not see: `txid`, indexed), and
 their totals are the previous run's carried totals plus the window's. The two
-tables the scheme updates in place (batteries, sale items) are read once each,
-sequentially: their sums are recomputed whole, and a battery row rewritten
-since the watermark (its `xmin`, the transaction of its latest version, is in
-the window) is checked against its custody records, whoever rewrote it.
+tables the scheme updates in place (batteries, sale items) are not read whole:
+every statement that changes them records its changes (revision 0023, by
+trigger, in its own transaction, whoever wrote it), and the run adds the
+window's to the carried totals; a battery the window added, removed, or whose
+custody or deposit charged changed is checked against its custody records and
+its refunds.
 Postings in flight, reversals waiting for their entry and the offenders of the
 checks that name entries or batteries are carried by key and looked at again:
 a fault stays named for as long as it is there.
@@ -22,8 +24,10 @@ import asyncpg
 from contracts.postings import entry_id_for
 from services.ledger.adapters.reconciliation import money_figures
 from services.ledger.adapters.reconciliation import window_figures as figures
+from services.ledger.domain import in_place_totals as in_place_sums
 from services.ledger.domain.checks import Check
 from services.ledger.service_layer.reconciliation import closing_checks as closing
+from services.ledger.service_layer.reconciliation import in_place
 from services.ledger.service_layer.reconciliation import journal_checks as journal
 from services.ledger.service_layer.reconciliation import money_checks as money
 from services.ledger.service_layer.reconciliation import scheme_checks as scheme
@@ -43,8 +47,9 @@ async def run(
     """The checks (names and order of a full run), each over the window and the carried totals; the new
     totals."""
     carried, since = previous.carried, previous.watermark
-    batteries, liability, reserve, changed = await _batteries(connection, since)
     snapshot = await _snapshot(connection, snapshot, since, carried)
+    batteries, items = await in_place.carry_forward(connection, since, carried, snapshot)
+    changed = await in_place.changed_serials(connection, since)
     paid = await _payments(connection, since, carried, snapshot)
     earned = await _handling_fees(connection, since, carried, snapshot)
     checks = [
@@ -54,16 +59,16 @@ async def run(
         await _traced(connection, since, carried, snapshot),
         await _postings(connection, since, carried, snapshot),
         await journal.postings_delivered(connection, snapshot),
-        money.liability_check(liability, snapshot),
+        money.liability_check(in_place_sums.liability(batteries), snapshot),
         await _refunds(connection, since, carried, snapshot, changed),
-        *await _fund_and_stores(connection, since, carried, snapshot, paid, earned),
+        *await _fund_and_stores(connection, since, carried, snapshot, paid, earned, items),
         await _centres(connection, since, carried, snapshot, paid, earned),
         money.bank_check(paid, snapshot),
-        closing.reserve_check(*reserve, snapshot),
+        closing.reserve_check(*in_place_sums.released(batteries), snapshot),
         await closing.resolved_money_in_window(connection, snapshot, since, carried),
         await _fees_match_terms(connection, since, carried, snapshot, earned),
         await _events(connection, since, carried, snapshot),
-        await _custody(connection, since, batteries, changed + carried.get("inconsistent", []), snapshot),
+        await _custody(connection, since, in_place_sums.batteries(batteries), changed, carried, snapshot),
     ]
     return checks, snapshot.carry
 
@@ -174,15 +179,15 @@ async def _fees_match_terms(
 
 
 async def _fund_and_stores(
-    connection, since: str, carried: dict, snapshot: Snapshot, paid: money.Paid, earned: money.Earned
+    connection,
+    since: str,
+    carried: dict,
+    snapshot: Snapshot,
+    paid: money.Paid,
+    earned: money.Earned,
+    items: in_place_sums.SaleItemTotals,
 ) -> list[Check]:
-    fees: dict[str, int] = {}
-    owed: dict[tuple[str, str], int] = {}
-    for row in await figures.sale_items(connection):
-        if row["fees"] is not None:
-            fees[row["currency"]] = fees.get(row["currency"], 0) + row["fees"]
-        if row["owed"] is not None:
-            owed[(row["store_id"], row["currency"])] = row["owed"]
+    fees, owed = in_place_sums.fees_in_market(items), in_place_sums.owed(items)
     costs = dict(carried["recovery_costs"])
     for currency, cost in await figures.recovery_costs(connection, since):
         costs[currency] = costs.get(currency, 0) + cost
@@ -214,24 +219,14 @@ async def _events(connection, since: str, carried: dict, snapshot: Snapshot) -> 
     return scheme.events_check(by_type, without_reason)
 
 
-async def _custody(connection, since: str, batteries: int, changed: list[str], snapshot: Snapshot) -> Check:
+async def _custody(
+    connection, since: str, batteries: int, changed: list[str], carried: dict, snapshot: Snapshot
+) -> Check:
     recorded = await figures.custody_serials(connection, since)
-    serials = sorted(set(changed) | set(recorded))
+    serials = sorted(set(changed) | set(recorded) | set(carried.get("inconsistent", [])))
     rows = await scheme.inconsistent_among(connection, serials)
     carry_keys(snapshot.carry, "inconsistent", [row["serial"] for row in rows])
     return scheme.custody_check(batteries, rows, batteries_checked=len(serials))
-
-
-async def _batteries(
-    connection, since: str
-) -> tuple[int, dict[str, int], tuple[dict[str, int], dict[str, int]], list[str]]:
-    """Batteries counted; the liability; deposits released and refunds of released ones; rows rewritten."""
-    rows = await figures.batteries(connection, since)
-    liability = {row["currency"]: row["liability"] for row in rows if row["liability"] is not None}
-    released = {row["currency"]: row["released"] for row in rows if row["released"] is not None}
-    refunded = {row["currency"]: row["refunded_of_released"] for row in rows if row["released"] is not None}
-    changed = [serial for row in rows for serial in (row["changed"] or [])]
-    return sum(row["batteries"] for row in rows), liability, (released, refunded), changed
 
 
 def _amounts(rows: list[list]) -> Amounts:

@@ -6,7 +6,9 @@ import asyncpg
 
 from contracts.accounts import BANK, CENTRE_CLEARING, FUND, LIABILITY, STORE_CLEARING
 from services.ledger.adapters.reconciliation import money_figures as figures
+from services.ledger.domain import in_place_totals
 from services.ledger.domain.checks import Check, add, money_check, offenders, sorted_money
+from services.ledger.service_layer.reconciliation import in_place
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
 from services.ledger.service_layer.reconciliation.window import carry_keys
 from services.ledger.service_layer.rows import jsonable
@@ -17,7 +19,7 @@ Earned = dict[tuple[str, str], int]  # (centre id, currency) -> the handling fee
 
 async def deposit_liability(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Invariant 2: liability:deposits = deposits of the batteries in use under a deposit, not released."""
-    expected = await figures.deposits_in_use(connection)
+    expected = in_place_totals.liability(await in_place.battery_totals(connection, snapshot))
     return liability_check(expected, snapshot)
 
 
@@ -34,7 +36,7 @@ def liability_check(expected: dict[str, int], snapshot: Snapshot) -> Check:
 async def recycling_fund(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Invariant 4: fund:recycling = fees of items in the market - recycling costs paid - handling fees paid
     (contract 8.1)."""
-    fees = await figures.fees_in_market(connection)
+    fees = in_place_totals.fees_in_market(await in_place.sale_item_totals(connection, snapshot))
     costs = await figures.recovery_costs(connection)
     snapshot.carry["recovery_costs"] = costs
     return fund_check(fees, costs, await handling_fees(connection, snapshot), snapshot)
@@ -144,7 +146,7 @@ def less(left: dict, right: dict) -> dict:
 async def store_settlement(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Per store: clearing debit - credit = deposits + fees of its items not cancelled (suspense included),
     nor held in suspense and returned to the store by finance (contract 8.1), - what it paid the scheme."""
-    owed = await figures.stores_owe(connection)
+    owed = in_place_totals.owed(await in_place.sale_item_totals(connection, snapshot))
     return store_check(owed, await payments(connection, snapshot), snapshot)
 
 

@@ -11,8 +11,10 @@ import asyncpg
 from services.common.ids import stable_id
 from services.common.kafka_offsets import KafkaOffsets, PartitionOffsets
 from services.ledger.adapters.reconciliation import scheme_figures as figures
+from services.ledger.domain import in_place_totals
 from services.ledger.domain.checks import Check, offenders
 from services.ledger.domain.offsets import Span, offsets_in, uncovered
+from services.ledger.service_layer.reconciliation import in_place
 from services.ledger.service_layer.reconciliation.snapshot import Snapshot
 from services.ledger.service_layer.reconciliation.window import carry_keys
 from services.ledger.service_layer.rows import jsonable
@@ -58,7 +60,7 @@ async def custody_consistent(connection: asyncpg.Connection, snapshot: Snapshot)
     A battery changed behind the scheme's back (its row edited, no history written) fails, named.
     """
     rows = [jsonable(row) for row in await figures.inconsistent_batteries(connection)]
-    batteries = await figures.battery_count(connection)
+    batteries = in_place_totals.batteries(await in_place.battery_totals(connection, snapshot))
     carry_keys(snapshot.carry, "inconsistent", [row["serial"] for row in rows])
     return custody_check(batteries, rows)
 

@@ -28,10 +28,10 @@ from typing import Any, Literal
 
 import asyncpg
 
-from services.ledger.adapters.reconciliation import runs
+from services.ledger.adapters.reconciliation import in_place_figures, runs
 
 CARRY_VERSION = (
-    3  # the shape of `carried`; a run stored with another version is no start for an incremental one
+    4  # the shape of `carried`; a run stored with another version is no start for an incremental one
 )
 FULL_RUN_INTERVAL_S = (
     3600  # at most this long between two full runs (the periodic schedule makes one when due)
@@ -45,12 +45,13 @@ GUARANTEE = {
     "full": "every check over the whole journal and every record of the scheme",
     "incremental": (
         "every check a full run makes, with the same result, over what was committed since the run it "
-        "started from added to that run's carried totals, and over the offenders it named; batteries and "
-        "sale items are read whole, and a battery row rewritten since then is checked whoever rewrote it. "
-        "A row of an append-only table updated, deleted or truncated since then would have made this run "
-        "full; what leaves no such trace (a row forged with an old transaction id, a row frozen by a manual "
-        "VACUUM FREEZE before the run, data files edited outside the database) is found by the next full "
-        "run, at most "
+        "started from added to that run's carried totals, and over the offenders it named; of batteries and "
+        "sale items, the changes every statement recorded since then (whoever wrote it), and each battery "
+        "they added, removed or changed in custody or deposit is checked. "
+        "A row of an append-only table updated, deleted or truncated since then, batteries or sale items "
+        "truncated, or a trigger recording their changes disabled or dropped, would have made this run "
+        "full; what leaves no such trace (a row forged with an old transaction id, data files edited "
+        "outside the database) is found by the next full run, at most "
         "full_interval_s after the last one"
     ),
 }
@@ -91,9 +92,12 @@ async def tamper_marks(connection: asyncpg.Connection) -> dict[str, Any]:
     reset."""
     rows = await runs.table_marks(connection)  # a table not (or no longer) there: left out
     reset = await runs.stats_reset(connection)
+    triggers = await in_place_figures.recording_triggers(connection)
     return {
         "tables": {row["relation"]: [row["storage"], row["updated"], row["deleted"]] for row in rows},
         "stats_reset": None if reset is None else reset.isoformat(),
+        "in_place": {row["relation"]: row["storage"] for row in await runs.in_place_marks(connection)},
+        "triggers": {row["name"]: [row["oid"], row["xmin"], row["enabled"]] for row in triggers},
     }
 
 
@@ -136,6 +140,8 @@ def tampered_since(before: dict[str, Any], now: dict[str, Any]) -> str | None:
     """Why the carried totals cannot be trusted any more (rows removed or rewritten in place), or None."""
     if before.get("stats_reset") != now.get("stats_reset"):
         return "the database's statistics were reset since the previous run: deletions could not be ruled out"
+    if why := _not_recorded(before, now):
+        return why
     old_tables = before.get("tables") or {}
     for table, (storage, updated, deleted) in sorted((now.get("tables") or {}).items()):
         if table not in old_tables:
@@ -148,6 +154,22 @@ def tampered_since(before: dict[str, Any], now: dict[str, Any]) -> str | None:
                 f"rows of {table}, which is only ever added to, were updated ({updated - old_updated}) or "
                 f"deleted ({deleted - old_deleted}) since the previous run"
             )
+    return None
+
+
+def _not_recorded(before: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """Why the changes of batteries or sale items since the previous run may not all be recorded, or None."""
+    triggers = now.get("triggers") or {}
+    for table, names in sorted(in_place_figures.RECORDING_TRIGGERS.items()):
+        for name in names:
+            mark = triggers.get(f"{table} {name}")
+            if mark is None or mark[2] != "A":
+                return f"the trigger {name} recording the changes of {table} is missing or not always enabled"
+    if triggers != (before.get("triggers") or {}):
+        return "a trigger recording the changes of batteries or sale items was altered since the previous run"
+    for table, storage in sorted((now.get("in_place") or {}).items()):
+        if storage != (before.get("in_place") or {}).get(table):
+            return f"{table} was truncated or rewritten since the previous run (new storage file)"
     return None
 
 

@@ -42,31 +42,41 @@ IN_USE = "r.state = 'in_use' AND r.contract = 'deposit' AND NOT r.deposit_releas
 OWED = "r.status NOT IN ('cancelled', 'returned_to_store')"
 IN_MARKET = "r.status = 'in_market'"
 
-# {rows}: the statement's rows, each with `sign` (+1 new, -1 old).
+# {rows}: the statement's rows, each with `sign` (+1 new, -1 old); {changed}: per currency, the serials added,
+# removed, or whose custody or deposit charged changed.
 BATTERY_DELTA = f"""
         WITH r AS ({{rows}}),
-        changed AS (  -- a tuple in only one of old and new: the serial was added, removed, or changed there
-            SELECT serial, currency FROM r GROUP BY serial, currency, state, history_length, deposit_charged
-            HAVING sum(sign) <> 0)
+        sums AS (
+            SELECT r.currency, sum(r.sign) AS batteries,
+                   coalesce(sum(r.sign) FILTER (WHERE {IN_USE}), 0) AS liability_n,
+                   coalesce(sum(r.sign * r.deposit_charged) FILTER (WHERE {IN_USE}), 0) AS liability,
+                   coalesce(sum(r.sign) FILTER (WHERE r.deposit_released), 0) AS released_n,
+                   coalesce(sum(r.sign * r.deposit_charged) FILTER (WHERE r.deposit_released), 0) AS released,
+                   coalesce(sum(r.sign * r.deposit_refunded) FILTER (WHERE r.deposit_released), 0)
+                       AS refunded_of_released
+              FROM r GROUP BY r.currency),
+        changed AS ({{changed}})
         INSERT INTO scheme.battery_deltas (currency, batteries, liability_n, liability, released_n, released,
                                            refunded_of_released, serials)
-        SELECT * FROM (
-            SELECT r.currency, sum(r.sign),
-                   coalesce(sum(r.sign) FILTER (WHERE {IN_USE}), 0),
-                   coalesce(sum(r.sign * r.deposit_charged) FILTER (WHERE {IN_USE}), 0),
-                   coalesce(sum(r.sign) FILTER (WHERE r.deposit_released), 0),
-                   coalesce(sum(r.sign * r.deposit_charged) FILTER (WHERE r.deposit_released), 0),
-                   coalesce(sum(r.sign * r.deposit_refunded) FILTER (WHERE r.deposit_released), 0),
-                   coalesce((SELECT array_agg(DISTINCT c.serial ORDER BY c.serial) FROM changed c
-                              WHERE c.currency IS NOT DISTINCT FROM r.currency), '{{{{}}}}')
-              FROM r GROUP BY r.currency) AS d (currency, batteries, liability_n, liability, released_n,
-                                                released, refunded_of_released, serials)
-         WHERE (d.batteries, d.liability_n, d.liability, d.released_n, d.released, d.refunded_of_released)
+        SELECT s.currency, s.batteries, s.liability_n, s.liability, s.released_n, s.released,
+               s.refunded_of_released, coalesce(c.serials, '{{{{}}}}')
+          FROM sums s LEFT JOIN changed c ON coalesce(c.currency, '') = coalesce(s.currency, '')
+         WHERE (s.batteries, s.liability_n, s.liability, s.released_n, s.released, s.refunded_of_released)
                <> (0, 0, 0, 0, 0, 0)
-            OR cardinality(d.serials) > 0;"""
-BATTERY_COLUMNS = (
-    "serial, state, contract, currency, deposit_charged, deposit_refunded, deposit_released, history_length"
-)
+            OR c.serials IS NOT NULL;"""
+BATTERY_COLUMNS = "currency, state, contract, deposit_charged, deposit_refunded, deposit_released"
+# An UPDATE's rows are matched by serial (a serial changed is one removed and one added).
+BATTERY_CHANGED = {
+    "INSERT": "SELECT currency, array_agg(serial) AS serials FROM new_rows GROUP BY currency",
+    "DELETE": "SELECT currency, array_agg(serial) AS serials FROM old_rows GROUP BY currency",
+    "UPDATE": """
+            SELECT coalesce(n.currency, o.currency) AS currency,
+                   array_agg(coalesce(n.serial, o.serial)) AS serials
+              FROM new_rows n FULL JOIN old_rows o ON o.serial = n.serial
+             WHERE (n.serial, n.currency, n.state, n.history_length, n.deposit_charged)
+                   IS DISTINCT FROM (o.serial, o.currency, o.state, o.history_length, o.deposit_charged)
+             GROUP BY 1""",
+}
 
 SALE_ITEM_DELTA = f"""
         WITH r AS ({{rows}})
@@ -89,9 +99,9 @@ def _rows(columns: str, op: str) -> str:
     return {"INSERT": new, "DELETE": old, "UPDATE": f"{new} UNION ALL {old}"}[op]
 
 
-def _function(name: str, delta: str, columns: str) -> str:
+def _function(name: str, delta: str, columns: str, changed: dict[str, str] | None = None) -> str:
     branches = "\n    ELS".join(
-        f"IF TG_OP = '{op}' THEN{delta.format(rows=_rows(columns, op))}"
+        f"IF TG_OP = '{op}' THEN{delta.format(rows=_rows(columns, op), changed=(changed or {}).get(op))}"
         for op in ("INSERT", "UPDATE", "DELETE")
     )
     return f"""
@@ -152,7 +162,7 @@ CREATE OR REPLACE TRIGGER battery_deltas_never_updated BEFORE UPDATE OR DELETE O
 CREATE OR REPLACE TRIGGER sale_item_deltas_never_updated BEFORE UPDATE OR DELETE OR TRUNCATE
     ON scheme.sale_item_deltas FOR EACH STATEMENT EXECUTE FUNCTION scheme.never_updated();
 """
-    + _function("record_battery_deltas", BATTERY_DELTA, BATTERY_COLUMNS)
+    + _function("record_battery_deltas", BATTERY_DELTA, BATTERY_COLUMNS, BATTERY_CHANGED)
     + _function("record_sale_item_deltas", SALE_ITEM_DELTA, SALE_ITEM_COLUMNS)
     + _triggers("scheme.batteries", "record_battery_deltas")
     + _triggers("scheme.sale_items", "record_sale_item_deltas")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import orjson
 import structlog
 
 
@@ -16,7 +20,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", service: str = "ta
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=json_line)
         if json_output
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
@@ -36,7 +40,9 @@ def stdlib_logging_config(level: str = "info", fmt: str = "auto", service: str =
     """A dictConfig that renders other libraries' logs (faust, aiokafka) as JSON lines too."""
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer = (
-        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=json_line)
+        if json_output
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
 
     def add_service(_logger, _name, event_dict):
@@ -68,6 +74,16 @@ def stdlib_logging_config(level: str = "info", fmt: str = "auto", service: str =
         },
         "root": {"handlers": ["default"], "level": level.upper()},
     }
+
+
+def json_line(event_dict: dict, default: Callable[[Any], Any]) -> str:
+    """A log line's JSON, encoded in native code (a third of the standard library's time: the gateway writes
+    one a request); what it cannot encode (an integer beyond 64 bits, a key that is not a string) as the
+    standard library does."""
+    try:
+        return orjson.dumps(event_dict, default=default).decode()
+    except TypeError:  # orjson's encode error is a TypeError
+        return json.dumps(event_dict, default=default)
 
 
 def get_logger(name: str | None = None):

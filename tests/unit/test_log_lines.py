@@ -35,3 +35,26 @@ def test_processes_sharing_one_log_file_write_whole_lines(tmp_path: Path):
     lines = path.read_text().splitlines()
     assert len(lines) == PROCESSES * LINES
     assert sorted(json.loads(line)["n"] for line in lines) == sorted(list(range(LINES)) * PROCESSES)
+
+
+def test_a_line_is_the_json_of_its_fields_whatever_they_hold():
+    from structlog.processors import _json_fallback_handler
+
+    from services.common.logging import json_line
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<opaque>"
+
+    plain = {
+        "event": "http_request",
+        "status": 202,
+        "duration_ms": 1.25,
+        "path": "/v1/événements",
+        "ok": True,
+    }
+    assert json.loads(json_line(plain, _json_fallback_handler)) == plain
+    beyond_64_bits = {"event": "total", "amount": 2**70}  # the standard library's encoding, not an error
+    assert json.loads(json_line(beyond_64_bits, _json_fallback_handler)) == beyond_64_bits
+    assert json.loads(json_line({1: "a"}, _json_fallback_handler)) == {"1": "a"}
+    assert json.loads(json_line({"thing": Opaque()}, _json_fallback_handler)) == {"thing": "<opaque>"}

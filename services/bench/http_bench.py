@@ -13,7 +13,9 @@
   of batteries sold beforehand (each refunded), half of batteries never sold (taken
   back free): how many were answered, how many with their right outcome (or a 202 once
   the wait expired), how many 5xx; p50 and p99 of the time to the answer; the resident
-  memory of the gateway's processes, sampled while they wait.
+  memory of the gateway's processes, sampled while they wait (each one's and their sum),
+  and the sum of what each holds alone (its private pages: a sum of resident memory counts
+  the shared libraries' pages once per process).
 
 Keys are made for the run as the owner role and revoked at its end.
 """
@@ -29,7 +31,7 @@ import orjson
 
 from services.bench import scenario
 from services.bench.http_load import Load, Request, at_once, at_rate, in_flight, latency_ms
-from services.bench.memory import TICKS_PER_S, cpu_ticks, process_tree, resident_kb
+from services.bench.memory import TICKS_PER_S, cpu_ticks, private_kb, process_tree, resident_kb
 from services.common.kafka import events_producer
 from services.common.settings import Settings
 from services.gateway.adapters.key_repository import PostgresKeyRepository
@@ -152,6 +154,8 @@ class HttpBench:
             **latency_ms(load.seconds(200, 202)),
             "gateway_rss_mb_before": memory.before_mb,
             "gateway_peak_rss_mb": memory.peaks_mb(),
+            "gateway_private_mb_before": memory.private_before_mb,
+            "gateway_peak_private_mb": _mb(memory.peak_private_kb),
             "generator_cpu_s": round(load.generator_cpu_s, 2),
         }
 
@@ -256,14 +260,16 @@ class _GatewayMemory:
         root = int((run_dir / "gateway.pid").read_text().strip())
         self.names = {pid: _process_name(pid, root) for pid in process_tree(root)}
         self.peak_kb = dict.fromkeys(self.names, 0)
-        self.peak_total_kb = 0
+        self.peak_total_kb = self.peak_private_kb = 0
         self.before_mb = _mb(sum(resident_kb(list(self.names)).values()))
+        self.private_before_mb = _mb(sum(private_kb(list(self.names)).values()))
 
     async def sample(self) -> None:
         while True:
             now = resident_kb(list(self.names))
             self.peak_kb = {pid: max(kb, now[pid]) for pid, kb in self.peak_kb.items()}
             self.peak_total_kb = max(self.peak_total_kb, sum(now.values()))
+            self.peak_private_kb = max(self.peak_private_kb, sum(private_kb(list(self.names)).values()))
             await asyncio.sleep(MEMORY_SAMPLE_S)
 
     def peaks_mb(self) -> dict[str, float]:

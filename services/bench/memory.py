@@ -44,6 +44,20 @@ def resident_kb(pids: list[int]) -> dict[int, int]:
     return {pid: _status_kb(pid, "VmRSS:") for pid in pids}
 
 
+def private_kb(pids: list[int]) -> dict[int, int]:
+    """Memory each process holds alone now (Private_Clean + Private_Dirty of smaps_rollup), in KiB; 0 for one
+    gone. Resident memory also counts the pages of shared libraries each process maps, so a sum of VmRSS over
+    processes counts those once per process; a sum of these counts none of them."""
+    found = {}
+    for pid in pids:
+        try:
+            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            lines = []
+        found[pid] = sum(int(line.split()[1]) for line in lines if line.startswith("Private_"))
+    return found
+
+
 def peak_resident_kb(pids: list[int]) -> dict[int, int]:
     """Peak resident memory since each process started (VmHWM), in KiB; 0 for one gone."""
     return {pid: _peak_kb(pid) for pid in pids}

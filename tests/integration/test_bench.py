@@ -131,3 +131,25 @@ def test_soak_a_hundred_thousand_lives(stack):
     result = bench(100_000)
     print(json.dumps(result, indent=2))
     assert result["journal_entries"] == scenario.expected_entries(100_000)
+
+
+def test_bench_waiters_prints_every_answer_right_and_the_gateway_memory(stack):
+    """`takeback bench --waiters N`: N collections at once with Prefer: wait, each answered with its outcome
+    (or 202 once its wait expired), none 5xx, and the memory of every gateway process."""
+    run = subprocess.run(
+        [TAKEBACK, "bench", "--waiters", "20", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout)["waiters"]
+    assert (result["waiters"], result["answered"], result["in_flight_peak"]) == (20, 20, 20)
+    assert result["outcomes_correct"] + result["expired_202"] == 20, result
+    assert (result["wrong"], result["server_errors_5xx"]) == (0, 0), result
+    assert sum(result["statuses"].values()) == 20 and set(result["statuses"]) <= {"200", "202"}
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
+    memory = result["gateway_peak_rss_mb"]
+    assert memory["total"] >= max(memory.values()) > 0 and len(memory) >= 2, memory
+    assert 0 < result["gateway_peak_private_mb"] <= memory["total"], result

@@ -14,10 +14,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette._utils import get_route_path
+from starlette._utils import get_route_path, is_async_callable
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.settings import Settings
@@ -32,7 +35,7 @@ from services.gateway.entrypoints import (
 )
 from services.gateway.entrypoints.access_log import AccessLog
 from services.gateway.entrypoints.console import routes as console_routes
-from services.gateway.entrypoints.events_api import POST_EVENT_ROUTE, post_event, post_event_asgi
+from services.gateway.entrypoints.events_api import POST_EVENT_ROUTE, post_event
 from services.gateway.entrypoints.openapi_document import DESCRIPTION, TITLE, VERSION, openapi_document
 from services.gateway.entrypoints.refusals import EVENTS_PATH
 
@@ -54,9 +57,10 @@ class GatewayApp(FastAPI):
 
     def build_events_stack(self) -> ASGIApp:
         """The middleware FastAPI stacks around its router (`build_middleware_stack`), around `POST
-        /v1/events` alone: the 500 handler, the app's own middleware, the refusal handlers. Left out: the
-        request body limit FastAPI adds only with its `max_body_size` (the handler applies the gateway's),
-        telemetry it adds only when configured, and the exit stack of dependencies (the route has none)."""
+        /v1/events` alone: the 500 handler, the app's own middleware, the refusal handlers (`_Refusals`: what
+        FastAPI's `ExceptionMiddleware` does for a route, in one layer). Left out: the request body limit
+        FastAPI adds only with its `max_body_size` (the handler applies the gateway's), telemetry it adds
+        only when configured, and the exit stack of dependencies (the route has none)."""
         assert self.max_body_size is None and not self.root_path, "routed as FastAPI routes it"
         error_handler: Any = None
         handlers: dict[Any, Any] = {}
@@ -68,12 +72,48 @@ class GatewayApp(FastAPI):
         middleware = [
             Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug),
             *self.user_middleware,
-            Middleware(ExceptionMiddleware, handlers=handlers, debug=self.debug),
         ]
-        app: ASGIApp = post_event_asgi
+        # The handlers' tables as ExceptionMiddleware builds them (its own for HTTPException, the app's over
+        # them); only the tables are used.
+        tables = ExceptionMiddleware(self.router, handlers=handlers, debug=self.debug)
+        app: ASGIApp = _Refusals(tables._exception_handlers, tables._status_handlers)
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
         return app
+
+
+class _Refusals:
+    """`post_event` answered, or its refusal answered by the app's handler of it: what `ExceptionMiddleware`
+    and its per-request wrapper do around a route (the handler found by status for an HTTPException, else by
+    the exception's class and its bases; anything unhandled goes on up, to the 500 handler), without their
+    per-request wrappers of `send` (an exception raised while the answer is sent goes up, as there)."""
+
+    def __init__(self, handlers: dict[Any, Any], status_handlers: dict[int, Any]) -> None:
+        self.handlers, self.status_handlers = handlers, status_handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["starlette.exception_handlers"] = (self.handlers, self.status_handlers)
+        request = Request(scope, receive, send)
+        try:
+            response = await post_event(request)
+        except Exception as error:
+            handler = self._handler(error)
+            if handler is None:
+                raise
+            if is_async_callable(handler):
+                response = await handler(request, error)
+            else:
+                response = await run_in_threadpool(handler, request, error)
+            error.__traceback__ = None  # a reused exception would gather tracebacks
+        await response(scope, receive, send)
+
+    def _handler(self, error: Exception) -> Any:
+        if isinstance(error, HTTPException) and error.status_code in self.status_handlers:
+            return self.status_handlers[error.status_code]
+        for cls in type(error).__mro__:
+            if cls in self.handlers:
+                return self.handlers[cls]
+        return None
 
 
 def create_app(settings: Settings, gateway_factory: GatewayFactory = running_gateway) -> FastAPI:

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic_core import PydanticCustomError
-from starlette.types import Receive, Scope, Send
 
 from contracts.events import ENVELOPE_OF_TYPE
 from contracts.topics import IN_EVENT_TYPES
@@ -134,13 +133,6 @@ async def post_event(request: Request) -> Response:
 POST_EVENT_ROUTE = next(
     route for route in router.routes if isinstance(route, APIRoute) and route.endpoint is post_event
 )
-
-
-async def post_event_asgi(scope: Scope, receive: Receive, send: Send) -> None:
-    """`post_event` as a plain ASGI app: what the route calls, without routing, FastAPI's request handling
-    and its per-request machinery (the app sends `POST /v1/events` here, through the same middleware)."""
-    response = await post_event(Request(scope, receive, send))
-    await response(scope, receive, send)
 
 
 def accepted_response(event_id: UUID, headers: dict[str, str] | None = None) -> Response:

@@ -34,6 +34,7 @@ from tests.integration.ledger_support import (  # noqa: F401  (clean: a fixture)
     insert_refunded,
     insert_sold,
     named,
+    request,
     untraced,
 )
 
@@ -202,6 +203,49 @@ async def test_a_chain_of_incremental_runs_agrees_with_a_full_run(pool, clean, s
         assert check(result, "unclaimed_reserve")["details"]["difference"][TEST_CURRENCY] == -kept.deposit
         assert cancelled.store_id in named(result, "store_settlement", "differing", "store_id")
         assert check(result, "recycling_fund")["details"]["difference"][TEST_CURRENCY] == cancelled.fee
+
+
+async def test_custody_and_refund_faults_of_the_window_are_named_as_a_full_run_names_them(
+    pool, streams_pool, ledger_pool, clean
+):
+    """A custody record after a battery's last; a refund entry of another amount than the deposit; a refunded
+    battery's deposit charged rewritten: each named alike by an incremental and a full run."""
+    extra, refunded = await sold_and_posted(streams_pool, ledger_pool), battery()
+    rewritten = await sold_and_posted(streams_pool, ledger_pool, refunded=True)
+    since = await starting_run(ledger_pool)
+    async with streams_pool.acquire() as connection:
+        await connection.execute(
+            "INSERT INTO scheme.custody_history VALUES ($1, 2, now(), $2, 'collection.logged', 'customer',"
+            " 'c-1', 'return_centre', 'rc-1', 'collected')",
+            extra.serial,
+            uuid.uuid4(),
+        )
+        await insert_sold(connection, refunded)
+        await insert_refunded(connection, refunded)
+        await connection.execute(
+            "UPDATE scheme.batteries SET deposit_charged = deposit_charged + 1 WHERE serial = $1",
+            rewritten.serial,
+        )
+    amount = refunded.deposit - 1
+    short = request(
+        f"refund:{refunded.serial}",
+        "refund",
+        refunded.serial,
+        [("liability:deposits", amount, 0), (f"clearing:centre:{refunded.centre_id}", 0, amount)],
+    )
+    await post(ledger_pool, [refunded.sale(), short])
+
+    incremental = await reconcile(pool, since=since)
+    full = await reconcile(pool, mode="full")
+    assert incremental["scope"]["mode"] == "incremental", incremental["scope"]
+    for result in (incremental, full):
+        after = check(result, "custody_consistent")["details"]["inconsistent"]["items"]
+        assert {"serial": extra.serial, "records_after_last": True}.items() <= next(
+            item for item in after if item["serial"] == extra.serial
+        ).items()
+        wrong = named(result, "refunds_once", "amount_not_deposit_charged", "serial")
+        assert refunded.serial in wrong and rewritten.serial in wrong
+    assert check(incremental, "refunds_once") == check(full, "refunds_once")
 
 
 async def test_a_battery_rewritten_with_the_other_triggers_off_is_still_recorded(

@@ -19,6 +19,20 @@ INCONSISTENT_SQL = """
         OR EXISTS (SELECT 1 FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq >
         b.history_length))
      ORDER BY h.at DESC NULLS FIRST, b.serial"""
+# The same, of the batteries given ($1): each looks up its own custody records from its last on (one range of
+# the history's key), so the cost is the batteries', not the history's (the join above read it whole).
+INCONSISTENT_AMONG_SQL = """
+    SELECT b.serial, b.state, h.state AS last_recorded_state, b.history_length,
+           coalesce(h.after, false) AS records_after_last
+      FROM scheme.batteries b
+      CROSS JOIN LATERAL (
+          SELECT max(x.state) FILTER (WHERE x.seq = b.history_length) AS state,
+                 max(x.at) FILTER (WHERE x.seq = b.history_length) AS at,
+                 bool_or(x.seq = b.history_length) AS recorded, bool_or(x.seq > b.history_length) AS after
+            FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq >= b.history_length) AS h
+     WHERE b.serial = ANY($1::text[])
+       AND (NOT coalesce(h.recorded, false) OR h.state <> b.state OR coalesce(h.after, false))
+     ORDER BY h.at DESC NULLS FIRST, b.serial"""
 # The runs of input offsets given an outcome, merged into islands per partition (revision 0012).
 ISLANDS_SQL = "SELECT * FROM scheme.input_offset_islands() ORDER BY topic, partition, first_offset"
 KNOWN_SQL = (
@@ -43,7 +57,7 @@ async def inconsistent_batteries(connection: asyncpg.Connection) -> list[asyncpg
 
 async def inconsistent_among(connection: asyncpg.Connection, serials: list[str]) -> list[asyncpg.Record]:
     """The inconsistent batteries among these."""
-    return await connection.fetch(INCONSISTENT_SQL.format(where="b.serial = ANY($1::text[])"), serials)
+    return await connection.fetch(INCONSISTENT_AMONG_SQL, serials)
 
 
 async def offset_islands(connection: asyncpg.Connection) -> list[asyncpg.Record]:

@@ -69,14 +69,23 @@ REFUNDED_TWICE_SQL = f"""
     SELECT e.subject AS serial, count(*) AS refunds, array_agg(e.posting_key ORDER BY e.seq) AS posting_keys
       FROM ledger.entries e WHERE e.kind = 'refund' AND e.subject IN (SELECT subject FROM serials)
      GROUP BY e.subject HAVING count(*) > 1 ORDER BY max(e.seq) DESC"""
+# The window's refund entries and those of the serials given ($2), each branch through its own index, each
+# battery looked up by key (one condition over both, and a join, had the planner read the journal and the
+# batteries whole).
+REFUND_AMOUNT = f"""(SELECT sum(l.debit) FROM {LINES}
+                        WHERE l.account IN ({money_figures.REFUNDED_FROM}))::bigint AS amount"""
 REFUND_AMOUNTS_SQL = f"""
     SELECT r.subject AS serial, r.posting_key, r.amount, b.deposit_charged FROM (
-        SELECT e.seq, e.posting_key, e.subject,
-               (SELECT sum(l.debit) FROM {LINES}
-                 WHERE l.account IN ({money_figures.REFUNDED_FROM}))::bigint AS amount
-          FROM ledger.entries e
-         WHERE e.kind = 'refund' AND (({IN_WINDOW}) OR e.subject = ANY($2::text[]))) AS r
-      LEFT JOIN scheme.batteries b ON b.serial = r.subject
+        SELECT e.seq, e.posting_key, e.subject, {REFUND_AMOUNT}
+          FROM ledger.entries e WHERE e.kind = 'refund' AND {IN_WINDOW}
+        UNION
+        SELECT e.seq, e.posting_key, e.subject, {REFUND_AMOUNT}
+          FROM unnest($2::text[]) AS s(serial)
+          CROSS JOIN LATERAL (  -- OFFSET 0: a lookup per serial, not flattened into a join over the journal
+              SELECT * FROM ledger.entries x WHERE x.kind = 'refund' AND x.subject = s.serial OFFSET 0) AS e
+        ) AS r
+      LEFT JOIN LATERAL (SELECT x.deposit_charged FROM scheme.batteries x WHERE x.serial = r.subject) AS b
+        ON true
      WHERE r.amount IS DISTINCT FROM b.deposit_charged ORDER BY r.seq DESC"""
 WINDOW_MOVEMENTS_SQL = f"""
     SELECT t.account, t.currency, sum(t.debit)::bigint, sum(t.credit)::bigint

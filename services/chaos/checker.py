@@ -17,6 +17,7 @@ import asyncpg
 from services.chaos.events_out import EventsOut
 from services.chaos.model import balances
 from services.chaos.plan import CONFLICT, TOO_LARGE, Expectations
+from services.common.money import minor_units
 from services.common.outage import fetch
 
 IDS_PER_QUERY = 5000
@@ -114,12 +115,12 @@ def _name(expect: Expectations, event_id: str) -> str:
 async def _refunds(pool, expect: Expectations, low: str, high: str, problems: list) -> Tally:
     rows = await fetch(
         pool,
-        "SELECT serial, count(*) AS n, sum(amount)::bigint AS amount "
+        "SELECT serial, count(*) AS n, sum(amount) AS amount "
         "FROM scheme.refunds WHERE serial >= $1 AND serial < $2 GROUP BY serial",
         low,
         high,
     )
-    found = {r["serial"]: (r["n"], r["amount"]) for r in rows}
+    found = {r["serial"]: (r["n"], minor_units(r["amount"])) for r in rows}
     missing = [s for s in expect.refunds if s not in found]
     doubled = [s for s, (n, _) in found.items() if n > 1]
     unexpected = [s for s in found if s not in expect.refunds]
@@ -158,12 +159,12 @@ async def _balances(pool, expect: Expectations, problems: list) -> Tally:
     accounts = sorted(expect.accounts)
     rows = await fetch(
         pool,
-        "SELECT account, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit "
+        "SELECT account, sum(debit) AS debit, sum(credit) AS credit "
         "FROM ledger.account_movements WHERE account = ANY($1::text[]) "
         "GROUP BY account",
         accounts,
     )
-    found = {r["account"]: (r["debit"], r["credit"]) for r in rows}
+    found = {r["account"]: (minor_units(r["debit"]), minor_units(r["credit"])) for r in rows}
     model = balances(expect.entries, set(accounts))
     wrong = [a for a in accounts if found.get(a, (0, 0)) != model[a]]
     problems += [

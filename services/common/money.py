@@ -7,6 +7,10 @@ this only places the decimal point for display.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any, overload
+
 MINOR_UNIT_DIGITS_DEFAULT = 2
 MINOR_UNIT_DIGITS: dict[str, int] = {
     **dict.fromkeys(
@@ -47,3 +51,25 @@ def money_text(amount: int, currency: str) -> str:
     major, minor = divmod(abs(amount), 10**digits)
     text = f"{major:,}" + (f".{minor:0{digits}d}" if digits else "")
     return f"{'-' if amount < 0 else ''}{text} {currency}"
+
+
+@overload
+def minor_units(total: Decimal | int) -> int: ...
+@overload
+def minor_units(total: None) -> None: ...
+def minor_units(total: Decimal | int | None) -> int | None:
+    """A total of amounts as PostgreSQL sums it (numeric, read as a `Decimal`: a sum of bigints does not fit
+    one), as the integer of minor units it is, exactly at any size; None (a sum of no rows) stays None.
+
+    Converted where it is read, so no total is ever a `Decimal` past the adapter: a `Decimal` would be shown
+    as a mass, not JSON-encodable, and rounded by arithmetic beyond 28 digits."""
+    if total is None or type(total) is int:
+        return total
+    if not isinstance(total, Decimal) or not total.is_finite() or total != total.to_integral_value():
+        raise ValueError(f"a total of minor units is a whole number, not {total!r}")
+    return int(total)
+
+
+def rows_in_minor_units(rows: Iterable[Mapping[str, Any]], *names: str) -> list[dict[str, Any]]:
+    """The rows as dicts, their columns `names` (totals of minor units) as integers (`minor_units`)."""
+    return [{**row, **{name: minor_units(row[name]) for name in names}} for row in rows]

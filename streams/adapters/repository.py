@@ -6,6 +6,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.common.money import minor_units
 from streams.adapters import releases
 from streams.adapters.rows import (
     BatteryRow,
@@ -183,13 +184,13 @@ async def load_payments(
     ):
         state.payments_recorded[row["payment_id"]] = row["event_id"]
     for row in await connection.fetch(
-        "SELECT m.account, m.currency, sum(m.amount)::bigint AS net FROM scheme.counterparty_movements m "
+        "SELECT m.account, m.currency, sum(m.amount) AS net FROM scheme.counterparty_movements m "
         "JOIN unnest($1::text[], $2::text[]) AS a(account, currency) "
         "ON m.account = a.account AND m.currency = a.currency GROUP BY 1, 2",
         [a for a, _ in accounts],
         [c for _, c in accounts],
     ):
-        state.counterparty_balances[(row["account"], row["currency"].strip())] = row["net"]
+        state.counterparty_balances[(row["account"], row["currency"].strip())] = minor_units(row["net"])
 
 
 def counterparty_movements(postings) -> list[CounterpartyMovementRow]:

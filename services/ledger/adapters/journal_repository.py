@@ -5,7 +5,8 @@ one query finds which entries of the batch are posted already (with their
 content hash) and the transaction's time, then the new ones go in by one binary
 COPY, checked by the table's constraint. A posting seen again writes nothing;
 movements are one row per account and currency per batch, so no balance is a
-hot row.
+hot row; their debit and credit are numeric (revision 0024): a batch's total on
+one account may exceed a bigint, though each line is within one.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ async def insert_movements(
     await connection.execute(
         """INSERT INTO ledger.account_movements (batch_id, account, currency, debit, credit, posted_at)
            SELECT $1::uuid, m.*, $6::timestamptz
-             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS m""",
+             FROM unnest($2::text[], $3::text[], $4::numeric[], $5::numeric[]) AS m""",
         uuid.uuid4(),
         [a for a, _ in accounts],
         [c for _, c in accounts],

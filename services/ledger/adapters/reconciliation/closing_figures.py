@@ -1,11 +1,13 @@
 """What the checks of finance's closing read: deposits released, and finance's resolutions with the money
-they moved (in the journal, or asked for by the scheme)."""
+they moved (in the journal, or asked for by the scheme). Totals are summed in numeric and read as integers
+(`minor_units`)."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from contracts.accounts import STORE_SUSPENSE, sql_like
+from services.common.money import rows_in_minor_units
 
 # The posting kind of a suspense return, and its key's prefix (then the discrepancy id).
 SUSPENSE_RETURN = "suspense_return"
@@ -16,10 +18,10 @@ ENTRY_LINES = "unnest(e.accounts, e.currencies, e.debits, e.credits) AS l(accoun
 RETURNS_SQL = f"""
     SELECT r.discrepancy_id, d.subject AS serial, d.details->>'store_id' AS store_id,
            (d.details->>'held_in_suspense')::bigint AS held, i.status AS item_status,
-           (SELECT sum(l.debit) FROM {ENTRY_LINES} WHERE l.account LIKE '{sql_like(STORE_SUSPENSE)}')::bigint
-               AS moved,
-           (SELECT sum((x->>'debit')::bigint) FROM jsonb_array_elements(p.lines) AS x
-             WHERE x->>'account' LIKE '{sql_like(STORE_SUSPENSE)}')::bigint AS asked,
+           (SELECT sum(l.debit) FROM {ENTRY_LINES}
+             WHERE l.account LIKE '{sql_like(STORE_SUSPENSE)}') AS moved,
+           (SELECT sum((x->>'debit')::numeric) FROM jsonb_array_elements(p.lines) AS x
+             WHERE x->>'account' LIKE '{sql_like(STORE_SUSPENSE)}') AS asked,
            e.entry_id IS NOT NULL AS posted, p.posting_key IS NOT NULL AS requested
       FROM scheme.discrepancy_resolutions r
       JOIN scheme.discrepancies d USING (discrepancy_id)
@@ -44,9 +46,9 @@ NOT_LOST_SQL = """
      ORDER BY r.resolved_at DESC, r.discrepancy_id"""
 
 
-async def returned_to_store(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+async def returned_to_store(connection: asyncpg.Connection) -> list[dict]:
     """Every returned_to_store resolution, with what it held and what moved out of suspense."""
-    return await connection.fetch(RETURNS_SQL)
+    return rows_in_minor_units(await connection.fetch(RETURNS_SQL), "moved", "asked")
 
 
 async def stray_returns(connection: asyncpg.Connection) -> list[asyncpg.Record]:

@@ -1,10 +1,15 @@
-"""What the checks of the journal read: its entries and lines, and their trace to the scheme's postings."""
+"""What the checks of the journal read: its entries and lines, and their trace to the scheme's postings.
+
+Totals are summed in numeric and read as integers (`minor_units`): each line fits a bigint, their sums need
+not."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import asyncpg
+
+from services.common.money import minor_units
 
 UNBALANCED_SQL = """
     SELECT posting_key, kind, subject, lines FROM (
@@ -24,12 +29,10 @@ ORPHAN_LINES_SQL = (
 )
 ENTRIES_SQL = "SELECT count(*) FROM ledger.entries"
 TOTALS_SQL = (
-    "SELECT currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit "
+    "SELECT currency, sum(debit) AS debit, sum(credit) AS credit "
     "FROM ledger.lines GROUP BY currency ORDER BY currency"
 )
-LINES_PER_ACCOUNT_SQL = (
-    "SELECT account, currency, sum(debit)::bigint, sum(credit)::bigint FROM ledger.lines GROUP BY 1, 2"
-)
+LINES_PER_ACCOUNT_SQL = "SELECT account, currency, sum(debit), sum(credit) FROM ledger.lines GROUP BY 1, 2"
 # Each side's lines of an entry reduce to (count, sum of a 64-bit hash per line): an order-free digest of the
 # multiset of lines, computed by hash aggregation (no sort, no JSON built per entry).
 TRACED_SQL = """
@@ -76,14 +79,16 @@ async def entry_count(connection: asyncpg.Connection) -> int:
     return await connection.fetchval(ENTRIES_SQL)
 
 
-async def totals_per_currency(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+async def totals_per_currency(connection: asyncpg.Connection) -> dict[str, tuple[int, int]]:
     """Debit and credit totals of every line, per currency."""
-    return await connection.fetch(TOTALS_SQL)
+    rows = await connection.fetch(TOTALS_SQL)
+    return {row["currency"]: (minor_units(row["debit"]), minor_units(row["credit"])) for row in rows}
 
 
 async def lines_per_account(connection: asyncpg.Connection) -> dict[tuple[str, str], tuple[int, int]]:
     """(account, currency) -> (debit, credit) summed over the lines."""
-    return {(row[0], row[1]): (row[2], row[3]) for row in await connection.fetch(LINES_PER_ACCOUNT_SQL)}
+    rows = await connection.fetch(LINES_PER_ACCOUNT_SQL)
+    return {(row[0], row[1]): (minor_units(row[2]), minor_units(row[3])) for row in rows}
 
 
 async def untraced_entries(connection: asyncpg.Connection, grace_start: datetime) -> list[asyncpg.Record]:

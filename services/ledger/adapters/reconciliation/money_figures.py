@@ -1,18 +1,21 @@
 """What the money checks read: the scheme's own records of money (batteries, sale items, refunds, recovery
-costs, payments, handling fees) and the journal's refund entries."""
+costs, payments, handling fees) and the journal's refund entries.
+
+Every total is summed in numeric and read as an integer (`minor_units`): each amount fits a bigint, their
+sums need not."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from contracts.accounts import CENTRE_CLEARING, LIABILITY, RESERVE, sql_like
+from services.common.money import minor_units, rows_in_minor_units
 
 PAYMENTS_SQL = """
-    SELECT counterparty_kind, counterparty_id, currency, sum(amount)::bigint FROM scheme.payments GROUP BY 1,
-    2, 3"""
+    SELECT counterparty_kind, counterparty_id, currency, sum(amount) FROM scheme.payments GROUP BY 1, 2, 3"""
 # A collection earns its fee when logged, or (an orphan's) when a late sale settles it (`scheme.late_sales`).
 HANDLING_FEES_SQL = """
-    SELECT centre_id, currency, sum(fee)::bigint FROM (
+    SELECT centre_id, currency, sum(fee) FROM (
         SELECT centre_id, handling_fee_currency AS currency, handling_fee AS fee FROM scheme.collections
          WHERE handling_fee > 0
         UNION ALL
@@ -28,7 +31,7 @@ HANDLING_FEES_SQL = """
 HANDLING_FEE_OFFENDERS_SQL = f"""
     WITH c AS (
         SELECT t.event_id, t.serial, t.centre_id, coalesce(l.outcome, t.outcome) AS outcome, t.occurred_at,
-               t.handling_fee + coalesce(l.handling_fee, 0) AS handling_fee,
+               t.handling_fee::numeric + coalesce(l.handling_fee, 0) AS handling_fee,
                coalesce(t.handling_fee_currency, l.handling_fee_currency) AS handling_fee_currency, b.sku,
                b.currency,
                coalesce(l.sale_event_id, t.event_id) AS decided_by
@@ -46,7 +49,7 @@ HANDLING_FEE_OFFENDERS_SQL = f"""
            WHERE x.sku = c.sku AND x.currency = c.currency AND x.effective_from <= c.occurred_at
            ORDER BY x.effective_from DESC LIMIT 1) terms ON c.outcome IN ('refunded', 'lease_closed')
       LEFT JOIN LATERAL (
-          SELECT sum((l->>'credit')::bigint)::bigint AS amount
+          SELECT sum((l->>'credit')::numeric) AS amount
             FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS l
            WHERE p.posting_key = 'handling_fee:' || c.event_id
              AND l->>'account' LIKE '{sql_like(CENTRE_CLEARING)}') posted
@@ -69,10 +72,10 @@ REFUNDED_FROM = f"'{LIABILITY}', '{RESERVE}'"
 REFUNDS_CTE = f"""
     WITH refunds AS (
         SELECT e.seq, e.posting_key, e.subject,
-               (sum(l.debit) FILTER (WHERE l.account IN ({REFUNDED_FROM})))::bigint AS amount
+               sum(l.debit) FILTER (WHERE l.account IN ({REFUNDED_FROM})) AS amount
           FROM ledger.entries e JOIN ledger.lines l USING (entry_id)
          WHERE e.kind = 'refund' GROUP BY e.entry_id)"""
-RECOVERY_COSTS_SQL = "SELECT currency, sum(cost)::bigint FROM scheme.recoveries GROUP BY currency"
+RECOVERY_COSTS_SQL = "SELECT currency, sum(cost) FROM scheme.recoveries GROUP BY currency"
 REFUNDED_TWICE_SQL = f"""
     {REFUNDS_CTE}
     SELECT subject AS serial, count(*) AS refunds, array_agg(posting_key ORDER BY seq) AS posting_keys
@@ -83,11 +86,11 @@ REFUND_NOT_DEPOSIT_SQL = f"""
       FROM refunds r LEFT JOIN scheme.batteries b ON b.serial = r.subject
      WHERE r.amount IS DISTINCT FROM b.deposit_charged ORDER BY r.seq DESC"""
 REFUND_ENTRIES_SQL = "SELECT count(*) FROM ledger.entries WHERE kind = 'refund'"
-CENTRE_REFUNDS_SQL = "SELECT centre_id, currency, sum(amount)::bigint FROM scheme.refunds GROUP BY 1, 2"
+CENTRE_REFUNDS_SQL = "SELECT centre_id, currency, sum(amount) FROM scheme.refunds GROUP BY 1, 2"
 
 
 async def _per_currency(connection: asyncpg.Connection, sql: str) -> dict[str, int]:
-    return {row[0]: row[1] for row in await connection.fetch(sql)}
+    return {row[0]: minor_units(row[1]) for row in await connection.fetch(sql)}
 
 
 async def recovery_costs(connection: asyncpg.Connection) -> dict[str, int]:
@@ -96,12 +99,12 @@ async def recovery_costs(connection: asyncpg.Connection) -> dict[str, int]:
 
 async def handling_fees_earned(connection: asyncpg.Connection) -> list[list]:
     """[centre id, currency, amount]: the handling fees the collections earned."""
-    return [[row[0], row[1], row[2]] for row in await connection.fetch(HANDLING_FEES_SQL)]
+    return [[row[0], row[1], minor_units(row[2])] for row in await connection.fetch(HANDLING_FEES_SQL)]
 
 
-async def handling_fee_offenders(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+async def handling_fee_offenders(connection: asyncpg.Connection) -> list[dict]:
     """Every collection whose handling fee differs from its terms or from what was asked for it."""
-    return await connection.fetch(HANDLING_FEE_OFFENDERS_SQL.format(where="true"))
+    return offender_rows(await connection.fetch(HANDLING_FEE_OFFENDERS_SQL.format(where="true")))
 
 
 async def terms_digest(connection: asyncpg.Connection) -> str:
@@ -113,9 +116,9 @@ async def refunded_twice(connection: asyncpg.Connection) -> list[asyncpg.Record]
     return await connection.fetch(REFUNDED_TWICE_SQL)
 
 
-async def refunds_not_deposit(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+async def refunds_not_deposit(connection: asyncpg.Connection) -> list[dict]:
     """Refund entries whose amount is not the deposit charged for their battery."""
-    return await connection.fetch(REFUND_NOT_DEPOSIT_SQL)
+    return rows_in_minor_units(await connection.fetch(REFUND_NOT_DEPOSIT_SQL), "amount")
 
 
 async def refund_entry_count(connection: asyncpg.Connection) -> int:
@@ -124,9 +127,14 @@ async def refund_entry_count(connection: asyncpg.Connection) -> int:
 
 async def payments(connection: asyncpg.Connection) -> list[list]:
     """[counterparty kind, id, currency, total] of every payment."""
-    return [[row[0], row[1], row[2], row[3]] for row in await connection.fetch(PAYMENTS_SQL)]
+    return [[row[0], row[1], row[2], minor_units(row[3])] for row in await connection.fetch(PAYMENTS_SQL)]
 
 
 async def centre_refunds(connection: asyncpg.Connection) -> dict[tuple[str, str], int]:
     """(centre id, currency) -> the refunds it paid out."""
-    return {(row[0], row[1]): row[2] for row in await connection.fetch(CENTRE_REFUNDS_SQL)}
+    return {(row[0], row[1]): minor_units(row[2]) for row in await connection.fetch(CENTRE_REFUNDS_SQL)}
+
+
+def offender_rows(rows: list[asyncpg.Record]) -> list[dict]:
+    """The handling fee offenders, what they `earned` and what was `posted` (sums) as integers."""
+    return rows_in_minor_units(rows, "earned", "posted")

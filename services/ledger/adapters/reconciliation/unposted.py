@@ -8,11 +8,13 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common.money import minor_units
+
 Amounts = dict[tuple[str, str], tuple[int, int]]  # (account, currency) -> (debit, credit)
 
 INSTANT_SQL = "SELECT now() AS as_of, pg_current_snapshot()::text AS watermark"
 MOVEMENTS_SQL = """
-    SELECT account, currency, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit
+    SELECT account, currency, sum(debit) AS debit, sum(credit) AS credit
       FROM ledger.account_movements GROUP BY account, currency"""
 UNPOSTED_SQL = """
     SELECT p.posting_key, p.kind, p.subject, p.created_at, p.txid::text::bigint AS txid FROM
@@ -22,7 +24,7 @@ UNPOSTED_SQL = """
 ANNOUNCED_SQL = "SELECT event_id FROM ledger.outbox WHERE event_id = ANY($1::uuid[])"
 ASKED_AMOUNTS_SQL = """
     SELECT l->>'account' AS account, l->>'currency' AS currency,
-           sum((l->>'debit')::bigint)::bigint AS debit, sum((l->>'credit')::bigint)::bigint AS credit
+           sum((l->>'debit')::numeric) AS debit, sum((l->>'credit')::numeric) AS credit
       FROM scheme.postings p CROSS JOIN LATERAL jsonb_array_elements(p.lines) AS l
      WHERE p.posting_key = ANY($1::text[]) GROUP BY 1, 2"""
 
@@ -54,4 +56,8 @@ async def asked_amounts(connection: asyncpg.Connection, posting_keys: list[str])
 
 
 def _amounts(rows: list[asyncpg.Record]) -> Amounts:
-    return {(row["account"], row["currency"]): (row["debit"], row["credit"]) for row in rows}
+    """(account, currency) -> (debit, credit), totals summed in numeric read as integers."""
+    return {
+        (row["account"], row["currency"]): (minor_units(row["debit"]), minor_units(row["credit"]))
+        for row in rows
+    }

@@ -3,6 +3,8 @@ not see (each table's `txid`, indexed). The tables the scheme updates in place: 
 
 `$1` of every query is the previous watermark (a `pg_snapshot` as text); `$2`, where there is one, the keys
 the previous run named (postings, entries, serials, collections), looked at again whatever their window.
+Totals are summed in numeric and read as integers (`minor_units`): each amount fits a bigint, their sums need
+not.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import uuid
 
 import asyncpg
 
+from services.common.money import minor_units, rows_in_minor_units
 from services.ledger.adapters.reconciliation import closing_figures, money_figures
 from services.ledger.adapters.reconciliation.unposted import Amounts
 
@@ -24,7 +27,7 @@ OR_CARRIED = f"(({IN_WINDOW}) OR e.entry_id = ANY($2::uuid[]))"  # $2: entries t
 LINES = "unnest(e.accounts, e.currencies, e.debits, e.credits) AS l(account, currency, debit, credit)"
 
 WINDOW_LINES_SQL = f"""
-    SELECT l.account, l.currency, sum(l.debit)::bigint, sum(l.credit)::bigint
+    SELECT l.account, l.currency, sum(l.debit), sum(l.credit)
       FROM ledger.entries e CROSS JOIN LATERAL {LINES} WHERE {IN_WINDOW} GROUP BY 1, 2"""
 WINDOW_COUNTS_SQL = f"""
     SELECT count(*) AS entries, count(*) FILTER (WHERE e.kind = 'refund') AS refunds
@@ -73,7 +76,7 @@ REFUNDED_TWICE_SQL = f"""
 # battery looked up by key (one condition over both, and a join, had the planner read the journal and the
 # batteries whole).
 REFUND_AMOUNT = f"""(SELECT sum(l.debit) FROM {LINES}
-                        WHERE l.account IN ({money_figures.REFUNDED_FROM}))::bigint AS amount"""
+                        WHERE l.account IN ({money_figures.REFUNDED_FROM})) AS amount"""
 REFUND_AMOUNTS_SQL = f"""
     SELECT r.subject AS serial, r.posting_key, r.amount, b.deposit_charged FROM (
         SELECT e.seq, e.posting_key, e.subject, {REFUND_AMOUNT}
@@ -88,7 +91,7 @@ REFUND_AMOUNTS_SQL = f"""
         ON true
      WHERE r.amount IS DISTINCT FROM b.deposit_charged ORDER BY r.seq DESC"""
 WINDOW_MOVEMENTS_SQL = f"""
-    SELECT t.account, t.currency, sum(t.debit)::bigint, sum(t.credit)::bigint
+    SELECT t.account, t.currency, sum(t.debit), sum(t.credit)
       FROM ledger.account_movements t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 NO_ENTRY = "NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.entry_id = ledger.entry_id_for(t.posting_key))"
 # Postings with no entry: from the oldest in flight at the previous run ($3) or the window's start on,
@@ -104,15 +107,15 @@ WINDOW_INBOX_SQL = f"""
            count(*) FILTER (WHERE t.outcome = 'rejected' AND t.reason IS NULL) AS without_reason
       FROM scheme.inbox t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 WINDOW_REFUNDS_SQL = f"""
-    SELECT t.centre_id, t.currency, sum(t.amount)::bigint
+    SELECT t.centre_id, t.currency, sum(t.amount)
       FROM scheme.refunds t WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2"""
 WINDOW_COSTS_SQL = f"""
-    SELECT t.currency, sum(t.cost)::bigint FROM scheme.recoveries t WHERE {IN_WINDOW_BRIN} GROUP BY 1"""
+    SELECT t.currency, sum(t.cost) FROM scheme.recoveries t WHERE {IN_WINDOW_BRIN} GROUP BY 1"""
 WINDOW_PAYMENTS_SQL = f"""
-    SELECT t.counterparty_kind, t.counterparty_id, t.currency, sum(t.amount)::bigint FROM scheme.payments t
+    SELECT t.counterparty_kind, t.counterparty_id, t.currency, sum(t.amount) FROM scheme.payments t
      WHERE {IN_WINDOW_BRIN} GROUP BY 1, 2, 3"""
 WINDOW_HANDLING_FEES_SQL = f"""
-    SELECT centre_id, currency, sum(fee)::bigint FROM (
+    SELECT centre_id, currency, sum(fee) FROM (
         SELECT t.centre_id, t.handling_fee_currency AS currency, t.handling_fee AS fee
           FROM scheme.collections t
          WHERE t.handling_fee > 0 AND {IN_WINDOW_BRIN}
@@ -172,23 +175,23 @@ async def refunded_twice(
     return await connection.fetch(REFUNDED_TWICE_SQL, since, named)
 
 
-async def refunds_not_deposit(
-    connection: asyncpg.Connection, since: str, serials: list[str]
-) -> list[asyncpg.Record]:
-    return await connection.fetch(REFUND_AMOUNTS_SQL, since, serials)
+async def refunds_not_deposit(connection: asyncpg.Connection, since: str, serials: list[str]) -> list[dict]:
+    return rows_in_minor_units(await connection.fetch(REFUND_AMOUNTS_SQL, since, serials), "amount")
 
 
-async def payments(connection: asyncpg.Connection, since: str) -> list[asyncpg.Record]:
-    return await connection.fetch(WINDOW_PAYMENTS_SQL, since)
+async def payments(connection: asyncpg.Connection, since: str) -> list[tuple[str, str, str, int]]:
+    """(counterparty kind, id, currency, total) of the window's payments."""
+    rows = await connection.fetch(WINDOW_PAYMENTS_SQL, since)
+    return [(row[0], row[1], row[2], minor_units(row[3])) for row in rows]
 
 
-async def handling_fees(connection: asyncpg.Connection, since: str) -> list[asyncpg.Record]:
-    return await connection.fetch(WINDOW_HANDLING_FEES_SQL, since)
+async def handling_fees(connection: asyncpg.Connection, since: str) -> list[tuple[str, str, int]]:
+    """(centre id, currency, total) of the handling fees earned in the window."""
+    rows = await connection.fetch(WINDOW_HANDLING_FEES_SQL, since)
+    return [(row[0], row[1], minor_units(row[2])) for row in rows]
 
 
-async def handling_fee_offenders(
-    connection: asyncpg.Connection, since: str, named: list[str]
-) -> list[asyncpg.Record]:
+async def handling_fee_offenders(connection: asyncpg.Connection, since: str, named: list[str]) -> list[dict]:
     """The offenders among the window's collections, those a late sale of the window settled, and those
     named.
 
@@ -199,7 +202,8 @@ async def handling_fee_offenders(
     if not keys:
         return []
     where = "t.event_id = ANY($1::uuid[])"
-    return await connection.fetch(money_figures.HANDLING_FEE_OFFENDERS_SQL.format(where=where), keys)
+    sql = money_figures.HANDLING_FEE_OFFENDERS_SQL.format(where=where)
+    return money_figures.offender_rows(await connection.fetch(sql, keys))
 
 
 async def stray_returns(connection: asyncpg.Connection, since: str, named: list[str]) -> list[asyncpg.Record]:
@@ -208,12 +212,15 @@ async def stray_returns(connection: asyncpg.Connection, since: str, named: list[
     return await connection.fetch(closing_figures.STRAY_RETURNS_SQL.format(where=where), since, named)
 
 
-async def recovery_costs(connection: asyncpg.Connection, since: str) -> list[asyncpg.Record]:
-    return await connection.fetch(WINDOW_COSTS_SQL, since)
+async def recovery_costs(connection: asyncpg.Connection, since: str) -> list[tuple[str, int]]:
+    """(currency, total) of the window's recovery costs."""
+    return [(row[0], minor_units(row[1])) for row in await connection.fetch(WINDOW_COSTS_SQL, since)]
 
 
-async def refunds(connection: asyncpg.Connection, since: str) -> list[asyncpg.Record]:
-    return await connection.fetch(WINDOW_REFUNDS_SQL, since)
+async def refunds(connection: asyncpg.Connection, since: str) -> list[tuple[str, str, int]]:
+    """(centre id, currency, total) of the window's refunds."""
+    rows = await connection.fetch(WINDOW_REFUNDS_SQL, since)
+    return [(row[0], row[1], minor_units(row[2])) for row in rows]
 
 
 async def inbox(connection: asyncpg.Connection, since: str) -> list[asyncpg.Record]:
@@ -226,4 +233,5 @@ async def custody_serials(connection: asyncpg.Connection, since: str) -> list[st
 
 
 async def _amounts(connection: asyncpg.Connection, sql: str, since: str) -> Amounts:
-    return {(row[0], row[1]): (row[2], row[3]) for row in await connection.fetch(sql, since)}
+    rows = await connection.fetch(sql, since)
+    return {(row[0], row[1]): (minor_units(row[2]), minor_units(row[3])) for row in rows}

@@ -43,8 +43,7 @@ def balanced_check(entries: int, unbalanced: list[dict], orphan_lines: int, **de
 
 async def trial_balance_zero(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
     """Debits equal credits over the whole journal, per currency."""
-    rows = await figures.totals_per_currency(connection)
-    return trial_balance_check({row["currency"]: (row["debit"], row["credit"]) for row in rows})
+    return trial_balance_check(await figures.totals_per_currency(connection))
 
 
 def trial_balance_check(totals: dict[str, tuple[int, int]], **details) -> Check:

@@ -5,9 +5,10 @@ field by field, strict as the models are (no coercion, no unknown field): the
 posting key, kind and subject by the same bounds and literals, `caused_by` a
 UUID (the spellings msgspec reads are a subset of those pydantic reads, and
 both give the canonical form), `effective_at` an RFC 3339 text whose canonical
-form `canonical_timestamp` gives. The rules of the lines (account names,
-amounts, one side, balance per currency, 2 to 16 lines) are checked once, when
-the ledger's `Entry` is made of them, not here.
+form `canonical_timestamp` gives. A line's amounts are bounded as the model
+bounds them (0 to MONEY_MINOR_UNITS_MAX, a bigint); the other rules of the lines
+(account names, one side, balance per currency, 2 to 16 lines) are checked once,
+when the ledger's `Entry` is made of them, not here.
 
 This path only ever accepts: a message it does not accept is read by the
 models, which name the field and the rule. To stay a strict subset of what the
@@ -24,6 +25,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from contracts.postings import POSTINGS_PER_MESSAGE_MAX
+from contracts.types import MONEY_MINOR_UNITS_MAX
 
 Kind = Literal[
     "sale",
@@ -46,11 +48,14 @@ _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\
 _UTC = ("Z", "+00:00", "-00:00")
 
 
+LineAmount = Annotated[int, msgspec.Meta(ge=0, le=MONEY_MINOR_UNITS_MAX)]
+
+
 class LineWire(msgspec.Struct, forbid_unknown_fields=True):
     account: str
     currency: str
-    debit: int
-    credit: int
+    debit: LineAmount
+    credit: LineAmount
 
 
 class PostingWire(msgspec.Struct, forbid_unknown_fields=True):

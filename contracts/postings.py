@@ -28,6 +28,8 @@ from typing import Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts.types import MONEY_MINOR_UNITS_MAX
+
 PostingKind = Literal[
     "sale",
     "sale_lease",
@@ -79,8 +81,8 @@ class PostingLine(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     account: str = Field(min_length=1, max_length=200)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    debit: int = Field(ge=0)
-    credit: int = Field(ge=0)
+    debit: int = Field(ge=0, le=MONEY_MINOR_UNITS_MAX)  # one line: a bigint (the journal's column)
+    credit: int = Field(ge=0, le=MONEY_MINOR_UNITS_MAX)
 
     @model_validator(mode="after")
     def _one_side(self) -> PostingLine:

@@ -20,7 +20,7 @@ from services.ledger.domain import ageing, composition, regulation
 from services.ledger.domain.batch import PostingMessage, batch_of_entries, sort_messages
 from services.ledger.domain.checks import BALANCED, DISCREPANCIES, Check, money_check, status_of
 from services.ledger.domain.errors import KeyMismatch, MalformedPosting, PostingKeyConflict, UnbalancedEntry
-from services.ledger.domain.journal import Entry, Line, content_hash_of, movements, read_posting
+from services.ledger.domain.journal import Entry, Line, content_hash_of, movements, read_message, read_posting
 
 NOW = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 SALE_LINES = [
@@ -119,6 +119,22 @@ def test_an_entry_cannot_exist_unbalanced_or_with_one_line():
         entry((Line("a", "EUR", 10, 0), Line("b", "USD", 0, 10)))  # balanced in total, not per currency
     with pytest.raises(MalformedPosting):
         entry((Line("a", "EUR", 2**63, 0), Line("b", "EUR", 0, 2**63)))
+
+
+@pytest.mark.parametrize("amount", [2**63, 2**64, 2**70])
+def test_a_line_beyond_a_bigint_is_refused_naming_the_field_and_the_others_of_its_batch_post(amount):
+    """A line holds at most 2^63-1 minor units (the journal's bigint): beyond it, natively read or not, the
+    posting is malformed with the field and the rule, and never crashes the reading (an integer beyond 64
+    bits cannot be hashed as the canonical JSON)."""
+    lines = [{**SALE_LINES[0], "debit": amount}, {**SALE_LINES[1], "credit": amount - 800}, SALE_LINES[2]]
+    with pytest.raises(
+        MalformedPosting, match=r"lines\.0\.debit: .*less than or equal to 9223372036854775807"
+    ):
+        read_posting(b"sale:S-1:BAT-1", json.dumps(posting(lines=lines)).encode())
+    batch = {"postings": [posting(lines=lines), posting("sale:S-2:BAT-2")]}
+    entries, refused = read_message(b"batch", json.dumps(batch).encode())
+    assert [e.posting_key for e in entries] == ["sale:S-2:BAT-2"]
+    assert [r.message.split(": ")[:2] for r in refused] == [["postings[0]", "lines.0.debit"]]
 
 
 def test_a_batch_counts_repeats_and_refuses_a_key_reused_with_other_content():

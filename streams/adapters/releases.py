@@ -9,6 +9,11 @@ are). Each battery gets a `scheme.released_deposits` row, and the release one
 ledger entry (`release:<release_id>`: liability to reserve, the total), so
 every released battery is traceable to its entry. Only batteries not yet
 released are taken: running a release again releases nothing twice.
+
+A release whose deposits together exceed one journal line's bound (2^63-1)
+is posted as several entries, each within it (`streams.domain.release.
+ReleaseParts`, in serial order); each battery's row names its part, and so
+its entry (`release:<id>` for part 1, `release:<id>#<n>` for part n).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncpg
 from streams.adapters.rows import ReleasedDepositRow, ReleaseRow, columns, record_of
 from streams.domain import postings
 from streams.domain.postings import Posting
-from streams.domain.release import Release
+from streams.domain.release import Release, ReleaseParts
 
 RELEASE_PART_BATTERIES = 10_000  # batteries released by one statement
 
@@ -37,11 +42,12 @@ RELEASE_PART_SQL = f"""
 
 async def release_deposits(
     connection: asyncpg.Connection, release: Release, part_batteries: int = RELEASE_PART_BATTERIES
-) -> tuple[Posting | None, int]:
-    """Release every deposit the release covers, part by part: its posting (None if none), how many."""
+) -> tuple[list[Posting], int]:
+    """Release every deposit the release covers, part by part: its postings (none if none), how many."""
     assert part_batteries >= 1, "a part holds one battery or more"
     await _insert_release(connection, release)
-    total, released, after = 0, 0, ""
+    parts = ReleaseParts()
+    released, after = 0, ""
     while True:
         rows = await connection.fetch(
             RELEASE_PART_SQL, release.currency, release.sold_before, after, part_batteries
@@ -49,8 +55,14 @@ async def release_deposits(
         if not rows:
             break
         records = [
-            ReleasedDepositRow(release.release_id, r["serial"], r["deposit_charged"], release.currency)
-            for r in rows
+            ReleasedDepositRow(
+                release.release_id,
+                r["serial"],
+                r["deposit_charged"],
+                release.currency,
+                parts.add(r["deposit_charged"]),
+            )
+            for r in sorted(rows, key=lambda r: r["serial"])
         ]
         await connection.copy_records_to_table(
             "released_deposits",
@@ -58,16 +70,19 @@ async def release_deposits(
             columns=list(columns(ReleasedDepositRow)),
             records=map(record_of(ReleasedDepositRow), records),
         )
-        total += sum(record.amount for record in records)
         released += len(records)
-        after = max(record.serial for record in records)
+        after = records[-1].serial
         if len(rows) < part_batteries:
             break
-    posting = postings.deposits_released(
-        release.release_id, total, release.currency, release.event_id, release.occurred_at
-    )
-    assert (posting is None) == (total == 0), "a release posts exactly what it released"
-    return posting, released
+    made = [
+        postings.deposits_released(
+            release.release_id, total, release.currency, release.event_id, release.occurred_at, part
+        )
+        for part, total in enumerate(parts.totals, start=1)
+    ]
+    posted = [posting for posting in made if posting is not None]
+    assert len(posted) == len(parts.totals), "a release posts exactly what it released, part by part"
+    return posted, released
 
 
 async def _insert_release(connection: asyncpg.Connection, release: Release) -> None:

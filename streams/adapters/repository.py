@@ -418,9 +418,8 @@ async def _save_lots(connection, state: BatchState) -> None:
 async def _save_releases(connection, state: BatchState) -> None:
     """After the batteries the batch changed are saved: each release finds the rest, set-based."""
     for release in state.new_releases:
-        posting, _ = await releases.release_deposits(connection, release)
-        if posting is not None:
-            state.postings.append(posting)
+        made, _ = await releases.release_deposits(connection, release)
+        state.postings.extend(made)
 
 
 async def _save_facts(connection, state: BatchState) -> None:

@@ -230,12 +230,14 @@ class ReleaseRow:
 
 @dataclass(frozen=True, slots=True)
 class ReleasedDepositRow:
-    """One battery's deposit a release moved to the reserve: posted in the release's entry, `release:<id>`."""
+    """One battery's deposit a release moved to the reserve: posted in the entry of the release's `part`
+    (`streams.domain.postings.release_key`: `release:<id>` for part 1; revision 0024)."""
 
     release_id: str
     serial: str
     amount: int
     currency: str
+    part: int
 
 
 @dataclass(frozen=True, slots=True)

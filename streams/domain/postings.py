@@ -171,14 +171,15 @@ def payment(
 
 
 def deposits_released(
-    release_id: str, amount: int, currency: str, caused_by: UUID, at: datetime
+    release_id: str, amount: int, currency: str, caused_by: UUID, at: datetime, part: int = 1
 ) -> Posting | None:
-    """Contract 8.1: unclaimed deposits from the liability to the reserve, one entry per release.
+    """Contract 8.1: unclaimed deposits from the liability to the reserve, one entry per release, or per part
+    of it when its deposits together exceed one line's bound (`streams.domain.release.ReleaseParts`).
 
-    The batteries it moved are listed in `scheme.released_deposits` under its release id.
+    The batteries it moved are listed in `scheme.released_deposits` under its release id and part.
     """
     return _transfer(
-        release_key(release_id),
+        release_key(release_id, part),
         "deposit_release",
         release_id,
         caused_by,
@@ -190,8 +191,11 @@ def deposits_released(
     )
 
 
-def release_key(release_id: str) -> str:
-    return f"release:{release_id}"
+def release_key(release_id: str, part: int = 1) -> str:
+    """`release:<id>` for its first entry, `release:<id>#<n>` for part n: no release id holds a `#`, so no key
+    of one release's part is another release's."""
+    assert part >= 1, "parts count from 1"
+    return f"release:{release_id}" if part == 1 else f"release:{release_id}#{part}"
 
 
 def release_cancelled(

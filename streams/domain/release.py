@@ -8,14 +8,23 @@ back, and is then refunded in full from the reserve.
 `releasable` is the rule; the adapter that finds the batteries
 (`streams/adapters/releases.py`) says the same thing in SQL, and the tests
 hold the two to each other.
+
+A journal line holds at most MONEY_MINOR_UNITS_MAX (2^63-1, a bigint), and so
+does each deposit; the deposits a release covers together need not.
+`ReleaseParts` fills them, in serial order, into as few entries as keep each
+within that bound: one entry for any release a bigint holds (almost all), more
+only beyond it. Each battery is recorded with its part, so it stays traceable
+to the entry that moved it, and the entries together move exactly what the
+scheme released: the scheme and the ledger never disagree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from contracts.types import MONEY_MINOR_UNITS_MAX
 from streams.domain.battery import IN_USE, Battery
 from streams.domain.errors import DuplicateRelease
 
@@ -53,3 +62,21 @@ def releasable(battery: Battery, currency: str, sold_before: datetime) -> bool:
         and battery.deposit_charged > 0
         and not battery.deposit_released
     )
+
+
+@dataclass
+class ReleaseParts:
+    """The totals of a release's entries, filled deposit by deposit: a new part when the next deposit would
+    take the current one beyond `bound` (one journal line's)."""
+
+    bound: int = MONEY_MINOR_UNITS_MAX
+    totals: list[int] = field(default_factory=list)
+
+    def add(self, deposit: int) -> int:
+        """The part (1, 2, ...) whose entry moves this deposit."""
+        if not 0 < deposit <= self.bound:
+            raise ValueError(f"a released deposit is 1 to {self.bound} minor units, not {deposit}")
+        if not self.totals or self.totals[-1] + deposit > self.bound:
+            self.totals.append(0)
+        self.totals[-1] += deposit
+        return len(self.totals)

@@ -2,8 +2,9 @@
 one sale debits its store (every item's deposit plus recycling fee). A sale beyond it is refused as a
 `schema_violation` naming `data.items` and the rule, changes nothing, and the events after it apply. Totals
 are not bounded: sales that are each within it, applied in one batch, sum beyond a bigint and still apply and
-reconcile. These tests share the suite's database: every later reconciliation, balance and statement reads
-their totals (each in a currency of its own)."""
+reconcile, and a release whose deposits sum beyond one journal line's bound is posted in parts, each within
+it. These tests share the suite's database: every later reconciliation, balance and statement reads their
+totals (each in a currency of its own)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from contracts import topics
 from contracts.types import MONEY_MINOR_UNITS_MAX
 from services.ledger.service_layer import reconcile
+from streams.domain.postings import release_key
 from tests.conftest import envelope, unique, wait_for
 from tests.integration.scheme import EUR, Scheme, item
 
@@ -147,30 +149,52 @@ async def test_sales_of_one_store_each_within_the_limit_summing_beyond_it_in_one
     await assert_balanced(pool)
 
 
-@pytest.mark.xfail(
-    run=False,
-    reason="a release's total (the deposits of every battery it covers, each within the limit) can exceed "
-    "a bigint: its single ledger entry is then refused as malformed while the scheme marked the batteries "
-    "released; not run, for the same reason as above",
-)
 async def test_a_release_whose_deposits_sum_beyond_the_limit_keeps_the_books_together(scheme, pool):
+    """Each deposit fits, their total does not fit one journal line: the release applies, posted as as few
+    entries as keep each within the bound, each battery traceable to the entry that moved its deposit, the
+    entries together moving exactly what the scheme released; the books reconcile."""
     currency = a_currency()
     sold = "2023-03-01T10:00:00+00:00"
-    sales = [
-        sale_event(scheme, [item(unique("BAT"), deposit=MAX - 1, fee=0)], currency, sold) for _ in range(2)
-    ]
-    for sale in sales:
+    deposits = [MAX - 1, MAX - 2, 3]
+    serials = [unique("BAT") for _ in deposits]
+    for serial, deposit in zip(serials, deposits):
+        sale = sale_event(scheme, [item(serial, deposit=deposit, fee=0)], currency, sold)
         await scheme.emit(sale)
         await scheme.applied(sale)
-    data = {"release_id": unique("R"), "currency": currency, "sold_before": "2024-01-01T00:00:00+00:00"}
+    release_id = unique("R")
+    data = {"release_id": release_id, "currency": currency, "sold_before": "2024-01-01T00:00:00+00:00"}
     release = envelope("deposits.released", "finance", "finance", data)
     await scheme.emit(release, key=currency)
     await scheme.applied(release)
+    assert sum(deposits) > MAX  # the case is what its name says
 
-    async def posted():
-        return await pool.fetchval(
-            "SELECT count(*) FROM ledger.entries WHERE posting_key = $1", f"release:{data['release_id']}"
+    for serial in serials:
+        assert (await scheme.battery(serial))["deposit_released"] is True
+    rows = await pool.fetch(
+        "SELECT serial, amount, part FROM scheme.released_deposits WHERE release_id = $1", release_id
+    )
+    released = {r["serial"]: (r["amount"], r["part"]) for r in rows}
+    assert {serial: amount for serial, (amount, _) in released.items()} == dict(zip(serials, deposits))
+    parts = sorted({part for _, part in released.values()})
+    assert parts == list(range(1, len(parts) + 1)) and len(parts) > 1
+    keys = {part: release_key(release_id, part) for part in parts}
+
+    async def all_posted():
+        rows = await pool.fetch(
+            "SELECT e.posting_key, l.account, l.debit::text, l.credit::text FROM ledger.entries e "
+            "JOIN ledger.lines l USING (entry_id) WHERE e.posting_key = ANY($1)",
+            list(keys.values()),
         )
+        return rows if len({r["posting_key"] for r in rows}) == len(keys) else None
 
-    await wait_for(posted)
+    lines = await wait_for(all_posted)
+    for part, key in keys.items():
+        moved = sum(amount for amount, p in released.values() if p == part)
+        assert 0 < moved <= MAX
+        assert sorted(
+            (r["account"], int(r["debit"]), int(r["credit"])) for r in lines if r["posting_key"] == key
+        ) == [
+            ("liability:deposits", moved, 0),
+            ("reserve:unclaimed_deposits", 0, moved),
+        ]
     await assert_balanced(pool)

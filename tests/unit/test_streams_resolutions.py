@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.postings import PostingRequested
+from contracts.types import MONEY_MINOR_UNITS_MAX
 from streams.domain import postings
 from streams.domain.battery import RETURNED, STATES, TRANSITIONS, Battery, Party
 from streams.domain.discrepancy import ALLOWED, RESOLUTIONS, Discrepancy, discrepancy_for
 from streams.domain.errors import AlreadyReturned, Rejected
-from streams.domain.release import Release, releasable
+from streams.domain.release import Release, ReleaseParts, releasable
 
 NOW = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 CENTRE = Party("return_centre", "centre-7")
@@ -187,6 +188,40 @@ def test_the_new_postings_have_the_contract_lines():
         ("reserve:unclaimed_deposits", 5000, 0, "EUR"),
         ("liability:deposits", 0, 5000, "EUR"),
     }
+
+
+def test_a_release_beyond_one_lines_bound_is_posted_in_parts_each_within_it():
+    """The deposits together exceed 2^63-1: filled in order into as few entries as keep each within it, every
+    deposit in exactly one, the parts' totals the deposits' total, each posting one the ledger's model
+    accepts, under a key no other release's entry can have."""
+    deposits = [MONEY_MINOR_UNITS_MAX - 1, 5, MONEY_MINOR_UNITS_MAX // 2, MONEY_MINOR_UNITS_MAX // 2 - 5, 7]
+    parts = ReleaseParts()
+    assigned = [parts.add(deposit) for deposit in deposits]
+    assert assigned == [1, 2, 2, 2, 3]
+    assert sum(parts.totals) == sum(deposits) > MONEY_MINOR_UNITS_MAX
+    assert all(0 < total <= MONEY_MINOR_UNITS_MAX for total in parts.totals)
+    for part, total in enumerate(parts.totals, start=1):
+        assert sum(d for d, p in zip(deposits, assigned) if p == part) == total
+    made = [
+        postings.deposits_released("R-1", total, "EUR", uuid.uuid4(), NOW, part)
+        for part, total in enumerate(parts.totals, start=1)
+    ]
+    assert [p.posting_key for p in made] == ["release:R-1", "release:R-1#2", "release:R-1#3"]
+    assert all(p.subject == "R-1" for p in made)
+    assert [wire(p) for p in made] == [
+        {("liability:deposits", t, 0, "EUR"), ("reserve:unclaimed_deposits", 0, t, "EUR")}
+        for t in parts.totals
+    ]
+
+
+def test_a_release_within_one_lines_bound_is_one_entry():
+    parts = ReleaseParts()
+    assert [parts.add(d) for d in (MONEY_MINOR_UNITS_MAX - 10, 4, 6)] == [1, 1, 1]
+    assert parts.totals == [MONEY_MINOR_UNITS_MAX]
+    with pytest.raises(ValueError, match="released deposit"):
+        parts.add(0)  # releasable deposits are charged ones
+    with pytest.raises(ValueError, match="released deposit"):
+        parts.add(MONEY_MINOR_UNITS_MAX + 1)
 
 
 def test_nothing_released_or_held_posts_nothing():

@@ -9,9 +9,12 @@ totals (each in a currency of its own)."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import random
 import string
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,6 +24,7 @@ from services.ledger.service_layer import reconcile
 from streams.domain.postings import release_key
 from tests.conftest import envelope, unique, wait_for
 from tests.integration.scheme import EUR, Scheme, item
+from tests.integration.test_gateway_support import bearer, gateway, gateway_url, http, new_key  # noqa: F401
 
 MAX = MONEY_MINOR_UNITS_MAX
 
@@ -197,4 +201,51 @@ async def test_a_release_whose_deposits_sum_beyond_the_limit_keeps_the_books_tog
             ("liability:deposits", moved, 0),
             ("reserve:unclaimed_deposits", 0, moved),
         ]
+    await assert_balanced(pool)
+
+
+async def test_totals_beyond_a_bigint_are_served_as_exact_integers_in_json_and_csv(
+    scheme, pool, http, new_key
+):
+    """A store's balance beyond 2^63-1 (two sales, each within it): the balances and the settlement statement
+    give it, over HTTP, as the exact integer of minor units, in JSON and in CSV."""
+    currency = a_currency()
+    amounts = [(MAX - 7, 5), (MAX // 3, 11)]
+    for deposit, fee in amounts:
+        sale = sale_event(scheme, [item(unique("BAT"), deposit=deposit, fee=fee)], currency)
+        await scheme.emit(sale)
+        await scheme.applied(sale)
+    expected = sum(d + f for d, f in amounts)
+    assert expected > MAX
+
+    async def all_posted():
+        return await store_debits(scheme, currency) == expected or None
+
+    await wait_for(all_posted)
+    key = bearer(await new_key("finance", unique("finance")))
+    account = f"clearing:store:{scheme.store}"
+
+    balances = await http.get("/v1/finance/balances", headers=key)
+    assert balances.status_code == 200, balances.text
+    [row] = [b for b in balances.json()["balances"] if (b["account"], b["currency"]) == (account, currency)]
+    assert (row["debit"], row["credit"]) == (expected, 0)
+    assert f'"debit":{expected},' in balances.text.replace(" ", "")  # a JSON integer, not a float or a string
+    as_csv = await http.get("/v1/finance/balances", headers={**key, "Accept": "text/csv"})
+    [line] = [
+        r
+        for r in csv.DictReader(io.StringIO(as_csv.text))
+        if r["account"] == account and r["currency"] == currency
+    ]
+    assert (line["debit"], line["credit"]) == (str(expected), "0")
+
+    today = datetime.now(UTC).date()
+    period = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=2)).isoformat()}
+    statement = await http.get("/v1/finance/settlement", params=period, headers=key)
+    assert statement.status_code == 200, statement.text
+    [mine] = [
+        r
+        for r in statement.json()["statements"]
+        if r["counterparty"] == {"kind": "store", "id": scheme.store} and r["currency"] == currency
+    ]
+    assert (mine["opening"], mine["charges"], mine["payments"], mine["closing"]) == (0, expected, 0, expected)
     await assert_balanced(pool)

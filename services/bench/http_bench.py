@@ -31,7 +31,14 @@ import orjson
 
 from services.bench import scenario
 from services.bench.http_load import Load, Request, at_once, at_rate, in_flight, latency_ms
-from services.bench.memory import TICKS_PER_S, cpu_ticks, private_kb, process_tree, resident_kb
+from services.bench.memory import (
+    TICKS_PER_S,
+    cpu_ticks,
+    private_kb,
+    process_tree,
+    proportional_kb,
+    resident_kb,
+)
 from services.common.kafka import events_producer
 from services.common.settings import Settings
 from services.gateway.adapters.key_repository import PostgresKeyRepository
@@ -156,6 +163,8 @@ class HttpBench:
             "gateway_peak_rss_mb": memory.peaks_mb(),
             "gateway_private_mb_before": memory.private_before_mb,
             "gateway_peak_private_mb": _mb(memory.peak_private_kb),
+            "gateway_pss_mb_before": memory.pss_before_mb,
+            "gateway_peak_pss_mb": memory.pss_peaks_mb(),
             "generator_cpu_s": round(load.generator_cpu_s, 2),
         }
 
@@ -253,16 +262,18 @@ class _BenchKeys:
 
 
 class _GatewayMemory:
-    """VmRSS of each of the gateway's processes (the supervisor, its workers, their helper), every
-    MEMORY_SAMPLE_S: each one's peak and the peak of their sum."""
+    """VmRSS and PSS of each of the gateway's processes (the supervisor, its workers, their helper), every
+    MEMORY_SAMPLE_S: each one's peaks and the peaks of their sums (and of the sum of their private memory)."""
 
     def __init__(self, run_dir) -> None:
         root = int((run_dir / "gateway.pid").read_text().strip())
         self.names = {pid: _process_name(pid, root) for pid in process_tree(root)}
         self.peak_kb = dict.fromkeys(self.names, 0)
-        self.peak_total_kb = self.peak_private_kb = 0
+        self.peak_pss_kb = dict.fromkeys(self.names, 0)
+        self.peak_total_kb = self.peak_private_kb = self.peak_pss_total_kb = 0
         self.before_mb = _mb(sum(resident_kb(list(self.names)).values()))
         self.private_before_mb = _mb(sum(private_kb(list(self.names)).values()))
+        self.pss_before_mb = _mb(sum(proportional_kb(list(self.names)).values()))
 
     async def sample(self) -> None:
         while True:
@@ -270,12 +281,21 @@ class _GatewayMemory:
             self.peak_kb = {pid: max(kb, now[pid]) for pid, kb in self.peak_kb.items()}
             self.peak_total_kb = max(self.peak_total_kb, sum(now.values()))
             self.peak_private_kb = max(self.peak_private_kb, sum(private_kb(list(self.names)).values()))
+            pss = proportional_kb(list(self.names))
+            self.peak_pss_kb = {pid: max(kb, pss[pid]) for pid, kb in self.peak_pss_kb.items()}
+            self.peak_pss_total_kb = max(self.peak_pss_total_kb, sum(pss.values()))
             await asyncio.sleep(MEMORY_SAMPLE_S)
 
     def peaks_mb(self) -> dict[str, float]:
         return {
             **{self.names[pid]: _mb(kb) for pid, kb in sorted(self.peak_kb.items())},
             "total": _mb(self.peak_total_kb),
+        }
+
+    def pss_peaks_mb(self) -> dict[str, float]:
+        return {
+            **{self.names[pid]: _mb(kb) for pid, kb in sorted(self.peak_pss_kb.items())},
+            "total": _mb(self.peak_pss_total_kb),
         }
 
 

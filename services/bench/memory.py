@@ -44,18 +44,30 @@ def resident_kb(pids: list[int]) -> dict[int, int]:
     return {pid: _status_kb(pid, "VmRSS:") for pid in pids}
 
 
-def private_kb(pids: list[int]) -> dict[int, int]:
-    """Memory each process holds alone now (Private_Clean + Private_Dirty of smaps_rollup), in KiB; 0 for one
-    gone. Resident memory also counts the pages of shared libraries each process maps, so a sum of VmRSS over
-    processes counts those once per process; a sum of these counts none of them."""
+def _rollup_kb(pids: list[int], fields: tuple[str, ...]) -> dict[int, int]:
+    """The sum of these fields of each process's smaps_rollup, in KiB; 0 for one gone."""
     found = {}
     for pid in pids:
         try:
             lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             lines = []
-        found[pid] = sum(int(line.split()[1]) for line in lines if line.startswith("Private_"))
+        found[pid] = sum(int(line.split()[1]) for line in lines if line.startswith(fields))
     return found
+
+
+def private_kb(pids: list[int]) -> dict[int, int]:
+    """Memory each process holds alone now (Private_Clean + Private_Dirty of smaps_rollup), in KiB; 0 for one
+    gone. Resident memory also counts the pages of shared libraries each process maps, so a sum of VmRSS over
+    processes counts those once per process; a sum of these counts none of them."""
+    return _rollup_kb(pids, ("Private_Clean:", "Private_Dirty:"))
+
+
+def proportional_kb(pids: list[int]) -> dict[int, int]:
+    """Each process's proportional share of memory now (Pss of smaps_rollup), in KiB; 0 for one gone: its
+    private pages plus each shared page divided by the processes that map it, so a sum over processes counts
+    every page once (the honest total of several processes; VmRSS counts shared pages in each)."""
+    return _rollup_kb(pids, ("Pss:",))
 
 
 def peak_resident_kb(pids: list[int]) -> dict[int, int]:

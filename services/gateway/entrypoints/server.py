@@ -6,7 +6,9 @@ whole gateway with its own clients (restarted if one dies). What each holds for
 itself, and so what several of them still answer alike, is in the README ("The
 gateway's worker processes"): keys, events and outcomes are read from PostgreSQL
 and Kafka by every worker; rate limits are counted per worker; `/metrics` sums every
-worker's counters from files shared in `<state dir>/run/gateway-metrics`.
+worker's counters from files shared in `<state dir>/run/gateway-metrics`. Once the settings are read and
+that folder made, the process replaces itself by the lean supervisor (`supervisor.py`: same pid, only the HTTP
+server imported), so the settings, the logging and the app are imported by the workers alone.
 """
 
 from __future__ import annotations
@@ -18,19 +20,14 @@ import shutil
 import signal
 import sys
 
-import uvicorn
-
 from services.common.logging import configure_logging
 from services.common.settings import Settings, get_settings
+from services.gateway.entrypoints import supervisor
 
-GRACEFUL_SHUTDOWN_S = 10
 # Connections (and requests in progress) per worker process; beyond, uvicorn answers 503. Each holds a file
 # descriptor, so a worker also raises its own limit of them (many systems start processes at 1,024).
 CONNECTIONS_MAX = 10_000
 FDS_RESERVED = 200  # descriptors kept for the worker's own clients (pool, Kafka, LISTEN, files)
-# A worker that leaves its supervisor's ping unanswered this long is hung: killed and started again. Long
-# enough for a worker to start (imports, clients) on a machine that is busy, as this one is under a benchmark.
-WORKER_PING_TIMEOUT_S = 60
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by the metrics library when a worker imports it
 SUPERVISOR_PID_ENV = "TAKEBACK_GATEWAY_SUPERVISOR_PID"  # internal: set by the supervisor for its workers
 PR_SET_PDEATHSIG = 1  # Linux prctl: a signal for this process when its parent dies
@@ -59,25 +56,19 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_format, service="gateway")
     workers = worker_count(settings)
     connections = connections_max()
-    if workers > 1:
-        shared_metrics_dir(settings)
-        os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
-    uvicorn.run(
-        "services.gateway.entrypoints.server:worker_app" if workers > 1 else worker_app(),
-        factory=workers > 1,
-        workers=workers,
-        host=settings.http_host,
-        port=settings.http_port,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        proxy_headers=False,
-        limit_concurrency=connections,
-        loop="uvloop",  # native event loop and HTTP parser: about a fifth less CPU a request than the
-        http="httptools",  # pure-Python ones (asyncio's loop, h11)
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        timeout_worker_healthcheck=WORKER_PING_TIMEOUT_S,
+    if workers == 1:
+        address = {"host": settings.http_host, "port": settings.http_port}
+        supervisor.serve(worker_app(), workers=1, connections=connections, **address)
+        return
+    shared_metrics_dir(settings)
+    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())  # the same process after exec: the workers' parent
+    arguments = supervisor.arguments(
+        settings.http_host, settings.http_port, workers, connections, settings.log_level
     )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The limit on open files raised above and the environment (metrics folder, supervisor pid) carry over.
+    os.execv(sys.executable, [sys.executable, "-m", supervisor.__name__, *arguments])
 
 
 def connections_max() -> int:

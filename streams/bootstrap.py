@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.common.channels import INBOX_CHANNEL
 from services.common.db import create_pool
 from services.common.health_report import HealthMonitor
 from services.common.kafka import client_options
@@ -44,6 +45,7 @@ async def bootstrap(settings: Settings) -> Streams:
         settings.outbox_poll_ms / 1000,
         settings.outbox_retention_hours * 3600,
         OutboxTail(settings.kafka_bootstrap, client_options(settings)),
+        wake_channel=INBOX_CHANNEL,  # every batch that writes the outbox notifies it at commit
     )
     return Streams(settings, pool, SigningKeys(pool), relay, HealthMonitor(pool, settings))
 

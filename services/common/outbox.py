@@ -16,6 +16,7 @@ everyone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -145,8 +146,13 @@ class Relay:
         poll_s: float,
         retention_s: float | None = None,
         tail: OutboxTail | None = None,
+        wake_channel: str | None = None,
     ):
         self.pool, self.producer, self.schema, self.tail = pool, producer, schema, tail
+        # A notification channel every transaction that writes this outbox notifies at commit: the relay
+        # listens on its lock's session and wakes on each one, so it needs no quick poll (IDLE_WAIT_MAX_S
+        # between looks, for a notification lost with a connection). None: it looks every `poll_s`.
+        self.wake_channel = wake_channel
         self.batch_max, self.poll_s, self.retention_s = batch_max, poll_s, retention_s
         self.published = 0
         self.parked = 0
@@ -182,7 +188,7 @@ class Relay:
                         "SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self.schema}"
                     ):
                         await self._take_over()
-                        await self._publish_loop(holder)
+                        await self._listening(holder)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("outbox_relay_lost_database", schema=self.schema, error=str(error))
             except Exception as error:  # the relay must outlive anything; what it did not mark it sends again
@@ -207,9 +213,32 @@ class Relay:
         self._unrecorded |= found
         log.info("outbox_relay_took_over", schema=self.schema, unsent=len(rows), already_sent=len(found))
 
+    async def _listening(self, holder: asyncpg.Connection) -> None:
+        """The publish loop, woken by each notification on `wake_channel` (heard on the lock's session)."""
+        if self.wake_channel is None:
+            return await self._publish_loop(holder)
+
+        def woken(*_notification: object) -> None:
+            self._wake.set()
+
+        await holder.add_listener(self.wake_channel, woken)
+        try:
+            await self._publish_loop(holder)
+        finally:
+            with contextlib.suppress(Exception):  # a session lost or ending: nothing more to hear on it
+                await holder.remove_listener(self.wake_channel, woken)
+
     async def _publish_loop(self, holder: asyncpg.Connection) -> None:
-        """Publish while the lock's session lives; a lost session ends the loop (and the lock)."""
+        """Publish while the lock's session lives; a lost session ends the loop (and the lock).
+
+        Woken by notifications, a wake that comes while a window is read or sent is kept (it may be for a
+        transaction that committed after the window's snapshot): the next look starts at once. Polling, a
+        wake that comes meanwhile is dropped, as the next look is at most `poll_s` away."""
+        listening = self.wake_channel is not None
+        idle_wait_s = IDLE_WAIT_MAX_S if listening else min(self.poll_s, IDLE_WAIT_MAX_S)
         while not holder.is_closed():
+            if listening:
+                self._wake.clear()
             try:
                 sent = await self.publish_once()
                 await self._prune_when_due()
@@ -219,9 +248,10 @@ class Relay:
                 await asyncio.sleep(RETRY_WAIT_S)
             if sent < self.batch_max:
                 await holder.fetchval("SELECT 1")  # the lock's session is still there, or this raises
-                self._wake.clear()
+                if not listening:
+                    self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll_s, IDLE_WAIT_MAX_S))
+                    await asyncio.wait_for(self._wake.wait(), timeout=idle_wait_s)
                 except TimeoutError:
                     pass
 

@@ -6,9 +6,12 @@ order in which transactions commit, and the relay's cursor survives the relay.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+from services.common import outbox
 from services.common.outbox import Relay
+from tests.conftest import wait_for
 from tests.integration.outbox_support import TOPIC, add
 
 
@@ -58,3 +61,51 @@ async def test_a_window_bigger_than_a_batch_is_sent_in_order_across_relays_witho
         assert [await second.publish_once() for _ in range(3)] == [3, 1, 0]
         assert await second.backlog() == 0
         assert await sent_ids(reader, 7) == names
+
+
+async def _published(relay: Relay, count: int, timeout_s: float) -> None:
+    async def done() -> bool:
+        return relay.published >= count
+
+    await wait_for(done, timeout_s=timeout_s)
+
+
+async def test_a_relay_on_a_notification_channel_sends_a_row_when_its_transaction_notifies(
+    streams_pool, outbox_schema, relay_producer, topic_reader, monkeypatch
+):
+    """No quick poll: the transaction that writes the row notifies at commit, and that wakes the relay."""
+    monkeypatch.setattr(outbox, "IDLE_WAIT_MAX_S", 60.0)  # its own look would come only after the test
+    channel = f"{outbox_schema}_written"
+    relay = Relay(streams_pool, relay_producer, outbox_schema, 100, poll_s=60.0, wake_channel=channel)
+    running = asyncio.create_task(relay.run_forever())
+    try:
+        async with topic_reader(TOPIC) as reader:
+            await asyncio.sleep(1.0)  # its first look is done: it waits
+            async with streams_pool.acquire() as connection, connection.transaction():
+                await add(connection, outbox_schema, value=json.dumps({"id": "notified"}).encode())
+                await connection.execute("SELECT pg_notify($1, '')", channel)
+            await _published(relay, 1, timeout_s=10.0)
+            assert await sent_ids(reader, 1) == ["notified"]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_relay_on_a_notification_channel_still_sends_a_row_nobody_notified(
+    streams_pool, outbox_schema, relay_producer, topic_reader
+):
+    """A notification lost (with a connection) delays a row by one look, IDLE_WAIT_MAX_S at most."""
+    relay = Relay(
+        streams_pool, relay_producer, outbox_schema, 100, poll_s=60.0, wake_channel=f"{outbox_schema}_w"
+    )
+    running = asyncio.create_task(relay.run_forever())
+    try:
+        async with topic_reader(TOPIC) as reader:
+            await asyncio.sleep(1.0)
+            async with streams_pool.acquire() as connection:
+                await add(connection, outbox_schema, value=json.dumps({"id": "silent"}).encode())
+            await _published(relay, 1, timeout_s=outbox.IDLE_WAIT_MAX_S + 5.0)
+            assert await sent_ids(reader, 1) == ["silent"]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)

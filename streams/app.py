@@ -15,6 +15,7 @@ from services.common.kafka import credentials
 from services.common.logging import get_logger, stdlib_logging_config
 from services.common.settings import Settings
 from streams.adapters.batching import log_holds_more, take_ready
+from streams.adapters.lean_faust import LeanApp, StallWatch
 from streams.adapters.signing_keys import SigningKeys
 from streams.bootstrap import Wiring
 from streams.service_layer.batch import Message, Outcome, apply_batch
@@ -89,8 +90,9 @@ def create_app(settings: Settings, wiring: Wiring) -> faust.App:
     """The app; its agent waits for `wiring` to provide the clients made at start-up."""
     datadir = settings.state_dir / "faust" / settings.streams_group
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = LeanApp(
         settings.streams_group,
+        monitor=StallWatch(),  # faust's per-event counts and timings: nobody reads them (lean_faust.py)
         broker=f"kafka://{settings.kafka_bootstrap}",
         **broker_credentials(settings),
         web_enabled=False,

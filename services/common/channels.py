@@ -3,7 +3,10 @@
 `INBOX_CHANNEL`: the streams' batch transaction notifies it when it commits outcomes to
 `scheme.inbox` (delivered at commit), the payload naming the batch's event ids (`inbox_payload`),
 or empty for a batch with more than `INBOX_PAYLOAD_IDS_MAX`: then a gateway reads the outcomes of
-all its waiting requests (`Prefer: wait`), else only of those it waits for among the ids named.
+all its waiting requests (`Prefer: wait`), else only of those it waits for among the ids named. The
+scheme's outbox relay wakes on it too.
+
+`LEDGER_OUTBOX_CHANNEL`: the ledger's transactions that write its outbox notify it; its relay wakes on it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from collections.abc import Iterable
 from uuid import UUID
 
 INBOX_CHANNEL = "takeback_inbox"
+# The ledger's transactions that write its outbox notify it at commit: its relay looks then (the scheme's
+# relay listens to INBOX_CHANNEL, which every batch that may write the scheme's outbox notifies).
+LEDGER_OUTBOX_CHANNEL = "takeback_ledger_outbox"
 INBOX_PAYLOAD_IDS_MAX = 200  # 37 characters an id: a payload stays under PostgreSQL's 8,000 bytes
 
 

@@ -85,6 +85,11 @@ async def write_new(connection: asyncpg.Connection, schema: str, messages: list[
     return len(messages)
 
 
+async def notify_written(connection: asyncpg.Connection, channel: str) -> None:
+    """At this transaction's commit, wake the relay that listens on `channel` (its `wake_channel`)."""
+    await connection.execute("SELECT pg_notify($1, '')", channel)
+
+
 def create_producer(bootstrap: str, options: dict | None = None) -> AIOKafkaProducer:
     """The relays' producer; `options` are the client's credentials (services.common.kafka.client_options)."""
     return AIOKafkaProducer(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from services.common.channels import LEDGER_OUTBOX_CHANNEL
 from services.common.db import create_pool
 from services.common.kafka import client_options
 from services.common.outbox import Relay, create_producer
@@ -51,5 +52,6 @@ async def bootstrap(settings: Settings) -> Ledger:
         settings.outbox_poll_ms / 1000,
         settings.outbox_retention_hours * 3600,
         OutboxTail(settings.kafka_bootstrap, client_options(settings)),
+        wake_channel=LEDGER_OUTBOX_CHANNEL,  # every transaction that writes the outbox notifies it
     )
     return Ledger(settings, pool, consumer, producer, relay)

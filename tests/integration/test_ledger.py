@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from contracts import topics
 from contracts.postings import PostingRequested, entry_id_for
-from services.common import outbox
+from services.common import db_roles, outbox
+from services.common.channels import LEDGER_OUTBOX_CHANNEL
+from services.common.db import create_pool
 from services.ledger.adapters import events, journal_repository
 from services.ledger.domain.journal import entry_from_request, movements, posted_event_id_for
 from services.ledger.service_layer import balances, post
@@ -412,3 +414,29 @@ async def _count_is(pool, keys: list[str], expected: int) -> bool:
         await pool.fetchval("SELECT count(*) FROM ledger.entries WHERE posting_key = ANY($1::text[])", keys)
         == expected
     )
+
+
+async def test_posting_new_entries_wakes_the_ledgers_relay_and_a_repeat_does_not(settings, superuser_url):
+    """The transaction that writes `entry.posted` to the outbox notifies the relay's channel at commit;
+    postings already posted write nothing, and notify nothing."""
+    run = uuid.uuid4().hex[:12]
+    postings = [requested(run, 0, [("cash", "EUR", 31, 0), ("sales", "EUR", 0, 31)])]
+    pool = await create_pool(settings.database_url_as(db_roles.LEDGER), max_size=1)
+    listener = await asyncpg.connect(superuser_url)
+    try:
+        poster = await pool.fetchval("SELECT pg_backend_pid()")  # the one session that posts
+        heard: list[int] = []
+        await listener.add_listener(LEDGER_OUTBOX_CHANNEL, lambda _c, pid, _ch, _p: heard.append(pid))
+        assert (await post(pool, postings)).posted == [postings[0].posting_key]
+
+        async def woken() -> bool:
+            return poster in heard
+
+        await wait_for(woken, timeout_s=10)
+        heard.clear()
+        assert (await post(pool, postings)).repeated == 1
+        await asyncio.sleep(1.0)  # a notification is delivered at commit: long before this
+        assert poster not in heard
+    finally:
+        await listener.close()
+        await pool.close()

@@ -17,6 +17,7 @@ import asyncpg
 
 from contracts.postings import PostingRequested
 from services.common import outbox, retry
+from services.common.channels import LEDGER_OUTBOX_CHANNEL
 from services.common.logging import get_logger
 from services.ledger.adapters import events
 from services.ledger.adapters import journal_repository as journal
@@ -105,6 +106,8 @@ async def _post_batch_once(pool: asyncpg.Pool, batch: Batch) -> PostingOutcome:
             await outbox.write_new(
                 connection, "ledger", [events.entry_posted(entry, posted_at) for entry in new]
             )
+            if new:
+                await outbox.notify_written(connection, LEDGER_OUTBOX_CHANNEL)
         await journal.insert_unpostable(connection, unpostable)
     for refused in unpostable:
         log.warning(

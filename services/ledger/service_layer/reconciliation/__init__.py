@@ -22,6 +22,7 @@ import asyncpg
 
 from contracts import topics
 from services.common import outbox
+from services.common.channels import LEDGER_OUTBOX_CHANNEL
 from services.common.kafka import client_options
 from services.common.kafka_offsets import KafkaOffsets
 from services.common.settings import Settings, get_settings
@@ -171,6 +172,7 @@ async def run_reconciliation(
             result.carried,
         )
         await outbox.write(connection, "ledger", [events.reconciliation_completed(run_id, result)])
+        await outbox.notify_written(connection, LEDGER_OUTBOX_CHANNEL)
     return run_id, result
 
 

@@ -11,7 +11,7 @@ each journal line. What adds several of them is not:
 - `scheme.released_deposits.part`: which of its release's entries moved the
   battery's deposit. A release whose deposits together exceed one line's bound
   is posted as several entries, each within it (`release:<id>` for part 1,
-  `release:<id>:<n>` for part n), so each released battery stays traceable to
+  `release:<id>#<n>` for part n), so each released battery stays traceable to
   its entry. Rows of earlier releases are part 1 (their single entry).
 
 The journal keeps its bigint lines (`ledger.entries.debits` / `credits`,

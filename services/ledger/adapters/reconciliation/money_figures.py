@@ -27,7 +27,7 @@ HANDLING_FEES_SQL = """
 # from the market: `refunded` or `lease_closed`; none else earns one) and against the posting the scheme
 # asked for it. Terms applied after the event that decided the fee (published again since, for a date
 # before it) are not held against it: the fee is decided once, by the terms the scheme had then.
-# {where} picks the collections (alias t).
+# {collections} is where the collections come from (alias t), {where} picks among them.
 HANDLING_FEE_OFFENDERS_SQL = f"""
     WITH c AS (
         SELECT t.event_id, t.serial, t.centre_id, coalesce(l.outcome, t.outcome) AS outcome, t.occurred_at,
@@ -35,7 +35,7 @@ HANDLING_FEE_OFFENDERS_SQL = f"""
                coalesce(t.handling_fee_currency, l.handling_fee_currency) AS handling_fee_currency, b.sku,
                b.currency,
                coalesce(l.sale_event_id, t.event_id) AS decided_by
-          FROM scheme.collections t JOIN scheme.batteries b USING (serial)
+          FROM {{collections}} JOIN scheme.batteries b USING (serial)
           LEFT JOIN scheme.late_sales l ON l.collection_event_id = t.event_id
          WHERE ({{where}})
            AND (t.handling_fee > 0 OR l.handling_fee > 0
@@ -104,7 +104,8 @@ async def handling_fees_earned(connection: asyncpg.Connection) -> list[list]:
 
 async def handling_fee_offenders(connection: asyncpg.Connection) -> list[dict]:
     """Every collection whose handling fee differs from its terms or from what was asked for it."""
-    return offender_rows(await connection.fetch(HANDLING_FEE_OFFENDERS_SQL.format(where="true")))
+    sql = HANDLING_FEE_OFFENDERS_SQL.format(collections="scheme.collections t", where="true")
+    return offender_rows(await connection.fetch(sql))
 
 
 async def terms_digest(connection: asyncpg.Connection) -> str:

@@ -127,6 +127,9 @@ WINDOW_HANDLING_FEES_SQL = f"""
 WINDOW_COLLECTIONS_SQL = f"""
     SELECT t.event_id FROM scheme.collections t WHERE {IN_WINDOW_BRIN}
     UNION SELECT t.collection_event_id FROM scheme.late_sales t WHERE {IN_WINDOW_BRIN}"""
+# The collections given ($1), each looked up by key (OFFSET 0: not flattened into a scan of them all).
+COLLECTIONS_BY_KEY = """unnest($1::uuid[]) AS k(event_id) CROSS JOIN LATERAL (
+              SELECT * FROM scheme.collections x WHERE x.event_id = k.event_id OFFSET 0) AS t"""
 WINDOW_CUSTODY_SQL = f"SELECT DISTINCT t.serial FROM scheme.custody_history t WHERE {IN_WINDOW_BRIN}"
 
 
@@ -201,8 +204,7 @@ async def handling_fee_offenders(connection: asyncpg.Connection, since: str, nam
     keys = sorted({*found, *(uuid.UUID(key) for key in named)})
     if not keys:
         return []
-    where = "t.event_id = ANY($1::uuid[])"
-    sql = money_figures.HANDLING_FEE_OFFENDERS_SQL.format(where=where)
+    sql = money_figures.HANDLING_FEE_OFFENDERS_SQL.format(collections=COLLECTIONS_BY_KEY, where="true")
     return money_figures.offender_rows(await connection.fetch(sql, keys))
 
 

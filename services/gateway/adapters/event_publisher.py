@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from collections.abc import Callable
 
@@ -29,7 +30,43 @@ def create_producer(settings: Settings) -> AIOKafkaProducer | SigningProducer:
         linger_ms=PRODUCE_LINGER_MS,
         max_request_size=settings.http_body_max_bytes + REQUEST_SIZE_HEADROOM_BYTES,
         request_timeout_ms=15_000,
+        partitioner=key_partitioner,
     )
+
+
+_M = 0x5BD1E995  # murmur2's mixing constant
+_U32 = 0xFFFFFFFF
+_WORDS = [struct.Struct(f"<{count}I") for count in range(64)]  # keys up to 255 bytes: one prepared unpacker
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 of a key (the Java client's `Utils.murmur2`, as an unsigned 32-bit integer): the same
+    value as the Kafka client's own Python loop, a quarter of its work (the key's 4-byte words read at once,
+    one mask an operation fewer), so an event goes to the partition every other producer picks for its key."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = length >> 2
+    unpack = (_WORDS[words] if words < len(_WORDS) else struct.Struct(f"<{words}I")).unpack_from
+    for k in unpack(data):
+        k = (k * _M) & _U32
+        k = ((k ^ (k >> 24)) * _M) & _U32
+        h = ((h * _M) & _U32) ^ k
+    tail = length & 3
+    if tail:
+        base = length - tail
+        if tail == 3:
+            h ^= data[base + 2] << 16
+        if tail >= 2:
+            h ^= data[base + 1] << 8
+        h = ((h ^ data[base]) * _M) & _U32
+    h ^= h >> 13
+    h = (h * _M) & _U32
+    return h ^ (h >> 15)
+
+
+def key_partitioner(key: bytes, all_partitions: list[int], available: list[int]) -> int:
+    """The partition of a keyed event, as Kafka's default partitioner picks it (every event in has a key)."""
+    return all_partitions[(murmur2(key) & 0x7FFFFFFF) % len(all_partitions)]
 
 
 class KafkaEventPublisher:

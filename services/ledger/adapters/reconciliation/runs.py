@@ -78,8 +78,10 @@ async def limit_memory(connection: asyncpg.Connection, work_mem: str) -> None:
 
 
 async def without_jit(connection: asyncpg.Connection) -> None:
-    """No JIT compilation for the transaction's queries: an incremental run's windows are small, but the
-    planner cannot know it, and compiled a query that read nothing for hundreds of milliseconds."""
+    """No JIT compilation for the transaction's queries. An incremental run's windows are small, but the
+    planner cannot know it: it compiled a query that read nothing for 726 ms (20,000 batteries). A full run
+    at 100,000 batteries took 12.6-13.4 s without it, 14.5-17.7 s with it, and its backend's private memory
+    peaked at 52-53 MB instead of 80 MB."""
     await connection.execute("SET LOCAL jit = off")
 
 

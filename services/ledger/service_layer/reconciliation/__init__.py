@@ -97,6 +97,7 @@ async def reconcile(
         marks = await window.tamper_marks(connection)  # before the snapshot: what they count, it sees
         async with connection.transaction(isolation="repeatable_read", readonly=True):
             await runs.limit_memory(connection, RECONCILIATION_WORK_MEM)
+            await runs.without_jit(connection)
             previous, last_full = await window.previous_run(connection, since)
             as_of, watermark = await instant(connection)
             plan = window.plan(mode, previous, last_full, marks, as_of, full_interval_s)
@@ -123,7 +124,6 @@ async def _checks(
     carry."""
     if plan.mode == "incremental":
         assert plan.previous is not None, "an incremental run starts from a previous one"
-        await runs.without_jit(connection)
         return await incremental.run(connection, start, plan.previous)
     snapshot = await take_snapshot(connection)
     checks = [await check(connection, snapshot) for check in CHECKS]

@@ -416,11 +416,15 @@ async def _count_is(pool, keys: list[str], expected: int) -> bool:
     )
 
 
-async def test_posting_new_entries_wakes_the_ledgers_relay_and_a_repeat_does_not(settings, superuser_url):
+async def test_posting_new_entries_wakes_the_ledgers_relay_and_a_repeat_does_not(
+    settings, superuser_url, streams_pool
+):
     """The transaction that writes `entry.posted` to the outbox notifies the relay's channel at commit;
     postings already posted write nothing, and notify nothing."""
     run = uuid.uuid4().hex[:12]
     postings = [requested(run, 0, [("cash", "EUR", 31, 0), ("sales", "EUR", 0, 31)])]
+    async with streams_pool.acquire() as connection:
+        await ask(connection, postings)  # asked by the scheme, as every entry is (reconciliation traces it)
     pool = await create_pool(settings.database_url_as(db_roles.LEDGER), max_size=1)
     listener = await asyncpg.connect(superuser_url)
     try:

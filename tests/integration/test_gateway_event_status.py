@@ -17,6 +17,7 @@ from tests.integration.test_gateway_support import (  # noqa: F401
     gateway_url,
     http,
     new_key,
+    unknown_transfer,
 )
 
 JSON = {"Content-Type": "application/json"}
@@ -123,17 +124,7 @@ async def test_a_transfer_of_a_battery_the_scheme_does_not_know_is_rejected(http
     haulier = unique("haul")
     key = await new_key("transporter", haulier)
     serial = unique("NONE")
-    event = envelope(
-        "custody.transferred",
-        "transporter",
-        haulier,
-        {
-            "serial": serial,
-            "from": {"kind": "transporter", "id": haulier},
-            "to": {"kind": "transporter", "id": unique("haul")},
-            "reason": "transport",
-        },
-    )
+    event = unknown_transfer(haulier, serial)
     response = await post(http, key, event, wait())
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "rejected"

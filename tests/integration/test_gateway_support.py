@@ -128,6 +128,21 @@ def sale(store: str, source_id: str | None = None, serial: str | None = None) ->
     return envelope("sale.recorded", "pos", source_id or store, data)
 
 
+def unknown_transfer(haulier: str, serial: str) -> dict:
+    """A haulier's hand-over of a battery (by serial) to another haulier."""
+    return envelope(
+        "custody.transferred",
+        "transporter",
+        haulier,
+        {
+            "serial": serial,
+            "from": {"kind": "transporter", "id": haulier},
+            "to": {"kind": "transporter", "id": unique("haul")},
+            "reason": "transport",
+        },
+    )
+
+
 async def end_offsets(settings, topic: str) -> dict[TopicPartition, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **kafka_options())
     await admin.start()

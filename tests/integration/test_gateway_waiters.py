@@ -30,6 +30,7 @@ from tests.integration.test_gateway_support import (  # noqa: F401
     gateway_url,
     http,
     new_key,
+    unknown_transfer,
 )
 
 WAITERS = 1000
@@ -150,17 +151,7 @@ async def prepared_burst(http, new_key) -> Burst:
         )
     for _ in range(UNKNOWN):
         serial = unique("NONE")
-        transfer = envelope(
-            "custody.transferred",
-            "transporter",
-            haulier,
-            {
-                "serial": serial,
-                "from": {"kind": "transporter", "id": haulier},
-                "to": {"kind": "transporter", "id": unique("haul")},
-                "reason": "transport",
-            },
-        )
+        transfer = unknown_transfer(haulier, serial)
         burst.add(haulier_key, transfer, "rejected", {"reason": "unknown_battery"}, serial)
     assert len(burst.requests) == WAITERS
     return burst

@@ -97,6 +97,15 @@ async def store_debits(scheme: Scheme, currency: str) -> int:
     return int(await wait_for(posted))
 
 
+async def an_ordinary_sale_applies(scheme: Scheme, currency: str) -> str:
+    """A sale of one battery (deposit 5000, fee 800) sent and applied; its serial."""
+    serial = unique("BAT")
+    sale = sale_event(scheme, [item(serial, deposit=5000, fee=800)], currency)
+    await scheme.emit(sale)
+    await scheme.applied(sale)
+    return serial
+
+
 async def test_a_sale_whose_item_deposit_plus_fee_exceeds_the_limit_is_refused_and_the_next_applies(
     scheme, topic_reader, pool
 ):
@@ -105,10 +114,7 @@ async def test_a_sale_whose_item_deposit_plus_fee_exceeds_the_limit_is_refused_a
     await assert_refused_naming_the_rule(scheme, topic_reader, over)
     await assert_nothing_changed(scheme, over)
 
-    serial = unique("BAT")
-    after = sale_event(scheme, [item(serial, deposit=5000, fee=800)], currency)
-    await scheme.emit(after)
-    await scheme.applied(after)
+    serial = await an_ordinary_sale_applies(scheme, currency)
     assert (await scheme.battery(serial))["deposit_charged"] == 5000
     assert await store_debits(scheme, currency) == 5800
     await assert_balanced(pool)
@@ -125,10 +131,7 @@ async def test_a_sale_whose_items_together_exceed_the_limit_is_refused_and_the_n
     await assert_refused_naming_the_rule(scheme, topic_reader, over)
     await assert_nothing_changed(scheme, over)
 
-    serial = unique("BAT")
-    after = sale_event(scheme, [item(serial, deposit=5000, fee=800)], currency)
-    await scheme.emit(after)
-    await scheme.applied(after)
+    serial = await an_ordinary_sale_applies(scheme, currency)
     assert (await scheme.battery(serial))["state"] == "in_use"
     await assert_balanced(pool)
 

@@ -348,3 +348,61 @@ async def test_finance_releases_and_resolves_over_http_and_the_battery_body_says
         )
         == "returned_to_store"
     )
+
+
+async def test_the_kinds_finance_accepts_close_once_with_no_money_moved(scheme, pool, topic_reader):
+    """`amount_differs_from_terms`, `unexpected_in_lot` and `overpayment` (a `mass_mismatch`: above) allow
+    `accepted` and nothing else; accepted, each is closed, sent out as `discrepancy.resolved`, moves no money,
+    and is resolved once."""
+    sku, differs, listed, stranger = unique("SKU"), unique("BAT"), unique("BAT"), unique("OLD")
+    await scheme.applied(await scheme.terms(sku, 5000, 800))
+    await scheme.applied(await scheme.sale([item(differs, deposit=4000, sku=sku), item(listed)]))
+    await scheme.applied(await scheme.collect(listed))
+    lot = await scheme.dispatch([listed], mass=2.8)
+    await scheme.applied(lot)
+    await scheme.applied(await scheme.receive(lot["data"]["lot_id"], [listed, stranger], mass=2.8))
+    payment = await scheme.payment("store", unique("store"), 999)  # a store that owed nothing: all excess
+    await scheme.applied(payment)
+    opened_now = {
+        "amount_differs_from_terms": await opened(pool, differs, "amount_differs_from_terms"),
+        "unexpected_in_lot": await opened(pool, stranger, "unexpected_in_lot"),
+        "overpayment": await opened(pool, payment["data"]["payment_id"], "overpayment"),
+    }
+    for discrepancy_id in opened_now.values():
+        for wrong in ("returned_to_store", "written_off"):
+            await scheme.rejected(await resolve(scheme, discrepancy_id, wrong), "resolution_not_allowed")
+    accepted = {}
+    async with topic_reader(topics.DISCREPANCIES) as discrepancies:
+        for kind, discrepancy_id in opened_now.items():
+            accepted[kind] = await resolve(scheme, discrepancy_id, "accepted", note=f"accepted {kind}")
+            await scheme.applied(accepted[kind])
+        for kind, discrepancy_id in opened_now.items():
+            out = await discrepancies.find(
+                lambda m, wanted=str(discrepancy_id): (
+                    isinstance(m, dict)
+                    and m["type"] == "discrepancy.resolved"
+                    and m["data"]["discrepancy_id"] == wanted
+                )
+            )
+            assert out["data"] == {
+                "discrepancy_id": str(discrepancy_id),
+                "kind": kind,
+                "resolution": "accepted",
+                "caused_by": accepted[kind]["event_id"],
+            }
+    rows = await pool.fetch(
+        "SELECT discrepancy_id, resolution, note FROM scheme.discrepancy_resolutions"
+        " WHERE discrepancy_id = ANY($1::uuid[])",
+        list(opened_now.values()),
+    )
+    assert {(r["discrepancy_id"], r["resolution"], r["note"]) for r in rows} == {
+        (discrepancy_id, "accepted", f"accepted {kind}") for kind, discrepancy_id in opened_now.items()
+    }
+    caused = [event["event_id"] for event in accepted.values()]
+    assert (
+        await pool.fetchval("SELECT count(*) FROM scheme.postings WHERE caused_by = ANY($1::uuid[])", caused)
+        == 0
+    )  # no money moves
+    for discrepancy_id in opened_now.values():
+        await scheme.rejected(await resolve(scheme, discrepancy_id, "accepted"), "already_resolved")
+    assert (await scheme.battery(differs))["state"] == "in_use"

@@ -583,11 +583,13 @@ async def fund_row(pool, currency: str) -> tuple[dict, dict]:
 
 async def test_fund_adequacy_counts_every_battery_still_to_recycle_and_the_handling_fees_due(producer, pool):
     """In a currency of its own (no cost table): what the fund must still pay grows with what this test sells
-    and takes back, and the row says why there is no estimate."""
+    and takes back (in use, collected, in transit, at the recycler; an orphan), not with a battery recycled
+    or lost, and the row says why there is no estimate."""
     import random
 
     currency = "Q" + "".join(random.choice("ABCDEFGHIJKLMNOPRSTUVWXYZ") for _ in range(2))
     scheme, sku, fee = Scheme(producer, pool), unique("SKU"), 150
+    scheme.recycler = unique("rec")
     before, before_body = await fund_row(pool, currency)
     terms = {
         "sku": sku,
@@ -599,15 +601,49 @@ async def test_fund_adequacy_counts_every_battery_still_to_recycle_and_the_handl
     }
     await scheme.applied(await scheme.emit(envelope("terms.published", "finance", "finance-1", terms)))
     serials = [unique("BAT") for _ in range(3)]
+    travelling, received, missing, recycled = (unique("BAT") for _ in range(4))
     items = [
         item(serials[0], sku=sku),
         item(serials[1], sku=sku),
         item(serials[2], deposit=0, contract="lease", sku=sku),
+        *(item(serial, sku=sku) for serial in (travelling, received, missing, recycled)),
     ]
     data = {"sale_id": unique("S"), "store_id": scheme.store, "currency": currency, "items": items}
     await scheme.applied(await scheme.emit(envelope("sale.recorded", "pos", scheme.store, data)))
-    await scheme.applied(await scheme.collect(serials[0]))
+    for serial in (serials[0], travelling, received, missing, recycled):
+        await scheme.applied(await scheme.collect(serial))
     await scheme.applied(await scheme.collect(unique("OLD")))  # an orphan: the fund recycles it too
+    await scheme.applied(await scheme.dispatch([travelling], mass=2.8))  # in transit
+    partly = await scheme.dispatch([received, missing], mass=5.6)
+    await scheme.applied(partly)
+    await scheme.applied(
+        await scheme.receive(partly["data"]["lot_id"], [received], mass=2.8)
+    )  # at the recycler
+    gone = await wait_for(
+        lambda: pool.fetchval(
+            "SELECT discrepancy_id FROM scheme.discrepancies"
+            " WHERE subject = $1 AND kind = 'missing_in_transit'",
+            missing,
+        )
+    )
+    resolution = {"discrepancy_id": str(gone), "resolution": "written_off"}
+    await scheme.applied(
+        await scheme.emit(envelope("discrepancy.resolved", "finance", "finance-1", resolution))
+    )
+    whole = await scheme.dispatch([recycled], mass=2.8)
+    await scheme.applied(whole)
+    await scheme.applied(await scheme.receive(whole["data"]["lot_id"], [recycled], mass=2.8))
+    await scheme.applied(
+        await scheme.recover(
+            whole["data"]["lot_id"], cost=100, recovered=[{"material": "lithium", "mass_kg": 0.05}]
+        )
+    )
+    assert [(await scheme.battery(s))["state"] for s in (travelling, received, missing, recycled)] == [
+        "in_transit",
+        "at_recycler",
+        "lost",
+        "recycled",
+    ]
 
     after, body = await fund_row(pool, currency)
     was = (
@@ -615,8 +651,12 @@ async def test_fund_adequacy_counts_every_battery_still_to_recycle_and_the_handl
         if before
         else dict.fromkeys(("in_use", "collected", "in_transit", "at_recycler"), 0)
     )
+    orphans_here = after["orphans"] - (before["orphans"] if before else 0)  # in this currency if the only one
     assert after["by_state"]["in_use"] - was["in_use"] == 2  # a deposit and a lease
-    assert after["by_state"]["collected"] - was["collected"] == 1
+    assert after["by_state"]["collected"] - was["collected"] == 1 + orphans_here
+    assert after["by_state"]["in_transit"] - was["in_transit"] == 1  # the one lost is not counted
+    assert after["by_state"]["at_recycler"] - was["at_recycler"] == 1  # the one recycled is not counted
+    assert after["batteries"] - (before["batteries"] if before else 0) == 5 + orphans_here
     assert after["handling_fees_due"] - (before["handling_fees_due"] if before else 0) == 2 * fee
     assert (after["status"], after["expected_cost"], after["recycling_cost"]) == ("no_estimate", None, None)
     assert f"no recycling cost table for {currency}" in after["reason"]

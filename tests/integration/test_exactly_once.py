@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import string
 import sys
 import time
 
 from contracts import topics
 from infra.local.processes import Process
 from infra.local.stack import SERVICES
-from tests.conftest import envelope, free_port, unique, wait_for
+from tests.conftest import envelope, free_port, now_rfc3339, unique, wait_for
 from tests.integration.consumers import caught_up, lag
 from tests.integration.scheme import Scheme, item
 
@@ -24,10 +26,14 @@ SELECT (SELECT count(*) FROM scheme.inbox) AS inbox,
        (SELECT count(*) FROM scheme.postings) AS postings,
        (SELECT count(*) FROM scheme.discrepancies) AS discrepancies,
        (SELECT count(*) FROM scheme.repurposings) AS repurposings,
+       (SELECT count(*) FROM scheme.payments) AS payments,
+       (SELECT count(*) FROM scheme.releases) AS releases,
+       (SELECT count(*) FROM scheme.released_deposits) AS released_deposits,
+       (SELECT count(*) FROM scheme.discrepancy_resolutions) AS resolutions,
        (SELECT md5(string_agg(concat_ws('|', event_id, route, state_of_health_pct), ',' ORDER BY event_id))
           FROM scheme.collections) AS routes,
        (SELECT md5(string_agg(concat_ws('|', serial, state, custodian_kind, custodian_id, deposit_refunded,
-                                        history_length), ',' ORDER BY serial))
+                                        history_length, deposit_released), ',' ORDER BY serial))
           FROM scheme.batteries) AS batteries
 """
 
@@ -39,7 +45,7 @@ async def snapshot(pool) -> dict:
 async def some_traffic(scheme: Scheme) -> None:
     """A little of everything, good and bad, so the replay has something of each to re-read."""
     serials = [unique("BAT") for _ in range(4)]
-    await scheme.applied(await scheme.sale([item(s) for s in serials]))
+    await scheme.applied(await scheme.sale([item(s) for s in (serials[0], serials[1], serials[3])]))
     await scheme.applied(await scheme.collect(serials[0]))
     await scheme.rejected(await scheme.collect(serials[0]), "already_returned")
     # Contract 8.3: graded, handed to a second-life operator, repurposed, taken back free.
@@ -52,6 +58,30 @@ async def some_traffic(scheme: Scheme) -> None:
     await scheme.applied(await scheme.repurpose(serials[1], operator))
     await scheme.rejected(await scheme.repurpose(serials[1], operator), "custody_mismatch")
     await scheme.applied(await scheme.collect(serials[1], state_of_health_pct=40))
+    # Contract 8.1: finance overpays, releases a currency's deposits, resolves a serial sold again.
+    overpaid = await scheme.payment("store", scheme.store, 10**6)
+    await scheme.applied(overpaid)
+    await scheme.rejected(
+        await scheme.payment("store", scheme.store, 1, payment_id=overpaid["data"]["payment_id"]),
+        "duplicate_payment",
+    )
+    money = "Q" + "".join(random.choices(string.ascii_uppercase, k=2))
+    await scheme.applied(await scheme.sale([item(serials[2])], currency=money))
+    release = {"release_id": unique("R"), "currency": money, "sold_before": now_rfc3339()}
+    await scheme.applied(await scheme.emit(envelope("deposits.released", "finance", "finance-1", release)))
+    assert (await scheme.battery(serials[2]))["deposit_released"]
+    await scheme.applied(await scheme.sale([item(serials[3])]))  # already in the market: held
+    held = await wait_for(
+        lambda: scheme.pool.fetchval(
+            "SELECT discrepancy_id FROM scheme.discrepancies"
+            " WHERE subject = $1 AND kind = 'serial_already_in_market'",
+            serials[3],
+        )
+    )
+    resolution = {"discrepancy_id": str(held), "resolution": "returned_to_store"}
+    await scheme.applied(
+        await scheme.emit(envelope("discrepancy.resolved", "finance", "finance-1", resolution))
+    )
     await scheme.emit(envelope("sale.recorded", "pos", scheme.store, {"sale_id": "x"}), key="x")
     await scheme.producer.send_and_wait(topics.SALES, b"{broken", key=b"x")
 

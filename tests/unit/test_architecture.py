@@ -54,15 +54,26 @@ def allowed(importer_room: str, imported: str) -> bool:
     return any(imported == p or imported.startswith(p + ".") or target == p for p in permitted)
 
 
-def project_imports(path: Path) -> list[tuple[int, str]]:
-    """Every import of the project's own packages in a file, at any depth (functions too)."""
+def source_of(node: ast.ImportFrom, module: str, path: Path) -> str:
+    """The absolute name `from X import ...` imports from, a relative X resolved against the module."""
+    if not node.level:
+        return node.module or ""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    package = package[: len(package) - node.level + 1]
+    return ".".join(package + ([node.module] if node.module else []))
+
+
+def project_imports(path: Path, module: str) -> list[tuple[int, str]]:
+    """Every import of the project's own packages in a file, at any depth (functions too); a relative
+    import (`from ..adapters import x`) as the absolute name it stands for."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
+        elif isinstance(node, ast.ImportFrom):
+            source = source_of(node, module, path)
+            names = [source] if node.module else [f"{source}.{a.name}" for a in node.names]
         found += [(node.lineno, name) for name in names if name.split(".")[0] in PACKAGES]
     return found
 
@@ -85,7 +96,7 @@ def violations() -> list[str]:
         if room is None:
             found.append(f"{module}: in no room of docs/ARCHITECTURE.md")
             continue
-        for line, imported in project_imports(path):
+        for line, imported in project_imports(path, module):
             if not allowed(room, imported):
                 found.append(f"{path.relative_to(ROOT)}:{line}: {room} may not import {imported}")
     return found
@@ -146,6 +157,92 @@ def test_a_forbidden_import_in_a_file_is_reported(tmp_path, monkeypatch):
         (tmp_path / package).mkdir(exist_ok=True)
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert violations() == ["streams/domain/bad.py:2: streams.domain may not import streams.adapters"]
+
+
+def test_a_forbidden_relative_import_is_reported(tmp_path, monkeypatch):
+    domain = tmp_path / "streams" / "domain"
+    domain.mkdir(parents=True)
+    (domain / "bad.py").write_text("from ..adapters import repository\nfrom . import battery\n")
+    for package in PACKAGES:
+        (tmp_path / package).mkdir(exist_ok=True)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert violations() == ["streams/domain/bad.py:1: streams.domain may not import streams.adapters"]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the project's modules it imports, at any depth (functions too). `from package import
+    name` is an edge to the submodule when `name` is one, else to the package."""
+    found = dict(modules())
+    graph: dict[str, set[str]] = {module: set() for module in found}
+    for module, path in found.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                source = source_of(node, module, path)
+                targets = [
+                    f"{source}.{a.name}" if f"{source}.{a.name}" in found else source for a in node.names
+                ]
+            for target in targets:
+                while target and target not in found:
+                    target = target.rpartition(".")[0]
+                if target and target != module:
+                    graph[module].add(target)
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in sorted(graph[module]):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
+def test_no_import_circle():
+    """No two modules of the project import each other, directly or round a longer loop (the command
+    line's `main` and its commands once did, to register them)."""
+    assert circles(import_graph()) == []
+
+
+def test_an_import_circle_is_found(tmp_path, monkeypatch):
+    cli = tmp_path / "services" / "cli"
+    cli.mkdir(parents=True)
+    (cli / "main.py").write_text("def main():\n    from services.cli import report\n")
+    (cli / "report.py").write_text("from services.cli.main import main\n")
+    (cli / "app.py").write_text("from . import report\n")
+    for package in PACKAGES:
+        (tmp_path / package).mkdir(exist_ok=True)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert circles(import_graph()) == [["services.cli.main", "services.cli.report"]]
 
 
 def test_no_module_loads_the_project_by_name():

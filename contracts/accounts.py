@@ -1,9 +1,9 @@
 """The ledger's account names (contract sections 5 and 8.1): the one place they are spelled.
 
 The stream workers name the accounts of the postings they ask for, the ledger reads
-its balances, statements and checks by them; both take the names from here
-(`tests/unit/test_accounts.py` finds any other spelling in `streams/` or
-`services/ledger/`).
+its balances, statements and checks by them; both take the names from here, and so do
+the gateway's, the command line's and the chaos run's texts (`tests/unit/test_accounts.py`
+finds any other spelling in `streams/` or `services/`).
 
     clearing:store:{store_id}       what a store owes the scheme
     suspense:store:{store_id}       money a store collected that could not enter the market

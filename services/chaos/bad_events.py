@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import orjson
 
+from contracts.accounts import store_clearing, store_suspense
 from services.chaos.model import APPLIED, SoldItem, rejected
 from services.chaos.plan import CONFLICT, COPY, KAFKA, TOO_LARGE, Planned, from_envelope, planned
 
@@ -47,7 +48,7 @@ def of_sales(s, chunk: int) -> list[Planned]:
             APPLIED,
         )
         s.expect.post(item.sale_entry(event.event_id))
-        s.expect.accounts.update({f"clearing:store:{store}", f"suspense:store:{store}"})
+        s.expect.accounts.update({store_clearing(store), store_suspense(store)})
         out.append(event)
     out.append(
         _sale_of_nothing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from contracts.accounts import recycler_payable
 from services.chaos import bad_events
 from services.chaos.model import APPLIED, LotModel, recovery_entry, rejected
 from services.chaos.plan import Planned, planned
@@ -114,7 +115,7 @@ def recoveries(s, chunk: int) -> list[Planned]:
             APPLIED,
         )
         s.expect.post(recovery_entry(event.event_id, lot.lot_id, s.world.recycler, cost))
-        s.expect.accounts.add(f"payable:recycler:{s.world.recycler}")
+        s.expect.accounts.add(recycler_payable(s.world.recycler))
         for serial in lot.received:
             s.batteries[serial] = replace(s.batteries[serial], state="recycled")
         out.append(event)

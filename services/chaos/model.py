@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contracts.accounts import (
+    FUND,
+    LIABILITY,
+    centre_clearing,
+    recycler_payable,
+    store_clearing,
+    store_suspense,
+)
+
 APPLIED = ("applied", None)
 
 
@@ -57,16 +66,16 @@ class SoldItem:
 
     def sale_entry(self, caused_by: str) -> ExpectedEntry | None:
         """Section 5: store clearing debits deposit + fee; liability, fund or suspense are credited."""
-        debit = [(f"clearing:store:{self.store}", self.deposit + self.fee)]
+        debit = [(store_clearing(self.store), self.deposit + self.fee)]
         if self.suspense:
             return _entry(
-                caused_by, self.serial, debit, [(f"suspense:store:{self.store}", self.deposit + self.fee)]
+                caused_by, self.serial, debit, [(store_suspense(self.store), self.deposit + self.fee)]
             )
         return _entry(
             caused_by,
             self.serial,
             debit,
-            [("liability:deposits", self.deposit), ("fund:recycling", self.fee)],
+            [(LIABILITY, self.deposit), (FUND, self.fee)],
         )
 
     def cancellation_entry(self, caused_by: str) -> ExpectedEntry | None:
@@ -82,13 +91,11 @@ class SoldItem:
 
 
 def refund_entry(caused_by: str, serial: str, centre: str, deposit: int) -> ExpectedEntry | None:
-    return _entry(
-        caused_by, serial, [("liability:deposits", deposit)], [(f"clearing:centre:{centre}", deposit)]
-    )
+    return _entry(caused_by, serial, [(LIABILITY, deposit)], [(centre_clearing(centre), deposit)])
 
 
 def recovery_entry(caused_by: str, lot_id: str, recycler: str, cost: int) -> ExpectedEntry | None:
-    return _entry(caused_by, lot_id, [("fund:recycling", cost)], [(f"payable:recycler:{recycler}", cost)])
+    return _entry(caused_by, lot_id, [(FUND, cost)], [(recycler_payable(recycler), cost)])
 
 
 def balances(entries, accounts: set[str]) -> dict[str, tuple[int, int]]:

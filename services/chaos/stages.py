@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from contracts.accounts import centre_clearing, store_clearing
 from services.chaos import bad_events
 from services.chaos.model import APPLIED, BatteryModel, SoldItem, refund_entry
 from services.chaos.plan import HTTP, KAFKA, Planned, planned
@@ -78,7 +79,7 @@ def _sale(s, chunk: int, serials: list[str]) -> Planned:
     )
     for item in sold:
         s.expect.post(item.sale_entry(event.event_id))
-        s.expect.accounts.add(f"clearing:store:{store}")
+        s.expect.accounts.add(store_clearing(store))
     return event
 
 
@@ -140,7 +141,7 @@ def collect(s, battery, expected=APPLIED) -> Planned:
         if refunded:
             s.expect.post(refund_entry(event.event_id, battery.serial, centre, battery.item.deposit))
             s.expect.refunds[battery.serial] = battery.item.deposit
-            s.expect.accounts.add(f"clearing:centre:{centre}")
+            s.expect.accounts.add(centre_clearing(centre))
         s.batteries[battery.serial] = replace(battery, state="collected", centre=centre)
     return event
 

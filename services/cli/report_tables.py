@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from contracts.accounts import LIABILITY
 from services.cli.app import table
 from services.common.money import money_text
 
@@ -228,7 +229,7 @@ def liability_age(body: dict) -> list:
             rows,
             right=AMOUNTS,
         ),
-        f"Total: {amounts(body['totals'])}; ledger liability:deposits: {amounts(body['ledger_liability'])}",
+        f"Total: {amounts(body['totals'])}; ledger {LIABILITY}: {amounts(body['ledger_liability'])}",
     ]
 
 

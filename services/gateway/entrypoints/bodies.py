@@ -12,6 +12,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.accounts import BANK, RESERVE
+
 BatteryState = Literal[
     "in_use", "cancelled", "collected", "in_transit", "at_recycler", "recycled", "lost", "repurposed"
 ]
@@ -110,7 +112,7 @@ class Battery(ReadBody):
     deposit_charged: int
     deposit_refunded: int
     deposit_released: bool = Field(
-        description="the deposit was moved to reserve:unclaimed_deposits by a "
+        description=f"the deposit was moved to {RESERVE} by a "
         "deposits.released (contract 8.1); still refundable"
     )
     currency: str | None
@@ -229,7 +231,7 @@ class Statement(ReadBody):
     charges: int = Field(
         description="Every movement in the period but payments (sales, refunds, fees, costs)"
     )
-    payments: int = Field(description="Movements of entries that also move `bank:scheme` (payment.recorded)")
+    payments: int = Field(description=f"Movements of entries that also move `{BANK}` (payment.recorded)")
     closing: int = Field(description="opening + charges + payments")
     in_suspense: int = Field(
         description="Of the closing balance, what is on the store's suspense account "

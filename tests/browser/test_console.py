@@ -6,8 +6,11 @@ the figures it shows, parsed back from what a person sees, equal the HTTP API's 
 for the two reports the API does not serve, the ledger's own use case). A visit
 without a session shows the login and no figure; the login is reachable by keyboard;
 a producer key is refused; the key never reaches a URL, a cookie or the gateway's log.
-The test of the targets page saves a screenshot of it as docs/console.png (the README
-shows it).
+Every page, the login's too, is checked as drawn: each visible text's contrast (WCAG AA),
+a label for each field, charts as titled images, no sideways scroll on a laptop's screen,
+Tab reaching every link, field and button with a visible focus, and nothing fetched from
+another origin (the console works offline). The test of the targets page saves a
+screenshot of it as docs/console.png (the README shows it).
 """
 
 from __future__ import annotations
@@ -488,4 +491,120 @@ async def test_a_battery_found_by_serial_shows_its_custody_chain(
     assert (await page.locator("dd.mass").inner_text()).strip() == f"{passport['mass_kg']} kg"
     await page.goto("/console/battery?serial=NO-SUCH-SERIAL-16")
     assert "No battery with serial NO-SUCH-SERIAL-16" in await page.locator("[role=alert]").inner_text()
+    await page.context.close()
+
+
+# -- accessibility, a laptop's screen, offline -------------------------------------------
+# WCAG 2.1 AA in the page as the browser draws it: every visible text's colour against the background it is
+# drawn on (4.5:1, 3:1 for large text), every form field with a label, every chart an image with a title.
+AUDIT_JS = """() => {
+  const rgba = text => {
+    const m = text.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, below) => top.slice(0, 3).map((c, i) => c * top[3] + below[i] * (1 - top[3])).concat(1);
+  const background = element => {
+    const layers = [];
+    for (let e = element; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) { layers.push(c); if (c[3] === 1) break; }
+    }
+    return layers.reverse().reduce((below, top) => over(top, below), [255, 255, 255, 1]);
+  };
+  const opacity = element => {
+    let o = 1;
+    for (let e = element; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
+    return o;
+  };
+  const luminance = c => c.slice(0, 3).map(v => v / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4))
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const visible = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden"
+    && e.getBoundingClientRect().right > 0;
+  const low = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const text = [...element.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent)
+      .join("").trim();
+    if (!text || !visible(element) || element.closest("title, desc, option")) continue;
+    const style = getComputedStyle(element);
+    const below = background(element);
+    const ink = rgba(element instanceof SVGElement ? style.fill : style.color);
+    if (!ink) { low.push([text.slice(0, 40), "no colour", 0]); continue; }
+    ink[3] *= opacity(element);
+    const fg = over(ink, below);
+    const [a, b] = [luminance(fg), luminance(below)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < needed) low.push([text.slice(0, 40), style.color, Math.round(ratio * 100) / 100]);
+  }
+  const unlabelled = [...document.querySelectorAll("input, select, textarea")]
+    .filter(e => e.type !== "hidden" && e.labels.length === 0 && !e.getAttribute("aria-label"))
+    .map(e => e.id || e.name);
+  const charts = [...document.querySelectorAll("svg")].map(svg => [svg.id, svg.getAttribute("role"),
+    (svg.getAttribute("aria-labelledby") || "").split(" ").filter(Boolean)
+      .every(id => (document.getElementById(id) || {}).textContent)]);
+  const focusable = [...document.querySelectorAll("a[href], button, input:not([type=hidden]), select")]
+    .filter(visible).length;
+  return {low, unlabelled, charts, focusable,
+          h1: document.querySelectorAll("h1").length, main: document.querySelectorAll("main").length,
+          overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth};
+}"""
+
+
+FOCUSED_JS = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return [null, false];
+  const s = getComputedStyle(e);
+  // Focus inside a field's own parts (a date field's calendar button): the browser draws that ring itself.
+  const own = !e.matches(":focus");
+  return [e.outerHTML.slice(0, 120), own || (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0)];
+}"""
+
+
+async def test_every_page_is_readable_labelled_keyboard_usable_and_fetches_nothing_from_elsewhere(
+    browser, settings, demo_run, pool, finance_key
+):
+    serial = await pool.fetchval(
+        "SELECT serial FROM scheme.batteries WHERE serial LIKE 'BAT-%' ORDER BY serial LIMIT 1"
+    )
+    context = await browser.new_context(viewport=VIEWPORT, base_url=base_url(settings))
+    login = await context.new_page()
+    await login.goto("/console/login")
+    audit = await login.evaluate(AUDIT_JS)
+    assert (audit["low"], audit["unlabelled"], audit["overflow"] <= 0) == ([], [], True), audit
+    await context.close()
+    page = await signed_in(browser, settings, finance_key)
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: None if request.url.startswith(base_url(settings)) else elsewhere.append(request.url),
+    )
+    for name in [*PAGES, "discrepancies?status=all", f"battery?serial={serial}"]:
+        await page.goto(f"/console/{name}")
+        assert "/console/login" not in page.url, name
+        audit = await page.evaluate(AUDIT_JS)
+        assert audit["low"] == [], f"{name}: text below the contrast WCAG AA asks for: {audit['low']}"
+        assert audit["unlabelled"] == [], f"{name}: fields without a label: {audit['unlabelled']}"
+        assert all(role == "img" and titled for _, role, titled in audit["charts"]), (name, audit["charts"])
+        assert audit["h1"] == 1 and audit["main"] == 1, name
+        assert audit["overflow"] <= 0, (
+            f"{name} scrolls sideways on a laptop's screen ({audit['overflow']} px)"
+        )
+        # Tab reaches every link, field and button, in turn, each with a visible focus ring.
+        await page.evaluate("document.activeElement && document.activeElement.blur()")
+        reached = set()
+        for _ in range(3 * audit["focusable"] + 3):  # a date field takes a Tab for each of its parts
+            await page.keyboard.press("Tab")
+            focused, ring = await page.evaluate(FOCUSED_JS)
+            if focused is None:
+                break  # past the last one: the browser's own controls
+            assert ring, f"{name}: no visible focus on {focused}"
+            reached.add(focused)
+        assert len(reached) >= audit["focusable"], (
+            f"{name}: Tab reached {len(reached)} of {audit['focusable']}"
+        )
+    assert elsewhere == [], f"the console fetched from elsewhere (it must work offline): {elsewhere}"
     await page.context.close()

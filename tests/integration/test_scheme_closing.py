@@ -406,3 +406,43 @@ async def test_the_kinds_finance_accepts_close_once_with_no_money_moved(scheme, 
     for discrepancy_id in opened_now.values():
         await scheme.rejected(await resolve(scheme, discrepancy_id, "accepted"), "already_resolved")
     assert (await scheme.battery(differs))["state"] == "in_use"
+
+
+async def test_a_held_item_its_store_cancelled_is_returned_without_moving_money_again(scheme, pool):
+    """The store cancels the held item first (the exact reverse of its suspense posting), then finance returns
+    it to the store: resolved, and nothing more moves. Returned first, the item can no longer be cancelled."""
+    cancelled_first, returned_first = unique("BAT"), unique("BAT")
+    await scheme.applied(await scheme.sale([item(cancelled_first), item(returned_first)]))
+    other = Scheme(scheme.producer, pool)
+    held_sale = await other.sale([item(cancelled_first), item(returned_first)])
+    await other.applied(held_sale)
+    sale_id = held_sale["data"]["sale_id"]
+    first = await opened(pool, cancelled_first, "serial_already_in_market")
+    second = await opened(pool, returned_first, "serial_already_in_market")
+
+    await other.applied(await other.cancel(sale_id, [cancelled_first]))
+    assert await posting_lines(pool, f"cancel:{sale_id}:{cancelled_first}") == {  # the held money reversed
+        (f"suspense:store:{other.store}", 5800, 0, "EUR"),
+        (f"clearing:store:{other.store}", 0, 5800, "EUR"),
+    }
+    resolution = await resolve(scheme, first, "returned_to_store")
+    await scheme.applied(resolution)
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM scheme.postings WHERE caused_by = $1", uuid.UUID(resolution["event_id"])
+        )
+        == 0
+    )
+    assert (
+        await pool.fetchval(
+            "SELECT resolution FROM scheme.discrepancy_resolutions WHERE discrepancy_id = $1", first
+        )
+        == "returned_to_store"
+    )
+
+    await scheme.applied(await resolve(scheme, second, "returned_to_store"))
+    await other.rejected(await other.cancel(sale_id, [returned_first]), "already_returned")
+    assert await posting_lines(pool, f"suspense_return:{second}") == {
+        (f"suspense:store:{other.store}", 5800, 0, "EUR"),
+        (f"clearing:store:{other.store}", 0, 5800, "EUR"),
+    }

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.cli import report_tables as tables
 from services.cli.app import app, console, err, print_json
 from services.cli.outcome import run_or_say
+from services.common.money import money_text
 from services.common.settings import get_settings
 from services.demo.runner import Demo
 
@@ -80,8 +81,11 @@ def show(results: dict) -> None:
             if finance["settled"]
             else f"Not settled: the largest closing balance is {finance['largest_minor']:,} minor units."
         )
+        fees = finance.get("handling_fees") or {"collections": 0, "amount": 0, "currency": "EUR"}
         console.print(
             f"Finance: {finance['payments']:,} payments, {finance['resolutions']:,} discrepancies resolved, "
+            f"handling fees earned by {fees['collections']:,} collections "
+            f"({money_text(fees['amount'], fees['currency'])}), "
             f"unclaimed deposits {'released once' if finance['released'] else 'not released'} "
             f"({finance['release_id']}). [{colour}]{verdict}[/]"
         )

@@ -29,7 +29,7 @@ from services.common.gateway_client import fresh_reconciliation, get_body, send_
 from services.common.kafka import events_producer
 from services.common.settings import Settings
 from services.demo import world
-from services.demo.finance import FinanceDesk, settled, tomorrow
+from services.demo.finance import CURRENCY, FinanceDesk, settled, tomorrow
 from services.demo.world import (
     CENTRES,
     COUNTRY,
@@ -568,6 +568,18 @@ class Demo:
             "resolutions": self.desk.resolved,
             "release_id": self.release_id,
             "released": self.desk.released,
+            "handling_fees": await self._handling_fees(),
             **settled(results["settlement"]),
         }
         return results
+
+    async def _handling_fees(self) -> dict:
+        """What the run's collections earned their centres (contract 8.1): how many earned a fee, and the
+        total (the demo's terms are in one currency)."""
+        rows = await outage.fetch(
+            self.pool,
+            "SELECT count(*) AS collections, coalesce(sum(handling_fee), 0)::bigint AS amount"
+            " FROM scheme.collections WHERE serial = ANY($1) AND handling_fee > 0",
+            list(self.batteries),
+        )
+        return {"collections": rows[0]["collections"], "amount": rows[0]["amount"], "currency": CURRENCY}

@@ -205,6 +205,13 @@ async def test_a_realistic_mixed_run_reconciles_as_balanced_and_settles(stack, s
     )  # money received from stores, paid to centres and recycler
     assert finance["released"] and balances[("reserve:unclaimed_deposits", "EUR")]["credit"] > 0
     assert finance["resolutions"] > 0
+    fees = finance["handling_fees"]  # the demo's terms pay the centres a handling fee per collection
+    earned = await owner_pool.fetchrow(
+        "SELECT count(*) AS collections, coalesce(sum(handling_fee), 0)::bigint AS amount"
+        " FROM scheme.collections WHERE serial LIKE $1 AND handling_fee > 0",
+        f"BAT-{finance['run']}-%",
+    )
+    assert fees["collections"] > 0 and (fees["collections"], fees["amount"]) == tuple(earned.values())
     weight = result["collection_weight"]  # contract 8.3: the reports for the regulator, by weight
     assert weight["basis"] == "weight" and any(D(r["collected_kg"]) > 0 for r in weight["rows"])
     groups = [g["group"] for g in result["recycling_efficiency"]["groups"]]

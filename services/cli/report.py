@@ -125,7 +125,7 @@ def settlement(
 
 @report_app.command("liability-age")
 def liability_age(as_json: bool = JSON, as_csv: bool = CSV) -> None:
-    """Deposits of the batteries in use, by age of sale."""
+    """Deposits of the batteries in use (a released deposit left out), by age of sale."""
     from services.ledger.service_layer import liability_by_age
 
     one_format(as_json, as_csv)

@@ -746,3 +746,27 @@ async def test_a_resolved_discrepancy_is_listed_with_its_resolution_and_leaves_t
     after = await wait_for(returned)
     assert held["in_suspense"] == -(DEPOSIT + FEE)
     assert after["closing"] == held["closing"] == DEPOSIT + FEE  # only the battery in the market is owed
+
+
+async def test_liability_by_age_leaves_out_released_deposits_and_equals_the_ledger(producer, pool):
+    """Contract 8.1: a released deposit is no longer owed from `liability:deposits` (it moved to the reserve),
+    so the report by age counts only deposits in use and not released, and its total per currency equals the
+    ledger's liability (in a currency of its own: a release covers every battery of its currency)."""
+    from services.ledger.service_layer import liability_by_age
+    from tests.integration.test_scheme_closing import own_currency, release, sell
+
+    scheme, money = Scheme(producer, pool), own_currency()
+    old, recent = [unique("BAT"), unique("BAT")], unique("BAT")
+    await sell(scheme, [item(old[0], deposit=5000), item(old[1], deposit=7000)], money)
+    await sell(scheme, [item(recent, deposit=4000)], money, at=None)
+    await scheme.applied(await release(scheme, money))
+    assert [(await scheme.battery(s))["deposit_released"] for s in (*old, recent)] == [True, True, False]
+
+    async def posted():
+        """The report once the ledger has posted the sales and the release; None until then."""
+        body = await liability_by_age(pool)
+        return body if body["ledger_liability"].get(money) == 4000 else None
+
+    body = await wait_for(posted, timeout_s=30)
+    assert body["totals"][money] == body["ledger_liability"][money] == 4000
+    assert sum(b["batteries"] for b in body["buckets"] if b["currency"] == money) == 1

@@ -21,7 +21,8 @@ from services.ledger.domain.fund import adequacy
 
 
 async def liability_by_age(pool: asyncpg.Pool) -> dict[str, Any]:
-    """Deposits of the batteries in use, by how long ago they were sold (batteries.sold_at)."""
+    """Deposits of the batteries in use and not released (contract 8.1), by how long ago they were sold
+    (batteries.sold_at): their total per currency is `liability:deposits`."""
     async with (
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),

@@ -7,13 +7,12 @@ one wraps (`services.cli.app.table`).
 
 from __future__ import annotations
 
-import json
+from rich.markup import escape
 
 from contracts.accounts import LIABILITY
 from services.cli.app import table
 from services.common.money import money_text
 
-DETAIL_SHOWN_CHARS_MAX = 160
 OFFENDERS_SHOWN_MAX = 5  # per list, in the readable table; --json has them all (up to the check's bound)
 AMOUNTS = (
     "debit",
@@ -85,7 +84,25 @@ def _figure(value) -> str:
         return count(value)
     if isinstance(value, dict) and not value:
         return "-"
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if isinstance(value, str) else _text(value)
+
+
+def _text(value) -> str:
+    """Any value of a report's details as text for people: `key: value` pairs, a nested mapping in
+    parentheses, lists joined; never JSON or a Python repr."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_nested(item)}" for key, item in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(_nested(item) for item in value) or "-"
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _nested(value) -> str:
+    return f"({_text(value)})" if isinstance(value, (dict, list)) and value else _text(value)
 
 
 def _summary(details: dict) -> str:
@@ -98,12 +115,12 @@ def _summary(details: dict) -> str:
             parts.append(f"{key}: {amounts(value)}")
         elif isinstance(value, (int, str)) and not isinstance(value, bool):
             parts.append(f"{key}: {count(value) if isinstance(value, int) else value}")
-    return "; ".join(parts)[:DETAIL_SHOWN_CHARS_MAX]
+    return "; ".join(parts)
 
 
 def _offenders(check: dict) -> list[str]:
     return [
-        f"[red]{check['name']}[/] {key}: {json.dumps(item, default=str)[:DETAIL_SHOWN_CHARS_MAX]}"
+        f"[red]{check['name']}[/] {key}: {escape(_text(item))}"
         for key, value in check["details"].items()
         if isinstance(value, dict) and "items" in value
         for item in value["items"][:OFFENDERS_SHOWN_MAX]
@@ -211,10 +228,7 @@ def discrepancies(body: dict) -> list:
 
 
 def _details(details: dict) -> str:
-    return "; ".join(
-        f"{key}: {value if isinstance(value, (str, int)) else json.dumps(value, default=str)}"
-        for key, value in details.items()
-    )
+    return "; ".join(f"{key}: {_nested(value)}" for key, value in details.items())
 
 
 def liability_age(body: dict) -> list:

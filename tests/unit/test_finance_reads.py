@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -282,6 +284,121 @@ BODIES = {
             }
         ],
     },
+    "reconciliation": {
+        "as_of": "2026-12-01T00:00:00+00:00",
+        "status": "discrepancies_found",
+        "open_discrepancies_by_kind": {"mass_mismatch": 2},
+        "scope": {"mode": "full", "why_full": "asked for"},
+        "checks": [
+            {
+                "name": "trial_balance_zero",
+                "ok": True,
+                "expected": {"EUR": 0},
+                "actual": {"EUR": 0},
+                "details": {"totals": {"EUR": {"debit": 1_250_000, "credit": 1_250_000}}},
+            },
+            {
+                "name": "liability_equals_deposits_in_use",
+                "ok": False,
+                "expected": {"EUR": 1_250_000},
+                "actual": {"EUR": 1_245_000},
+                "details": {
+                    "differing": {
+                        "count": 1,
+                        "items": [{"account": LONG, "currency": "EUR", "debit": 1_250_000, "credit": 5000}],
+                    },
+                    "batteries": 250,
+                    "deposits": {
+                        c: 1_250_000 for c in ("CHF", "DKK", "EUR", "GBP", "JPY", "NOK", "PLN", "SEK")
+                    },
+                },
+            },
+        ],
+    },
+    "liability_age": {
+        "as_of": "2026-12-01T00:00:00+00:00",
+        "buckets": [
+            {"currency": "EUR", "age": "0-90 d", "batteries": 1200, "deposits": 1_250_000},
+            {"currency": "EUR", "age": "91-365 d", "batteries": 3, "deposits": 7},
+        ],
+        "totals": {"EUR": 1_250_007},
+        "ledger_liability": {"EUR": 1_250_007},
+    },
+    "fund": {
+        "as_of": "2026-12-01T00:00:00+00:00",
+        "currencies": [
+            {
+                "currency": "EUR",
+                "fund_balance": 1_250_000,
+                "recycling_cost": 1_000_000,
+                "handling_fees_due": 255_000,
+                "expected_cost": 1_255_000,
+                "shortfall": 5000,
+                "surplus": 0,
+                "status": "short",
+                "batteries": 1200,
+                "batteries_without_mass": 0,
+                "orphans": 2,
+                "reason": None,
+                "by_state": {"in_use": 1000, "collected": 150, "in_transit": 30, "at_recycler": 20},
+            }
+        ],
+        "unattributed_orphans": None,
+    },
+    "recovery": {
+        "year": 2026,
+        "lots": 1200,
+        "input_mass_kg": "3500.000",
+        "method": "m",
+        "materials": [
+            {
+                "material": "cobalt",
+                "recovered_kg": "12.500",
+                "content_kg": "25.000",
+                "recovery_rate_percent": "50.00",
+                "target": TARGET,
+                "next_target": None,
+                "meets_target": False,
+            }
+        ],
+    },
+    "collection_weight": {
+        "by": None,
+        "method": "m",
+        "rows": [
+            {
+                "year": 2026,
+                "category": "portable",
+                "collected_kg": "1250.000",
+                "collections": 1000,
+                "average_placed_kg": "2500.000",
+                "collection_rate_percent": "50.00",
+                "target": TARGET,
+                "next_target": None,
+                "meets_target": False,
+            }
+        ],
+    },
+    "recycling_efficiency": {
+        "year": None,
+        "lots": 1200,
+        "lots_without_output_mass": 1,
+        "input_kg_without_output_mass": "2.000",
+        "lots_without_batteries": 0,
+        "method": "m",
+        "groups": [
+            {
+                "group": "lithium",
+                "lots": 1000,
+                "input_kg": "2000.000",
+                "output_kg": "1000.000",
+                "recycling_efficiency_percent": "50.00",
+                "target": TARGET,
+                "next_target": None,
+                "meets_target": False,
+            }
+        ],
+    },
     "discrepancies": {
         "as_of": "2026-12-01T00:00:00+00:00",
         "next_cursor": "abc",
@@ -323,22 +440,53 @@ def test_a_report_table_wraps_in_a_narrow_terminal_and_cuts_nothing(report):
     assert "…" not in "".join(lines)
     rows = [line[1:].split("│") for line in lines if line.startswith("│")]
     columns = ["".join(row[i].strip() for row in rows if len(row) > i) for i in range(max(map(len, rows)))]
-    assert report == "collection" or any(LONG in column for column in columns)  # read down its column: whole
+    if LONG in json.dumps(BODIES[report]):  # whole, read down its column or in the lines below the table
+        below = re.sub(
+            r"\s", "", "".join(line for line in lines if not line.startswith(("┏", "┃", "┡", "│", "└")))
+        )
+        assert any(LONG in column for column in columns) or LONG in below, "the long name is whole"
 
 
 @pytest.mark.parametrize("report", BODIES)
 def test_a_report_table_shows_money_in_its_currency_and_targets_as_text(report):
     text = shown(report, 200)
-    assert (
-        "{'" not in text
-        and '{"' not in text.split("Method")[0].replace('{"', "")
-        or report == "discrepancies"
-    )
+    cells = [line for line in text.splitlines() if line.startswith("│")]
+    assert not [line for line in cells if "{'" in line or '{"' in line or "None" in line], report
     expected = {
         "balances": ["12,500.00 EUR", "1,250 JPY", "0.07 EUR"],
         "settlement": ["-12,500.00 EUR", "12,550.00 EUR"],
         "collection": ["63 % by end 2027", "50.00 %", "1,000"],
         "discrepancies": ["dispatched_kg: 5.9", "accepted"],
+        "reconciliation": [
+            "12,500.00 EUR",
+            "12,450.00 EUR",
+            "batteries: 250",
+            "mass_mismatch: 2",
+            "12,500.00 SEK",  # the last of eight amounts in a check's details: nothing cut
+            f"account: {LONG}, currency: EUR, debit: 1250000, credit: 5000",  # an offender, whole, no JSON
+        ],
+        "liability_age": ["12,500.00 EUR", "0.07 EUR", "1,200", "12,500.07 EUR"],
+        "fund": ["12,500.00 EUR", "2,550.00 EUR", "12,550.00 EUR", "short by 50.00 EUR", "2 orphans"],
+        "recovery": ["12.500 kg", "25.000 kg", "50.00 %", "63 % by end 2027"],
+        "collection_weight": ["1250.000 kg", "2500.000 kg", "50.00 %", "63 % by end 2027"],
+        "recycling_efficiency": ["2000.000 kg", "1000.000 kg", "50.00 %", "63 % by end 2027"],
     }[report]
     for piece in expected:
         assert piece in text, piece
+
+
+def test_every_report_of_the_command_line_has_a_table_and_csv():
+    """Each `takeback report` command and `takeback discrepancies` offer --csv and --json, and each report's
+    table is among those the tests above render (a new report without them fails here)."""
+    from typer.main import get_command
+
+    from services.cli import commands  # noqa: F401  (registers the commands)
+    from services.cli.app import app
+
+    cli = get_command(app)
+    reports = cli.commands["report"].commands  # type: ignore[attr-defined]
+    for name, command in [*reports.items(), ("discrepancies", cli.commands["discrepancies"])]:
+        options = {option for parameter in command.params for option in parameter.opts}
+        assert {"--csv", "--json"} <= options, name
+    rendered = {name.replace("-", "_") for name in reports} | {"discrepancies", "collection_weight"}
+    assert rendered <= set(BODIES) | {"liability_age"}, rendered - set(BODIES)

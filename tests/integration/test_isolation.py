@@ -30,6 +30,13 @@ REPLICA_PORT_STEP = (
 )
 
 
+HELD_SQL = (  # what `takeback demo` reports the stack held before it ran
+    "SELECT (SELECT count(*) FROM scheme.batteries) AS batteries, "
+    "(SELECT count(*) FROM scheme.inbox) AS events, "
+    "(SELECT count(*) FROM ledger.entries) AS journal_entries"
+)
+
+
 def defaults() -> Settings:
     """What `takeback up` uses when nothing is set: the person's stack."""
     clean = {name: value for name, value in os.environ.items() if not name.startswith("TAKEBACK_")}
@@ -189,12 +196,24 @@ async def test_a_marker_in_a_database_named_as_the_person_s_is_untouched_by_a_sc
             await person.execute("INSERT INTO marker (value) VALUES ($1)", marker)
             before = await person.fetch("SELECT value, at FROM marker")
             schemas_before = await person.fetch("SELECT nspname FROM pg_namespace ORDER BY 1")
-            await Demo(settings, batteries=60, months=4, seed=23, progress=lambda *_: None).run_all()
+            suite = await asyncpg.connect(superuser_url)
+            try:
+                held = await suite.fetchrow(HELD_SQL)
+                results = await Demo(
+                    settings, batteries=60, months=4, seed=23, progress=lambda *_: None
+                ).run_all()
+                after = await suite.fetchrow(HELD_SQL)
+            finally:
+                await suite.close()
             assert await person.fetch("SELECT value, at FROM marker") == before
             assert await person.fetch("SELECT nspname FROM pg_namespace ORDER BY 1") == schemas_before
         finally:
             await person.close()
         assert database_of(settings.database_url)[1] != stand_in
+        # The demo says what the stack held before it ran: at least what was there just before, less than
+        # after it.
+        for name in ("batteries", "events", "journal_entries"):
+            assert held[name] <= results["before"][name] < after[name], name
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{stand_in}" WITH (FORCE)')
         await admin.close()

@@ -52,12 +52,16 @@ SUFFIXES = {
 }
 
 
-def queries() -> list[str]:
-    dashboard = json.loads(DASHBOARD.read_text())
+def panels() -> list[dict]:
+    """Every panel, those inside a collapsed row too (Grafana keeps them in the row's own `panels`)."""
     found = []
-    for panel in dashboard["panels"]:
-        found += [target["expr"] for target in panel.get("targets", [])]
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        found += [panel, *panel.get("panels", [])]
     return found
+
+
+def queries() -> list[str]:
+    return [target["expr"] for panel in panels() for target in panel.get("targets", [])]
 
 
 def metric_names(expr: str) -> set[str]:
@@ -104,10 +108,13 @@ def served(text: str) -> dict[str, set[str] | None]:
 
 def test_the_dashboard_is_a_grafana_dashboard_with_queries():
     dashboard = json.loads(DASHBOARD.read_text())
-    ids = [panel["id"] for panel in dashboard["panels"]]
+    ids = [panel["id"] for panel in panels()]
     assert len(ids) == len(set(ids)), "panel ids are unique"
     assert dashboard["uid"] and dashboard["title"] and dashboard["schemaVersion"] >= 30
     assert len(queries()) >= 20 and all(metric_names(q) for q in queries())
+    assert all(panel.get("targets") for panel in panels() if panel["type"] != "row"), (
+        "a panel without a query"
+    )
     assert metric_names('sum by (type) (rate(takeback_events_applied_total{outcome="x"}[5m]))') == {
         "takeback_events_applied_total"
     }

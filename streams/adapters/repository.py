@@ -6,6 +6,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.common.channels import INBOX_CHANNEL, inbox_payload
 from services.common.money import minor_units
 from streams.adapters import releases
 from streams.adapters.rows import (
@@ -335,6 +336,21 @@ async def save(connection: asyncpg.Connection, state: BatchState) -> None:
     await _save_lots(connection, state)
     await _save_releases(connection, state)
     await _save_facts(connection, state)
+
+
+async def inbox_hashes(connection: asyncpg.Connection, event_ids: list[UUID]) -> dict[UUID, bytes]:
+    """The content hash the inbox holds for each of these events it has seen, in one read."""
+    rows = await connection.fetch(
+        "SELECT event_id, content_hash FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", event_ids
+    )
+    return {row["event_id"]: bytes(row["content_hash"]) for row in rows}
+
+
+async def notify_outcomes(connection: asyncpg.Connection, event_ids: list[UUID]) -> None:
+    """Delivered at commit (contract 8.2): the waiting gateways read the outcomes of the ids named."""
+    await connection.execute(
+        "SELECT pg_notify($1, $2)", INBOX_CHANNEL, inbox_payload(dict.fromkeys(event_ids))
+    )
 
 
 async def record_offsets(connection: asyncpg.Connection, ranges: list[OffsetRangeRow]) -> None:

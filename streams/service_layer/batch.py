@@ -17,7 +17,6 @@ import asyncpg
 from contracts import events as ev
 from contracts.structs import InEvent, read_event
 from services.common import retry
-from services.common.channels import INBOX_CHANNEL, inbox_payload
 from services.common.kafka import SIGNATURE_HEADER, SIGNER_HEADER, verify
 from services.common.logging import get_logger
 from services.common.outbox import write as write_outbox
@@ -159,12 +158,7 @@ def _add(total: Outcome, part: Outcome) -> None:
 async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outcome:
     outcome, state = Outcome(), BatchState()
     ids = [d.event_id for d in decoded if d.event_id is not None]
-    seen: dict[UUID, bytes] = {
-        row["event_id"]: bytes(row["content_hash"])
-        for row in await connection.fetch(
-            "SELECT event_id, content_hash FROM scheme.inbox WHERE event_id = ANY($1::uuid[])", ids
-        )
-    }
+    seen: dict[UUID, bytes] = await repository.inbox_hashes(connection, ids)
     await repository.load(connection, state, *_references(decoded))
     await repository.load_orphan_collections(connection, state, _sold_serials(decoded))
     await repository.load_payments(connection, state, *_payment_references(decoded))
@@ -204,8 +198,7 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
     await repository.record_offsets(connection, offset_ranges([d.message for d in decoded]))
     state.outbox.extend(events_out.postings_requested(state.postings))
     outcome.outbox = await write_outbox(connection, "scheme", state.outbox)
-    # Delivered at commit (contract 8.2): the waiting gateways read the outcomes of the ids named.
-    await connection.execute("SELECT pg_notify($1, $2)", INBOX_CHANNEL, inbox_payload(dict.fromkeys(ids)))
+    await repository.notify_outcomes(connection, ids)
     return outcome
 
 

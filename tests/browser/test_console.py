@@ -16,6 +16,7 @@ screenshot of it as docs/console.png (the README shows it).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -53,8 +54,11 @@ PAGES = [
     "battery",
 ]
 ATTEMPTS = 5  # a read of the page between two equal reads of the API; again if the books moved meanwhile
+# Skipped by hand where Chromium is missing; never in CI, where scripts/setup installs it: there a missing
+# browser fails the browser fixture instead of passing unseen.
 pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is not installed (scripts/setup does)"
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="Chromium is not installed (scripts/setup does)",
 )
 
 

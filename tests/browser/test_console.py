@@ -122,6 +122,31 @@ def minor(text: str) -> tuple[int, str]:
     return int(Decimal(match.group(1).replace(",", "")).scaleb(len(match.group(2) or ""))), match.group(3)
 
 
+def figure_of(text: str):
+    """A check's figure as the page writes it, back to the API's value: `12.50 EUR; 3 JPY` -> {"EUR": 1250,
+    "JPY": 3}, `1,017` -> 1017, `—` -> None, anything else its text."""
+    if text == "—":
+        return None
+    if re.fullmatch(r"-?[\d,]+", text):
+        return int(text.replace(",", ""))
+    parts = text.split("; ")
+    if all(re.fullmatch(r"-?[\d,]+(?:\.\d+)? [A-Z]{3}", part) for part in parts):
+        return {currency: amount for amount, currency in map(minor, parts)}
+    return text
+
+
+def api_figure(value):
+    """The API's value as figure_of reads it: amounts per currency and counts as they are, else the page's
+    text of it (services.gateway.entrypoints.console.formatting.figure)."""
+    from services.gateway.entrypoints.console.formatting import figure
+
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, dict) and value and all(re.fullmatch(r"[A-Z]{3}", k) for k in value):
+        return value
+    return figure(value)
+
+
 async def cells(page: Page, selector: str) -> list[str]:
     return [text.strip() for text in await page.locator(selector).all_inner_texts()]
 
@@ -212,14 +237,24 @@ async def test_reconciliation_shows_the_api_run(browser, settings, demo_run, api
         await page.goto("/console/reconciliation")
         rows = {}
         for row in await page.locator("#checks tbody tr").all():
-            rows[(await row.get_attribute("data-check"))] = (
-                await row.locator("td").first.inner_text()
-            ).strip()
+            rows[(await row.get_attribute("data-check"))] = tuple(
+                [
+                    (await row.locator(f"td{cell}").inner_text()).strip()
+                    for cell in (":first-of-type", ".expected", ".actual")
+                ]
+            )
         return (await page.locator("#reconciliation-status").inner_text(), rows)
 
     body, (status, rows) = await settled(lambda: get(api, "/v1/finance/reconciliation"), shown)
     assert body["status"] in status and body["run_id"] in status
-    assert rows == {check["name"]: "ok" if check["ok"] else "differs" for check in body["checks"]}
+    assert {name: result for name, (result, _, _) in rows.items()} == {
+        check["name"]: "ok" if check["ok"] else "differs" for check in body["checks"]
+    }
+    # Each check's expected and actual, read back from the page: money per currency, a count, or its text.
+    assert {name: (figure_of(e), figure_of(a)) for name, (_, e, a) in rows.items()} == {
+        check["name"]: (api_figure(check["expected"]), api_figure(check["actual"]))
+        for check in body["checks"]
+    }
 
     await page.context.close()
 

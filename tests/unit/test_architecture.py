@@ -338,9 +338,9 @@ SQL = re.compile(
     r"\b(SELECT|INSERT\s+INTO|UPDATE\s+[a-z_.]+\s+SET|DELETE\s+FROM|WITH\s+\w+\s+AS|SET\s+LOCAL|COPY|"
     r"TRUNCATE|LOCK\s+TABLE)\b|::(text|bigint|int|uuid|timestamptz|pg_snapshot|numeric|xid8?|jsonb)\b"
 )
-# What speaks to the database only through its adapters (issue 18): the whole ledger but its adapters/
-# (service layer, entrypoints, domain, bootstrap), and the streams' service layer and domain.
-SQL_FREE = ("services/ledger", "streams/service_layer", "streams/domain")
+# What speaks to the database only through its adapters (issue 18): the whole ledger and the whole gateway
+# but their adapters/ (service layer, entrypoints, domain, bootstrap), the streams' service layer and domain.
+SQL_FREE = ("services/ledger", "services/gateway", "streams/service_layer", "streams/domain")
 
 
 def sql_in(folder: Path) -> list[str]:

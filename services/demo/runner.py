@@ -404,25 +404,30 @@ class Demo:
             recovered = [
                 {"material": k, "mass_kg": round(v, 3)} for k, v in sorted(masses.items()) if v >= 0.001
             ]
-            out.append(
-                self._kafka(
-                    event(
-                        "recovery.confirmed",
-                        "recycler",
-                        RECYCLER,
-                        at(m, self.months, self.rng),
-                        {
-                            "lot_id": lot.lot_id,
-                            "recycler_id": RECYCLER,
-                            "input_mass_kg": input_kg,
-                            "recovered": recovered or [{"material": "other", "mass_kg": 0.001}],
-                            "cost": int(input_kg * world.COST_PER_KG),
-                            "currency": "EUR",
-                        },
-                    )
-                )
-            )
+            data = {
+                "lot_id": lot.lot_id,
+                "recycler_id": RECYCLER,
+                "input_mass_kg": input_kg,
+                "recovered": recovered or [{"material": "other", "mass_kg": 0.001}],
+                "cost": int(input_kg * world.COST_PER_KG),
+                "currency": "EUR",
+            }
+            output_kg = self._output_kg(lot, input_kg)
+            if output_kg is not None:  # contract 8.3: what the recycling efficiency report weighs
+                data["output_mass_kg"] = output_kg
+            when = at(m, self.months, self.rng)
+            out.append(self._kafka(event("recovery.confirmed", "recycler", RECYCLER, when, data)))
         return out
+
+    def _output_kg(self, lot, input_kg: float) -> float | None:
+        """The lot's output mass: each received battery's mass times its chemistry's output share, never above
+        the input; None for a lot that received nothing (there is nothing to put out)."""
+        output = sum(
+            self.batteries[s].product.mass_kg
+            * world.OUTPUT_KG_PER_KG.get(self.batteries[s].product.chemistry, world.OUTPUT_KG_PER_KG_OTHER)
+            for s in lot.received
+        )
+        return min(round(output, 3), input_kg) if output > 0 else None
 
     def _terms(self, product) -> dict:
         return event(

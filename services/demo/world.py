@@ -56,6 +56,10 @@ RECOVERY_KG_PER_KG = {
     "li-ion-lfp": {"lithium": 0.012, "iron": 0.2, "copper": 0.09, "aluminium": 0.06},
     "lead-acid": {"lead": 0.6},
 }
+# What the recycler's process puts out per kilogram of battery put in, by chemistry (its `output_mass_kg`:
+# the recycling efficiency of contract 8.3, judged against Annex XII Part B); other chemistries put out this.
+OUTPUT_KG_PER_KG = {"li-ion-nmc": 0.72, "li-ion-lfp": 0.68, "lead-acid": 0.83}
+OUTPUT_KG_PER_KG_OTHER = 0.55
 COST_PER_KG = 150  # minor units the recycler charges per kilogram of input
 
 

@@ -214,8 +214,18 @@ async def test_a_realistic_mixed_run_reconciles_as_balanced_and_settles(stack, s
     assert fees["collections"] > 0 and (fees["collections"], fees["amount"]) == tuple(earned.values())
     weight = result["collection_weight"]  # contract 8.3: the reports for the regulator, by weight
     assert weight["basis"] == "weight" and any(D(r["collected_kg"]) > 0 for r in weight["rows"])
-    groups = [g["group"] for g in result["recycling_efficiency"]["groups"]]
-    assert groups == ["lead-acid", "lithium", "nickel-cadmium", "other"]
+    efficiency = result["recycling_efficiency"]
+    assert [g["group"] for g in efficiency["groups"]] == ["lead-acid", "lithium", "nickel-cadmium", "other"]
+    assert efficiency["lots"] > efficiency["lots_without_output_mass"], efficiency
+    assert {g["group"] for g in efficiency["groups"] if g["recycling_efficiency_percent"] is not None} >= {
+        "lead-acid",
+        "lithium",
+    }, efficiency  # the demo sells lithium-ion and lead-acid batteries
+    outputs = await owner_pool.fetch(  # the run's own lots: the recycler reported each one's output mass
+        "SELECT output_mass_kg, input_mass_kg FROM scheme.recoveries WHERE lot_id LIKE $1",
+        f"L-{finance['run']}-%",
+    )
+    assert outputs and all(0 < r["output_mass_kg"] <= r["input_mass_kg"] for r in outputs), outputs
     async with httpx.AsyncClient(base_url=f"http://{settings.http_host}:{settings.http_port}") as client:
         headers = await key_for(owner_pool, "finance", unique("finance"))
         by_status = {}

@@ -23,7 +23,7 @@ from streams.adapters.rows import (
 from streams.domain import postings
 from streams.domain.battery import AT_RECYCLER, IN_USE, SECOND_LIFE, Party
 from streams.domain.battery import IN_TRANSIT as BATTERY_IN_TRANSIT
-from streams.domain.errors import UnknownBattery, UnknownSale
+from streams.domain.errors import CustodyMismatch, UnknownBattery, UnknownSale
 from streams.domain.lot import IN_TRANSIT, MASS_TOLERANCE, Lot, LotItem, lot_for
 from streams.domain.routing import route_of
 from streams.domain.sale import IN_MARKET, SUSPENSE, Sale, SaleItem
@@ -491,11 +491,15 @@ def terms_published(state: BatchState, event: ev.TermsPublishedEvent) -> None:
 
 def battery_repurposed(state: BatchState, event: ev.BatteryRepurposedEvent) -> None:
     """Contract 8.3: a collected battery the operator holds (reached by `custody.transferred` to it) is given
-    its second life: state `repurposed`, custodian the operator, a row in `scheme.repurposings`."""
+    its second life: state `repurposed`, custodian the operator, a row in `scheme.repurposings`. Anything
+    else, a serial the scheme does not know included, is `custody_mismatch`, as the contract says."""
     data = event.data
     battery = state.known(data.serial)
     if battery is None:
-        raise UnknownBattery(f"battery {data.serial} is not known to the scheme")
+        raise CustodyMismatch(
+            f"battery {data.serial} is not known to the scheme: only a collected battery in the custody of "
+            f"second_life:{data.operator_id} may be repurposed by it"
+        )
     battery.repurpose(Party(SECOND_LIFE, data.operator_id), event.occurred_at, event.event_id)
     state.changed_batteries.add(data.serial)
     state.repurposings.append(

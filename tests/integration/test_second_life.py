@@ -295,7 +295,9 @@ async def test_a_repurposing_is_refused_unless_the_operator_holds_the_collected_
 
 
 async def test_a_repurposing_of_an_unknown_battery_or_from_another_source_is_refused(scheme, pool):
-    await scheme.rejected(await scheme.repurpose(unique("NEW"), unique("op")), "unknown_battery")
+    unknown = unique("NEW")  # not a collected battery in the operator's custody: custody_mismatch (8.3)
+    await scheme.rejected(await scheme.repurpose(unknown, unique("op")), "custody_mismatch")
+    assert await scheme.battery(unknown) is None
     operator = unique("op")
     serial = await collected_at_operator(scheme, operator)
     await scheme.rejected(await scheme.repurpose(serial, operator, source_id=unique("op")), "source_mismatch")

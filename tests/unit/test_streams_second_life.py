@@ -147,7 +147,7 @@ def test_a_collected_battery_the_operator_holds_is_repurposed_then_taken_back_fr
 @pytest.mark.parametrize(
     "steps, reason",
     [
-        ([], "unknown_battery"),
+        ([], "custody_mismatch"),  # not known to the scheme: not a collected battery the operator holds
         (["sale"], "custody_mismatch"),  # in use, not collected
         (["sale", "collect"], "custody_mismatch"),  # collected, but at the centre
         (["sale", "collect", "to_other_operator"], "custody_mismatch"),  # another operator holds it

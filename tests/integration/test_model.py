@@ -37,8 +37,6 @@ from hypothesis import strategies as st
 
 from contracts import topics
 from services.common.ids import stable_id
-from streams.domain.routing import route_of
-from streams.domain.terms import Terms
 from tests.conftest import envelope, send, unique, wait_for
 from tests.integration.scheme import Scheme, item
 
@@ -66,6 +64,34 @@ RESOLUTION_OF = {"serial_already_in_market": "returned_to_store", "missing_in_tr
 FINANCE = "finance-model"
 
 
+DEFAULT_THRESHOLDS = (65, 85)  # repurpose, reuse: contract 8.3's defaults, for a sku without terms
+AT_THRESHOLD = ["at_repurpose", "at_reuse", "below_repurpose", "below_reuse"]  # the run's, once drawn
+
+
+def at_thresholds(grades: list, thresholds: list[int]) -> list[tuple[str, int | None]]:
+    """A state of health drawn as one of AT_THRESHOLD is the run's threshold, or one below it (each edge of
+    "at or above" is tried, whatever thresholds the run drew)."""
+    repurpose_min, reuse_min = thresholds
+    exact = {
+        "at_repurpose": repurpose_min,
+        "at_reuse": reuse_min,
+        "below_repurpose": max(repurpose_min - 1, 0),
+        "below_reuse": max(reuse_min - 1, 0),
+    }
+    return [(condition, exact.get(health, health)) for condition, health in grades]
+
+
+def route(condition: str, health: int | None, repurpose_min: int, reuse_min: int) -> str:
+    """Contract 8.3's route of a collection, written plainly."""
+    if condition in ("hazardous", "defective"):
+        return "recycle"
+    if health is None:
+        return "inspect"
+    if health >= reuse_min:
+        return "reuse"
+    return "repurpose" if health >= repurpose_min else "recycle"
+
+
 @st.composite
 def life(draw):
     origin = draw(st.sampled_from(["deposit", "deposit", "lease", "orphan"]))
@@ -82,7 +108,10 @@ def life(draw):
         how = draw(st.sampled_from(["resolve", "resolve", "misresolve"]))
         steps.insert(draw(st.integers(opener + 1, len(steps))), how)
     grades = [
-        (draw(st.sampled_from(CONDITIONS)), draw(st.none() | st.integers(0, 100)))
+        (
+            draw(st.sampled_from(CONDITIONS)),
+            draw(st.none() | st.integers(0, 100) | st.sampled_from(AT_THRESHOLD)),
+        )
         for step in steps
         if step == "collect"
     ]
@@ -183,9 +212,7 @@ class Model:
             if self.state is None:
                 return "unknown_battery"
             self.custodian = OPERATOR
-        elif step == "repurpose":
-            if self.state is None:
-                return "unknown_battery"
+        elif step == "repurpose":  # only a collected battery the operator holds; anything else, unknown too
             if self.state != "collected" or self.custodian != OPERATOR:
                 return "custody_mismatch"
             self.state = "repurposed"
@@ -245,9 +272,10 @@ async def test_random_lives_end_as_the_reference_model_says(
 ):
     scheme = Scheme(producer, pool)
     currency = "M" + "".join(string.ascii_uppercase[d % 26] for d in uuid.uuid4().bytes[:2])  # the run's own
-    terms = await run_terms(scheme, currency, *thresholds)
+    await run_terms(scheme, currency, *thresholds)
     batteries = [
-        (unique("BAT"), unique("S"), unique("L"), Model(origin, grades=grades)) for origin, _, grades in lives
+        (unique("BAT"), unique("S"), unique("L"), Model(origin, grades=at_thresholds(grades, thresholds)))
+        for origin, _, grades in lives
     ]
     expected: dict[str, tuple[str, str | None]] = {}
     garbage = unique("garbage")
@@ -278,8 +306,8 @@ async def test_random_lives_end_as_the_reference_model_says(
                 reason = model.apply(step, scheme.centre, scheme.recycler, scheme.store, f"sale:{this_sale}")
                 if step == "collect" and reason is None:
                     condition, health = model.grades[model.graded - 1]
-                    by = terms if model.sold else None  # an orphan: the contract's defaults
-                    model.routes.append((event["event_id"], route_of(condition, health, by)))
+                    by = thresholds if model.sold else DEFAULT_THRESHOLDS  # an orphan: the contract's
+                    model.routes.append((event["event_id"], route(condition, health, *by)))
             expected[event["event_id"]] = ("applied", None) if reason is None else ("rejected", reason)
             model.sent.append(event)
             await scheme.emit(event)
@@ -359,7 +387,7 @@ async def _money_as_modelled(pool, batteries) -> None:
     assert returned == sum(d[2] == "returned_to_store" for d in opened)
 
 
-async def run_terms(scheme: Scheme, currency: str, repurpose_min: int, reuse_min: int) -> Terms:
+async def run_terms(scheme: Scheme, currency: str, repurpose_min: int, reuse_min: int) -> None:
     """The run's terms for its sku in its currency: the amounts every sale charges, the thresholds drawn."""
     data = {
         "sku": "EB-500",
@@ -371,17 +399,6 @@ async def run_terms(scheme: Scheme, currency: str, repurpose_min: int, reuse_min
         "repurpose_min_pct": repurpose_min,
     }
     await scheme.applied(await scheme.emit(envelope("terms.published", "finance", FINANCE, data)))
-    return Terms(
-        "EB-500",
-        currency,
-        datetime(2020, 1, 1, tzinfo=UTC),
-        5000,
-        800,
-        uuid.uuid4(),
-        0,
-        reuse_min,
-        repurpose_min,
-    )
 
 
 async def _second_lives_as_modelled(pool, batteries) -> None:

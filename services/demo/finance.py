@@ -69,7 +69,9 @@ class FinanceDesk:
 
     def _payment(self, row: dict, paid_at: datetime) -> dict:
         kind, party = row["counterparty"]["kind"], row["counterparty"]["id"]
-        payment_id = f"P-{self.run}-{paid_at:%Y%m%d}-{kind}-{party}"
+        # To the second: the last month's settling (its end plus an hour, a day ago) and the closing one (now)
+        # can fall on the same date, and one id for both refused the closing payment (duplicate_payment).
+        payment_id = f"P-{self.run}-{paid_at.astimezone(UTC):%Y%m%dT%H%M%S}-{kind}-{party}"
         return event(
             "payment.recorded",
             "finance",

@@ -12,6 +12,7 @@ from contracts import topics
 from services.ledger.service_layer import reconcile
 from tests.conftest import envelope, unique, wait_for
 from tests.integration.scheme import Scheme, item
+from tests.integration.test_gateway_support import bearer, gateway, gateway_url, http, new_key  # noqa: F401
 
 
 @pytest.fixture
@@ -101,6 +102,90 @@ async def test_a_recovery_with_more_output_than_input_is_rejected(scheme, pool):
     await scheme.applied(await scheme.receive(lot_id, [serial]))
     await scheme.rejected(await scheme.recover(lot_id, output_mass_kg=99.6), "schema_violation")  # input 99.5
     assert await pool.fetchval("SELECT count(*) FROM scheme.recoveries WHERE lot_id = $1", lot_id) == 0
+
+
+BAD_NEW_FIELDS = {  # case: (event type, the field, its bad value), contract 8.3's new optional fields
+    "a state of health below 0": ("collection.logged", "state_of_health_pct", -1),
+    "a state of health not an integer": ("collection.logged", "state_of_health_pct", 72.5),
+    "a state of health as text": ("collection.logged", "state_of_health_pct", "72"),
+    "a collection's country in lower case": ("collection.logged", "country", "de"),
+    "a collection's country of three letters": ("collection.logged", "country", "DEU"),
+    "a sale's country spelled out": ("sale.recorded", "country", "Germany"),
+    "an output mass of zero": ("recovery.confirmed", "output_mass_kg", 0),
+    "a reuse threshold above 100": ("terms.published", "reuse_min_pct", 101),
+    "a repurpose threshold below 0": ("terms.published", "repurpose_min_pct", -1),
+}
+
+
+async def with_bad(scheme: Scheme, event_type: str, field: str, value) -> tuple[dict, tuple[str, str]]:
+    """The event of `event_type` with `field` set to `value` (not yet sent), and the row it must not leave."""
+    if event_type == "collection.logged":
+        event = envelope(
+            "collection.logged",
+            "return_centre",
+            scheme.centre,
+            {
+                "collection_id": unique("C"),
+                "centre_id": scheme.centre,
+                "serial": unique("BAT"),
+                "condition": "functional",
+                field: value,
+            },
+        )
+        return event, ("SELECT count(*) FROM scheme.batteries WHERE serial = $1", event["data"]["serial"])
+    if event_type == "sale.recorded":
+        data = {
+            "sale_id": unique("S"),
+            "store_id": scheme.store,
+            "currency": "EUR",
+            "items": [item(unique("BAT"))],
+            field: value,
+        }
+        event = envelope("sale.recorded", "pos", scheme.store, data)
+        return event, ("SELECT count(*) FROM scheme.sales WHERE sale_id = $1", data["sale_id"])
+    if event_type == "terms.published":
+        sku = unique("SKU")
+        data = {
+            "sku": sku,
+            "deposit": 5000,
+            "recycling_fee": 800,
+            "currency": "EUR",
+            "effective_from": "2020-01-01T00:00:00Z",
+            field: value,
+        }
+        event = envelope("terms.published", "finance", "finance-1", data)
+        return event, ("SELECT count(*) FROM scheme.terms WHERE sku = $1", sku)
+    serial = unique("BAT")  # recovery.confirmed: a lot received, then confirmed with the bad output
+    await scheme.applied(await scheme.collect(serial))
+    lot = await scheme.dispatch([serial])
+    await scheme.applied(lot)
+    lot_id = lot["data"]["lot_id"]
+    await scheme.applied(await scheme.receive(lot_id, [serial]))
+    data = {
+        "lot_id": lot_id,
+        "recycler_id": scheme.recycler,
+        "input_mass_kg": 99.5,
+        "cost": 100,
+        "currency": "EUR",
+        "recovered": [{"material": "other", "mass_kg": 1.0}],
+        field: value,
+    }
+    event = envelope("recovery.confirmed", "recycler", scheme.recycler, data)
+    return event, ("SELECT count(*) FROM scheme.recoveries WHERE lot_id = $1", lot_id)
+
+
+@pytest.mark.parametrize("case", BAD_NEW_FIELDS)
+async def test_a_bad_value_of_a_new_field_is_rejected_naming_it_and_changes_nothing(
+    scheme, pool, topic_reader, case
+):
+    event_type, field, value = BAD_NEW_FIELDS[case]
+    event, left = await with_bad(scheme, event_type, field, value)
+    async with topic_reader(topics.REJECTIONS) as rejections:
+        await scheme.emit(event)
+        await scheme.rejected(event, "schema_violation")
+        rejected = await rejections.find(lambda m: m["data"]["rejected_event_id"] == event["event_id"])
+    assert f"data.{field}" in rejected["data"]["message"], rejected["data"]["message"]
+    assert await pool.fetchval(*left) == 0
 
 
 # -- routes (battery.routed on takeback.routing) ---------------------------------------------------------
@@ -381,3 +466,63 @@ async def balanced(pool) -> None:
         except AssertionError:
             result = await reconcile(pool, mode=mode)
             raise AssertionError((mode, [c for c in result["checks"] if not c["ok"]])) from None
+
+
+# -- the second-life operator over HTTP (POST /v1/events with its own key) -----------------------------------
+
+PREFER_WAIT = {"Prefer": "wait=10"}
+
+
+def repurposing(operator: str, serial: str, source_id: str | None = None) -> dict:
+    data = {"serial": serial, "operator_id": operator, "application": "vehicle"}
+    return envelope("battery.repurposed", "second_life", source_id or operator, data)
+
+
+async def decided(http, key: str, event: dict) -> dict:
+    """POST /v1/events with Prefer: wait: what the scheme decided (contract 8.2)."""
+    response = await http.post("/v1/events", json=event, headers={**bearer(key), **PREFER_WAIT})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_an_operator_repurposes_over_http_with_its_key_and_is_told_each_outcome(scheme, http, new_key):
+    operator = unique("op")
+    key = await new_key("second_life", operator)
+    serial = await collected_at_operator(scheme, operator, state_of_health_pct=75)
+    event = repurposing(operator, serial)
+    body = await decided(http, key, event)
+    assert (body["event_id"], body["status"]) == (event["event_id"], "applied")
+    battery = (await http.get(f"/v1/batteries/{serial}", headers=bearer(key))).json()
+    assert (battery["state"], battery["custodian"]) == ("repurposed", {"kind": "second_life", "id": operator})
+    passport = (await http.get(f"/v1/batteries/{serial}/passport", headers=bearer(key))).json()
+    assert (passport["status"], passport["state_of_health_pct"]) == ("repurposed", 75)
+    for refused in (repurposing(operator, serial), repurposing(operator, unique("NEW"))):  # again; unknown
+        body = await decided(http, key, refused)
+        assert (body["status"], body["outcome"]["reason"]) == ("rejected", "custody_mismatch"), body
+        assert refused["data"]["serial"] in body["outcome"]["message"]
+
+
+async def test_only_a_second_life_key_sends_a_repurposing_and_only_as_its_own_operator(
+    scheme, http, new_key, pool
+):
+    operator = unique("op")
+    serial = await collected_at_operator(scheme, operator)
+    centre = await new_key("return_centre", scheme.centre)
+    as_centre = envelope(
+        "battery.repurposed",
+        "return_centre",
+        scheme.centre,
+        {"serial": serial, "operator_id": scheme.centre, "application": "other"},
+    )
+    response = await http.post("/v1/events", json=as_centre, headers=bearer(centre))
+    assert (response.status_code, response.json()["error"]) == (403, "type_not_allowed"), response.text
+    other = await new_key("second_life", unique("op"))  # another operator's key
+    response = await http.post("/v1/events", json=repurposing(operator, serial), headers=bearer(other))
+    assert (response.status_code, response.json()["error"]) == (403, "not_your_source"), response.text
+    mine = await new_key("second_life", operator)  # its own key, naming another operator in the data
+    response = await http.post(
+        "/v1/events", json=repurposing(unique("op"), serial, source_id=operator), headers=bearer(mine)
+    )
+    assert (response.status_code, response.json()["error"]) == (403, "source_mismatch"), response.text
+    assert (await scheme.battery(serial))["state"] == "collected"
+    assert await pool.fetchval("SELECT count(*) FROM scheme.repurposings WHERE serial = $1", serial) == 0

@@ -425,6 +425,13 @@ async def test_collection_by_weight_is_collected_over_the_three_year_average_pla
         "meets_target": None if target is None else rate >= target.percent,
     }
     assert portable["target"] == (None if target is None else target.as_dict())
+    # by hand: placed (0.5 x 3) + 2.25 + (1.5 x 2) = 6.75 kg over three years, 2.25 kg on average;
+    # collected 1.6 (weighed) + 1.5 (the sale's mass) = 3.1 kg; 3.1 / 2.25 = 137.78 %
+    assert (portable["average_placed_kg"], portable["collected_kg"], portable["collection_rate_percent"]) == (
+        "2.250",
+        "3.100",
+        "137.78",
+    )
     assert {k: rows["unknown"][k] for k in ("collected_kg", "collections", "collections_without_mass")} == {
         "collected_kg": "0.000",
         "collections": 1,

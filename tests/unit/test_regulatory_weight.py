@@ -104,6 +104,8 @@ def test_the_rate_is_collected_over_the_average_placed_in_the_year_and_the_two_b
     assert row.placed_kg == [PLACED[2026], PLACED[2025], PLACED[2024]]
     assert row.average_placed_kg == average
     assert row.rate == (COLLECTED_2026 * 100 / average).quantize(D("0.01"))
+    # by hand: (300.5 + 410.25 + 520) / 3 = 410.25 kg; 250.125 / 410.25 = 60.97 %
+    assert (row.average_placed_kg, row.rate) == (D("410.25"), D("60.97"))
     assert (row.collections, row.collections_without_mass) == (90, 2)
     target, upcoming = row.targets()
     assert target is None and (upcoming.percent, upcoming.by_end_of) == (51, 2028)  # LMT: Article 60(4)

@@ -35,6 +35,7 @@ AMOUNTS = (
     "rate",
     "recovered",
     "content",
+    "left out",
     "expected",
     "actual",
 )
@@ -333,17 +334,23 @@ def recovery(body: dict) -> list:
             target(m["target"]),
             _verdict(m["meets_target"]),
             target(m["next_target"]),
+            f"{m['recovered_kg_left_out']} kg",
         ]
         for m in body["materials"]
     ]
+    left_out = body["lots_left_out"]
     return [
         table(
             f"Material recovery{' in ' + str(body['year']) if body['year'] else ''}: {body['lots']:,} lots, "
             f"{body['input_mass_kg']} kg in",
-            ["material", "recovered", "content", "rate", "target", "met", "next target"],
+            ["material", "recovered", "content", "rate", "target", "met", "next target", "left out"],
             rows,
             right=AMOUNTS,
         ),
+        f"Rates cover {percent(body['coverage_percent'])} of the input mass: {left_out:,} "
+        f"lot{'' if left_out == 1 else 's'} left out ({body['input_mass_kg_left_out']} kg in, "
+        f"{count(body['batteries_without_composition'])} batteries of unknown composition), their recovered "
+        "mass in 'left out'.",
         f"Method: {body['method']}",
     ]
 

@@ -162,7 +162,15 @@ def recycling_efficiency(body: dict) -> Table:
 
 def recovery(body: dict) -> Table:
     return (
-        ["year", "material", "recovered_kg", "content_kg", "recovery_rate_percent", *TARGET_COLUMNS],
+        [
+            "year",
+            "material",
+            "recovered_kg",
+            "content_kg",
+            "recovery_rate_percent",
+            *TARGET_COLUMNS,
+            "recovered_kg_left_out",
+        ],
         [
             [
                 body["year"],
@@ -173,6 +181,7 @@ def recovery(body: dict) -> Table:
                 *_target(m["target"]),
                 m["meets_target"],
                 *_target(m["next_target"]),
+                m["recovered_kg_left_out"],
             ]
             for m in body["materials"]
         ],

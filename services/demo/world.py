@@ -50,10 +50,12 @@ PRODUCTS = [
     Product("TL-18", "portable", "li-ion-nmc", 0.5, 1000, 150, 30),
     Product("CAR-12", "sli", "lead-acid", 15.0, 2500, 600, 200),
 ]
-# Recovered share of each kilogram of battery, by chemistry (what the recycler reports).
+# Recovered share of each kilogram of battery, by chemistry (what the recycler reports): below the content
+# the scheme estimates for the chemistry (composition.MATERIAL_FRACTIONS), as a real process recovers less
+# than a battery holds.
 RECOVERY_KG_PER_KG = {
     "li-ion-nmc": {"lithium": 0.018, "cobalt": 0.045, "nickel": 0.11, "copper": 0.08, "aluminium": 0.05},
-    "li-ion-lfp": {"lithium": 0.012, "iron": 0.2, "copper": 0.09, "aluminium": 0.06},
+    "li-ion-lfp": {"lithium": 0.010, "iron": 0.11, "copper": 0.09, "aluminium": 0.06},
     "lead-acid": {"lead": 0.6},
 }
 # What the recycler's process puts out per kilogram of battery put in, by chemistry (its `output_mass_kg`:

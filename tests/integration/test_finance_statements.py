@@ -379,7 +379,14 @@ def expected_rows(report: str, body: dict) -> list[dict[str, str]]:
             {
                 "year": text(body["year"]),
                 **{
-                    k: text(m[k]) for k in ("material", "recovered_kg", "content_kg", "recovery_rate_percent")
+                    k: text(m[k])
+                    for k in (
+                        "material",
+                        "recovered_kg",
+                        "content_kg",
+                        "recovery_rate_percent",
+                        "recovered_kg_left_out",
+                    )
                 },
                 **target_cells(m),
             }

@@ -349,11 +349,17 @@ BODIES = {
         "year": 2026,
         "lots": 1200,
         "input_mass_kg": "3500.000",
+        "batteries_received": 2500,
+        "batteries_without_composition": 40,
+        "lots_left_out": 35,
+        "input_mass_kg_left_out": "350.000",
+        "coverage_percent": "90.00",
         "method": "m",
         "materials": [
             {
                 "material": "cobalt",
                 "recovered_kg": "12.500",
+                "recovered_kg_left_out": "1.250",
                 "content_kg": "25.000",
                 "recovery_rate_percent": "50.00",
                 "target": TARGET,
@@ -467,7 +473,14 @@ def test_a_report_table_shows_money_in_its_currency_and_targets_as_text(report):
         ],
         "liability_age": ["12,500.00 EUR", "0.07 EUR", "1,200", "12,500.07 EUR"],
         "fund": ["12,500.00 EUR", "2,550.00 EUR", "12,550.00 EUR", "short by 50.00 EUR", "2 orphans"],
-        "recovery": ["12.500 kg", "25.000 kg", "50.00 %", "63 % by end 2027"],
+        "recovery": [
+            "12.500 kg",
+            "25.000 kg",
+            "50.00 %",
+            "63 % by end 2027",
+            "1.250 kg",
+            "Rates cover 90.00 % of the input mass: 35 lots left out (350.000 kg in, 40 batteries",
+        ],
         "collection_weight": ["1250.000 kg", "2500.000 kg", "50.00 %", "63 % by end 2027"],
         "recycling_efficiency": ["2000.000 kg", "1000.000 kg", "50.00 %", "63 % by end 2027"],
     }[report]

@@ -188,7 +188,9 @@ class ReconciliationRun(BaseModel):
 class Report(ReadBody):
     """Collection: batteries sold, collected, collection rate (with `basis=weight`: kilograms collected
     against the three-year average placed on the market, contract 8.3); recovery: mass and rate per
-    material."""
+    material over the lots whose every received battery has a known composition, with what was left out
+    (`lots_left_out`, `input_mass_kg_left_out`, `coverage_percent`, each material's
+    `recovered_kg_left_out`)."""
 
 
 class EfficiencyGroup(ReadBody):

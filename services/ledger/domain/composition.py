@@ -86,6 +86,11 @@ assert all(sum(fractions.values()) < 1 for fractions in MATERIAL_FRACTIONS.value
 assert all(set(fractions) <= set(MATERIALS) for fractions in MATERIAL_FRACTIONS.values())
 
 
+def composition_known(chemistry: str | None) -> bool:
+    """Whether the table gives this chemistry's materials: not for `other`, nor an orphan's unknown one."""
+    return bool(MATERIAL_FRACTIONS.get(chemistry or "other"))
+
+
 def material_content_kg(chemistry: str | None, mass_kg: Decimal) -> dict[str, Decimal]:
     """Estimated kilograms of each material in batteries of this chemistry weighing `mass_kg` in all."""
     fractions = MATERIAL_FRACTIONS.get(chemistry or "other", {})

@@ -14,7 +14,9 @@ from typing import Any
 import asyncpg
 
 from services.ledger.adapters import regulatory_counts as figures
-from services.ledger.domain.composition import MATERIALS, material_content_kg
+from services.ledger.adapters import regulatory_masses
+from services.ledger.domain.composition import MATERIALS
+from services.ledger.domain.material_recovery import MaterialRecovery, material_recovery
 from services.ledger.domain.regulation import (
     COLLECTION_TARGETS,
     MATERIAL_RECOVERY_TARGETS,
@@ -30,8 +32,11 @@ COLLECTION_METHOD = (
     "the year (sale items in the market); an approximation of Annex XI, stated as such"
 )
 RECOVERY_METHOD = (
-    "recovered mass / estimated material content of the batteries received in the lots recovered "
-    "in the period; content = mass x typical fraction of the battery's chemistry"
+    "recovered mass / estimated material content of the batteries received in the lots recovered in the "
+    "period (content = mass x typical fraction of the battery's chemistry), over the lots whose every "
+    "received battery has a known composition; a lot holding a battery of unknown composition (an orphan, "
+    "chemistry other) is left out of both, whole: see lots_left_out, input_mass_kg_left_out, "
+    "recovered_kg_left_out and coverage_percent (covered input mass / all input mass)"
 )
 
 
@@ -77,42 +82,42 @@ def _collection_row(year: int, category: str, sold: int, collected: int) -> dict
 
 
 async def recovery_report(pool: asyncpg.Pool, year: int | None = None) -> dict[str, Any]:
+    """Recovered mass, content and rate per material of the lots recovered in `year` (every year when
+    None), counting only the lots whose every received battery has a known composition
+    (`domain.material_recovery`); what was left out is stated beside the rates."""
     async with (
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),
     ):
+        lots = await regulatory_masses.recovered_lots(connection, year)
         recovered = await figures.recovered(connection, year)
-        received = await figures.received(connection, year)
-        lots = await figures.lots(connection, year)
-    content: dict[str, Decimal] = defaultdict(Decimal)
-    for row in received:
-        for material, kg in material_content_kg(row["chemistry"], row["mass_kg"] or Decimal(0)).items():
-            content[material] += kg
+    result = material_recovery(lots, recovered)
     target_year = year or datetime.now(UTC).year
-    materials = sorted(set(MATERIALS) | set(recovered))
+    materials = sorted(set(MATERIALS) | set(result.recovered_kg) | set(result.recovered_kg_left_out))
+    coverage = result.coverage_percent
     return {
         "year": year,
         "method": RECOVERY_METHOD,
-        "lots": lots["lots"],
-        "input_mass_kg": decimal_text(lots["input_kg"]),
-        "batteries_received": sum(row["batteries"] for row in received),
-        "batteries_without_composition": sum(
-            r["batteries"] for r in received if r["chemistry"] in (None, "other")
-        ),
-        "materials": [
-            _material_row(m, recovered.get(m, Decimal(0)), content.get(m), target_year) for m in materials
-        ],
+        "lots": result.lots,
+        "input_mass_kg": decimal_text(result.input_kg),
+        "batteries_received": result.batteries,
+        "batteries_without_composition": result.batteries_without_composition,
+        "lots_left_out": result.lots_left_out,
+        "input_mass_kg_left_out": decimal_text(result.input_kg_left_out),
+        "coverage_percent": None if coverage is None else str(coverage),
+        "materials": [_material_row(m, result, target_year) for m in materials],
     }
 
 
-def _material_row(material: str, recovered: Decimal, content: Decimal | None, year: int) -> dict[str, Any]:
+def _material_row(material: str, result: MaterialRecovery, year: int) -> dict[str, Any]:
     target = target_in_force(MATERIAL_RECOVERY_TARGETS.get(material, ()), year)
     upcoming = next_target(MATERIAL_RECOVERY_TARGETS.get(material, ()), year)
-    rate = rate_percent(recovered, content) if content else None
+    rate = result.rate_percent(material)
     return {
         "material": material,
-        "recovered_kg": decimal_text(recovered),
-        "content_kg": decimal_text(content),
+        "recovered_kg": decimal_text(result.recovered_kg.get(material, Decimal(0))),
+        "recovered_kg_left_out": decimal_text(result.recovered_kg_left_out.get(material, Decimal(0))),
+        "content_kg": decimal_text(result.content_kg.get(material)),
         "recovery_rate_percent": None if rate is None else str(rate),
         "target": target.as_dict() if target else None,
         "next_target": upcoming.as_dict() if upcoming else None,

@@ -372,15 +372,19 @@ async def test_targets_show_the_api_collection_and_recovery_rates(
                 (await row.locator("td.rate").inner_text()).strip(),
             )
         recovery = {
-            await row.get_attribute("data-material"): (await row.locator("td.rate").inner_text()).strip()
+            await row.get_attribute("data-material"): (
+                (await row.locator("td.rate").inner_text()).strip(),
+                (await row.locator("td.left-out").inner_text()).strip(),
+            )
             for row in await page.locator("#recovery tbody tr").all()
         }
-        return collection, recovery
+        coverage = (await page.locator("#recovery caption .coverage").inner_text()).strip()
+        return collection, (recovery, coverage)
 
     async def from_api():
         return await get(api, "/v1/reports/collection"), await get(api, "/v1/reports/recovery")
 
-    (collection, recovery), (shown_collection, shown_recovery) = await settled(from_api, shown)
+    (collection, recovery), (shown_collection, (shown_recovery, coverage)) = await settled(from_api, shown)
 
     def rate(text: str) -> str | None:
         return None if text == "—" else str(Decimal(text.removesuffix(" %").replace(",", "")))
@@ -393,12 +397,17 @@ async def test_targets_show_the_api_collection_and_recovery_rates(
         )
         for row in collection["rows"]
     }
-    assert {m: rate(r) for m, r in shown_recovery.items()} == {
-        row["material"]: None
-        if row["recovery_rate_percent"] is None
-        else str(Decimal(row["recovery_rate_percent"]))
+    assert {m: (rate(r), left_out) for m, (r, left_out) in shown_recovery.items()} == {
+        row["material"]: (
+            None if row["recovery_rate_percent"] is None else str(Decimal(row["recovery_rate_percent"])),
+            row["recovered_kg_left_out"],
+        )
         for row in recovery["materials"]
     }
+    # The rates cover only the lots of batteries of known composition: the page says how much that is.
+    assert rate(coverage) == (
+        None if recovery["coverage_percent"] is None else str(Decimal(recovery["coverage_percent"]))
+    )
     assert await page.locator("svg#collection-chart[role=img] rect").count() >= 1
     assert "recovery rate" in await page.locator("svg#recovery-chart title").first.text_content()
     SCREENSHOT.parent.mkdir(exist_ok=True)

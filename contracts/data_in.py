@@ -215,18 +215,10 @@ class TermsPublished(WireModel):
     effective_from: Timestamp
     handling_fee: Money = 0  # contract 8.1: earned by the centre per collection of a battery of this sku
     # Contract 8.3: the state of health a collected battery of this sku needs to be reused, or repurposed.
+    # Each is any integer 0-100 on its own: the contract sets no order between them (a repurpose threshold
+    # above the reuse one is valid; routing checks reuse first).
     reuse_min_pct: Percent = REUSE_MIN_PCT_DEFAULT
     repurpose_min_pct: Percent = REPURPOSE_MIN_PCT_DEFAULT
-
-    @model_validator(mode="after")
-    def _repurpose_not_above_reuse(self) -> "TermsPublished":
-        if self.repurpose_min_pct > self.reuse_min_pct:
-            raise PydanticCustomError(
-                "not_above_reuse",
-                "must not be above reuse_min_pct ({reuse})",
-                {"field": "data.repurpose_min_pct", "reuse": self.reuse_min_pct},
-            )
-        return self
 
 
 class Counterparty(WireModel):

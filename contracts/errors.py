@@ -14,7 +14,6 @@ _RULES_SHOWN_WITHOUT_INPUT = (
     "one_sided",
     "after_occurred_at",
     "not_above_input",
-    "not_above_reuse",
 )
 
 

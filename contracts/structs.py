@@ -271,8 +271,6 @@ class TermsPublished(_Wire):
 
     def __post_init__(self) -> None:
         self.effective_from = _timestamp(self.effective_from)
-        if self.repurpose_min_pct > self.reuse_min_pct:  # left to the models, which name the rule
-            raise ValueError("repurpose_min_pct must not be above reuse_min_pct")
 
 
 class Counterparty(_Wire):

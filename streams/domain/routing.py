@@ -12,15 +12,16 @@ UNFIT = ("hazardous", "defective")  # conditions no grade can save: recycled
 
 def route_of(condition: str, state_of_health_pct: int | None, terms: Terms | None) -> str:
     """Hazardous or defective: recycle. No state of health: inspect. Else by the sku's thresholds in force
-    (the contract's defaults, 85 and 65, for a battery whose sku has no terms): at or above reuse, reuse; at
-    or above repurpose, repurpose; below, recycle."""
+    (the contract's defaults, 85 and 65, for a battery whose sku has no terms), checked in the contract's
+    order: at or above reuse, reuse; at or above repurpose, repurpose; below, recycle. The contract sets no
+    order between the two thresholds: with repurpose above reuse, a state of health at or above reuse is
+    reused (reuse is checked first) and one below it recycled, never repurposed."""
     if condition in UNFIT:
         return RECYCLE
     if state_of_health_pct is None:
         return INSPECT
     reuse_min = REUSE_MIN_PCT_DEFAULT if terms is None else terms.reuse_min_pct
     repurpose_min = REPURPOSE_MIN_PCT_DEFAULT if terms is None else terms.repurpose_min_pct
-    assert repurpose_min <= reuse_min, "the contract refuses terms with repurpose above reuse"
     if state_of_health_pct >= reuse_min:
         return REUSE
     if state_of_health_pct >= repurpose_min:

@@ -98,13 +98,12 @@ def auth_for(case, keys) -> dict:
 # list's `cursor` is only ever the `next_cursor` the list wrote), or a real calendar day in a form the
 # document's pattern does state (`period_bound`: 2026-02-31). A request the schema allows may break them:
 # its 400 names the rule, and is judged by every other check. So are the rules between two fields of an event
-# (contract 8.3: a repurpose threshold above the reuse one, a recycling output above its input), and the one
-# between two parameters of the collection report (`by=country` needs `basis=weight`).
+# (contract 8.3: a recycling output above its input), and the one between two parameters of the collection
+# report (`by=country` needs `basis=weight`).
 RULES_NO_SCHEMA_STATES = {
     "period_order",
     "cursor",
     "period_bound",
-    "not_above_reuse",
     "not_above_input",
     "needs_weight_basis",
 }

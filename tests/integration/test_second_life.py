@@ -72,12 +72,20 @@ async def test_terms_published_again_for_the_same_date_replace_the_thresholds(sc
     assert tuple(row) == (80, 60)
 
 
-async def test_terms_with_repurpose_above_reuse_are_rejected_and_change_nothing(scheme, pool):
-    sku = unique("SKU")
-    await scheme.rejected(
-        await scheme.terms(sku, 5000, 800, reuse_min_pct=70, repurpose_min_pct=71), "schema_violation"
-    )
-    assert await pool.fetchval("SELECT count(*) FROM scheme.terms WHERE sku = $1", sku) == 0
+async def test_terms_with_repurpose_above_reuse_are_applied_and_kept_as_sent(scheme, pool):
+    """Contract 8.3 sets no order between the thresholds: each is an optional integer 0-100."""
+    only_reuse, both, extremes = unique("SKU"), unique("SKU"), unique("SKU")
+    await scheme.applied(await scheme.terms(only_reuse, 5000, 800, reuse_min_pct=60))  # below the default 65
+    await scheme.applied(await scheme.terms(both, 5000, 800, reuse_min_pct=70, repurpose_min_pct=71))
+    await scheme.applied(await scheme.terms(extremes, 5000, 800, reuse_min_pct=0, repurpose_min_pct=100))
+    rows = {
+        r["sku"]: (r["reuse_min_pct"], r["repurpose_min_pct"])
+        for r in await pool.fetch(
+            "SELECT sku, reuse_min_pct, repurpose_min_pct FROM scheme.terms WHERE sku = ANY($1)",
+            [only_reuse, both, extremes],
+        )
+    }
+    assert rows == {only_reuse: (60, 65), both: (70, 71), extremes: (0, 100)}
 
 
 async def test_a_recovery_keeps_its_output_mass(scheme, pool):
@@ -113,7 +121,11 @@ BAD_NEW_FIELDS = {  # case: (event type, the field, its bad value), contract 8.3
     "a sale's country spelled out": ("sale.recorded", "country", "Germany"),
     "an output mass of zero": ("recovery.confirmed", "output_mass_kg", 0),
     "a reuse threshold above 100": ("terms.published", "reuse_min_pct", 101),
+    "a reuse threshold below 0": ("terms.published", "reuse_min_pct", -1),
+    "a reuse threshold not an integer": ("terms.published", "reuse_min_pct", 60.5),
     "a repurpose threshold below 0": ("terms.published", "repurpose_min_pct", -1),
+    "a repurpose threshold above 100": ("terms.published", "repurpose_min_pct", 101),
+    "a repurpose threshold as text": ("terms.published", "repurpose_min_pct", "65"),
 }
 
 
@@ -286,6 +298,44 @@ async def test_the_thresholds_are_those_of_the_skus_terms_in_force_at_the_collec
             "route"
         ] == "recycle"  # 75 < 80 of the first terms
         assert (await routed_once(scheme, routing, after))["route"] == "reuse"  # 75 >= 70 of the later ones
+
+
+async def routes_of(scheme: Scheme, routing, sku: str, health: list[int]) -> list[str]:
+    """One battery of `sku` sold, then collected functional at each state of health: the routes sent out."""
+    serials = [unique("BAT") for _ in health]
+    await scheme.applied(await scheme.sale([item(serial, sku=sku) for serial in serials]))
+    routes = []
+    for serial, pct in zip(serials, health, strict=True):
+        collection = await scheme.collect(serial, state_of_health_pct=pct)
+        data = await routed_once(scheme, routing, collection)
+        assert data["state_of_health_pct"] == pct
+        routes.append(data["route"])
+    return routes
+
+
+async def test_terms_with_only_a_reuse_threshold_below_the_repurpose_default_route_by_it(
+    scheme, topic_reader
+):
+    sku = unique("SKU")
+    await scheme.applied(await scheme.terms(sku, 5000, 800, reuse_min_pct=60))  # repurpose stays 65
+    async with topic_reader(topics.ROUTING) as routing:
+        # 62: at or above reuse (60), checked first, though below repurpose (65); 50: below both.
+        assert await routes_of(scheme, routing, sku, [62, 50]) == ["reuse", "recycle"]
+
+
+async def test_terms_with_repurpose_above_reuse_route_in_the_contracts_order(scheme, topic_reader):
+    sku = unique("SKU")
+    await scheme.applied(await scheme.terms(sku, 5000, 800, reuse_min_pct=70, repurpose_min_pct=80))
+    async with topic_reader(topics.ROUTING) as routing:
+        # Reuse first: at or above 70 is reused (80 and 90 too, above repurpose); below 70 is below 80 as
+        # well: recycled. None is repurposed.
+        assert await routes_of(scheme, routing, sku, [90, 80, 75, 70, 69]) == [
+            "reuse",
+            "reuse",
+            "reuse",
+            "reuse",
+            "recycle",
+        ]
 
 
 async def routing_rows(pool, serial: str) -> list[str]:

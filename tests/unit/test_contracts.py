@@ -614,7 +614,13 @@ def test_the_new_fields_are_read_as_given():
         ("collection.logged", ("country",), "DEU", "country"),
         ("sale.recorded", ("country",), "D", "country"),
         ("terms.published", ("reuse_min_pct",), 120, "percent"),
+        ("terms.published", ("reuse_min_pct",), 101, "percent"),
+        ("terms.published", ("reuse_min_pct",), -1, "percent"),
+        ("terms.published", ("reuse_min_pct",), 60.0, "percent"),
         ("terms.published", ("repurpose_min_pct",), -5, "percent"),
+        ("terms.published", ("repurpose_min_pct",), 101, "percent"),
+        ("terms.published", ("repurpose_min_pct",), "65", "percent"),
+        ("terms.published", ("repurpose_min_pct",), True, "percent"),
         ("recovery.confirmed", ("output_mass_kg",), 0, "mass"),
         ("battery.repurposed", ("application",), "museum", "one_of"),
     ],
@@ -627,19 +633,22 @@ def test_bad_second_life_fields_are_named(event_type, path, value, rule):
     assert [(e["field"], e["rule"]) for e in error.errors] == [("data." + ".".join(path), rule)]
 
 
-def test_a_repurpose_threshold_above_the_reuse_threshold_is_named():
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ({"reuse_min_pct": 60}, (60, 65)),  # only reuse, below the repurpose default
+        ({"repurpose_min_pct": 86}, (85, 86)),  # only repurpose, above the reuse default
+        ({"reuse_min_pct": 70, "repurpose_min_pct": 71}, (70, 71)),
+        ({"reuse_min_pct": 0, "repurpose_min_pct": 100}, (0, 100)),
+        ({"reuse_min_pct": 100, "repurpose_min_pct": 0}, (100, 0)),
+    ],
+)
+def test_the_thresholds_are_read_in_any_order(given, kept):
+    """Contract 8.3: each an optional integer 0-100 (defaults 85 and 65), no order between them."""
     raw = event("terms.published")
-    raw["data"].update(reuse_min_pct=70, repurpose_min_pct=71)
-    error = violation(raw)
-    assert error.errors == [
-        {
-            "field": "data.repurpose_min_pct",
-            "rule": "not_above_reuse",
-            "message": "must not be above reuse_min_pct (70)",
-        }
-    ]
-    raw["data"] = {**event("terms.published")["data"], "repurpose_min_pct": 86}  # above the default reuse
-    assert violation(raw).errors[0]["rule"] == "not_above_reuse"
+    raw["data"].update(given)
+    terms = parse_event(json.dumps(raw)).data
+    assert (terms.reuse_min_pct, terms.repurpose_min_pct) == kept
 
 
 def test_a_recycling_output_above_its_input_is_named():

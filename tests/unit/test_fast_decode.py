@@ -374,6 +374,10 @@ def with_data(event_type: str, **data) -> bytes:
         with_data("sale.recorded", country="FR"),
         with_data("terms.published", reuse_min_pct=90, repurpose_min_pct=70),
         with_data("terms.published", reuse_min_pct=60, repurpose_min_pct=60),
+        with_data("terms.published", reuse_min_pct=60),  # below the repurpose default: any order is valid
+        with_data("terms.published", repurpose_min_pct=86),  # above the reuse default
+        with_data("terms.published", reuse_min_pct=50, repurpose_min_pct=60),
+        with_data("terms.published", reuse_min_pct=0, repurpose_min_pct=100),
         with_data("recovery.confirmed", output_mass_kg=300.5),
         with_data("recovery.confirmed", output_mass_kg=409.8),
         with_data("battery.repurposed", application="vehicle"),
@@ -392,8 +396,10 @@ def test_contract_8_3_fields_that_are_valid_read_the_same_on_both_paths(raw):
         with_data("collection.logged", state_of_health_pct=True),
         with_data("collection.logged", country="de"),
         with_data("sale.recorded", country="DEU"),
-        with_data("terms.published", repurpose_min_pct=86),  # above the default reuse threshold
-        with_data("terms.published", reuse_min_pct=50, repurpose_min_pct=60),
+        with_data("terms.published", reuse_min_pct=101),
+        with_data("terms.published", repurpose_min_pct=-1),
+        with_data("terms.published", reuse_min_pct=60.0),
+        with_data("terms.published", repurpose_min_pct=True),
         with_data("recovery.confirmed", output_mass_kg=409.9),
         with_data("battery.repurposed", application="museum"),
         with_data("battery.repurposed", operator_id="op 2"),

@@ -41,6 +41,15 @@ def terms(reuse: int, repurpose: int) -> Terms:
         ("functional", 70, (90, 70), REPURPOSE),
         ("functional", 69, (90, 70), RECYCLE),
         ("functional", 60, (60, 60), REUSE),
+        # Repurpose above reuse: valid terms (the contract sets no order); reuse is checked first, so a
+        # battery is reused or recycled, never repurposed.
+        ("functional", 62, (60, 65), REUSE),
+        ("functional", 65, (60, 65), REUSE),
+        ("functional", 60, (60, 65), REUSE),
+        ("functional", 59, (60, 65), RECYCLE),
+        ("functional", 50, (60, 65), RECYCLE),
+        ("damaged", 0, (0, 100), REUSE),
+        ("functional", 99, (100, 0), REPURPOSE),
     ],
 )
 def test_the_route_follows_the_contract(condition, health, thresholds, route):
@@ -106,6 +115,26 @@ def test_the_skus_terms_in_force_at_the_collection_set_the_thresholds():
     state.terms["EB-500"] = [terms(95, 90)]
     apply(state, graded("BAT-1", 92))
     assert routed(state)[0]["route"] == REPURPOSE  # the defaults would have reused it
+
+
+def test_terms_with_only_a_reuse_threshold_below_the_repurpose_default_apply_and_route_by_the_contract():
+    state = BatchState()
+    published = event(
+        "terms.published",
+        "fin-1",
+        sku="EB-500",
+        deposit=5000,
+        recycling_fee=800,
+        currency="EUR",
+        effective_from="2026-01-01T00:00:00Z",
+        reuse_min_pct=60,  # below the repurpose default, 65, which these terms keep
+    )
+    apply(state, published)
+    assert [(t.reuse_min_pct, t.repurpose_min_pct) for t in state.terms["EB-500"]] == [(60, 65)]
+    apply(state, sale("S-1", "BAT-1", "BAT-2"))
+    apply(state, graded("BAT-1", 62))  # at or above reuse (60): reuse, though below repurpose (65)
+    apply(state, graded("BAT-2", 50))  # below both: recycle
+    assert [(r["serial"], r["route"]) for r in routed(state)] == [("BAT-1", REUSE), ("BAT-2", RECYCLE)]
 
 
 def test_an_orphan_is_routed_by_the_defaults():

@@ -16,7 +16,9 @@ excess opens an `overpayment`), sent twice, then once more under the same
 money once, whatever the duplicates.
 
 Contract 8.3: every collection is graded (a condition, and a state of health or
-none) and routed by the thresholds of the run's terms, drawn per run; a life may
+none) and routed by the thresholds of its sku's terms, drawn per run: one sku
+has the drawn pair, the other the same pair the other way round (the contract
+sets no order between them, so repurpose is above reuse for one); a life may
 take a second life (its collected battery handed to a second-life operator,
 repurposed, then collected again, free), and `to_operator` and `repurpose` steps
 also come at random, where the scheme must refuse what the model refuses. Each
@@ -66,9 +68,18 @@ FINANCE = "finance-model"
 
 DEFAULT_THRESHOLDS = (65, 85)  # repurpose, reuse: contract 8.3's defaults, for a sku without terms
 AT_THRESHOLD = ["at_repurpose", "at_reuse", "below_repurpose", "below_reuse"]  # the run's, once drawn
+# The run's two skus: the first has the drawn (repurpose, reuse), the second the same two the other way round,
+# so a run whose two differ always has a sku whose repurpose threshold is above its reuse one (contract 8.3
+# sets no order; reuse is checked first). Batteries alternate between them.
+SKUS = ("EB-500", "EB-501")
 
 
-def at_thresholds(grades: list, thresholds: list[int]) -> list[tuple[str, int | None]]:
+def thresholds_of_skus(thresholds: tuple[int, int]) -> dict[str, tuple[int, int]]:
+    repurpose_min, reuse_min = thresholds
+    return {SKUS[0]: (repurpose_min, reuse_min), SKUS[1]: (reuse_min, repurpose_min)}
+
+
+def at_thresholds(grades: list, thresholds: tuple[int, int]) -> list[tuple[str, int | None]]:
     """A state of health drawn as one of AT_THRESHOLD is the run's threshold, or one below it (each edge of
     "at or above" is tried, whatever thresholds the run drew)."""
     repurpose_min, reuse_min = thresholds
@@ -140,6 +151,7 @@ class Model:
     routes: list[tuple[str, str]] = field(default_factory=list)  # (collection event id, route) applied
     repurposings: int = 0
     sold: bool = False  # a sale put it in the market: the scheme knows its sku (routed by its terms)
+    sku: str = SKUS[0]  # what its sales name
 
     def release(self) -> None:
         """A release between rounds: a deposit in use, not yet released, moves to the reserve."""
@@ -259,7 +271,8 @@ class Model:
 )
 @given(
     lives=st.lists(life(), min_size=150, max_size=250),
-    thresholds=st.lists(st.integers(0, 100), min_size=2, max_size=2).map(sorted),  # repurpose, reuse
+    # repurpose, reuse of the first sku (the second has them swapped): each drawn on its own, any order
+    thresholds=st.tuples(st.integers(0, 100), st.integers(0, 100)),
     releases=st.lists(st.booleans(), min_size=8, max_size=8),
     payments=st.lists(
         st.tuples(st.sampled_from(["store", "centre", "recycler"]), st.sampled_from(["part", "all", "over"])),
@@ -272,10 +285,17 @@ async def test_random_lives_end_as_the_reference_model_says(
 ):
     scheme = Scheme(producer, pool)
     currency = "M" + "".join(string.ascii_uppercase[d % 26] for d in uuid.uuid4().bytes[:2])  # the run's own
-    await run_terms(scheme, currency, *thresholds)
+    by_sku = thresholds_of_skus(thresholds)
+    for sku, (repurpose_min, reuse_min) in by_sku.items():
+        await run_terms(scheme, currency, sku, repurpose_min, reuse_min)
     batteries = [
-        (unique("BAT"), unique("S"), unique("L"), Model(origin, grades=at_thresholds(grades, thresholds)))
-        for origin, _, grades in lives
+        (
+            unique("BAT"),
+            unique("S"),
+            unique("L"),
+            Model(origin, grades=at_thresholds(grades, by_sku[SKUS[i % 2]]), sku=SKUS[i % 2]),
+        )
+        for i, (origin, _, grades) in enumerate(lives)
     ]
     expected: dict[str, tuple[str, str | None]] = {}
     garbage = unique("garbage")
@@ -306,7 +326,7 @@ async def test_random_lives_end_as_the_reference_model_says(
                 reason = model.apply(step, scheme.centre, scheme.recycler, scheme.store, f"sale:{this_sale}")
                 if step == "collect" and reason is None:
                     condition, health = model.grades[model.graded - 1]
-                    by = thresholds if model.sold else DEFAULT_THRESHOLDS  # an orphan: the contract's
+                    by = by_sku[model.sku] if model.sold else DEFAULT_THRESHOLDS  # an orphan: the contract's
                     model.routes.append((event["event_id"], route(condition, health, *by)))
             expected[event["event_id"]] = ("applied", None) if reason is None else ("rejected", reason)
             model.sent.append(event)
@@ -387,10 +407,10 @@ async def _money_as_modelled(pool, batteries) -> None:
     assert returned == sum(d[2] == "returned_to_store" for d in opened)
 
 
-async def run_terms(scheme: Scheme, currency: str, repurpose_min: int, reuse_min: int) -> None:
-    """The run's terms for its sku in its currency: the amounts every sale charges, the thresholds drawn."""
+async def run_terms(scheme: Scheme, currency: str, sku: str, repurpose_min: int, reuse_min: int) -> None:
+    """The run's terms for a sku in its currency: the amounts every sale charges, the sku's thresholds."""
     data = {
-        "sku": "EB-500",
+        "sku": sku,
         "deposit": 5000,
         "recycling_fee": 800,
         "currency": currency,
@@ -539,7 +559,9 @@ def build(
             "sale_id": sale_id,
             "store_id": s.store,
             "currency": currency,
-            "items": [item(serial, deposit=0 if contract == "lease" else 5000, contract=contract)],
+            "items": [
+                item(serial, deposit=0 if contract == "lease" else 5000, contract=contract, sku=model.sku)
+            ],
         }
         return envelope("sale.recorded", "pos", s.store, data)
     if step == "cancel":

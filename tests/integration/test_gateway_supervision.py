@@ -7,16 +7,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from services.common.settings import PROJECT_ROOT
-from tests.conftest import free_port
-from tests.integration.test_gateway_support import START_TIMEOUT_S, gateway  # noqa: F401
+from tests.integration.test_gateway_support import (  # noqa: F401
+    START_TIMEOUT_S,
+    gateway,
+    start_gateway,
+)
 
 WORKERS = 2
 GATEWAY_ENV = {"TAKEBACK_GATEWAY_WORKERS": str(WORKERS)}
@@ -75,26 +76,11 @@ def answers(url: str, requests: int = 20) -> list[int]:
     return statuses
 
 
-def start_gateway(stack, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        **stack.database_env("gateway"),
-        "TAKEBACK_HTTP_PORT": str(port),
-        "TAKEBACK_LOG_FORMAT": "json",
-        **GATEWAY_ENV,
-    }
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "services.gateway.entrypoints.server"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+def start_supervised_gateway(stack, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """A gateway of WORKERS workers of its own, once every worker runs: (its supervisor, its URL)."""
+    server, url = start_gateway(stack, log_path, GATEWAY_ENV)
     try:
-        wait_for(lambda: len(workers_of(server.pid)) == WORKERS and _healthy(url), START_TIMEOUT_S, "started")
+        wait_for(lambda: len(workers_of(server.pid)) == WORKERS, START_TIMEOUT_S, "every worker started")
     except BaseException:
         server.kill()
         server.wait(timeout=15)
@@ -127,7 +113,7 @@ def test_a_worker_killed_is_replaced_and_every_request_still_answered(gateway): 
 
 
 def test_a_supervisor_killed_takes_its_workers_with_it_and_frees_the_port(stack, tmp_path):
-    server, url = start_gateway(stack, tmp_path / "gateway.log")
+    server, url = start_supervised_gateway(stack, tmp_path / "gateway.log")
     workers = workers_of(server.pid)
     try:
         os.kill(server.pid, signal.SIGKILL)
@@ -143,7 +129,7 @@ def test_a_supervisor_killed_takes_its_workers_with_it_and_frees_the_port(stack,
 
 
 def test_sigterm_stops_the_supervisor_and_every_worker_cleanly(stack, tmp_path):
-    server, url = start_gateway(stack, tmp_path / "gateway.log")
+    server, url = start_supervised_gateway(stack, tmp_path / "gateway.log")
     workers = workers_of(server.pid)
     try:
         server.send_signal(signal.SIGTERM)

@@ -41,8 +41,19 @@ class RunningGateway:
 def gateway(stack, tmp_path_factory, request):
     """The module's own gateway; a module may add settings in a `GATEWAY_ENV` dict (e.g. rate limits).
     One worker process unless the module asks for more (its rate limits and memory are then one process's)."""
-    port = free_port()
     log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
+    server, url = start_gateway(stack, log_path, getattr(request.module, "GATEWAY_ENV", {}))
+    try:
+        yield RunningGateway(url, log_path, server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def start_gateway(stack, log_path: Path, settings: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """The gateway as the stack runs it, on a free port, with `settings` over the tests' own (one worker
+    unless they say otherwise), once healthy: (its process, its URL). Killed if it does not get healthy."""
+    port = free_port()
     env = {
         **os.environ,
         **stack.database_env("gateway"),
@@ -50,7 +61,7 @@ def gateway(stack, tmp_path_factory, request):
         "TAKEBACK_HTTP_BODY_MAX_BYTES": str(TEST_BODY_MAX_BYTES),
         "TAKEBACK_LOG_FORMAT": "json",
         "TAKEBACK_GATEWAY_WORKERS": "1",
-        **getattr(request.module, "GATEWAY_ENV", {}),
+        **settings,
     }
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
@@ -63,10 +74,11 @@ def gateway(stack, tmp_path_factory, request):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, server, log_path)
-        yield RunningGateway(url, log_path, server.pid)
-    finally:
-        server.terminate()
+    except BaseException:
+        server.kill()
         server.wait(timeout=15)
+        raise
+    return server, url
 
 
 def _wait_healthy(url: str, server: subprocess.Popen, log_path) -> None:

@@ -108,7 +108,9 @@ def parse_event(raw: bytes | str | Mapping[str, Any], types: Collection[str] = I
     event_id = _event_id_of(obj)
     event_type = obj.get("type")
     if isinstance(event_type, str) and event_type not in types:
-        raise ContractViolation("unknown_type", f"type: {event_type!r} is not in the catalogue", event_id)
+        raise _violation(
+            "unknown_type", "type", "catalogue", f"{event_type!r} is not in the catalogue", event_id
+        )
     model = (
         ENVELOPE_OF_TYPE[_name_in(obj, event_type, types)] if isinstance(event_type, str) else UntypedEvent
     )
@@ -154,17 +156,20 @@ def check_source(envelope: Envelope) -> None:
     """`source_mismatch` if this source kind may not send this type, or the named field is not source.id."""
     allowed = SOURCE_KINDS_OF_TYPE[name_of(envelope)]
     if envelope.source.kind not in allowed:
-        raise ContractViolation(
+        raise _violation(
             "source_mismatch",
-            f"source.kind: {envelope.source.kind!r} may not send {envelope.type}"
-            f" (allowed: {', '.join(allowed)})",
+            "source.kind",
+            "source_kind",
+            f"{envelope.source.kind!r} may not send {envelope.type} (allowed: {', '.join(allowed)})",
             envelope.event_id,
         )
     field = SOURCE_ID_FIELD_OF_TYPE[name_of(envelope)]
     if field is not None and getattr(envelope.data, field) != envelope.source.id:
-        raise ContractViolation(
+        raise _violation(
             "source_mismatch",
-            f"data.{field}: {getattr(envelope.data, field)!r} must equal source.id {envelope.source.id!r}",
+            f"data.{field}",
+            "source_id",
+            f"{getattr(envelope.data, field)!r} must equal source.id {envelope.source.id!r}",
             envelope.event_id,
         )
 
@@ -191,11 +196,21 @@ def check_not_in_future(envelope: Envelope, now: datetime) -> None:
     """`occurred_in_future` if occurred_at is more than 5 minutes after `now` (an aware datetime)."""
     assert now.utcoffset() is not None, "now must be timezone-aware"
     if envelope.occurred_at - now > FUTURE_TOLERANCE:
-        raise ContractViolation(
+        raise _violation(
             "occurred_in_future",
-            f"occurred_at: {envelope.occurred_at.isoformat()} is more than 5 minutes after {now.isoformat()}",
+            "occurred_at",
+            "not_in_future",
+            f"{envelope.occurred_at.isoformat()} is more than 5 minutes after {now.isoformat()}",
             envelope.event_id,
         )
+
+
+def _violation(reason: str, field: str, rule: str, message: str, event_id: UUID | None) -> ContractViolation:
+    """A violation of one field's rule: its message names the field, and `errors` names field and rule
+    (as a schema violation does), so a 400 over HTTP says which field failed."""
+    return ContractViolation(
+        reason, f"{field}: {message}", event_id, [{"field": field, "rule": rule, "message": message}]
+    )
 
 
 def _event_id_of(obj: dict[str, Any]) -> UUID | None:

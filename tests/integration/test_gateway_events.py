@@ -91,12 +91,37 @@ async def test_what_is_not_an_event_in_is_400(http, store_key, raw, reason):
     assert (response.status_code, response.json()["error"]) == (400, reason), response.text
 
 
-async def test_an_event_from_the_future_is_400(http, store_key):
+async def test_an_unknown_type_is_400_naming_the_type_field(http, store_key):
+    """Contract 6: a 400 comes "with the failing fields", an unknown type's too."""
+    store, key = store_key
+    event = sale(store)
+    event["type"] = "battery.teleported"
+    response = await http.post("/v1/events", json=event, headers=json_bearer(key))
+    body = response.json()
+    assert (response.status_code, body["error"]) == (400, "unknown_type"), response.text
+    assert [(e["field"], e["rule"]) for e in body["errors"]] == [("type", "catalogue")]
+    assert "battery.teleported" in body["errors"][0]["message"]
+
+
+async def test_an_event_from_the_future_is_400_naming_occurred_at(http, store_key):
     store, key = store_key
     event = sale(store)
     event["occurred_at"] = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     response = await http.post("/v1/events", json=event, headers=json_bearer(key))
-    assert (response.status_code, response.json()["error"]) == (400, "occurred_in_future")
+    body = response.json()
+    assert (response.status_code, body["error"]) == (400, "occurred_in_future"), response.text
+    assert [(e["field"], e["rule"]) for e in body["errors"]] == [("occurred_at", "not_in_future")]
+    assert event["occurred_at"] in body["errors"][0]["message"]
+
+
+async def test_a_store_id_other_than_the_source_is_403_naming_the_field(http, store_key):
+    store, key = store_key
+    event = sale(store)
+    event["data"]["store_id"] = unique("store")
+    response = await http.post("/v1/events", json=event, headers=json_bearer(key))
+    body = response.json()
+    assert (response.status_code, body["error"]) == (403, "source_mismatch"), response.text
+    assert [(e["field"], e["rule"]) for e in body["errors"]] == [("data.store_id", "source_id")]
 
 
 async def test_a_body_declared_too_large_is_413_before_it_is_read(gateway_url, store_key):

@@ -48,10 +48,11 @@ def authorise_sending(holder: KeyHolder, envelope: Envelope) -> None:
     authorise_claim(holder, event_type, {"kind": envelope.source.kind, "id": envelope.source.id})
     field = SOURCE_ID_FIELD_OF_TYPE[event_type]
     if field is not None and getattr(envelope.data, field) != holder.source_id:
+        message = f"{getattr(envelope.data, field)!r} must be this key's source id {holder.source_id!r}"
         raise Forbidden(
             "source_mismatch",
-            f"data.{field}: {getattr(envelope.data, field)!r} must be this key's source id "
-            f"{holder.source_id!r}",
+            f"data.{field}: {message}",
+            [{"field": f"data.{field}", "rule": "source_id", "message": message}],
             event_type=event_type,
         )
 

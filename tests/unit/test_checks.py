@@ -76,9 +76,10 @@ def test_every_declared_dependency_is_bounded_on_both_sides_and_locked_within_it
 def test_setup_installs_only_the_lock_with_hashes():
     """A fresh clone installs exactly the lock: hashes required, wheels only, the project built with the
     locked backend; no other `pip install` fetches anything."""
-    installs = [
-        line.strip() for line in (ROOT / "scripts/setup").read_text().splitlines() if "pip install" in line
-    ]
+    installs = re.findall(
+        r"\.venv/bin/python -m pip install [^)\n]*?(?= 2>&1|\)|\n)", (ROOT / "scripts/setup").read_text()
+    )
+    installs = [command.strip() for command in installs]
     assert installs == [
         ".venv/bin/python -m pip install -q --require-hashes --only-binary :all: -r requirements.lock",
         ".venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .",

@@ -286,6 +286,8 @@ class InboxRow:
     occurred_at: datetime | None
     outcome: str
     reason: str | None
+    source_kind: str | None  # the event's `source` (revision 0026); None when it could not be read
+    source_id: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -266,9 +266,17 @@ def _handle(state: BatchState, outcome: Outcome, item: Decoded) -> None:
             event.occurred_at,
             "applied",
             None,
+            event.source.kind,
+            event.source.id,
         )
     )
     outcome.applied[event.type] = outcome.applied.get(event.type, 0) + 1
+
+
+def _source_of(item: Decoded) -> tuple[str | None, str | None]:
+    """The event's `source` (kind, id), recorded in the inbox for who may read its status (contract 8.2);
+    (None, None) when the event was not read (or, with signing keys, its signature not checked)."""
+    return (item.event.source.kind, item.event.source.id) if item.event is not None else (None, None)
 
 
 def _reject(
@@ -289,6 +297,7 @@ def _reject(
                 item.event.occurred_at if item.event else None,
                 "rejected",
                 reason,
+                *_source_of(item),
             )
         )
     else:

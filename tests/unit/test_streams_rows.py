@@ -28,7 +28,17 @@ def test_a_row_is_an_object_keyed_by_its_columns_in_order():
 
 def test_a_hash_is_bytea_hex_and_money_an_exact_integer():
     row = InboxRow(
-        uuid.uuid4(), b"\x00\xff", "sale.recorded", "takeback.sales", 0, 2**62, None, "applied", None
+        uuid.uuid4(),
+        b"\x00\xff",
+        "sale.recorded",
+        "takeback.sales",
+        0,
+        2**62,
+        None,
+        "applied",
+        None,
+        "pos",
+        "store-1",
     )
     [read] = json.loads(as_json([row]))
     assert (read["content_hash"], read["offset"], read["occurred_at"]) == ("\\x00ff", 2**62, None)

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from tests.conftest import envelope, unique, wait_for
-from tests.integration.scheme import item
+from tests.integration.scheme import Scheme, item
 from tests.integration.test_gateway_support import (  # noqa: F401
     bearer,
     gateway,
@@ -236,3 +236,59 @@ async def test_many_requests_waiting_at_once_are_each_answered_with_their_own_ou
     bodies = await asyncio.gather(*(decided(http, centre, event) for event in events))
     assert {b["event_id"] for b in bodies} == {e["event_id"] for e in events}
     assert all(b["outcome"]["taken_back"] == "taken_back_free" for b in bodies)
+
+
+# -- events a source produced straight to Kafka (not over HTTP): the streams record the event's source --
+
+
+async def status_for(http, key: str, event: dict):
+    return await http.get(f"/v1/events/{event['event_id']}", headers=bearer(key))
+
+
+async def test_a_sale_produced_to_kafka_is_readable_by_its_store_and_finance_only(
+    http, producer, pool, new_key
+):
+    scheme = Scheme(producer, pool)
+    own, other, finance = (
+        await new_key("pos", scheme.store),
+        await new_key("pos", unique("store")),
+        await new_key("finance", unique("finance")),
+    )
+    sale_id = unique("S")
+    sale = await scheme.sale([item(unique("BAT"))], sale_id=sale_id)
+    again = await scheme.sale([item(unique("BAT"))], sale_id=sale_id)
+    await scheme.applied(sale)
+    await scheme.rejected(again, "duplicate_sale")
+
+    applied = await status_for(http, own, sale)
+    assert (applied.status_code, applied.json()) == (
+        200,
+        {"event_id": sale["event_id"], "status": "applied", "outcome": {"event_type": "sale.recorded"}},
+    )
+    rejected = await status_for(http, own, again)
+    assert rejected.status_code == 200, rejected.text
+    assert (rejected.json()["event_id"], rejected.json()["status"]) == (again["event_id"], "rejected")
+    assert rejected.json()["outcome"]["reason"] == "duplicate_sale"
+    assert sale_id in rejected.json()["outcome"]["message"]
+    for event, body in ((sale, applied.json()), (again, rejected.json())):
+        assert (await status_for(http, finance, event)).json() == body
+        hidden = await status_for(http, other, event)
+        assert (hidden.status_code, hidden.json()["error"]) == (404, "unknown_event")
+        same_id_other_kind = await status_for(http, await new_key("return_centre", scheme.store), event)
+        assert same_id_other_kind.status_code == 404
+
+
+async def test_an_event_rejected_before_it_could_be_read_is_readable_by_finance_only(
+    http, producer, pool, new_key
+):
+    scheme = Scheme(producer, pool)
+    # an event_id, but no valid envelope (no occurred_at): rejected before its source could be read
+    event = envelope("sale.recorded", "pos", scheme.store, {"sale_id": unique("S")})
+    del event["occurred_at"]
+    await scheme.emit(event, key=scheme.store)
+    await scheme.rejected(event, "schema_violation")
+    finance = await status_for(http, await new_key("finance", unique("finance")), event)
+    assert (finance.status_code, finance.json()["status"]) == (200, "rejected")
+    assert finance.json()["outcome"]["reason"] == "schema_violation"
+    hidden = await status_for(http, await new_key("pos", scheme.store), event)
+    assert (hidden.status_code, hidden.json()["error"]) == (404, "unknown_event")

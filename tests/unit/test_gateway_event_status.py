@@ -29,7 +29,8 @@ def refunded(event_id) -> InboxRecord:
         None,
         HASH,
         taken_back="refunded",
-        centre_id="centre-1",
+        source_kind="return_centre",
+        source_id="centre-1",
         refund_amount=5000,
         refund_currency="EUR",
         refund_method="cash",
@@ -97,6 +98,30 @@ async def test_an_event_is_read_by_its_sender_and_finance_and_unknown_to_others(
     for holder, unknown in ((OTHER, event_id), (CENTRE, uuid.uuid4())):
         with pytest.raises(NotFound):
             await event_status(records, holder, unknown)
+
+
+async def test_an_event_not_sent_over_http_is_read_by_the_source_the_inbox_recorded_and_finance():
+    records = InMemoryEventRecords()
+    sourced, unsourced = uuid.uuid4(), uuid.uuid4()
+    records.inbox[sourced] = InboxRecord(
+        sourced, "sale.recorded", "applied", None, HASH, source_kind="return_centre", source_id="centre-1"
+    )
+    records.inbox[unsourced] = InboxRecord(unsourced, "sale.recorded", "rejected", "schema_violation", HASH)
+    assert (await event_status(records, CENTRE, sourced))["outcome"] == {"event_type": "sale.recorded"}
+    assert (await event_status(records, FINANCE, sourced))["status"] == "applied"
+    assert (await event_status(records, FINANCE, unsourced))["outcome"]["reason"] == "schema_violation"
+    for holder, event_id in ((OTHER, sourced), (CENTRE, unsourced), (OTHER, unsourced)):
+        with pytest.raises(NotFound):
+            await event_status(records, holder, event_id)
+
+
+async def test_the_gateways_record_of_the_sender_comes_before_the_inbox_source():
+    records, event_id = InMemoryEventRecords(), uuid.uuid4()
+    await AcceptedLog(records).add(AcceptedRecord(event_id, "return_centre", "centre-2", HASH))
+    records.inbox[event_id] = refunded(event_id)  # the inbox names centre-1
+    assert (await event_status(records, OTHER, event_id))["status"] == "applied"
+    with pytest.raises(NotFound):
+        await event_status(records, CENTRE, event_id)
 
 
 async def test_accepted_events_written_together_keep_each_first_record():

@@ -215,7 +215,8 @@ async def test_prefer_wait_answers_the_decision_or_202_after_the_wait(decided):
             None,
             sent_hash,
             taken_back="taken_back_free",
-            centre_id=CENTRE,
+            source_kind="return_centre",
+            source_id=CENTRE,
         )
     ]
     cases = [request(body, extra=[(b"prefer", b"wait=1")])]

@@ -24,7 +24,7 @@ _OUTCOMES = """
 SELECT w.event_id, i.event_type, i.outcome, i.reason, i.content_hash,
        CASE WHEN o.value IS NOT NULL THEN convert_from(o.value, 'UTF8')::jsonb -> 'data' ->> 'message' END
            AS message,
-       coalesce(l.outcome, c.outcome) AS taken_back, c.centre_id, r.amount AS refund_amount,
+       coalesce(l.outcome, c.outcome) AS taken_back, i.source_kind, i.source_id, r.amount AS refund_amount,
        r.currency AS refund_currency, r.method AS refund_method,
        c.handling_fee + coalesce(l.handling_fee, 0) AS handling_fee
   FROM unnest($1::uuid[], $2::uuid[]) AS w (event_id, rejection_id)

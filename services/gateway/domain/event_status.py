@@ -29,7 +29,8 @@ class InboxRecord:
     content_hash: bytes
     message: str | None = None  # the rejection's message, while the outbox keeps it
     taken_back: str | None = None  # a collection: refunded | lease_closed | taken_back_free
-    centre_id: str | None = None  # a collection: the centre that logged it (its source, by the contract)
+    source_kind: str | None = None  # the event's source as the streams read it (revision 0026); None when
+    source_id: str | None = None  # the event could not be read (or was not signed by its source)
     refund_amount: int | None = None
     refund_currency: str | None = None
     refund_method: str | None = None
@@ -48,11 +49,11 @@ class AcceptedRecord:
 
 def sender_of(accepted: AcceptedRecord | None, record: InboxRecord | None) -> tuple[str, str] | None:
     """(kind, id) of the source that sent the event: the gateway's record of it, else (an event written to
-    Kafka directly) a collection's centre, which the contract binds to its source; else unknown."""
+    Kafka directly) the source the streams recorded with its outcome; else unknown (finance only)."""
     if accepted is not None:
         return accepted.source_kind, accepted.source_id
-    if record is not None and record.centre_id is not None:
-        return "return_centre", record.centre_id
+    if record is not None and record.source_kind is not None and record.source_id is not None:
+        return record.source_kind, record.source_id
     return None
 
 

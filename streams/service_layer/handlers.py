@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
 
 from contracts import events as ev
 from services.common.logging import get_logger
@@ -23,6 +24,7 @@ from streams.adapters.rows import (
 from streams.domain import postings
 from streams.domain.battery import AT_RECYCLER, IN_USE, SECOND_LIFE, Party
 from streams.domain.battery import IN_TRANSIT as BATTERY_IN_TRANSIT
+from streams.domain.discrepancy import Discrepancy
 from streams.domain.errors import CustodyMismatch, UnknownBattery, UnknownSale
 from streams.domain.lot import IN_TRANSIT, MASS_TOLERANCE, Lot, LotItem, lot_for
 from streams.domain.routing import route_of
@@ -35,8 +37,14 @@ log = get_logger(__name__)
 
 
 def open_discrepancy(state: BatchState, kind: str, subject: str, details: dict, caused_by) -> None:
+    """Opened, and known to the rest of the batch at once: its id is deterministic, so a resolution applied
+    in the same batch (a replay into an empty database, finance quick on the id) resolves it exactly as a
+    later batch would (contract 8.1). One the batch loaded already stays as loaded, with its resolution."""
     discrepancy_id = events_out.stable_id("discrepancy", kind, subject, caused_by)
     state.discrepancies.append(DiscrepancyRow(discrepancy_id, kind, subject, details, caused_by))
+    state.known_discrepancies.setdefault(
+        UUID(discrepancy_id), Discrepancy(UUID(discrepancy_id), kind, subject, dict(details), caused_by)
+    )
     state.outbox.append(events_out.discrepancy_opened(discrepancy_id, kind, subject, details, caused_by))
 
 

@@ -59,7 +59,8 @@ class BatchState:
     payments_recorded: dict[str, UUID] = field(default_factory=dict)
     new_payments: list[Payment] = field(default_factory=list)
     counterparty_balances: dict[tuple[str, str], int] = field(default_factory=dict)
-    known_discrepancies: dict[UUID, Discrepancy] = field(default_factory=dict)  # those the batch resolves
+    # The discrepancies the batch resolves, as loaded, and those it opens (resolvable in the same batch).
+    known_discrepancies: dict[UUID, Discrepancy] = field(default_factory=dict)
     resolutions: list[ResolutionRow] = field(default_factory=list)
     release_owners: dict[str, UUID] = field(default_factory=dict)  # release_id -> the event that made it
     new_releases: list[Release] = field(default_factory=list)

@@ -7,7 +7,10 @@ resolution with its effect and its errors.
 
 from __future__ import annotations
 
+import json
 import uuid
+
+import pytest
 
 from streams.domain.discrepancy import Discrepancy
 from streams.service_layer.state import BatchState
@@ -187,3 +190,107 @@ def test_a_write_off_of_a_battery_no_longer_in_transit_is_not_allowed():
 
 def test_an_unknown_discrepancy_is_named():
     assert refused(BatchState(), resolved(uuid.uuid4(), "accepted")) == "unknown_discrepancy"
+
+
+def loaded_again(state: BatchState) -> None:
+    """The next batch's view: the discrepancies as `repository.load` reads them back (details from JSON)."""
+    state.known_discrepancies.clear()
+    for row in state.discrepancies:
+        discrepancy_id = uuid.UUID(str(row.discrepancy_id))
+        details = json.loads(json.dumps(row.details, default=str))
+        state.known_discrepancies[discrepancy_id] = Discrepancy(
+            discrepancy_id, row.kind, row.subject, details, row.caused_by
+        )
+
+
+def resolution_effects(openings, resolution, *, same_batch: bool):
+    """Apply `openings`, then `resolution`: in the same batch, or in a later one."""
+    state = BatchState()
+    for opening in openings:
+        apply(state, opening)
+    if not same_batch:
+        loaded_again(state)
+    postings, outbox = len(state.postings), len(state.outbox)
+    apply(state, resolution)
+    return (
+        [(r.discrepancy_id, r.resolution, r.note, r.event_id) for r in state.resolutions],
+        state.postings[postings:],
+        [(m.topic, m.key, without_clock(m.value)) for m in state.outbox[outbox:]],
+        {serial: (b.state, b.new_history) for serial, b in state.batteries.items()},
+        {(s.sale_id, i.serial): i.status for s in state.sales.values() for i in s.items.values()},
+    )
+
+
+def without_clock(value: bytes) -> dict:
+    """The message, but for when it was written (`occurred_at` is the clock at writing)."""
+    message = json.loads(value)
+    del message["occurred_at"]
+    return message
+
+
+@pytest.mark.parametrize(
+    ("openings", "kind", "resolution"),
+    [
+        (
+            lambda: [sale("S-1", "BAT-1"), sale("S-2", "BAT-1", store="store-2")],
+            "serial_already_in_market",
+            "returned_to_store",
+        ),
+        (
+            lambda: [
+                collection("BAT-1"),
+                collection("BAT-2"),
+                dispatch("L-1", "BAT-1", "BAT-2", kg=5.6),
+                receipt("L-1", "BAT-1", kg=2.8),
+            ],
+            "missing_in_transit",
+            "written_off",
+        ),
+        (
+            lambda: [
+                collection("BAT-1"),
+                collection("BAT-2"),
+                dispatch("L-1", "BAT-1", "BAT-2", kg=5.6),
+                receipt("L-1", "BAT-1", kg=2.8),
+            ],
+            "mass_mismatch",
+            "accepted",
+        ),
+    ],
+    ids=["returned_to_store", "written_off", "accepted"],
+)
+def test_a_discrepancy_opened_and_resolved_in_one_batch_ends_as_if_resolved_in_a_later_batch(
+    openings, kind, resolution
+):
+    events = openings()
+    probe = BatchState()
+    for opening in events:
+        apply(probe, opening)
+    [row] = [row for row in probe.discrepancies if row.kind == kind]
+    resolving = resolved(row.discrepancy_id, resolution)  # its id is known before the batch commits
+    one_batch = resolution_effects(events, resolving, same_batch=True)
+    two_batches = resolution_effects(events, resolving, same_batch=False)
+    assert one_batch == two_batches
+    resolutions, postings, outbox, batteries, items = one_batch
+    assert [r[1] for r in resolutions] == [resolution]
+    assert [(topic, key) for topic, key, _ in outbox] == [("takeback.discrepancies", str(row.discrepancy_id))]
+    assert outbox[0][2]["type"] == "discrepancy.resolved"
+    assert outbox[0][2]["data"]["resolution"] == resolution
+    if resolution == "returned_to_store":
+        [posting] = postings
+        assert posting.posting_key == f"suspense_return:{row.discrepancy_id}"
+        assert items[("S-2", "BAT-1")] == "returned_to_store"
+    elif resolution == "written_off":
+        assert postings == [] and batteries[row.subject][0] == "lost"
+    else:
+        assert postings == []
+
+
+def test_a_discrepancy_opened_in_the_batch_is_resolved_once_there():
+    state = BatchState()
+    apply(state, sale("S-1", "BAT-1"))
+    apply(state, sale("S-2", "BAT-1", store="store-2"))
+    [row] = state.discrepancies
+    apply(state, resolved(row.discrepancy_id, "returned_to_store"))
+    assert refused(state, resolved(row.discrepancy_id, "returned_to_store")) == "already_resolved"
+    assert len(state.resolutions) == 1

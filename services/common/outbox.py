@@ -29,6 +29,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.limits import OUTPUT_MESSAGE_BYTES_MAX
 from services.common.logging import get_logger
+from services.common.one_statement import OneStatement
 from services.common.outbox_tail import SEQ_HEADER, OutboxTail
 from services.common.partitioner import partition_indexes
 
@@ -65,6 +66,21 @@ async def write(connection: asyncpg.Connection, schema: str, messages: list[Outb
         [m.value for m in messages],
     )
     return int(result.split()[-1])
+
+
+def write_into(statement: OneStatement, schema: str, messages: list[OutboxMessage]) -> None:
+    """`write`, as one write of a statement that sends several (counted: the rows it inserted)."""
+    if messages:
+        statement.add(
+            f"""INSERT INTO {schema}.outbox (event_id, topic, key, value)
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])
+                ON CONFLICT (event_id) DO NOTHING RETURNING 1""",
+            [m.event_id for m in messages],
+            [m.topic for m in messages],
+            [m.key for m in messages],
+            [m.value for m in messages],
+            counted=True,
+        )
 
 
 async def write_new(connection: asyncpg.Connection, schema: str, messages: list[OutboxMessage]) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from uuid import UUID
 
 import asyncpg
 
 from services.common.channels import INBOX_CHANNEL, inbox_payload
 from services.common.money import minor_units
+from services.common.one_statement import OneStatement
 from streams.adapters import releases
 from streams.adapters.rows import (
     BatteryRow,
@@ -32,7 +34,6 @@ from streams.adapters.rows import (
     TermsRow,
     as_json,
     columns,
-    record_of,
 )
 from streams.domain.battery import Battery, Party, Transition
 from streams.domain.discrepancy import Discrepancy
@@ -56,8 +57,8 @@ async def load(
     """Lock and read what the batch may touch: discrepancies and lots first (their serials and sales join the
     sets), then the rest."""
     await _load_closing(connection, state, serials, sale_ids, discrepancy_ids, release_ids)
-    for row in await connection.fetch(
-        "SELECT * FROM scheme.lots WHERE lot_id = ANY($1) ORDER BY lot_id FOR UPDATE", list(lot_ids)
+    for row in await _fetch(
+        connection, "SELECT * FROM scheme.lots WHERE lot_id = ANY($1) ORDER BY lot_id FOR UPDATE", lot_ids
     ):
         state.lots[row["lot_id"]] = Lot(
             row["lot_id"],
@@ -69,16 +70,17 @@ async def load(
             row["received_mass_kg"],
             row["received_at"],
         )
-    for row in await connection.fetch(
+    for row in await _fetch(
+        connection,
         "SELECT lot_id, serial, dispatched, received FROM scheme.lot_items WHERE lot_id = ANY($1)",
-        list(state.lots),
+        state.lots,
     ):
         state.lots[row["lot_id"]].items[row["serial"]] = LotItem(
             row["serial"], row["dispatched"], row["received"]
         )
         serials.add(row["serial"])
-    for row in await connection.fetch(
-        "SELECT * FROM scheme.sales WHERE sale_id = ANY($1) ORDER BY sale_id FOR UPDATE", list(sale_ids)
+    for row in await _fetch(
+        connection, "SELECT * FROM scheme.sales WHERE sale_id = ANY($1) ORDER BY sale_id FOR UPDATE", sale_ids
     ):
         state.sales[row["sale_id"]] = Sale(
             row["sale_id"],
@@ -89,8 +91,8 @@ async def load(
             {},
             row["country"],
         )
-    for row in await connection.fetch(
-        "SELECT * FROM scheme.sale_items WHERE sale_id = ANY($1)", list(state.sales)
+    for row in await _fetch(
+        connection, "SELECT * FROM scheme.sale_items WHERE sale_id = ANY($1)", state.sales
     ):
         state.sales[row["sale_id"]].items[row["serial"]] = SaleItem(
             row["serial"],
@@ -103,8 +105,10 @@ async def load(
             row["contract"],
             row["status"],
         )
-    for row in await connection.fetch(
-        "SELECT * FROM scheme.batteries WHERE serial = ANY($1) ORDER BY serial FOR UPDATE", list(serials)
+    for row in await _fetch(
+        connection,
+        "SELECT * FROM scheme.batteries WHERE serial = ANY($1) ORDER BY serial FOR UPDATE",
+        serials,
     ):
         state.batteries[row["serial"]] = Battery(
             row["serial"],
@@ -127,8 +131,14 @@ async def load(
             row["history_length"],
             row["deposit_released"],
         )
-    for row in await connection.fetch("SELECT * FROM scheme.terms WHERE sku = ANY($1)", list(skus)):
+    for row in await _fetch(connection, "SELECT * FROM scheme.terms WHERE sku = ANY($1)", skus):
         state.terms.setdefault(row["sku"], []).append(_terms(row))
+
+
+async def _fetch(connection: asyncpg.Connection, sql: str, keys: Iterable) -> list[asyncpg.Record]:
+    """The rows of these keys; no round trip when there are none (most batches touch few tables)."""
+    keys = list(keys)
+    return await connection.fetch(sql, keys) if keys else []
 
 
 def _terms(row: asyncpg.Record) -> Terms:
@@ -246,29 +256,16 @@ DISCREPANCIES_SQL = """
      WHERE d.discrepancy_id = ANY($1::uuid[])"""
 
 
-async def _insert(
-    connection: asyncpg.Connection, table: str, row_type: type, rows: list, conflict: str = ""
-) -> None:
-    """One statement, one parameter: the rows as JSON, read back by PostgreSQL as the table's own row type."""
+def _write(statement: OneStatement, table: str, row_type: type, rows: list, conflict: str = "") -> None:
+    """One write of the batch's statement, one parameter: the rows as JSON, read back by PostgreSQL as the
+    table's own row type."""
     if not rows:
         return
     names = ", ".join(f'"{name}"' for name in columns(row_type))
-    await connection.execute(
+    statement.add(
         f"INSERT INTO {table} ({names}) SELECT {names}"
-        f" FROM json_populate_recordset(NULL::{table}, $1::text::json)"
-        f" {conflict}",
+        f" FROM json_populate_recordset(NULL::{table}, $1::text::json) {conflict}",
         as_json(rows),
-    )
-
-
-async def _copy(connection: asyncpg.Connection, table: str, row_type: type, rows: list) -> None:
-    """Rows that are only ever added: binary COPY, each row's fields read in column order by one native
-    call."""
-    if not rows:
-        return
-    schema, name = table.split(".")
-    await connection.copy_records_to_table(
-        name, schema_name=schema, columns=list(columns(row_type)), records=map(record_of(row_type), rows)
     )
 
 
@@ -316,26 +313,30 @@ def _history_row(t: Transition) -> HistoryRow:
 BATTERY_UPDATE = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns(BatteryRow)[1:])
 
 
-async def save(connection: asyncpg.Connection, state: BatchState) -> None:
-    """What the batch changed, each table in one statement. Rows go in key order, as the loads lock them."""
+async def save(connection: asyncpg.Connection, state: BatchState, statement: OneStatement) -> None:
+    """What the batch changed, each table one write of `statement` (sent by the caller, with its own
+    writes). Rows go in key order, as the loads lock them. Releases read the batteries as the batch left
+    them: when there are any, what was gathered before them is sent first."""
     batteries = [state.batteries[s] for s in sorted(state.changed_batteries)]
-    await _insert(
-        connection,
+    _write(
+        statement,
         "scheme.batteries",
         BatteryRow,
         [_battery_row(b) for b in batteries],
         f"ON CONFLICT (serial) DO UPDATE SET {BATTERY_UPDATE}",
     )
-    await _copy(
-        connection,
+    _write(
+        statement,
         "scheme.custody_history",
         HistoryRow,
         [_history_row(t) for b in batteries for t in b.new_history],
     )
-    await _save_sales(connection, state)
-    await _save_lots(connection, state)
-    await _save_releases(connection, state)
-    await _save_facts(connection, state)
+    _save_sales(statement, state)
+    _save_lots(statement, state)
+    if state.new_releases:
+        await statement.run(connection)
+        await _save_releases(connection, state)
+    _save_facts(statement, state)
 
 
 async def inbox_hashes(connection: asyncpg.Connection, event_ids: list[UUID]) -> dict[UUID, bytes]:
@@ -346,16 +347,14 @@ async def inbox_hashes(connection: asyncpg.Connection, event_ids: list[UUID]) ->
     return {row["event_id"]: bytes(row["content_hash"]) for row in rows}
 
 
-async def notify_outcomes(connection: asyncpg.Connection, event_ids: list[UUID]) -> None:
+def notify_outcomes(statement: OneStatement, event_ids: list[UUID]) -> None:
     """Delivered at commit (contract 8.2): the waiting gateways read the outcomes of the ids named."""
-    await connection.execute(
-        "SELECT pg_notify($1, $2)", INBOX_CHANNEL, inbox_payload(dict.fromkeys(event_ids))
-    )
+    statement.select("pg_notify($1, $2)", INBOX_CHANNEL, inbox_payload(dict.fromkeys(event_ids)))
 
 
-async def record_offsets(connection: asyncpg.Connection, ranges: list[OffsetRangeRow]) -> None:
+def record_offsets(statement: OneStatement, ranges: list[OffsetRangeRow]) -> None:
     """The input offsets this transaction gives an outcome to (applied, rejected or seen before)."""
-    await _insert(connection, "scheme.input_offsets", OffsetRangeRow, ranges)
+    _write(statement, "scheme.input_offsets", OffsetRangeRow, ranges)
 
 
 async def compact_offsets(pool: asyncpg.Pool) -> int:
@@ -363,10 +362,10 @@ async def compact_offsets(pool: asyncpg.Pool) -> int:
     return await pool.fetchval("SELECT scheme.compact_input_offsets()")
 
 
-async def _save_sales(connection, state: BatchState) -> None:
+def _save_sales(statement: OneStatement, state: BatchState) -> None:
     sales = [state.sales[s] for s in sorted(state.changed_sales)]
-    await _insert(
-        connection,
+    _write(
+        statement,
         "scheme.sales",
         SaleRow,
         [SaleRow(s.sale_id, s.store_id, s.currency, s.occurred_at, s.event_id, s.country) for s in sales],
@@ -375,8 +374,8 @@ async def _save_sales(connection, state: BatchState) -> None:
     items = [
         (sale_id, state.sales[sale_id].items[serial]) for sale_id, serial in sorted(state.changed_sale_items)
     ]
-    await _insert(
-        connection,
+    _write(
+        statement,
         "scheme.sale_items",
         SaleItemRow,
         [
@@ -398,10 +397,10 @@ async def _save_sales(connection, state: BatchState) -> None:
     )
 
 
-async def _save_lots(connection, state: BatchState) -> None:
+def _save_lots(statement: OneStatement, state: BatchState) -> None:
     lots = [state.lots[lot_id] for lot_id in sorted(state.changed_lots)]
-    await _insert(
-        connection,
+    _write(
+        statement,
         "scheme.lots",
         LotRow,
         [
@@ -422,8 +421,8 @@ async def _save_lots(connection, state: BatchState) -> None:
     )
     # Only the items the batch added or changed: a receipt marks the received ones, a recovery none.
     items = [(lot_id, state.lots[lot_id].items[serial]) for lot_id, serial in sorted(state.changed_lot_items)]
-    await _insert(
-        connection,
+    _write(
+        statement,
         "scheme.lot_items",
         LotItemRow,
         [LotItemRow(lot_id, i.serial, i.dispatched, i.received) for lot_id, i in items],
@@ -438,9 +437,9 @@ async def _save_releases(connection, state: BatchState) -> None:
         state.postings.extend(made)
 
 
-async def _save_facts(connection, state: BatchState) -> None:
-    await _insert(
-        connection,
+def _save_facts(statement: OneStatement, state: BatchState) -> None:
+    _write(
+        statement,
         "scheme.terms",
         TermsRow,
         [
@@ -462,20 +461,20 @@ async def _save_facts(connection, state: BatchState) -> None:
         " handling_fee = EXCLUDED.handling_fee, reuse_min_pct = EXCLUDED.reuse_min_pct,"
         " repurpose_min_pct = EXCLUDED.repurpose_min_pct",
     )
-    await _copy(connection, "scheme.collections", CollectionRow, state.collections)
-    await _copy(connection, "scheme.refunds", RefundRow, state.refunds)
-    await _copy(connection, "scheme.late_sales", LateSaleRow, state.late_sales)  # after their collections
-    await _copy(connection, "scheme.recoveries", RecoveryRow, state.recoveries)
-    await _copy(connection, "scheme.recovered_materials", RecoveredMaterialRow, state.recovered_materials)
-    await _insert(
-        connection,
+    _write(statement, "scheme.collections", CollectionRow, state.collections)
+    _write(statement, "scheme.refunds", RefundRow, state.refunds)
+    _write(statement, "scheme.late_sales", LateSaleRow, state.late_sales)  # after their collections
+    _write(statement, "scheme.recoveries", RecoveryRow, state.recoveries)
+    _write(statement, "scheme.recovered_materials", RecoveredMaterialRow, state.recovered_materials)
+    _write(
+        statement,
         "scheme.discrepancies",
         DiscrepancyRow,
         state.discrepancies,
         "ON CONFLICT (discrepancy_id) DO NOTHING",
     )
-    await _insert(
-        connection,
+    _write(
+        statement,
         "scheme.postings",
         PostingRow,
         [
@@ -483,8 +482,8 @@ async def _save_facts(connection, state: BatchState) -> None:
             for p in state.postings
         ],
     )
-    await _copy(
-        connection,
+    _write(
+        statement,
         "scheme.payments",
         PaymentRow,
         [
@@ -503,12 +502,12 @@ async def _save_facts(connection, state: BatchState) -> None:
             for p in state.new_payments
         ],
     )
-    await _copy(
-        connection,
+    _write(
+        statement,
         "scheme.counterparty_movements",
         CounterpartyMovementRow,
         counterparty_movements(state.postings),
     )
-    await _copy(connection, "scheme.discrepancy_resolutions", ResolutionRow, state.resolutions)
-    await _copy(connection, "scheme.repurposings", RepurposingRow, state.repurposings)
-    await _copy(connection, "scheme.inbox", InboxRow, state.inbox)
+    _write(statement, "scheme.discrepancy_resolutions", ResolutionRow, state.resolutions)
+    _write(statement, "scheme.repurposings", RepurposingRow, state.repurposings)
+    _write(statement, "scheme.inbox", InboxRow, state.inbox)

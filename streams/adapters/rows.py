@@ -1,11 +1,12 @@
 """The scheme's rows as typed records: one frozen dataclass a table, its fields the table's columns in order.
 
-Rows only ever added go in by binary COPY (`record_of` reads a row's values in
-column order in one native call). Rows a batch may update go in with one
-statement and one parameter: the rows as one JSON array (encoded in native
-code, dataclasses as they are), which PostgreSQL reads back into the table's
-own row type by column name; no array parameter is built and checked element
-by element in Python.
+A batch's rows go in as one parameter a table: the rows as one JSON array
+(encoded in native code, dataclasses as they are), which PostgreSQL reads back
+into the table's own row type by column name; no array parameter is built and
+checked element by element in Python. Every table's write is one part of a
+single statement (`services/common/one_statement.py`): one round trip a batch.
+The releases' rows go in by binary COPY (`record_of` reads a row's values in
+column order in one native call).
 """
 
 from __future__ import annotations

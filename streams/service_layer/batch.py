@@ -19,7 +19,8 @@ from contracts.structs import InEvent, read_event
 from services.common import retry
 from services.common.kafka import SIGNATURE_HEADER, SIGNER_HEADER, verify
 from services.common.logging import get_logger
-from services.common.outbox import write as write_outbox
+from services.common.one_statement import OneStatement
+from services.common.outbox import write_into as write_outbox
 from services.common.retry import TRANSIENT_ERRORS
 from streams.adapters import repository
 from streams.adapters.rows import InboxRow, OffsetRangeRow
@@ -194,11 +195,14 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
             _handle(state, outcome, item)
         if item.event_id is not None:
             seen[item.event_id] = item.content_hash
-    await repository.save(connection, state)
-    await repository.record_offsets(connection, offset_ranges([d.message for d in decoded]))
+    statement = OneStatement()  # every write of the batch and its notification: one round trip
+    await repository.save(connection, state, statement)
+    repository.record_offsets(statement, offset_ranges([d.message for d in decoded]))
     state.outbox.extend(events_out.postings_requested(state.postings))
-    outcome.outbox = await write_outbox(connection, "scheme", state.outbox)
-    await repository.notify_outcomes(connection, ids)
+    write_outbox(statement, "scheme", state.outbox)
+    repository.notify_outcomes(statement, ids)
+    counts = await statement.run(connection)
+    outcome.outbox = counts[0] if state.outbox else 0
     return outcome
 
 

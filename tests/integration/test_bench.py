@@ -153,3 +153,24 @@ def test_bench_waiters_prints_every_answer_right_and_the_gateway_memory(stack):
     memory = result["gateway_peak_rss_mb"]
     assert memory["total"] >= max(memory.values()) > 0 and len(memory) >= 2, memory
     assert 0 < result["gateway_peak_private_mb"] <= memory["total"], result
+
+
+def test_bench_gateway_and_counter_count_every_answer_of_the_real_gateway(stack):
+    """`takeback bench --gateway --counter`: every collection sent over HTTP answered (202 accepted without
+    waiting, 200 with its decision under Prefer: wait), the figures each phase promises, and the load
+    generator's CPU a request."""
+    run = subprocess.run(
+        [TAKEBACK, "bench", "--gateway", "--requests", "100", "--counter", "--collections", "100", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    gateway, counter = json.loads(run.stdout)["gateway"], json.loads(run.stdout)["counter"]
+    assert (gateway["statuses"], gateway["half_statuses"]) == ({"202": 100}, {"202": 100}), gateway
+    assert gateway["accepted_per_second"] > 0 and gateway["half_rate_per_second"] > 0
+    assert 0 < gateway["p50_ms"] <= gateway["p99_ms"] and 0 < gateway["half_p50_ms"] <= gateway["half_p99_ms"]
+    assert gateway["generator_cpu_ms_per_request"] >= 0 and gateway["gateway_cpu_ms_per_request"] > 0
+    assert (counter["statuses_max"], counter["statuses"]) == ({"200": 50}, {"200": 50}), counter
+    assert counter["decisions_per_second_max"] > 0 and 0 < counter["p50_ms"] <= counter["p99_ms"]

@@ -9,11 +9,16 @@ from types import SimpleNamespace
 import pytest
 
 from services.gateway.adapters.event_records import InMemoryEventRecords
-from services.gateway.domain.errors import NotFound
+from services.gateway.domain.errors import DatabaseUnavailable, NotFound
 from services.gateway.domain.event_status import AcceptedRecord, InboxRecord
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.entrypoints.metrics import GatewayMetrics
-from services.gateway.service_layer.event_status import AcceptedLog, OutcomeWatch, event_status
+from services.gateway.service_layer.event_status import (
+    AcceptedLog,
+    OutcomeWatch,
+    event_status,
+    record_and_wait,
+)
 
 HASH, OTHER_HASH = b"h" * 32, b"o" * 32
 CENTRE = KeyHolder("k1", "return_centre", "centre-1", "producer")
@@ -244,3 +249,68 @@ async def test_a_read_that_failed_is_made_again_for_every_waiting_event():
     finally:
         loop.cancel()
     assert body["status"] == "applied"
+
+
+class SlowAccepted(InMemoryEventRecords):
+    """The in-memory records whose write of accepted events waits for `release` (or fails with `error`)."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        super().__init__()
+        self.release, self.error, self.reads = asyncio.Event(), error, 0
+
+    async def outcomes(self, event_ids):
+        self.reads += 1
+        return await super().outcomes(event_ids)
+
+    async def add_accepted(self, records):
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        await super().add_accepted(records)
+
+
+async def test_the_wait_starts_with_the_write_of_the_acceptance_and_the_answer_waits_for_both():
+    records, event_id, recorded = SlowAccepted(), uuid.uuid4(), []
+    records.inbox[event_id] = refunded(event_id)  # decided before the acceptance is written
+    watch = OutcomeWatch(records, poll_interval_s=0.05)
+    loop = asyncio.create_task(watch.run_forever())
+    try:
+        answer = asyncio.create_task(
+            record_and_wait(
+                AcceptedLog(records),
+                watch,
+                AcceptedRecord(event_id, "return_centre", "centre-1", HASH),
+                2.0,
+                on_recorded=lambda: recorded.append(event_id),
+            )
+        )
+        await asyncio.sleep(0.2)
+        assert not answer.done() and recorded == []  # decided, but its acceptance is not written yet
+        assert records.reads and watch.waiting == 0  # the wait already read the decision
+        records.release.set()
+        body = await answer
+    finally:
+        loop.cancel()
+    assert body["status"] == "applied" and recorded == [event_id]
+    assert records.accepted_events[event_id].content_hash == HASH
+
+
+async def test_a_failed_write_of_the_acceptance_answers_at_once_not_after_the_wait():
+    records = SlowAccepted(error=ConnectionError("the database is away"))
+    watch = OutcomeWatch(records, poll_interval_s=0.05)
+    loop = asyncio.create_task(watch.run_forever())
+    records.release.set()
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await record_and_wait(
+                AcceptedLog(records),
+                watch,
+                AcceptedRecord(uuid.uuid4(), "return_centre", "centre-1", HASH),
+                5.0,
+                on_recorded=lambda: pytest.fail("counted though not written"),
+            )
+    finally:
+        loop.cancel()
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert watch.waiting == 0  # the wait was given up

@@ -25,7 +25,7 @@ from services.gateway.entrypoints.parameters import PREFER_WAIT_PATTERN, Uuid, p
 from services.gateway.entrypoints.refusals import EVENTS_PATH
 from services.gateway.entrypoints.responses import refusals
 from services.gateway.service_layer.accept_event import accept_event
-from services.gateway.service_layer.event_status import event_status
+from services.gateway.service_layer.event_status import event_status, record_and_wait
 
 router = APIRouter()
 
@@ -117,12 +117,19 @@ async def post_event(request: Request) -> Response:
     check_media_type(request.headers.get("content-type"))
     raw = await read_body(request, gateway.settings.http_body_max_bytes)
     event_id, event_type, sent_hash = await accept_event(raw, holder, gateway.publisher)
-    await gateway.accepted_log.add(AcceptedRecord(event_id, holder.source_kind, holder.source_id, sent_hash))
-    gateway.metrics.event_accepted(event_type)
+    record = AcceptedRecord(event_id, holder.source_kind, holder.source_id, sent_hash)
     log_fields(request).update(event_id=str(event_id), event_type=event_type)
     if prefer is None:
+        await gateway.accepted_log.add(record)
+        gateway.metrics.event_accepted(event_type)
         return accepted_response(event_id)
-    decided = await gateway.outcomes.wait(event_id, sent_hash, deadline - asyncio.get_running_loop().time())
+    decided = await record_and_wait(
+        gateway.accepted_log,
+        gateway.outcomes,
+        record,
+        deadline - asyncio.get_running_loop().time(),
+        on_recorded=lambda: gateway.metrics.event_accepted(event_type),
+    )
     headers = {"Preference-Applied": f"wait={prefer}"}
     log_fields(request)["decided"] = decided is not None
     if decided is None:

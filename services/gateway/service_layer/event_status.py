@@ -68,6 +68,36 @@ async def event_status(records: EventRecords, holder: KeyHolder, event_id: UUID)
     return status_body(event_id, found, sent_hash) or accepted_body(event_id)
 
 
+async def record_and_wait(
+    accepted: AcceptedLog,
+    outcomes: OutcomeWatch,
+    record: AcceptedRecord,
+    timeout_s: float,
+    on_recorded: Callable[[], None],
+) -> dict | None:
+    """`Prefer: wait`: record the acceptance and wait for the decision at once, the wait not held back by
+    the write's round trip. The answer still waits for both: a write that fails is `database_unavailable`
+    (503) as soon as it fails, whatever the scheme decided; the decision, or None if none within
+    `timeout_s`. `on_recorded` once the acceptance is written (even if the request goes away meanwhile)."""
+
+    async def add() -> None:
+        await accepted.add(record)
+        on_recorded()
+
+    recording = asyncio.ensure_future(add())
+    waiting = asyncio.ensure_future(outcomes.wait(record.event_id, record.content_hash, timeout_s))
+    try:
+        done, _ = await asyncio.wait((recording, waiting), return_when=asyncio.FIRST_EXCEPTION)
+        if recording in done:
+            recording.result()  # its error, now
+        await recording
+        return await waiting
+    finally:
+        if not waiting.done():
+            waiting.cancel()
+            await asyncio.wait((waiting,))  # its wait is forgotten before the answer
+
+
 class AcceptedLog:
     def __init__(self, records: EventRecords) -> None:
         self.records = records

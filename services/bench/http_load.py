@@ -17,8 +17,8 @@ import asyncio
 import math
 import resource
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ Answer = tuple[int, bytes]  # (status, body); (0, b"") for no answer
 NO_ANSWER: Answer = (0, b"")
 _FRAMING = {"host", "content-length", "transfer-encoding"}  # headers the generator writes itself
 _LINE_BREAK = {"\r", "\n"}
+_FRAMED_BY = (b"content-length", b"transfer-encoding")  # else an answer's body ends with its connection
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,32 @@ async def in_flight(
     assert concurrency >= 1, "at least one request in flight"
     load, pool = Load(), Connections(base_url, concurrency)
     pending = iter([pool.wire(request) for request in requests])
+    finished = asyncio.get_running_loop().create_future()
+    unanswered = len(requests)
+
+    def start() -> None:
+        for wire in pending:
+            since = time.perf_counter()
+            pool.send(wire, lambda answer, since=since: answered(answer, since))
+            return
+
+    def answered(answer: Answer, since: float) -> None:
+        nonlocal unanswered
+        _record(load, answer, since, keep_bodies)
+        unanswered -= 1
+        if unanswered == 0:
+            finished.set_result(None)
+        else:
+            start()
+
+    async def run() -> None:
+        for _ in range(min(concurrency, unanswered)):
+            start()
+        if unanswered:
+            await finished
+
     try:
-
-        async def worker() -> None:
-            for wire in pending:
-                since = time.perf_counter()
-                _record(load, await pool.exchange(wire), since, keep_bodies)
-
-        await _timed(load, lambda: asyncio.gather(*[worker() for _ in range(concurrency)]))
+        await _timed(load, run)
     finally:
         pool.close()
     return load
@@ -106,26 +125,40 @@ async def in_flight(
 async def at_rate(
     base_url: str, requests: Sequence[Request], rate_per_s: float, keep_bodies: bool = False
 ) -> Load:
-    """Request i started at i / rate_per_s seconds after the first; latency from that moment."""
+    """Request i started at i / rate_per_s seconds after the first (not before), latency from that moment."""
     assert rate_per_s > 0, "a rate above zero"
     load, pool = Load(), Connections(base_url, CONNECTIONS_MAX)
     wires = [pool.wire(request) for request in requests]
+    loop = asyncio.get_running_loop()
+    finished = loop.create_future()
+    unanswered, sent, started = len(wires), 0, 0.0
+
+    def send_due() -> None:
+        """Every request due by now, then a wake-up at the next one's moment."""
+        nonlocal sent
+        now = time.perf_counter()
+        while sent < len(wires) and (due := started + sent / rate_per_s) <= now:
+            pool.send(wires[sent], lambda answer, since=due: answered(answer, since))
+            sent += 1
+        if sent < len(wires):  # in whole milliseconds, the event loops' tick: no wake-up before it is due
+            loop.call_later(math.ceil((started + sent / rate_per_s - now) * 1000) / 1000, send_due)
+
+    def answered(answer: Answer, since: float) -> None:
+        nonlocal unanswered
+        _record(load, answer, since, keep_bodies)
+        unanswered -= 1
+        if unanswered == 0:
+            finished.set_result(None)
+
+    async def run() -> None:
+        nonlocal started
+        if wires:
+            started = time.perf_counter()
+            send_due()
+            await finished
+
     try:
-
-        async def one(wire: bytes, due: float) -> None:
-            _record(load, await pool.exchange(wire), due, keep_bodies)
-
-        async def schedule() -> None:
-            started, tasks = time.perf_counter(), []
-            for index, wire in enumerate(wires):
-                due = started + index / rate_per_s
-                ahead = due - time.perf_counter()
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-                tasks.append(asyncio.create_task(one(wire, due)))
-            await asyncio.gather(*tasks)
-
-        await _timed(load, schedule)
+        await _timed(load, run)
     finally:
         pool.close()
     return load
@@ -139,21 +172,26 @@ async def at_once(base_url: str, requests: Sequence[Request]) -> Load:
     load, pool = Load(), Connections(base_url, len(requests))
     wires = [pool.wire(request) for request in requests]
     load.answers, load.bodies = [(0, 0.0)] * len(requests), [b""] * len(requests)
-    open_now = 0
-    try:
+    finished = asyncio.get_running_loop().create_future()
+    open_now, since = 0, 0.0
 
-        async def one(index: int, since: float) -> None:
-            nonlocal open_now
+    def answered(index: int, answer: Answer) -> None:
+        nonlocal open_now
+        open_now -= 1
+        load.answers[index], load.bodies[index] = (answer[0], time.perf_counter() - since), answer[1]
+        if open_now == 0:
+            finished.set_result(None)
+
+    async def send_all() -> None:
+        nonlocal open_now, since
+        since = time.perf_counter()
+        for index, wire in enumerate(wires):
             open_now += 1
             load.in_flight_peak = max(load.in_flight_peak, open_now)
-            status, body = await pool.exchange(wires[index])
-            open_now -= 1
-            load.answers[index], load.bodies[index] = (status, time.perf_counter() - since), body
+            pool.send(wire, lambda answer, index=index: answered(index, answer))
+        await finished
 
-        async def send_all() -> None:
-            since = time.perf_counter()
-            await asyncio.gather(*[one(index, since) for index in range(len(requests))])
-
+    try:
         await _timed(load, send_all)
     finally:
         pool.close()
@@ -170,10 +208,39 @@ def enough_files(wanted: int) -> None:
         )
 
 
+OnAnswer = Callable[[Answer], None]
+
+
+class _Exchange:
+    """One request on its way: its bytes, who gets its answer (once), its timeout, the connection on which
+    it went."""
+
+    __slots__ = ("wire", "on_answer", "timeout", "done", "connection")
+
+    def __init__(self, wire: bytes, on_answer: OnAnswer) -> None:
+        self.wire, self.on_answer, self.done = wire, on_answer, False
+        self.timeout: asyncio.TimerHandle | None = None
+        self.connection: _Connection | None = None
+
+    def finish(self, answer: Answer) -> None:
+        if not self.done:
+            self.done = True
+            self.timeout.cancel()
+            self.on_answer(answer)
+
+    def expire(self) -> None:
+        """No answer within REQUEST_TIMEOUT_S: no answer, and the connection carrying it closed (never reused:
+        an answer arriving later must not be read as the next request's)."""
+        if self.connection is not None:
+            self.connection.close()
+        self.finish(NO_ANSWER)
+
+
 class Connections:
     """At most `limit` keep-alive connections to one server, each carrying one request at a time: an idle one
-    is reused (the most recently used first), a new one opened when none is idle, a request waits while
-    `limit` are busy."""
+    is reused (the most recently used first), a new one opened when none is idle and fewer than `limit` are
+    open; else the request waits, first come first sent, for one to be free. Driven by callbacks: no task
+    and no future a request, only its timeout's timer."""
 
     def __init__(self, base_url: str, limit: int) -> None:
         assert limit >= 1, "at least one connection"
@@ -182,9 +249,12 @@ class Connections:
         assert parts.hostname, "a host"
         self.host, self.port = parts.hostname, parts.port or 80
         self.authority, self.prefix = parts.netloc, parts.path.rstrip("/")
-        self.slots = asyncio.Semaphore(limit)
+        self.loop, self.limit = asyncio.get_running_loop(), limit
         self.idle: list[_Connection] = []
-        self.opened = 0  # connections opened over the pool's life (a test reads it)
+        self.waiting: deque[_Exchange] = deque()
+        self.open = 0  # open or being opened, idle ones included
+        self.opening: set[asyncio.Task] = set()
+        self.closed = False
 
     def wire(self, request: Request) -> bytes:
         """The request's bytes as sent: `POST`, its head and its body."""
@@ -200,38 +270,68 @@ class Connections:
         ]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
 
-    async def exchange(self, wire: bytes) -> Answer:
-        """The request's answer, or NO_ANSWER when none came within REQUEST_TIMEOUT_S (the connection then
-        closed: an answer arriving later must not be read as the next request's)."""
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT_S), self.slots:
-                connection = self._idle() or await self._open()
-                try:
-                    return await connection.exchange(wire)
-                finally:
-                    if connection.reusable:
-                        self.idle.append(connection)
-                    else:
-                        connection.close()
-        except (TimeoutError, OSError):
-            return NO_ANSWER
+    def send(self, wire: bytes, on_answer: OnAnswer) -> None:
+        """`on_answer` gets the answer, or NO_ANSWER if none came within REQUEST_TIMEOUT_S from now (a wait
+        for a free connection included)."""
+        exchange = _Exchange(wire, on_answer)
+        exchange.timeout = self.loop.call_at(self.loop.time() + REQUEST_TIMEOUT_S, exchange.expire)
+        self.waiting.append(exchange)
+        self._dispatch()
 
     def close(self) -> None:
+        self.closed = True
+        for task in self.opening:
+            task.cancel()
         for connection in self.idle:
             connection.close()
         self.idle.clear()
 
-    def _idle(self) -> _Connection | None:
-        while self.idle:
-            connection = self.idle.pop()
-            if connection.reusable:
-                return connection
-        return None
+    def _dispatch(self) -> None:
+        while self.waiting and (self.idle or self.open < self.limit):
+            exchange = self.waiting.popleft()
+            if exchange.done:
+                continue  # expired while it waited
+            if self.idle:
+                self.idle.pop().start(exchange)
+            else:
+                self.open += 1
+                task = self.loop.create_task(self._open(exchange))
+                self.opening.add(task)
+                task.add_done_callback(self.opening.discard)
 
-    async def _open(self) -> _Connection:
-        self.opened += 1
-        _, connection = await asyncio.get_running_loop().create_connection(_Connection, self.host, self.port)
-        return connection
+    async def _open(self, exchange: _Exchange) -> None:
+        try:
+            _, connection = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
+        except OSError:
+            self.open -= 1
+            exchange.finish(NO_ANSWER)
+            self._dispatch()
+            return
+        if exchange.done:
+            self.free(connection)
+        else:
+            connection.start(exchange)
+
+    def free(self, connection: _Connection) -> None:
+        """A connection done with its request: the next waiting request on it, or idle."""
+        if not connection.reusable:
+            connection.close()
+            return  # counted out when it is lost
+        while self.waiting:
+            exchange = self.waiting.popleft()
+            if not exchange.done:
+                connection.start(exchange)
+                return
+        if self.closed:
+            connection.close()
+        else:
+            self.idle.append(connection)
+
+    def lost(self, connection: _Connection) -> None:
+        self.open -= 1
+        if connection in self.idle:
+            self.idle.remove(connection)
+        self._dispatch()
 
 
 class _Connection(asyncio.Protocol):
@@ -239,25 +339,21 @@ class _Connection(asyncio.Protocol):
     Only the callbacks needed are defined (the parser calls no other): the headers are looked at only to know
     whether the body ends with the connection (neither Content-Length nor Transfer-Encoding)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool: Connections) -> None:
+        self.pool = pool
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
-        self.waiting: asyncio.Future[Answer] | None = None
+        self.exchange: _Exchange | None = None
+        self.complete: Answer | None = None  # the answer the parser just read whole
         self.reusable = True
         self.parts: list[bytes] = []
         self.size = 0
         self.framed = self.headed = False
 
-    async def exchange(self, wire: bytes) -> Answer:
-        assert self.waiting is None, "one request at a time on a connection"
-        self.waiting = asyncio.get_running_loop().create_future()
-        self.transport.write(wire)
-        try:
-            return await self.waiting
-        finally:
-            if self.waiting.cancelled():  # the timeout: an answer may still come, so never reused
-                self.reusable = False
-            self.waiting = None
+    def start(self, exchange: _Exchange) -> None:
+        assert self.exchange is None, "one request at a time on a connection"
+        self.exchange, exchange.connection = exchange, self
+        self.transport.write(exchange.wire)
 
     def close(self) -> None:
         self.reusable = False
@@ -271,21 +367,25 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
-            self._answer(NO_ANSWER)
             self.close()
+            self.complete = NO_ANSWER
+        if self.complete is not None:  # handed on outside the parser, which would take an error for its own
+            answer, self.complete = self.complete, None
+            self._answer(answer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
         # A body that ends with the connection is whole now; any other answer cut short is no answer.
         whole = self.headed and not self.framed
         self._answer((self.parser.get_status_code(), b"".join(self.parts)) if whole else NO_ANSWER)
+        self.pool.lost(self)
 
     # httptools' callbacks
     def on_message_begin(self) -> None:
         self.parts, self.size, self.framed, self.headed = [], 0, False, False
 
     def on_header(self, name: bytes, _value: bytes) -> None:
-        if len(name) in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
+        if name.lower() in _FRAMED_BY:
             self.framed = True
 
     def on_headers_complete(self) -> None:
@@ -300,15 +400,21 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.headed = False  # whole: a later close does not cut it
         if not self.parser.should_keep_alive():
-            self.close()
-        if self.waiting is None:  # an answer to no request: the exchange is out of step
+            self.reusable = False
+        if self.exchange is None or self.complete is not None:  # an answer to no request: out of step
             self.close()
             return
-        self._answer((self.parser.get_status_code(), b"".join(self.parts)))
+        self.complete = (self.parser.get_status_code(), b"".join(self.parts))
 
     def _answer(self, answer: Answer) -> None:
-        if self.waiting is not None and not self.waiting.done():
-            self.waiting.set_result(answer)
+        exchange, self.exchange = self.exchange, None
+        if exchange is None or exchange.done:  # none, or expired (this connection then closed)
+            return
+        exchange.finish(answer)
+        if self.reusable:
+            self.pool.free(self)
+        else:
+            self.close()
 
 
 def _record(load: Load, answer: Answer, since: float, keep_body: bool) -> None:

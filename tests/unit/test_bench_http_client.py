@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -37,9 +38,10 @@ def chunked_answer(status: int, chunks: list[bytes]) -> bytes:
 
 class Server:
     """An HTTP/1.1 server on 127.0.0.1: each request read whole (Content-Length), then `reply(body, seen)`
-    gives the pieces to write (each flushed apart, a short pause between), or None to close without a word."""
+    gives the pieces to write (each flushed apart, a short pause between; None among them closes the
+    connection there), or None to close without a word; or a future of either."""
 
-    def __init__(self, reply: Callable[[bytes, Seen], list[bytes] | None], pause_s: float = 0.005) -> None:
+    def __init__(self, reply: Callable[[bytes, Seen], Any], pause_s: float = 0.005) -> None:
         self.reply, self.pause_s, self.seen = reply, pause_s, Seen()
         self.handlers: list[asyncio.Task] = []
 
@@ -72,6 +74,9 @@ class Server:
                 for index, piece in enumerate(pieces):
                     if index:
                         await asyncio.sleep(self.pause_s)
+                    if piece is None:  # the connection closed there
+                        writer.close()
+                        return
                     writer.write(piece)
                     await writer.drain()
                 if b"Connection: close" in pieces[0]:
@@ -145,6 +150,18 @@ async def test_a_body_without_length_ends_with_the_connection():
         load = await in_flight(server.url, requests(3), concurrency=1, keep_bodies=True)
     assert load.statuses == {200: 3}
     assert load.bodies == [b"the whole body"] * 3
+
+
+async def test_an_answer_cut_short_by_a_closed_connection_is_no_answer():
+    def cut(body: bytes, seen: Seen) -> list[bytes]:
+        whole = length_answer(200, b"x" * 100)
+        return [whole[:-60], None] if len(seen.bodies) == 2 else [whole]
+
+    async with Server(cut) as server:
+        load = await in_flight(server.url, requests(3), concurrency=1, keep_bodies=True)
+    assert [status for status, _ in load.answers] == [200, 0, 200]
+    assert load.bodies == [b"x" * 100, b"", b"x" * 100]
+    assert server.seen.connections == 2
 
 
 async def test_a_server_that_closes_after_answering_gets_a_new_connection_a_request():
@@ -286,7 +303,7 @@ async def test_the_generator_reports_its_own_cpu_and_wall_time():
     assert load.wall_s > 0 and load.generator_cpu_s >= 0
 
 
-def test_a_request_is_written_once_with_its_head_and_body():
+async def test_a_request_is_written_once_with_its_head_and_body():
     pool = http_load.Connections("http://127.0.0.1:8080", 1)
     wire = pool.wire(Request("/v1/events", b'{"a":1}', {"Authorization": "Bearer k", "Prefer": "wait=10"}))
     assert wire == (

@@ -366,9 +366,9 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
+        except httptools.HttpParserError:  # not HTTP, too large: no answer, unless one was read whole first
             self.close()
-            self.complete = NO_ANSWER
+            self.complete = self.complete or NO_ANSWER
         if self.complete is not None:  # handed on outside the parser, which would take an error for its own
             answer, self.complete = self.complete, None
             self._answer(answer)

@@ -2,11 +2,13 @@
 
 - gateway: collections (orphans: no sale needed) sent by `SOURCES` return centres,
   each with its own key, `GATEWAY_IN_FLIGHT` at once: the accept rate (202s a second)
-  is the maximum; then the same count again at half that rate, whose latencies are the
-  figures at half load. The gateway's CPU (every worker) and the generator's per request.
+  is the maximum; then, once the stack has settled (both outboxes sent, every consumer
+  group caught up: `settled_s`), the same count again at half that rate, whose latencies
+  are the figures at half load. The gateway's CPU (every worker) and the generator's per request.
 - counter: sales produced to Kafka first (as `takeback bench` does); then collections
   of those batteries over HTTP with `Prefer: wait=10`, `COUNTER_IN_FLIGHT` at once:
-  decisions (200s) a second is the maximum; then as many again at half that rate: p50
+  decisions (200s) a second is the maximum; then, once the stack has settled, as many
+  again at half that rate: p50
   and p99 of the time to the decision (a 202, not decided within 10 s, counts with its
   10 s; any other answer is counted apart).
 - waiters: as many collections as asked, all sent at once with `Prefer: wait=10`, half
@@ -39,6 +41,7 @@ from services.bench.memory import (
     proportional_kb,
     resident_kb,
 )
+from services.common import health_report
 from services.common.kafka import events_producer
 from services.common.settings import Settings
 from services.gateway.adapters.key_repository import PostgresKeyRepository
@@ -49,6 +52,7 @@ GATEWAY_IN_FLIGHT = 50
 COUNTER_IN_FLIGHT = 200
 WAIT_S = 10
 SALES_APPLIED_TIMEOUT_S = 600.0
+SETTLE_TIMEOUT_S = 300.0
 POLL_S = 0.5
 WAITERS_FIRST_BATTERY = 50_000_000  # the waiters' batteries, apart from the counter's of the same run
 MEMORY_SAMPLE_S = 0.05
@@ -62,14 +66,16 @@ class HttpBench:
         self.names = scenario.Names(run=f"H{uuid.uuid4().hex[:8]}")
         self.run_dir = settings.state_dir / "run"
 
-    async def gateway(self, requests: int) -> dict:
-        """The accept rate with GATEWAY_IN_FLIGHT in flight, and latency at half that rate."""
+    async def gateway(self, requests: int, rate: float = 0) -> dict:
+        """The accept rate with GATEWAY_IN_FLIGHT in flight, and latency at half that rate (at `rate`, if
+        given)."""
         async with self._keys() as keys:
             self.progress(f"gateway: {requests} events, {GATEWAY_IN_FLIGHT} in flight", 0, 1)
             full, full_cpu = await self._measured(
                 lambda: in_flight(self.url, self._collections(keys, range(requests), "G1"), GATEWAY_IN_FLIGHT)
             )
-            rate = full.rate_per_s(202) / 2
+            rate = rate or full.rate_per_s(202) / 2
+            settled_s = await self._settle()
             self.progress(f"gateway: {requests} events at {rate:.0f}/s", 0, 1)
             half, half_cpu = (
                 await self._measured(
@@ -85,6 +91,7 @@ class HttpBench:
             "accepted_per_second": round(full.rate_per_s(202), 1),
             "statuses": _statuses(full),
             **latency_ms(full.seconds(202)),
+            "settled_s": settled_s,
             "half_rate_per_second": round(rate, 1),
             "half_statuses": _statuses(half),
             **{f"half_{name}": value for name, value in latency_ms(half.seconds(202)).items()},
@@ -94,18 +101,21 @@ class HttpBench:
             ),
         }
 
-    async def counter(self, collections: int) -> dict:
-        """`Prefer: wait` decisions of collections: the most a second, then p50 and p99 at half that rate."""
+    async def counter(self, collections: int, rate: float = 0) -> dict:
+        """`Prefer: wait` decisions of collections: the most a second, then p50 and p99 at half that rate (at
+        `rate`, if given)."""
         half_count = max(1, collections // 2)
         batteries = range(0, 2 * half_count)
         await self._sell(batteries)
+        await self._settle()
         async with self._keys() as keys:
             wait = {"Prefer": f"wait={WAIT_S}"}
             self.progress(f"counter: {half_count} collections, {COUNTER_IN_FLIGHT} in flight", 0, 1)
             most = await in_flight(
                 self.url, self._collections(keys, batteries[:half_count], "K1", wait), COUNTER_IN_FLIGHT
             )
-            rate = most.rate_per_s(200) / 2
+            rate = rate or most.rate_per_s(200) / 2
+            settled_s = await self._settle()
             self.progress(f"counter: {half_count} collections at {rate:.1f}/s", 0, 1)
             half = (
                 await at_rate(self.url, self._collections(keys, batteries[half_count:], "K2", wait), rate)
@@ -118,6 +128,7 @@ class HttpBench:
             "wait_s": WAIT_S,
             "decisions_per_second_max": round(most.rate_per_s(200), 1),
             "statuses_max": _statuses(most),
+            "settled_s": settled_s,
             "rate_per_second": round(rate, 1),
             "statuses": _statuses(half),
             **latency_ms(half.seconds(200, 202)),
@@ -203,6 +214,28 @@ class HttpBench:
                 )
             )
         return requests
+
+    async def _settle(self) -> float:
+        """Wait until the stack has done what the requests so far asked of it (both outboxes sent, every
+        consumer group caught up), so a run at half the rate measures half the load, not the backlog the
+        run at full speed left; the seconds it took."""
+        started = asyncio.get_running_loop().time()
+        deadline = started + SETTLE_TIMEOUT_S
+        connection = await asyncpg.connect(self.settings.database_url)
+        try:
+            while True:
+                unsent = sum(relay["unsent"] for relay in await health_report.relays(connection))
+                lag = await health_report.consumer_lag(self.settings)
+                if unsent == 0 and all(behind == 0 for behind in lag.values()):
+                    return round(asyncio.get_running_loop().time() - started, 1)
+                self.progress(f"settling: {unsent} unsent, consumers behind by {lag}", 0, 1)
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(
+                        f"the stack did not settle in {SETTLE_TIMEOUT_S} s: {unsent} unsent, {lag}"
+                    )
+                await asyncio.sleep(POLL_S)
+        finally:
+            await connection.close()
 
     async def _sell(self, batteries: range) -> None:
         """The batteries sold through Kafka, and applied, before the counter opens."""

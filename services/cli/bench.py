@@ -22,7 +22,12 @@ DEFAULT_COLLECTIONS = 2_000  # collections with Prefer: wait in --counter (half 
 @app.command()
 def bench(
     batteries: int = typer.Option(DEFAULT_BATTERIES, min=100, help="battery lives to drive"),
-    rate: float = typer.Option(0, help="produce at most this many events a second (0: as fast as possible)"),
+    rate: float = typer.Option(
+        0,
+        min=0,
+        help="produce at most this many events a second (0: as fast as possible); with --gateway or "
+        "--counter: the rate of their second run (0: half the first run's)",
+    ),
     gateway: bool = typer.Option(
         False,
         "--gateway",
@@ -49,7 +54,7 @@ def bench(
     """Drive battery lives through the running stack; print throughput, latency, ceilings, memory.
     With --gateway, --counter and/or --waiters, measure those over HTTP instead."""
     if gateway or counter or waiters:
-        result = _over_http(gateway and requests, counter and collections, waiters)
+        result = _over_http(gateway and requests, counter and collections, waiters, rate)
         if as_json:
             print_json(result)
             return
@@ -81,13 +86,13 @@ def _flat(figures: dict, prefix: str = ""):
             yield f"{prefix}{measure}", value
 
 
-def _over_http(requests: int, collections: int, waiters: int = 0) -> dict:
+def _over_http(requests: int, collections: int, waiters: int = 0, rate: float = 0) -> dict:
     async def run(report) -> dict:
         bench, result = HttpBench(get_settings(), report), {}
         if requests:
-            result["gateway"] = await bench.gateway(requests)
+            result["gateway"] = await bench.gateway(requests, rate)
         if collections:
-            result["counter"] = await bench.counter(collections)
+            result["counter"] = await bench.counter(collections, rate)
         if waiters:
             result["waiters"] = await bench.waiters(waiters)
         return result

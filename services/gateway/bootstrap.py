@@ -106,9 +106,10 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         # Its sessions hold no state (its LISTEN has a connection of its own): no reset query per use.
         pool = await create_pool(settings.database_url, settings=settings, stateless_sessions=True)
         stack.push_async_callback(pool.close)
-        producer = create_producer(settings)
-        stack.push_async_callback(producer.stop)
-        await producer.start()
+        producers = [create_producer(settings) for _ in range(settings.gateway_producers)]
+        for producer in producers:
+            stack.push_async_callback(producer.stop)
+            await producer.start()
         lag_reader = ConsumerLagReader(settings.kafka_bootstrap, options=client_options(settings))
         stack.push_async_callback(lag_reader.stop)
         await lag_reader.start()
@@ -117,7 +118,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         metrics = GatewayMetrics()
         gateway = build_gateway(
             settings,
-            publisher=KafkaEventPublisher(producer, observe=metrics.produced),
+            publisher=KafkaEventPublisher(producers, observe=metrics.produced),
             key_repository=PostgresKeyRepository(pool),
             pool=pool,
             lag_reader=lag_reader,

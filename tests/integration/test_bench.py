@@ -174,3 +174,19 @@ def test_bench_gateway_and_counter_count_every_answer_of_the_real_gateway(stack)
     assert gateway["generator_cpu_ms_per_request"] >= 0 and gateway["gateway_cpu_ms_per_request"] > 0
     assert (counter["statuses_max"], counter["statuses"]) == ({"200": 50}, {"200": 50}), counter
     assert counter["decisions_per_second_max"] > 0 and 0 < counter["p50_ms"] <= counter["p99_ms"]
+
+
+def test_bench_counter_at_a_given_rate_runs_its_second_half_at_that_rate_once_the_stack_settled(stack):
+    """`takeback bench --counter --rate R`: the second run at R a second, not half the first's, started once
+    both outboxes were sent and every consumer group caught up (`settled_s`)."""
+    run = subprocess.run(
+        [TAKEBACK, "bench", "--counter", "--collections", "100", "--rate", "25", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    counter = json.loads(run.stdout)["counter"]
+    assert counter["rate_per_second"] == 25.0 and counter["statuses"] == {"200": 50}, counter
+    assert counter["settled_s"] >= 0

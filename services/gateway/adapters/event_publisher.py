@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -16,18 +16,19 @@ from services.gateway.domain.errors import BodyTooLarge, EventLogUnavailable
 
 PRODUCE_TIMEOUT_S = 30.0
 REQUEST_SIZE_HEADROOM_BYTES = 64 * 1024
-# Concurrent requests share the producer's batches: an event waits up to this long for others to join its
-# batch (a few produce requests a second per partition instead of one an event; a few ms of its latency).
-PRODUCE_LINGER_MS = 5
 
 
 def create_producer(settings: Settings) -> AIOKafkaProducer | SigningProducer:
-    """The gateway's own principal; each event signed as the gateway (it checked the key's source)."""
+    """The gateway's own principal; each event signed as the gateway (it checked the key's source).
+
+    Concurrent requests share the producer's record batches: an event waits up to
+    `gateway_produce_linger_ms` for others to join its batch, and while a request is in flight to the
+    broker the events that come meanwhile gather for the next one."""
     return events_producer(
         settings,
         acks="all",
         enable_idempotence=True,
-        linger_ms=PRODUCE_LINGER_MS,
+        linger_ms=settings.gateway_produce_linger_ms,
         max_request_size=settings.http_body_max_bytes + REQUEST_SIZE_HEADROOM_BYTES,
         request_timeout_ms=15_000,
         partitioner=key_partitioner,
@@ -70,19 +71,33 @@ def key_partitioner(key: bytes, all_partitions: list[int], available: list[int])
 
 
 class KafkaEventPublisher:
+    """Each event to the producer with the fewest events in flight.
+
+    A producer sends one request at a time to a broker (an idempotent producer keeps a partition's
+    batches in order that way), so with one producer an event that comes while a request is in flight
+    waits for that request's acknowledgement and then its own. Events of one request are never split;
+    two requests sent at once have no order between them whichever producer takes them, and a client
+    that waits for one answer before its next request gets its order kept (the first is acknowledged
+    before the second is sent)."""
+
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        producers: Sequence[AIOKafkaProducer | SigningProducer],
         observe: Callable[[str, float], None] = lambda topic, s: None,
         timeout_s: float = PRODUCE_TIMEOUT_S,
     ) -> None:
-        self.producer, self.observe, self.timeout_s = producer, observe, timeout_s
+        assert producers, "at least one producer"
+        self.producers, self.observe, self.timeout_s = list(producers), observe, timeout_s
+        self.in_flight = [0] * len(self.producers)
 
     async def publish(self, topic: str, key: str, value: bytes) -> None:
         started = time.perf_counter()
+        counts = self.in_flight
+        chosen = counts.index(min(counts))
+        counts[chosen] += 1
         try:
             async with asyncio.timeout(self.timeout_s):  # no task of its own per event, as `wait_for` makes
-                await self.producer.send_and_wait(topic, value, key=key.encode())
+                await self.producers[chosen].send_and_wait(topic, value, key=key.encode())
             self.observe(topic, time.perf_counter() - started)
         except MessageSizeTooLargeError:
             raise BodyTooLarge("too_large", "the event is larger than the event log accepts") from None
@@ -91,6 +106,8 @@ class KafkaEventPublisher:
                 "event_log_unavailable",
                 f"Kafka did not acknowledge the event ({type(error).__name__}); retry with the same event_id",
             ) from None
+        finally:
+            counts[chosen] -= 1
 
 
 class RecordingEventPublisher:

@@ -314,3 +314,39 @@ async def test_a_failed_write_of_the_acceptance_answers_at_once_not_after_the_wa
         loop.cancel()
     assert asyncio.get_running_loop().time() - started < 1.0
     assert watch.waiting == 0  # the wait was given up
+
+
+class FirstReadHeld(InMemoryEventRecords):
+    """The in-memory records whose first read of outcomes waits until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release, self.reads = asyncio.Event(), 0
+
+    async def outcomes(self, event_ids):
+        self.reads += 1
+        if self.reads == 1:
+            await self.release.wait()
+        return await super().outcomes(event_ids)
+
+
+async def test_a_notification_is_read_while_another_read_is_still_in_progress():
+    records = FirstReadHeld()
+    watch, loop, notify = await _listening(records)
+    slow, quick = uuid.uuid4(), uuid.uuid4()
+    try:
+        held = asyncio.create_task(watch.wait(slow, HASH, 5.0))
+        while records.reads < 1:  # the read at once of the first waiter, held
+            await asyncio.sleep(0.01)
+        answered = asyncio.create_task(watch.wait(quick, HASH, 5.0))
+        records.inbox[quick] = refunded(quick)
+        notify(str(quick))
+        body = await asyncio.wait_for(answered, 1.0)  # not behind the held read
+        assert body["status"] == "applied" and not held.done()
+        records.release.set()
+        records.inbox[slow] = refunded(slow)
+        notify(str(slow))
+        assert (await asyncio.wait_for(held, 1.0))["status"] == "applied"
+    finally:
+        records.release.set()
+        loop.cancel()

@@ -40,6 +40,7 @@ log = get_logger(__name__)
 ACCEPTED_BATCH_MAX = 1_000  # accepted events in one INSERT
 WAITING_MAX = 10_000  # requests waiting at once in a process; beyond, a request answers 202 at once
 POLL_IDS_MAX = 2_000  # event ids in one read of outcomes
+READS_AT_ONCE = 4  # reads of outcomes in progress at once (of the pool's 8 connections)
 POLL_INTERVAL_S = 0.5  # the fallback poll while requests wait, should a notification be missed
 LISTEN_RETRY_S = 2.0  # between attempts to open the listening connection again
 # listen(on_notify) -> is_listening; on_notify gets each notification's payload
@@ -151,6 +152,8 @@ class OutcomeWatch:
         self._last_read_all = 0.0  # the event loop's time of the last read of every waiting event
         self._wake = asyncio.Event()
         self._is_listening: Callable[[], bool] = lambda: False
+        self._reads = asyncio.Semaphore(READS_AT_ONCE)
+        self._reading: set[asyncio.Task] = set()  # reads in progress (kept referenced until done)
 
     @property
     def waiting(self) -> int:
@@ -197,6 +200,13 @@ class OutcomeWatch:
         self._wake.set()
 
     async def run_forever(self) -> None:
+        try:
+            await self._watch()
+        finally:
+            for read in list(self._reading):
+                read.cancel()
+
+    async def _watch(self) -> None:
         while True:
             await self._keep_listening()
             try:
@@ -219,7 +229,16 @@ class OutcomeWatch:
             self._due.clear()  # what is named from here on is read at the next wake
             self._read_all = False
             if ids:
-                await self.poll(ids)
+                # Reads at once, up to READS_AT_ONCE: a batch's notification is not held behind the read of
+                # another's (each answer is set once, whichever read finds it first).
+                await self._reads.acquire()
+                read = asyncio.create_task(self.poll(ids))
+                self._reading.add(read)
+                read.add_done_callback(self._read_done)
+
+    def _read_done(self, read: asyncio.Task) -> None:
+        self._reading.discard(read)
+        self._reads.release()
 
     async def poll(self, ids: list[UUID] | None = None) -> None:
         """One read of the outcomes of these waiting events (of every one by default; in slices of

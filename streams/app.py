@@ -135,7 +135,7 @@ def create_app(settings: Settings, wiring: Wiring) -> faust.App:
                 for e in batch
             ]
             started = time.perf_counter()
-            outcome = await apply_until_done(streams.pool, messages, streams.keys)
+            outcome = await apply_until_done(streams.batches, messages, streams.keys)
             BATCH_SECONDS.observe(time.perf_counter() - started)
             BATCH_SIZE.observe(len(messages))
             for kind, count in outcome.applied.items():

@@ -28,6 +28,7 @@ class Streams:
 
     settings: Settings
     pool: asyncpg.Pool
+    batches: asyncpg.Pool  # the batches' transactions only: no session state, so no reset query a batch
     keys: SigningKeys
     relay: Relay
     monitor: HealthMonitor
@@ -35,6 +36,9 @@ class Streams:
 
 async def bootstrap(settings: Settings) -> Streams:
     pool = await create_pool(settings.database_url, settings=settings)
+    # A worker applies one batch at a time (a second connection for the one-event-a-transaction isolation
+    # of a poison event is never needed at once); each is a transaction and nothing else.
+    batches = await create_pool(settings.database_url, max_size=2, settings=settings, stateless_sessions=True)
     producer = create_producer(settings.kafka_bootstrap, client_options(settings))
     await producer.start()
     relay = Relay(
@@ -47,7 +51,7 @@ async def bootstrap(settings: Settings) -> Streams:
         OutboxTail(settings.kafka_bootstrap, client_options(settings)),
         wake_channel=INBOX_CHANNEL,  # every batch that writes the outbox notifies it at commit
     )
-    return Streams(settings, pool, SigningKeys(pool), relay, HealthMonitor(pool, settings))
+    return Streams(settings, pool, batches, SigningKeys(pool), relay, HealthMonitor(pool, settings))
 
 
 class Wiring:

@@ -84,6 +84,22 @@ def latency_ms(values: Sequence[float]) -> dict[str, float | None]:
     }
 
 
+class _Tally:
+    """The answers of a run as they come: each recorded in `load`; `finished` once the last is in."""
+
+    def __init__(self, load: Load, expected: int, keep_bodies: bool) -> None:
+        self.load, self.unanswered, self.keep_bodies = load, expected, keep_bodies
+        self.finished = asyncio.get_running_loop().create_future()
+
+    def answered(self, answer: Answer, since: float) -> bool:
+        """Record it; whether answers are still to come."""
+        _record(self.load, answer, since, self.keep_bodies)
+        self.unanswered -= 1
+        if self.unanswered == 0:
+            self.finished.set_result(None)
+        return self.unanswered > 0
+
+
 async def in_flight(
     base_url: str, requests: Sequence[Request], concurrency: int, keep_bodies: bool = False
 ) -> Load:
@@ -91,8 +107,7 @@ async def in_flight(
     assert concurrency >= 1, "at least one request in flight"
     load, pool = Load(), Connections(base_url, concurrency)
     pending = iter([pool.wire(request) for request in requests])
-    finished = asyncio.get_running_loop().create_future()
-    unanswered = len(requests)
+    tally = _Tally(load, len(requests), keep_bodies)
 
     def start() -> None:
         for wire in pending:
@@ -101,19 +116,14 @@ async def in_flight(
             return
 
     def answered(answer: Answer, since: float) -> None:
-        nonlocal unanswered
-        _record(load, answer, since, keep_bodies)
-        unanswered -= 1
-        if unanswered == 0:
-            finished.set_result(None)
-        else:
+        if tally.answered(answer, since):
             start()
 
     async def run() -> None:
-        for _ in range(min(concurrency, unanswered)):
+        for _ in range(min(concurrency, tally.unanswered)):
             start()
-        if unanswered:
-            await finished
+        if tally.unanswered:
+            await tally.finished
 
     try:
         await _timed(load, run)
@@ -130,32 +140,25 @@ async def at_rate(
     load, pool = Load(), Connections(base_url, CONNECTIONS_MAX)
     wires = [pool.wire(request) for request in requests]
     loop = asyncio.get_running_loop()
-    finished = loop.create_future()
-    unanswered, sent, started = len(wires), 0, 0.0
+    tally = _Tally(load, len(wires), keep_bodies)
+    sent, started = 0, 0.0
 
     def send_due() -> None:
         """Every request due by now, then a wake-up at the next one's moment."""
         nonlocal sent
         now = time.perf_counter()
         while sent < len(wires) and (due := started + sent / rate_per_s) <= now:
-            pool.send(wires[sent], lambda answer, since=due: answered(answer, since))
+            pool.send(wires[sent], lambda answer, since=due: tally.answered(answer, since))
             sent += 1
         if sent < len(wires):  # in whole milliseconds, the event loops' tick: no wake-up before it is due
             loop.call_later(math.ceil((started + sent / rate_per_s - now) * 1000) / 1000, send_due)
-
-    def answered(answer: Answer, since: float) -> None:
-        nonlocal unanswered
-        _record(load, answer, since, keep_bodies)
-        unanswered -= 1
-        if unanswered == 0:
-            finished.set_result(None)
 
     async def run() -> None:
         nonlocal started
         if wires:
             started = time.perf_counter()
             send_due()
-            await finished
+            await tally.finished
 
     try:
         await _timed(load, run)

@@ -27,11 +27,16 @@ PROMISED = {
 
 
 def bench(batteries: int) -> dict:
+    return takeback_bench("--batteries", str(batteries), timeout_s=3600)
+
+
+def takeback_bench(*options: str, timeout_s: float = 600) -> dict:
+    """`takeback bench OPTIONS --json` against the test stack: its figures, once it ended with status 0."""
     run = subprocess.run(
-        [TAKEBACK, "bench", "--batteries", str(batteries), "--json"],
+        [TAKEBACK, "bench", *options, "--json"],
         capture_output=True,
         text=True,
-        timeout=3600,
+        timeout=timeout_s,
         env=os.environ,
     )
     assert run.returncode == 0, run.stderr[-2000:]
@@ -136,15 +141,7 @@ def test_soak_a_hundred_thousand_lives(stack):
 def test_bench_waiters_prints_every_answer_right_and_the_gateway_memory(stack):
     """`takeback bench --waiters N`: N collections at once with Prefer: wait, each answered with its outcome
     (or 202 once its wait expired), none 5xx, and the memory of every gateway process."""
-    run = subprocess.run(
-        [TAKEBACK, "bench", "--waiters", "20", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    result = json.loads(run.stdout)["waiters"]
+    result = takeback_bench("--waiters", "20")["waiters"]
     assert (result["waiters"], result["answered"], result["in_flight_peak"]) == (20, 20, 20)
     assert result["outcomes_correct"] + result["expired_202"] == 20, result
     assert (result["wrong"], result["server_errors_5xx"]) == (0, 0), result
@@ -159,15 +156,8 @@ def test_bench_gateway_and_counter_count_every_answer_of_the_real_gateway(stack)
     """`takeback bench --gateway --counter`: every collection sent over HTTP answered (202 accepted without
     waiting, 200 with its decision under Prefer: wait), the figures each phase promises, and the load
     generator's CPU a request."""
-    run = subprocess.run(
-        [TAKEBACK, "bench", "--gateway", "--requests", "100", "--counter", "--collections", "100", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    gateway, counter = json.loads(run.stdout)["gateway"], json.loads(run.stdout)["counter"]
+    result = takeback_bench("--gateway", "--requests", "100", "--counter", "--collections", "100")
+    gateway, counter = result["gateway"], result["counter"]
     assert (gateway["statuses"], gateway["half_statuses"]) == ({"202": 100}, {"202": 100}), gateway
     assert gateway["accepted_per_second"] > 0 and gateway["half_rate_per_second"] > 0
     assert 0 < gateway["p50_ms"] <= gateway["p99_ms"] and 0 < gateway["half_p50_ms"] <= gateway["half_p99_ms"]
@@ -179,14 +169,6 @@ def test_bench_gateway_and_counter_count_every_answer_of_the_real_gateway(stack)
 def test_bench_counter_at_a_given_rate_runs_its_second_half_at_that_rate_once_the_stack_settled(stack):
     """`takeback bench --counter --rate R`: the second run at R a second, not half the first's, started once
     both outboxes were sent and every consumer group caught up (`settled_s`)."""
-    run = subprocess.run(
-        [TAKEBACK, "bench", "--counter", "--collections", "100", "--rate", "25", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    counter = json.loads(run.stdout)["counter"]
+    counter = takeback_bench("--counter", "--collections", "100", "--rate", "25")["counter"]
     assert counter["rate_per_second"] == 25.0 and counter["statuses"] == {"200": 50}, counter
     assert counter["settled_s"] >= 0

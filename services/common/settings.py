@@ -53,9 +53,10 @@ class Settings(BaseSettings):
     # Gateway worker processes on http_port (0: one per core the gateway may run on); README "The gateway's
     # worker processes" says what each holds for itself.
     gateway_workers: int = Field(default=0, ge=0, le=64)
-    # Kafka producers in each gateway worker: a producer has one request in flight to a broker at a time, so
-    # an event waits for the one in flight; an event goes to the producer with the fewest events in flight.
-    gateway_producers: int = Field(default=2, ge=1, le=16)
+    # Kafka producers in each gateway worker (an event goes to the one with the fewest events in flight). A
+    # producer has one request in flight to a broker at a time; more producers make more, smaller requests:
+    # on one 2-core machine with the broker beside, a second one cost CPU and throughput (docs/PERFORMANCE.md).
+    gateway_producers: int = Field(default=1, ge=1, le=16)
     # How long an event waits for others to join its record batch when its producer has nothing in flight.
     gateway_produce_linger_ms: int = Field(default=5, ge=0, le=1000)
     streams_workers: int = Field(default=2, ge=1, le=32)  # processes in the consumer group (one per core)

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     gateway_workers: int = Field(default=0, ge=0, le=64)
     # Kafka producers in each gateway worker (an event goes to the one with the fewest events in flight). A
     # producer has one request in flight to a broker at a time; more producers make more, smaller requests:
-    # on one 2-core machine with the broker beside, a second one cost CPU and throughput (docs/PERFORMANCE.md).
+    # on a 2-core machine with the broker beside, a second one cost CPU and throughput (docs/PERFORMANCE.md).
     gateway_producers: int = Field(default=1, ge=1, le=16)
     # How long an event waits for others to join its record batch when its producer has nothing in flight.
     gateway_produce_linger_ms: int = Field(default=5, ge=0, le=1000)

@@ -219,23 +219,14 @@ class HttpBench:
         """Wait until the stack has done what the requests so far asked of it (both outboxes sent, every
         consumer group caught up), so a run at half the rate measures half the load, not the backlog the
         run at full speed left; the seconds it took."""
-        started = asyncio.get_running_loop().time()
-        deadline = started + SETTLE_TIMEOUT_S
-        connection = await asyncpg.connect(self.settings.database_url)
-        try:
-            while True:
-                unsent = sum(relay["unsent"] for relay in await health_report.relays(connection))
-                lag = await health_report.consumer_lag(self.settings)
-                if unsent == 0 and all(behind == 0 for behind in lag.values()):
-                    return round(asyncio.get_running_loop().time() - started, 1)
-                self.progress(f"settling: {unsent} unsent, consumers behind by {lag}", 0, 1)
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(
-                        f"the stack did not settle in {SETTLE_TIMEOUT_S} s: {unsent} unsent, {lag}"
-                    )
-                await asyncio.sleep(POLL_S)
-        finally:
-            await connection.close()
+
+        async def look(connection: asyncpg.Connection) -> tuple[bool, str]:
+            unsent = sum(relay["unsent"] for relay in await health_report.relays(connection))
+            lag = await health_report.consumer_lag(self.settings)
+            done = unsent == 0 and all(behind == 0 for behind in lag.values())
+            return done, f"settling: {unsent} unsent, consumers behind by {lag}"
+
+        return await self._until(look, SETTLE_TIMEOUT_S)
 
     async def _sell(self, batteries: range) -> None:
         """The batteries sold through Kafka, and applied, before the counter opens."""
@@ -249,23 +240,33 @@ class HttpBench:
             await asyncio.gather(*sends)
         finally:
             await producer.stop()
+        low, high = self.names.serial(batteries.start), self.names.serial(batteries.stop)
+
+        async def look(connection: asyncpg.Connection) -> tuple[bool, str]:
+            sold = await connection.fetchval(
+                "SELECT count(*) FROM scheme.batteries"
+                " WHERE serial >= $1 AND serial < $2 AND state = 'in_use'",
+                low,
+                high,
+            )
+            return sold >= len(batteries), f"counter: {sold} of {len(batteries)} batteries sold"
+
+        await self._until(look, SALES_APPLIED_TIMEOUT_S)
+
+    async def _until(self, look: Callable, timeout_s: float) -> float:
+        """Ask `look(connection)` every POLL_S until it says done, showing what it says; the seconds it
+        took, or TimeoutError with what it said last."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         connection = await asyncpg.connect(self.settings.database_url)
         try:
-            low, high = self.names.serial(batteries.start), self.names.serial(batteries.stop)
-            deadline = asyncio.get_running_loop().time() + SALES_APPLIED_TIMEOUT_S
-            while (
-                sold := await connection.fetchval(
-                    "SELECT count(*) FROM scheme.batteries"
-                    " WHERE serial >= $1 AND serial < $2 AND state = 'in_use'",
-                    low,
-                    high,
-                )
-            ) < len(batteries):
-                self.progress("counter: sales applied", sold, len(batteries))
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(
-                        f"{sold} of {len(batteries)} batteries sold after {SALES_APPLIED_TIMEOUT_S} s"
-                    )
+            while True:
+                done, said = await look(connection)
+                if done:
+                    return round(loop.time() - started, 1)
+                self.progress(said, 0, 1)
+                if loop.time() > started + timeout_s:
+                    raise TimeoutError(f"{said} after {timeout_s} s")
                 await asyncio.sleep(POLL_S)
         finally:
             await connection.close()

@@ -53,23 +53,17 @@ class OutboxMessage:
 
 
 async def write(connection: asyncpg.Connection, schema: str, messages: list[OutboxMessage]) -> int:
-    """Insert in the caller's transaction; an event id seen before is skipped (replays)."""
-    if not messages:
-        return 0
-    result = await connection.execute(
-        f"""INSERT INTO {schema}.outbox (event_id, topic, key, value)
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])
-            ON CONFLICT (event_id) DO NOTHING""",
-        [m.event_id for m in messages],
-        [m.topic for m in messages],
-        [m.key for m in messages],
-        [m.value for m in messages],
-    )
-    return int(result.split()[-1])
+    """Insert in the caller's transaction; an event id seen before is skipped (replays). The rows
+    inserted."""
+    statement = OneStatement()
+    write_into(statement, schema, messages)
+    counts = await statement.run(connection)
+    return counts[0] if counts else 0
 
 
 def write_into(statement: OneStatement, schema: str, messages: list[OutboxMessage]) -> None:
-    """`write`, as one write of a statement that sends several (counted: the rows it inserted)."""
+    """The messages as one write of a statement that may send several; an event id seen before is
+    skipped (counted: the rows it inserted)."""
     if messages:
         statement.add(
             f"""INSERT INTO {schema}.outbox (event_id, topic, key, value)

@@ -129,6 +129,18 @@ RETRY_WAIT_S = 1.0
 PRUNE_EVERY_S = 60.0
 
 
+CUSTOM_PLANS = "SET plan_cache_mode = force_custom_plan"  # each slice planned for its own bounds
+
+
+class Cursor(NamedTuple):
+    """Where the relay is (`{schema}.outbox_relay`): the snapshot of every transaction sent, the window
+    being sent when one is partly sent, and the last seq of it sent."""
+
+    done: str
+    window: str | None
+    after_seq: int
+
+
 class Row(NamedTuple):
     """An outbox row as the relay reads it (a tuple: made for every row of every window, four times
     faster)."""
@@ -175,21 +187,25 @@ class Relay:
         self._unrecorded: set[int] = set()  # seqs Kafka acknowledged that the cursor does not cover yet
         self._pruned_at = 0.0
         # A window's rows: written by the transactions visible in the window's snapshot and not in the done
-        # one. Its first slice is found by the transaction ids' index (the rows of a window may have any
-        # seq); the next ones in the primary key's order from where the last one ended (the txid bounds,
-        # which only serve the index, would lead the planner to read and sort what is left of the window
-        # every time).
-        in_window = """pg_visible_in_snapshot(txid, $2::text::pg_snapshot)
-                       AND NOT pg_visible_in_snapshot(txid, $1::text::pg_snapshot) AND seq > $3"""
+        # one. Its first slice is found by the transaction ids' index from the done snapshot's xmin (the rows
+        # of a window may have any seq), in the statement that takes the window's snapshot; the next ones in
+        # the primary key's order from where the last one ended (a txid bound, which only serves the index,
+        # would lead the planner to read and sort what is left of the window every time). Both are planned
+        # for their own bounds (`CUSTOM_PLANS`: a plan made once for any bounds reads the whole outbox).
+        not_done = "NOT pg_visible_in_snapshot(txid, $1::text::pg_snapshot)"
         self._first_slice = f"""
-            SELECT seq, event_id, topic, key, value FROM {schema}.outbox
-             WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot)
-               AND txid < pg_snapshot_xmax($2::text::pg_snapshot)
-               AND {in_window}
-             ORDER BY seq LIMIT $4"""
+            WITH w AS MATERIALIZED (SELECT pg_current_snapshot() AS snapshot)
+            SELECT w.snapshot::text AS window, o.seq, o.event_id, o.topic, o.key, o.value
+              FROM w LEFT JOIN LATERAL (
+                   SELECT seq, event_id, topic, key, value FROM {schema}.outbox
+                    WHERE txid >= pg_snapshot_xmin($1::text::pg_snapshot)
+                      AND pg_visible_in_snapshot(txid, w.snapshot) AND {not_done}
+                    ORDER BY seq LIMIT $2) o ON true
+             ORDER BY o.seq"""
         self._next_slice = f"""
             SELECT seq, event_id, topic, key, value FROM {schema}.outbox
-             WHERE {in_window} ORDER BY seq LIMIT $4"""
+             WHERE seq > $3 AND pg_visible_in_snapshot(txid, $2::text::pg_snapshot) AND {not_done}
+             ORDER BY seq LIMIT $4"""
 
     def wake(self) -> None:
         self._wake.set()
@@ -246,23 +262,28 @@ class Relay:
     async def _publish_loop(self, holder: asyncpg.Connection) -> None:
         """Publish while the lock's session lives; a lost session ends the loop (and the lock).
 
+        Every look runs on the lock's session, so each one also finds the session still there (or raises),
+        and the relay keeps its cursor between looks (it alone writes it while it holds the lock): a look
+        is one round trip, and a window sent one more.
+
         Woken by notifications, a wake that comes while a window is read or sent is kept (it may be for a
         transaction that committed after the window's snapshot): the next look starts at once. Polling, a
         wake that comes meanwhile is dropped, as the next look is at most `poll_s` away."""
         listening = self.wake_channel is not None
         idle_wait_s = IDLE_WAIT_MAX_S if listening else min(self.poll_s, IDLE_WAIT_MAX_S)
+        await holder.execute(CUSTOM_PLANS)  # for this session (the pool's reset query undoes it)
+        cursor = await self._read_cursor(holder)
         while not holder.is_closed():
             if listening:
                 self._wake.clear()
             try:
-                sent = await self.publish_once()
+                sent, cursor = await self._publish(holder, cursor)
                 await self._prune_when_due()
             except (TimeoutError, OSError, asyncpg.PostgresError, KafkaError) as error:  # broker or db away
                 log.warning("outbox_relay_retry", schema=self.schema, error=str(error))
                 sent = 0
                 await asyncio.sleep(RETRY_WAIT_S)
             if sent < self.batch_max:
-                await holder.fetchval("SELECT 1")  # the lock's session is still there, or this raises
                 if not listening:
                     self._wake.clear()
                 try:
@@ -271,40 +292,42 @@ class Relay:
                     pass
 
     async def publish_once(self) -> int:
+        """One look, and the send of what it found, on a connection of the pool (the cursor read first)."""
         async with self.pool.acquire() as connection:
-            async with connection.transaction():
-                # Planned for this window's own bounds (a plan made once for any bounds read the whole window
-                # again for each slice of it).
-                await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-                done, window, after_seq = await connection.fetchrow(
-                    "SELECT done_snapshot::text, window_snapshot::text, after_seq "
-                    f"FROM {self.schema}.outbox_relay"
-                )
-                if window is None:  # a new window: every transaction that has ended by now
-                    window, after_seq = await connection.fetchval("SELECT pg_current_snapshot()::text"), 0
-                rows = [
-                    Row(*r)
-                    for r in await connection.fetch(
-                        self._first_slice if after_seq == 0 else self._next_slice,
-                        done,
-                        window,
-                        after_seq,
-                        self.batch_max,
-                    )
-                ]
-            if not rows:
-                if after_seq:  # the window was partly sent before: it is done now
-                    await self._move_cursor(connection, window, None, 0)
-                return 0  # an empty window moves nothing (no write while idle)
-            refused = await self._send(rows)
-            await self._park(connection, refused)
-            if len(rows) < self.batch_max:  # the window is sent
-                await self._move_cursor(connection, window, None, 0)
-            else:  # more in this window: remember how far
-                await self._move_cursor(connection, done, window, rows[-1].seq)
+            await connection.execute(CUSTOM_PLANS)  # for this session (the pool's reset query undoes it)
+            sent, _ = await self._publish(connection, await self._read_cursor(connection))
+        return sent
+
+    async def _read_cursor(self, connection: asyncpg.Connection) -> Cursor:
+        sql = f"SELECT done_snapshot::text, window_snapshot::text, after_seq FROM {self.schema}.outbox_relay"
+        return Cursor(*await connection.fetchrow(sql))
+
+    async def _publish(self, connection: asyncpg.Connection, cursor: Cursor) -> tuple[int, Cursor]:
+        """Send the next slice of the window (of a new one when none is open); the rows it read and the
+        cursor as it left it."""
+        done, window, after_seq = cursor
+        if window is None:  # a new window: every transaction that has ended by now
+            found = await connection.fetch(self._first_slice, done, self.batch_max)
+            window = found[0]["window"]
+            rows = [Row(*r[1:]) for r in found if r["seq"] is not None]
+        else:
+            rows = [
+                Row(*r)
+                for r in await connection.fetch(self._next_slice, done, window, after_seq, self.batch_max)
+            ]
+        if not rows:
+            if after_seq:  # the window was partly sent before: it is done now
+                return 0, await self._move_cursor(connection, Cursor(window, None, 0))
+            return 0, cursor  # an empty window moves nothing (no write while idle)
+        refused = await self._send(rows)
+        await self._park(connection, refused)
+        if len(rows) < self.batch_max:  # the window is sent
+            moved = await self._move_cursor(connection, Cursor(window, None, 0))
+        else:  # more in this window: remember how far
+            moved = await self._move_cursor(connection, Cursor(done, window, rows[-1].seq))
         self._unrecorded.clear()
         self.published += len(rows) - len(refused)
-        return len(rows)
+        return len(rows), moved
 
     async def _send(self, rows: list[Row]) -> dict[int, str]:
         """Send what Kafka has not acknowledged yet; return the refused rows' reasons; raise if the broker
@@ -445,17 +468,14 @@ class Relay:
             f"SELECT count(*) FROM {self.schema}.outbox o, {self.schema}.outbox_relay r WHERE {UNSENT}"
         )
 
-    async def _move_cursor(
-        self, connection: asyncpg.Connection, done: str, window: str | None, after_seq: int
-    ) -> None:
+    async def _move_cursor(self, connection: asyncpg.Connection, cursor: Cursor) -> Cursor:
         await connection.execute(
             f"""UPDATE {self.schema}.outbox_relay
                    SET done_snapshot = $1::text::pg_snapshot, window_snapshot = $2::text::pg_snapshot,
                        after_seq = $3, updated_at = now()""",
-            done,
-            window,
-            after_seq,
+            *cursor,
         )
+        return cursor
 
 
 def _forget_refused_batch(producer: AIOKafkaProducer, tp: TopicPartition, records: int) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from services.common import outbox
+import asyncpg
+
+from services.common import db_roles, outbox
 from services.common.outbox import Relay
 from tests.conftest import wait_for
 from tests.integration.outbox_support import TOPIC, add
@@ -109,3 +111,48 @@ async def test_a_relay_on_a_notification_channel_still_sends_a_row_nobody_notifi
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_relay_looks_in_one_statement_on_its_locks_session_and_moves_its_cursor_in_one_more(
+    settings, outbox_schema, relay_producer, topic_reader, monkeypatch
+):
+    """Each look is the read of a slice on the session that holds the outbox's lock (which also shows the
+    session is still there); a slice sent is one more statement, the cursor's move. Nothing else runs
+    on that session: no transaction around the read, no separate read of the cursor or the snapshot."""
+    monkeypatch.setattr(outbox, "IDLE_WAIT_MAX_S", 0.2)
+    channel = f"{outbox_schema}_looks"
+    statements: list[tuple[int, str]] = []
+
+    async def logged(connection) -> None:
+        connection.add_query_logger(lambda query, c=id(connection): statements.append((c, query.query)))
+
+    pool = await asyncpg.create_pool(
+        settings.database_url_as(db_roles.STREAMS), min_size=1, max_size=4, init=logged
+    )
+    relay = Relay(pool, relay_producer, outbox_schema, 100, poll_s=60.0, wake_channel=channel)
+    running = asyncio.create_task(relay.run_forever())
+    try:
+        async with topic_reader(TOPIC) as reader:
+            await asyncio.sleep(1.0)  # it holds the lock and looks every 0.2 s
+            lock_session = next(c for c, query in statements if "pg_try_advisory_lock" in query)
+            idle_from = len(statements)
+            await asyncio.sleep(1.0)
+            idle = [query for c, query in statements[idle_from:] if c == lock_session]
+            assert 3 <= len(idle) <= 6 and all("pg_current_snapshot()" in query for query in idle)
+
+            sending_from = len(statements)
+            for name in ("first", "second"):
+                async with pool.acquire() as connection, connection.transaction():
+                    await add(connection, outbox_schema, value=json.dumps({"id": name}).encode())
+                    await connection.execute("SELECT pg_notify($1, '')", channel)
+                await _published(relay, {"first": 1, "second": 2}[name], timeout_s=10.0)
+            assert await sent_ids(reader, 2) == ["first", "second"]
+            on_lock = [query for c, query in statements[sending_from:] if c == lock_session]
+            moves = [query for query in on_lock if query.lstrip().startswith("UPDATE")]
+            assert len(moves) == 2  # one a slice sent
+            assert all("pg_current_snapshot()" in q or q.lstrip().startswith("UPDATE") for q in on_lock)
+            assert not [q for q in on_lock if q.strip().upper() in ("BEGIN", "COMMIT", "SELECT 1")]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await pool.close()

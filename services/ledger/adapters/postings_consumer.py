@@ -7,6 +7,12 @@ gives exactly that: `getmany(max_records, timeout_ms)` bounds each batch by
 count and wait, `commit(offsets)` runs after the transaction, and a rebalance
 listener waits for the batch in hand before giving up its partitions, so
 another worker seldom re-reads it (and when it does, posting is idempotent).
+
+Offsets posted are committed at most every `COMMIT_EVERY_S` (and at once when
+partitions are revoked and when the consumer stops), not after every batch: a
+commit is a write to the broker's offsets log and a round trip the next batch
+waited for. A worker killed meanwhile leaves at most that long of postings to
+be read again, and posting them again changes nothing.
 Faust would add a leader topic, a web server and a changelog machinery the
 ledger does not use.
 """
@@ -14,9 +20,10 @@ ledger does not use.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, RebalanceInProgressError
 
 from contracts import topics
 from services.common.logging import get_logger
@@ -29,6 +36,7 @@ GROUP_ID = "takeback-ledger"
 # hundred milliseconds at most, which the last posting of the batch waits for.
 FETCH_BYTES_MAX = 1024 * 1024
 PARTITION_FETCH_BYTES_MAX = 512 * 1024
+COMMIT_EVERY_S = 1.0  # offsets posted are committed this often at most (and at revocation and stop)
 
 
 class _WaitForBatch(ConsumerRebalanceListener):
@@ -36,7 +44,8 @@ class _WaitForBatch(ConsumerRebalanceListener):
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked) -> None:
-        async with self.consumer.batch_lock:  # the batch in hand is posted and committed first
+        async with self.consumer.batch_lock:  # the batch in hand is posted, and all posted committed, first
+            await self.consumer.flush()
             log.info("ledger_partitions_revoked", partitions=sorted(str(tp) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned) -> None:
@@ -52,13 +61,16 @@ class PostingsConsumer:
         wait_ms: int,
         topic: str = topics.POSTINGS,
         options: dict | None = None,
+        group: str = GROUP_ID,
     ) -> None:
         self.batch_max, self.wait_ms, self.topic = batch_max, wait_ms, topic
         self.batch_lock = asyncio.Lock()
         self.assigned = False
+        self._posted: dict[TopicPartition, int] = {}  # each partition's offset to commit, not committed yet
+        self._committed_at = time.monotonic()
         self.kafka = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
-            group_id=GROUP_ID,
+            group_id=group,
             client_id="takeback-ledger",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -74,6 +86,11 @@ class PostingsConsumer:
         self.kafka.subscribe([self.topic], listener=_WaitForBatch(self))
 
     async def stop(self) -> None:
+        async with self.batch_lock:
+            try:
+                await self.flush()
+            except KafkaError as error:  # the broker is away: what is posted is read again (changes nothing)
+                log.warning("ledger_commit_at_stop_failed", error=str(error))
         await self.kafka.stop()
 
     def ready(self) -> bool:
@@ -88,13 +105,24 @@ class PostingsConsumer:
         ]
 
     async def commit(self, messages: list[PostingMessage]) -> None:
-        """Commit past the last message of each partition; a lost race with a rebalance is harmless."""
-        offsets: dict[TopicPartition, int] = {}
+        """The batch is posted: commit past its last message of each partition, with whatever else is posted
+        and not committed, once `COMMIT_EVERY_S` has passed since the last commit."""
         for message in messages:
             partition = TopicPartition(message.topic, message.partition)
-            offsets[partition] = max(offsets.get(partition, 0), message.offset + 1)
+            self._posted[partition] = max(self._posted.get(partition, 0), message.offset + 1)
+        await self.commit_due()
+
+    async def commit_due(self) -> None:
+        """Commit what is posted if `COMMIT_EVERY_S` has passed since the last commit (also while idle)."""
+        if self._posted and time.monotonic() - self._committed_at >= COMMIT_EVERY_S:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Commit what is posted now; a lost race with a rebalance is harmless."""
+        offsets, self._posted = self._posted, {}
         if not offsets:
             return
+        self._committed_at = time.monotonic()
         try:
             await self.kafka.commit(offsets)
         except (CommitFailedError, IllegalStateError, RebalanceInProgressError) as error:

@@ -40,11 +40,14 @@ RECONCILIATION_SHARE_MAX = 0.1
 
 
 async def consume_until(ledger: Ledger, stop: asyncio.Event) -> None:
-    """One batch at a time: post it in one transaction, then commit its offsets; retry it until it goes in."""
+    """One batch at a time: post it in one transaction, then note its offsets to commit (committed at most
+    every second); retry it until it goes in."""
     consumer = ledger.consumer
     while not stop.is_set():
         messages = await consumer.next_batch()
         if not messages:
+            async with consumer.batch_lock:
+                await consumer.commit_due()  # what the last batches posted, once idle
             continue
         async with consumer.batch_lock:
             await _post_until_done(ledger, messages)

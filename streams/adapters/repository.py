@@ -6,8 +6,10 @@ from collections.abc import Iterable
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from services.common.channels import INBOX_CHANNEL, inbox_payload
+from services.common.ids import stable_id
 from services.common.money import minor_units
 from services.common.one_statement import OneStatement
 from streams.adapters import releases
@@ -347,9 +349,48 @@ async def inbox_hashes(connection: asyncpg.Connection, event_ids: list[UUID]) ->
     return {row["event_id"]: bytes(row["content_hash"]) for row in rows}
 
 
-def notify_outcomes(statement: OneStatement, event_ids: list[UUID]) -> None:
-    """Delivered at commit (contract 8.2): the waiting gateways read the outcomes of the ids named."""
-    statement.select("pg_notify($1, $2)", INBOX_CHANNEL, inbox_payload(dict.fromkeys(event_ids)))
+def notify_outcomes(statement: OneStatement, event_ids: list[UUID], state: BatchState) -> None:
+    """Delivered at commit (contract 8.2): the waiting gateways answer from the outcomes it carries, and
+    read those of the other ids named."""
+    payload = inbox_payload(dict.fromkeys(event_ids), decided(state))
+    statement.select("pg_notify($1, $2)", INBOX_CHANNEL, payload)
+
+
+def decided(state: BatchState) -> dict[UUID, tuple]:
+    """Each event the batch wrote an inbox row for: its outcome as `GET /v1/events/{id}` reads it back
+    (services/gateway/adapters/event_records.py, `_OUTCOMES`), from the rows the batch writes, in
+    `OUTCOME_FIELDS` order. A collection's refund is the one it caused for its battery; its outcome,
+    the late sale's that settled it in this batch, if any; a rejection's message, its event.rejected's."""
+    collections = {c.event_id: c for c in state.collections}
+    late = {s.collection_event_id: s for s in state.late_sales}
+    refunds = {(r.caused_by, r.serial): r for r in state.refunds}
+    rejections = None
+    out: dict[UUID, tuple] = {}
+    for row in state.inbox:
+        message = None
+        if row.outcome == "rejected":
+            if rejections is None:
+                rejections = {str(m.event_id): m for m in state.outbox}
+            sent = rejections.get(stable_id("rejected", row.event_id))
+            message = orjson.loads(sent.value).get("data", {}).get("message") if sent is not None else None
+        c = collections.get(row.event_id) if row.event_type == "collection.logged" else None
+        settled = late.get(c.event_id) if c is not None else None
+        refund = refunds.get((row.event_id, c.serial)) if c is not None else None
+        out[row.event_id] = (
+            row.event_type,
+            row.outcome,
+            row.reason,
+            row.content_hash.hex(),
+            message,
+            (settled.outcome if settled is not None else c.outcome) if c is not None else None,
+            row.source_kind,
+            row.source_id,
+            refund.amount if refund is not None else None,
+            refund.currency if refund is not None else None,
+            refund.method if refund is not None else None,
+            c.handling_fee + (settled.handling_fee if settled is not None else 0) if c is not None else None,
+        )
+    return out
 
 
 def record_offsets(statement: OneStatement, ranges: list[OffsetRangeRow]) -> None:

@@ -200,7 +200,7 @@ async def _apply(connection: asyncpg.Connection, decoded: list[Decoded]) -> Outc
     repository.record_offsets(statement, offset_ranges([d.message for d in decoded]))
     state.outbox.extend(events_out.postings_requested(state.postings))
     write_outbox(statement, "scheme", state.outbox)
-    repository.notify_outcomes(statement, ids)
+    repository.notify_outcomes(statement, ids, state)
     counts = await statement.run(connection)
     outcome.outbox = counts[0] if state.outbox else 0
     return outcome

@@ -9,6 +9,9 @@ import uuid
 
 import pytest
 
+from services.common.channels import INBOX_CHANNEL, inbox_payload_outcomes
+from services.gateway.adapters.event_records import PostgresEventRecords
+from services.gateway.domain.event_status import InboxRecord
 from tests.conftest import envelope, unique, wait_for
 from tests.integration.scheme import Scheme, item
 from tests.integration.test_gateway_support import (  # noqa: F401
@@ -292,3 +295,40 @@ async def test_an_event_rejected_before_it_could_be_read_is_readable_by_finance_
     assert finance.json()["outcome"]["reason"] == "schema_violation"
     hidden = await status_for(http, await new_key("pos", scheme.store), event)
     assert (hidden.status_code, hidden.json()["error"]) == (404, "unknown_event")
+
+
+async def test_the_outcomes_a_batch_notifies_are_those_read_back_from_the_scheme(
+    http, store, centre, owner_pool
+):
+    """The gateway answers a waiting request from the outcome the batch's notification carries: for each
+    kind of outcome it is the one `GET /v1/events/{id}` reads from the scheme's tables."""
+    carried: dict[uuid.UUID, tuple] = {}
+
+    def heard(_connection, _pid, _channel, payload: str) -> None:
+        found = inbox_payload_outcomes(payload)
+        if found is not None:
+            carried.update(found[0])
+
+    listener = await owner_pool.acquire()
+    await listener.add_listener(INBOX_CHANNEL, heard)
+    try:
+        deposit = await sold(http, store, item(unique("BAT"), deposit=5000, sku=unique("SKU")))
+        lease = await sold(http, store, item(unique("BAT"), deposit=0, contract="lease", sku=unique("SKU")))
+        orphan = unique("OLD")
+        events = [
+            collection(centre[0], deposit, {"method": "card"}),
+            collection(centre[0], lease),
+            collection(centre[0], orphan),
+            collection(centre[0], orphan, {"method": "cash"}),  # already returned: rejected
+        ]
+        bodies = [await decided(http, centre, event) for event in events]
+        assert [body["status"] for body in bodies] == ["applied", "applied", "applied", "rejected"]
+        ids = [uuid.UUID(event["event_id"]) for event in events]
+        read_back = await PostgresEventRecords(owner_pool).outcomes(ids)
+        heard_ids = [event_id for event_id in ids if event_id in carried]
+        assert len(heard_ids) >= 3, "the notifications of these small batches carry their outcomes"
+        for event_id in heard_ids:
+            assert InboxRecord(event_id, *carried[event_id]) == read_back[event_id]
+    finally:
+        await listener.remove_listener(INBOX_CHANNEL, heard)
+        await owner_pool.release(listener)

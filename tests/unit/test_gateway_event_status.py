@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
+from services.common.channels import (
+    INBOX_PAYLOAD_BYTES_MAX,
+    OUTCOME_FIELDS,
+    inbox_payload,
+    inbox_payload_ids,
+    inbox_payload_outcomes,
+)
 from services.gateway.adapters.event_records import InMemoryEventRecords
 from services.gateway.domain.errors import DatabaseUnavailable, NotFound
-from services.gateway.domain.event_status import AcceptedRecord, InboxRecord
+from services.gateway.domain.event_status import AcceptedRecord, InboxRecord, status_body
 from services.gateway.domain.keys import KeyHolder
 from services.gateway.entrypoints.metrics import GatewayMetrics
 from services.gateway.service_layer.event_status import (
@@ -350,3 +358,48 @@ async def test_a_notification_is_read_while_another_read_is_still_in_progress():
     finally:
         records.release.set()
         loop.cancel()
+
+
+def _field(record: InboxRecord, name: str):
+    value = getattr(record, name)
+    return value.hex() if name == "content_hash" else value  # as the streams send it
+
+
+def _carried(*records: InboxRecord, others: tuple = ()) -> str:
+    """A notification as a batch sends it: the outcomes it wrote, and the other ids it read."""
+    return inbox_payload(
+        [r.event_id for r in records] + list(others),
+        {r.event_id: tuple(_field(r, name) for name in OUTCOME_FIELDS) for r in records},
+    )
+
+
+async def test_a_notification_carrying_outcomes_answers_from_them_and_reads_only_the_others_named():
+    records = ReadsRecorded()
+    watch, loop, notify = await _listening(records)
+    try:
+        (mine, seen_before, other), tasks = await _waiting_for(watch, records, 3)
+        records.inbox[seen_before] = refunded(seen_before)
+        records.reads.clear()
+        notify(_carried(refunded(mine), others=(seen_before,)))  # `mine` is not in the records: no read of it
+        assert (await asyncio.wait_for(tasks[0], 2.0)) == status_body(mine, refunded(mine), HASH)
+        assert (await asyncio.wait_for(tasks[1], 2.0))["status"] == "applied"
+        assert records.reads == [{seen_before}]
+        conflict = replace(refunded(other), content_hash=OTHER_HASH)
+        notify(_carried(conflict))  # another content under its id: the conflict, as a read would say
+        assert (await asyncio.wait_for(tasks[2], 2.0))["outcome"]["reason"] == "event_id_conflict"
+        assert records.reads == [{seen_before}]
+    finally:
+        loop.cancel()
+
+
+def test_a_payload_carries_outcomes_exactly_and_names_the_ids_alone_when_they_do_not_fit():
+    event_id = uuid.uuid4()
+    record = refunded(event_id)
+    outcomes, others = inbox_payload_outcomes(_carried(record, others=(uuid.uuid4(),)))
+    assert InboxRecord(event_id, *outcomes[event_id]) == record and len(others) == 1
+    many = [refunded(uuid.uuid4()) for _ in range(60)]  # about 9 kB: over PostgreSQL's 8,000 bytes
+    payload = _carried(*many)
+    assert len(payload.encode()) < INBOX_PAYLOAD_BYTES_MAX
+    assert inbox_payload_outcomes(payload) is None
+    assert inbox_payload_ids(payload) == [r.event_id for r in many]
+    assert inbox_payload_outcomes(",".join(str(uuid.uuid4()) for _ in range(3))) is None

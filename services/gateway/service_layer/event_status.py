@@ -4,9 +4,10 @@
   groups: the requests accepted while one INSERT runs go in the next one.
 - `OutcomeWatch` answers the waiting requests of this process. It holds no
   connection per request: one LISTEN connection (the streams notify
-  `INBOX_CHANNEL` when a batch commits, naming its event ids) wakes it, and
-  then one query reads the outcomes of the events it waits for among those
-  named (of every waiting event when a notification names none). A request
+  `INBOX_CHANNEL` when a batch commits, with the outcomes the batch wrote and
+  its other event ids) answers those it waits for from the outcomes carried,
+  and then one query reads the outcomes of the events it waits for among the
+  others named (of every waiting event when a notification names none). A request
   that starts waiting is read at once (a duplicate of an event decided long
   ago answers now). A notification missed (while the listening connection
   reconnects) costs at most `POLL_INTERVAL_S`: every waiting event is read that
@@ -22,12 +23,13 @@ from uuid import UUID
 
 from contracts.events import canonical_hash, load_json
 from contracts.structs import read_event
-from services.common.channels import inbox_payload_ids
+from services.common.channels import inbox_payload_ids, inbox_payload_outcomes
 from services.common.logging import get_logger
 from services.common.retry import TRANSIENT_ERRORS
 from services.gateway.domain.errors import DatabaseUnavailable, NotFound
 from services.gateway.domain.event_status import (
     AcceptedRecord,
+    InboxRecord,
     accepted_body,
     may_read,
     sender_of,
@@ -189,7 +191,14 @@ class OutcomeWatch:
         none)."""
         if not self._waiting:
             return
-        named = inbox_payload_ids(payload)
+        carried = inbox_payload_outcomes(payload)
+        if carried is not None:  # answered from the outcomes the batch wrote; the others are read
+            outcomes, named = carried
+            for event_id, fields in outcomes.items():
+                if event_id in self._waiting:
+                    self._answer(event_id, InboxRecord(event_id, *fields))
+        else:
+            named = inbox_payload_ids(payload)
         if named is None:
             self._read_all = True
         else:
@@ -252,9 +261,13 @@ class OutcomeWatch:
                 self._read_all = True  # every waiting event, at the next wake or poll
                 return
             for event_id, record in found.items():
-                for sent_hash, future in self._waiting.get(event_id, []):
-                    if not future.done():
-                        future.set_result(status_body(event_id, record, sent_hash))
+                self._answer(event_id, record)
+
+    def _answer(self, event_id: UUID, record: InboxRecord) -> None:
+        """Each request waiting for the event, with its body (each answer is set once)."""
+        for sent_hash, future in self._waiting.get(event_id, []):
+            if not future.done():
+                future.set_result(status_body(event_id, record, sent_hash))
 
     async def _keep_listening(self) -> None:
         if self.listen is None or self._is_listening():

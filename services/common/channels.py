@@ -28,6 +28,7 @@ INBOX_CHANNEL = "takeback_inbox"
 LEDGER_OUTBOX_CHANNEL = "takeback_ledger_outbox"
 INBOX_PAYLOAD_IDS_MAX = 200  # 37 characters an id: a payload stays under PostgreSQL's 8,000 bytes
 INBOX_PAYLOAD_BYTES_MAX = 7_900  # PostgreSQL refuses a payload of 8,000 bytes or more
+INBOX_PAYLOAD_OUTCOMES_MAX = 64  # an outcome takes over 150 bytes: more than this never fit, none is made
 # An outcome carried by the payload: these fields of the gateway's `InboxRecord`, in this order (the
 # content hash in hex).
 OUTCOME_FIELDS = (

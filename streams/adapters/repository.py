@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from services.common.channels import INBOX_CHANNEL, inbox_payload
+from services.common.channels import INBOX_CHANNEL, INBOX_PAYLOAD_OUTCOMES_MAX, inbox_payload
 from services.common.ids import stable_id
 from services.common.money import minor_units
 from services.common.one_statement import OneStatement
@@ -352,7 +352,8 @@ async def inbox_hashes(connection: asyncpg.Connection, event_ids: list[UUID]) ->
 def notify_outcomes(statement: OneStatement, event_ids: list[UUID], state: BatchState) -> None:
     """Delivered at commit (contract 8.2): the waiting gateways answer from the outcomes it carries, and
     read those of the other ids named."""
-    payload = inbox_payload(dict.fromkeys(event_ids), decided(state))
+    outcomes = decided(state) if len(state.inbox) <= INBOX_PAYLOAD_OUTCOMES_MAX else None  # else: ids
+    payload = inbox_payload(dict.fromkeys(event_ids), outcomes)
     statement.select("pg_notify($1, $2)", INBOX_CHANNEL, payload)
 
 

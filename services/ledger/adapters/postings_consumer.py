@@ -7,14 +7,14 @@ gives exactly that: `getmany(max_records, timeout_ms)` bounds each batch by
 count and wait, `commit(offsets)` runs after the transaction, and a rebalance
 listener waits for the batch in hand before giving up its partitions, so
 another worker seldom re-reads it (and when it does, posting is idempotent).
+Faust would add a leader topic, a web server and a changelog machinery the
+ledger does not use.
 
 Offsets posted are committed at most every `COMMIT_EVERY_S` (and at once when
 partitions are revoked and when the consumer stops), not after every batch: a
 commit is a write to the broker's offsets log and a round trip the next batch
 waited for. A worker killed meanwhile leaves at most that long of postings to
 be read again, and posting them again changes nothing.
-Faust would add a leader topic, a web server and a changelog machinery the
-ledger does not use.
 """
 
 from __future__ import annotations

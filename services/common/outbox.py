@@ -271,8 +271,7 @@ class Relay:
         wake that comes meanwhile is dropped, as the next look is at most `poll_s` away."""
         listening = self.wake_channel is not None
         idle_wait_s = IDLE_WAIT_MAX_S if listening else min(self.poll_s, IDLE_WAIT_MAX_S)
-        await holder.execute(CUSTOM_PLANS)  # for this session (the pool's reset query undoes it)
-        cursor = await self._read_cursor(holder)
+        cursor = await self._begin_session(holder)
         while not holder.is_closed():
             if listening:
                 self._wake.clear()
@@ -294,11 +293,13 @@ class Relay:
     async def publish_once(self) -> int:
         """One look, and the send of what it found, on a connection of the pool (the cursor read first)."""
         async with self.pool.acquire() as connection:
-            await connection.execute(CUSTOM_PLANS)  # for this session (the pool's reset query undoes it)
-            sent, _ = await self._publish(connection, await self._read_cursor(connection))
+            sent, _ = await self._publish(connection, await self._begin_session(connection))
         return sent
 
-    async def _read_cursor(self, connection: asyncpg.Connection) -> Cursor:
+    async def _begin_session(self, connection: asyncpg.Connection) -> Cursor:
+        """Slices planned for their own bounds on this session (the pool's reset query undoes it), and the
+        cursor as the database holds it."""
+        await connection.execute(CUSTOM_PLANS)
         sql = f"SELECT done_snapshot::text, window_snapshot::text, after_seq FROM {self.schema}.outbox_relay"
         return Cursor(*await connection.fetchrow(sql))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from uuid import UUID
 
@@ -263,11 +264,16 @@ def _write(statement: OneStatement, table: str, row_type: type, rows: list, conf
     table's own row type."""
     if not rows:
         return
+    statement.add(_insert_sql(table, row_type, conflict), as_json(rows))
+
+
+@functools.cache
+def _insert_sql(table: str, row_type: type, conflict: str) -> str:
+    """The text of a `_write` (a few kinds, each built once)."""
     names = ", ".join(f'"{name}"' for name in columns(row_type))
-    statement.add(
+    return (
         f"INSERT INTO {table} ({names}) SELECT {names}"
-        f" FROM json_populate_recordset(NULL::{table}, $1::text::json) {conflict}",
-        as_json(rows),
+        f" FROM json_populate_recordset(NULL::{table}, $1::text::json) {conflict}"
     )
 
 

@@ -299,6 +299,7 @@ class OffsetRangeRow:
     last_offset: int
 
 
+@functools.cache
 def columns(row_type: type) -> tuple[str, ...]:
     return tuple(field.name for field in fields(row_type))
 

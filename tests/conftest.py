@@ -233,3 +233,21 @@ def topic_reader(settings):
 def pytest_collection_modifyitems(config, items):
     """Tests that restart the shared stack run last, so they slow nothing else."""
     items.sort(key=lambda item: item.get_closest_marker("restarts_stack") is not None)
+
+
+# Modules whose cases are built while they are collected, at a cost worth a slow mark: collected only when the
+# run selects slow tests (`-m slow`), so the default suite does not pay for what it deselects.
+SLOW_TO_COLLECT = frozenset({"test_gateway_events_coverage.py"})
+
+
+def pytest_ignore_collect(collection_path, config):
+    if collection_path.name in SLOW_TO_COLLECT and not selects_slow(config.getoption("markexpr")):
+        return True
+    return None
+
+
+def selects_slow(markexpr: str) -> bool:
+    """Whether `-m markexpr` selects a test marked slow (and nothing else)."""
+    from _pytest.mark.expression import Expression
+
+    return not markexpr or Expression.compile(markexpr).evaluate(lambda name, **_: name == "slow")

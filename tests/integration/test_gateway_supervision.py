@@ -7,12 +7,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 
+from services.common.settings import PROJECT_ROOT
 from tests.integration.test_gateway_support import (  # noqa: F401
     START_TIMEOUT_S,
     gateway,
@@ -110,6 +113,66 @@ def test_a_worker_killed_is_replaced_and_every_request_still_answered(gateway): 
     assert alive(gateway.pid), "the supervisor itself went down with its worker"
     wait_for(lambda: _healthy(gateway.url), START_TIMEOUT_S, "healthy again")
     assert answers(gateway.url) == [200] * 20
+
+
+def listening_on(port: int) -> Counter:
+    """The processes listening on 127.0.0.1:port, each with how many listening sockets it holds there."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    holders = Counter()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        holders.update(
+            {int(entry.name): sum(link in inodes for link in links)} if inodes & set(links) else {}
+        )
+    return holders
+
+
+def test_each_worker_listens_on_a_socket_of_its_own_and_its_replacement_too(gateway):  # noqa: F811
+    """The kernel shares new connections among the workers' own sockets (`listeners`); the supervisor holds
+    the port without listening, so no connection waits in a queue nobody accepts from."""
+    port = int(gateway.url.rsplit(":", 1)[1])
+    workers = wait_for(
+        lambda: (w := workers_of(gateway.pid)) and len(w) == WORKERS and w, START_TIMEOUT_S, ""
+    )
+    wait_for(lambda: set(listening_on(port)) == set(workers), START_TIMEOUT_S, "every worker listening")
+    assert listening_on(port) == Counter({pid: 1 for pid in workers})
+
+    os.kill(workers[0], signal.SIGKILL)
+    replaced = wait_for(
+        lambda: (w := workers_of(gateway.pid)) and len(w) == WORKERS and workers[0] not in w and w,
+        START_TIMEOUT_S,
+        f"a worker in place of {workers[0]}",
+    )
+    wait_for(lambda: set(listening_on(port)) == set(replaced), START_TIMEOUT_S, "the replacement listening")
+    assert listening_on(port) == Counter({pid: 1 for pid in replaced})
+    assert answers(gateway.url) == [200] * 20
+
+
+def test_a_second_gateway_on_a_port_a_gateway_serves_fails_at_start(gateway, stack, tmp_path):  # noqa: F811
+    """Its workers' sockets would join the first one's (same user, `SO_REUSEPORT`): the port is tried
+    first."""
+    port = gateway.url.rsplit(":", 1)[1]
+    env = {**os.environ, **stack.database_env("gateway"), **GATEWAY_ENV, "TAKEBACK_HTTP_PORT": port}
+    second = subprocess.run(
+        [sys.executable, "-m", "services.gateway.entrypoints.server"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert second.returncode != 0
+    assert f"cannot bind 127.0.0.1:{port}" in second.stderr + second.stdout
+    assert set(listening_on(int(port))) == set(workers_of(gateway.pid))
 
 
 def test_a_supervisor_killed_takes_its_workers_with_it_and_frees_the_port(stack, tmp_path):

@@ -1,8 +1,9 @@
-"""The gateway's supervisor process, lean: it binds the port once, starts the worker processes, restarts one
-that dies or hangs, and stops them all on SIGTERM; it serves no request. `server.main` reads the settings,
-prepares the workers' shared folder, then replaces itself (same process, same pid) by this module: the process
-that lives as long as the gateway imports only the HTTP server and the standard library, not the settings'
-validation, the structured logging or the app, which only the workers use (about 15 MB less in it).
+"""The gateway's supervisor process, lean: it holds the port, starts the worker processes (each listening
+on a socket of its own on that port, `listeners`), restarts one that dies or hangs, and stops them all on
+SIGTERM; it serves no request. `server.main` reads the settings, prepares the workers' shared folder, then
+replaces itself (same process, same pid) by this module: the process that lives as long as the gateway
+imports only the HTTP server and the standard library, not the settings' validation, the structured logging
+or the app, which only the workers use (about 15 MB less in it).
 
 Its arguments come from `server.main` only: host, port, workers, connections per worker, log level."""
 
@@ -12,6 +13,10 @@ import logging
 import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import multiprocess
+
+from services.gateway.entrypoints import listeners
 
 GRACEFUL_SHUTDOWN_S = 10
 # A worker that leaves its supervisor's ping unanswered this long is hung: killed and started again. Long
@@ -21,11 +26,9 @@ WORKER_APP = "services.gateway.entrypoints.server:worker_app"  # each worker bui
 
 
 def serve(app, *, workers: int, host: str, port: int, connections: int) -> None:
-    """The gateway on host:port: `app` in this process (one worker), or WORKER_APP in `workers` processes."""
-    uvicorn.run(
-        WORKER_APP if workers > 1 else app,
-        factory=workers > 1,
-        workers=workers,
+    """The gateway on host:port: `app` in this process (one worker), or WORKER_APP in `workers` processes,
+    each listening on a socket of its own (`listeners`: the kernel shares connections among them evenly)."""
+    options = dict(
         host=host,
         port=port,
         access_log=False,
@@ -38,6 +41,21 @@ def serve(app, *, workers: int, host: str, port: int, connections: int) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_worker_healthcheck=WORKER_PING_TIMEOUT_S,
     )
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    config = uvicorn.Config(WORKER_APP, factory=True, workers=workers, **options)
+    try:
+        held = listeners.reserved(host, port)
+    except OSError as error:
+        logging.getLogger("uvicorn.error").error("cannot bind %s:%s: %s", host, port, error)
+        sys.exit(STARTUP_FAILURE)
+    # uvicorn's supervisor (restarts, health pings, signals) makes each worker from this module's `Process`.
+    multiprocess.Process = listeners.OwnSocketWorker
+    try:
+        multiprocess.Multiprocess(config, sockets=[held]).run()
+    except KeyboardInterrupt:
+        pass
 
 
 def arguments(host: str, port: int, workers: int, connections: int, log_level: str) -> list[str]:

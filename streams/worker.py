@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import mode.loop
+
 from services.common.health import start_health_server
 from services.common.logging import configure_logging, get_logger
 from services.common.settings import get_settings
@@ -30,6 +32,7 @@ async def compact_offsets_forever(pool) -> None:
 
 
 def main() -> None:
+    mode.loop.use("uvloop")  # before faust makes its loops (the agents' and its consumer thread's)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format, service="streams")
     wiring = Wiring()

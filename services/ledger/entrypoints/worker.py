@@ -17,6 +17,8 @@ import asyncio
 import signal
 import time
 
+import uvloop
+
 from services.common import retry
 from services.common.health import start_health_server
 from services.common.health_report import HealthMonitor
@@ -189,7 +191,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format, service="ledger")
-    asyncio.run(run(settings))
+    uvloop.run(run(settings))  # the native event loop, as the gateway and the stream workers run on
 
 
 if __name__ == "__main__":

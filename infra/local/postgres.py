@@ -141,6 +141,11 @@ class LocalCluster:
                     "checkpoint_completion_target=0.9",
                     "-c",
                     "wal_compression=lz4",
+                    # Tables are analyzed within seconds of growing, not a minute: a statement the services
+                    # prepared while a table was small keeps the plan made then (a sequential scan of the
+                    # batteries and the inbox for every batch of a new stack) until an analyze replaces it.
+                    "-c",
+                    "autovacuum_naptime=5s",
                     "-c",
                     "shared_preload_libraries=pg_stat_statements",  # per-statement cost, for operators
                 ]

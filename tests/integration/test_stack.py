@@ -26,6 +26,14 @@ async def test_postgres_is_a_real_server(pool):
     assert int(version) >= 150000
 
 
+async def test_the_local_cluster_analyzes_tables_within_seconds_of_their_growth(pool):
+    """A statement the services prepare while a table is small keeps the plan made then until an analyze
+    replaces it: on a new stack, a sequential scan of the batteries and the inbox for every batch (measured:
+    15.5 million rows read in a 20,000-request run, against 1.0 million with the launcher every 5 s)."""
+    assert await pool.fetchval("SELECT setting::int FROM pg_settings WHERE name = 'autovacuum_naptime'") <= 5
+    assert await pool.fetchval("SHOW autovacuum") == "on"
+
+
 async def test_every_topic_of_the_contract_exists(stack, settings):
     from aiokafka.admin import AIOKafkaAdminClient
 

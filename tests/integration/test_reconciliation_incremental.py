@@ -376,3 +376,21 @@ async def test_the_command_line_makes_a_full_run_when_asked(ledger_pool):
     latest = json.loads(takeback("report", "reconciliation", "--json").stdout)  # from the run stored above
     assert (latest["scope"]["mode"], latest["scope"]["why_full"]) == ("incremental", None)
     assert [c["name"] for c in latest["checks"]] == [c["name"] for c in full["checks"]]
+
+
+async def test_every_block_range_index_is_summarized_as_its_ranges_fill(pool):
+    """A window reads its rows by the BRIN index on their transaction id; a range nobody summarized is read
+    whole by every window (revision 0027: at 1,000,000 batteries, 541,628 rows of the custody history thrown
+    away by one window of 1,017 events). Every BRIN index of the two schemas, present and to come, asks
+    autovacuum to summarize each range once the next one starts."""
+    indexes = await pool.fetch(
+        """SELECT n.nspname || '.' || c.relname AS name, coalesce(c.reloptions, '{}') AS options
+             FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indexrelid
+             JOIN pg_am a ON a.oid = c.relam
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE a.amname = 'brin' AND n.nspname IN ('scheme', 'ledger')"""
+    )
+    names = {row["name"] for row in indexes}
+    assert {"scheme.custody_history_txid_brin", "ledger.entries_txid_brin", "scheme.inbox_txid_brin"} <= names
+    assert [row["name"] for row in indexes if "autosummarize=on" not in row["options"]] == []

@@ -31,28 +31,26 @@ BRIN_INDEXES_SQL = """
  WHERE a.amname = 'brin' AND n.nspname IN ('scheme', 'ledger')
 """
 
-UPGRADE = rf"""
+
+def for_each_brin_index(body: str) -> str:
+    """A script running `body` once for each BRIN index of the two schemas (its name in `index_name`)."""
+    return f"""
 DO $$
 DECLARE index_name text;
 BEGIN
     FOR index_name IN SELECT format('%I.%I', n.nspname, c.relname) {BRIN_INDEXES_SQL} LOOP
-        EXECUTE format('ALTER INDEX %s SET (autosummarize = on)', index_name);
-        PERFORM brin_summarize_new_values(index_name::regclass);
+        {body}
     END LOOP;
 END
 $$;
 """
 
-DOWNGRADE = rf"""
-DO $$
-DECLARE index_name text;
-BEGIN
-    FOR index_name IN SELECT format('%I.%I', n.nspname, c.relname) {BRIN_INDEXES_SQL} LOOP
-        EXECUTE format('ALTER INDEX %s RESET (autosummarize)', index_name);
-    END LOOP;
-END
-$$;
-"""
+
+UPGRADE = for_each_brin_index(
+    "EXECUTE format('ALTER INDEX %s SET (autosummarize = on)', index_name);"
+    " PERFORM brin_summarize_new_values(index_name::regclass);"
+)
+DOWNGRADE = for_each_brin_index("EXECUTE format('ALTER INDEX %s RESET (autosummarize)', index_name);")
 
 
 def upgrade() -> None:

@@ -50,7 +50,7 @@ def serve(app, *, workers: int, host: str, port: int, connections: int) -> None:
     except OSError as error:
         logging.getLogger("uvicorn.error").error("cannot bind %s:%s: %s", host, port, error)
         sys.exit(STARTUP_FAILURE)
-    # uvicorn's supervisor (restarts, health pings, signals) makes each worker of `multiprocess.Process`: ours.
+    # uvicorn's supervisor (restarts, health pings, signals) makes its workers of `multiprocess.Process`.
     multiprocess.Process = listeners.OwnSocketWorker
     try:
         multiprocess.Multiprocess(config, sockets=[held]).run()

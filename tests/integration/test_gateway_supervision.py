@@ -130,9 +130,9 @@ def listening_on(port: int) -> Counter:
             links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-        holders.update(
-            {int(entry.name): sum(link in inodes for link in links)} if inodes & set(links) else {}
-        )
+        held = sum(link in inodes for link in links)
+        if held:
+            holders[int(entry.name)] = held
     return holders
 
 

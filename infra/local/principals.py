@@ -8,11 +8,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from secrets import token_urlsafe
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from contracts import topics
 from contracts.types import IDENTIFIER_PATTERN as IDENTIFIER
@@ -27,6 +30,7 @@ from infra.local.kafka_admin import (
     TOPIC,
     WRITE,
     Acl,
+    KafkaAdminError,
     create_acls,
     upsert_users,
 )
@@ -34,6 +38,8 @@ from infra.local.secrets import SECRET_BYTES
 from services.common.kafka import MECHANISM, SIGNATURE_HEADER
 from services.common.kafka_offsets import LEDGER_GROUP
 
+LOGINS_WITHIN_S = 30.0  # a new SCRAM credential reaches every broker well within this
+LOGIN_RETRY_S = 0.2
 SERVICE_PRINCIPALS = {"streams": "svc-streams", "ledger": "svc-ledger", "gateway": "svc-gateway"}
 TOPIC_PREFIX = "takeback."
 GROUP_PREFIX = "takeback-"
@@ -121,6 +127,7 @@ async def ensure_principals(
         await create_acls(admin, service_acls(streams_group))
     finally:
         await admin.close()
+    await wait_until_logins(bootstrap, options, passwords)
     owner = await asyncpg.connect(owner_url)
     try:
         for signer, secret in signing_secrets.items():
@@ -133,6 +140,30 @@ async def ensure_principals(
             )
     finally:
         await owner.close()
+
+
+async def wait_until_logins(
+    bootstrap: str, options: dict, passwords: dict[str, str], within_s: float = LOGINS_WITHIN_S
+) -> None:
+    """Once each user in `passwords` logs in on every broker of `bootstrap`. The controller acknowledges a
+    SCRAM credential before the brokers have applied it: a service started at once was refused (`takeback
+    up` failed with "streams exited at start", SaslAuthenticationFailed in its log). KafkaAdminError if a
+    login still fails after `within_s`."""
+    deadline = time.monotonic() + within_s
+    for server in bootstrap.split(","):
+        for user, password in passwords.items():
+            while True:
+                login = {**options, "sasl_plain_username": user, "sasl_plain_password": password}
+                client = AIOKafkaAdminClient(bootstrap_servers=server, request_timeout_ms=5_000, **login)
+                try:
+                    await client.start()
+                    break
+                except KafkaError as error:
+                    if time.monotonic() >= deadline:
+                        raise KafkaAdminError(f"{user} cannot log in on {server}: {error!r}") from None
+                    await asyncio.sleep(LOGIN_RETRY_S)
+                finally:
+                    await client.close()
 
 
 @dataclass(frozen=True)

@@ -168,3 +168,40 @@ async def _rejected_by_position(pool, event: dict, sent) -> None:
         await pool.fetchval("SELECT count(*) FROM scheme.inbox WHERE event_id = $1::uuid", event["event_id"])
         == 0
     )
+
+
+async def test_new_principals_log_in_at_once_once_their_credentials_are_set(stack, settings):
+    """`takeback up` sets each service's SCRAM credential, then starts the service: the controller
+    acknowledges a credential before the broker applies it, and a service that logged in at once was refused
+    (`streams exited at start`). `ensure_principals` returns once every principal it set logs in on every
+    broker."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from infra.local.kafka_admin import upsert_users
+    from infra.local.principals import ensure_principals
+    from tests.conftest import kafka_options
+
+    passwords = {f"svc-test-{unique('u')}": unique("secret") for _ in range(3)}
+    await ensure_principals(
+        settings.kafka_bootstrap,
+        kafka_options(),
+        settings.streams_group,
+        passwords,
+        settings.database_owner_url,
+        {},
+    )
+    try:
+        for user, password in passwords.items():
+            login = {**kafka_options(), "sasl_plain_username": user, "sasl_plain_password": password}
+            client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **login)
+            try:
+                await client.start()  # no retry: the first login is the one a service makes
+            finally:
+                await client.close()
+    finally:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **kafka_options())
+        await admin.start()
+        try:
+            await upsert_users(admin, {}, delete=list(passwords))
+        finally:
+            await admin.close()

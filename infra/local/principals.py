@@ -15,7 +15,8 @@ from secrets import token_urlsafe
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError, SaslAuthenticationFailed
 
 from contracts import topics
 from contracts.types import IDENTIFIER_PATTERN as IDENTIFIER
@@ -142,28 +143,53 @@ async def ensure_principals(
         await owner.close()
 
 
+async def logs_in(server: str, options: dict, user: str, password: str) -> bool:
+    """Whether `user` logs in on the one broker `server` (host:port) with `password`: True, or False if the
+    broker refuses the credential; a broker that does not answer raises (OSError, KafkaError)."""
+    host, _, port = server.strip().rpartition(":")
+    login = {
+        key: options[key] for key in ("security_protocol", "sasl_mechanism", "ssl_context") if key in options
+    }
+    try:
+        connection = await create_conn(
+            host,
+            int(port),
+            request_timeout_ms=5_000,
+            sasl_plain_username=user,
+            sasl_plain_password=password,
+            **login,
+        )
+    except SaslAuthenticationFailed:
+        return False
+    connection.close()
+    return True
+
+
 async def wait_until_logins(
-    bootstrap: str, options: dict, passwords: dict[str, str], within_s: float = LOGINS_WITHIN_S
+    bootstrap: str,
+    options: dict,
+    passwords: dict[str, str],
+    within_s: float = LOGINS_WITHIN_S,
+    refused: bool = False,
 ) -> None:
-    """Once each user in `passwords` logs in on every broker of `bootstrap`. The controller acknowledges a
-    SCRAM credential before the brokers have applied it: a service started at once was refused (`takeback
-    up` failed with "streams exited at start", SaslAuthenticationFailed in its log). KafkaAdminError if a
-    login still fails after `within_s`."""
+    """Once each user in `passwords` logs in (or, with `refused`, is refused) on every broker of `bootstrap`.
+    The controller acknowledges a change of SCRAM credentials before the brokers have applied it: a service
+    started at once was refused (`takeback up` failed with "streams exited at start", SaslAuthenticationFailed
+    in its log), and a revoked login still worked for a moment. KafkaAdminError if it is still not so after
+    `within_s`."""
     deadline = time.monotonic() + within_s
     for server in bootstrap.split(","):
         for user, password in passwords.items():
             while True:
-                login = {**options, "sasl_plain_username": user, "sasl_plain_password": password}
-                client = AIOKafkaAdminClient(bootstrap_servers=server, request_timeout_ms=5_000, **login)
                 try:
-                    await client.start()
-                    break
-                except KafkaError as error:
-                    if time.monotonic() >= deadline:
-                        raise KafkaAdminError(f"{user} cannot log in on {server}: {error!r}") from None
-                    await asyncio.sleep(LOGIN_RETRY_S)
-                finally:
-                    await client.close()
+                    if await logs_in(server, options, user, password) is not refused:
+                        break
+                    outcome = "is still accepted" if refused else "is refused"
+                except (OSError, KafkaError) as error:
+                    outcome = f"cannot be tried ({error!r})"
+                if time.monotonic() >= deadline:
+                    raise KafkaAdminError(f"{user} {outcome} on {server} after {within_s:.0f} s")
+                await asyncio.sleep(LOGIN_RETRY_S)
 
 
 @dataclass(frozen=True)
@@ -202,9 +228,17 @@ def check_source(kind: str, source_id: str) -> None:
 
 
 async def create_source_credential(
-    admin: AIOKafkaAdminClient, owner: asyncpg.Connection, kind: str, source_id: str
+    admin: AIOKafkaAdminClient,
+    owner: asyncpg.Connection,
+    kind: str,
+    source_id: str,
+    *,
+    bootstrap: str,
+    options: dict,
 ) -> SourceCredential:
-    """A new (or replaced) principal and signing key for one source; a replaced one stops working at once."""
+    """A new (or replaced) principal and signing key for one source; a replaced one stops working at once.
+    Returns once the new principal logs in on every broker of `bootstrap` (`options`: the operator's client
+    options), so a source that connects the moment it has its credential is not refused."""
     check_source(kind, source_id)
     credential = SourceCredential(
         kind,
@@ -224,15 +258,31 @@ async def create_source_credential(
         source_id,
         credential.signing_secret,
     )
+    await wait_until_logins(bootstrap, options, {credential.username: credential.password})
     return credential
 
 
 async def revoke_source_credential(
-    admin: AIOKafkaAdminClient, owner: asyncpg.Connection, kind: str, source_id: str
+    admin: AIOKafkaAdminClient,
+    owner: asyncpg.Connection,
+    kind: str,
+    source_id: str,
+    *,
+    bootstrap: str,
+    options: dict,
 ) -> bool:
-    """The principal can no longer log in and its key no longer signs; False if there was none."""
+    """The principal can no longer log in on any broker of `bootstrap` when this returns, and its key no
+    longer signs; False if there was none."""
     check_source(kind, source_id)
-    await upsert_users(admin, {}, delete=[source_principal(kind, source_id)])
+    principal = source_principal(kind, source_id)
+    # The old password is not kept, so whether a broker still takes it cannot be asked. Replace it with a
+    # throwaway one first: once that logs in on every broker, the old one is refused there; once it is
+    # refused too, the principal is gone there.
+    throwaway = {principal: token_urlsafe(SECRET_BYTES)}
+    await upsert_users(admin, throwaway)
+    await wait_until_logins(bootstrap, options, throwaway)
+    await upsert_users(admin, {}, delete=[principal])
+    await wait_until_logins(bootstrap, options, throwaway, refused=True)
     revoked = await owner.fetchval(
         "UPDATE scheme.signing_keys SET revoked_at = now() WHERE signer_kind = $1 AND signer_id = $2 "
         "AND revoked_at IS NULL RETURNING signer_id",

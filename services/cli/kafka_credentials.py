@@ -10,12 +10,14 @@ not (`source_mismatch`).
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import asyncpg
 import typer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from infra.local.kafka_admin import KafkaAdminError
 from infra.local.principals import (
     InvalidSource,
     check_source,
@@ -66,11 +68,20 @@ def _for_source(action, kind: str, source_id: str):
     return _run(lambda admin, owner: action(admin, owner, kind, source_id))
 
 
+def _on_every_broker(action):
+    """`action` with the brokers to check its change on: it returns once every one of them has applied it."""
+    settings = get_settings()
+    return partial(action, bootstrap=settings.kafka_bootstrap, options=client_options(settings))
+
+
 def _run(work, with_kafka: bool = True):
     try:
         return asyncio.run(_as_operator(work, with_kafka))
     except (TimeoutError, OSError, KafkaError) as error:
         err.print(f"[red]✗ the stack does not answer ({error}); is it up? (takeback status)[/]")
+        raise typer.Exit(1) from error
+    except KafkaAdminError as error:
+        err.print(f"[red]✗ {error}: the change is not yet on every broker; run the command again[/]")
         raise typer.Exit(1) from error
 
 
@@ -78,10 +89,11 @@ def _run(work, with_kafka: bool = True):
 def create(
     kind: str = KIND, source_id: str = SOURCE_ID, as_json: bool = typer.Option(False, "--json")
 ) -> None:
-    """A principal that may write only its kind's topics, and the key its events are signed with; shown once.
+    """A principal that may write only its kind's topics, and the key its events are signed with; shown once,
+    when the principal logs in on every broker.
 
     Creating it again for the same source replaces both: the old ones stop working at once."""
-    credential = _for_source(create_source_credential, kind, source_id)
+    credential = _for_source(_on_every_broker(create_source_credential), kind, source_id)
     shown = {**credential.shown(), "bootstrap": get_settings().kafka_bootstrap}
     if as_json:
         print_json(shown)
@@ -120,8 +132,9 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 def revoke(
     kind: str = KIND, source_id: str = SOURCE_ID, as_json: bool = typer.Option(False, "--json")
 ) -> None:
-    """The principal can no longer log in, nor its key sign (within seconds). Exit 1 if none was live."""
-    revoked = _for_source(revoke_source_credential, kind, source_id)
+    """The principal can no longer log in on any broker when this returns, nor its key sign (within
+    seconds). Exit 1 if none was live."""
+    revoked = _for_source(_on_every_broker(revoke_source_credential), kind, source_id)
     if as_json:
         print_json({"kind": kind, "id": source_id, "revoked": revoked})
     else:

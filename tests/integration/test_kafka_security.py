@@ -129,17 +129,47 @@ async def test_a_pos_credential_writes_sales_signed_as_its_store_and_nothing_els
     )
 
 
-async def test_a_revoked_credential_can_no_longer_log_in(settings):
-    store = unique("store")
-    made = credential("pos", store)
+def revoke(kind: str, source_id: str) -> None:
     done = subprocess.run(
-        [TAKEBACK, "kafka-credentials", "revoke", "--kind", "pos", "--id", store],
+        [TAKEBACK, "kafka-credentials", "revoke", "--kind", kind, "--id", source_id],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+
+
+async def on_every_broker(settings, username: str, password: str) -> list[bool]:
+    """Whether each broker takes the login now: one try each, no retry."""
+    from infra.local.principals import logs_in
+    from tests.conftest import kafka_options
+
+    return [
+        await logs_in(server, kafka_options(), username, password)
+        for server in settings.kafka_bootstrap.split(",")
+    ]
+
+
+async def test_a_revoked_credential_can_no_longer_log_in(settings):
+    store = unique("store")
+    made = credential("pos", store)
+    revoke("pos", store)
     assert await refused_to_connect(producer_as(settings, made["username"], made["password"]))
+
+
+async def test_credentials_made_replaced_and_revoked_take_effect_on_every_broker_when_the_command_returns(
+    settings,
+):
+    """The controller acknowledges a SCRAM change before the brokers apply it: each command returns only
+    once every broker has, so the very next login, tried once, sees it."""
+    store = unique("store")
+    first = credential("pos", store)
+    assert all(await on_every_broker(settings, first["username"], first["password"]))
+    second = credential("pos", store)
+    assert not any(await on_every_broker(settings, first["username"], first["password"]))
+    assert all(await on_every_broker(settings, second["username"], second["password"]))
+    revoke("pos", store)
+    assert not any(await on_every_broker(settings, second["username"], second["password"]))
 
 
 async def test_a_service_principal_may_not_write_what_it_does_not_own(settings):

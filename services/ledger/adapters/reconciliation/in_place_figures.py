@@ -32,9 +32,6 @@ BATTERY_DELTAS_SQL = f"""
     SELECT t.currency, sum(t.batteries), sum(t.liability_n), sum(t.liability), sum(t.released_n),
            sum(t.released), sum(t.refunded_of_released)
       FROM scheme.battery_deltas t WHERE {IN_WINDOW} GROUP BY 1"""
-CHANGED_SERIALS_SQL = f"""
-    SELECT DISTINCT s.serial FROM scheme.battery_deltas t CROSS JOIN LATERAL unnest(t.serials) AS s(serial)
-     WHERE {IN_WINDOW}"""
 SALE_ITEM_DELTAS_SQL = f"""
     SELECT t.store_id, t.currency, sum(t.owed_n), sum(t.owed), sum(t.fees_n), sum(t.fees)
       FROM scheme.sale_item_deltas t WHERE {IN_WINDOW} GROUP BY 1, 2"""
@@ -66,11 +63,6 @@ async def sale_item_totals(connection: asyncpg.Connection) -> list[asyncpg.Recor
 async def battery_deltas(connection: asyncpg.Connection, since: str) -> list[asyncpg.Record]:
     """The window's changes of `battery_totals`."""
     return await connection.fetch(BATTERY_DELTAS_SQL, since)
-
-
-async def changed_serials(connection: asyncpg.Connection, since: str) -> list[str]:
-    """The serials added, removed, or whose custody or deposit charged changed, in the window."""
-    return [row[0] for row in await connection.fetch(CHANGED_SERIALS_SQL, since)]
 
 
 async def sale_item_deltas(connection: asyncpg.Connection, since: str) -> list[asyncpg.Record]:

@@ -6,6 +6,8 @@ import uuid
 
 import asyncpg
 
+from services.ledger.adapters.reconciliation.window_figures import WINDOW_BATTERIES
+
 EVENTS_SQL = "SELECT event_type, outcome, count(*) AS events FROM scheme.inbox GROUP BY 1, 2 ORDER BY 1, 2"
 WITHOUT_REASON_SQL = "SELECT count(*) FROM scheme.inbox WHERE outcome = 'rejected' AND reason IS NULL"
 # A battery whose state is not the state of its last custody record, or with records after its last.
@@ -19,20 +21,28 @@ INCONSISTENT_SQL = """
         OR EXISTS (SELECT 1 FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq >
         b.history_length))
      ORDER BY h.at DESC NULLS FIRST, b.serial"""
-# The same, of the batteries given ($1): each looks up its own custody records from its last on (one range of
-# the history's key), so the cost is the batteries', not the history's (the join above read it whole).
-INCONSISTENT_AMONG_SQL = """
-    SELECT b.serial, b.state, h.state AS last_recorded_state, b.history_length,
-           coalesce(h.after, false) AS records_after_last
-      FROM scheme.batteries b
-      CROSS JOIN LATERAL (
-          SELECT max(x.state) FILTER (WHERE x.seq = b.history_length) AS state,
-                 max(x.at) FILTER (WHERE x.seq = b.history_length) AS at,
-                 bool_or(x.seq = b.history_length) AS recorded, bool_or(x.seq > b.history_length) AS after
-            FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq >= b.history_length) AS h
-     WHERE b.serial = ANY($1::text[])
-       AND (NOT coalesce(h.recorded, false) OR h.state <> b.state OR coalesce(h.after, false))
-     ORDER BY h.at DESC NULLS FIRST, b.serial"""
+# The same, of the window's batteries and those the previous run named ($2), with how many were checked (one
+# row of nulls after `checked` when none is inconsistent). Each battery looks up its own custody records from
+# its last on (one range of the history's key), so the cost is the window's, not the history's (the join
+# above read it whole); the window's serials stay in the database (`window_figures.CHANGED_SERIALS`).
+INCONSISTENT_IN_WINDOW_SQL = f"""
+    WITH serials AS MATERIALIZED ({WINDOW_BATTERIES} UNION SELECT unnest($2::text[])),
+    found AS (
+        SELECT b.serial, b.state, h.state AS last_recorded_state, b.history_length,
+               coalesce(h.after, false) AS records_after_last, h.at
+          FROM serials s
+          CROSS JOIN LATERAL (  -- OFFSET 0: a lookup per serial, not a join over the batteries
+              SELECT * FROM scheme.batteries x WHERE x.serial = s.serial OFFSET 0) AS b
+          CROSS JOIN LATERAL (
+              SELECT max(x.state) FILTER (WHERE x.seq = b.history_length) AS state,
+                     max(x.at) FILTER (WHERE x.seq = b.history_length) AS at,
+                     bool_or(x.seq = b.history_length) AS recorded, bool_or(x.seq > b.history_length) AS after
+                FROM scheme.custody_history x WHERE x.serial = b.serial AND x.seq >= b.history_length) AS h
+         WHERE NOT coalesce(h.recorded, false) OR h.state <> b.state OR coalesce(h.after, false))
+    SELECT (SELECT count(*) FROM serials) AS checked, f.serial, f.state, f.last_recorded_state,
+           f.history_length, f.records_after_last
+      FROM (SELECT) AS one LEFT JOIN found f ON true
+     ORDER BY f.at DESC NULLS FIRST, f.serial"""
 # The runs of input offsets given an outcome, merged into islands per partition (revision 0012).
 ISLANDS_SQL = "SELECT * FROM scheme.input_offset_islands() ORDER BY topic, partition, first_offset"
 KNOWN_SQL = (
@@ -55,9 +65,13 @@ async def inconsistent_batteries(connection: asyncpg.Connection) -> list[asyncpg
     return await connection.fetch(INCONSISTENT_SQL.format(where="true"))
 
 
-async def inconsistent_among(connection: asyncpg.Connection, serials: list[str]) -> list[asyncpg.Record]:
-    """The inconsistent batteries among these."""
-    return await connection.fetch(INCONSISTENT_AMONG_SQL, serials)
+async def inconsistent_in_window(
+    connection: asyncpg.Connection, since: str, named: list[str]
+) -> tuple[int, list[asyncpg.Record]]:
+    """How many batteries the window (since the watermark `since`) and `named` hold, and the inconsistent
+    among them."""
+    rows = await connection.fetch(INCONSISTENT_IN_WINDOW_SQL, since, named)
+    return rows[0]["checked"], [row for row in rows if row["serial"] is not None]
 
 
 async def offset_islands(connection: asyncpg.Connection) -> list[asyncpg.Record]:

@@ -47,7 +47,3 @@ async def carry_forward(
         totals.sale_item_json(items),
     )
     return batteries, items
-
-
-async def changed_serials(connection: asyncpg.Connection, since: str) -> list[str]:
-    return await figures.changed_serials(connection, since)

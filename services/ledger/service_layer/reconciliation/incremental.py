@@ -49,7 +49,6 @@ async def run(
     carried, since = previous.carried, previous.watermark
     snapshot = await _snapshot(connection, snapshot, since, carried)
     batteries, items = await in_place.carry_forward(connection, since, carried, snapshot)
-    changed = await in_place.changed_serials(connection, since)
     paid = await _payments(connection, since, carried, snapshot)
     earned = await _handling_fees(connection, since, carried, snapshot)
     checks = [
@@ -60,7 +59,7 @@ async def run(
         await _postings(connection, since, carried, snapshot),
         await journal.postings_delivered(connection, snapshot),
         money.liability_check(in_place_sums.liability(batteries), snapshot),
-        await _refunds(connection, since, carried, snapshot, changed),
+        await _refunds(connection, since, carried, snapshot),
         *await _fund_and_stores(connection, since, carried, snapshot, paid, earned, items),
         await _centres(connection, since, carried, snapshot, paid, earned),
         money.bank_check(paid, snapshot),
@@ -68,7 +67,7 @@ async def run(
         await closing.resolved_money_in_window(connection, snapshot, since, carried),
         await _fees_match_terms(connection, since, carried, snapshot, earned),
         await _events(connection, since, carried, snapshot),
-        await _custody(connection, since, in_place_sums.batteries(batteries), changed, carried, snapshot),
+        await _custody(connection, since, in_place_sums.batteries(batteries), carried, snapshot),
     ]
     return checks, snapshot.carry
 
@@ -132,13 +131,10 @@ async def _postings(connection, since: str, carried: dict, snapshot: Snapshot) -
     return journal.postings_check(snapshot.carry["postings"], snapshot)
 
 
-async def _refunds(connection, since: str, carried: dict, snapshot: Snapshot, changed: list[str]) -> Check:
+async def _refunds(connection, since: str, carried: dict, snapshot: Snapshot) -> Check:
     named = carried.get("refund_offenders", [])
     twice = [jsonable(row) for row in await figures.refunded_twice(connection, since, named)]
-    wrong = [
-        jsonable(row)
-        for row in await figures.refunds_not_deposit(connection, since, sorted({*changed, *named}))
-    ]
+    wrong = [jsonable(row) for row in await figures.refunds_not_deposit(connection, since, named)]
     carry_keys(snapshot.carry, "refund_offenders", sorted({row["serial"] for row in twice + wrong}))
     return money.refunds_check(snapshot.carry["refund_entries"], twice, wrong)
 
@@ -219,14 +215,10 @@ async def _events(connection, since: str, carried: dict, snapshot: Snapshot) -> 
     return scheme.events_check(by_type, without_reason)
 
 
-async def _custody(
-    connection, since: str, batteries: int, changed: list[str], carried: dict, snapshot: Snapshot
-) -> Check:
-    recorded = await figures.custody_serials(connection, since)
-    serials = sorted(set(changed) | set(recorded) | set(carried.get("inconsistent", [])))
-    rows = await scheme.inconsistent_among(connection, serials)
+async def _custody(connection, since: str, batteries: int, carried: dict, snapshot: Snapshot) -> Check:
+    checked, rows = await scheme.inconsistent_in_window(connection, since, carried.get("inconsistent", []))
     carry_keys(snapshot.carry, "inconsistent", [row["serial"] for row in rows])
-    return scheme.custody_check(batteries, rows, batteries_checked=len(serials))
+    return scheme.custody_check(batteries, rows, batteries_checked=checked)
 
 
 def _amounts(rows: list[list]) -> Amounts:

@@ -65,11 +65,16 @@ async def custody_consistent(connection: asyncpg.Connection, snapshot: Snapshot)
     return custody_check(batteries, rows)
 
 
-async def inconsistent_among(connection: asyncpg.Connection, serials: list[str]) -> list[dict]:
-    """The inconsistent batteries among these (an incremental run's changed ones)."""
-    if not serials:
-        return []
-    return [jsonable(row) for row in await figures.inconsistent_among(connection, serials)]
+# What a full run names of each inconsistent battery (`scheme_figures.INCONSISTENT_SQL`), in its order.
+INCONSISTENT_FIELDS = ("serial", "state", "last_recorded_state", "history_length", "records_after_last")
+
+
+async def inconsistent_in_window(
+    connection: asyncpg.Connection, since: str, named: list[str]
+) -> tuple[int, list[dict]]:
+    """How many batteries an incremental run's window and `named` hold, and the inconsistent among them."""
+    checked, rows = await figures.inconsistent_in_window(connection, since, named)
+    return checked, [{key: row[key] for key in INCONSISTENT_FIELDS} for row in map(jsonable, rows)]
 
 
 def custody_check(batteries: int, rows: list[dict], **details) -> Check:

@@ -20,6 +20,8 @@ from services.ledger.service_layer.reconciliation.window import carry_keys
 from services.ledger.service_layer.rows import jsonable
 
 OUTCOMES = ("applied", "rejected")
+# What a full run names of each inconsistent battery (`scheme_figures.INCONSISTENT_SQL`), in its order.
+INCONSISTENT_FIELDS = ("serial", "state", "last_recorded_state", "history_length", "records_after_last")
 
 
 async def events_accounted(connection: asyncpg.Connection, snapshot: Snapshot) -> Check:
@@ -63,10 +65,6 @@ async def custody_consistent(connection: asyncpg.Connection, snapshot: Snapshot)
     batteries = in_place_totals.batteries(await in_place.battery_totals(connection, snapshot))
     carry_keys(snapshot.carry, "inconsistent", [row["serial"] for row in rows])
     return custody_check(batteries, rows)
-
-
-# What a full run names of each inconsistent battery (`scheme_figures.INCONSISTENT_SQL`), in its order.
-INCONSISTENT_FIELDS = ("serial", "state", "last_recorded_state", "history_length", "records_after_last")
 
 
 async def inconsistent_in_window(

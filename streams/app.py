@@ -86,12 +86,13 @@ def broker_credentials(settings: Settings) -> dict:
     }
 
 
-def create_app(settings: Settings, wiring: Wiring) -> faust.App:
-    """The app; its agent waits for `wiring` to provide the clients made at start-up."""
-    datadir = settings.state_dir / "faust" / settings.streams_group
+def lean_app(settings: Settings, group: str) -> LeanApp:
+    """A faust app of consumer `group` as the stream workers run theirs: its broker, credentials, consumer
+    and buffer settings (`scripts/floor.py` measures the framework alone with it)."""
+    datadir = settings.state_dir / "faust" / group
     datadir.mkdir(parents=True, exist_ok=True)
-    app = LeanApp(
-        settings.streams_group,
+    return LeanApp(
+        group,
         monitor=StallWatch(),  # faust's per-event counts and timings: nobody reads them (lean_faust.py)
         broker=f"kafka://{settings.kafka_bootstrap}",
         **broker_credentials(settings),
@@ -109,6 +110,22 @@ def create_app(settings: Settings, wiring: Wiring) -> faust.App:
         key_serializer="raw",
         logging_config=stdlib_logging_config(settings.log_level, settings.log_format, service="streams"),
     )
+
+
+def take_batches(app: faust.App, stream, settings: Settings):
+    """The stream's events in the stream workers' batches (`take_ready` with the batch settings)."""
+    return take_ready(
+        stream,
+        settings.batch_max_events,
+        max_wait_s=settings.batch_max_wait_ms / 1000,
+        idle_s=settings.batch_idle_ms / 1000,
+        holds_more=log_holds_more(app.consumer),
+    )
+
+
+def create_app(settings: Settings, wiring: Wiring) -> faust.App:
+    """The app; its agent waits for `wiring` to provide the clients made at start-up."""
+    app = lean_app(settings, settings.streams_group)
     events_in = app.topic(
         *topics.INPUT_TOPICS, key_serializer="raw", value_serializer="raw", key_type=bytes, value_type=bytes
     )
@@ -116,13 +133,7 @@ def create_app(settings: Settings, wiring: Wiring) -> faust.App:
     @app.agent(events_in)
     async def apply_events(stream):
         streams = await wiring.streams()
-        async for batch in take_ready(
-            stream,
-            settings.batch_max_events,
-            max_wait_s=settings.batch_max_wait_ms / 1000,
-            idle_s=settings.batch_idle_ms / 1000,
-            holds_more=log_holds_more(app.consumer),
-        ):
+        async for batch in take_batches(app, stream, settings):
             messages = [
                 Message(
                     e.message.topic,

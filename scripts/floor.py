@@ -245,10 +245,9 @@ async def postgres(settings, meter: Meter, sample: int) -> dict:
     connection = await asyncpg.connect(settings.database_owner_url)
     try:
         base = await connection.fetchval(f"SELECT count(*) FROM {PER_EVENT_BASE}")
-        if base < sample:
-            raise SystemExit(
-                f"floor: {PER_EVENT_BASE} holds {base} events; run takeback bench first (--sample)"
-            )
+        if base == 0:
+            raise SystemExit(f"floor: {PER_EVENT_BASE} is empty: run takeback bench first")
+        sample = min(sample, base)  # the rows of at most every event the stack holds
         counts = {table: await connection.fetchval(f"SELECT count(*) FROM {table}") for table in FLOOR_TABLES}
         rows = {table: max(1, round(counts[table] * sample / base)) for table in FLOOR_TABLES}
         data = {}
@@ -314,7 +313,12 @@ def main() -> None:
     run = sub.add_parser("run", help="measure (the default)")
     for target in (parser, run):
         target.add_argument("--events", type=int, default=200_000, help="events produced and read back")
-        target.add_argument("--sample", type=int, default=50_000, help="events whose rows are COPYed")
+        target.add_argument(
+            "--sample",
+            type=int,
+            default=50_000,
+            help="events whose rows are COPYed (at most as many as the stack holds)",
+        )
         target.add_argument("--idle-s", type=float, default=5.0, help="seconds of idle CPU measured first")
     inner = sub.add_parser("agent", help="(the faust worker `run` starts)")
     inner.add_argument("--group", required=True)

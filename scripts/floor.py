@@ -58,22 +58,6 @@ PER_EVENT_BASE = "scheme.inbox"  # one row an event applied
 MARK = '{"at": '  # how the agent's lines to this script begin
 
 
-def _cpu_s(pids: list[int]) -> float:
-    from services.bench.memory import TICKS_PER_S, _cpu_ticks
-
-    return sum(_cpu_ticks(pid) for pid in pids) / TICKS_PER_S
-
-
-def _stack_pids(settings, name: str) -> list[int]:
-    """The named stack process and its live children (PostgreSQL's backends), from the run folder."""
-    from services.bench.memory import process_tree
-
-    pid_file = settings.state_dir / "run" / f"{name}.pid"
-    if not pid_file.exists():
-        raise SystemExit(f"floor: no {pid_file}: the stack's {name} must run on this machine (takeback up)")
-    return process_tree(int(pid_file.read_text().strip()))
-
-
 class Meter:
     """CPU of the broker and of PostgreSQL over a span, their idle rate over the same span taken off."""
 
@@ -86,7 +70,15 @@ class Meter:
         self.idle_rate = {name: (after[name] - before[name]) / elapsed for name in after}
 
     def read(self) -> dict[str, float]:
-        return {name: _cpu_s(_stack_pids(self.settings, name)) for name in ("kafka", "postgres")}
+        """CPU seconds so far of the broker and of PostgreSQL (its server and backends), as the bench reads
+        them from the stack's run folder."""
+        from services.bench.memory import TICKS_PER_S, cpu_ticks
+
+        ticks = cpu_ticks(self.settings.state_dir / "run")
+        missing = [name for name in ("kafka", "postgres") if name not in ticks]
+        if missing:
+            raise SystemExit(f"floor: no {', '.join(missing)} of the stack here (takeback up)")
+        return {name: ticks[name] / TICKS_PER_S for name in ("kafka", "postgres")}
 
     def busy(self, before: dict[str, float], after: dict[str, float], span_s: float) -> dict[str, float]:
         return {name: max(0.0, after[name] - before[name] - self.idle_rate[name] * span_s) for name in after}

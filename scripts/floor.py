@@ -301,18 +301,13 @@ async def drop_topic(settings) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=200_000, help="events produced and read back")
+    parser.add_argument(
+        "--sample", type=int, default=50_000, help="events whose rows are COPYed (at most as many as held)"
+    )
+    parser.add_argument("--idle-s", type=float, default=5.0, help="seconds of idle CPU measured first")
     sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="measure (the default)")
-    for target in (parser, run):
-        target.add_argument("--events", type=int, default=200_000, help="events produced and read back")
-        target.add_argument(
-            "--sample",
-            type=int,
-            default=50_000,
-            help="events whose rows are COPYed (at most as many as the stack holds)",
-        )
-        target.add_argument("--idle-s", type=float, default=5.0, help="seconds of idle CPU measured first")
-    inner = sub.add_parser("agent", help="(the faust worker `run` starts)")
+    inner = sub.add_parser("agent", help="(the faust worker the measure starts)")
     inner.add_argument("--group", required=True)
     inner.add_argument("--events", type=int, required=True)
     args = parser.parse_args()

@@ -23,11 +23,13 @@ from services.common.logging import get_logger
 log = get_logger(__name__)
 T = TypeVar("T")
 
-# The database is away: refused, shutting down, starting up, connection lost, query timed out.
+# The database is away: refused, shutting down, starting up, connection lost (or ended by the server and not
+# yet closed: `InternalClientError`), query timed out.
 DATABASE_AWAY = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
 )

@@ -32,6 +32,7 @@ from services.common.logging import get_logger
 from services.common.one_statement import OneStatement
 from services.common.outbox_tail import SEQ_HEADER, OutboxTail
 from services.common.partitioner import partition_indexes
+from services.common.retry import TRANSIENT_ERRORS
 
 log = get_logger(__name__)
 IDLE_WAIT_MAX_S = 0.5
@@ -220,7 +221,7 @@ class Relay:
                     ):
                         await self._take_over()
                         await self._listening(holder)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except (asyncpg.PostgresError, *TRANSIENT_ERRORS) as error:
                 log.warning("outbox_relay_lost_database", schema=self.schema, error=str(error))
             except Exception as error:  # the relay must outlive anything; what it did not mark it sends again
                 log.error("outbox_relay_failed", schema=self.schema, error=repr(error))

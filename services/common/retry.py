@@ -20,10 +20,13 @@ T = TypeVar("T")
 
 # The database is away, restarting, out of resources or rolled the transaction back (deadlock, serialization):
 # nothing was applied, and the same work may succeed later. Never a reason to reject an event.
+# `InternalClientError`: a pooled connection whose server ended it (the shutdown's last message read, the
+# close not yet) is handed out, and its next statement finds the protocol still busy with that message.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
     asyncpg.InsufficientResourcesError,

@@ -7,6 +7,7 @@ import json
 import uuid
 from contextlib import asynccontextmanager
 
+import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import Request
@@ -103,6 +104,51 @@ def test_health_and_a_naive_as_of_is_400(client, fakes):
     headers = key_for(fakes[1], "finance", "finance-1")
     response = client.get("/v1/finance/balances", params={"as_of": "2026-01-01T00:00:00"}, headers=headers)
     assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+
+
+class AwayKeyRepository(InMemoryKeyRepository):
+    """Its database away: every read raises what the driver raises then."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    async def get(self, key_id: str):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connection refused"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
+    ],
+    ids=type,
+)
+@pytest.mark.parametrize(
+    "method, path, body",
+    [("POST", "/v1/events", terms()), ("GET", "/v1/batteries/BAT-1", None)],
+    ids=["post event", "read"],
+)
+def test_the_database_away_is_503_with_retry_after_not_a_500(error, method, path, body):
+    publisher = RecordingEventPublisher()
+
+    @asynccontextmanager
+    async def gateway_without_database(settings):
+        repository = AwayKeyRepository(error)
+        gateway = build_gateway(settings, publisher=publisher, key_repository=repository)
+        gateway.ready = True
+        yield gateway
+
+    plaintext, _ = issue_key("finance", "finance-1", default_role("finance"))
+    headers = {"Authorization": f"Bearer {plaintext}", "Content-Type": "application/json"}
+    with TestClient(create_app(Settings(), gateway_without_database)) as client:
+        response = client.request(method, path, content=body, headers=headers)
+    assert (response.status_code, response.json()["error"]) == (503, "database_unavailable")
+    assert int(response.headers["Retry-After"]) >= 1
+    assert type(error).__name__ in response.json()["message"]
+    assert publisher.published == []
 
 
 class UnreachableKafka:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.common.logging import get_logger
+from services.common.retry import TRANSIENT_ERRORS
 
 log = get_logger(__name__)
 LEDGER_LEADER_LOCK = 0x7461_6B65_6C65_6467  # "takeledg": an application-wide advisory lock key
@@ -36,7 +37,7 @@ class Leadership:
                 )
                 if self.leading:
                     log.info("ledger_leadership_taken")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except (asyncpg.PostgresError, *TRANSIENT_ERRORS) as error:
             log.warning("ledger_leadership_lost", error=str(error))
             if self.connection is not None:
                 self.connection.terminate()  # never keep a half-alive session that might still hold the lock

@@ -14,7 +14,7 @@ steady load, and waiting for them would make the clock again).
 Otherwise it closes when `max_` are buffered, or `max_wait_s` after its first event. So an event
 alone is applied about `idle_s` after it arrived, while a worker behind the log (a backlog, a burst)
 still fills its batches as the clock did, and does not spend a transaction on every few events.
-While nothing arrives, no clock runs.
+While nothing arrives, no clock runs (only a look each `STOP_CHECK_S` whether the stream stopped).
 
 The rest is `take_events`' own: the events are acknowledged only after the agent took the batch
 and came back for the next one (it applies each batch before it asks again), the buffer never holds
@@ -34,6 +34,7 @@ from services.common.logging import get_logger
 
 log = get_logger(__name__)
 BACKLOG_EVENTS = 100  # this many beyond a batch in one of its partitions: the worker is behind the log
+STOP_CHECK_S = 1.0  # an idle batching loop looks this often whether its stream stopped
 
 
 def log_holds_more(consumer: Any, backlog: int = BACKLOG_EVENTS) -> Callable[[list[Any]], bool]:
@@ -68,11 +69,28 @@ async def take_ready(
     """Batches of `stream`'s events (faust `EventT`s), at most `max_` each; see the module's text.
     `holds_more(events)`: whether the log holds more after them (`log_holds_more`)."""
     events: list[Any] = []
-    first_added = asyncio.Event()
-    buffer_full = asyncio.Event()
     buffer_consumed = asyncio.Event()
     consuming: asyncio.Future | None = None  # set while the agent holds a batch: nothing is buffered then
     loop = asyncio.get_running_loop()
+    # The batching loop's one wait: resolved by the buffer (its first event, or `max_`), or by a timer. A
+    # future and a timer a wait: the stream's own `wait_for_stopped` makes a task of each thing it waits for
+    # and an `asyncio.wait` of them, twice a batch, which cost a worker fed one event at a time a fifth of
+    # its thread. The stream's stop is seen within `STOP_CHECK_S` (an agent stopped is cancelled at once).
+    wake: asyncio.Future | None = None
+
+    def woken() -> None:
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def until_woken(timeout_s: float) -> None:
+        nonlocal wake
+        wake = loop.create_future()
+        timer = loop.call_later(timeout_s, woken)
+        try:
+            await wake
+        finally:
+            timer.cancel()
+            wake = None
 
     async def add_to_buffer(value: Any) -> Any:
         nonlocal consuming
@@ -86,9 +104,9 @@ async def take_ready(
             if event is None:
                 raise RuntimeError("the batch buffer found no current event")
             events.append(event)
-            first_added.set()
+            if len(events) == 1 or len(events) >= max_:
+                woken()  # the loop waits for a first event, or fills the batch until it is full
             if len(events) >= max_:
-                buffer_full.set()
                 buffer_consumed.clear()
                 await stream.wait(buffer_consumed)  # never more than max_ in a batch
         except asyncio.CancelledError:
@@ -104,16 +122,15 @@ async def take_ready(
     stream._enable_passive(aiter(stream.channel))  # the stream feeds the buffer in the background
     try:
         while not stream.should_stop:
-            if not events:
-                first_added.clear()
-                await stream.wait_for_stopped(first_added)  # idle: no clock
+            while not events and not stream.should_stop:
+                await until_woken(STOP_CHECK_S)  # idle: no clock but the stop's check
             deadline = loop.time() + max_wait_s
             seen = len(events)
-            while seen and not buffer_full.is_set() and not stream.should_stop:
+            while seen and len(events) < max_ and not stream.should_stop:
                 pause = min(idle_s, deadline - loop.time())
                 if pause <= 0:
                     break
-                await stream.wait_for_stopped(buffer_full, timeout=pause)
+                await until_woken(pause)
                 if len(events) == seen and not holds_more(events):
                     break  # nothing more came and the log holds no more: the consumer has nothing to give
                 seen = len(events)
@@ -128,7 +145,6 @@ async def take_ready(
                 for event in batch:
                     await stream.ack(event)
                 notify(consuming)  # the buffer takes events again
-                buffer_full.clear()
                 buffer_consumed.set()
     finally:
         stream.enable_acks = acks_were_enabled

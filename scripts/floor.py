@@ -198,7 +198,9 @@ def agent(group: str, events: int) -> None:
                 mark("last")
                 os._exit(0)  # nothing to keep: a consumer group of its own, never read again
 
-    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", "warn"]
+    # The workers' own log level: at `warn` faust's spinner sets the root logger to DEBUG, and every debug
+    # line of the Kafka client is then made and dropped.
+    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", settings.log_level]
     app.main()
 
 

@@ -109,7 +109,7 @@ def lean_app(settings: Settings, group: str) -> LeanApp:
         value_serializer="raw",
         key_serializer="raw",
         logging_config=stdlib_logging_config(settings.log_level, settings.log_format, service="streams"),
-    )
+    ).waiting_for_fetches(settings.fetch_wait_ms, settings.fetch_min_bytes)
 
 
 def take_batches(app: faust.App, stream, settings: Settings):

@@ -27,10 +27,37 @@ class LeanApp(faust.App):
         drain_test_on_the_queue(producer.buffer)
         return producer
 
+    fetch_wait_ms = 0  # 0: the Kafka client's fetches as faust makes them; else `fetches_wait_at_the_broker`
+    fetch_min_bytes = 1
+
+    def waiting_for_fetches(self, wait_ms: int, min_bytes: int) -> LeanApp:
+        self.fetch_wait_ms, self.fetch_min_bytes = wait_ms, min_bytes
+        return self
+
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
         deliver_inline_when_nothing_waits(consumer, self)
+        if self.fetch_wait_ms:
+            fetches_wait_at_the_broker(consumer, self.fetch_wait_ms, self.fetch_min_bytes)
         return consumer
+
+
+def fetches_wait_at_the_broker(consumer: Any, wait_ms: int, min_bytes: int) -> None:
+    """The Kafka client's fetches answered once the broker holds `min_bytes` for them, or after `wait_ms`.
+
+    faust makes its client with `fetch_max_wait_ms=1500` and the client's `fetch_min_bytes` of 1: the broker
+    answers a fetch as soon as it holds one record. Fed a few events at a time (the gateway's load), a worker
+    then makes a fetch for every few events, and each costs its client the same whatever it carries."""
+    thread = consumer._thread  # faust's consumer thread: it makes the client when it starts
+    create = thread._create_worker_consumer
+
+    def create_waiting(transport: Any) -> Any:
+        client = create(transport)
+        client._fetch_max_wait_ms = wait_ms  # both read by the client's fetcher when it starts
+        client._fetch_min_bytes = min_bytes
+        return client
+
+    thread._create_worker_consumer = create_waiting
 
 
 def drain_test_on_the_queue(buffer: Any) -> None:

@@ -14,7 +14,7 @@ from faust.types.tuples import TP, Message
 
 from services.common.settings import Settings
 from streams.adapters.lean_faust import LeanApp, StallWatch, deliver_inline_when_nothing_waits
-from streams.app import create_app
+from streams.app import create_app, lean_app
 from streams.bootstrap import Wiring
 
 TP_IN = TP("takeback.sales", 3)
@@ -153,3 +153,26 @@ async def test_any_other_wait_is_fausts_own(tmp_path):
 
     result = await handoff.consumer.wait_first(something_else(), handoff.consumer.suspend_flow.wait())
     assert len(handoff.faust_calls) == 1 and result.results == [7]
+
+
+@pytest.mark.parametrize("wait_ms, min_bytes", [(10, 65_536), (3, 1024)])
+async def test_the_stream_workers_fetches_wait_at_the_broker_as_their_settings_say(
+    tmp_path, wait_ms, min_bytes
+):
+    settings = Settings(state_dir=tmp_path, fetch_wait_ms=wait_ms, fetch_min_bytes=min_bytes)
+    app = lean_app(settings, "test-fetch-wait")
+    thread = app.consumer._thread
+    client = thread._create_worker_consumer(app.transport)  # the Kafka client its thread makes at start
+    try:
+        assert (client._fetch_max_wait_ms, client._fetch_min_bytes) == (wait_ms, min_bytes)
+    finally:
+        await client.stop()
+
+
+async def test_no_fetch_wait_leaves_the_client_as_faust_makes_it(tmp_path):
+    app = lean_app(Settings(state_dir=tmp_path, fetch_wait_ms=0), "test-fetch-at-once")
+    client = app.consumer._thread._create_worker_consumer(app.transport)
+    try:
+        assert (client._fetch_max_wait_ms, client._fetch_min_bytes) == (1500, 1)  # faust's and the client's
+    finally:
+        await client.stop()

@@ -78,8 +78,9 @@ class Settings(BaseSettings):
     # ... or in the stream workers once this long passed without a new event (streams/adapters/batching.py)
     batch_idle_ms: int = Field(default=2, ge=1, le=10_000)
     # A stream worker's fetch: the broker answers once it holds `fetch_min_bytes` for it, or after this long
-    # (0: as soon as it holds anything). Each fetch costs the worker's client the same whatever it carries.
-    fetch_wait_ms: int = Field(default=10, ge=0, le=1_000)
+    # (0: as soon as it holds anything, faust's way). A trade, measured in docs/PERFORMANCE.md (eleventh
+    # pass): less CPU under a trickle of events (the gateway's load), more under a backlog (`takeback bench`).
+    fetch_wait_ms: int = Field(default=0, ge=0, le=1_000)
     fetch_min_bytes: int = Field(default=65_536, ge=1, le=16_777_216)
     outbox_batch_max: int = Field(default=5000, ge=1, le=100_000)
     outbox_poll_ms: int = Field(default=50, ge=1, le=10_000)
